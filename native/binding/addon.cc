@@ -1,0 +1,147 @@
+// Module entry: tensor creation, device/memory queries, synchronize, and the op table (ops.cc).
+#include <napi.h>
+
+#include "cpu/cpu_backend.h"
+#include "devices.h"
+#include "errors.h"
+#include "tensor_wrap.h"
+
+namespace patho {
+
+void registerOps(Napi::Env env, Napi::Object exports);
+
+namespace {
+
+Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
+  PATHO_CHECK(i < info.Length() && info[i].IsString(), "ERR_PATHO_ARG", fn << ": Expected a device string like 'cpu' or 'cuda:0'");
+  return Device::parse(info[i].As<Napi::String>().Utf8Value());
+}
+
+// empty(shape: number[], dtype: string, device: string): NativeTensor (contents undefined)
+Napi::Value Empty(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    PATHO_CHECK(info.Length() >= 1 && info[0].IsArray(), "ERR_PATHO_ARG", "empty: Expected an array of dimensions for shape");
+    auto arr = info[0].As<Napi::Array>();
+    Shape shape;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      auto v = arr.Get(i);
+      PATHO_CHECK(v.IsNumber(), "ERR_PATHO_ARG", "empty: Expected numbers in shape");
+      double d = v.As<Napi::Number>().DoubleValue();
+      PATHO_CHECK(d >= 0 && d == double(int64_t(d)), "ERR_PATHO_SHAPE", "empty: Expected non-negative integer dimensions but received " << d);
+      shape.push_back(int64_t(d));
+    }
+    DType dt = info.Length() > 1 && info[1].IsString() ? parseDType(info[1].As<Napi::String>().Utf8Value()) : DType::F32;
+    Device dev = info.Length() > 2 ? deviceArg(info, 2, "empty") : Device{};
+    return TensorHandle::Wrap(info.Env(), allocateTensor(shape, dt, dev), true);
+  });
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto o = Napi::Object::New(info.Env());
+    o.Set("napiVersion", Napi::Number::New(info.Env(), NAPI_VERSION));
+    o.Set("oneDnn", Napi::String::New(info.Env(), oneDnnVersion()));
+    o.Set("cpuIsa", Napi::String::New(info.Env(), oneDnnIsa()));
+    o.Set("cudaPluginAbi", Napi::Number::New(info.Env(), 1));
+    return o;
+  });
+}
+
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cudaInfoJson()); });
+}
+
+Napi::Value CudaLoaderReport(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value { return Napi::String::New(info.Env(), cudaLoaderReport()); });
+}
+
+Napi::Value MemoryStatsFn(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto s = deviceContext(deviceArg(info, 0, "memoryStats")).backend->allocator().stats();
+    auto o = Napi::Object::New(info.Env());
+    o.Set("current", Napi::Number::New(info.Env(), double(s.current)));
+    o.Set("peak", Napi::Number::New(info.Env(), double(s.peak)));
+    o.Set("cached", Napi::Number::New(info.Env(), double(s.cached)));
+    o.Set("reserved", Napi::Number::New(info.Env(), double(s.reserved)));
+    o.Set("allocations", Napi::Number::New(info.Env(), double(s.allocations)));
+    return o;
+  });
+}
+
+Napi::Value ResetPeakMemory(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    deviceContext(deviceArg(info, 0, "resetPeakMemory")).backend->allocator().resetPeak();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ReleaseCachedMemory(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    deviceContext(deviceArg(info, 0, "releaseCachedMemory")).backend->allocator().releaseCached();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
+  auto o = Napi::Object::New(info.Env());
+  o.Set("count", Napi::Number::New(info.Env(), double(TensorHandle::liveCount.load())));
+  o.Set("bytes", Napi::Number::New(info.Env(), double(TensorHandle::liveBytes.load())));
+  return o;
+}
+
+Napi::Value BackendName(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), deviceContext(deviceArg(info, 0, "backendName")).backend->name());
+  });
+}
+
+// synchronize(device): Promise<void>, resolved when every op queued so far has finished;
+// rejected with the first asynchronous error since the last fence.
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    DeviceContext& ctx = deviceContext(deviceArg(info, 0, "synchronize"));
+    auto deferred = Napi::Promise::Deferred::New(env);
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "patho.synchronize", 0, 1);
+    Backend* be = ctx.backend.get();
+    ctx.queue->submitFence([be, tsfn, deferred](const QueueError& e) mutable {
+      QueueError err = e;
+      if (!err.set) {
+        try {
+          be->synchronize();
+        } catch (const Error& ex) {
+          err = QueueError{true, ex.code(), ex.what()};
+        }
+      }
+      tsfn.BlockingCall([err, deferred](Napi::Env env, Napi::Function) {
+        if (err.set) deferred.Reject(makeJsError(env, err.code, err.message).Value());
+        else deferred.Resolve(env.Undefined());
+      });
+      tsfn.Release();
+    });
+    return deferred.Promise();
+  });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  TensorHandle::Init(env, exports);
+  exports.Set("empty", Napi::Function::New(env, Empty, "empty"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("cudaLoaderReport", Napi::Function::New(env, CudaLoaderReport, "cudaLoaderReport"));
+  exports.Set("memoryStats", Napi::Function::New(env, MemoryStatsFn, "memoryStats"));
+  exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeakMemory, "resetPeakMemory"));
+  exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
+  exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
+  exports.Set("backendName", Napi::Function::New(env, BackendName, "backendName"));
+  exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  registerOps(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace patho
+
+static Napi::Object InitPatho(Napi::Env env, Napi::Object exports) { return patho::Init(env, exports); }
+NODE_API_MODULE(patho, InitPatho)

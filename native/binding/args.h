@@ -1,0 +1,95 @@
+// Argument reading and checking for op entry points. JS validates options (STYLE.md: sharp);
+// here we check what only native code can: tensor shapes, dtypes, devices, disposal. Messages
+// name the op, the argument, what was expected and what was received.
+#pragma once
+#include <napi.h>
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "devices.h"
+#include "tensor_wrap.h"
+
+namespace patho {
+
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+  const char* op() const { return op_; }
+
+  Tensor tensor(size_t i, const char* name, DType dt = DType::F32) {
+    Tensor t = TensorHandle::FromValue(i < info_.Length() ? info_[i] : info_.Env().Undefined(), op_, name);
+    PATHO_CHECK(t.dtype() == dt, "ERR_PATHO_DTYPE", op_ << ": Expected " << name << " to be " << dtypeName(dt) << " but received " << t.describe());
+    note(t, name);
+    return t;
+  }
+  // null/undefined -> an undefined Tensor (optional bias, optional bias gradient)
+  Tensor optional(size_t i, const char* name) {
+    if (i >= info_.Length() || info_[i].IsNull() || info_[i].IsUndefined()) return Tensor();
+    return tensor(i, name);
+  }
+  double number(size_t i, const char* name) {
+    PATHO_CHECK(i < info_.Length() && info_[i].IsNumber(), "ERR_PATHO_ARG", op_ << ": Expected a number for " << name);
+    return info_[i].As<Napi::Number>().DoubleValue();
+  }
+  bool boolean(size_t i, const char* name) {
+    PATHO_CHECK(i < info_.Length() && info_[i].IsBoolean(), "ERR_PATHO_ARG", op_ << ": Expected a boolean for " << name);
+    return info_[i].As<Napi::Boolean>().Value();
+  }
+  std::vector<float> floats(size_t i, const char* name) {
+    PATHO_CHECK(i < info_.Length() && info_[i].IsArray(), "ERR_PATHO_ARG", op_ << ": Expected an array of numbers for " << name);
+    auto a = info_[i].As<Napi::Array>();
+    std::vector<float> v;
+    for (uint32_t k = 0; k < a.Length(); k++) {
+      auto e = a.Get(k);
+      PATHO_CHECK(e.IsNumber(), "ERR_PATHO_ARG", op_ << ": Expected an array of numbers for " << name);
+      v.push_back(e.As<Napi::Number>().FloatValue());
+    }
+    return v;
+  }
+
+  void shape(const Tensor& t, const char* name, const Shape& expected) {
+    PATHO_CHECK(t.shape() == expected, "ERR_PATHO_SHAPE",
+                op_ << ": Expected " << name << " to have shape " << shapeStr(expected) << " but received " << t.describe());
+  }
+  void rank(const Tensor& t, const char* name, int r) {
+    PATHO_CHECK(t.ndim() == r, "ERR_PATHO_SHAPE",
+                op_ << ": Expected " << name << " to have " << r << " dimensions but received " << t.describe());
+  }
+  void sameNumel(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+    PATHO_CHECK(a.numel() == b.numel(), "ERR_PATHO_SHAPE",
+                op_ << ": Expected " << an << " and " << bn << " to have the same number of elements but received "
+                    << a.describe() << " and " << b.describe());
+  }
+
+  // Runs fn(backend) on the device queue of the tensors checked so far (all must share a device).
+  void submit(std::function<void(Backend&)> fn) {
+    PATHO_CHECK(haveDevice_, "ERR_PATHO_INTERNAL", op_ << ": no tensor argument");
+    DeviceContext& ctx = deviceContext(device_);
+    Backend* be = ctx.backend.get();
+    ctx.queue->submit([be, fn = std::move(fn)] { fn(*be); });
+  }
+
+ private:
+  void note(const Tensor& t, const char* name) {
+    if (!haveDevice_) {
+      device_ = t.device();
+      first_ = name;
+      haveDevice_ = true;
+      return;
+    }
+    PATHO_CHECK(t.device() == device_, "ERR_PATHO_DEVICE",
+                op_ << ": Expected " << name << " on " << device_.str() << " like " << first_ << " but received " << t.describe());
+  }
+
+  const Napi::CallbackInfo& info_;
+  const char* op_;
+  bool haveDevice_ = false;
+  Device device_;
+  std::string first_;
+};
+
+}  // namespace patho

@@ -1,0 +1,323 @@
+// Op entry points: one exported function per Backend method, same name and argument order
+// (inputs, scalars, outputs). Each checks shapes/dtypes/devices, then queues the work and returns.
+#include <napi.h>
+
+#include "args.h"
+#include "errors.h"
+
+namespace patho {
+namespace {
+
+using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
+
+// Declares an exported op: the body gets `a` (Args) and must end with a.submit(...).
+#define PATHO_OP(NAME)                                                      \
+  void NAME##Body(Args& a, const Napi::CallbackInfo& info);                 \
+  Napi::Value NAME(const Napi::CallbackInfo& info) {                        \
+    return guarded(info, [&]() -> Napi::Value {                             \
+      Args a(info, #NAME);                                                  \
+      NAME##Body(a, info);                                                  \
+      return info.Env().Undefined();                                        \
+    });                                                                     \
+  }                                                                         \
+  void NAME##Body(Args& a, const Napi::CallbackInfo& info)
+
+// ---- elementwise ----
+PATHO_OP(fill) {
+  Tensor y = a.tensor(0, "y");
+  float v = float(a.number(1, "value"));
+  a.submit([=](Backend& b) { b.fill(y, v); });
+}
+PATHO_OP(copy) {
+  Tensor dst = a.tensor(0, "dst"), src = a.tensor(1, "src");
+  a.sameNumel(dst, "dst", src, "src");
+  a.submit([=](Backend& b) { b.copy(dst, src); });
+}
+PATHO_OP(scale) {
+  Tensor y = a.tensor(0, "y");
+  float s = float(a.number(1, "alpha"));
+  a.submit([=](Backend& b) { b.scale(y, s); });
+}
+PATHO_OP(axpy) {
+  Tensor y = a.tensor(0, "y"), x = a.tensor(1, "x");
+  float s = float(a.number(2, "alpha"));
+  a.sameNumel(y, "y", x, "x");
+  a.submit([=](Backend& b) { b.axpy(y, x, s); });
+}
+PATHO_OP(sumSquares) {
+  Tensor x = a.tensor(0, "x"), out = a.tensor(1, "out");
+  a.shape(out, "out", {1});
+  a.submit([=](Backend& b) { b.sumSquares(x, out); });
+}
+
+// ---- convolution ----
+// Checks x [N,C,H,W], w [K,C,R,R] with R in {1,3}; returns {N,K,H,W}.
+Shape convOutShape(Args& a, const Tensor& x, const char* xn, const Tensor& w) {
+  a.rank(x, xn, 4);
+  a.rank(w, "w", 4);
+  PATHO_CHECK((w.dim(2) == 1 || w.dim(2) == 3) && w.dim(3) == w.dim(2), "ERR_PATHO_SHAPE",
+              a.op() << ": Expected a 1x1 or 3x3 kernel for w but received " << w.describe());
+  PATHO_CHECK(w.dim(1) == x.dim(1), "ERR_PATHO_SHAPE",
+              a.op() << ": Expected w with " << x.dim(1) << " input channels (from " << xn << " " << x.describe()
+                     << ") but received " << w.describe());
+  return {x.dim(0), w.dim(0), x.dim(2), x.dim(3)};
+}
+PATHO_OP(conv2dForward) {
+  Tensor x = a.tensor(0, "x"), w = a.tensor(1, "w"), bias = a.optional(2, "b"), y = a.tensor(3, "y");
+  Shape ys = convOutShape(a, x, "x", w);
+  if (bias.defined()) a.shape(bias, "b", {w.dim(0)});
+  a.shape(y, "y", ys);
+  a.submit([=](Backend& b) { b.conv2dForward(x, w, bias, y); });
+}
+PATHO_OP(conv2dBackwardData) {
+  Tensor dy = a.tensor(0, "dy"), w = a.tensor(1, "w"), dx = a.tensor(2, "dx");
+  a.rank(dx, "dx", 4);
+  Shape ys = convOutShape(a, dx, "dx", w);
+  a.shape(dy, "dy", ys);
+  a.submit([=](Backend& b) { b.conv2dBackwardData(dy, w, dx); });
+}
+PATHO_OP(conv2dBackwardFilter) {
+  Tensor x = a.tensor(0, "x"), dy = a.tensor(1, "dy"), dw = a.tensor(2, "dw"), db = a.optional(3, "db");
+  Shape ys = convOutShape(a, x, "x", dw);
+  a.shape(dy, "dy", ys);
+  if (db.defined()) a.shape(db, "db", {dw.dim(0)});
+  a.submit([=](Backend& b) { b.conv2dBackwardFilter(x, dy, dw, db); });
+}
+
+// ---- batch norm ----
+void bnChannels(Args& a, const Tensor& x, std::initializer_list<std::pair<const Tensor*, const char*>> vecs) {
+  a.rank(x, "x", 4);
+  for (auto& v : vecs) a.shape(*v.first, v.second, {x.dim(1)});
+}
+PATHO_OP(batchNormForwardTraining) {
+  Tensor x = a.tensor(0, "x"), g = a.tensor(1, "gamma"), be = a.tensor(2, "beta"), rm = a.tensor(3, "runningMean"),
+         rv = a.tensor(4, "runningVar");
+  float momentum = float(a.number(5, "momentum")), eps = float(a.number(6, "eps"));
+  Tensor y = a.tensor(7, "y"), sm = a.tensor(8, "saveMean"), si = a.tensor(9, "saveInvStd");
+  bnChannels(a, x, {{&g, "gamma"}, {&be, "beta"}, {&rm, "runningMean"}, {&rv, "runningVar"}, {&sm, "saveMean"}, {&si, "saveInvStd"}});
+  a.shape(y, "y", x.shape());
+  PATHO_CHECK(x.dim(0) * x.dim(2) * x.dim(3) > 1, "ERR_PATHO_SHAPE",
+              "batchNormForwardTraining: Expected more than one value per channel in training but received " << x.describe());
+  a.submit([=](Backend& b) { b.batchNormForwardTraining(x, g, be, rm, rv, momentum, eps, y, sm, si); });
+}
+PATHO_OP(batchNormForwardInference) {
+  Tensor x = a.tensor(0, "x"), g = a.tensor(1, "gamma"), be = a.tensor(2, "beta"), rm = a.tensor(3, "runningMean"),
+         rv = a.tensor(4, "runningVar");
+  float eps = float(a.number(5, "eps"));
+  Tensor y = a.tensor(6, "y");
+  bnChannels(a, x, {{&g, "gamma"}, {&be, "beta"}, {&rm, "runningMean"}, {&rv, "runningVar"}});
+  a.shape(y, "y", x.shape());
+  a.submit([=](Backend& b) { b.batchNormForwardInference(x, g, be, rm, rv, eps, y); });
+}
+PATHO_OP(batchNormBackward) {
+  Tensor x = a.tensor(0, "x"), dy = a.tensor(1, "dy"), g = a.tensor(2, "gamma"), sm = a.tensor(3, "saveMean"),
+         si = a.tensor(4, "saveInvStd"), dx = a.tensor(5, "dx"), dg = a.tensor(6, "dgamma"), db = a.tensor(7, "dbeta");
+  bnChannels(a, x, {{&g, "gamma"}, {&sm, "saveMean"}, {&si, "saveInvStd"}, {&dg, "dgamma"}, {&db, "dbeta"}});
+  a.shape(dy, "dy", x.shape());
+  a.shape(dx, "dx", x.shape());
+  a.submit([=](Backend& b) { b.batchNormBackward(x, dy, g, sm, si, dx, dg, db); });
+}
+
+// ---- activations ----
+PATHO_OP(reluForward) {
+  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  a.shape(y, "y", x.shape());
+  a.submit([=](Backend& b) { b.reluForward(x, y); });
+}
+PATHO_OP(reluBackward) {
+  Tensor y = a.tensor(0, "y"), dy = a.tensor(1, "dy"), dx = a.tensor(2, "dx");
+  a.shape(dy, "dy", y.shape());
+  a.shape(dx, "dx", y.shape());
+  a.submit([=](Backend& b) { b.reluBackward(y, dy, dx); });
+}
+PATHO_OP(sigmoidForward) {
+  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  a.shape(y, "y", x.shape());
+  a.submit([=](Backend& b) { b.sigmoidForward(x, y); });
+}
+
+// ---- pooling / upsampling ----
+Shape halfShape(Args& a, const Tensor& x, const char* xn) {
+  a.rank(x, xn, 4);
+  PATHO_CHECK(x.dim(2) % 2 == 0 && x.dim(3) % 2 == 0, "ERR_PATHO_SHAPE",
+              a.op() << ": Expected even height and width for " << xn << " but received " << x.describe());
+  return {x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2};
+}
+PATHO_OP(maxPool2dForward) {
+  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  a.shape(y, "y", halfShape(a, x, "x"));
+  a.submit([=](Backend& b) { b.maxPool2dForward(x, y); });
+}
+PATHO_OP(maxPool2dBackward) {
+  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y"), dy = a.tensor(2, "dy"), dx = a.tensor(3, "dx");
+  Shape hs = halfShape(a, x, "x");
+  a.shape(y, "y", hs);
+  a.shape(dy, "dy", hs);
+  a.shape(dx, "dx", x.shape());
+  a.submit([=](Backend& b) { b.maxPool2dBackward(x, y, dy, dx); });
+}
+PATHO_OP(upsampleBilinear2xForward) {
+  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  a.rank(x, "x", 4);
+  a.shape(y, "y", {x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
+  a.submit([=](Backend& b) { b.upsampleBilinear2xForward(x, y); });
+}
+PATHO_OP(upsampleBilinear2xBackward) {
+  Tensor dy = a.tensor(0, "dy"), dx = a.tensor(1, "dx");
+  a.rank(dx, "dx", 4);
+  a.shape(dy, "dy", {dx.dim(0), dx.dim(1), 2 * dx.dim(2), 2 * dx.dim(3)});
+  a.submit([=](Backend& b) { b.upsampleBilinear2xBackward(dy, dx); });
+}
+
+// ---- concat / split ----
+void concatShapes(Args& a, const Tensor& p, const char* pn, const Tensor& q, const char* qn, const Tensor& y, const char* yn) {
+  a.rank(p, pn, 4);
+  a.rank(q, qn, 4);
+  PATHO_CHECK(p.dim(0) == q.dim(0) && p.dim(2) == q.dim(2) && p.dim(3) == q.dim(3), "ERR_PATHO_SHAPE",
+              a.op() << ": Expected " << pn << " and " << qn << " to agree in N, H, W but received " << p.describe() << " and " << q.describe());
+  a.shape(y, yn, {p.dim(0), p.dim(1) + q.dim(1), p.dim(2), p.dim(3)});
+}
+PATHO_OP(concatChannels) {
+  Tensor p = a.tensor(0, "a"), q = a.tensor(1, "b"), y = a.tensor(2, "y");
+  concatShapes(a, p, "a", q, "b", y, "y");
+  a.submit([=](Backend& b) { b.concatChannels(p, q, y); });
+}
+PATHO_OP(splitChannels) {
+  Tensor dy = a.tensor(0, "dy"), da = a.tensor(1, "da"), db = a.tensor(2, "db");
+  concatShapes(a, da, "da", db, "db", dy, "dy");
+  a.submit([=](Backend& b) { b.splitChannels(dy, da, db); });
+}
+
+// ---- losses ----
+void lossShapes(Args& a, const Tensor& logits, const Tensor& target) {
+  a.shape(target, "target", logits.shape());
+}
+PATHO_OP(bceJaccardForward) {
+  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target");
+  float w = float(a.number(2, "jaccardWeight")), eps = float(a.number(3, "eps"));
+  Tensor loss = a.tensor(4, "loss"), stats = a.tensor(5, "stats");
+  lossShapes(a, lg, tg);
+  a.shape(loss, "loss", {1});
+  a.shape(stats, "stats", {4});
+  a.submit([=](Backend& b) { b.bceJaccardForward(lg, tg, w, eps, loss, stats); });
+}
+PATHO_OP(bceJaccardBackward) {
+  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target"), stats = a.tensor(2, "stats"), dloss = a.tensor(3, "dloss");
+  float w = float(a.number(4, "jaccardWeight")), eps = float(a.number(5, "eps"));
+  Tensor dlg = a.tensor(6, "dlogits");
+  lossShapes(a, lg, tg);
+  a.shape(stats, "stats", {4});
+  a.shape(dloss, "dloss", {1});
+  a.shape(dlg, "dlogits", lg.shape());
+  a.submit([=](Backend& b) { b.bceJaccardBackward(lg, tg, stats, dloss, w, eps, dlg); });
+}
+PATHO_OP(diceLossForward) {
+  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target");
+  float eps = float(a.number(2, "eps"));
+  Tensor loss = a.tensor(3, "loss"), stats = a.tensor(4, "stats");
+  lossShapes(a, lg, tg);
+  a.shape(loss, "loss", {1});
+  a.shape(stats, "stats", {4});
+  a.submit([=](Backend& b) { b.diceLossForward(lg, tg, eps, loss, stats); });
+}
+PATHO_OP(diceLossBackward) {
+  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target"), stats = a.tensor(2, "stats"), dloss = a.tensor(3, "dloss");
+  float eps = float(a.number(4, "eps"));
+  Tensor dlg = a.tensor(5, "dlogits");
+  lossShapes(a, lg, tg);
+  a.shape(stats, "stats", {4});
+  a.shape(dloss, "dloss", {1});
+  a.shape(dlg, "dlogits", lg.shape());
+  a.submit([=](Backend& b) { b.diceLossBackward(lg, tg, stats, dloss, eps, dlg); });
+}
+
+// ---- metrics ----
+PATHO_OP(segmentationCounts) {
+  Tensor prob = a.tensor(0, "prob"), tg = a.tensor(1, "target"), th = a.tensor(2, "thresholds"), counts = a.tensor(3, "counts");
+  a.rank(prob, "prob", 4);
+  a.shape(tg, "target", prob.shape());
+  a.rank(th, "thresholds", 1);
+  a.shape(counts, "counts", {prob.dim(0), th.dim(0), 3});
+  a.submit([=](Backend& b) { b.segmentationCounts(prob, tg, th, counts); });
+}
+
+// ---- optimizers ----
+PATHO_OP(sgdUpdate) {
+  Tensor p = a.tensor(0, "params"), g = a.tensor(1, "grads"), m = a.tensor(2, "momentumBuf");
+  SgdParams sp;
+  sp.lr = float(a.number(3, "lr"));
+  sp.momentum = float(a.number(4, "momentum"));
+  sp.dampening = float(a.number(5, "dampening"));
+  sp.weightDecay = float(a.number(6, "weightDecay"));
+  sp.nesterov = a.boolean(7, "nesterov");
+  a.sameNumel(p, "params", g, "grads");
+  a.sameNumel(p, "params", m, "momentumBuf");
+  a.submit([=](Backend& b) { b.sgdUpdate(p, g, m, sp); });
+}
+PATHO_OP(adamUpdate) {
+  Tensor p = a.tensor(0, "params"), g = a.tensor(1, "grads"), m = a.tensor(2, "m"), v = a.tensor(3, "v");
+  AdamParams ap;
+  ap.lr = float(a.number(4, "lr"));
+  ap.beta1 = float(a.number(5, "beta1"));
+  ap.beta2 = float(a.number(6, "beta2"));
+  ap.eps = float(a.number(7, "eps"));
+  ap.weightDecay = float(a.number(8, "weightDecay"));
+  ap.decoupled = a.boolean(9, "decoupled");
+  ap.step = int64_t(a.number(10, "step"));
+  PATHO_CHECK(ap.step >= 1, "ERR_PATHO_ARG", "adamUpdate: Expected step >= 1 but received " << ap.step);
+  a.sameNumel(p, "params", g, "grads");
+  a.sameNumel(p, "params", m, "m");
+  a.sameNumel(p, "params", v, "v");
+  a.submit([=](Backend& b) { b.adamUpdate(p, g, m, v, ap); });
+}
+PATHO_OP(clipGradNorm) {
+  Tensor g = a.tensor(0, "grads");
+  float maxNorm = float(a.number(1, "maxNorm"));
+  Tensor out = a.tensor(2, "normOut");
+  a.shape(out, "normOut", {1});
+  PATHO_CHECK(maxNorm > 0, "ERR_PATHO_ARG", "clipGradNorm: Expected maxNorm > 0 but received " << maxNorm);
+  a.submit([=](Backend& b) { b.clipGradNorm(g, maxNorm, out); });
+}
+
+// ---- batch upload ----
+PATHO_OP(normalizeImagesU8) {
+  Tensor px = a.tensor(0, "pixels", DType::U8);
+  auto mean = a.floats(1, "mean"), std = a.floats(2, "std");
+  Tensor y = a.tensor(3, "y");
+  a.rank(px, "pixels", 4);
+  int64_t C = px.dim(3);
+  PATHO_CHECK(int64_t(mean.size()) == C && int64_t(std.size()) == C, "ERR_PATHO_ARG",
+              "normalizeImagesU8: Expected " << C << " values for mean and std (one per channel) but received " << mean.size() << " and " << std.size());
+  for (float s : std) PATHO_CHECK(s > 0, "ERR_PATHO_ARG", "normalizeImagesU8: Expected std > 0 but received " << s);
+  a.shape(y, "y", {px.dim(0), C, px.dim(1), px.dim(2)});
+  a.submit([=](Backend& b) { b.normalizeImagesU8(px, mean, std, y); });
+}
+PATHO_OP(masksU8ToFloat) {
+  Tensor m = a.tensor(0, "masks", DType::U8), y = a.tensor(1, "y");
+  a.rank(m, "masks", 3);
+  a.shape(y, "y", {m.dim(0), 1, m.dim(1), m.dim(2)});
+  a.submit([=](Backend& b) { b.masksU8ToFloat(m, y); });
+}
+
+}  // namespace
+
+void registerOps(Napi::Env env, Napi::Object exports) {
+  struct Entry { const char* name; Fn fn; };
+  const Entry entries[] = {
+      {"fill", fill}, {"copy", copy}, {"scale", scale}, {"axpy", axpy}, {"sumSquares", sumSquares},
+      {"conv2dForward", conv2dForward}, {"conv2dBackwardData", conv2dBackwardData},
+      {"conv2dBackwardFilter", conv2dBackwardFilter}, {"batchNormForwardTraining", batchNormForwardTraining},
+      {"batchNormForwardInference", batchNormForwardInference}, {"batchNormBackward", batchNormBackward},
+      {"reluForward", reluForward}, {"reluBackward", reluBackward}, {"sigmoidForward", sigmoidForward},
+      {"maxPool2dForward", maxPool2dForward}, {"maxPool2dBackward", maxPool2dBackward},
+      {"upsampleBilinear2xForward", upsampleBilinear2xForward}, {"upsampleBilinear2xBackward", upsampleBilinear2xBackward},
+      {"concatChannels", concatChannels}, {"splitChannels", splitChannels},
+      {"bceJaccardForward", bceJaccardForward}, {"bceJaccardBackward", bceJaccardBackward},
+      {"diceLossForward", diceLossForward}, {"diceLossBackward", diceLossBackward},
+      {"segmentationCounts", segmentationCounts}, {"sgdUpdate", sgdUpdate}, {"adamUpdate", adamUpdate},
+      {"clipGradNorm", clipGradNorm}, {"normalizeImagesU8", normalizeImagesU8}, {"masksU8ToFloat", masksU8ToFloat},
+  };
+  for (auto& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+}
+
+}  // namespace patho

@@ -1,0 +1,183 @@
+// TensorHandle implementation: accessors, dispose/finalize accounting, async read, write, views.
+#include "tensor_wrap.h"
+
+#include <cstring>
+#include <vector>
+
+#include "devices.h"
+#include "errors.h"
+
+namespace patho {
+
+Napi::FunctionReference* TensorHandle::ctor_ = nullptr;
+std::atomic<int64_t> TensorHandle::liveCount{0};
+std::atomic<int64_t> TensorHandle::liveBytes{0};
+
+void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function f = DefineClass(env, "NativeTensor",
+                                 {InstanceAccessor<&TensorHandle::Shape>("shape"),
+                                  InstanceAccessor<&TensorHandle::DType>("dtype"),
+                                  InstanceAccessor<&TensorHandle::Device>("device"),
+                                  InstanceAccessor<&TensorHandle::Numel>("numel"),
+                                  InstanceAccessor<&TensorHandle::Bytes>("bytes"),
+                                  InstanceAccessor<&TensorHandle::Disposed>("disposed"),
+                                  InstanceAccessor<&TensorHandle::IsView>("isView"),
+                                  InstanceMethod<&TensorHandle::Dispose>("dispose"),
+                                  InstanceMethod<&TensorHandle::Read>("read"),
+                                  InstanceMethod<&TensorHandle::Write>("write"),
+                                  InstanceMethod<&TensorHandle::View>("view")});
+  ctor_ = new Napi::FunctionReference(Napi::Persistent(f));
+  exports.Set("NativeTensor", f);
+}
+
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
+
+Napi::Object TensorHandle::Wrap(Napi::Env env, Tensor t, bool ownsStorage) {
+  Napi::Object obj = ctor_->New({});
+  TensorHandle* h = Napi::ObjectWrap<TensorHandle>::Unwrap(obj);
+  h->tensor_ = std::move(t);
+  h->owns_ = ownsStorage;
+  h->disposed_ = false;
+  h->external_ = ownsStorage ? int64_t(h->tensor_.storage()->bytes()) : 0;
+  liveCount++;
+  liveBytes += h->external_;
+  if (h->external_) Napi::MemoryManagement::AdjustExternalMemory(env, h->external_);
+  return obj;
+}
+
+bool TensorHandle::IsHandle(const Napi::Value& v) {
+  return v.IsObject() && v.As<Napi::Object>().InstanceOf(ctor_->Value());
+}
+
+Tensor TensorHandle::FromValue(const Napi::Value& v, const char* op, const char* arg) {
+  if (!IsHandle(v)) PATHO_THROW("ERR_PATHO_ARG", op << ": Expected a NativeTensor for " << arg << " but received " << (v.IsNull() ? "null" : v.IsUndefined() ? "undefined" : "another value"));
+  TensorHandle* h = Napi::ObjectWrap<TensorHandle>::Unwrap(v.As<Napi::Object>());
+  PATHO_CHECK(!h->disposed_, "ERR_PATHO_DISPOSED", op << ": " << arg << " was disposed");
+  return h->tensor_;
+}
+
+void TensorHandle::release(Napi::Env env) {
+  if (disposed_) return;
+  disposed_ = true;
+  liveCount--;
+  liveBytes -= external_;
+  if (external_) Napi::MemoryManagement::AdjustExternalMemory(env, -external_);
+  external_ = 0;
+  tensor_ = Tensor();  // queued work keeps its own reference; storage returns to the cache after it
+}
+
+void TensorHandle::Finalize(Napi::Env env) { release(env); }
+
+Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
+  auto arr = Napi::Array::New(info.Env());
+  if (disposed_) return arr;
+  for (size_t i = 0; i < tensor_.shape().size(); i++) arr.Set(uint32_t(i), Napi::Number::New(info.Env(), double(tensor_.shape()[i])));
+  return arr;
+}
+Napi::Value TensorHandle::DType(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), dtypeName(tensor_.dtype())); }
+Napi::Value TensorHandle::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), tensor_.device().str()); }
+Napi::Value TensorHandle::Numel(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.numel())); }
+Napi::Value TensorHandle::Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.bytes())); }
+Napi::Value TensorHandle::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+Napi::Value TensorHandle::IsView(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !owns_); }
+
+Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
+  release(info.Env());
+  return info.Env().Undefined();
+}
+
+// read(): Promise<Float32Array | Uint8Array>. The copy runs on the device queue after every op
+// issued before it; a pending asynchronous error rejects the promise instead.
+Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    if (disposed_) {  // a Promise API rejects rather than throws
+      auto d = Napi::Promise::Deferred::New(env);
+      d.Reject(makeJsError(env, "ERR_PATHO_DISPOSED", "read: the tensor was disposed").Value());
+      return d.Promise();
+    }
+    PATHO_CHECK(tensor_.dtype() == DType::F32 || tensor_.dtype() == DType::U8, "ERR_PATHO_DTYPE",
+                "read: Expected a float32 or uint8 tensor but received " << tensor_.describe());
+    auto deferred = Napi::Promise::Deferred::New(env);
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "patho.read", 0, 1);
+    struct Result {
+      std::vector<uint8_t> data;
+      QueueError err;
+    };
+    auto res = std::make_shared<Result>();
+    Tensor t = tensor_;
+    DeviceContext& ctx = deviceContext(t.device());
+    Backend* be = ctx.backend.get();
+    ctx.queue->submitFence([res, t, be, tsfn, deferred](const QueueError& e) mutable {
+      res->err = e;
+      if (!e.set) {
+        try {
+          res->data.resize(t.bytes());
+          if (t.bytes()) be->copyToHost(res->data.data(), t, t.bytes());
+        } catch (const Error& ex) {
+          res->err = QueueError{true, ex.code(), ex.what()};
+        } catch (const std::exception& ex) {
+          res->err = QueueError{true, "ERR_PATHO_INTERNAL", ex.what()};
+        }
+      }
+      tsfn.BlockingCall([res, t, deferred](Napi::Env env, Napi::Function) {
+        if (res->err.set) {
+          deferred.Reject(makeJsError(env, res->err.code, res->err.message).Value());
+          return;
+        }
+        auto buf = Napi::ArrayBuffer::New(env, res->data.size());
+        if (!res->data.empty()) std::memcpy(buf.Data(), res->data.data(), res->data.size());
+        if (t.dtype() == DType::F32) deferred.Resolve(Napi::Float32Array::New(env, size_t(t.numel()), buf, 0));
+        else deferred.Resolve(Napi::Uint8Array::New(env, size_t(t.numel()), buf, 0));
+      });
+      tsfn.Release();
+    });
+    return deferred.Promise();
+  });
+}
+
+// write(typedArray): copies host data now (the caller may reuse its buffer), uploads in queue order.
+Napi::Value TensorHandle::Write(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    PATHO_CHECK(!disposed_, "ERR_PATHO_DISPOSED", "write: the tensor was disposed");
+    PATHO_CHECK(info.Length() >= 1 && info[0].IsTypedArray(), "ERR_PATHO_ARG",
+                "write: Expected a Float32Array or Uint8Array for data");
+    auto ta = info[0].As<Napi::TypedArray>();
+    bool okType = (tensor_.dtype() == DType::F32 && ta.TypedArrayType() == napi_float32_array) ||
+                  (tensor_.dtype() == DType::U8 && (ta.TypedArrayType() == napi_uint8_array ||
+                                                    ta.TypedArrayType() == napi_uint8_clamped_array));
+    PATHO_CHECK(okType, "ERR_PATHO_DTYPE", "write: Expected a " << (tensor_.dtype() == DType::F32 ? "Float32Array" : "Uint8Array")
+                                                                << " for a " << tensor_.describe());
+    PATHO_CHECK(ta.ElementLength() == size_t(tensor_.numel()), "ERR_PATHO_SHAPE",
+                "write: Expected " << tensor_.numel() << " elements for " << tensor_.describe() << " but received " << ta.ElementLength());
+    auto data = std::make_shared<std::vector<uint8_t>>(ta.ByteLength());
+    std::memcpy(data->data(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
+    Tensor t = tensor_;
+    DeviceContext& ctx = deviceContext(t.device());
+    Backend* be = ctx.backend.get();
+    ctx.queue->submit([t, be, data] { be->copyFromHost(t, data->data(), data->size()); });
+    return info.Env().Undefined();
+  });
+}
+
+// view(offsetElements, shape): a tensor sharing this one's storage (arena slices).
+Napi::Value TensorHandle::View(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    PATHO_CHECK(!disposed_, "ERR_PATHO_DISPOSED", "view: the tensor was disposed");
+    PATHO_CHECK(info.Length() >= 2 && info[0].IsNumber() && info[1].IsArray(), "ERR_PATHO_ARG",
+                "view: Expected (offsetElements: number, shape: number[])");
+    int64_t off = info[0].As<Napi::Number>().Int64Value();
+    auto arr = info[1].As<Napi::Array>();
+    patho::Shape shape;
+    for (uint32_t i = 0; i < arr.Length(); i++) shape.push_back(arr.Get(i).As<Napi::Number>().Int64Value());
+    int64_t n = shapeNumel(shape);
+    PATHO_CHECK(off >= 0 && n >= 0 && off + n <= tensor_.numel(), "ERR_PATHO_SHAPE",
+                "view: elements [" << off << ", " << off + n << ") are outside " << tensor_.describe());
+    Tensor v(shape, tensor_.dtype(), tensor_.device(), tensor_.storage(),
+             tensor_.offset() + size_t(off) * dtypeSize(tensor_.dtype()));
+    return Wrap(info.Env(), v, false);
+  });
+}
+
+}  // namespace patho

@@ -1,0 +1,41 @@
+// Element types. float32 is what every op computes in today; bf16/fp16 are declared for the
+// mixed-precision CUDA path; uint8 is for uploaded pixels and masks.
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "error.h"
+
+namespace patho {
+
+enum class DType { F32 = 0, BF16 = 1, F16 = 2, U8 = 3 };
+
+inline size_t dtypeSize(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::BF16: return 2;
+    case DType::F16: return 2;
+    case DType::U8: return 1;
+  }
+  return 0;
+}
+
+inline const char* dtypeName(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::BF16: return "bfloat16";
+    case DType::F16: return "float16";
+    case DType::U8: return "uint8";
+  }
+  return "?";
+}
+
+inline DType parseDType(const std::string& s) {
+  if (s == "float32") return DType::F32;
+  if (s == "bfloat16") return DType::BF16;
+  if (s == "float16") return DType::F16;
+  if (s == "uint8") return DType::U8;
+  PATHO_THROW("ERR_PATHO_DTYPE", "Expected one of float32, bfloat16, float16, uint8 for dtype but received '" << s << "'");
+}
+
+}  // namespace patho

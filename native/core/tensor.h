@@ -1,0 +1,69 @@
+// Tensor: a shape, a dtype, a device and a view (byte offset) into reference-counted Storage.
+// A Tensor is a cheap value; work queued on a device holds copies, so storage lives until the
+// last queued op that uses it has run, and is then returned to the device's caching allocator
+// (memory is freed in queue order). Layout is always dense row-major (NCHW for images).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "allocator.h"
+#include "device.h"
+#include "dtype.h"
+
+namespace patho {
+
+using Shape = std::vector<int64_t>;
+
+std::string shapeStr(const Shape& s);
+int64_t shapeNumel(const Shape& s);
+
+class Storage {
+ public:
+  Storage(CachingAllocator* alloc, size_t bytes) : alloc_(alloc), bytes_(bytes) { ptr_ = alloc_->allocate(bytes, &granted_); }
+  ~Storage() { alloc_->deallocate(ptr_, granted_); }
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  void* ptr() const { return ptr_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  CachingAllocator* alloc_;
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+  size_t granted_ = 0;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(Shape shape, DType dtype, Device device, std::shared_ptr<Storage> storage, size_t offsetBytes = 0)
+      : shape_(std::move(shape)), dtype_(dtype), device_(device), storage_(std::move(storage)), offset_(offsetBytes) {}
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_[i < 0 ? shape_.size() + i : i]; }
+  int ndim() const { return int(shape_.size()); }
+  int64_t numel() const { return shapeNumel(shape_); }
+  size_t bytes() const { return size_t(numel()) * dtypeSize(dtype_); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  size_t offset() const { return offset_; }
+  const std::shared_ptr<Storage>& storage() const { return storage_; }
+
+  void* raw() const { return static_cast<char*>(storage_->ptr()) + offset_; }
+  template <typename T> T* data() const { return reinterpret_cast<T*>(raw()); }
+  float* f32() const { return data<float>(); }
+
+  std::string describe() const;  // "float32[2,3,4,4] on cpu:0"
+
+ private:
+  Shape shape_;
+  DType dtype_ = DType::F32;
+  Device device_;
+  std::shared_ptr<Storage> storage_;
+  size_t offset_ = 0;
+};
+
+}  // namespace patho
