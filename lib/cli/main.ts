@@ -1,0 +1,49 @@
+// patho CLI entry: dispatches subcommands; user errors print one line (exit 2 for usage, 1 for
+// runtime problems) and never a stack trace. PATHO_DEBUG=1 prints stacks.
+import { parseArgs } from 'node:util';
+import { doctor, formatDoctor } from '../doctor';
+import { UsageError } from './usage-error';
+
+type Command = (argv: string[]) => Promise<void>;
+
+async function doctorCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } }, strict: true, allowPositionals: false });
+  const report = doctor();
+  process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatDoctor(report) + '\n');
+}
+
+const commands: Record<string, { run: Command; help: string }> = {
+  doctor: { run: doctorCommand, help: 'platform, backends and versions; what is missing and how to fix it' },
+};
+
+function usage(): string {
+  const lines = ['Usage: patho <command> [options]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.help}`);
+  lines.push('', 'Run `patho <command> --help` for its options.');
+  return lines.join('\n');
+}
+
+export function registerCommand(name: string, help: string, run: Command): void {
+  commands[name] = { run, help };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const cmd = commands[name];
+  try {
+    if (!cmd) throw new UsageError(`unknown command '${name}' (expected one of: ${Object.keys(commands).join(', ')})`);
+    await cmd.run(rest);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const usageLike = e instanceof UsageError || err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL';
+    process.stderr.write(`patho ${name}: ${err.message}\n`);
+    if (process.env.PATHO_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return usageLike ? 2 : 1;
+  }
+}
