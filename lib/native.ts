@@ -90,47 +90,104 @@ export interface Binding {
   masksU8ToFloat(masks: T, y: T): void;
 }
 
+/** Where an addon candidate comes from, in the order they are tried. */
+export type AddonSource = 'PATHO_ADDON' | 'local build' | 'prebuilt';
+
 export interface LoadAttempt {
+  source: AddonSource;
   path: string;
   ok: boolean;
+  /** why this candidate was not used ('not found', or the dlopen/require message) */
   error?: string;
+  /** what to do about that error, when the message says enough */
+  hint?: string;
 }
 
 /** Where the addon was looked for, in order, and what happened (for `patho doctor`). */
 export const loadAttempts: LoadAttempt[] = [];
 export let loadedFrom = '';
+export let loadedSource: AddonSource | '' = '';
 
-function candidates(): string[] {
-  const root = path.resolve(__dirname, __dirname.endsWith(path.join('dist', 'lib')) ? '../..' : '..');
-  const list: string[] = [];
-  if (process.env.PATHO_ADDON) list.push(path.resolve(process.env.PATHO_ADDON));
-  list.push(path.join(root, 'build', 'Release', 'patho.node'));  // local build (developers)
-  list.push(path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'patho.node'));
+/** `linux-x64` etc.: the prebuilds/ subfolder for this process. */
+export const platformTag = `${process.platform}-${process.arch}`;
+/** The package folder (holds package.json), whether this file runs from lib/ (ts-node) or dist/lib/. */
+export const packageRoot = path.resolve(__dirname, __dirname.endsWith(path.join('dist', 'lib')) ? '../..' : '..');
+const prebuildDir = path.join(packageRoot, 'prebuilds', platformTag);
+
+// Developers' own build wins over the shipped binary, so a checkout (or a user who rebuilt in the
+// installed package) always runs what was just compiled; PATHO_ADDON overrides both.
+function candidates(): { source: AddonSource; path: string }[] {
+  const list: { source: AddonSource; path: string }[] = [];
+  if (process.env.PATHO_ADDON) list.push({ source: 'PATHO_ADDON', path: path.resolve(process.env.PATHO_ADDON) });
+  list.push({ source: 'local build', path: path.join(packageRoot, 'build', 'Release', 'patho.node') });
+  list.push({ source: 'prebuilt', path: path.join(prebuildDir, 'patho.node') });
   return list;
 }
 
+/** glibc / libstdc++ symbol versions the prebuild needs, as scripts/prebuild.sh recorded them. */
+function prebuildRequirement(): string {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(prebuildDir, 'manifest.json'), 'utf8')) as
+      { requires?: { glibc?: string; glibcxx?: string } };
+    if (m.requires?.glibc) return `glibc >= ${m.requires.glibc} and libstdc++ with GLIBCXX_${m.requires.glibcxx}`;
+  } catch {
+    // no manifest (a local build, or a pruned install): fall back to the generic wording
+  }
+  return 'a recent glibc and libstdc++';
+}
+
+// The dynamic loader's messages are precise but not actionable; map the common ones to a fix.
+function hintFor(source: AddonSource, message: string): string | undefined {
+  const missing = /([^\s:]+\.so(?:\.\d+)*): cannot open shared object file/.exec(message)?.[1];
+  if (missing) {
+    return source === 'prebuilt'
+      ? `${missing} should sit beside the prebuilt patho.node; the install is incomplete: reinstall patho`
+      : `${missing} is not installed: \`apt-get install libdnnl2\` (it comes with libdnnl-dev), or rebuild`;
+  }
+  if (/GLIBC_|GLIBCXX_|CXXABI_/.test(message)) {
+    return `this system's C or C++ runtime is older than the binary needs (${source === 'prebuilt' ? prebuildRequirement() : 'the versions of the build machine'}): build from source`;
+  }
+  if (/invalid ELF header|wrong ELF class|file too short|not a dynamic executable/.test(message)) {
+    return `not a ${platformTag} shared library (damaged, or built for another platform)`;
+  }
+  return undefined;
+}
+
 function load(): Binding {
-  for (const p of candidates()) {
-    if (!fs.existsSync(p)) {
-      loadAttempts.push({ path: p, ok: false, error: 'not found' });
+  for (const c of candidates()) {
+    if (!fs.existsSync(c.path)) {
+      const error = c.source === 'prebuilt' && !fs.existsSync(prebuildDir)
+        ? `not found (patho ships prebuilt binaries for linux-x64 only; this is ${platformTag})`
+        : 'not found';
+      loadAttempts.push({ source: c.source, path: c.path, ok: false, error });
       continue;
     }
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const b = require(p) as Binding;
-      loadAttempts.push({ path: p, ok: true });
-      loadedFrom = p;
+      const b = require(c.path) as Binding;
+      loadAttempts.push({ source: c.source, path: c.path, ok: true });
+      loadedFrom = c.path;
+      loadedSource = c.source;
       return b;
     } catch (e) {
-      loadAttempts.push({ path: p, ok: false, error: (e as Error).message });
+      const error = (e as Error).message;
+      loadAttempts.push({ source: c.source, path: c.path, ok: false, error, hint: hintFor(c.source, error) });
     }
   }
-  const tried = loadAttempts.map((a) => `  ${a.path}: ${a.error}`).join('\n');
+  const tried = loadAttempts
+    .map((a) => `  ${a.source}: ${a.path}: ${a.error}${a.hint ? `\n    -> ${a.hint}` : ''}`)
+    .join('\n');
   const err = new Error(
-    `patho: could not load the native addon patho.node. Tried:\n${tried}\n` +
-      'Fixes: run `npm run build:native` in the package folder (needs cmake, a C++ compiler and libdnnl-dev: ' +
-      '`apt-get install cmake g++ libdnnl-dev`), or reinstall patho so its prebuilt binary for ' +
-      `${process.platform}-${process.arch} is present, or set PATHO_ADDON to a built patho.node.`,
+    `patho: could not load the native addon patho.node. Tried, in order:\n${tried}\n` +
+      'Fixes:\n' +
+      `  - reinstall patho (\`npm install patho\`): it ships prebuilds/linux-x64 (oneDNN bundled; needs ${prebuildRequirement()}, ` +
+      'e.g. Debian 12 or Ubuntu 22.04 and newer); nothing is downloaded at install time\n' +
+      '  - or build from source: `apt-get install cmake g++ libdnnl-dev`, then `npm run build:native` in ' +
+      `${packageRoot} (it writes build/Release/patho.node, which is tried first)\n` +
+      '  - or set PATHO_ADDON to a patho.node you built\n' +
+      '  - GPUs (optional, once the CPU addon loads): the CUDA plugin needs cuDNN 9 and NCCL 2: ' +
+      '`pip install nvidia-cudnn-cu13 nvidia-nccl-cu13`, or set PATHO_CUDNN_PATH / PATHO_NCCL_PATH to the ' +
+      'folders holding libcudnn.so.9 / libnccl.so.2; `patho doctor` shows where it looked',
   ) as Error & { code: string };
   err.code = 'ERR_PATHO_LOAD';
   throw err;
