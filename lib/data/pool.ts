@@ -1,0 +1,89 @@
+// A small pool of worker threads that render samples; results resolve per task, so callers
+// assemble batches in their own order whatever the completion order.
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { DataError } from './errors';
+import type { SampleRequest, SampleResult, SampleSource } from './sample';
+import type { WorkerReply, WorkerTask } from './worker';
+
+interface Pending { task: WorkerTask; resolve: (r: SampleResult) => void; reject: (e: Error) => void }
+
+// Under ts-node/tap the sources are .ts and workers inherit the loader through execArgv.
+const WORKER_FILE = path.join(__dirname, `worker${path.extname(__filename)}`);
+
+export class WorkerPool {
+  private workers: Worker[] = [];
+  private idle: Worker[] = [];
+  private queue: Pending[] = [];
+  private running = new Map<Worker, Pending>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(readonly size: number) {
+    for (let i = 0; i < size; i++) this.spawn();
+  }
+
+  private spawn(): void {
+    const w = new Worker(WORKER_FILE);
+    w.unref();
+    w.on('message', (m: WorkerReply) => {
+      const p = this.running.get(w);
+      this.running.delete(w);
+      if (p) {
+        if ('error' in m) {
+          const e = new DataError(`Expected to render a sample but the data worker failed: ${m.error.message}`);
+          if (m.error.stack) e.stack = m.error.stack;
+          p.reject(e);
+        } else {
+          p.resolve({ image: m.image, mask: m.mask, x: m.x, y: m.y });
+        }
+      }
+      this.idle.push(w);
+      this.pump();
+    });
+    w.on('error', (err) => this.fail(w, err));
+    w.on('exit', (code) => { if (!this.closed) this.fail(w, new Error(`data worker exited with code ${code}`)); });
+    this.workers.push(w);
+    this.idle.push(w);
+  }
+
+  private fail(w: Worker, err: Error): void {
+    const p = this.running.get(w);
+    this.running.delete(w);
+    this.workers = this.workers.filter((x) => x !== w);
+    this.idle = this.idle.filter((x) => x !== w);
+    if (p) p.reject(new DataError(`Expected a running data worker but it failed: ${err.message}`));
+    if (!this.closed) this.spawn();
+    this.pump();
+  }
+
+  run(src: SampleSource, req: SampleRequest): Promise<SampleResult> {
+    if (this.closed) return Promise.reject(new DataError('Expected an open DataLoader but it was closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task: { id: this.nextId++, src, req }, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.idle.length && this.queue.length) {
+      const w = this.idle.pop()!;
+      const p = this.queue.shift()!;
+      this.running.set(w, p);
+      w.postMessage(p.task);
+    }
+    // Keep the process alive only while work is in flight.
+    for (const w of this.workers) (this.running.has(w) ? w.ref() : w.unref());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.queue, ...this.running.values()]) p.reject(new DataError('Expected an open DataLoader but it was closed'));
+    this.queue = [];
+    this.running.clear();
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers = [];
+    this.idle = [];
+  }
+}

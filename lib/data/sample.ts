@@ -1,0 +1,178 @@
+// One training crop or validation tile: a single inverse coordinate map (crop origin, elastic
+// field, flips/90-degree turns, rotation/zoom) samples image (bilinear) and mask (nearest) together,
+// with reflection outside the image; then intensity and colour transforms on the image only.
+import type { AugmentConfig } from './augment';
+import { applyTable, hsvJitter, intensityTable, stainJitter } from './color';
+import { cropRange, reflectIndex, upsampleGrid } from './geometry';
+import { Rng } from './rng';
+
+export interface SampleSource {
+  image: Uint8Array;    // H*W*C
+  mask: Uint8Array;     // H*W, 0/1
+  width: number;
+  height: number;
+  channels: number;
+}
+
+export interface SampleRequest {
+  height: number;
+  width: number;
+  seed: number;
+  origin?: { x: number; y: number };   // fixed top-left (tiles); random crop otherwise
+  foreground: number;                   // probability of centring the crop on a foreground pixel
+  augment: AugmentConfig | null;
+}
+
+export interface SampleResult {
+  image: Uint8Array;   // height*width*channels
+  mask: Uint8Array;    // height*width, 0/1
+  x: number;           // top-left of the (un-augmented) crop in the source image
+  y: number;
+}
+
+/** Index of a uniformly chosen foreground pixel, or -1 when the mask is empty. */
+export function pickForeground(mask: Uint8Array, rng: Rng): number {
+  let count = 0;
+  for (let i = 0; i < mask.length; i++) count += mask[i];
+  if (count === 0) return -1;
+  let r = rng.int(count);
+  for (let i = 0; i < mask.length; i++) if (mask[i] && r-- === 0) return i;
+  return -1;
+}
+
+const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
+
+interface Plan {
+  flipY: boolean; flipX: boolean; rot: number;   // rot: quarter turns
+  cos: number; sin: number; zoom: number;        // zoom > 1 magnifies
+  dy: Float32Array | null; dx: Float32Array | null;
+}
+
+function drawGeometry(a: AugmentConfig | null, h: number, w: number, rng: Rng): Plan {
+  const plan: Plan = { flipY: false, flipX: false, rot: 0, cos: 1, sin: 0, zoom: 1, dy: null, dx: null };
+  if (!a) return plan;
+  if (a.flip) { plan.flipY = rng.chance(a.flip.p); plan.flipX = rng.chance(a.flip.p); }
+  if (a.rotate90 && rng.chance(a.rotate90.p)) plan.rot = h === w ? 1 + rng.int(3) : 2;
+  if (a.affine && rng.chance(a.affine.p)) {
+    const t = (rng.uniform(-1, 1) * a.affine.degrees * Math.PI) / 180;
+    plan.cos = Math.cos(t); plan.sin = Math.sin(t);
+    plan.zoom = Math.exp(rng.uniform(-1, 1) * Math.log(1 + a.affine.scale));
+  }
+  if (a.elastic && rng.chance(a.elastic.p) && a.elastic.sigma > 0) {
+    const sp = a.elastic.spacing, gh = Math.ceil((h - 1) / sp) + 2, gw = Math.ceil((w - 1) / sp) + 2;
+    const gy = new Float32Array(gh * gw), gx = new Float32Array(gh * gw);
+    for (let i = 0; i < gy.length; i++) { gy[i] = rng.normal() * a.elastic.sigma; gx[i] = rng.normal() * a.elastic.sigma; }
+    plan.dy = upsampleGrid(gy, gh, gw, h, w, sp);
+    plan.dx = upsampleGrid(gx, gh, gw, h, w, sp);
+  }
+  return plan;
+}
+
+/** Flips then quarter turns of centred coordinates (u, v); exact on the integer grid. */
+function dihedral(p: Plan, u: number, v: number): [number, number] {
+  if (p.flipY) u = -u;
+  if (p.flipX) v = -v;
+  switch (p.rot) {
+    case 1: return [-v, u];
+    case 2: return [-u, -v];
+    case 3: return [v, -u];
+    default: return [u, v];
+  }
+}
+
+function sampleExact(src: SampleSource, h: number, w: number, x0: number, y0: number, p: Plan, img: Uint8Array, msk: Uint8Array): void {
+  const { width: W, height: H, channels: C } = src;
+  const hy = (h - 1) / 2, hx = (w - 1) / 2;
+  const plain = !p.flipX && !p.flipY && p.rot === 0;
+  for (let oy = 0; oy < h; oy++) {
+    if (plain && y0 + oy >= 0 && y0 + oy < H && x0 >= 0 && x0 + w <= W) {
+      const row = (y0 + oy) * W + x0;
+      img.set(src.image.subarray(row * C, (row + w) * C), oy * w * C);
+      msk.set(src.mask.subarray(row, row + w), oy * w);
+      continue;
+    }
+    for (let ox = 0; ox < w; ox++) {
+      const [u, v] = dihedral(p, oy - hy, ox - hx);
+      const sy = reflectIndex(y0 + Math.round(hy + u), H), sx = reflectIndex(x0 + Math.round(hx + v), W);
+      const s = sy * W + sx, o = oy * w + ox;
+      msk[o] = src.mask[s];
+      for (let c = 0; c < C; c++) img[o * C + c] = src.image[s * C + c];
+    }
+  }
+}
+
+function sampleWarped(src: SampleSource, h: number, w: number, x0: number, y0: number, p: Plan, img: Uint8Array, msk: Uint8Array): void {
+  const { width: W, height: H, channels: C, image: I, mask: M } = src;
+  const hy = (h - 1) / 2, hx = (w - 1) / 2, cy = y0 + hy, cx = x0 + hx;
+  const a = p.cos / p.zoom, b = p.sin / p.zoom;
+  for (let oy = 0; oy < h; oy++) {
+    for (let ox = 0; ox < w; ox++) {
+      const o = oy * w + ox;
+      let u = oy - hy, v = ox - hx;
+      if (p.dy && p.dx) { u += p.dy[o]; v += p.dx[o]; }
+      const [u2, v2] = dihedral(p, u, v);
+      const sy = cy + a * u2 - b * v2, sx = cx + b * u2 + a * v2;
+      const yi = Math.floor(sy), xi = Math.floor(sx), fy = sy - yi, fx = sx - xi;
+      const ya = reflectIndex(yi, H) * W, yb = reflectIndex(yi + 1, H) * W;
+      const xa = reflectIndex(xi, W), xb = reflectIndex(xi + 1, W);
+      const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
+      const s00 = (ya + xa) * C, s01 = (ya + xb) * C, s10 = (yb + xa) * C, s11 = (yb + xb) * C;
+      for (let c = 0; c < C; c++) {
+        img[o * C + c] = (I[s00 + c] * w00 + I[s01 + c] * w01 + I[s10 + c] * w10 + I[s11 + c] * w11 + 0.5) | 0;
+      }
+      msk[o] = M[(fy < 0.5 ? ya : yb) + (fx < 0.5 ? xa : xb)];
+    }
+  }
+}
+
+function colour(a: AugmentConfig, img: Uint8Array, channels: number, rng: Rng): void {
+  let bright = 1, contrast = 1, gamma = 1;
+  if (a.brightnessContrast && rng.chance(a.brightnessContrast.p)) {
+    bright = rng.uniform(1 - a.brightnessContrast.brightness, 1 + a.brightnessContrast.brightness);
+    contrast = rng.uniform(1 - a.brightnessContrast.contrast, 1 + a.brightnessContrast.contrast);
+  }
+  if (a.gamma && rng.chance(a.gamma.p)) gamma = Math.exp(rng.uniform(-a.gamma.gamma, a.gamma.gamma));
+  if (bright !== 1 || contrast !== 1 || gamma !== 1) {
+    let sum = 0;
+    for (let i = 0; i < img.length; i++) sum += img[i];
+    applyTable(img, intensityTable(sum / img.length, bright, contrast, gamma));
+  }
+  if (channels !== 3) return;
+  if (a.hsv && rng.chance(a.hsv.p)) {
+    hsvJitter(img, rng.uniform(-a.hsv.hue, a.hsv.hue), rng.uniform(1 - a.hsv.saturation, 1 + a.hsv.saturation),
+      rng.uniform(1 - a.hsv.value, 1 + a.hsv.value));
+  }
+  if (a.stain && rng.chance(a.stain.p)) {
+    const s = a.stain;
+    const alpha = [0, 1, 2].map(() => rng.uniform(1 - s.sigma, 1 + s.sigma));
+    const beta = [0, 1, 2].map(() => rng.uniform(-s.bias, s.bias));
+    stainJitter(img, alpha, beta);
+  }
+}
+
+/** Render one sample; every random choice comes from req.seed, so any thread gives the same bytes. */
+export function renderSample(src: SampleSource, req: SampleRequest): SampleResult {
+  const { height: h, width: w } = req;
+  const rng = new Rng(req.seed);
+  let x0: number, y0: number;
+  if (req.origin) {
+    ({ x: x0, y: y0 } = req.origin);
+  } else {
+    const [ylo, yhi] = cropRange(src.height, h), [xlo, xhi] = cropRange(src.width, w);
+    const fg = rng.chance(req.foreground) ? pickForeground(src.mask, rng) : -1;
+    if (fg >= 0) {
+      const py = Math.floor(fg / src.width), px = fg - py * src.width;
+      y0 = clamp(py - (h >> 1), ylo, yhi);
+      x0 = clamp(px - (w >> 1), xlo, xhi);
+    } else {
+      y0 = ylo + rng.int(yhi - ylo + 1);
+      x0 = xlo + rng.int(xhi - xlo + 1);
+    }
+  }
+  const plan = drawGeometry(req.augment, h, w, rng);
+  const image = new Uint8Array(h * w * src.channels), mask = new Uint8Array(h * w);
+  if (plan.dy || plan.zoom !== 1 || plan.sin !== 0) sampleWarped(src, h, w, x0, y0, plan, image, mask);
+  else sampleExact(src, h, w, x0, y0, plan, image, mask);
+  if (req.augment) colour(req.augment, image, src.channels, rng);
+  return { image, mask, x: x0, y: y0 };
+}
