@@ -1,14 +1,40 @@
-// CpuBackend skeleton: memory, transfers and elementwise ops. The NN ops are filled in by the
-// CPU-ops work (one file per concept in native/cpu/).
+// CpuBackend: the Backend of one CPU device. It owns the memory allocator and the oneDNN state,
+// and dispatches each op to its free function (one file per concept, declared in cpu_ops.h).
 #include "cpu_backend.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <oneapi/dnnl/dnnl_debug.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
+#include "cpu_ops.h"
+
 namespace patho {
+namespace cpu {
+
+ScratchBuffer::~ScratchBuffer() { std::free(ptr_); }
+
+void* ScratchBuffer::get(size_t bytes) {
+  if (ptr_ && bytes <= bytes_) return ptr_;
+  std::free(ptr_);
+  ptr_ = nullptr;
+  bytes_ = 0;
+  size_t want = ((bytes + 4095) & ~size_t(4095)) + 4096 * (bytes == 0);
+  if (posix_memalign(&ptr_, 64, want) != 0 || !ptr_) {
+    ptr_ = nullptr;
+    PATHO_THROW("ERR_PATHO_OOM", "cpu: could not allocate " << want << " bytes of scratch memory");
+  }
+  bytes_ = want;
+  return ptr_;
+}
+
+void throwDnnl(const char* op, const dnnl::error& e) {
+  PATHO_THROW("ERR_PATHO_DNNL", op << ": " << e.what() << " (" << dnnl_status2str(e.status) << ")");
+}
+
+}  // namespace cpu
+
 namespace {
 
 void* hostAlloc(size_t bytes) {
@@ -17,8 +43,6 @@ void* hostAlloc(size_t bytes) {
     PATHO_THROW("ERR_PATHO_OOM", "cpu: could not allocate " << bytes << " bytes of host memory");
   return p;
 }
-
-#define PENDING(op) PATHO_THROW("ERR_PATHO_INTERNAL", "cpu: " #op " is not built yet")
 
 class CpuBackend final : public Backend {
  public:
@@ -31,62 +55,86 @@ class CpuBackend final : public Backend {
   void copyToHost(void* dst, const Tensor& src, size_t bytes) override { std::memcpy(dst, src.raw(), bytes); }
   void synchronize() override {}
 
-  void fill(const Tensor& y, float v) override {
-    float* p = y.f32();
-    int64_t n = y.numel();
-    for (int64_t i = 0; i < n; i++) p[i] = v;
-  }
-  void copy(const Tensor& dst, const Tensor& src) override { std::memmove(dst.raw(), src.raw(), src.bytes()); }
-  void scale(const Tensor& y, float a) override {
-    float* p = y.f32();
-    int64_t n = y.numel();
-    for (int64_t i = 0; i < n; i++) p[i] *= a;
-  }
-  void axpy(const Tensor& y, const Tensor& x, float a) override {
-    float* py = y.f32();
-    const float* px = x.f32();
-    int64_t n = y.numel();
-    for (int64_t i = 0; i < n; i++) py[i] += a * px[i];
-  }
-  void sumSquares(const Tensor& x, const Tensor& out) override {
-    const float* p = x.f32();
-    double s = 0;
-    for (int64_t i = 0; i < x.numel(); i++) s += double(p[i]) * p[i];
-    out.f32()[0] = float(s);
-  }
+  void fill(const Tensor& y, float v) override { cpu::fill(y, v); }
+  void copy(const Tensor& dst, const Tensor& src) override { cpu::copy(dst, src); }
+  void scale(const Tensor& y, float a) override { cpu::scale(y, a); }
+  void axpy(const Tensor& y, const Tensor& x, float a) override { cpu::axpy(y, x, a); }
+  void sumSquares(const Tensor& x, const Tensor& out) override { out.f32()[0] = float(cpu::sumSquares(x.f32(), x.numel())); }
 
-  void conv2dForward(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { PENDING(conv2dForward); }
-  void conv2dBackwardData(const Tensor&, const Tensor&, const Tensor&) override { PENDING(conv2dBackwardData); }
-  void conv2dBackwardFilter(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { PENDING(conv2dBackwardFilter); }
-  void batchNormForwardTraining(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, float, float,
-                                const Tensor&, const Tensor&, const Tensor&) override { PENDING(batchNormForwardTraining); }
-  void batchNormForwardInference(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, float,
-                                 const Tensor&) override { PENDING(batchNormForwardInference); }
-  void batchNormBackward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                         const Tensor&, const Tensor&) override { PENDING(batchNormBackward); }
-  void reluForward(const Tensor&, const Tensor&) override { PENDING(reluForward); }
-  void reluBackward(const Tensor&, const Tensor&, const Tensor&) override { PENDING(reluBackward); }
-  void sigmoidForward(const Tensor&, const Tensor&) override { PENDING(sigmoidForward); }
-  void maxPool2dForward(const Tensor&, const Tensor&) override { PENDING(maxPool2dForward); }
-  void maxPool2dBackward(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { PENDING(maxPool2dBackward); }
-  void upsampleBilinear2xForward(const Tensor&, const Tensor&) override { PENDING(upsampleBilinear2xForward); }
-  void upsampleBilinear2xBackward(const Tensor&, const Tensor&) override { PENDING(upsampleBilinear2xBackward); }
-  void concatChannels(const Tensor&, const Tensor&, const Tensor&) override { PENDING(concatChannels); }
-  void splitChannels(const Tensor&, const Tensor&, const Tensor&) override { PENDING(splitChannels); }
-  void bceJaccardForward(const Tensor&, const Tensor&, float, float, const Tensor&, const Tensor&) override { PENDING(bceJaccardForward); }
-  void bceJaccardBackward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, float, float, const Tensor&) override { PENDING(bceJaccardBackward); }
-  void diceLossForward(const Tensor&, const Tensor&, float, const Tensor&, const Tensor&) override { PENDING(diceLossForward); }
-  void diceLossBackward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, float, const Tensor&) override { PENDING(diceLossBackward); }
-  void segmentationCounts(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { PENDING(segmentationCounts); }
-  void sgdUpdate(const Tensor&, const Tensor&, const Tensor&, const SgdParams&) override { PENDING(sgdUpdate); }
-  void adamUpdate(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AdamParams&) override { PENDING(adamUpdate); }
-  void clipGradNorm(const Tensor&, float, const Tensor&) override { PENDING(clipGradNorm); }
-  void normalizeImagesU8(const Tensor&, const std::vector<float>&, const std::vector<float>&, const Tensor&) override { PENDING(normalizeImagesU8); }
-  void masksU8ToFloat(const Tensor&, const Tensor&) override { PENDING(masksU8ToFloat); }
+  void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) override {
+    cpu::conv2dForward(ctx(), x, w, b, y);
+  }
+  void conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) override {
+    cpu::conv2dBackwardData(ctx(), dy, w, dx);
+  }
+  void conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) override {
+    cpu::conv2dBackwardFilter(ctx(), x, dy, dw, db);
+  }
+  void batchNormForwardTraining(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& rm, const Tensor& rv,
+                                float momentum, float eps, const Tensor& y, const Tensor& sm,
+                                const Tensor& si) override {
+    cpu::batchNormForwardTraining(x, g, b, rm, rv, momentum, eps, y, sm, si);
+  }
+  void batchNormForwardInference(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& rm, const Tensor& rv,
+                                 float eps, const Tensor& y) override {
+    cpu::batchNormForwardInference(x, g, b, rm, rv, eps, y);
+  }
+  void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& g, const Tensor& sm, const Tensor& si,
+                         const Tensor& dx, const Tensor& dg, const Tensor& db) override {
+    cpu::batchNormBackward(x, dy, g, sm, si, dx, dg, db);
+  }
+  void reluForward(const Tensor& x, const Tensor& y) override { cpu::reluForward(ctx(), x, y); }
+  void reluBackward(const Tensor& y, const Tensor& dy, const Tensor& dx) override { cpu::reluBackward(ctx(), y, dy, dx); }
+  void sigmoidForward(const Tensor& x, const Tensor& y) override { cpu::sigmoidForward(ctx(), x, y); }
+  void maxPool2dForward(const Tensor& x, const Tensor& y) override { cpu::maxPool2dForward(x, y); }
+  void maxPool2dBackward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+    cpu::maxPool2dBackward(x, y, dy, dx);
+  }
+  void upsampleBilinear2xForward(const Tensor& x, const Tensor& y) override { cpu::upsampleBilinear2xForward(x, y); }
+  void upsampleBilinear2xBackward(const Tensor& dy, const Tensor& dx) override { cpu::upsampleBilinear2xBackward(dy, dx); }
+  void concatChannels(const Tensor& a, const Tensor& b, const Tensor& y) override { cpu::concatChannels(a, b, y); }
+  void splitChannels(const Tensor& dy, const Tensor& da, const Tensor& db) override { cpu::splitChannels(dy, da, db); }
+  void bceJaccardForward(const Tensor& lg, const Tensor& tg, float w, float eps, const Tensor& loss,
+                         const Tensor& stats) override {
+    cpu::bceJaccardForward(lg, tg, w, eps, loss, stats);
+  }
+  void bceJaccardBackward(const Tensor& lg, const Tensor& tg, const Tensor& stats, const Tensor& dloss, float w,
+                          float eps, const Tensor& dlg) override {
+    cpu::bceJaccardBackward(lg, tg, stats, dloss, w, eps, dlg);
+  }
+  void diceLossForward(const Tensor& lg, const Tensor& tg, float eps, const Tensor& loss, const Tensor& stats) override {
+    cpu::diceLossForward(lg, tg, eps, loss, stats);
+  }
+  void diceLossBackward(const Tensor& lg, const Tensor& tg, const Tensor& stats, const Tensor& dloss, float eps,
+                        const Tensor& dlg) override {
+    cpu::diceLossBackward(lg, tg, stats, dloss, eps, dlg);
+  }
+  void segmentationCounts(const Tensor& prob, const Tensor& tg, const Tensor& th, const Tensor& counts) override {
+    cpu::segmentationCounts(prob, tg, th, counts);
+  }
+  void sgdUpdate(const Tensor& p, const Tensor& g, const Tensor& m, const SgdParams& sp) override {
+    cpu::sgdUpdate(p, g, m, sp);
+  }
+  void adamUpdate(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamParams& ap) override {
+    cpu::adamUpdate(p, g, m, v, ap);
+  }
+  void clipGradNorm(const Tensor& g, float maxNorm, const Tensor& out) override { cpu::clipGradNorm(g, maxNorm, out); }
+  void normalizeImagesU8(const Tensor& px, const std::vector<float>& mean, const std::vector<float>& std,
+                         const Tensor& y) override {
+    cpu::normalizeImagesU8(px, mean, std, y);
+  }
+  void masksU8ToFloat(const Tensor& m, const Tensor& y) override { cpu::masksU8ToFloat(m, y); }
 
  private:
+  // Built on first use, on the queue thread: a backend that only moves memory never starts oneDNN.
+  cpu::DnnlContext& ctx() {
+    if (!ctx_) ctx_ = std::make_unique<cpu::DnnlContext>();
+    return *ctx_;
+  }
+
   int index_;
   CachingAllocator alloc_;
+  std::unique_ptr<cpu::DnnlContext> ctx_;
 };
 
 }  // namespace

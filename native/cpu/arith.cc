@@ -1,0 +1,60 @@
+// Basic elementwise arithmetic on whole tensors (fill, copy, scale, axpy, sum of squares),
+// parallelised with OpenMP; the autograd sums gradients with axpy, so it is on the hot path.
+#include <algorithm>
+#include <cstring>
+
+#include "cpu_ops.h"
+
+namespace patho {
+namespace cpu {
+
+void fill(const Tensor& y, float v) {
+  float* p = y.f32();
+  int64_t n = y.numel();
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) p[i] = v;
+}
+
+void copy(const Tensor& dst, const Tensor& src) {
+  // memmove: a view may overlap its source; split into chunks only when they cannot overlap.
+  char* d = static_cast<char*>(dst.raw());
+  const char* s = static_cast<const char*>(src.raw());
+  size_t bytes = src.bytes();
+  bool overlap = d < s + bytes && s < d + bytes;
+  if (overlap || int64_t(bytes) < 4 * kParallelMin) {
+    std::memmove(d, s, bytes);
+    return;
+  }
+  const int64_t chunk = 1 << 20;
+  int64_t chunks = int64_t((bytes + chunk - 1) / chunk);
+#pragma omp parallel for
+  for (int64_t c = 0; c < chunks; c++) {
+    size_t off = size_t(c) * chunk;
+    std::memcpy(d + off, s + off, std::min<size_t>(chunk, bytes - off));
+  }
+}
+
+void scale(const Tensor& y, float a) {
+  float* p = y.f32();
+  int64_t n = y.numel();
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) p[i] *= a;
+}
+
+void axpy(const Tensor& y, const Tensor& x, float a) {
+  float* py = y.f32();
+  const float* px = x.f32();
+  int64_t n = y.numel();
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) py[i] += a * px[i];
+}
+
+double sumSquares(const float* p, int64_t n) {
+  double s = 0;
+#pragma omp parallel for simd reduction(+ : s) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) s += double(p[i]) * p[i];
+  return s;
+}
+
+}  // namespace cpu
+}  // namespace patho

@@ -1,0 +1,214 @@
+// 3x3 / 1x1 'same' convolutions (stride 1) on oneDNN: forward, backward data, backward filter.
+// Tensors are plain NCHW / OIHW at the interface; primitives are created with format_tag::any so
+// oneDNN picks its blocked layouts (nChw16c, OIhw16i16o on avx512), and each op reorders into and
+// out of them. On this machine that is ~2x faster than oneDNN on plain NCHW (gemm-based), even
+// with the reorders (bench/RESULTS.md). PATHO_CPU_CONV_LAYOUT=plain forces plain layouts, for
+// that comparison. Primitives and reorders are cached per shape; weights are reordered on every
+// call since they change every step.
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+
+#include "cpu_ops.h"
+
+namespace patho {
+namespace cpu {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+enum class Kind { Forward, BackwardData, BackwardFilter };
+
+// One tensor argument of a primitive: the layout at the interface, the layout the primitive
+// wants, and the reorder between them (user -> primitive for inputs, the other way for outputs).
+struct Port {
+  memory::desc user, prim;
+  bool needsReorder = false;
+  dnnl::reorder reorder;
+};
+
+struct Plan {
+  dnnl::primitive prim;
+  Port a, b, c;  // forward: src, weights, dst; data: diff_dst, weights, diff_src; filter: src, diff_dst, diff_weights
+  memory::desc scratchpad;
+};
+
+using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+
+Port makePort(const dnnl::engine& e, const memory::desc& user, const memory::desc& prim, bool input) {
+  Port p;
+  p.user = user;
+  p.prim = prim;
+  p.needsReorder = user != prim;
+  if (p.needsReorder)
+    p.reorder = input ? dnnl::reorder(dnnl::reorder::primitive_desc(e, user, e, prim))
+                      : dnnl::reorder(dnnl::reorder::primitive_desc(e, prim, e, user));
+  return p;
+}
+
+}  // namespace
+
+struct ConvCache {
+  bool plainLayout = false;
+  std::map<Key, Plan> plans;
+};
+
+namespace {
+
+struct Dims {
+  int64_t n, c, h, w, k, r;
+  memory::dims src() const { return {n, c, h, w}; }
+  memory::dims dst() const { return {n, k, h, w}; }
+  memory::dims wei() const { return {k, c, r, r}; }
+  memory::dims pad() const { return {r / 2, r / 2}; }
+};
+
+memory::desc userAct(const memory::dims& d) { return memory::desc(d, dt::f32, tag::nchw); }
+memory::desc userWei(const memory::dims& d) { return memory::desc(d, dt::f32, tag::oihw); }
+
+dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias,
+                                                    const dnnl::primitive_attr& attr) {
+  bool plain = ctx.conv->plainLayout;
+  auto src = plain ? userAct(d.src()) : memory::desc(d.src(), dt::f32, tag::any);
+  auto dst = plain ? userAct(d.dst()) : memory::desc(d.dst(), dt::f32, tag::any);
+  auto wei = plain ? userWei(d.wei()) : memory::desc(d.wei(), dt::f32, tag::any);
+  auto bia = bias ? memory::desc({d.k}, dt::f32, tag::x) : memory::desc();
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
+                                       wei, bia, dst, {1, 1}, d.pad(), d.pad());
+  return dnnl::convolution_forward::primitive_desc(desc, attr, ctx.engine);
+}
+
+Plan& getPlan(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
+  Key key{int(kind), d.n, d.c, d.h, d.w, d.k, d.r, bias};
+  auto it = ctx.conv->plans.find(key);
+  if (it != ctx.conv->plans.end()) return it->second;
+
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // scratch comes from ctx.scratch[3]
+  const auto& e = ctx.engine;
+  bool plain = ctx.conv->plainLayout;
+  Plan p;
+  if (kind == Kind::Forward) {
+    auto pd = forwardPd(ctx, d, bias, attr);
+    p.a = makePort(e, userAct(d.src()), pd.src_desc(), true);
+    p.b = makePort(e, userWei(d.wei()), pd.weights_desc(), true);
+    p.c = makePort(e, userAct(d.dst()), pd.dst_desc(), false);
+    p.scratchpad = pd.scratchpad_desc();
+    p.prim = dnnl::convolution_forward(pd);
+  } else {
+    auto hint = forwardPd(ctx, d, bias, dnnl::primitive_attr());
+    auto src = plain ? userAct(d.src()) : memory::desc(d.src(), dt::f32, tag::any);
+    auto dst = plain ? userAct(d.dst()) : memory::desc(d.dst(), dt::f32, tag::any);
+    auto wei = plain ? userWei(d.wei()) : memory::desc(d.wei(), dt::f32, tag::any);
+    if (kind == Kind::BackwardData) {
+      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, src, wei, dst, {1, 1}, d.pad(),
+                                                 d.pad());
+      dnnl::convolution_backward_data::primitive_desc pd(desc, attr, e, hint);
+      p.a = makePort(e, userAct(d.dst()), pd.diff_dst_desc(), true);
+      p.b = makePort(e, userWei(d.wei()), pd.weights_desc(), true);
+      p.c = makePort(e, userAct(d.src()), pd.diff_src_desc(), false);
+      p.scratchpad = pd.scratchpad_desc();
+      p.prim = dnnl::convolution_backward_data(pd);
+    } else {
+      auto bia = bias ? memory::desc({d.k}, dt::f32, tag::x) : memory::desc();
+      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, src, wei, bia, dst, {1, 1},
+                                                    d.pad(), d.pad());
+      dnnl::convolution_backward_weights::primitive_desc pd(desc, attr, e, hint);
+      p.a = makePort(e, userAct(d.src()), pd.src_desc(), true);
+      p.b = makePort(e, userAct(d.dst()), pd.diff_dst_desc(), true);
+      p.c = makePort(e, userWei(d.wei()), pd.diff_weights_desc(), false);
+      p.scratchpad = pd.scratchpad_desc();
+      p.prim = dnnl::convolution_backward_weights(pd);
+    }
+  }
+  return ctx.conv->plans.emplace(key, std::move(p)).first->second;
+}
+
+// The memory the primitive reads: the user's buffer, or a reordered copy in `buf`.
+memory input(DnnlContext& ctx, Port& p, void* ptr, ScratchBuffer& buf) {
+  memory user(p.user, ctx.engine, ptr);
+  if (!p.needsReorder) return user;
+  memory prim(p.prim, ctx.engine, buf.get(p.prim.get_size()));
+  p.reorder.execute(ctx.stream, user, prim);
+  return prim;
+}
+// The memory the primitive writes: the user's buffer, or `buf` to be reordered by `finish`.
+memory output(DnnlContext& ctx, Port& p, void* ptr, ScratchBuffer& buf) {
+  if (!p.needsReorder) return memory(p.user, ctx.engine, ptr);
+  return memory(p.prim, ctx.engine, buf.get(p.prim.get_size()));
+}
+void finish(DnnlContext& ctx, Port& p, memory prim, void* ptr) {
+  if (!p.needsReorder) return;
+  memory user(p.user, ctx.engine, ptr);
+  p.reorder.execute(ctx.stream, prim, user);
+}
+memory scratchpad(DnnlContext& ctx, const Plan& p) {
+  return memory(p.scratchpad, ctx.engine, ctx.scratch[3].get(p.scratchpad.get_size()));
+}
+
+Dims dimsOf(const Tensor& x, const Tensor& w) { return {x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2)}; }
+
+}  // namespace
+
+void conv2dForward(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
+  withDnnl("conv2dForward", [&] {
+    Plan& p = getPlan(ctx, Kind::Forward, dimsOf(x, w), b.defined());
+    memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
+    memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
+    memory dst = output(ctx, p.c, y.raw(), ctx.scratch[2]);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
+    if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory({{b.dim(0)}, dt::f32, tag::x}, ctx.engine, b.raw()));
+    p.prim.execute(ctx.stream, args);
+    finish(ctx, p.c, dst, y.raw());
+    ctx.stream.wait();
+  });
+}
+
+void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, const Tensor& dx) {
+  withDnnl("conv2dBackwardData", [&] {
+    Plan& p = getPlan(ctx, Kind::BackwardData, dimsOf(dx, w), false);
+    memory diffDst = input(ctx, p.a, dy.raw(), ctx.scratch[0]);
+    memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
+    memory diffSrc = output(ctx, p.c, dx.raw(), ctx.scratch[2]);
+    p.prim.execute(ctx.stream, {{DNNL_ARG_DIFF_DST, diffDst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, diffSrc},
+                                {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}});
+    finish(ctx, p.c, diffSrc, dx.raw());
+    ctx.stream.wait();
+  });
+}
+
+void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) {
+  withDnnl("conv2dBackwardFilter", [&] {
+    Plan& p = getPlan(ctx, Kind::BackwardFilter, dimsOf(x, dw), db.defined());
+    memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
+    memory diffDst = input(ctx, p.b, dy.raw(), ctx.scratch[1]);
+    memory diffWei = output(ctx, p.c, dw.raw(), ctx.scratch[2]);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diffDst},
+                                         {DNNL_ARG_DIFF_WEIGHTS, diffWei}, {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
+    if (db.defined())
+      args.emplace(DNNL_ARG_DIFF_BIAS, memory({{db.dim(0)}, dt::f32, tag::x}, ctx.engine, db.raw()));
+    p.prim.execute(ctx.stream, args);
+    finish(ctx, p.c, diffWei, dw.raw());
+    ctx.stream.wait();
+  });
+}
+
+// The context owns the conv cache, so it is built here where ConvCache is complete.
+DnnlContext::DnnlContext() : conv(std::make_unique<ConvCache>()) {
+  withDnnl("cpu backend", [&] {
+    engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
+    stream = dnnl::stream(engine);
+  });
+  const char* layout = std::getenv("PATHO_CPU_CONV_LAYOUT");
+  conv->plainLayout = layout && std::strcmp(layout, "plain") == 0;
+}
+DnnlContext::~DnnlContext() = default;
+
+}  // namespace cpu
+}  // namespace patho

@@ -1,0 +1,57 @@
+// 2x2 max pooling, stride 2, on NCHW planes (own loops: the window is tiny and the layout plain).
+// Backward sends each gradient to the first maximum of its window in row-major order, as PyTorch.
+#include "cpu_ops.h"
+
+namespace patho {
+namespace cpu {
+
+void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
+  const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
+  const float* x = xt.f32();
+  float* y = yt.f32();
+#pragma omp parallel for if (planes * H * W >= kParallelMin)
+  for (int64_t p = 0; p < planes; p++) {
+    for (int64_t i = 0; i < Ho; i++) {
+      const float* r0 = x + (p * H + 2 * i) * W;
+      const float* r1 = r0 + W;
+      float* o = y + (p * Ho + i) * Wo;
+      for (int64_t j = 0; j < Wo; j++) {
+        // NaN propagates as in PyTorch: a NaN compares false with '>' but wins via the isnan test.
+        float m = r0[2 * j];
+        for (float v : {r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]})
+          if (v > m || v != v) m = v;
+        o[j] = m;
+      }
+    }
+  }
+}
+
+void maxPool2dBackward(const Tensor& xt, const Tensor& yt, const Tensor& dyt, const Tensor& dxt) {
+  const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
+  const float *x = xt.f32(), *dy = dyt.f32();
+  float* dx = dxt.f32();
+#pragma omp parallel for if (planes * H * W >= kParallelMin)
+  for (int64_t p = 0; p < planes; p++) {
+    for (int64_t i = 0; i < Ho; i++) {
+      const float* r0 = x + (p * H + 2 * i) * W;
+      const float* r1 = r0 + W;
+      float* d0 = dx + (p * H + 2 * i) * W;
+      float* d1 = d0 + W;
+      const float* g = dy + (p * Ho + i) * Wo;
+      for (int64_t j = 0; j < Wo; j++) {
+        // Recompute the argmax with the forward's rule (strict '>' keeps the first maximum).
+        const float v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};
+        int k = 0;
+        for (int q = 1; q < 4; q++)
+          if (v[q] > v[k] || (v[q] != v[q] && v[k] == v[k])) k = q;
+        d0[2 * j] = k == 0 ? g[j] : 0.f;
+        d0[2 * j + 1] = k == 1 ? g[j] : 0.f;
+        d1[2 * j] = k == 2 ? g[j] : 0.f;
+        d1[2 * j + 1] = k == 3 ? g[j] : 0.f;
+      }
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace patho
