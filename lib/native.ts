@@ -156,9 +156,12 @@ function hintFor(source: AddonSource, message: string): string | undefined {
 function load(): Binding {
   for (const c of candidates()) {
     if (!fs.existsSync(c.path)) {
-      const error = c.source === 'prebuilt' && !fs.existsSync(prebuildDir)
-        ? `not found (patho ships prebuilt binaries for linux-x64 only; this is ${platformTag})`
-        : 'not found';
+      let error = 'not found';
+      if (c.source === 'prebuilt' && !fs.existsSync(prebuildDir)) {
+        error += platformTag === 'linux-x64'
+          ? ' (the package has no prebuilds/linux-x64 folder: a partial or pruned install)'
+          : ` (patho ships prebuilt binaries for linux-x64 only; this is ${platformTag})`;
+      }
       loadAttempts.push({ source: c.source, path: c.path, ok: false, error });
       continue;
     }

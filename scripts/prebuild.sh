@@ -96,6 +96,19 @@ for entry in "${bundled[@]}"; do
 done
 node -e 'const b = require(process.argv[1]); const i = b.info(); if (!i.oneDnn) process.exit(1);' "$abs_dest/patho.node"
 
+# Each bundled binary travels with its licence: the Debian copyright file of the package it came
+# from, plus the full texts those files refer to (THIRD_PARTY_NOTICES.md summarises them).
+mkdir -p "$dest/licenses"
+for entry in "${bundled[@]}"; do
+  real="${entry#*:}"
+  pkg="$( (dpkg -S "$real" || dpkg -S "${real#/usr}") 2>/dev/null | head -1 | cut -d: -f1 || true)"
+  if [ -z "$pkg" ] || [ ! -f "/usr/share/doc/$pkg/copyright" ]; then
+    echo "prebuild: no licence file found for ${entry%%:*} ($real); add it to THIRD_PARTY_NOTICES.md and here" >&2; exit 1
+  fi
+  cp -L "/usr/share/doc/$pkg/copyright" "$dest/licenses/$pkg.copyright"
+done
+for text in Apache-2.0 GPL-3; do cp -L "/usr/share/common-licenses/$text" "$dest/licenses/$text.txt"; done
+
 # manifest.json: what was bundled from where (Debian package and version, for the licence
 # notes) and the newest glibc / libstdc++ symbol versions the files need (the loader quotes them).
 files=("$dest/patho.node")

@@ -1,0 +1,181 @@
+// The addon loader's fallback order (lib/native.ts) and the CUDA plugin's on-demand loading
+// (native/binding/cuda_loader.cc), driven only by files and env vars: a missing, a broken and a
+// foreign plugin, missing and present cuDNN. Each case runs in its own child process.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { cleanEnv, makePrebuild, platformTag, probe, repoRoot, sourceBuildDir, writeLoader } from './fixtures/stage';
+
+const root = t.testdir({});
+const home = path.join(root, 'home');
+fs.mkdirSync(home);
+
+// The prebuild made from the current build; every layout below is a hard-linked copy of it, so
+// each addon has its own real path (the plugin is looked for relative to the addon's file).
+const base = path.join(root, 'base');
+const manifest = makePrebuild(base);
+writeLoader(base);
+const junk = Buffer.alloc(4096, 0x5a);
+
+function layout(name: string, opts: { plugin?: boolean; prebuild?: boolean } = {}): { dir: string; loader: string; prebuilt: string } {
+  const dir = path.join(root, name);
+  fs.cpSync(path.join(base, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  const pre = path.join(dir, 'prebuilds', platformTag);
+  if (opts.prebuild !== false) {
+    fs.mkdirSync(pre, { recursive: true });
+    for (const f of fs.readdirSync(path.join(base, 'prebuilds', platformTag), { recursive: true }) as string[]) {
+      const from = path.join(base, 'prebuilds', platformTag, f);
+      if (fs.statSync(from).isDirectory()) continue;
+      if (!opts.plugin && f === manifest.cudaPlugin) continue;
+      fs.mkdirSync(path.dirname(path.join(pre, f)), { recursive: true });
+      fs.linkSync(from, path.join(pre, f));
+    }
+  }
+  return { dir, loader: path.join(dir, 'dist', 'lib', 'native.js'), prebuilt: path.join(pre, 'patho.node') };
+}
+
+t.test('prebuilt addon is used when there is no local build', async (t) => {
+  const p = layout('prebuilt-only');
+  const r = probe(p.loader, cleanEnv(home));
+  t.equal(r.error, undefined, r.error);
+  t.equal(r.source, 'prebuilt');
+  t.equal(r.loadedFrom, p.prebuilt);
+  t.same(r.attempts?.map((a) => [a.source, a.ok, a.error]), [
+    ['local build', false, 'not found'],
+    ['prebuilt', true, undefined],
+  ]);
+  t.same(r.values, [2.5, 2.5, 2.5]);
+});
+
+t.test('local build wins over the prebuild', async (t) => {
+  const p = layout('local-build');
+  const local = path.join(p.dir, 'build', 'Release', 'patho.node');
+  fs.mkdirSync(path.dirname(local), { recursive: true });
+  fs.copyFileSync(path.join(sourceBuildDir(), 'patho.node'), local);
+  const r = probe(p.loader, cleanEnv(home));
+  t.equal(r.source, 'local build');
+  t.equal(r.loadedFrom, local);
+  t.equal(r.attempts?.length, 1);
+  t.same(r.values, [2.5, 2.5, 2.5]);
+});
+
+t.test('a broken local build is reported with its reason, then the prebuild loads', async (t) => {
+  const p = layout('broken-local');
+  const local = path.join(p.dir, 'build', 'Release', 'patho.node');
+  fs.mkdirSync(path.dirname(local), { recursive: true });
+  fs.writeFileSync(local, junk);
+  const r = probe(p.loader, cleanEnv(home));
+  t.equal(r.source, 'prebuilt');
+  const first = r.attempts?.[0];
+  t.equal(first?.source, 'local build');
+  t.equal(first?.ok, false);
+  t.match(first?.error, /invalid ELF header/);
+  t.match(first?.hint, `not a ${platformTag} shared library`);
+  t.same(r.values, [2.5, 2.5, 2.5]);
+});
+
+t.test('PATHO_ADDON is tried first; missing or broken, the next candidate is used', async (t) => {
+  const p = layout('env-addon');
+  const missing = probe(p.loader, cleanEnv(home, { PATHO_ADDON: path.join(root, 'nowhere', 'patho.node') }));
+  t.same(missing.attempts?.[0], { source: 'PATHO_ADDON', path: path.join(root, 'nowhere', 'patho.node'), ok: false, error: 'not found' });
+  t.equal(missing.source, 'prebuilt');
+  const bad = path.join(root, 'bad.node');
+  fs.writeFileSync(bad, junk);
+  const broken = probe(p.loader, cleanEnv(home, { PATHO_ADDON: bad }));
+  t.equal(broken.attempts?.[0]?.source, 'PATHO_ADDON');
+  t.match(broken.attempts?.[0]?.error, /invalid ELF header/);
+  t.equal(broken.source, 'prebuilt');
+  t.same(broken.values, [2.5, 2.5, 2.5]);
+});
+
+t.test('nothing loadable: one error listing every attempt and concrete fixes', async (t) => {
+  const p = layout('nothing', { prebuild: false });
+  const bad = path.join(root, 'bad2.node');
+  fs.writeFileSync(bad, junk);
+  const r = probe(p.loader, cleanEnv(home, { PATHO_ADDON: bad }));
+  t.equal(r.code, 'ERR_PATHO_LOAD');
+  const msg = r.error ?? '';
+  const order = [`PATHO_ADDON: ${bad}: `, `local build: ${path.join(p.dir, 'build', 'Release', 'patho.node')}: not found`,
+    `prebuilt: ${path.join(p.dir, 'prebuilds', platformTag, 'patho.node')}: not found`];
+  const at = order.map((s) => msg.indexOf(s));
+  t.ok(at.every((i) => i >= 0) && at[0] < at[1] && at[1] < at[2], `attempts listed in order:\n${msg}`);
+  for (const fix of ['npm run build:native', 'apt-get install cmake g++ libdnnl-dev', 'set PATHO_ADDON',
+    'pip install nvidia-cudnn-cu13 nvidia-nccl-cu13', 'PATHO_CUDNN_PATH']) {
+    t.ok(msg.includes(fix), `fix mentioned: ${fix}`);
+  }
+});
+
+t.test('CUDA plugin: missing, broken, or not a patho plugin; the CPU keeps working', async (t) => {
+  const p = layout('plugins');
+  const pre = path.dirname(p.prebuilt);
+  const nowhere = path.join(root, 'nowhere', 'libpatho_cuda.so');
+  const missing = probe(p.loader, cleanEnv(home, { PATHO_CUDA_PLUGIN: nowhere }), true);
+  t.match(missing.report?.find((l) => l.startsWith(`plugin: ${nowhere}: `)), /cannot open shared object file/);
+  t.match(missing.cuda?.error, /the CUDA plugin libpatho_cuda\.so could not be loaded/);
+  t.equal(missing.cuda?.deviceCount, 0);
+  t.same(missing.values, [2.5, 2.5, 2.5]);
+
+  const broken = path.join(pre, 'libpatho_cuda.so');
+  fs.writeFileSync(broken, junk);
+  const b = probe(p.loader, cleanEnv(home), true);
+  t.match(b.report?.find((l) => l.startsWith(`plugin: ${broken}: `)), /invalid ELF header/);
+  t.match(b.cuda?.error, /could not be loaded/);
+  t.same(b.values, [2.5, 2.5, 2.5]);
+
+  const foreign = path.join(pre, 'libgomp.so.1');  // a real shared library, but not a plugin
+  const f = probe(p.loader, cleanEnv(home, { PATHO_CUDA_PLUGIN: foreign }), true);
+  t.ok(f.report?.includes(`plugin: ${foreign} is not a patho CUDA plugin (missing patho_cuda_* symbols)`), f.report?.join('\n'));
+  t.same(f.values, [2.5, 2.5, 2.5]);
+});
+
+const devCudnn = path.join(repoRoot, '.nvidia', 'cudnn', 'lib', 'libcudnn.so.9');
+
+t.test('cuDNN: PATHO_CUDNN_PATH first; missing everywhere is named with its fixes', async (t) => {
+  const p = layout('cudnn-missing', { plugin: true });
+  const empty = path.join(root, 'empty-cudnn');
+  fs.mkdirSync(empty);
+  const r = probe(p.loader, cleanEnv(home, { PATHO_CUDNN_PATH: empty }), true);
+  t.equal(r.report?.[0], `cuDNN: not at ${empty}/libcudnn.so.9`);
+  const elsewhere = r.report?.find((l) => l.startsWith('cuDNN: loaded'));
+  if (elsewhere) {
+    t.skip(`this machine has cuDNN outside the test's control (${elsewhere}); cannot simulate a missing one`);
+  } else {
+    t.match(r.cuda?.error, 'cuDNN 9 (libcudnn.so.9) was not found: pip install nvidia-cudnn-cu13 or set PATHO_CUDNN_PATH');
+    if (manifest.cudaPlugin) {
+      // the real plugin links cuDNN, so it cannot load without it, and says so
+      t.match(r.report?.find((l) => l.startsWith(`plugin: ${path.join(path.dirname(p.prebuilt), manifest.cudaPlugin)}: `)),
+        /libcudnn\.so\.9: cannot open shared object file/);
+    }
+  }
+  t.same(r.values, [2.5, 2.5, 2.5]);
+});
+
+t.test('cuDNN found through PATHO_CUDNN_PATH and in a pip virtualenv', { skip: !fs.existsSync(devCudnn) && `no ${devCudnn} (scripts/fetch-nvidia.sh)` }, async (t) => {
+  const p = layout('cudnn-found', { plugin: true });
+  const dir = path.join(root, 'cudnn-lib');
+  fs.mkdirSync(dir);
+  fs.copyFileSync(devCudnn, path.join(dir, 'libcudnn.so.9'));
+  const r = probe(p.loader, cleanEnv(home, { PATHO_CUDNN_PATH: dir }), true);
+  t.equal(r.report?.[0], `cuDNN: loaded ${dir}/libcudnn.so.9`);
+
+  const venv = path.join(root, 'venv');
+  const pipLib = path.join(venv, 'lib', 'python3.12', 'site-packages', 'nvidia', 'cudnn', 'lib');
+  fs.mkdirSync(pipLib, { recursive: true });
+  fs.copyFileSync(devCudnn, path.join(pipLib, 'libcudnn.so.9'));
+  const v = probe(p.loader, cleanEnv(home, { VIRTUAL_ENV: venv }), true);
+  const loaded = v.report?.find((l) => l.startsWith('cuDNN: loaded'));
+  if (v.report?.[0]?.startsWith('cuDNN: loaded')) {
+    t.skip(`cuDNN is on this machine's library path (${loaded}); the pip folder is never reached`);
+  } else {
+    t.equal(loaded, `cuDNN: loaded ${pipLib}/libcudnn.so.9`);
+  }
+
+  const devNccl = path.join(repoRoot, '.nvidia', 'nccl', 'lib');
+  if (manifest.cudaPlugin && fs.existsSync(path.join(devNccl, 'libnccl.so.2'))) {
+    const plugin = path.join(path.dirname(p.prebuilt), manifest.cudaPlugin);
+    const w = probe(p.loader, cleanEnv(home, { PATHO_CUDNN_PATH: dir, PATHO_NCCL_PATH: devNccl }), true);
+    t.ok(w.report?.includes(`plugin: loaded ${plugin}`), w.report?.join('\n'));
+    // without a GPU the plugin itself reports why (no driver / no device); with one it lists devices
+    t.ok((w.cuda?.devices?.length ?? 0) > 0 || /driver|device|CUDA/i.test(w.cuda?.error ?? ''), JSON.stringify(w.cuda));
+  }
+});
