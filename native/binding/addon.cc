@@ -9,6 +9,7 @@
 namespace patho {
 
 void registerOps(Napi::Env env, Napi::Object exports);
+void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
 
 namespace {
 
@@ -137,6 +138,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("backendName", Napi::Function::New(env, BackendName, "backendName"));
   exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   registerOps(env, exports);
+  registerComm(env, exports);
   return exports;
 }
 

@@ -20,3 +20,23 @@ typedef const char* (*patho_cuda_info_fn)();
 // Creates the backend of device `index`; on failure returns null and writes a message to err.
 typedef patho::Backend* (*patho_cuda_create_backend_fn)(int index, char* err, size_t errLen);
 }
+
+// ---- Optional NCCL communicators (looked up with dlsym by native/binding/comm.cc; a plugin
+// without them simply has no NCCL). Not part of PATHO_CUDA_ABI's required set. ----
+namespace patho {
+class Communicator;
+}
+#define PATHO_NCCL_ID_BYTES 128  // sizeof(ncclUniqueId)
+extern "C" {
+// Writes a fresh ncclUniqueId (rank 0 makes it; the rendezvous store carries it) into id[idLen].
+// Returns 0, or -1 with a message in err.
+typedef int (*patho_nccl_unique_id_fn)(char* id, size_t idLen, char* err, size_t errLen);
+// ncclCommInitRank for rank `rank` of `size` on the device of `backend` (a CUDA backend of this
+// plugin); blocks until every rank has joined. Returns null with a message in err on failure.
+typedef patho::Communicator* (*patho_nccl_create_comm_fn)(const char* id, size_t idLen, int rank, int size,
+                                                          patho::Backend* backend, char* err, size_t errLen);
+// ncclCommInitAll: one communicator per backend (all GPUs of this process), rank i = backends[i].
+// Fills out[n]; returns 0, or -1 with a message in err.
+typedef int (*patho_nccl_create_comms_fn)(int n, patho::Backend* const* backends, patho::Communicator** out,
+                                          char* err, size_t errLen);
+}
