@@ -17,16 +17,18 @@ struct Layout {
   int64_t count() const { return n * plane; }  // values per channel
 };
 
-// y = x * a[c] + b[c] for every plane, parallel over planes.
-void affine(const Layout& L, const float* x, const std::vector<float>& a, const std::vector<float>& b, float* y) {
+// y = (x - mu[c]) * a[c] + b[c] for every plane, parallel over planes. Subtracting the mean first
+// (rather than folding it into b) keeps y accurate when |mean| >> std.
+void affine(const Layout& L, const float* x, const std::vector<float>& mu, const std::vector<float>& a,
+            const std::vector<float>& b, float* y) {
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
   for (int64_t p = 0; p < L.planes(); p++) {
     int64_t c = p % L.c;
-    const float ac = a[c], bc = b[c];
+    const float mc = mu[c], ac = a[c], bc = b[c];
     const float* xp = x + p * L.plane;
     float* yp = y + p * L.plane;
 #pragma omp simd
-    for (int64_t i = 0; i < L.plane; i++) yp[i] = xp[i] * ac + bc;
+    for (int64_t i = 0; i < L.plane; i++) yp[i] = (xp[i] - mc) * ac + bc;
   }
 }
 
@@ -56,7 +58,7 @@ void batchNormForwardTraining(const Tensor& xt, const Tensor& gamma, const Tenso
     s2[p] = b;
   }
   const double m = double(L.count());
-  std::vector<float> scale(L.c), bias(L.c);
+  std::vector<float> mu(L.c), scale(L.c), bias(L.c);
   float *rm = runningMean.f32(), *rv = runningVar.f32(), *sm = saveMean.f32(), *si = saveInvStd.f32();
   const float *g = gamma.f32(), *be = beta.f32();
   for (int64_t c = 0; c < L.c; c++) {
@@ -73,23 +75,21 @@ void batchNormForwardTraining(const Tensor& xt, const Tensor& gamma, const Tenso
     // PyTorch updates the running variance with the unbiased estimate (m > 1 was checked).
     rm[c] = float((1.0 - momentum) * rm[c] + momentum * mean);
     rv[c] = float((1.0 - momentum) * rv[c] + momentum * var * m / (m - 1.0));
+    // x - mu is exact in float near the mean; the rounding of mu to float goes into the bias.
+    mu[c] = float(mean);
     scale[c] = float(g[c] * invStd);
-    bias[c] = float(be[c] - mean * g[c] * invStd);
+    bias[c] = float(be[c] - (mean - double(mu[c])) * g[c] * invStd);
   }
-  affine(L, x, scale, bias, y.f32());
+  affine(L, x, mu, scale, bias, y.f32());
 }
 
 void batchNormForwardInference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
                                const Tensor& runningVar, float eps, const Tensor& y) {
   Layout L(x);
-  std::vector<float> scale(L.c), bias(L.c);
-  const float *g = gamma.f32(), *be = beta.f32(), *rm = runningMean.f32(), *rv = runningVar.f32();
-  for (int64_t c = 0; c < L.c; c++) {
-    double a = g[c] / std::sqrt(double(rv[c]) + eps);
-    scale[c] = float(a);
-    bias[c] = float(be[c] - rm[c] * a);
-  }
-  affine(L, x.f32(), scale, bias, y.f32());
+  const float *g = gamma.f32(), *rm = runningMean.f32(), *rv = runningVar.f32();
+  std::vector<float> mu(rm, rm + L.c), scale(L.c), bias(beta.f32(), beta.f32() + L.c);
+  for (int64_t c = 0; c < L.c; c++) scale[c] = float(g[c] / std::sqrt(double(rv[c]) + eps));
+  affine(L, x.f32(), mu, scale, bias, y.f32());
 }
 
 void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma, const Tensor& saveMean,
