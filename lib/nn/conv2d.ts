@@ -1,0 +1,31 @@
+// Conv2d: 'same' padding, stride 1, kernel 1 or 3, PyTorch's names (weight, bias) and init.
+import type { Tensor } from '../tensor';
+import { conv2d } from './functional';
+import { biasUniform, kaimingUniformA5 } from './init';
+import { Module, type Parameter } from './module';
+
+export interface Conv2dOptions {
+  kernelSize?: 1 | 3;
+  bias?: boolean;
+}
+
+export class Conv2d extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter | null;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, opts: Conv2dOptions = {}) {
+    super();
+    const k = opts.kernelSize ?? 3;
+    for (const [v, n] of [[inChannels, 'inChannels'], [outChannels, 'outChannels']] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new TypeError(`Conv2d: Expected a positive integer for ${n} but received ${v}`);
+    }
+    if (k !== 1 && k !== 3) throw new TypeError(`Conv2d: Expected 1 or 3 for kernelSize but received ${String(k)}`);
+    const fanIn = inChannels * k * k;
+    this.weight = this.addParameter('weight', [outChannels, inChannels, k, k], kaimingUniformA5(fanIn));
+    this.bias = opts.bias ?? true ? this.addParameter('bias', [outChannels], biasUniform(fanIn)) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(x, this.weight.tensor, this.bias ? this.bias.tensor : null);
+  }
+}

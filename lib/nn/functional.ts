@@ -1,0 +1,128 @@
+// Differentiable ops over native kernels: each allocates its output, calls the forward op and
+// records a backward rule that calls the matching native backward ops (gradients accumulate).
+import { native } from '../native';
+import { Tensor, gradSink, isGradEnabled, needsGrad, record } from '../tensor';
+
+function dims4(x: Tensor, name: string, op: string): [number, number, number, number] {
+  const s = x.shape;
+  if (s.length !== 4) throw new TypeError(`${op}: Expected a 4-D NCHW tensor for ${name} but received [${s.join(',')}]`);
+  return [s[0], s[1], s[2], s[3]];
+}
+
+/** 'same' convolution, stride 1, 1x1 or 3x3 kernel: x [N,C,H,W], w [K,C,R,R], b [K] or null. */
+export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
+  const [n, , h, wd] = dims4(x, 'x', 'conv2d');
+  const y = Tensor.empty([n, w.shape[0], h, wd], x.device);
+  native.conv2dForward(x.value, w.value, b ? b.value : null, y.value);
+  record(y, [x, w, b], (dy) => {
+    if (needsGrad(w) || needsGrad(b)) {
+      const sw = gradSink(w);
+      const sb = b ? gradSink(b) : null;
+      native.conv2dBackwardFilter(x.value, dy, sw.dst, sb ? sb.dst : null);
+      sw.done();
+      sb?.done();
+    }
+    if (needsGrad(x)) {
+      const sx = gradSink(x);
+      native.conv2dBackwardData(dy, w.value, sx.dst);
+      sx.done();
+    }
+  });
+  return y;
+}
+
+export interface BatchNormOptions {
+  training: boolean;
+  momentum: number;
+  eps: number;
+}
+
+/** Per-channel batch normalisation; training uses batch statistics and updates the running ones. */
+export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, o: BatchNormOptions): Tensor {
+  const [, c] = dims4(x, 'x', 'batchNorm');
+  const y = Tensor.empty(x.shape, x.device);
+  if (!o.training) {
+    if (isGradEnabled() && (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad)) {
+      throw new Error('batchNorm: gradients through BatchNorm2d in eval mode are not supported; call train() or use noGrad()');
+    }
+    native.batchNormForwardInference(x.value, gamma.value, beta.value, runningMean.value, runningVar.value, o.eps, y.value);
+    return y;
+  }
+  const saveMean = Tensor.empty([c], x.device);
+  const saveInvStd = Tensor.empty([c], x.device);
+  native.batchNormForwardTraining(x.value, gamma.value, beta.value, runningMean.value, runningVar.value, o.momentum, o.eps,
+    y.value, saveMean.value, saveInvStd.value);
+  record(y, [x, gamma, beta], (dy) => {
+    const sx = gradSink(x);
+    const sg = gradSink(gamma);
+    const sb = gradSink(beta);
+    native.batchNormBackward(x.value, dy, gamma.value, saveMean.value, saveInvStd.value, sx.dst, sg.dst, sb.dst);
+    sx.done();
+    sg.done();
+    sb.done();
+  });
+  return y;
+}
+
+export function relu(x: Tensor): Tensor {
+  const y = Tensor.empty(x.shape, x.device);
+  native.reluForward(x.value, y.value);
+  record(y, [x], (dy) => {
+    const sx = gradSink(x);
+    native.reluBackward(y.value, dy, sx.dst);
+    sx.done();
+  });
+  return y;
+}
+
+/** Probabilities from logits, for inference and metrics (losses take logits and fuse the sigmoid). */
+export function sigmoid(x: Tensor): Tensor {
+  if (isGradEnabled() && x.requiresGrad) {
+    throw new Error('sigmoid: has no backward rule; use it under noGrad() (the losses take logits)');
+  }
+  const y = Tensor.empty(x.shape, x.device);
+  native.sigmoidForward(x.value, y.value);
+  return y;
+}
+
+/** 2x2 max pooling, stride 2. */
+export function maxPool2d(x: Tensor): Tensor {
+  const [n, c, h, w] = dims4(x, 'x', 'maxPool2d');
+  const y = Tensor.empty([n, c, h >> 1, w >> 1], x.device);
+  native.maxPool2dForward(x.value, y.value);
+  record(y, [x], (dy) => {
+    const sx = gradSink(x);
+    native.maxPool2dBackward(x.value, y.value, dy, sx.dst);
+    sx.done();
+  });
+  return y;
+}
+
+/** Bilinear x2 upsampling with align_corners=false (F.interpolate(scale_factor=2, mode='bilinear')). */
+export function upsample2x(x: Tensor): Tensor {
+  const [n, c, h, w] = dims4(x, 'x', 'upsample2x');
+  const y = Tensor.empty([n, c, 2 * h, 2 * w], x.device);
+  native.upsampleBilinear2xForward(x.value, y.value);
+  record(y, [x], (dy) => {
+    const sx = gradSink(x);
+    native.upsampleBilinear2xBackward(dy, sx.dst);
+    sx.done();
+  });
+  return y;
+}
+
+/** torch.cat([a, b], dim=1) */
+export function concat(a: Tensor, b: Tensor): Tensor {
+  const [n, ca, h, w] = dims4(a, 'a', 'concat');
+  const [, cb] = dims4(b, 'b', 'concat');
+  const y = Tensor.empty([n, ca + cb, h, w], a.device);
+  native.concatChannels(a.value, b.value, y.value);
+  record(y, [a, b], (dy) => {
+    const sa = gradSink(a);
+    const sb = gradSink(b);
+    native.splitChannels(dy, sa.dst, sb.dst);
+    sa.done();
+    sb.done();
+  });
+  return y;
+}

@@ -1,0 +1,181 @@
+// Module base: layers declare parameters, buffers and children; the tree is walked to name them
+// by path exactly as PyTorch does (encoder.0.conv1.weight) and to lay them out in one arena.
+import { Tensor } from '../tensor';
+import { ParamStore } from './arena';
+import { Rng } from './rng';
+
+/** Fills a parameter's initial values on the host (PyTorch's init rules, seeded). */
+export type InitFn = (rng: Rng, out: Float32Array) => void;
+
+/** A learnable tensor; its value and gradient are views into the model's arenas once allocated. */
+export class Parameter {
+  /** set when the owning tree is allocated (Module.init) */
+  tensorOrNull: Tensor | null = null;
+  constructor(readonly shape: number[], readonly initFn: InitFn, readonly owner: string) {}
+  get numel(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+  get tensor(): Tensor {
+    if (!this.tensorOrNull) {
+      throw new Error(`${this.owner}: parameters are not allocated yet; call init({ device, seed }) on the root module first`);
+    }
+    return this.tensorOrNull;
+  }
+}
+
+/** A float32 state tensor that is saved but not learned (BatchNorm running statistics). */
+export class Buffer {
+  tensorOrNull: Tensor | null = null;
+  constructor(readonly shape: number[], readonly initValue: number, readonly owner: string) {}
+  get numel(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+  get tensor(): Tensor {
+    if (!this.tensorOrNull) {
+      throw new Error(`${this.owner}: buffers are not allocated yet; call init({ device, seed }) on the root module first`);
+    }
+    return this.tensorOrNull;
+  }
+}
+
+/** An int64 scalar kept on the host (BatchNorm's num_batches_tracked), saved as I64 like PyTorch. */
+export class Counter {
+  value = 0;
+}
+
+export interface InitOptions {
+  /** 'cpu', 'cpu:0', 'cuda:0', ... (default 'cpu') */
+  device?: string;
+  /** seed of the weight initialisation (default 0) */
+  seed?: number;
+}
+
+export abstract class Module {
+  training = true;
+  private readonly params = new Map<string, Parameter>();
+  private readonly buffers = new Map<string, Buffer>();
+  private readonly counters = new Map<string, Counter>();
+  private readonly children = new Map<string, Module>();
+  private storeOrNull: ParamStore | null = null;
+
+  abstract forward(...inputs: Tensor[]): Tensor;
+
+  protected addParameter(name: string, shape: number[], init: InitFn): Parameter {
+    const p = new Parameter(shape, init, this.constructor.name);
+    this.params.set(name, p);
+    return p;
+  }
+
+  protected addBuffer(name: string, shape: number[], initValue: number): Buffer {
+    const b = new Buffer(shape, initValue, this.constructor.name);
+    this.buffers.set(name, b);
+    return b;
+  }
+
+  protected addCounter(name: string): Counter {
+    const c = new Counter();
+    this.counters.set(name, c);
+    return c;
+  }
+
+  protected addModule<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  /** PyTorch's state_dict order: own parameters, own buffers, then children in registration order. */
+  namedParameters(prefix = ''): [string, Parameter][] {
+    const out: [string, Parameter][] = [];
+    for (const [n, p] of this.params) out.push([prefix + n, p]);
+    for (const [n, c] of this.children) out.push(...c.namedParameters(`${prefix}${n}.`));
+    return out;
+  }
+
+  namedBuffers(prefix = ''): [string, Buffer][] {
+    const out: [string, Buffer][] = [];
+    for (const [n, b] of this.buffers) out.push([prefix + n, b]);
+    for (const [n, c] of this.children) out.push(...c.namedBuffers(`${prefix}${n}.`));
+    return out;
+  }
+
+  namedCounters(prefix = ''): [string, Counter][] {
+    const out: [string, Counter][] = [];
+    for (const [n, b] of this.counters) out.push([prefix + n, b]);
+    for (const [n, c] of this.children) out.push(...c.namedCounters(`${prefix}${n}.`));
+    return out;
+  }
+
+  namedModules(prefix = ''): [string, Module][] {
+    const out: [string, Module][] = [[prefix.replace(/\.$/, ''), this]];
+    for (const [n, c] of this.children) out.push(...c.namedModules(`${prefix}${n}.`));
+    return out;
+  }
+
+  parameters(): Parameter[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  numParameters(): number {
+    return this.parameters().reduce((s, p) => s + p.numel, 0);
+  }
+
+  /** Training mode (batch statistics in BatchNorm) for this module and its children. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /**
+   * Allocates this tree's parameters, gradients and buffers in one arena each on `device` and
+   * fills them with the seeded PyTorch-style initialisation. Call it once, on the root module.
+   */
+  init(opts: InitOptions = {}): this {
+    if (this.storeOrNull) throw new Error(`${this.constructor.name}: init() was already called`);
+    const seed = opts.seed ?? 0;
+    if (!Number.isInteger(seed) || seed < 0) throw new TypeError(`Expected a non-negative integer for seed but received ${seed}`);
+    this.storeOrNull = new ParamStore(this.namedParameters(), this.namedBuffers(), opts.device ?? 'cpu', new Rng(seed));
+    return this;
+  }
+
+  /** the arenas of the root module (after init) */
+  get store(): ParamStore {
+    if (!this.storeOrNull) throw new Error(`${this.constructor.name}: call init({ device, seed }) before using the module's parameters`);
+    return this.storeOrNull;
+  }
+
+  get initialized(): boolean {
+    return this.storeOrNull !== null;
+  }
+
+  get device(): string {
+    return this.store.device;
+  }
+
+  /** Moves the arenas to another device (one copy each through the host). */
+  async to(device: string): Promise<this> {
+    await this.store.moveTo(device);
+    return this;
+  }
+
+  /** Frees the arenas; the module cannot be used afterwards. Idempotent. */
+  dispose(): void {
+    this.storeOrNull?.dispose();
+  }
+}
+
+/** An indexed list of modules, named 0, 1, ... like torch.nn.ModuleList. */
+export class ModuleList<M extends Module> extends Module {
+  readonly items: M[];
+  constructor(items: M[]) {
+    super();
+    this.items = items;
+    items.forEach((m, i) => this.addModule(String(i), m));
+  }
+  forward(): Tensor {
+    throw new Error('ModuleList: call its items, it has no forward of its own');
+  }
+}

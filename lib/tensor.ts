@@ -1,0 +1,257 @@
+// Tensor handle with an autograd tape (DESIGN.md decision 5): ops record their backward rule on
+// a tape, backward() replays it in reverse calling native backward ops; scopes free a step's tensors.
+import { native, type NativeTensor } from './native';
+
+/** Receives the gradient of the op's output; adds input gradients through gradSink(). */
+export type BackwardFn = (gradOut: NativeTensor) => void;
+
+interface TapeNode {
+  output: Tensor;
+  backward: BackwardFn;
+}
+
+const tape: TapeNode[] = [];
+const scopes: Set<Tensor>[] = [];
+let noGradDepth = 0;
+
+export interface TensorOptions {
+  requiresGrad?: boolean;
+  /** a tensor the caller owns for longer than any scope (parameters, buffers, optimizer state) */
+  keep?: boolean;
+}
+
+export class Tensor {
+  readonly value: NativeTensor;
+  requiresGrad: boolean;
+  /** Gradient; for parameters a view into the model's gradient arena. Freed after use for non-leaves. */
+  grad: NativeTensor | null = null;
+  /** true while `grad` holds no contribution yet, so the next one may overwrite it instead of adding */
+  gradFresh = true;
+  /** false for tensors produced by a recorded op */
+  isLeaf = true;
+  /** keep the gradient of a non-leaf after backward (PyTorch's retain_grad) */
+  retainGrad = false;
+  private kept: boolean;
+
+  constructor(value: NativeTensor, opts: TensorOptions = {}) {
+    this.value = value;
+    this.requiresGrad = opts.requiresGrad ?? false;
+    this.kept = opts.keep ?? false;
+    if (!this.kept && scopes.length > 0) scopes[scopes.length - 1].add(this);
+  }
+
+  static empty(shape: number[], device = 'cpu', opts?: TensorOptions): Tensor {
+    return new Tensor(native.empty(shape, 'float32', device), opts);
+  }
+
+  static full(shape: number[], value: number, device = 'cpu', opts?: TensorOptions): Tensor {
+    const t = Tensor.empty(shape, device, opts);
+    native.fill(t.value, value);
+    return t;
+  }
+
+  static fromArray(data: Float32Array | number[], shape: number[], device = 'cpu', opts?: TensorOptions): Tensor {
+    const arr = data instanceof Float32Array ? data : Float32Array.from(data);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (arr.length !== n) {
+      throw new TypeError(`Expected ${n} values for shape [${shape.join(',')}] but received ${arr.length}`);
+    }
+    const t = Tensor.empty(shape, device, opts);
+    t.value.write(arr);
+    return t;
+  }
+
+  get shape(): number[] {
+    return this.value.shape;
+  }
+  get numel(): number {
+    return this.value.numel;
+  }
+  get device(): string {
+    return this.value.device;
+  }
+  get disposed(): boolean {
+    return this.value.disposed;
+  }
+
+  /** Waits for every queued op that writes this tensor, then copies it to the host. */
+  async read(): Promise<Float32Array> {
+    return (await this.value.read()) as Float32Array;
+  }
+
+  async item(): Promise<number> {
+    if (this.numel !== 1) throw new TypeError(`Expected a tensor with one element for item() but received [${this.shape.join(',')}]`);
+    return (await this.read())[0];
+  }
+
+  /** Excludes this tensor from the enclosing scope's clean-up; the caller now owns it. */
+  keep(): this {
+    this.kept = true;
+    for (const s of scopes) s.delete(this);
+    return this;
+  }
+
+  dispose(): void {
+    this.value.dispose();
+    if (this.grad && this.ownsGrad) this.grad.dispose();
+    this.grad = null;
+  }
+
+  /** Parameters' gradients are arena views that the model owns; other gradients belong to the tensor. */
+  ownsGrad = true;
+
+  /**
+   * Backpropagates from this scalar (or from `gradient`, same shape) through every op recorded
+   * since the last backward(), accumulating into the gradients of leaves that require them.
+   * The tape is consumed: intermediate gradients are freed as soon as they have been used.
+   */
+  backward(gradient?: Tensor): void {
+    if (!this.requiresGrad) {
+      throw new Error('backward: Expected a tensor that depends on parameters requiring gradients, but this one does not (was it computed under noGrad()?)');
+    }
+    const sink = gradSink(this);
+    if (gradient) {
+      if (gradient.numel !== this.numel) {
+        throw new TypeError(`backward: Expected a gradient of shape [${this.shape.join(',')}] but received [${gradient.shape.join(',')}]`);
+      }
+      native.copy(sink.dst, gradient.value);
+    } else {
+      if (this.numel !== 1) {
+        throw new TypeError(`backward: Expected a scalar (one element) without a gradient argument but received [${this.shape.join(',')}]`);
+      }
+      native.fill(sink.dst, 1);
+    }
+    sink.done();
+    for (let i = tape.length - 1; i >= 0; i--) {
+      const node = tape[i];
+      const out = node.output;
+      const g = out.grad;
+      if (!g || out.disposed) continue;
+      node.backward(g);
+      if (!out.retainGrad) {
+        g.dispose();
+        out.grad = null;
+        out.gradFresh = true;
+      }
+    }
+    tape.length = 0;
+  }
+}
+
+/** true when gradients are being recorded (outside noGrad) */
+export function isGradEnabled(): boolean {
+  return noGradDepth === 0;
+}
+
+/** Runs `fn` without recording ops (inference); usable around async functions too. */
+export function noGrad<T>(fn: () => T): T {
+  noGradDepth++;
+  let async = false;
+  try {
+    const r = fn();
+    if (r && typeof (r as { then?: unknown }).then === 'function') {
+      async = true;
+      return (r as unknown as Promise<unknown>).finally(() => noGradDepth--) as T;
+    }
+    return r;
+  } finally {
+    if (!async) noGradDepth--;
+  }
+}
+
+/**
+ * Records `output = op(inputs)` on the tape when gradients are enabled and an input requires them.
+ * Returns whether it was recorded (so the op knows whether to keep what backward needs).
+ */
+export function record(output: Tensor, inputs: (Tensor | null | undefined)[], backward: BackwardFn): boolean {
+  if (noGradDepth > 0 || !inputs.some((t) => t?.requiresGrad)) return false;
+  output.requiresGrad = true;
+  output.isLeaf = false;
+  tape.push({ output, backward });
+  return true;
+}
+
+/** whether a backward rule must compute the gradient of `t` */
+export function needsGrad(t: Tensor | null | undefined): t is Tensor {
+  return !!t && t.requiresGrad;
+}
+
+/**
+ * Where a backward rule writes the gradient of `t` (native ops overwrite their outputs):
+ * straight into t.grad when it holds nothing yet, else into a temporary that done() adds with axpy.
+ * For a tensor that needs no gradient it is a scratch buffer (for ops that write several outputs).
+ */
+export function gradSink(t: Tensor | null | undefined, shape?: number[], device?: string): { dst: NativeTensor; done(): void } {
+  if (!t || !t.requiresGrad) {
+    const s = shape ?? t?.shape;
+    if (!s) throw new Error('gradSink: a shape is needed for a tensor that needs no gradient');
+    const tmp = native.empty(s, 'float32', device ?? t?.device ?? 'cpu');
+    return { dst: tmp, done: () => tmp.dispose() };
+  }
+  if (t.grad === null) {
+    t.grad = native.empty(t.shape, 'float32', t.device);
+    t.ownsGrad = true;
+    t.gradFresh = false;
+    return { dst: t.grad, done: () => {} };
+  }
+  if (t.gradFresh) {
+    t.gradFresh = false;
+    return { dst: t.grad, done: () => {} };
+  }
+  const tmp = native.empty(t.shape, 'float32', t.device);
+  const g = t.grad;
+  return {
+    dst: tmp,
+    done: () => {
+      native.axpy(g, tmp, 1);
+      tmp.dispose();
+    },
+  };
+}
+
+function collect(v: unknown, out: Set<Tensor>, depth = 0): void {
+  if (depth > 4 || v === null || typeof v !== 'object') return;
+  if (v instanceof Tensor) {
+    out.add(v);
+    return;
+  }
+  if (Array.isArray(v)) for (const x of v) collect(x, out, depth + 1);
+  else if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, depth + 1);
+}
+
+/**
+ * Runs a synchronous step and disposes every tensor created in it, except tensors in the returned
+ * value (plain objects/arrays are searched) and tensors marked keep(). A promise from read() may be
+ * returned: the read is queued before the tensor is freed, so it still resolves. Ops recorded in the scope
+ * and not consumed by backward() are dropped from the tape. Returned tensors move to the outer scope.
+ */
+export function scope<T>(fn: () => T): T {
+  const tracked = new Set<Tensor>();
+  scopes.push(tracked);
+  const tapeStart = tape.length;
+  let result: T | undefined;
+  let ok = false;
+  try {
+    if (fn.constructor.name === 'AsyncFunction') {
+      throw new TypeError('scope: Expected a synchronous function but received an async one (start reads inside, await them after the scope)');
+    }
+    result = fn();
+    ok = true;
+  } finally {
+    scopes.pop();
+    if (tape.length > tapeStart) tape.length = tapeStart;
+    const keep = new Set<Tensor>();
+    if (ok) collect(result, keep);
+    const outer = scopes.length > 0 ? scopes[scopes.length - 1] : null;
+    for (const t of tracked) {
+      if (keep.has(t)) outer?.add(t);
+      else t.dispose();
+    }
+  }
+  return result as T;
+}
+
+/** number of ops recorded and not yet consumed (tests check that steps leave none behind) */
+export function tapeLength(): number {
+  return tape.length;
+}
