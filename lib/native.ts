@@ -30,6 +30,18 @@ export interface MemoryStats {
   allocations: number;
 }
 
+/** One rank of a communicator (native/comm). Collectives are queued on `device`'s queue. */
+export interface NativeComm {
+  readonly rank: number;
+  readonly size: number;
+  /** the device whose queue runs this rank's collectives; tensors must live there */
+  readonly device: string;
+  readonly kind: 'inprocess' | 'gloo' | 'nccl';
+  readonly destroyed: boolean;
+  /** idempotent; collectives already queued keep the communicator alive until they have run */
+  destroy(): void;
+}
+
 export interface NativeInfo {
   napiVersion: number;
   oneDnn: string;
@@ -88,6 +100,19 @@ export interface Binding {
   clipGradNorm(grads: T, maxNorm: number, normOut: T): void;
   normalizeImagesU8(pixels: T, mean: number[], std: number[], y: T): void;
   masksU8ToFloat(masks: T, y: T): void;
+
+  // ---- communicators (native/binding/comm.cc); collectives are queued and return at once, their
+  // errors (ERR_PATHO_COMM) surface at the device's next read/synchronize ----
+  NativeComm: abstract new () => NativeComm;
+  commCreateInProcess(devices: string[], timeoutMs?: number): NativeComm[];
+  commCreateGloo(rank: number, size: number, storeAddr: string, storePort: number, prefix: string,
+    timeoutMs: number, bindHost?: string, device?: string): Promise<NativeComm>;
+  commNcclUniqueId(): string;
+  commCreateNccl(rank: number, size: number, uniqueIdBase64: string, device: string): Promise<NativeComm>;
+  commCreateNcclAll(devices: string[]): Promise<NativeComm[]>;
+  commAllReduce(comm: NativeComm, tensor: T, op: 'sum' | 'avg'): void;
+  commBroadcast(comm: NativeComm, tensor: T, root: number): void;
+  commBarrier(comm: NativeComm): void;
 }
 
 /** Where an addon candidate comes from, in the order they are tried. */

@@ -1,0 +1,140 @@
+// Communicator: the TypeScript face of one rank of a native communicator (in-process CPU
+// replicas, Gloo across processes, NCCL on GPUs). Collectives are queued on the rank's device and
+// return at once; sync() waits for them and turns a failure into one error that names the rank
+// and, where the rendezvous store knows, the ranks that died.
+import { native, type NativeComm, type NativeTensor } from '../native';
+import { isLoopback, Rendezvous } from './rendezvous';
+
+export type ReduceOp = 'sum' | 'avg';
+
+export interface GlooOptions {
+  /** address this rank listens on for its peers; default: 127.0.0.1 when the master is local, else PATHO_GLOO_HOST or the host name */
+  bindHost?: string;
+  /** CPU device whose queue runs the collectives (default 'cpu') */
+  device?: string;
+  timeoutMs?: number;
+}
+
+function expectOp(op: string): ReduceOp {
+  if (op !== 'sum' && op !== 'avg') throw new TypeError(`Expected 'sum' or 'avg' for op but received '${op}'`);
+  return op;
+}
+
+export class Communicator {
+  constructor(readonly handle: NativeComm, private readonly rendezvous: Rendezvous | null = null) {}
+
+  get rank(): number { return this.handle.rank; }
+  get size(): number { return this.handle.size; }
+  get device(): string { return this.handle.device; }
+  get kind(): NativeComm['kind'] { return this.handle.kind; }
+
+  /** One communicator per device ('cpu:0', 'cpu:1', ...) in this process; rank i drives devices[i]. */
+  static inProcess(devices: string[], opts: { timeoutMs?: number } = {}): Communicator[] {
+    if (!Array.isArray(devices) || devices.length === 0) {
+      throw new TypeError(`Expected a non-empty array of devices but received ${JSON.stringify(devices)}`);
+    }
+    return native.commCreateInProcess(devices, opts.timeoutMs).map((h) => new Communicator(h));
+  }
+
+  /** This process's rank of a Gloo communicator over every rank of the rendezvous. */
+  static async gloo(rdv: Rendezvous, opts: GlooOptions = {}): Promise<Communicator> {
+    const { masterAddr, masterPort } = rdv.options;
+    const bindHost = opts.bindHost ?? (isLoopback(masterAddr) ? '127.0.0.1' : process.env.PATHO_GLOO_HOST ?? '');
+    const h = await native.commCreateGloo(rdv.rank, rdv.worldSize, masterAddr, masterPort, rdv.nextPrefix('gloo'),
+      opts.timeoutMs ?? rdv.timeoutMs, bindHost, opts.device ?? 'cpu');
+    return new Communicator(h, rdv);
+  }
+
+  /** This process's rank of an NCCL communicator; rank 0 makes the unique id and the store carries it. */
+  static async nccl(rdv: Rendezvous, device = `cuda:${rdv.localRank}`): Promise<Communicator> {
+    const key = `${rdv.nextPrefix('nccl')}/id`;
+    let id: string;
+    if (rdv.rank === 0) {
+      id = native.commNcclUniqueId();
+      await rdv.store.set(key, id);
+    } else {
+      id = (await rdv.store.get(key, rdv.timeoutMs)).toString();
+    }
+    return new Communicator(await native.commCreateNccl(rdv.rank, rdv.worldSize, id, device), rdv);
+  }
+
+  /** One NCCL communicator per GPU of this process (ncclCommInitAll); rank i drives devices[i]. */
+  static async ncclAll(devices: string[]): Promise<Communicator[]> {
+    return (await native.commCreateNcclAll(devices)).map((h) => new Communicator(h));
+  }
+
+  /** Queues t = sum/average of t over all ranks (in place; e.g. a gradient arena or a view of one bucket). */
+  allReduce(t: NativeTensor, op: ReduceOp = 'avg'): void {
+    native.commAllReduce(this.handle, t, expectOp(op));
+  }
+
+  /** Queues t = t of rank `root` (e.g. the initial parameters, so every replica starts equal). */
+  broadcast(t: NativeTensor, root = 0): void {
+    native.commBroadcast(this.handle, t, root);
+  }
+
+  /** Resolves once every rank has reached the barrier (and everything queued before it has run). */
+  async barrier(): Promise<void> {
+    native.commBarrier(this.handle);
+    await this.sync();
+  }
+
+  /** Waits for everything queued on this rank's device; a failed collective rejects here. */
+  async sync(): Promise<void> {
+    try {
+      await native.synchronize(this.device);
+    } catch (e) {
+      throw await this.explain(e);
+    }
+  }
+
+  /**
+   * Reduces scalar metrics (loss, Dice counts, ...) over all ranks for reporting: every rank calls
+   * it with the same keys in the same order and gets the sum or average back.
+   */
+  async reduceMetrics<K extends string>(values: Record<K, number>, op: ReduceOp = 'avg'): Promise<Record<K, number>> {
+    const keys = Object.keys(values) as K[];
+    if (keys.length === 0) return { ...values };
+    const t = native.empty([keys.length], 'float32', this.device);
+    try {
+      t.write(Float32Array.from(keys, (k) => values[k]));
+      this.allReduce(t, op);
+      let data: Float32Array | Uint8Array;
+      try {
+        data = await t.read();
+      } catch (e) {
+        throw await this.explain(e);
+      }
+      const out = {} as Record<K, number>;
+      keys.forEach((k, i) => { out[k] = data[i]; });
+      return out;
+    } finally {
+      t.dispose();
+    }
+  }
+
+  /** Idempotent. */
+  destroy(): void {
+    this.handle.destroy();
+  }
+
+  // A collective failed: add which ranks died, when the rendezvous store can tell (it sees their
+  // connections close). Their death and our failure race, so give the store a moment.
+  private async explain(e: unknown): Promise<unknown> {
+    const err = e as Error & { code?: string };
+    if (err.code !== 'ERR_PATHO_COMM' || !this.rendezvous) return e;
+    let gone: number[] = [];
+    for (let i = 0; i < 25 && gone.length === 0; i++) {
+      try {
+        gone = await this.rendezvous.goneRanks();
+      } catch {
+        gone = [0];  // the store itself is gone: it lived in rank 0
+      }
+      if (gone.length === 0) await new Promise((r) => setTimeout(r, 40));
+    }
+    if (gone.length > 0) {
+      err.message += `; ${gone.length > 1 ? 'ranks' : 'rank'} ${gone.join(', ')} exited`;
+    }
+    return err;
+  }
+}

@@ -1,0 +1,6 @@
+// Data parallelism: communicators, rendezvous, gradient buckets and the launcher (DESIGN.md decision 6).
+export { Communicator, type ReduceOp, type GlooOptions } from './communicator';
+export { Rendezvous, rendezvousOptionsFromEnv, isLoopback, type RendezvousOptions } from './rendezvous';
+export { StoreServer, StoreClient, StoreError } from './store';
+export { planBuckets, bucketViews, DEFAULT_BUCKET_BYTES, type Bucket, type ParamSpan, type BucketOptions } from './buckets';
+export { launch, launchCommand, parseLaunchArgs, launchUsage, type LaunchOptions } from './launch';
