@@ -1,0 +1,141 @@
+// CudaBackend: every op of backend.h on one NVIDIA GPU. cuDNN for convolution, batch norm,
+// pooling and activations (cudnn_*.cc), own kernels for the rest (kernels/*.cu). All work is
+// enqueued on the device's stream; only copyToHost and synchronize wait for it.
+#pragma once
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "core/backend.h"
+#include "cudnn_descriptors.h"
+
+namespace patho {
+
+// A device buffer that only grows (workspaces, small parameter uploads). Growing frees the old
+// block with cudaFree, which waits for the device, so queued work that still reads it is safe.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(int device) : device_(device) {}
+  ~DeviceBuffer();
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void* ensure(size_t bytes, CachingAllocator& cache);  // returns a block of at least `bytes`
+  size_t size() const { return size_; }
+
+ private:
+  int device_;
+  void* ptr_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Convolution setup for one shape, with the algorithm of each direction chosen on first use.
+struct ConvAlgo {
+  bool chosen = false;
+  int algo = 0;
+  size_t workspace = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+};
+struct ConvPlan {
+  TensorDesc x, y, bias;
+  FilterDesc w;
+  ConvDesc conv;
+  ConvAlgo fwd, bwdData, bwdFilter;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int index);
+  ~CudaBackend() override;
+
+  Device device() const override { return Device{Device::Kind::CUDA, index_}; }
+  std::string name() const override { return name_; }
+  CachingAllocator& allocator() override { return *alloc_; }
+
+  void copyFromHost(const Tensor& dst, const void* src, size_t bytes) override;
+  void copyToHost(void* dst, const Tensor& src, size_t bytes) override;
+  void synchronize() override;
+
+  void fill(const Tensor& y, float value) override;
+  void copy(const Tensor& dst, const Tensor& src) override;
+  void scale(const Tensor& y, float alpha) override;
+  void axpy(const Tensor& y, const Tensor& x, float alpha) override;
+  void sumSquares(const Tensor& x, const Tensor& out) override;
+
+  void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) override;
+  void conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) override;
+  void conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) override;
+
+  void batchNormForwardTraining(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
+                                const Tensor& runningVar, float momentum, float eps, const Tensor& y,
+                                const Tensor& saveMean, const Tensor& saveInvStd) override;
+  void batchNormForwardInference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
+                                 const Tensor& runningVar, float eps, const Tensor& y) override;
+  void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
+                         const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma,
+                         const Tensor& dbeta) override;
+
+  void reluForward(const Tensor& x, const Tensor& y) override;
+  void reluBackward(const Tensor& y, const Tensor& dy, const Tensor& dx) override;
+  void sigmoidForward(const Tensor& x, const Tensor& y) override;
+  void maxPool2dForward(const Tensor& x, const Tensor& y) override;
+  void maxPool2dBackward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx) override;
+
+  void upsampleBilinear2xForward(const Tensor& x, const Tensor& y) override;
+  void upsampleBilinear2xBackward(const Tensor& dy, const Tensor& dx) override;
+  void concatChannels(const Tensor& a, const Tensor& b, const Tensor& y) override;
+  void splitChannels(const Tensor& dy, const Tensor& da, const Tensor& db) override;
+
+  void bceJaccardForward(const Tensor& logits, const Tensor& target, float jaccardWeight, float eps,
+                         const Tensor& loss, const Tensor& stats) override;
+  void bceJaccardBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss,
+                          float jaccardWeight, float eps, const Tensor& dlogits) override;
+  void diceLossForward(const Tensor& logits, const Tensor& target, float eps, const Tensor& loss,
+                       const Tensor& stats) override;
+  void diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss,
+                        float eps, const Tensor& dlogits) override;
+  void segmentationCounts(const Tensor& prob, const Tensor& target, const Tensor& thresholds,
+                          const Tensor& counts) override;
+
+  void sgdUpdate(const Tensor& params, const Tensor& grads, const Tensor& momentumBuf, const SgdParams& p) override;
+  void adamUpdate(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v,
+                  const AdamParams& p) override;
+  void clipGradNorm(const Tensor& grads, float maxNorm, const Tensor& normOut) override;
+
+  void normalizeImagesU8(const Tensor& pixels, const std::vector<float>& mean, const std::vector<float>& std,
+                         const Tensor& y) override;
+  void masksU8ToFloat(const Tensor& masks, const Tensor& y) override;
+
+ private:
+  void use() const;  // cudaSetDevice(index_) on the calling thread
+  void release();    // frees what the constructor made (also after a failed construction)
+  ConvPlan& convPlan(const Tensor& x, const Tensor& w);
+  void chooseForward(ConvPlan& p, const Tensor& x, const Tensor& w, const Tensor& y);
+  void chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor& w, const Tensor& dx);
+  void chooseBackwardFilter(ConvPlan& p, const Tensor& x, const Tensor& dy, const Tensor& dw);
+  size_t searchWorkspaceLimit();
+  cudnnTensorDescriptor_t bnParamDesc(const Tensor& x);
+
+  int index_;
+  std::string name_;
+  bool tf32_ = false;  // PATHO_CUDA_TF32=1 lets cuDNN use TF32 tensor cores for float32 convolutions
+  cudaStream_t stream_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  std::unique_ptr<CachingAllocator> alloc_;
+  double* scratch_ = nullptr;  // kernels::kScratchDoubles partial sums
+  float* clipFactor_ = nullptr;
+  DeviceBuffer workspace_, uploadParams_;
+  TensorDescCache tensorDescs_;
+  std::map<Dims4, std::unique_ptr<TensorDesc>> bnDescs_;  // [1,C,1,1] derived from x
+  std::map<std::tuple<int, int, int, int, int, int>, std::unique_ptr<ConvPlan>> convPlans_;
+  PoolDesc pool_;
+  ActDesc relu_, sigmoid_;
+};
+
+// cuda:N out of memory message with cudaMemGetInfo's numbers; throws ERR_PATHO_OOM.
+[[noreturn]] void throwCudaOom(int device, size_t bytes);
+
+}  // namespace patho

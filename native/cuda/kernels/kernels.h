@@ -1,0 +1,66 @@
+// Host entry points of the CUDA kernels in kernels/*.cu, plain C++ so the backend's .cc files
+// call them. Each enqueues on `s` and returns; each checks its launch (CHECK_LAUNCH).
+// Pointers are device pointers; sizes are element counts. Semantics are those of backend.h.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "optim_math.h"
+
+namespace patho {
+namespace kernels {
+
+// Device scratch every reduction writes its partial sums into: kReduceBlocks doubles for each of
+// up to kScratchQuantities quantities. One per backend; ops on one stream never overlap.
+constexpr int kReduceBlocks = 512;
+constexpr int kScratchQuantities = 4;
+constexpr int kScratchDoubles = kReduceBlocks * kScratchQuantities;
+
+// ---- elementwise.cu ----
+void fill(float* y, int64_t n, float value, cudaStream_t s);
+void scale(float* y, int64_t n, float alpha, cudaStream_t s);
+void axpy(float* y, const float* x, int64_t n, float alpha, cudaStream_t s);
+void sumSquares(const float* x, int64_t n, float* out, double* scratch, cudaStream_t s);
+// First stage of sumSquares (also used by clipGradNorm): writes the partials, returns their count.
+int sumSquaresPartials(const float* x, int64_t n, double* scratch, cudaStream_t s);
+
+// ---- concat.cu: a [N,Ca,HW], b [N,Cb,HW] <-> y [N,Ca+Cb,HW] ----
+void concatChannels(const float* a, const float* b, float* y, int64_t N, int64_t Ca, int64_t Cb, int64_t HW,
+                    cudaStream_t s);
+void splitChannels(const float* dy, float* da, float* db, int64_t N, int64_t Ca, int64_t Cb, int64_t HW,
+                   cudaStream_t s);
+
+// ---- upsample_bilinear2x.cu: planes = N*C, x [planes,H,W], y [planes,2H,2W] ----
+void upsampleBilinear2xForward(const float* x, float* y, int64_t planes, int64_t H, int64_t W, cudaStream_t s);
+void upsampleBilinear2xBackward(const float* dy, float* dx, int64_t planes, int64_t H, int64_t W, cudaStream_t s);
+
+// ---- loss.cu: n = numel(logits); stats/loss/dloss are device float arrays ----
+void bceJaccardForward(const float* logits, const float* target, int64_t n, float jaccardWeight, float eps,
+                       float* loss, float* stats, double* scratch, cudaStream_t s);
+void bceJaccardBackward(const float* logits, const float* target, int64_t n, const float* stats, const float* dloss,
+                        float jaccardWeight, float eps, float* dlogits, cudaStream_t s);
+void diceLossForward(const float* logits, const float* target, int64_t n, float eps, float* loss, float* stats,
+                     double* scratch, cudaStream_t s);
+void diceLossBackward(const float* logits, const float* target, int64_t n, const float* stats, const float* dloss,
+                      float eps, float* dlogits, cudaStream_t s);
+
+// ---- metrics.cu: prob/target [N,HW], thresholds [T], counts [N,T,3] ----
+void segmentationCounts(const float* prob, const float* target, const float* thresholds, float* counts, int64_t N,
+                        int64_t HW, int64_t T, cudaStream_t s);
+
+// ---- optim.cu ----
+void sgdUpdate(float* params, const float* grads, float* momentumBuf, int64_t n, const SgdStep& h, cudaStream_t s);
+void adamUpdate(float* params, const float* grads, float* m, float* v, int64_t n, const AdamStep& h, cudaStream_t s);
+// normOut[0] = ||grads||; grads *= min(1, maxNorm / (norm + 1e-6)); factor is a device float.
+void clipGradNorm(float* grads, int64_t n, float maxNorm, float* normOut, double* scratch, float* factor,
+                  cudaStream_t s);
+
+// ---- upload.cu ----
+// pixels [N,H,W,C] -> y [N,C,H,W]; meanStd is a device array {mean[0..C), std[0..C)}.
+void normalizeImagesU8(const uint8_t* pixels, const float* meanStd, float* y, int64_t N, int64_t H, int64_t W,
+                       int64_t C, cudaStream_t s);
+void masksU8ToFloat(const uint8_t* masks, float* y, int64_t n, cudaStream_t s);
+
+}  // namespace kernels
+}  // namespace patho
