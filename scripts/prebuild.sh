@@ -67,7 +67,10 @@ while read -r soname arrow resolved _; do
   cp -L "$resolved" "$dest/$soname"
   chmod 0755 "$dest/$soname"
   patchelf --set-rpath '$ORIGIN' "$dest/$soname"
-  bundled+=("$soname:$(readlink -f "$resolved")")
+  real="$(readlink -f "$resolved")"
+  # the Debian package it came from (dpkg may list the file under /lib or /usr/lib: ask for both)
+  pkg="$(dpkg -S "$real" "${real#/usr}" 2>/dev/null | head -1 | cut -d: -f1 || true)"
+  bundled+=("$soname|$real|$pkg")
 done < <(env -u LD_LIBRARY_PATH ldd "$from/patho.node")
 
 # The CUDA plugin rides along when it was built; cuDNN and NCCL are never bundled (the addon's
@@ -90,7 +93,7 @@ if grep -q 'not found' <<<"$check"; then
 fi
 abs_dest="$(cd "$dest" && pwd)"
 for entry in "${bundled[@]}"; do
-  soname="${entry%%:*}"
+  soname="${entry%%|*}"
   grep -q "$soname => $abs_dest/$soname" <<<"$check" ||
     { echo "prebuild: $soname does not resolve from $abs_dest:" >&2; echo "$check" >&2; exit 1; }
 done
@@ -100,26 +103,27 @@ node -e 'const b = require(process.argv[1]); const i = b.info(); if (!i.oneDnn) 
 # from, plus the full texts those files refer to (THIRD_PARTY_NOTICES.md summarises them).
 mkdir -p "$dest/licenses"
 for entry in "${bundled[@]}"; do
-  real="${entry#*:}"
-  pkg="$( (dpkg -S "$real" || dpkg -S "${real#/usr}") 2>/dev/null | head -1 | cut -d: -f1 || true)"
+  IFS='|' read -r soname real pkg <<<"$entry"
   if [ -z "$pkg" ] || [ ! -f "/usr/share/doc/$pkg/copyright" ]; then
-    echo "prebuild: no licence file found for ${entry%%:*} ($real); add it to THIRD_PARTY_NOTICES.md and here" >&2; exit 1
+    echo "prebuild: no licence file found for $soname ($real); add it to THIRD_PARTY_NOTICES.md and here" >&2; exit 1
   fi
   cp -L "/usr/share/doc/$pkg/copyright" "$dest/licenses/$pkg.copyright"
+  for text in $(grep -oE '/usr/share/common-licenses/[A-Za-z0-9.+-]*[A-Za-z0-9+-]' "/usr/share/doc/$pkg/copyright" | sort -u); do
+    cp -L "$text" "$dest/licenses/$(basename "$text").txt"
+  done
 done
-for text in Apache-2.0 GPL-3; do cp -L "/usr/share/common-licenses/$text" "$dest/licenses/$text.txt"; done
 
 # manifest.json: what was bundled from where (Debian package and version, for the licence
 # notes) and the newest glibc / libstdc++ symbol versions the files need (the loader quotes them).
 files=("$dest/patho.node")
-for entry in "${bundled[@]}"; do files+=("$dest/${entry%%:*}"); done
+for entry in "${bundled[@]}"; do files+=("$dest/${entry%%|*}"); done
 [ -n "$plugin_rel" ] && files+=("$dest/$plugin_rel")
-glibc="$(for f in "${files[@]}"; do objdump -T "$f" | grep -oE 'GLIBC_[0-9.]+' || true; done | sed 's/GLIBC_//' | sort -uV | tail -1)"
-glibcxx="$(for f in "${files[@]}"; do objdump -T "$f" | grep -oE 'GLIBCXX_[0-9.]+' || true; done | sed 's/GLIBCXX_//' | sort -uV | tail -1)"
+versions="$(for f in "${files[@]}"; do objdump -T "$f"; done | grep -oE 'GLIBC(XX)?_[0-9.]+' | sort -u)"
+glibc="$(grep '^GLIBC_' <<<"$versions" | sed 's/GLIBC_//' | sort -V | tail -1)"
+glibcxx="$(grep '^GLIBCXX_' <<<"$versions" | sed 's/GLIBCXX_//' | sort -V | tail -1)"
 libs_json=""
 for entry in "${bundled[@]}"; do
-  soname="${entry%%:*}"; real="${entry#*:}"
-  pkg="$( (dpkg -S "$real" || dpkg -S "${real#/usr}") 2>/dev/null | head -1 | cut -d: -f1 || true)"
+  IFS='|' read -r soname real pkg <<<"$entry"
   ver="$( [ -n "$pkg" ] && dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null || true)"
   libs_json+="${libs_json:+,}{\"file\":\"$soname\",\"from\":\"$real\",\"debianPackage\":\"$pkg\",\"version\":\"$ver\"}"
 done
@@ -135,4 +139,4 @@ cat >"$dest/manifest.json" <<JSON
 JSON
 node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$dest/manifest.json"
 
-echo "prebuild: $dest ($(du -sh "$dest" | cut -f1)): patho.node ${bundled[*]%%:*}${plugin_rel:+ $plugin_rel}; needs glibc >= $glibc, GLIBCXX_$glibcxx"
+echo "prebuild: $dest ($(du -sh "$dest" | cut -f1)): patho.node ${bundled[*]%%|*}${plugin_rel:+ $plugin_rel}; needs glibc >= $glibc, GLIBCXX_$glibcxx"
