@@ -1,0 +1,51 @@
+// Dice / IoU per image and threshold, and the Dice-vs-threshold curve, against a direct count here.
+import t from 'tap';
+import { CURVE_THRESHOLDS, diceCurve, scoresFromCounts, segmentationScores } from '../../lib/nn/metrics';
+import { Rng } from '../../lib/nn/rng';
+import { Tensor } from '../../lib/tensor';
+
+function refDice(p: Float32Array, y: Float32Array, off: number, len: number, th: number): { dice: number; iou: number } {
+  let i = 0;
+  let s = 0;
+  let q = 0;
+  for (let k = off; k < off + len; k++) {
+    const pred = p[k] > th ? 1 : 0;
+    i += pred * y[k];
+    s += pred;
+    q += y[k];
+  }
+  return { dice: (2 * i + 1e-7) / (s + q + 1e-7), iou: (i + 1e-7) / (s + q - i + 1e-7) };
+}
+
+t.test('per-image Dice and IoU at 0.5 and 0.7, and the curve', async (t) => {
+  const rng = new Rng(5);
+  const n = 3;
+  const hw = 16 * 12;
+  const p = Float32Array.from({ length: n * hw }, () => rng.next());
+  const y = Float32Array.from({ length: n * hw }, (_, k) => (p[k] + rng.uniform(-0.3, 0.3) > 0.5 ? 1 : 0));
+  y.fill(0, 2 * hw); // an image with an empty mask: Dice is 1 only if nothing is predicted
+  const prob = Tensor.fromArray(p, [n, 1, 16, 12]);
+  const target = Tensor.fromArray(y, [n, 1, 16, 12]);
+  const s = await segmentationScores(prob, target);
+  t.same(s.thresholds, [0.5, 0.7]);
+  for (let i = 0; i < n; i++) {
+    for (const [k, th] of s.thresholds.entries()) {
+      const r = refDice(p, y, i * hw, hw, th);
+      t.ok(Math.abs(s.dice[i][k] - r.dice) < 1e-6, `image ${i} @${th}: dice ${s.dice[i][k]} vs ${r.dice}`);
+      t.ok(Math.abs(s.iou[i][k] - r.iou) < 1e-6, `image ${i} @${th}: iou ${s.iou[i][k]} vs ${r.iou}`);
+    }
+  }
+  const curve = await diceCurve(prob, target);
+  t.equal(curve.thresholds.length, 19);
+  t.same(curve.thresholds.slice(0, 3), [0.05, 0.1, 0.15]);
+  t.equal(CURVE_THRESHOLDS[18], 0.95);
+  for (const [k, th] of curve.thresholds.entries()) {
+    let mean = 0;
+    for (let i = 0; i < n; i++) mean += refDice(p, y, i * hw, hw, th).dice / n;
+    t.ok(Math.abs(curve.dice[k] - mean) < 1e-6, `curve @${th}: ${curve.dice[k]} vs ${mean}`);
+  }
+  await t.rejects(segmentationScores(prob, target, [1.5]), { message: /Expected thresholds in \[0, 1\]/ });
+  t.throws(() => scoresFromCounts(new Float32Array(5), 1, [0.5]), { message: /Expected 3 counts but received 5/ });
+  prob.dispose();
+  target.dispose();
+});
