@@ -1,0 +1,512 @@
+// CUDA-vs-CPU parity cases: every op of backend.h runs on the CPU backend and on the device under
+// test with the same random inputs, and the results must agree within the stated tolerance.
+// Shared by parity.test.ts (tap) and run-parity.ts (plain node, for the GPU kit).
+import { native, type DType, type NativeTensor } from '../../lib/native';
+
+export interface ParityContext {
+  /** device under test, e.g. 'cuda:0' (the reference is always 'cpu') */
+  device: string;
+  check(ok: boolean, message: string): void;
+}
+
+export interface ParityCase {
+  name: string;
+  run(ctx: ParityContext): Promise<void>;
+}
+
+// ---- inputs ----
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function uniform(shape: number[], seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(numel(shape));
+  for (let i = 0; i < a.length; i++) a[i] = lo + (hi - lo) * r();
+  return a;
+}
+
+function binary(shape: number[], seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: numel(shape) }, () => (r() < 0.4 ? 1 : 0));
+}
+
+interface HostTensor {
+  data: Float32Array | Uint8Array;
+  shape: number[];
+}
+const host = (data: Float32Array | Uint8Array, shape: number[]): HostTensor => ({ data, shape });
+
+// ---- running one op on both devices ----
+interface Tol {
+  rtol: number;
+  atol: number;
+  /** atol is relative to max |cpu| (sums with cancellation: conv, batch norm) */
+  scaled?: boolean;
+}
+interface Spec {
+  inputs: Record<string, HostTensor>;
+  /** outputs, float32, pre-filled with NaN so an element the op never writes is caught */
+  outputs?: Record<string, number[]>;
+  run(t: Record<string, NativeTensor>): void;
+  /** tensors (inputs or outputs) to read back and compare, with their tolerance */
+  compare: Record<string, Tol>;
+}
+
+async function runOn(device: string, spec: Spec): Promise<Record<string, Float32Array>> {
+  const t: Record<string, NativeTensor> = {};
+  for (const [k, v] of Object.entries(spec.inputs)) {
+    const dtype: DType = v.data instanceof Uint8Array ? 'uint8' : 'float32';
+    t[k] = native.empty(v.shape, dtype, device);
+    t[k].write(v.data);
+  }
+  for (const [k, shape] of Object.entries(spec.outputs ?? {})) {
+    t[k] = native.empty(shape, 'float32', device);
+    native.fill(t[k], NaN);
+  }
+  spec.run(t);
+  const out: Record<string, Float32Array> = {};
+  for (const k of Object.keys(spec.compare)) out[k] = Float32Array.from(await t[k].read());
+  for (const x of Object.values(t)) x.dispose();
+  return out;
+}
+
+export function compareArrays(ctx: ParityContext, what: string, got: Float32Array, want: Float32Array, tol: Tol): void {
+  if (got.length !== want.length) {
+    ctx.check(false, `${what}: ${got.length} values on ${ctx.device}, ${want.length} on cpu`);
+    return;
+  }
+  let maxAbs = 0;
+  for (const v of want) maxAbs = Math.max(maxAbs, Math.abs(v));
+  const atol = tol.scaled ? tol.atol * maxAbs : tol.atol;
+  let worst = -1, worstExcess = 0, maxErr = 0;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    const excess = Number.isNaN(err) ? Infinity : err - (atol + tol.rtol * Math.abs(want[i]));
+    if (!Number.isNaN(err)) maxErr = Math.max(maxErr, err);
+    if (excess > worstExcess || (Number.isNaN(err) && worst < 0)) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  const bound = `|${ctx.device} - cpu| <= ${atol.toExponential(2)} + ${tol.rtol}*|cpu|`;
+  ctx.check(
+    worst < 0,
+    worst < 0
+      ? `${what}: ${want.length} values, max error ${maxErr.toExponential(2)}, ${bound}`
+      : `${what}: at [${worst}] ${ctx.device} ${got[worst]} vs cpu ${want[worst]} (${bound})`,
+  );
+}
+
+async function parity(ctx: ParityContext, what: string, spec: Spec): Promise<void> {
+  const want = await runOn('cpu', spec);
+  const got = await runOn(ctx.device, spec);
+  for (const [k, tol] of Object.entries(spec.compare)) compareArrays(ctx, `${what} ${k}`, got[k], want[k], tol);
+}
+
+const EW: Tol = { rtol: 1e-4, atol: 1e-6 };          // elementwise float32
+const RED: Tol = { rtol: 1e-4, atol: 1e-5 };         // reductions (double accumulation on both)
+const CONV: Tol = { rtol: 1e-3, atol: 1e-4, scaled: true };
+const BN: Tol = { rtol: 1e-3, atol: 1e-4, scaled: true };
+const EXACT: Tol = { rtol: 0, atol: 0 };
+
+// ---- the cases ----
+export const cases: ParityCase[] = [
+  {
+    name: 'elementwise: fill, scale, axpy, copy, sumSquares',
+    async run(ctx) {
+      const s = [3, 5, 7, 11];
+      await parity(ctx, 'fill', { inputs: {}, outputs: { y: s }, run: (t) => native.fill(t.y, -2.5), compare: { y: EXACT } });
+      await parity(ctx, 'scale', {
+        inputs: { y: host(uniform(s, 1), s) }, run: (t) => native.scale(t.y, 0.37), compare: { y: EW },
+      });
+      await parity(ctx, 'axpy', {
+        inputs: { y: host(uniform(s, 2), s), x: host(uniform(s, 3), s) }, run: (t) => native.axpy(t.y, t.x, -1.7),
+        compare: { y: EW },
+      });
+      await parity(ctx, 'copy', {
+        inputs: { x: host(uniform(s, 4), s) }, outputs: { y: s }, run: (t) => native.copy(t.y, t.x), compare: { y: EXACT },
+      });
+      const big = [1 << 20];
+      await parity(ctx, 'sumSquares (1M values, many blocks)', {
+        inputs: { x: host(uniform(big, 5), big) }, outputs: { out: [1] }, run: (t) => native.sumSquares(t.x, t.out),
+        compare: { out: RED },
+      });
+    },
+  },
+  {
+    name: 'conv2d 3x3 and 1x1: forward (with and without bias), backward data, backward filter and bias',
+    async run(ctx) {
+      for (const [N, C, H, W, K, R] of [[2, 5, 9, 7, 6, 3], [3, 4, 8, 8, 2, 1], [1, 16, 16, 16, 32, 3]]) {
+        const xs = [N, C, H, W], ws = [K, C, R, R], ys = [N, K, H, W];
+        const inputs = {
+          x: host(uniform(xs, 10 + R), xs), w: host(uniform(ws, 11 + R, -0.5, 0.5), ws),
+          b: host(uniform([K], 12), [K]), dy: host(uniform(ys, 13), ys),
+        };
+        const tag = `[${xs}]*[${ws}]`;
+        await parity(ctx, `conv2dForward ${tag} +bias`, {
+          inputs, outputs: { y: ys }, run: (t) => native.conv2dForward(t.x, t.w, t.b, t.y), compare: { y: CONV },
+        });
+        await parity(ctx, `conv2dForward ${tag}`, {
+          inputs, outputs: { y: ys }, run: (t) => native.conv2dForward(t.x, t.w, null, t.y), compare: { y: CONV },
+        });
+        await parity(ctx, `conv2dBackwardData ${tag}`, {
+          inputs, outputs: { dx: xs }, run: (t) => native.conv2dBackwardData(t.dy, t.w, t.dx), compare: { dx: CONV },
+        });
+        await parity(ctx, `conv2dBackwardFilter ${tag}`, {
+          inputs, outputs: { dw: ws, db: [K] }, run: (t) => native.conv2dBackwardFilter(t.x, t.dy, t.dw, t.db),
+          compare: { dw: CONV, db: CONV },
+        });
+      }
+    },
+  },
+  {
+    name: 'batch norm: training forward with running stats, inference, backward (eps 1e-3)',
+    async run(ctx) {
+      // eps 1e-3 (not the 1e-5 the CUDA backward passes to cuDNN) and small variances, so a backward
+      // that recomputed the statistics with its own eps would miss the tolerance.
+      const s = [4, 3, 5, 6], c = [3];
+      const x = uniform(s, 20, -0.05, 0.05);
+      for (let i = 0; i < x.length; i++) x[i] += 0.3 * (Math.floor(i / 30) % 3);  // per-channel offsets
+      const inputs = {
+        x: host(x, s), gamma: host(uniform(c, 21, 0.5, 1.5), c), beta: host(uniform(c, 22), c),
+        rm: host(uniform(c, 23), c), rv: host(uniform(c, 24, 0.5, 2), c), dy: host(uniform(s, 25), s),
+      };
+      await parity(ctx, 'batchNormForwardTraining', {
+        inputs, outputs: { y: s, sm: c, si: c },
+        run: (t) => native.batchNormForwardTraining(t.x, t.gamma, t.beta, t.rm, t.rv, 0.1, 1e-3, t.y, t.sm, t.si),
+        compare: { y: BN, sm: BN, si: { rtol: 1e-3, atol: 0 }, rm: BN, rv: BN },
+      });
+      await parity(ctx, 'batchNormForwardInference', {
+        inputs, outputs: { y: s },
+        run: (t) => native.batchNormForwardInference(t.x, t.gamma, t.beta, t.rm, t.rv, 1e-3, t.y), compare: { y: BN },
+      });
+      await parity(ctx, 'batchNormBackward', {
+        inputs, outputs: { y: s, sm: c, si: c, dx: s, dg: c, db: c },
+        run: (t) => {
+          native.batchNormForwardTraining(t.x, t.gamma, t.beta, t.rm, t.rv, 0.1, 1e-3, t.y, t.sm, t.si);
+          native.batchNormBackward(t.x, t.dy, t.gamma, t.sm, t.si, t.dx, t.dg, t.db);
+        },
+        compare: { dx: BN, dg: BN, db: BN },
+      });
+    },
+  },
+  {
+    name: 'activations: relu forward/backward (in place too), sigmoid',
+    async run(ctx) {
+      const s = [2, 3, 10, 10];
+      const inputs = { x: host(uniform(s, 30, -4, 4), s), dy: host(uniform(s, 31), s) };
+      await parity(ctx, 'reluForward+reluBackward', {
+        inputs, outputs: { y: s, dx: s },
+        run: (t) => { native.reluForward(t.x, t.y); native.reluBackward(t.y, t.dy, t.dx); },
+        compare: { y: EXACT, dx: EXACT },
+      });
+      await parity(ctx, 'reluBackward with dx aliasing dy', {
+        inputs, outputs: { y: s },
+        run: (t) => { native.reluForward(t.x, t.y); native.reluBackward(t.y, t.dy, t.dy); },
+        compare: { dy: EXACT },
+      });
+      await parity(ctx, 'sigmoidForward', {
+        inputs: { x: host(uniform([7, 13], 32, -20, 20), [7, 13]) }, outputs: { y: [7, 13] },
+        run: (t) => native.sigmoidForward(t.x, t.y), compare: { y: EW },
+      });
+    },
+  },
+  {
+    name: 'max pooling 2x2: forward and backward; ties keep the window gradient',
+    async run(ctx) {
+      const s = [2, 3, 8, 6], h = [2, 3, 4, 3];
+      await parity(ctx, 'maxPool2d (distinct values)', {
+        inputs: { x: host(uniform(s, 40), s), dy: host(uniform(h, 41), h) }, outputs: { y: h, dx: s },
+        run: (t) => { native.maxPool2dForward(t.x, t.y); native.maxPool2dBackward(t.x, t.y, t.dy, t.dx); },
+        compare: { y: EXACT, dx: EXACT },
+      });
+      // All-zero windows (as after a ReLU): whichever maximum gets it, each window's gradient sum is dy.
+      const x = native.empty(s, 'float32', ctx.device), y = native.empty(h, 'float32', ctx.device);
+      const dy = native.empty(h, 'float32', ctx.device), dx = native.empty(s, 'float32', ctx.device);
+      native.fill(x, 0);
+      const g = uniform(h, 42);
+      dy.write(g);
+      native.maxPool2dForward(x, y);
+      native.maxPool2dBackward(x, y, dy, dx);
+      const d = await dx.read();
+      let worst = 0, nonzero = 0;
+      for (let i = 0; i < g.length; i++) {
+        const w = i % 3, hh = Math.floor(i / 3) % 4, nc = Math.floor(i / 12);
+        const base = nc * 48 + 2 * hh * 6 + 2 * w;
+        const win = [d[base], d[base + 1], d[base + 6], d[base + 7]];
+        worst = Math.max(worst, Math.abs(win.reduce((a, b) => a + b, 0) - g[i]));
+        nonzero = Math.max(nonzero, win.filter((v) => v !== 0).length);
+      }
+      ctx.check(worst === 0 && nonzero <= 1, `maxPool2dBackward with ties: each window passes dy to one element (max error ${worst})`);
+      for (const v of [x, y, dy, dx]) v.dispose();
+    },
+  },
+  {
+    name: 'bilinear x2 upsampling: forward and backward, odd sizes',
+    async run(ctx) {
+      for (const [N, C, H, W] of [[2, 3, 5, 3], [1, 2, 1, 1], [2, 4, 8, 8]]) {
+        const s = [N, C, H, W], o = [N, C, 2 * H, 2 * W];
+        await parity(ctx, `upsampleBilinear2x [${s}]`, {
+          inputs: { x: host(uniform(s, 50), s), dy: host(uniform(o, 51), o) }, outputs: { y: o, dx: s },
+          run: (t) => { native.upsampleBilinear2xForward(t.x, t.y); native.upsampleBilinear2xBackward(t.dy, t.dx); },
+          compare: { y: EW, dx: EW },
+        });
+      }
+    },
+  },
+  {
+    name: 'concat and split on channels',
+    async run(ctx) {
+      const a = [2, 3, 4, 5], b = [2, 5, 4, 5], y = [2, 8, 4, 5];
+      await parity(ctx, 'concatChannels+splitChannels', {
+        inputs: { a: host(uniform(a, 60), a), b: host(uniform(b, 61), b), dy: host(uniform(y, 62), y) },
+        outputs: { y, da: a, db: b },
+        run: (t) => { native.concatChannels(t.a, t.b, t.y); native.splitChannels(t.dy, t.da, t.db); },
+        compare: { y: EXACT, da: EXACT, db: EXACT },
+      });
+    },
+  },
+  {
+    name: 'losses: BCE - log Jaccard (w = 1, 0.5, 0) and soft Dice, forward and backward',
+    async run(ctx) {
+      const s = [3, 1, 40, 50];  // 6000 values: several reduction blocks
+      const inputs = {
+        logits: host(uniform(s, 70, -6, 6), s), target: host(binary(s, 71), s), dloss: host(new Float32Array([0.7]), [1]),
+      };
+      for (const w of [1, 0.5, 0]) {
+        await parity(ctx, `bceJaccard w=${w}`, {
+          inputs, outputs: { loss: [1], stats: [4], dlogits: s },
+          run: (t) => {
+            native.bceJaccardForward(t.logits, t.target, w, 1e-7, t.loss, t.stats);
+            native.bceJaccardBackward(t.logits, t.target, t.stats, t.dloss, w, 1e-7, t.dlogits);
+          },
+          compare: { loss: RED, stats: RED, dlogits: { rtol: 1e-4, atol: 1e-5, scaled: true } },
+        });
+      }
+      await parity(ctx, 'diceLoss', {
+        inputs, outputs: { loss: [1], stats: [4], dlogits: s },
+        run: (t) => {
+          native.diceLossForward(t.logits, t.target, 1e-7, t.loss, t.stats);
+          native.diceLossBackward(t.logits, t.target, t.stats, t.dloss, 1e-7, t.dlogits);
+        },
+        compare: { loss: RED, stats: RED, dlogits: { rtol: 1e-4, atol: 1e-5, scaled: true } },
+      });
+    },
+  },
+  {
+    name: 'segmentation counts at several thresholds',
+    async run(ctx) {
+      const s = [3, 1, 17, 19];
+      await parity(ctx, 'segmentationCounts', {
+        inputs: { prob: host(uniform(s, 80, 0, 1), s), target: host(binary(s, 81), s), th: host(new Float32Array([0.3, 0.5, 0.7]), [3]) },
+        outputs: { counts: [3, 3, 3] },
+        run: (t) => native.segmentationCounts(t.prob, t.target, t.th, t.counts),
+        compare: { counts: EXACT },
+      });
+    },
+  },
+  {
+    name: 'optimizers: SGD (momentum, Nesterov, weight decay), Adam, AdamW over 3 steps; clipGradNorm',
+    async run(ctx) {
+      const n = [5000];
+      const inputs = {
+        p: host(uniform(n, 90), n), g1: host(uniform(n, 91), n), g2: host(uniform(n, 92), n), g3: host(uniform(n, 93), n),
+        m: host(new Float32Array(5000), n), v: host(new Float32Array(5000), n),
+      };
+      for (const nesterov of [false, true]) {
+        await parity(ctx, `sgdUpdate nesterov=${nesterov}`, {
+          inputs, run: (t) => {
+            for (const g of [t.g1, t.g2, t.g3]) native.sgdUpdate(t.p, g, t.m, 0.1, 0.9, nesterov ? 0 : 0.1, 1e-2, nesterov);
+          },
+          compare: { p: EW, m: EW },
+        });
+      }
+      for (const decoupled of [false, true]) {
+        await parity(ctx, `adamUpdate decoupled=${decoupled}`, {
+          inputs, run: (t) => {
+            [t.g1, t.g2, t.g3].forEach((g, i) => native.adamUpdate(t.p, g, t.m, t.v, 1e-2, 0.9, 0.999, 1e-8, 0.05, decoupled, i + 1));
+          },
+          compare: { p: EW, m: EW, v: EW },
+        });
+      }
+      for (const maxNorm of [1, 1e6]) {
+        await parity(ctx, `clipGradNorm maxNorm=${maxNorm}`, {
+          inputs, outputs: { norm: [1] }, run: (t) => native.clipGradNorm(t.g1, maxNorm, t.norm),
+          compare: { g1: EW, norm: RED },
+        });
+      }
+    },
+  },
+  {
+    name: 'batch upload: uint8 NHWC pixels normalised to NCHW float, masks to 0/1',
+    async run(ctx) {
+      const r = rng(100);
+      const px = Uint8Array.from({ length: 2 * 6 * 5 * 3 }, () => Math.floor(r() * 256));
+      const mk = Uint8Array.from({ length: 2 * 6 * 5 }, () => (r() < 0.5 ? 0 : Math.floor(r() * 256)));
+      await parity(ctx, 'normalizeImagesU8+masksU8ToFloat', {
+        inputs: { px: host(px, [2, 6, 5, 3]), mk: host(mk, [2, 6, 5]) }, outputs: { y: [2, 3, 6, 5], m: [2, 1, 6, 5] },
+        run: (t) => {
+          native.normalizeImagesU8(t.px, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], t.y);
+          native.masksU8ToFloat(t.mk, t.m);
+        },
+        compare: { y: EW, m: EXACT },
+      });
+    },
+  },
+  {
+    name: 'memory: uint8 round trip, views, caching allocator stats, clear out-of-memory error',
+    async run(ctx) {
+      const u = native.empty([1000], 'uint8', ctx.device);
+      const data = Uint8Array.from({ length: 1000 }, (_, i) => (i * 7) % 256);
+      u.write(data);
+      const back = await u.read();
+      ctx.check(back.every((v, i) => v === data[i]), 'uint8 write/read round trip is exact');
+      const arena = native.empty([10], 'float32', ctx.device);
+      native.fill(arena, 0);
+      const v = arena.view(4, [2, 3]);
+      native.fill(v, 7);
+      const a = await arena.read();
+      ctx.check(a.join(',') === '0,0,0,0,7,7,7,7,7,7', `a view writes into its arena (${a.join(',')})`);
+      const s = native.memoryStats(ctx.device);
+      ctx.check(s.current > 0 && s.reserved >= s.current && s.peak >= s.current, `memory stats are consistent (${JSON.stringify(s)})`);
+      let err: (Error & { code?: string }) | undefined;
+      try {
+        native.empty([2 ** 40], 'float32', ctx.device);  // 4 TiB
+      } catch (e) {
+        err = e as Error & { code?: string };
+      }
+      ctx.check(
+        err?.code === 'ERR_PATHO_OOM' && /cuda:\d+: out of memory allocating \d+ bytes \(\d+ free of \d+\)/.test(err.message),
+        `a 4 TiB tensor fails with ERR_PATHO_OOM and the free/total numbers (${err?.code}: ${err?.message})`,
+      );
+      for (const x of [u, v, arena]) x.dispose();
+    },
+  },
+  {
+    name: 'a UNet-like training step on both devices: loss, every gradient, and the loss falls when overfitting',
+    async run(ctx) {
+      const cpu = await trainSteps('cpu', 5);
+      const dev = await trainSteps(ctx.device, 40);
+      compareArrays(ctx, 'step 1 loss', Float32Array.of(dev.losses[0]), Float32Array.of(cpu.losses[0]), RED);
+      compareArrays(ctx, 'step 1 gradient arena', dev.firstGrads, cpu.firstGrads, { rtol: 1e-3, atol: 1e-3, scaled: true });
+      compareArrays(ctx, 'losses of steps 1-5', Float32Array.from(dev.losses.slice(0, 5)), Float32Array.from(cpu.losses), { rtol: 1e-2, atol: 0 });
+      const first = dev.losses[0], last = dev.losses[dev.losses.length - 1];
+      ctx.check(last < 0.5 * first, `overfitting one batch for 40 Adam steps: loss ${first.toFixed(4)} -> ${last.toFixed(4)} (must halve)`);
+    },
+  },
+];
+
+// ---- the UNet-like step: conv-bn-relu, pool, conv-bn-relu, upsample, conv+bias, concat, conv-bn-relu,
+// 1x1 head, BCE - log Jaccard; backward through all of it; clip and Adam on one parameter arena ----
+const LAYERS: Array<[string, number[]]> = [
+  ['w1', [8, 3, 3, 3]], ['g1', [8]], ['b1', [8]], ['w2', [16, 8, 3, 3]], ['g2', [16]], ['b2', [16]],
+  ['wu', [8, 16, 3, 3]], ['bu', [8]], ['w3', [8, 16, 3, 3]], ['g3', [8]], ['b3', [8]], ['wh', [1, 8, 1, 1]], ['bh', [1]],
+];
+
+async function trainSteps(device: string, steps: number): Promise<{ losses: number[]; firstGrads: Float32Array }> {
+  const N = 2, H = 16, W = 16;
+  const total = LAYERS.reduce((a, [, s]) => a + numel(s), 0);
+  const live: NativeTensor[] = [];
+  const T = (shape: number[]): NativeTensor => { const t = native.empty(shape, 'float32', device); live.push(t); return t; };
+  const params = T([total]), grads = T([total]), m = T([total]), v = T([total]);
+  const init = new Float32Array(total);
+  const P: Record<string, NativeTensor> = {}, G: Record<string, NativeTensor> = {};
+  let off = 0;
+  const r = rng(7);
+  for (const [name, shape] of LAYERS) {
+    const fanIn = shape.length === 4 ? shape[1] * shape[2] * shape[3] : 0;
+    for (let i = 0; i < numel(shape); i++) {
+      init[off + i] = name.startsWith('g') ? 1 : name.startsWith('w') ? (r() * 2 - 1) * Math.sqrt(3 / fanIn) : 0;
+    }
+    P[name] = params.view(off, shape);
+    G[name] = grads.view(off, shape);
+    live.push(P[name], G[name]);
+    off += numel(shape);
+  }
+  params.write(init);
+  native.fill(m, 0);
+  native.fill(v, 0);
+  const x = T([N, 3, H, W]), y = T([N, 1, H, W]);
+  x.write(uniform([N, 3, H, W], 8));
+  const target = new Float32Array(N * H * W);
+  for (let i = 0; i < target.length; i++) {
+    const row = Math.floor(i / W) % H, col = i % W;
+    target[i] = (row - 8) ** 2 + (col - 7) ** 2 < 25 ? 1 : 0;  // a disc to segment
+  }
+  y.write(target);
+  const rs: NativeTensor[] = [];
+  for (const c of [8, 16, 8]) rs.push(T([c]), T([c]));
+  native.fill(rs[0], 0); native.fill(rs[1], 1); native.fill(rs[2], 0); native.fill(rs[3], 1); native.fill(rs[4], 0); native.fill(rs[5], 1);
+  const losses: number[] = [];
+  let firstGrads = new Float32Array(0);
+  for (let step = 1; step <= steps; step++) {
+    const tmp: NativeTensor[] = [];
+    const A = (shape: number[]): NativeTensor => { const t = native.empty(shape, 'float32', device); tmp.push(t); return t; };
+    const big = [N, 8, H, W], mid = [N, 16, H / 2, W / 2];
+    const bnFwd = (xin: NativeTensor, g: NativeTensor, b: NativeTensor, rm: NativeTensor, rv: NativeTensor, shape: number[]) => {
+      const out = A(shape), sm = A([shape[1]]), si = A([shape[1]]), act = A(shape);
+      native.batchNormForwardTraining(xin, g, b, rm, rv, 0.1, 1e-5, out, sm, si);
+      native.reluForward(out, act);
+      return { act, sm, si };
+    };
+    const bnBwd = (xin: NativeTensor, act: NativeTensor, dact: NativeTensor, g: NativeTensor, sm: NativeTensor, si: NativeTensor,
+      dg: NativeTensor, db: NativeTensor, shape: number[]) => {
+      const dz = A(shape), dxin = A(shape);
+      native.reluBackward(act, dact, dz);
+      native.batchNormBackward(xin, dz, g, sm, si, dxin, dg, db);
+      return dxin;
+    };
+    // forward
+    const c1 = A(big); native.conv2dForward(x, P.w1, null, c1);
+    const l1 = bnFwd(c1, P.g1, P.b1, rs[0], rs[1], big);
+    const p1 = A([N, 8, H / 2, W / 2]); native.maxPool2dForward(l1.act, p1);
+    const c2 = A(mid); native.conv2dForward(p1, P.w2, null, c2);
+    const l2 = bnFwd(c2, P.g2, P.b2, rs[2], rs[3], mid);
+    const u = A([N, 16, H, W]); native.upsampleBilinear2xForward(l2.act, u);
+    const cu = A(big); native.conv2dForward(u, P.wu, P.bu, cu);
+    const cat = A([N, 16, H, W]); native.concatChannels(l1.act, cu, cat);
+    const c3 = A(big); native.conv2dForward(cat, P.w3, null, c3);
+    const l3 = bnFwd(c3, P.g3, P.b3, rs[4], rs[5], big);
+    const logits = A([N, 1, H, W]); native.conv2dForward(l3.act, P.wh, P.bh, logits);
+    const loss = A([1]), stats = A([4]), dloss = A([1]);
+    native.bceJaccardForward(logits, y, 1, 1e-7, loss, stats);
+    // backward
+    native.fill(dloss, 1);
+    const dlogits = A([N, 1, H, W]); native.bceJaccardBackward(logits, y, stats, dloss, 1, 1e-7, dlogits);
+    native.conv2dBackwardFilter(l3.act, dlogits, G.wh, G.bh);
+    const dl3 = A(big); native.conv2dBackwardData(dlogits, P.wh, dl3);
+    const dc3 = bnBwd(c3, l3.act, dl3, P.g3, l3.sm, l3.si, G.g3, G.b3, big);
+    native.conv2dBackwardFilter(cat, dc3, G.w3, null);
+    const dcat = A([N, 16, H, W]); native.conv2dBackwardData(dc3, P.w3, dcat);
+    const dl1 = A(big), dcu = A(big); native.splitChannels(dcat, dl1, dcu);
+    native.conv2dBackwardFilter(u, dcu, G.wu, G.bu);
+    const du = A([N, 16, H, W]); native.conv2dBackwardData(dcu, P.wu, du);
+    const dl2 = A(mid); native.upsampleBilinear2xBackward(du, dl2);
+    const dc2 = bnBwd(c2, l2.act, dl2, P.g2, l2.sm, l2.si, G.g2, G.b2, mid);
+    native.conv2dBackwardFilter(p1, dc2, G.w2, null);
+    const dp1 = A([N, 8, H / 2, W / 2]); native.conv2dBackwardData(dc2, P.w2, dp1);
+    const dpool = A(big); native.maxPool2dBackward(l1.act, p1, dp1, dpool);
+    native.axpy(dl1, dpool, 1);
+    const dc1 = bnBwd(c1, l1.act, dl1, P.g1, l1.sm, l1.si, G.g1, G.b1, big);
+    native.conv2dBackwardFilter(x, dc1, G.w1, null);
+    losses.push((await loss.read())[0]);
+    if (step === 1) firstGrads = Float32Array.from(await grads.read());
+    const norm = A([1]);
+    native.clipGradNorm(grads, 10, norm);
+    native.adamUpdate(params, grads, m, v, 1e-2, 0.9, 0.999, 1e-8, 0, false, step);
+    for (const t of tmp) t.dispose();
+  }
+  await native.synchronize(device);
+  for (const t of live) t.dispose();
+  return { losses, firstGrads };
+}
