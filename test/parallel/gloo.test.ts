@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { freePort, launch } from '../../lib/parallel/launch';
 import { ensureDist } from './fixtures/ensure-dist';
 
-const worker = path.join(__dirname, 'fixtures', 'gloo-worker.js');
+const worker = path.join(__dirname, 'fixtures', 'comm-worker.js');
 ensureDist();
 
 interface Result { rank: number; size: number; kind: string; input: number[]; sum: number[]; avg: number[]; broadcast: number[]; metrics: Record<string, number> }

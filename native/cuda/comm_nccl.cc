@@ -1,0 +1,160 @@
+// NCCL communicators (DESIGN.md decision 6) and the plugin's optional NCCL entry points
+// (core/cuda_plugin.h): ncclCommInitRank across processes (the unique id travels through the
+// rendezvous store), ncclCommInitAll for all GPUs of one process, collectives on the device stream.
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "check.h"
+#include "comm/communicator.h"
+#include "core/backend.h"
+#include "core/cuda_plugin.h"
+
+#define PATHO_NCCL_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace patho {
+
+// The CUDA backend's stream, when the backend provides this accessor (cuda_backend.cc). Without it
+// a collective orders itself by synchronising the device first and waiting for its own stream
+// after: correct, but the host waits for the device at every collective.
+__attribute__((weak, visibility("hidden"))) cudaStream_t cudaBackendStream(Backend& backend);
+
+namespace {
+
+class NcclComm final : public Communicator {
+ public:
+  NcclComm(ncclComm_t comm, int rank, int size, Backend* backend)
+      : comm_(comm), rank_(rank), size_(size), backend_(backend), device_(backend->device()) {}
+
+  ~NcclComm() override {
+    // Never throws: a communicator that failed is aborted instead of destroyed (destroy would wait
+    // for peers that may be gone).
+    if (cudaSetDevice(device_.index) != cudaSuccess) cudaGetLastError();
+    ncclResult_t async = ncclSuccess;
+    if (ncclCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) ncclCommAbort(comm_);
+    else ncclCommDestroy(comm_);
+    if (ownStream_) cudaStreamDestroy(ownStream_);
+    if (scratch_) cudaFree(scratch_);
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Device device() const override { return device_; }
+  std::string kind() const override { return "nccl"; }
+
+  void allReduce(const Tensor& t, ReduceOp op) override {
+    if (t.numel() == 0) return;
+    run("allReduce", [&](cudaStream_t s) {
+      CHECK_NCCL(ncclAllReduce(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, op == ReduceOp::Avg ? ncclAvg : ncclSum,
+                               comm_, s));
+    });
+  }
+
+  void broadcast(const Tensor& t, int root) override {
+    PATHO_CHECK(root >= 0 && root < size_, "ERR_PATHO_ARG",
+                "commBroadcast: Expected a root rank below " << size_ << " but received " << root);
+    if (t.numel() == 0) return;
+    run("broadcast", [&](cudaStream_t s) {
+      CHECK_NCCL(ncclBroadcast(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, root, comm_, s));
+    });
+  }
+
+  // NCCL has no barrier: an all-reduce of one float, waited for.
+  void barrier() override {
+    run("barrier", [&](cudaStream_t s) {
+      if (!scratch_) CHECK_CUDA(cudaMalloc(&scratch_, sizeof(float)));
+      CHECK_NCCL(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, s));
+      CHECK_CUDA(cudaStreamSynchronize(s));
+    });
+  }
+
+ private:
+  template <typename F>
+  void run(const char* what, F&& enqueue) {
+    try {
+      CHECK_CUDA(cudaSetDevice(device_.index));
+      cudaStream_t s = cudaBackendStream ? cudaBackendStream(*backend_) : nullptr;
+      const bool own = s == nullptr;
+      if (own) {
+        backend_->synchronize();
+        if (!ownStream_) CHECK_CUDA(cudaStreamCreateWithFlags(&ownStream_, cudaStreamNonBlocking));
+        s = ownStream_;
+      }
+      enqueue(s);
+      if (own) CHECK_CUDA(cudaStreamSynchronize(s));
+      ncclResult_t async = ncclSuccess;
+      CHECK_NCCL(ncclCommGetAsyncError(comm_, &async));
+      if (async != ncclSuccess && async != ncclInProgress) cuda_check::throwNccl(async, "ncclCommGetAsyncError", __FILE__, __LINE__);
+    } catch (const Error& e) {
+      PATHO_COMM_THROW(*this, what, e.what());
+    }
+  }
+
+  ncclComm_t comm_;
+  int rank_, size_;
+  Backend* backend_;
+  Device device_;
+  cudaStream_t ownStream_ = nullptr;
+  float* scratch_ = nullptr;
+};
+
+void writeError(char* err, size_t errLen, const std::string& msg) {
+  if (err && errLen) std::snprintf(err, errLen, "%s", msg.c_str());
+}
+
+}  // namespace
+}  // namespace patho
+
+PATHO_NCCL_EXPORT int patho_nccl_unique_id(char* id, size_t idLen, char* err, size_t errLen) {
+  try {
+    static_assert(sizeof(ncclUniqueId) == PATHO_NCCL_ID_BYTES, "PATHO_NCCL_ID_BYTES must match ncclUniqueId");
+    PATHO_CHECK(idLen == sizeof(ncclUniqueId), "ERR_PATHO_ARG", "patho_nccl_unique_id: buffer of " << idLen << " bytes");
+    ncclUniqueId u;
+    CHECK_NCCL(ncclGetUniqueId(&u));
+    std::memcpy(id, &u, sizeof(u));
+    return 0;
+  } catch (const std::exception& e) {
+    patho::writeError(err, errLen, e.what());
+    return -1;
+  }
+}
+
+PATHO_NCCL_EXPORT patho::Communicator* patho_nccl_create_comm(const char* id, size_t idLen, int rank, int size,
+                                                              patho::Backend* backend, char* err, size_t errLen) {
+  try {
+    PATHO_CHECK(idLen == sizeof(ncclUniqueId), "ERR_PATHO_ARG", "NCCL unique id of " << idLen << " bytes");
+    PATHO_CHECK(backend && backend->device().kind == patho::Device::Kind::CUDA, "ERR_PATHO_DEVICE", "not a CUDA backend");
+    ncclUniqueId u;
+    std::memcpy(&u, id, sizeof(u));
+    CHECK_CUDA(cudaSetDevice(backend->device().index));
+    ncclComm_t comm = nullptr;
+    CHECK_NCCL(ncclCommInitRank(&comm, size, u, rank));
+    return new patho::NcclComm(comm, rank, size, backend);
+  } catch (const std::exception& e) {
+    patho::writeError(err, errLen, e.what());
+    return nullptr;
+  }
+}
+
+PATHO_NCCL_EXPORT int patho_nccl_create_comms(int n, patho::Backend* const* backends, patho::Communicator** out,
+                                              char* err, size_t errLen) {
+  try {
+    std::vector<int> devs(n);
+    for (int i = 0; i < n; i++) {
+      PATHO_CHECK(backends[i] && backends[i]->device().kind == patho::Device::Kind::CUDA, "ERR_PATHO_DEVICE",
+                  "backend " << i << " is not a CUDA backend");
+      devs[i] = backends[i]->device().index;
+    }
+    std::vector<ncclComm_t> comms(n, nullptr);
+    CHECK_NCCL(ncclCommInitAll(comms.data(), n, devs.data()));
+    for (int i = 0; i < n; i++) out[i] = new patho::NcclComm(comms[i], i, n, backends[i]);
+    return 0;
+  } catch (const std::exception& e) {
+    patho::writeError(err, errLen, e.what());
+    return -1;
+  }
+}
