@@ -18,6 +18,8 @@ namespace patho {
                                        << " free of " << totalBytes << ")");
 }
 
+cudaStream_t cudaBackendStream(Backend& backend) { return static_cast<CudaBackend&>(backend).stream(); }
+
 namespace {
 
 // Raw allocation for the caching allocator: plain device memory (never managed memory).

@@ -54,6 +54,7 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device{Device::Kind::CUDA, index_}; }
   std::string name() const override { return name_; }
   CachingAllocator& allocator() override { return *alloc_; }
+  cudaStream_t stream() const { return stream_; }
 
   void copyFromHost(const Tensor& dst, const void* src, size_t bytes) override;
   void copyToHost(void* dst, const Tensor& src, size_t bytes) override;
@@ -134,6 +135,10 @@ class CudaBackend final : public Backend {
   PoolDesc pool_;
   ActDesc relu_, sigmoid_;
 };
+
+// The stream of a CudaBackend, for the NCCL communicators (comm_nccl.cc), so collectives are
+// ordered with the compute queued before them without a host wait.
+cudaStream_t cudaBackendStream(Backend& backend);
 
 // cuda:N out of memory message with cudaMemGetInfo's numbers; throws ERR_PATHO_OOM.
 [[noreturn]] void throwCudaOom(int device, size_t bytes);
