@@ -4,6 +4,18 @@
 
 namespace patho {
 namespace cpu {
+namespace {
+
+// Does v replace the running maximum m? Strict '>' keeps the first maximum; a NaN wins over a
+// number and the first NaN stays (PyTorch propagates NaN through max pooling).
+inline bool takes(float v, float m) { return v > m || (v != v && m == m); }
+inline float max4(float a, float b, float c, float d) {
+  float m = takes(b, a) ? b : a;
+  m = takes(c, m) ? c : m;
+  return takes(d, m) ? d : m;
+}
+
+}  // namespace
 
 void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
@@ -15,13 +27,8 @@ void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
       const float* r0 = x + (p * H + 2 * i) * W;
       const float* r1 = r0 + W;
       float* o = y + (p * Ho + i) * Wo;
-      for (int64_t j = 0; j < Wo; j++) {
-        // NaN propagates as in PyTorch: a NaN compares false with '>' but wins via the isnan test.
-        float m = r0[2 * j];
-        for (float v : {r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]})
-          if (v > m || v != v) m = v;
-        o[j] = m;
-      }
+#pragma omp simd
+      for (int64_t j = 0; j < Wo; j++) o[j] = max4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
     }
   }
 }
@@ -38,12 +45,14 @@ void maxPool2dBackward(const Tensor& xt, const Tensor& yt, const Tensor& dyt, co
       float* d0 = dx + (p * H + 2 * i) * W;
       float* d1 = d0 + W;
       const float* g = dy + (p * Ho + i) * Wo;
+#pragma omp simd
       for (int64_t j = 0; j < Wo; j++) {
-        // Recompute the argmax with the forward's rule (strict '>' keeps the first maximum).
-        const float v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};
-        int k = 0;
-        for (int q = 1; q < 4; q++)
-          if (v[q] > v[k] || (v[q] != v[q] && v[k] == v[k])) k = q;
+        // Recompute the argmax with the forward's rule, branch-free so the loop vectorises.
+        const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+        const bool tb = takes(b, a), tc = takes(c, tb ? b : a);
+        const float m2 = tc ? c : (tb ? b : a);
+        const bool td = takes(d, m2);
+        const int k = td ? 3 : tc ? 2 : tb ? 1 : 0;
         d0[2 * j] = k == 0 ? g[j] : 0.f;
         d0[2 * j + 1] = k == 1 ? g[j] : 0.f;
         d1[2 * j] = k == 2 ? g[j] : 0.f;

@@ -57,7 +57,7 @@ export function close(test: Test, actual: ArrayLike<number>, expected: ArrayLike
   for (let i = 0; i < actual.length; i++) {
     const err = Math.abs(actual[i] - expected[i]);
     const allowed = tol.atol + tol.rtol * Math.abs(expected[i]);
-    const ratio = Number.isNaN(err) ? Infinity : err / allowed;
+    const ratio = Number.isNaN(err) ? Infinity : err === 0 ? 0 : err / allowed;
     if (ratio > 1) bad++;
     if (ratio > worstRatio || worst < 0) {
       worstRatio = ratio;
