@@ -48,11 +48,19 @@ export function stainJitter(img: Uint8Array, alpha: readonly number[], beta: rea
     m[i][j] = s;
   }
   for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) off[j] += beta[k] * T[k][j];
+  // exp(-sum_i od_i m_ij - off_j) = exp(-off_j) * prod_i exp(-od_i m_ij): nine 256-entry tables
+  // replace three exp() per pixel.
+  const E = Array.from({ length: 9 }, (_, q) => {
+    const i = Math.floor(q / 3), j = q % 3, t = new Float64Array(256);
+    for (let v = 0; v < 256; v++) t[v] = Math.exp(-OD[v] * m[i][j]) * (i === 0 ? 256 * Math.exp(-off[j]) : 1);
+    return t;
+  });
+  const [e00, e01, e02, e10, e11, e12, e20, e21, e22] = E;
   for (let p = 0; p < img.length; p += 3) {
-    const o0 = OD[img[p]], o1 = OD[img[p + 1]], o2 = OD[img[p + 2]];
-    img[p] = clamp255(256 * Math.exp(-(o0 * m[0][0] + o1 * m[1][0] + o2 * m[2][0] + off[0])) - 1);
-    img[p + 1] = clamp255(256 * Math.exp(-(o0 * m[0][1] + o1 * m[1][1] + o2 * m[2][1] + off[1])) - 1);
-    img[p + 2] = clamp255(256 * Math.exp(-(o0 * m[0][2] + o1 * m[1][2] + o2 * m[2][2] + off[2])) - 1);
+    const r = img[p], g = img[p + 1], b = img[p + 2];
+    img[p] = clamp255(e00[r] * e10[g] * e20[b] - 1);
+    img[p + 1] = clamp255(e01[r] * e11[g] * e21[b] - 1);
+    img[p + 2] = clamp255(e02[r] * e12[g] * e22[b] - 1);
   }
 }
 
@@ -101,11 +109,34 @@ export function hsvToRgb(h: number, s: number, v: number): [number, number, numb
   }
 }
 
-/** Hue shift (turns), saturation and value factors, in place on 3-channel pixels. */
+/** Hue shift (turns), saturation and value factors, in place on 3-channel pixels. Same maths as
+ *  rgbToHsv/hsvToRgb, inlined: this runs on every pixel of every jittered crop. */
 export function hsvJitter(img: Uint8Array, hue: number, saturation: number, value: number): void {
+  const shift = ((hue % 1) + 1) % 1;
   for (let p = 0; p < img.length; p += 3) {
-    const [h, s, v] = rgbToHsv(img[p], img[p + 1], img[p + 2]);
-    const [r, g, b] = hsvToRgb(h + hue, Math.min(1, s * saturation), Math.min(1, v * value));
-    img[p] = clamp255(r); img[p + 1] = clamp255(g); img[p + 2] = clamp255(b);
+    const r = img[p], g = img[p + 1], b = img[p + 2];
+    const max = r > g ? (r > b ? r : b) : (g > b ? g : b), min = r < g ? (r < b ? r : b) : (g < b ? g : b), d = max - min;
+    let h = 0;
+    if (d > 0) {
+      h = max === r ? (g - b) / d : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+      h = h / 6 + shift;
+      h -= Math.floor(h);
+    }
+    let s = max === 0 ? 0 : (d / max) * saturation;
+    if (s > 1) s = 1;
+    let V = max * value;
+    if (V > 255) V = 255;
+    const x = h * 6, i = Math.floor(x), f = x - i;
+    const P = V * (1 - s), Q = V * (1 - s * f), T = V * (1 - s * (1 - f));
+    let R: number, G: number, B: number;
+    switch (i % 6) {
+      case 0: R = V; G = T; B = P; break;
+      case 1: R = Q; G = V; B = P; break;
+      case 2: R = P; G = V; B = T; break;
+      case 3: R = P; G = Q; B = V; break;
+      case 4: R = T; G = P; B = V; break;
+      default: R = V; G = P; B = Q;
+    }
+    img[p] = clamp255(R); img[p + 1] = clamp255(G); img[p + 2] = clamp255(B);
   }
 }

@@ -10,7 +10,7 @@ import { tileOrigins } from './geometry';
 import { DataLoaderOptions, resolveOptions, ResolvedOptions } from './options';
 import { WorkerPool } from './pool';
 import { mixSeed, permutation, Rng } from './rng';
-import { renderSample, SampleRequest, SampleResult, SampleSource } from './sample';
+import { maskRowCounts, renderSample, SampleRequest, SampleResult, SampleSource } from './sample';
 
 interface Sample { item: number; seed: number; origin?: { x: number; y: number } }
 
@@ -134,7 +134,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       const { image, mask } = await this.dataset.read(item);
       return {
         image: shared ? toShared(image.data) : image.data, mask: shared ? toShared(mask.data) : mask.data,
-        width: image.width, height: image.height, channels: image.channels,
+        width: image.width, height: image.height, channels: image.channels, rowCounts: maskRowCounts(mask.data, mask.width),
       };
     });
   }

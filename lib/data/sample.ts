@@ -12,6 +12,8 @@ export interface SampleSource {
   width: number;
   height: number;
   channels: number;
+  /** Foreground pixels per mask row (see maskRowCounts); makes foreground picks O(H + W). */
+  rowCounts?: Uint32Array;
 }
 
 export interface SampleRequest {
@@ -30,14 +32,25 @@ export interface SampleResult {
   y: number;
 }
 
+/** Foreground pixels in each row of a width-wide mask. */
+export function maskRowCounts(mask: Uint8Array, width: number): Uint32Array {
+  const rows = new Uint32Array(mask.length / width);
+  for (let y = 0, i = 0; y < rows.length; y++) {
+    let c = 0;
+    for (const end = i + width; i < end; i++) c += mask[i];
+    rows[y] = c;
+  }
+  return rows;
+}
+
 /** Index of a uniformly chosen foreground pixel, or -1 when the mask is empty. */
-export function pickForeground(mask: Uint8Array, rng: Rng): number {
+export function pickForeground(mask: Uint8Array, width: number, rng: Rng, rowCounts = maskRowCounts(mask, width)): number {
   let count = 0;
-  for (let i = 0; i < mask.length; i++) count += mask[i];
+  for (let y = 0; y < rowCounts.length; y++) count += rowCounts[y];
   if (count === 0) return -1;
-  let r = rng.int(count);
-  for (let i = 0; i < mask.length; i++) if (mask[i] && r-- === 0) return i;
-  return -1;
+  let r = rng.int(count), y = 0;
+  while (r >= rowCounts[y]) r -= rowCounts[y++];
+  for (let i = y * width; ; i++) if (mask[i] && r-- === 0) return i;
 }
 
 const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
@@ -68,35 +81,33 @@ function drawGeometry(a: AugmentConfig | null, h: number, w: number, rng: Rng): 
   return plan;
 }
 
-/** Flips then quarter turns of centred coordinates (u, v); exact on the integer grid. */
-function dihedral(p: Plan, u: number, v: number): [number, number] {
-  if (p.flipY) u = -u;
-  if (p.flipX) v = -v;
-  switch (p.rot) {
-    case 1: return [-v, u];
-    case 2: return [-u, -v];
-    case 3: return [v, -u];
-    default: return [u, v];
-  }
+/** The flips and quarter turns as an integer 2x2 matrix acting on centred (u, v): [a b; c d]. */
+function dihedralMatrix(p: Plan): [number, number, number, number] {
+  const fy = p.flipY ? -1 : 1, fx = p.flipX ? -1 : 1;
+  // Rotation rows applied after the flips: u' = r0*u + r1*v, v' = r2*u + r3*v.
+  const r = p.rot === 1 ? [0, -1, 1, 0] : p.rot === 2 ? [-1, 0, 0, -1] : p.rot === 3 ? [0, 1, -1, 0] : [1, 0, 0, 1];
+  return [r[0] * fy, r[1] * fx, r[2] * fy, r[3] * fx];
 }
 
 function sampleExact(src: SampleSource, h: number, w: number, x0: number, y0: number, p: Plan, img: Uint8Array, msk: Uint8Array): void {
-  const { width: W, height: H, channels: C } = src;
+  const { width: W, height: H, channels: C, image: I, mask: M } = src;
   const hy = (h - 1) / 2, hx = (w - 1) / 2;
-  const plain = !p.flipX && !p.flipY && p.rot === 0;
+  const [a, b, c, d] = dihedralMatrix(p);
+  const inside = y0 >= 0 && x0 >= 0 && y0 + h <= H && x0 + w <= W;
   for (let oy = 0; oy < h; oy++) {
-    if (plain && y0 + oy >= 0 && y0 + oy < H && x0 >= 0 && x0 + w <= W) {
-      const row = (y0 + oy) * W + x0;
-      img.set(src.image.subarray(row * C, (row + w) * C), oy * w * C);
-      msk.set(src.mask.subarray(row, row + w), oy * w);
+    // Source row/column of output pixel (oy, 0), then integer steps along the output row.
+    let ty = y0 + Math.round(hy + a * (oy - hy) - b * hx), tx = x0 + Math.round(hx + c * (oy - hy) - d * hx);
+    if (inside && b === 0 && d === 1) {
+      const row = ty * W + tx;
+      img.set(I.subarray(row * C, (row + w) * C), oy * w * C);
+      msk.set(M.subarray(row, row + w), oy * w);
       continue;
     }
-    for (let ox = 0; ox < w; ox++) {
-      const [u, v] = dihedral(p, oy - hy, ox - hx);
-      const sy = reflectIndex(y0 + Math.round(hy + u), H), sx = reflectIndex(x0 + Math.round(hx + v), W);
-      const s = sy * W + sx, o = oy * w + ox;
-      msk[o] = src.mask[s];
-      for (let c = 0; c < C; c++) img[o * C + c] = src.image[s * C + c];
+    for (let ox = 0; ox < w; ox++, ty += b, tx += d) {
+      const s = inside ? ty * W + tx : reflectIndex(ty, H) * W + reflectIndex(tx, W), o = oy * w + ox;
+      msk[o] = M[s];
+      if (C === 1) img[o] = I[s];
+      else for (let k = 0; k < C; k++) img[o * C + k] = I[s * C + k];
     }
   }
 }
@@ -104,22 +115,27 @@ function sampleExact(src: SampleSource, h: number, w: number, x0: number, y0: nu
 function sampleWarped(src: SampleSource, h: number, w: number, x0: number, y0: number, p: Plan, img: Uint8Array, msk: Uint8Array): void {
   const { width: W, height: H, channels: C, image: I, mask: M } = src;
   const hy = (h - 1) / 2, hx = (w - 1) / 2, cy = y0 + hy, cx = x0 + hx;
-  const a = p.cos / p.zoom, b = p.sin / p.zoom;
+  // Source offset = (1/zoom) * Rotation(angle) * Dihedral * (output offset + elastic displacement).
+  const [da, db, dc, dd] = dihedralMatrix(p);
+  const ca = p.cos / p.zoom, sa = p.sin / p.zoom;
+  const A = ca * da - sa * dc, B = ca * db - sa * dd, Cc = sa * da + ca * dc, D = sa * db + ca * dd;
+  const dy = p.dy, dx = p.dx;
   for (let oy = 0; oy < h; oy++) {
     for (let ox = 0; ox < w; ox++) {
       const o = oy * w + ox;
       let u = oy - hy, v = ox - hx;
-      if (p.dy && p.dx) { u += p.dy[o]; v += p.dx[o]; }
-      const [u2, v2] = dihedral(p, u, v);
-      const sy = cy + a * u2 - b * v2, sx = cx + b * u2 + a * v2;
+      if (dy !== null && dx !== null) { u += dy[o]; v += dx[o]; }
+      const sy = cy + A * u + B * v, sx = cx + Cc * u + D * v;
       const yi = Math.floor(sy), xi = Math.floor(sx), fy = sy - yi, fx = sx - xi;
-      const ya = reflectIndex(yi, H) * W, yb = reflectIndex(yi + 1, H) * W;
-      const xa = reflectIndex(xi, W), xb = reflectIndex(xi + 1, W);
+      let ya: number, yb: number, xa: number, xb: number;
+      if (yi >= 0 && yi + 1 < H) { ya = yi * W; yb = ya + W; } else { ya = reflectIndex(yi, H) * W; yb = reflectIndex(yi + 1, H) * W; }
+      if (xi >= 0 && xi + 1 < W) { xa = xi; xb = xi + 1; } else { xa = reflectIndex(xi, W); xb = reflectIndex(xi + 1, W); }
       const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
       const s00 = (ya + xa) * C, s01 = (ya + xb) * C, s10 = (yb + xa) * C, s11 = (yb + xb) * C;
-      for (let c = 0; c < C; c++) {
-        img[o * C + c] = (I[s00 + c] * w00 + I[s01 + c] * w01 + I[s10 + c] * w10 + I[s11 + c] * w11 + 0.5) | 0;
+      for (let k = 0; k < C; k++) {
+        img[o * C + k] = (I[s00 + k] * w00 + I[s01 + k] * w01 + I[s10 + k] * w10 + I[s11 + k] * w11 + 0.5) | 0;
       }
+      // Nearest neighbour = the largest bilinear weight, so mask and image stay consistent.
       msk[o] = M[(fy < 0.5 ? ya : yb) + (fx < 0.5 ? xa : xb)];
     }
   }
@@ -159,7 +175,7 @@ export function renderSample(src: SampleSource, req: SampleRequest): SampleResul
     ({ x: x0, y: y0 } = req.origin);
   } else {
     const [ylo, yhi] = cropRange(src.height, h), [xlo, xhi] = cropRange(src.width, w);
-    const fg = rng.chance(req.foreground) ? pickForeground(src.mask, rng) : -1;
+    const fg = rng.chance(req.foreground) ? pickForeground(src.mask, src.width, rng, src.rowCounts) : -1;
     if (fg >= 0) {
       const py = Math.floor(fg / src.width), px = fg - py * src.width;
       y0 = clamp(py - (h >> 1), ylo, yhi);

@@ -68,6 +68,15 @@ t.test('HSV: round trip, jitter vs reference', async (t) => {
     for (let k = 0; k < 3; k++) worst = Math.max(worst, Math.abs(out[p + k] - (mx + mn - img[p + k])));
   }
   t.ok(worst <= 1, `complement within 1 level (worst ${worst})`);
+  const j = img.slice();
+  hsvJitter(j, 0.13, 0.8, 1.1);
+  let worst2 = 0;
+  for (let p = 0; p < img.length; p += 3) {
+    const [h, s, v] = rgbToHsv(img[p], img[p + 1], img[p + 2]);
+    const ref = hsvToRgb(h + 0.13, Math.min(1, s * 0.8), Math.min(1, v * 1.1)).map((x) => Math.min(255, Math.max(0, Math.round(x))));
+    for (let k = 0; k < 3; k++) worst2 = Math.max(worst2, Math.abs(ref[k] - j[p + k]));
+  }
+  t.ok(worst2 <= 1, `hsvJitter matches rgbToHsv -> shift/scale -> hsvToRgb within 1 (worst ${worst2})`);
 });
 
 t.test('intensity table: brightness, contrast about the mean, gamma', async (t) => {

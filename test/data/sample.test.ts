@@ -4,7 +4,8 @@
 import t, { Test } from 'tap';
 import { AugmentOptions, resolveAugment } from '../../lib/data/augment';
 import { reflectIndex } from '../../lib/data/geometry';
-import { renderSample, SampleRequest, SampleResult, SampleSource } from '../../lib/data/sample';
+import { maskRowCounts, pickForeground, renderSample, SampleRequest, SampleResult, SampleSource } from '../../lib/data/sample';
+import { Rng } from '../../lib/data/rng';
 import { alignedPair } from '../fixtures/data/make';
 
 const W = 97, H = 83;
@@ -150,6 +151,26 @@ t.test('foreground oversampling: foreground 1 always centres on a nucleus-like b
   t.ok(hitNever < 25, `uniform crops rarely do (${hitNever}/100; expected about 5)`);
   const empty: SampleSource = { ...src, mask: new Uint8Array(w * h) };
   t.doesNotThrow(() => render(empty, 1, null, 32, { foreground: 1 }), 'empty masks fall back to uniform crops');
+});
+
+t.test('pickForeground picks the r-th foreground pixel (naive scan reference), row counts or not', async (t) => {
+  for (let seed = 0; seed < 30; seed++) {
+    const m = SRC.mask;
+    const naive = (): number => {
+      const rng = new Rng(seed);
+      let count = 0;
+      for (const v of m) count += v;
+      let r = rng.int(count);
+      for (let i = 0; i < m.length; i++) if (m[i] && r-- === 0) return i;
+      return -1;
+    };
+    const want = naive();
+    t.equal(pickForeground(m, W, new Rng(seed)), want);
+    t.equal(pickForeground(m, W, new Rng(seed), maskRowCounts(m, W)), want);
+  }
+  t.equal(pickForeground(new Uint8Array(12), 4, new Rng(1)), -1);
+  const withCounts = render({ ...SRC, rowCounts: maskRowCounts(SRC.mask, W) }, 5, {}, 48, { foreground: 1 });
+  t.same(withCounts, render(SRC, 5, {}, 48, { foreground: 1 }));
 });
 
 t.test('deterministic for a seed, different across seeds, with default augmentation', async (t) => {
