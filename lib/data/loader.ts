@@ -159,7 +159,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       images.set(r.image, k * h * w * c);
       masks.set(r.mask, k * h * w);
       const e = this.dataset.entry(samples[k].item);
-      names.push(`${e.stem}@${r.x},${r.y}`);
+      names.push(this.options.size ? `${e.stem}@${r.x},${r.y}` : e.stem);   // whole images: the plain stem
       const x0 = Math.max(0, r.x), y0 = Math.max(0, r.y);
       regions.push({ item: samples[k].item, x: r.x, y: r.y, width: Math.min(e.width, r.x + w) - x0, height: Math.min(e.height, r.y + h) - y0 });
     });

@@ -129,7 +129,8 @@ t.test("the original call shape: DataLoader(root, 'images', 'masks', { batchSize
   const loader = new DataLoader(root, 'images', 'labels', { batchSize: 3, workers: 0 });
   const bs = await collect(loader);
   t.same(bs.map((b) => [b.n, b.height, b.width, b.channels]), [[3, 32, 32, 1], [2, 32, 32, 1]]);
-  t.ok(bs.every((b) => b.names.every((n) => n.endsWith('@0,0'))), 'whole images');
+  t.same(bs.flatMap((b) => b.names).sort(), ['1', '2', '3', '4', '5'], 'whole images, named by stem');
+  t.ok(bs.every((b) => b.regions!.every((r) => r.x === 0 && r.y === 0 && r.width === 32 && r.height === 32)));
   t.ok(loader.dataset instanceof FolderDataset);
 });
 
