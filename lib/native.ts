@@ -110,7 +110,9 @@ export interface Binding {
   commNcclUniqueId(): string;
   commCreateNccl(rank: number, size: number, uniqueIdBase64: string, device: string): Promise<NativeComm>;
   commCreateNcclAll(devices: string[]): Promise<NativeComm[]>;
-  commAllReduce(comm: NativeComm, tensor: T, op: 'sum' | 'avg'): void;
+  /** overlap: the device queue goes on at once; later work must leave tensor alone until commWait */
+  commAllReduce(comm: NativeComm, tensor: T, op: 'sum' | 'avg', overlap?: boolean): void;
+  commWait(comm: NativeComm): void;
   commBroadcast(comm: NativeComm, tensor: T, root: number): void;
   commBarrier(comm: NativeComm): void;
 }

@@ -68,6 +68,19 @@ export class Communicator {
     native.commAllReduce(this.handle, t, expectOp(op));
   }
 
+  /**
+   * Overlap with compute: queues the start of t's reduction; work queued afterwards runs at once
+   * (the next buckets of backward) and must leave t alone until wait(). Collectives keep call order.
+   */
+  allReduceStart(t: NativeTensor, op: ReduceOp = 'avg'): void {
+    native.commAllReduce(this.handle, t, expectOp(op), true);
+  }
+
+  /** Queues a wait: work queued after it runs after every started reduction (e.g. the optimizer step). */
+  wait(): void {
+    native.commWait(this.handle);
+  }
+
   /** Queues t = t of rank `root` (e.g. the initial parameters, so every replica starts equal). */
   broadcast(t: NativeTensor, root = 0): void {
     native.commBroadcast(this.handle, t, root);

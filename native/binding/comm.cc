@@ -264,7 +264,8 @@ Napi::Value CommCreateNcclAll(const Napi::CallbackInfo& info) {
   });
 }
 
-// commAllReduce(comm, tensor, op: 'sum' | 'avg'): void (queued)
+// commAllReduce(comm, tensor, op: 'sum' | 'avg', overlap = false): void (queued). With overlap the
+// device queue goes on at once; later work must leave tensor alone until commWait(comm).
 Napi::Value CommAllReduce(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const char* fn = "commAllReduce";
@@ -273,7 +274,18 @@ Napi::Value CommAllReduce(const Napi::CallbackInfo& info) {
     std::string op = stringArg(info, 2, fn, "op");
     PATHO_CHECK(op == "sum" || op == "avg", "ERR_PATHO_ARG", fn << ": Expected 'sum' or 'avg' for op but received '" << op << "'");
     ReduceOp rop = op == "sum" ? ReduceOp::Sum : ReduceOp::Avg;
-    submitTo(c, [t, rop](Communicator& comm) { comm.allReduce(t, rop); });
+    bool overlap = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+    if (overlap) submitTo(c, [t, rop](Communicator& comm) { comm.allReduceStart(t, rop); });
+    else submitTo(c, [t, rop](Communicator& comm) { comm.allReduce(t, rop); });
+    return info.Env().Undefined();
+  });
+}
+
+// commWait(comm): void (queued): later work on the device runs after every overlapped collective.
+Napi::Value CommWait(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    CommPtr c = CommHandle::FromValue(info[0], "commWait");
+    submitTo(c, [](Communicator& comm) { comm.waitAll(); });
     return info.Env().Undefined();
   });
 }
@@ -312,6 +324,7 @@ void registerComm(Napi::Env env, Napi::Object exports) {
   exports.Set("commAllReduce", Napi::Function::New(env, CommAllReduce, "commAllReduce"));
   exports.Set("commBroadcast", Napi::Function::New(env, CommBroadcast, "commBroadcast"));
   exports.Set("commBarrier", Napi::Function::New(env, CommBarrier, "commBarrier"));
+  exports.Set("commWait", Napi::Function::New(env, CommWait, "commWait"));
 }
 
 }  // namespace patho

@@ -29,6 +29,14 @@ class Communicator {
   virtual void broadcast(const Tensor& t, int root) = 0;
   // Returns once every rank has entered barrier().
   virtual void barrier() = 0;
+
+  // Overlap with compute: starts t's reduction and returns, so the device queue goes on with
+  // later work (the next gradient buckets of backward), which must leave t alone until waitAll().
+  // Collectives still run in the order they were called. Default: synchronous.
+  virtual void allReduceStart(const Tensor& t, ReduceOp op) { allReduce(t, op); }
+  // Returns once every started collective has finished (on CUDA: once later work on the device is
+  // ordered after them); a failure of one of them is thrown here.
+  virtual void waitAll() {}
 };
 
 // Throws ERR_PATHO_COMM with the rank and the cause: "rank 1 of 2 (gloo): allReduce: <cause>".

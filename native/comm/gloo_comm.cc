@@ -50,9 +50,9 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), size_(o.size), device_
   });
 }
 
-GlooComm::~GlooComm() = default;
+GlooComm::~GlooComm() { finishSide(); }
 
-void GlooComm::allReduce(const Tensor& t, ReduceOp op) {
+void GlooComm::doAllReduce(const Tensor& t, ReduceOp op) {
   if (t.numel() == 0) return;
   glooCall(*this, "allReduce", [&] {
     gloo::AllreduceOptions opts(context_);
@@ -71,7 +71,7 @@ void GlooComm::allReduce(const Tensor& t, ReduceOp op) {
   }
 }
 
-void GlooComm::broadcast(const Tensor& t, int root) {
+void GlooComm::doBroadcast(const Tensor& t, int root) {
   PATHO_CHECK(root >= 0 && root < size_, "ERR_PATHO_ARG",
               "commBroadcast: Expected a root rank below " << size_ << " but received " << root);
   if (t.numel() == 0) return;
@@ -85,7 +85,7 @@ void GlooComm::broadcast(const Tensor& t, int root) {
   });
 }
 
-void GlooComm::barrier() {
+void GlooComm::doBarrier() {
   glooCall(*this, "barrier", [&] {
     gloo::BarrierOptions opts(context_);
     opts.setTag(nextTag());

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "communicator.h"
+#include "cpu_comm.h"
 
 namespace gloo {
 class Context;
@@ -24,7 +24,7 @@ struct GlooOptions {
   Device device;               // whose queue runs the collectives (a CPU device)
 };
 
-class GlooComm : public Communicator {
+class GlooComm : public CpuComm {
  public:
   // Blocks until every rank has connected (or throws ERR_PATHO_COMM after the timeout): call it
   // off the JS thread, since rank 0's JS thread serves the store.
@@ -34,9 +34,11 @@ class GlooComm : public Communicator {
   int size() const override { return size_; }
   Device device() const override { return device_; }
   std::string kind() const override { return "gloo"; }
-  void allReduce(const Tensor& t, ReduceOp op) override;
-  void broadcast(const Tensor& t, int root) override;
-  void barrier() override;
+
+ protected:
+  void doAllReduce(const Tensor& t, ReduceOp op) override;
+  void doBroadcast(const Tensor& t, int root) override;
+  void doBarrier() override;
 
  private:
   uint32_t nextTag() { return tag_++; }

@@ -87,7 +87,7 @@ InProcessComm::InProcessComm(std::shared_ptr<InProcessGroup> group, int rank, De
 
 int InProcessComm::size() const { return group_->size(); }
 
-void InProcessComm::allReduce(const Tensor& t, ReduceOp op) {
+void InProcessComm::doAllReduce(const Tensor& t, ReduceOp op) {
   auto slots = group_->exchange(*this, "allReduce", {t.f32(), t.numel(), int(op)});
   const int n = size();
   for (int r = 0; r < n; r++) {
@@ -111,7 +111,7 @@ void InProcessComm::allReduce(const Tensor& t, ReduceOp op) {
   group_->wait(*this, "allReduce");
 }
 
-void InProcessComm::broadcast(const Tensor& t, int root) {
+void InProcessComm::doBroadcast(const Tensor& t, int root) {
   auto slots = group_->exchange(*this, "broadcast", {t.f32(), t.numel(), root});
   for (int r = 0; r < size(); r++) {
     if (slots[r].numel != t.numel() || slots[r].arg != root) {
@@ -125,7 +125,7 @@ void InProcessComm::broadcast(const Tensor& t, int root) {
   group_->wait(*this, "broadcast");
 }
 
-void InProcessComm::barrier() { group_->wait(*this, "barrier"); }
+void InProcessComm::doBarrier() { group_->wait(*this, "barrier"); }
 
 std::vector<std::unique_ptr<Communicator>> createInProcessComms(const std::vector<Device>& devices,
                                                                 std::chrono::milliseconds timeout) {

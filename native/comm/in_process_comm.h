@@ -1,27 +1,30 @@
 // In-process communicator: N CPU replicas ('cpu:0', 'cpu:1', ...) in one process, each driving its
-// collectives from its own queue thread. Also the test double for many devices: results are
+// collectives from its own comm thread (cpu_comm.h). Also the test double for many devices: results are
 // deterministic and bit-identical on every rank (each element is reduced once, in rank order).
 #pragma once
 #include <chrono>
 #include <memory>
 #include <vector>
 
-#include "communicator.h"
+#include "cpu_comm.h"
 
 namespace patho {
 
 class InProcessGroup;
 
-class InProcessComm : public Communicator {
+class InProcessComm : public CpuComm {
  public:
   InProcessComm(std::shared_ptr<InProcessGroup> group, int rank, Device device);
+  ~InProcessComm() override { finishSide(); }
   int rank() const override { return rank_; }
   int size() const override;
   Device device() const override { return device_; }
   std::string kind() const override { return "inprocess"; }
-  void allReduce(const Tensor& t, ReduceOp op) override;
-  void broadcast(const Tensor& t, int root) override;
-  void barrier() override;
+
+ protected:
+  void doAllReduce(const Tensor& t, ReduceOp op) override;
+  void doBroadcast(const Tensor& t, int root) override;
+  void doBarrier() override;
 
  private:
   std::shared_ptr<InProcessGroup> group_;

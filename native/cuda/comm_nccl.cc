@@ -19,12 +19,15 @@
 namespace patho {
 
 // The CUDA backend's stream, when the backend provides this accessor (cuda_backend.cc). Without it
-// a collective orders itself by synchronising the device first and waiting for its own stream
-// after: correct, but the host waits for the device at every collective.
+// a collective orders itself by synchronising the device before it starts, and waitAll waits on
+// the host: correct, but the host stalls at every collective.
 __attribute__((weak, visibility("hidden"))) cudaStream_t cudaBackendStream(Backend& backend);
 
 namespace {
 
+// Every collective runs on the communicator's own stream, after the work already queued on the
+// backend's stream (an event), so compute can overlap it; waitAll makes the backend's stream wait
+// for it. All of one communicator's collectives share that one stream, so they run in call order.
 class NcclComm final : public Communicator {
  public:
   NcclComm(ncclComm_t comm, int rank, int size, Backend* backend)
@@ -34,10 +37,13 @@ class NcclComm final : public Communicator {
     // Never throws: a communicator that failed is aborted instead of destroyed (destroy would wait
     // for peers that may be gone).
     if (cudaSetDevice(device_.index) != cudaSuccess) cudaGetLastError();
+    if (stream_ && cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
     ncclResult_t async = ncclSuccess;
     if (ncclCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) ncclCommAbort(comm_);
     else ncclCommDestroy(comm_);
-    if (ownStream_) cudaStreamDestroy(ownStream_);
+    if (ready_) cudaEventDestroy(ready_);
+    if (done_) cudaEventDestroy(done_);
+    if (stream_) cudaStreamDestroy(stream_);
     if (scratch_) cudaFree(scratch_);
   }
 
@@ -46,59 +52,99 @@ class NcclComm final : public Communicator {
   Device device() const override { return device_; }
   std::string kind() const override { return "nccl"; }
 
-  void allReduce(const Tensor& t, ReduceOp op) override {
+  void allReduceStart(const Tensor& t, ReduceOp op) override {
     if (t.numel() == 0) return;
-    run("allReduce", [&](cudaStream_t s) {
+    start("allReduce", [&](cudaStream_t s) {
       CHECK_NCCL(ncclAllReduce(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, op == ReduceOp::Avg ? ncclAvg : ncclSum,
                                comm_, s));
     });
+  }
+  void allReduce(const Tensor& t, ReduceOp op) override {
+    allReduceStart(t, op);
+    waitAll();
   }
 
   void broadcast(const Tensor& t, int root) override {
     PATHO_CHECK(root >= 0 && root < size_, "ERR_PATHO_ARG",
                 "commBroadcast: Expected a root rank below " << size_ << " but received " << root);
     if (t.numel() == 0) return;
-    run("broadcast", [&](cudaStream_t s) {
+    start("broadcast", [&](cudaStream_t s) {
       CHECK_NCCL(ncclBroadcast(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, root, comm_, s));
     });
+    waitAll();
   }
 
-  // NCCL has no barrier: an all-reduce of one float, waited for.
+  // NCCL has no barrier: an all-reduce of one float, waited for by the host.
   void barrier() override {
-    run("barrier", [&](cudaStream_t s) {
+    start("barrier", [&](cudaStream_t s) {
       if (!scratch_) CHECK_CUDA(cudaMalloc(&scratch_, sizeof(float)));
       CHECK_NCCL(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, s));
-      CHECK_CUDA(cudaStreamSynchronize(s));
+    });
+    guard("barrier", [&] { CHECK_CUDA(cudaStreamSynchronize(stream_)); });
+    waitAll();
+  }
+
+  void waitAll() override {
+    if (!pending_) return;
+    pending_ = false;
+    guard("waitAll", [&] {
+      CHECK_CUDA(cudaSetDevice(device_.index));
+      cudaStream_t compute = cudaBackendStream ? cudaBackendStream(*backend_) : nullptr;
+      if (compute) {
+        CHECK_CUDA(cudaEventRecord(done_, stream_));
+        CHECK_CUDA(cudaStreamWaitEvent(compute, done_, 0));
+      } else {
+        CHECK_CUDA(cudaStreamSynchronize(stream_));
+      }
+      checkAsync();
     });
   }
 
  private:
   template <typename F>
-  void run(const char* what, F&& enqueue) {
+  void guard(const char* what, F&& fn) {
     try {
-      CHECK_CUDA(cudaSetDevice(device_.index));
-      cudaStream_t s = cudaBackendStream ? cudaBackendStream(*backend_) : nullptr;
-      const bool own = s == nullptr;
-      if (own) {
-        backend_->synchronize();
-        if (!ownStream_) CHECK_CUDA(cudaStreamCreateWithFlags(&ownStream_, cudaStreamNonBlocking));
-        s = ownStream_;
-      }
-      enqueue(s);
-      if (own) CHECK_CUDA(cudaStreamSynchronize(s));
-      ncclResult_t async = ncclSuccess;
-      CHECK_NCCL(ncclCommGetAsyncError(comm_, &async));
-      if (async != ncclSuccess && async != ncclInProgress) cuda_check::throwNccl(async, "ncclCommGetAsyncError", __FILE__, __LINE__);
+      fn();
     } catch (const Error& e) {
       PATHO_COMM_THROW(*this, what, e.what());
     }
+  }
+
+  template <typename F>
+  void start(const char* what, F&& enqueue) {
+    guard(what, [&] {
+      CHECK_CUDA(cudaSetDevice(device_.index));
+      if (!stream_) {
+        CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+        CHECK_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+        CHECK_CUDA(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+      }
+      cudaStream_t compute = cudaBackendStream ? cudaBackendStream(*backend_) : nullptr;
+      if (compute) {
+        CHECK_CUDA(cudaEventRecord(ready_, compute));
+        CHECK_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
+      } else {
+        backend_->synchronize();
+      }
+      enqueue(stream_);
+      pending_ = true;
+      checkAsync();
+    });
+  }
+
+  void checkAsync() {
+    ncclResult_t async = ncclSuccess;
+    CHECK_NCCL(ncclCommGetAsyncError(comm_, &async));
+    if (async != ncclSuccess && async != ncclInProgress) cuda_check::throwNccl(async, "ncclCommGetAsyncError", __FILE__, __LINE__);
   }
 
   ncclComm_t comm_;
   int rank_, size_;
   Backend* backend_;
   Device device_;
-  cudaStream_t ownStream_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t ready_ = nullptr, done_ = nullptr;
+  bool pending_ = false;
   float* scratch_ = nullptr;
 };
 

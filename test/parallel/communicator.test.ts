@@ -73,6 +73,27 @@ t.test('allReduce of integers is exact; views of an arena reduce only their slic
   [...views, ...arenas].forEach((x) => x.dispose());
 });
 
+t.test('overlap: compute queued after allReduceStart runs while the reduction waits for peers', async (t) => {
+  const comms = Communicator.inProcess(['cpu:0', 'cpu:1'], { timeoutMs: 10_000 });
+  // two "buckets" of a gradient arena per rank
+  const arenas = comms.map((c, r) => upload(Float32Array.from({ length: 12 }, (_, i) => (r + 1) * i), c.device));
+  const buckets = arenas.map((a) => [a.view(6, [6]), a.view(0, [6])]);
+  const other = upload(new Float32Array([1, 2, 3]), 'cpu:0');
+  for (const b of buckets[0]) comms[0].allReduceStart(b, 'sum');
+  native.scale(other, 10);
+  // rank 1 has not started yet, so rank 0's reductions cannot finish: yet its later compute ran
+  t.same(Array.from(await other.read()), [10, 20, 30], 'cpu:0 went on computing during the collective');
+  for (const b of buckets[1]) comms[1].allReduceStart(b, 'sum');
+  comms.forEach((c) => c.wait());
+  // queued after wait(): sees the reduced arena (as the optimizer step would)
+  comms.forEach((c, r) => native.scale(arenas[r], 0.5));
+  for (const a of arenas) t.same(Array.from(await a.read()), Array.from({ length: 12 }, (_, i) => 1.5 * i));
+  // blocking and overlapped collectives mix and keep their order
+  comms.forEach((c, r) => { c.allReduceStart(buckets[r][0], 'sum'); c.allReduce(buckets[r][1], 'avg'); c.wait(); });
+  t.same(Array.from(await arenas[1].read()), [0, 1.5, 3, 4.5, 6, 7.5, 18, 21, 24, 27, 30, 33]);
+  [...buckets.flat(), ...arenas, other].forEach((x) => x.dispose());
+});
+
 t.test('broadcast from each root', async (t) => {
   const comms = Communicator.inProcess(['cpu:0', 'cpu:1', 'cpu:2']);
   for (const root of [0, 2]) {

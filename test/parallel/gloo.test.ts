@@ -13,7 +13,7 @@ import { ensureDist } from './fixtures/ensure-dist';
 const worker = path.join(__dirname, 'fixtures', 'comm-worker.js');
 ensureDist();
 
-interface Result { rank: number; size: number; kind: string; input: number[]; sum: number[]; avg: number[]; broadcast: number[]; metrics: Record<string, number> }
+interface Result { rank: number; size: number; kind: string; input: number[]; sum: number[]; avg: number[]; bucketed: number[]; broadcast: number[]; metrics: Record<string, number> }
 
 const sink = (): PassThrough & { text: () => string } => {
   const s = new PassThrough() as PassThrough & { text: () => string };
@@ -47,6 +47,12 @@ for (const n of [2, 3]) {
       // float32 sums of n <= 3 values in [-1, 1): a few ulp of 3
       t.ok(maxErr <= 1e-6, `${op}: max |gloo - float64 reference| = ${maxErr} <= 1e-6`);
     }
+    // Overlapped bucket reductions: bit-identical across ranks; equal to the whole-tensor sum up to
+    // rounding (Gloo's ring cuts buckets into other chunks, so 3 terms may add in another order).
+    for (const r of rs) t.same(r.bucketed, rs[0].bucketed, `rank ${r.rank}: bucketed result bit-identical to rank 0`);
+    const bucketed = f32(rs[0].bucketed), whole = f32(rs[0].sum);
+    const diff = bucketed.reduce((m, v, i) => Math.max(m, Math.abs(v - whole[i])), 0);
+    t.ok(diff <= 1e-6, `bucketed vs whole-tensor sum: max difference ${diff} <= 1e-6`);
     for (const r of rs) t.same(r.broadcast, rs[n - 1].input, `rank ${r.rank} received rank ${n - 1}'s tensor`);
     const meanLoss = (n + 1) / 2;
     for (const r of rs) t.same(r.metrics, { loss: meanLoss, count: 10 * meanLoss });
