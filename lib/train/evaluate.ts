@@ -1,0 +1,57 @@
+// Validation pass: loss and per-image Dice/IoU at the model's thresholds, BatchNorm in eval mode,
+// no gradient recording; each batch's tensors are freed when its scope ends.
+import type { Batch } from '../data/batch';
+import { noGrad, scope } from '../tensor';
+import { sigmoid } from '../nn/functional';
+import { scoresFromCounts } from '../nn/metrics';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import type { EvaluateResult, Model } from './model';
+import { uploadImages, uploadMasks } from './upload';
+
+export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>): Promise<EvaluateResult> {
+  await model.ready();
+  const net = model.net;
+  const th = model.thresholds;
+  const wasTraining = net.training;
+  net.eval();
+  let lossSum = 0;
+  let images = 0;
+  const diceSum = new Array<number>(th.length).fill(0);
+  const iouSum = new Array<number>(th.length).fill(0);
+  try {
+    for await (const b of loader) {
+      const norm = b.mean && b.std ? { mean: b.mean, std: b.std } : model.normalization ?? { mean: new Array<number>(b.channels).fill(0), std: new Array<number>(b.channels).fill(1) };
+      const reads = noGrad(() => scope(() => {
+        const x = uploadImages(b, model.device, norm.mean, norm.std);
+        const y = uploadMasks(b, model.device);
+        const logits = net.forward(x);
+        const loss = model.lossFn(logits, y);
+        const thr = Tensor.fromArray(th, [th.length], model.device);
+        const counts = Tensor.empty([b.n, th.length, 3], model.device);
+        native.segmentationCounts(sigmoid(logits).value, y.value, thr.value, counts.value);
+        return Promise.all([loss.value.read(), counts.value.read()]);
+      }));
+      const [l, c] = await reads;
+      lossSum += l[0] * b.n;
+      images += b.n;
+      const s = scoresFromCounts(c as Float32Array, b.n, th);
+      for (let i = 0; i < b.n; i++) {
+        for (let k = 0; k < th.length; k++) {
+          diceSum[k] += s.dice[i][k];
+          iouSum[k] += s.iou[i][k];
+        }
+      }
+    }
+  } finally {
+    net.train(wasTraining);
+  }
+  if (images === 0) throw new TypeError('evaluate: Expected at least one batch from the validation loader but it yielded none');
+  return {
+    loss: lossSum / images,
+    thresholds: [...th],
+    dice: diceSum.map((v) => v / images),
+    iou: iouSum.map((v) => v / images),
+    images,
+  };
+}

@@ -1,0 +1,164 @@
+// The training loop: epochs of trainStep over a loader, a schedule per step, validation, one JSON
+// line per epoch in <out>/metrics.jsonl, progress events, checkpoints, and clean stops.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Batch } from '../data/batch';
+import { PathoError } from '../nn/state';
+import type { EvaluateResult, Model } from './model';
+import { learningRate } from './schedule';
+
+export interface EpochMetrics {
+  /** 1-based number of the epoch this line reports */
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  valLoss?: number;
+  /** mean validation Dice / IoU keyed by threshold ("0.5") */
+  dice?: Record<string, number>;
+  iou?: Record<string, number>;
+  lr: number;
+  imagesPerSecond: number;
+  seconds: number;
+  /** the epoch was cut short by timeLimit or abort */
+  partial?: boolean;
+  time: string;
+}
+
+export type ProgressEvent =
+  | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsPerEpoch: number | null; loss: number; lr: number; imagesPerSecond: number }
+  | { type: 'epoch'; metrics: EpochMetrics }
+  | { type: 'checkpoint'; file: string; best: boolean };
+
+export interface TrainOptions {
+  /** total epochs to reach, counting epochs done before a resume (default 1) */
+  epochs?: number;
+  /** stop after the step during which this many seconds have passed (then save) */
+  timeLimit?: number;
+  validation?: AsyncIterable<Batch>;
+  onProgress?: (e: ProgressEvent) => void;
+  /** stop after the current step (then save) */
+  signal?: AbortSignal;
+  /** steps per epoch for the schedule when the loader does not say (loader.length / stepsPerEpoch) */
+  stepsPerEpoch?: number;
+}
+
+export type StopReason = 'completed' | 'timeLimit' | 'aborted';
+
+export interface TrainResult {
+  stopReason: StopReason;
+  epochs: number;
+  steps: number;
+  bestDice: number | null;
+  history: EpochMetrics[];
+  lastCheckpoint: string | null;
+}
+
+/** duck-typed extras a loader may offer (lib/data's DataLoader): epoch-seeded shuffling and a size */
+interface LoaderExtras {
+  setEpoch?: (epoch: number) => void;
+  stepsPerEpoch?: number;
+  length?: number;
+}
+
+function loaderSteps(loader: unknown): number | null {
+  const l = loader as LoaderExtras;
+  for (const v of [l.stepsPerEpoch, l.length]) if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  return null;
+}
+
+const byThreshold = (th: number[], v: number[]): Record<string, number> => Object.fromEntries(th.map((t, i) => [String(t), v[i]]));
+
+export async function runTraining(model: Model, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
+  const epochs = opts.epochs ?? 1;
+  if (!Number.isInteger(epochs) || epochs < 0) throw new TypeError(`Expected a non-negative integer for epochs but received ${String(opts.epochs)}`);
+  if (opts.timeLimit !== undefined && !(opts.timeLimit > 0)) throw new TypeError(`Expected a positive number of seconds for timeLimit but received ${opts.timeLimit}`);
+  if (!loader || typeof (loader as AsyncIterable<Batch>)[Symbol.asyncIterator] !== 'function') {
+    throw new TypeError('Expected an async iterable of batches (e.g. a DataLoader) for loader');
+  }
+  await model.ready();
+  const start = Date.now();
+  const deadline = opts.timeLimit !== undefined ? start + opts.timeLimit * 1000 : Infinity;
+  const history: EpochMetrics[] = [];
+  let stop: StopReason | null = null;
+  let lastCheckpoint: string | null = null;
+  const emit = (e: ProgressEvent): void => opts.onProgress?.(e);
+  const metricsFile = path.join(model.outDir, 'metrics.jsonl');
+  const shouldStop = (): StopReason | null => (opts.signal?.aborted ? 'aborted' : Date.now() >= deadline ? 'timeLimit' : null);
+
+  const save = async (name: string, best: boolean): Promise<void> => {
+    if (!model.checkpointDir) return;
+    const file = await model.save(name, { optimizer: !best });
+    if (!best) lastCheckpoint = file;
+    emit({ type: 'checkpoint', file, best });
+  };
+
+  while (model.epoch < epochs) {
+    stop = shouldStop();
+    if (stop) break;
+    const e = model.epoch;
+    (loader as LoaderExtras).setEpoch?.(e);
+    const spe = opts.stepsPerEpoch ?? loaderSteps(loader) ?? model.lastStepsPerEpoch;
+    const t0 = Date.now();
+    let lossSum = 0;
+    let images = 0;
+    let stepInEpoch = 0;
+    let lr = model.optimizer.lr;
+    for await (const batch of loader) {
+      lr = learningRate(model.schedule, model.baseLr, { epochIndex: e, epoch: e + (spe ? Math.min(1, (stepInEpoch + 1) / spe) : 0), epochs });
+      model.optimizer.lr = lr;
+      let loss: number;
+      try {
+        loss = await model.trainStep(batch);
+      } catch (err) {
+        if ((err as PathoError).code !== 'ERR_PATHO_NONFINITE') throw err;
+        const kept = model.lastSaved;
+        throw Object.assign(new PathoError('ERR_PATHO_NONFINITE',
+          `${(err as Error).message.replace(/; the update was not applied$/, '')} (epoch ${e + 1}, step ${stepInEpoch + 1} of the epoch); stopped without saving. ` +
+          (kept ? `The last good checkpoint is ${kept}.` : 'No checkpoint was written in this run.') +
+          ' Try a lower lr or clipGradNorm, and check the input normalisation.'), { cause: err });
+      }
+      stepInEpoch++;
+      lossSum += loss * batch.n;
+      images += batch.n;
+      const secs = (Date.now() - t0) / 1000;
+      emit({ type: 'step', epoch: e + 1, step: model.step, stepInEpoch, stepsPerEpoch: spe, loss, lr, imagesPerSecond: secs > 0 ? images / secs : 0 });
+      stop = shouldStop();
+      if (stop) break;
+    }
+    if (stepInEpoch === 0 && !stop) throw new TypeError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
+    const trainSeconds = (Date.now() - t0) / 1000;
+    let val: EvaluateResult | null = null;
+    if (!stop) {
+      model.epoch++;
+      model.lastStepsPerEpoch = stepInEpoch;
+      if (opts.validation) val = await model.evaluate(opts.validation);
+    }
+    const m: EpochMetrics = {
+      epoch: e + 1,
+      step: model.step,
+      trainLoss: images > 0 ? lossSum / images : NaN,
+      lr,
+      imagesPerSecond: trainSeconds > 0 ? images / trainSeconds : 0,
+      seconds: (Date.now() - t0) / 1000,
+      time: new Date().toISOString(),
+    };
+    if (val) {
+      m.valLoss = val.loss;
+      m.dice = byThreshold(val.thresholds, val.dice);
+      m.iou = byThreshold(val.thresholds, val.iou);
+    }
+    if (stop) m.partial = true;
+    if (images > 0) {
+      history.push(m);
+      fs.mkdirSync(model.outDir, { recursive: true });
+      fs.appendFileSync(metricsFile, `${JSON.stringify(m)}\n`);
+      emit({ type: 'epoch', metrics: m });
+    }
+    if (val && (model.bestDice === null || val.dice[0] > model.bestDice)) {
+      model.bestDice = val.dice[0];
+      await save('best', true);
+    }
+    if (images > 0 || !stop) await save('last', false);
+  }
+  return { stopReason: stop ?? 'completed', epochs: model.epoch, steps: model.step, bestDice: model.bestDice, history, lastCheckpoint };
+}
