@@ -4,7 +4,7 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cleanEnv, makePrebuild, platformTag, probe, repoRoot, sourceBuildDir, writeLoader } from './fixtures/stage';
+import { cleanEnv, makePrebuild, platformTag, probe, repoRoot, run, sourceBuildDir, writeLoader } from './fixtures/stage';
 
 const root = t.testdir({});
 const home = path.join(root, 'home');
@@ -72,6 +72,22 @@ t.test('a broken local build is reported with its reason, then the prebuild load
   t.match(first?.error, /invalid ELF header/);
   t.match(first?.hint, `not a ${platformTag} shared library`);
   t.same(r.values, [2.5, 2.5, 2.5]);
+});
+
+t.test('a prebuild missing one of its bundled libraries says the install is incomplete', async (t) => {
+  // patchelf renames one needed library to a name that exists nowhere: the state of a prebuild
+  // folder that lost a file (cp -L breaks the hard link, so the base layout is untouched)
+  const p = layout('incomplete-prebuild');
+  const addon = fs.readFileSync(p.prebuilt);
+  fs.unlinkSync(p.prebuilt);
+  fs.writeFileSync(p.prebuilt, addon);
+  run('patchelf', ['--replace-needed', 'libdnnl.so.2', 'libdnnl-gone.so.2', p.prebuilt]);
+  const r = probe(p.loader, cleanEnv(home));
+  t.equal(r.code, 'ERR_PATHO_LOAD');
+  t.match(r.error, 'prebuilt: ' + p.prebuilt + ': ');
+  t.match(r.error, 'libdnnl-gone.so.2: cannot open shared object file');
+  t.match(r.error, '-> libdnnl-gone.so.2 should sit beside the prebuilt patho.node; the install is incomplete: reinstall patho');
+  t.match(r.error, /needs glibc >= \d+\.\d+ and libstdc\+\+ with GLIBCXX_3\.4\.\d+/, 'requirement quoted from manifest.json');
 });
 
 t.test('PATHO_ADDON is tried first; missing or broken, the next candidate is used', async (t) => {
