@@ -64,6 +64,9 @@ export class Rendezvous {
   /** Rank 0 serves the store; every rank connects, announces itself and waits for all the others. */
   static async join(options: RendezvousOptions = rendezvousOptionsFromEnv()): Promise<Rendezvous> {
     const { rank, masterAddr, timeoutMs } = options;
+    if (options.worldSize > 1 && options.masterPort === 0) {
+      throw new StoreError(`Expected a master port for a job of ${options.worldSize} ranks but received 0 (only a single rank may let the system pick one)`);
+    }
     const server = rank === 0 ? await StoreServer.listen(masterAddr, options.masterPort) : null;
     const port = server ? server.port : options.masterPort;
     let store: StoreClient;

@@ -43,8 +43,9 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), size_(o.size), device_
       ctx->connectFullMesh(store, dev);
     } catch (const Error& e) {
       // The store waits for each peer's address under the key "<prefix>/<rank>".
-      PATHO_COMM_THROW(*this, "rendezvous", e.what() << " (a rank whose address never arrived did not start or "
-                                                     << "failed before connecting)");
+      PATHO_COMM_THROW(*this, "rendezvous", e.what() << " (Gloo waits for each rank's address under '"
+                                                     << o.prefix << "/<rank>': that rank did not start, or failed "
+                                                     << "before connecting)");
     }
     context_ = std::move(ctx);
   });

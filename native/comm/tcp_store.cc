@@ -137,7 +137,7 @@ std::vector<char> TcpStore::request(char op, const std::string& key, const std::
   if (!payload.empty()) recvAll(payload.data(), payload.size(), deadline);
   if (head[0] == 1) {
     PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << ": key '" << full << "' was not set within "
-                                      << wait.count() << " ms (" << std::string(payload.begin(), payload.end()) << ")");
+                                      << wait.count() << " ms");
   }
   if (head[0] != 0) {
     PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << ": " << std::string(payload.begin(), payload.end()));

@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { native } from '../../lib/native';
 import { freePort, launch } from '../../lib/parallel/launch';
+import { StoreServer } from '../../lib/parallel/store';
 import { ensureDist } from './fixtures/ensure-dist';
 
 const worker = path.join(__dirname, 'fixtures', 'comm-worker.js');
@@ -58,6 +60,21 @@ for (const n of [2, 3]) {
     for (const r of rs) t.same(r.metrics, { loss: meanLoss, count: 10 * meanLoss });
   });
 }
+
+t.test('Gloo rendezvous: a rank that never connects is named, after the timeout', async (t) => {
+  const server = await StoreServer.listen('127.0.0.1', 0);
+  t.teardown(() => server.close());
+  const start = Date.now();
+  await t.rejects(native.commCreateGloo(0, 2, '127.0.0.1', server.port, 'job7', 800, '127.0.0.1'), {
+    code: 'ERR_PATHO_COMM',
+    message: /^rank 0 of 2 \(gloo\): rendezvous: rendezvous store 127.0.0.1:\d+: key 'job7\/1' was not set within \d+ ms \(Gloo waits for each rank's address under 'job7\/<rank>'/,
+  });
+  t.ok(Date.now() - start < 5000, 'within the timeout');
+  await t.rejects(native.commCreateGloo(0, 2, '127.0.0.1', 1, 'x', 300, '127.0.0.1'),
+    { code: 'ERR_PATHO_COMM', message: /could not connect to the rendezvous store at 127.0.0.1:1 within 300 ms/ });
+  t.throws(() => native.commCreateGloo(2, 2, '127.0.0.1', server.port, 'x', 300), { code: 'ERR_PATHO_ARG', message: /Expected rank below size 2 but received 2/ });
+  t.throws(() => native.commCreateGloo(0, 2, '127.0.0.1', server.port, 'x', 300, '', 'cuda:0'), { code: 'ERR_PATHO_DEVICE', message: /Expected a CPU device for Gloo/ });
+});
 
 t.test('a killed rank stops the launched job, and the error names it', async (t) => {
   const stdout = sink(), stderr = sink();

@@ -78,6 +78,7 @@ t.test('environment: defaults and one clear error per bad value', async (t) => {
   t.throws(() => rendezvousOptionsFromEnv({ PATHO_RANK: '2', PATHO_WORLD_SIZE: '2', PATHO_MASTER_PORT: '1' }), { message: "Expected PATHO_RANK below PATHO_WORLD_SIZE (2) but received '2'" });
   t.throws(() => rendezvousOptionsFromEnv({ PATHO_WORLD_SIZE: '0' }), { message: /Expected an integer >= 1 for PATHO_WORLD_SIZE/ });
   const taken = await StoreServer.listen('127.0.0.1', 0);
+  await t.rejects(Rendezvous.join(opts(0, 2, 0)), { message: /^Expected a master port for a job of 2 ranks but received 0/ });
   await t.rejects(StoreServer.listen('127.0.0.1', taken.port),
     { code: 'ERR_PATHO_COMM', message: /rank 0 could not serve the rendezvous store on 127.0.0.1:\d+ \(EADDRINUSE\); .*pick another PATHO_MASTER_PORT/ });
   await taken.close();
