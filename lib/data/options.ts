@@ -27,7 +27,8 @@ export interface DataLoaderOptions extends FolderDatasetOptions {
   cache?: boolean | number;          // decoded-image cache: true (default, min(2 GiB, RAM/4)), false, or bytes
   shard?: ShardOptions;              // default { rank: 0, worldSize: 1 }
   depth?: number;                    // UNet depth: sizes must be multiples of 2^depth (default 4)
-  workers?: number;                  // worker threads for crops/augmentation (default cores-1, 1..4); 0 = main thread
+  workers?: number;                  // worker threads for crops/augmentation (default cores-1, 1..8; lower it when
+                                     // several training processes share a host); 0 = main thread
   samplesPerEpoch?: number;          // crops per epoch over all shards (default: one per image)
   inChannels?: number;               // checked against the images' channel count
 }
@@ -48,7 +49,7 @@ const isInt = (v: unknown, lo: number, hi = Number.MAX_SAFE_INTEGER): v is numbe
 
 export function defaultWorkers(): number {
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(4, cores - 1));
+  return Math.max(1, Math.min(8, cores - 1));
 }
 
 export function resolveOptions(o: DataLoaderOptions): ResolvedOptions {

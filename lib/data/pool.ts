@@ -18,17 +18,21 @@ export class WorkerPool {
   private running = new Map<Worker, Pending>();
   private nextId = 0;
   private closed = false;
+  private broken: Error | null = null;
+  private served = new WeakSet<Worker>();
+  private dead = new WeakSet<Worker>();
 
-  constructor(readonly size: number) {
+  constructor(readonly size: number, private file = WORKER_FILE) {
     for (let i = 0; i < size; i++) this.spawn();
   }
 
   private spawn(): void {
-    const w = new Worker(WORKER_FILE);
+    const w = new Worker(this.file);
     w.unref();
     w.on('message', (m: WorkerReply) => {
       const p = this.running.get(w);
       this.running.delete(w);
+      this.served.add(w);
       if (p) {
         if ('error' in m) {
           const e = new DataError(`Expected to render a sample but the data worker failed: ${m.error.message}`);
@@ -48,17 +52,28 @@ export class WorkerPool {
   }
 
   private fail(w: Worker, err: Error): void {
+    if (this.dead.has(w)) return;   // 'error' is followed by 'exit'
+    this.dead.add(w);
     const p = this.running.get(w);
     this.running.delete(w);
     this.workers = this.workers.filter((x) => x !== w);
     this.idle = this.idle.filter((x) => x !== w);
     if (p) p.reject(new DataError(`Expected a running data worker but it failed: ${err.message}`));
-    if (!this.closed) this.spawn();
+    if (this.closed) return;
+    if (!this.served.has(w)) {
+      // Died before finishing one task (e.g. cannot load its module): respawning would loop.
+      this.broken = new DataError(`Expected data worker threads to start but one failed: ${err.message} (workers: 0 runs on the main thread)`);
+      for (const q of this.queue) q.reject(this.broken);
+      this.queue = [];
+      return;
+    }
+    this.spawn();
     this.pump();
   }
 
   run(src: SampleSource, req: SampleRequest): Promise<SampleResult> {
     if (this.closed) return Promise.reject(new DataError('Expected an open DataLoader but it was closed'));
+    if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
       this.queue.push({ task: { id: this.nextId++, src, req }, resolve, reject });
       this.pump();
