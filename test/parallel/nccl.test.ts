@@ -12,6 +12,8 @@ import { launch } from '../../lib/parallel/launch';
 import { Rendezvous } from '../../lib/parallel/rendezvous';
 import { ensureDist } from './fixtures/ensure-dist';
 
+// NCCL's bootstrap stays on loopback here (the tests are single-host).
+process.env.NCCL_SOCKET_IFNAME ??= 'lo';
 const info = JSON.parse(native.cudaInfo()) as { deviceCount: number; error: string | null; nccl?: number };
 const pluginLoaded = info.nccl !== undefined;
 const gpus = info.deviceCount ?? 0;
