@@ -25,16 +25,19 @@ export function cropRange(n: number, crop: number): [number, number] {
   return n >= crop ? [0, n - crop] : [n - crop, 0];
 }
 
-/** Bilinear up-sampling of a coarse (gh x gw) grid onto h x w points spaced `spacing` apart. */
+/** Bilinear up-sampling of a coarse (gh x gw) grid onto h x w points spaced `spacing` apart;
+ *  separable (rows of the grid first), so each output point costs one 2-tap blend. */
 export function upsampleGrid(grid: Float32Array, gh: number, gw: number, h: number, w: number, spacing: number): Float32Array {
+  const rows = new Float32Array(gh * w);
+  for (let x = 0; x < w; x++) {
+    const gx = x / spacing, x0 = Math.min(gw - 2, Math.floor(gx)), fx = gx - x0;
+    for (let j = 0; j < gh; j++) rows[j * w + x] = grid[j * gw + x0] * (1 - fx) + grid[j * gw + x0 + 1] * fx;
+  }
   const out = new Float32Array(h * w);
   for (let y = 0; y < h; y++) {
     const gy = y / spacing, y0 = Math.min(gh - 2, Math.floor(gy)), fy = gy - y0;
-    for (let x = 0; x < w; x++) {
-      const gx = x / spacing, x0 = Math.min(gw - 2, Math.floor(gx)), fx = gx - x0;
-      const a = grid[y0 * gw + x0], b = grid[y0 * gw + x0 + 1], c = grid[(y0 + 1) * gw + x0], d = grid[(y0 + 1) * gw + x0 + 1];
-      out[y * w + x] = (a * (1 - fx) + b * fx) * (1 - fy) + (c * (1 - fx) + d * fx) * fy;
-    }
+    const a = y0 * w, b = a + w, o = y * w;
+    for (let x = 0; x < w; x++) out[o + x] = rows[a + x] * (1 - fy) + rows[b + x] * fy;
   }
   return out;
 }

@@ -132,8 +132,13 @@ function sampleWarped(src: SampleSource, h: number, w: number, x0: number, y0: n
       if (xi >= 0 && xi + 1 < W) { xa = xi; xb = xi + 1; } else { xa = reflectIndex(xi, W); xb = reflectIndex(xi + 1, W); }
       const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
       const s00 = (ya + xa) * C, s01 = (ya + xb) * C, s10 = (yb + xa) * C, s11 = (yb + xb) * C;
-      for (let k = 0; k < C; k++) {
-        img[o * C + k] = (I[s00 + k] * w00 + I[s01 + k] * w01 + I[s10 + k] * w10 + I[s11 + k] * w11 + 0.5) | 0;
+      if (C === 3) {
+        const q = o * 3;
+        img[q] = (I[s00] * w00 + I[s01] * w01 + I[s10] * w10 + I[s11] * w11 + 0.5) | 0;
+        img[q + 1] = (I[s00 + 1] * w00 + I[s01 + 1] * w01 + I[s10 + 1] * w10 + I[s11 + 1] * w11 + 0.5) | 0;
+        img[q + 2] = (I[s00 + 2] * w00 + I[s01 + 2] * w01 + I[s10 + 2] * w10 + I[s11 + 2] * w11 + 0.5) | 0;
+      } else {
+        for (let k = 0; k < C; k++) img[o * C + k] = (I[s00 + k] * w00 + I[s01 + k] * w01 + I[s10 + k] * w10 + I[s11 + k] * w11 + 0.5) | 0;
       }
       // Nearest neighbour = the largest bilinear weight, so mask and image stay consistent.
       msk[o] = M[(fy < 0.5 ? ya : yb) + (fx < 0.5 ? xa : xb)];
