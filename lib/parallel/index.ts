@@ -4,3 +4,4 @@ export { Rendezvous, rendezvousOptionsFromEnv, isLoopback, type RendezvousOption
 export { StoreServer, StoreClient, StoreError } from './store';
 export { planBuckets, bucketViews, DEFAULT_BUCKET_BYTES, type Bucket, type ParamSpan, type BucketOptions } from './buckets';
 export { launch, launchCommand, parseLaunchArgs, launchUsage, type LaunchOptions } from './launch';
+export { GradientSync, broadcastParameters } from './grad_sync';
