@@ -31,8 +31,9 @@ function tensor(shape: number[]): NativeTensor {
   return t;
 }
 
-// Median wall time of one call, each call fenced by synchronize (after one warm-up call that also
-// creates the primitives and touches the scratch memory).
+// Best wall time of `reps` calls, each fenced by synchronize, after one warm-up call that creates
+// the primitives and touches the scratch memory. The best, not the median: on a shared 2-core
+// machine other processes only ever add time.
 async function time(fn: () => void): Promise<number> {
   fn();
   await native.synchronize(device);
@@ -43,8 +44,7 @@ async function time(fn: () => void): Promise<number> {
     await native.synchronize(device);
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return Math.min(...times);
 }
 
 // Layers of the reference UNet (depth 4) at 256x256, batch 4, for base width w.
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   if (only !== 'conv') await benchMemoryBound(rows);
   const info = native.info();
   console.log(`ops benchmark on ${device}: ${native.backendName(device)}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}`);
-  console.log(`median of ${reps} calls after a warm-up call; layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'blocked'}`);
+  console.log(`best of ${reps} calls after a warm-up call; conv layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'blocked'}; load average ${os.loadavg()[0].toFixed(2)}`);
   const pad = (s: string, n: number) => s.padEnd(n);
   console.log(`${pad('shape', 34)}${pad('op', 18)}${'ms'.padStart(10)}${'rate'.padStart(12)}`);
   for (const r of rows)
@@ -136,6 +136,7 @@ async function main(): Promise<void> {
       cpuIsa: info.cpuIsa,
       layout: process.env.PATHO_CPU_CONV_LAYOUT ?? 'blocked',
       reps,
+      loadAverage: +os.loadavg()[0].toFixed(2),
       results: rows.map((r) => ({ name: r.name, op: r.op, ms: +r.ms.toFixed(3), [r.unit]: +r.rate.toFixed(2) })),
     }),
   );

@@ -1,10 +1,12 @@
 // 3x3 / 1x1 'same' convolutions (stride 1) on oneDNN: forward, backward data, backward filter.
 // Tensors are plain NCHW / OIHW at the interface; primitives are created with format_tag::any so
 // oneDNN picks its blocked layouts (nChw16c, OIhw16i16o on avx512), and each op reorders into and
-// out of them. On this machine that is ~2x faster than oneDNN on plain NCHW (gemm-based), even
-// with the reorders (bench/RESULTS.md). PATHO_CPU_CONV_LAYOUT=plain forces plain layouts, for
-// that comparison. Primitives and reorders are cached per shape; weights are reordered on every
-// call since they change every step.
+// out of them. With 16 or more channels on both sides that is 2-10x faster than oneDNN on plain
+// NCHW, reorders included; with fewer (the RGB input layer, the 1-channel head) the padding to 16
+// and the reorders cost more than they win, so those use plain layouts (see layoutFor and
+// bench/RESULTS.md). PATHO_CPU_CONV_LAYOUT=plain|blocked forces one layout, for comparison.
+// Primitives and reorders are cached per shape; weights are reordered on every call since they
+// change every step.
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -54,7 +56,7 @@ Port makePort(const dnnl::engine& e, const memory::desc& user, const memory::des
 }  // namespace
 
 struct ConvCache {
-  bool plainLayout = false;
+  enum class Layout { Auto, Plain, Blocked } layout = Layout::Auto;
   std::map<Key, Plan> plans;
 };
 
@@ -71,9 +73,16 @@ struct Dims {
 memory::desc userAct(const memory::dims& d) { return memory::desc(d, dt::f32, tag::nchw); }
 memory::desc userWei(const memory::dims& d) { return memory::desc(d, dt::f32, tag::oihw); }
 
-dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias,
+// Plain layouts where channel blocking by 16 mostly pads: measured per op (bench/RESULTS.md), the
+// filter gradient still gains from blocking with a 3-channel input, the others do not.
+bool plainFor(const ConvCache& cache, Kind kind, const Dims& d) {
+  if (cache.layout != ConvCache::Layout::Auto) return cache.layout == ConvCache::Layout::Plain;
+  if (kind == Kind::BackwardFilter) return d.k < 16;
+  return d.c < 16 || d.k < 16;
+}
+
+dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias, bool plain,
                                                     const dnnl::primitive_attr& attr) {
-  bool plain = ctx.conv->plainLayout;
   auto src = plain ? userAct(d.src()) : memory::desc(d.src(), dt::f32, tag::any);
   auto dst = plain ? userAct(d.dst()) : memory::desc(d.dst(), dt::f32, tag::any);
   auto wei = plain ? userWei(d.wei()) : memory::desc(d.wei(), dt::f32, tag::any);
@@ -91,17 +100,17 @@ Plan& getPlan(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // scratch comes from ctx.scratch[3]
   const auto& e = ctx.engine;
-  bool plain = ctx.conv->plainLayout;
+  const bool plain = plainFor(*ctx.conv, kind, d);
   Plan p;
   if (kind == Kind::Forward) {
-    auto pd = forwardPd(ctx, d, bias, attr);
+    auto pd = forwardPd(ctx, d, bias, plain, attr);
     p.a = makePort(e, userAct(d.src()), pd.src_desc(), true);
     p.b = makePort(e, userWei(d.wei()), pd.weights_desc(), true);
     p.c = makePort(e, userAct(d.dst()), pd.dst_desc(), false);
     p.scratchpad = pd.scratchpad_desc();
     p.prim = dnnl::convolution_forward(pd);
   } else {
-    auto hint = forwardPd(ctx, d, bias, dnnl::primitive_attr());
+    auto hint = forwardPd(ctx, d, bias, plain, dnnl::primitive_attr());
     auto src = plain ? userAct(d.src()) : memory::desc(d.src(), dt::f32, tag::any);
     auto dst = plain ? userAct(d.dst()) : memory::desc(d.dst(), dt::f32, tag::any);
     auto wei = plain ? userWei(d.wei()) : memory::desc(d.wei(), dt::f32, tag::any);
@@ -206,7 +215,8 @@ DnnlContext::DnnlContext() : conv(std::make_unique<ConvCache>()) {
     stream = dnnl::stream(engine);
   });
   const char* layout = std::getenv("PATHO_CPU_CONV_LAYOUT");
-  conv->plainLayout = layout && std::strcmp(layout, "plain") == 0;
+  if (layout && std::strcmp(layout, "plain") == 0) conv->layout = ConvCache::Layout::Plain;
+  if (layout && std::strcmp(layout, "blocked") == 0) conv->layout = ConvCache::Layout::Blocked;
 }
 DnnlContext::~DnnlContext() = default;
 

@@ -1,5 +1,7 @@
 // 2x2 max pooling, stride 2, on NCHW planes (own loops: the window is tiny and the layout plain).
 // Backward sends each gradient to the first maximum of its window in row-major order, as PyTorch.
+#include <vector>
+
 #include "cpu_ops.h"
 
 namespace patho {
@@ -9,11 +11,6 @@ namespace {
 // Does v replace the running maximum m? Strict '>' keeps the first maximum; a NaN wins over a
 // number and the first NaN stays (PyTorch propagates NaN through max pooling).
 inline bool takes(float v, float m) { return v > m || (v != v && m == m); }
-inline float max4(float a, float b, float c, float d) {
-  float m = takes(b, a) ? b : a;
-  m = takes(c, m) ? c : m;
-  return takes(d, m) ? d : m;
-}
 
 }  // namespace
 
@@ -21,14 +18,22 @@ void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
   const float* x = xt.f32();
   float* y = yt.f32();
-#pragma omp parallel for if (planes * H * W >= kParallelMin)
-  for (int64_t p = 0; p < planes; p++) {
-    for (int64_t i = 0; i < Ho; i++) {
-      const float* r0 = x + (p * H + 2 * i) * W;
-      const float* r1 = r0 + W;
-      float* o = y + (p * Ho + i) * Wo;
+#pragma omp parallel if (planes * H * W >= kParallelMin)
+  {
+    // The maximum's value does not depend on the order it is taken in: first the two rows
+    // (contiguous, vectorises), then pairs of that row.
+    std::vector<float> v(W);
+#pragma omp for
+    for (int64_t p = 0; p < planes; p++) {
+      for (int64_t i = 0; i < Ho; i++) {
+        const float* r0 = x + (p * H + 2 * i) * W;
+        const float* r1 = r0 + W;
+        float* o = y + (p * Ho + i) * Wo;
 #pragma omp simd
-      for (int64_t j = 0; j < Wo; j++) o[j] = max4(r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]);
+        for (int64_t j = 0; j < W; j++) v[j] = takes(r1[j], r0[j]) ? r1[j] : r0[j];
+#pragma omp simd
+        for (int64_t j = 0; j < Wo; j++) o[j] = takes(v[2 * j + 1], v[2 * j]) ? v[2 * j + 1] : v[2 * j];
+      }
     }
   }
 }
