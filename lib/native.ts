@@ -113,6 +113,8 @@ export interface Binding {
   /** overlap: the device queue goes on at once; later work must leave tensor alone until commWait */
   commAllReduce(comm: NativeComm, tensor: T, op: 'sum' | 'avg', overlap?: boolean): void;
   commWait(comm: NativeComm): void;
+  /** at once, not queued: waiting and later collectives of the group fail with reason (in-process; no-op for Gloo) */
+  commAbort(comm: NativeComm, reason: string): void;
   commBroadcast(comm: NativeComm, tensor: T, root: number): void;
   commBarrier(comm: NativeComm): void;
 }

@@ -126,6 +126,14 @@ export class Communicator {
     }
   }
 
+  /**
+   * Breaks the group at once: collectives waiting for a peer, and later ones, fail with reason on
+   * every rank of this process (use when a replica failed and will never reach the next collective).
+   */
+  abort(reason: string): void {
+    native.commAbort(this.handle, reason);
+  }
+
   /** Idempotent. */
   destroy(): void {
     this.handle.destroy();

@@ -312,6 +312,16 @@ Napi::Value CommBarrier(const Napi::CallbackInfo& info) {
   });
 }
 
+// commAbort(comm, reason): void, at once (not queued): collectives of this communicator's group
+// that wait, or come later, fail with reason (in-process groups; a no-op for Gloo).
+Napi::Value CommAbort(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    CommPtr c = CommHandle::FromValue(info[0], "commAbort");
+    c->abort(stringArg(info, 1, "commAbort", "reason"));
+    return info.Env().Undefined();
+  });
+}
+
 }  // namespace
 
 void registerComm(Napi::Env env, Napi::Object exports) {
@@ -325,6 +335,7 @@ void registerComm(Napi::Env env, Napi::Object exports) {
   exports.Set("commBroadcast", Napi::Function::New(env, CommBroadcast, "commBroadcast"));
   exports.Set("commBarrier", Napi::Function::New(env, CommBarrier, "commBarrier"));
   exports.Set("commWait", Napi::Function::New(env, CommWait, "commWait"));
+  exports.Set("commAbort", Napi::Function::New(env, CommAbort, "commAbort"));
 }
 
 }  // namespace patho

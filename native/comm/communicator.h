@@ -37,6 +37,12 @@ class Communicator {
   // Returns once every started collective has finished (on CUDA: once later work on the device is
   // ordered after them); a failure of one of them is thrown here.
   virtual void waitAll() {}
+
+  // Called from any thread (the JS thread), not the queue: breaks the communicator so collectives
+  // that are waiting, or come later, on every rank of this process fail at once with `reason`
+  // instead of waiting for the timeout (e.g. a replica's compute failed and it will never arrive).
+  // Across processes, Gloo and NCCL peers see the process exit; here it is a no-op by default.
+  virtual void abort(const std::string& reason) {}
 };
 
 // Throws ERR_PATHO_COMM with the rank and the cause: "rank 1 of 2 (gloo): allReduce: <cause>".

@@ -38,10 +38,15 @@ class InProcessGroup {
   }
   // A collective whose ranks disagree (sizes, roots) leaves the ranks out of step: stop the group.
   [[noreturn]] void fail(const InProcessComm& c, const char* what, const std::string& why) {
+    breakWith(why);
+    std::lock_guard<std::mutex> lock(mu_);
+    PATHO_COMM_THROW(c, what, broken_);
+  }
+  // The first reason wins; every waiting and later collective throws it.
+  void breakWith(const std::string& why) {
     std::lock_guard<std::mutex> lock(mu_);
     if (broken_.empty()) broken_ = why;
     cv_.notify_all();
-    PATHO_COMM_THROW(c, what, broken_);
   }
 
  private:
@@ -126,6 +131,10 @@ void InProcessComm::doBroadcast(const Tensor& t, int root) {
 }
 
 void InProcessComm::doBarrier() { group_->wait(*this, "barrier"); }
+
+void InProcessComm::abort(const std::string& reason) {
+  group_->breakWith("rank " + std::to_string(rank_) + " aborted the group: " + reason);
+}
 
 std::vector<std::unique_ptr<Communicator>> createInProcessComms(const std::vector<Device>& devices,
                                                                 std::chrono::milliseconds timeout) {

@@ -20,6 +20,7 @@ class InProcessComm : public CpuComm {
   int size() const override;
   Device device() const override { return device_; }
   std::string kind() const override { return "inprocess"; }
+  void abort(const std::string& reason) override;
 
  protected:
   void doAllReduce(const Tensor& t, ReduceOp op) override;

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -39,8 +40,13 @@ class NcclComm final : public Communicator {
     if (cudaSetDevice(device_.index) != cudaSuccess) cudaGetLastError();
     if (stream_ && cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
     ncclResult_t async = ncclSuccess;
-    if (ncclCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) ncclCommAbort(comm_);
-    else ncclCommDestroy(comm_);
+    if (aborted_.load()) {
+      // ncclCommAbort already freed it
+    } else if (ncclCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) {
+      ncclCommAbort(comm_);
+    } else {
+      ncclCommDestroy(comm_);
+    }
     if (ready_) cudaEventDestroy(ready_);
     if (done_) cudaEventDestroy(done_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -84,6 +90,12 @@ class NcclComm final : public Communicator {
     waitAll();
   }
 
+  // ncclCommAbort is NCCL's way to stop collectives that hang on a dead peer, from any thread.
+  void abort(const std::string& reason) override {
+    bool expected = false;
+    if (aborted_.compare_exchange_strong(expected, true)) ncclCommAbort(comm_);
+  }
+
   void waitAll() override {
     if (!pending_) return;
     pending_ = false;
@@ -113,6 +125,7 @@ class NcclComm final : public Communicator {
   template <typename F>
   void start(const char* what, F&& enqueue) {
     guard(what, [&] {
+      PATHO_CHECK(!aborted_.load(), "ERR_PATHO_COMM", "the communicator was aborted");
       CHECK_CUDA(cudaSetDevice(device_.index));
       if (!stream_) {
         CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -145,6 +158,7 @@ class NcclComm final : public Communicator {
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, done_ = nullptr;
   bool pending_ = false;
+  std::atomic<bool> aborted_{false};
   float* scratch_ = nullptr;
 };
 

@@ -129,6 +129,18 @@ t.test('a replica that never arrives is named after the timeout', async (t) => {
   await t.rejects(comms[1].sync(), { code: 'ERR_PATHO_COMM', message: /rank 1 of 3 .*rank 1 did not reach allReduce/ });
 });
 
+t.test('abort releases ranks waiting for a replica that failed, at once', async (t) => {
+  const comms = Communicator.inProcess(['cpu:0', 'cpu:1'], { timeoutMs: 60_000 });
+  const a = upload(new Float32Array(4), 'cpu:0');
+  comms[0].allReduce(a, 'sum');
+  const start = Date.now();
+  const waiting = t.rejects(comms[0].sync(), { code: 'ERR_PATHO_COMM', message: /^rank 0 of 2 \(inprocess\): allReduce: rank 1 aborted the group: replica 1 failed: boom$/ });
+  await new Promise((r) => setTimeout(r, 50));
+  comms[1].abort('replica 1 failed: boom');
+  await waiting;
+  t.ok(Date.now() - start < 5000, 'not the 60 s timeout');
+});
+
 t.test('ranks that disagree on sizes fail on every rank', async (t) => {
   const comms = Communicator.inProcess(['cpu:0', 'cpu:1'], { timeoutMs: 5000 });
   const a = upload(new Float32Array(4), 'cpu:0'), b = upload(new Float32Array(5), 'cpu:1');
