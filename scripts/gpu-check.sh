@@ -68,7 +68,8 @@ step=$work/dist/bench/train-step.js
 if [ -f "$step" ]; then
   for tf32 in 0 1; do
     echo "== patho training step (PATHO_CUDA_TF32=$tf32) =="
-    out=$(PATHO_CUDA_TF32=$tf32 timeout 150 "$node" "$step" --device cuda:0 --width 64 --size 512 --batch 16 --json 2>&1)
+    out=$(PATHO_CUDA_TF32=$tf32 timeout 150 "$node" "$step" --device cuda:0 --width 64 --size 512 --batch 16 \
+      --warmup 2 --steps 10 --json 2>&1)
     brc=$?
     echo "$out" | tail -5
     line=$(echo "$out" | grep '^{' | tail -1)
@@ -109,8 +110,9 @@ console.log('\n' + ['check', 'precision', 'ms/step', 'images/s', 'notes'].map((h
 for (const j of rows) {
   if (j.bench === 'parity') { console.log('parity cuda:0 vs cpu'.padEnd(34) + ''.padEnd(32) + (j.summary || `exit ${j.exit}`)); continue; }
   if (j.missing) { console.log('patho train-step'.padEnd(34) + ''.padEnd(32) + 'not in kit (bench/train-step.ts missing)'); continue; }
-  const ms = pick(j, 'msPerStep', 'stepMs', 'ms');
-  const ips = pick(j, 'imagesPerSecond', 'imagesPerSec', 'images_per_s') ?? (ms ? (1000 * (j.batch || 16)) / ms : undefined);
+  const r = j.patho && typeof j.patho === 'object' ? j.patho : j;  // bench/train-step.js nests its numbers under "patho"
+  const ms = pick(r, 'msPerStep', 'stepMs', 'ms');
+  const ips = pick(r, 'imagesPerSecond', 'imagesPerSec', 'images_per_s') ?? (ms ? (1000 * (j.batch || 16)) / ms : undefined);
   const name = j.implementation === 'patho' ? 'patho ' + (j.device || 'cuda:0') : (j.framework || 'pytorch');
   console.log(name.padEnd(34) + String(j.precisionLabel || j.precision || '').padEnd(12) +
     (ms !== undefined ? Number(ms).toFixed(1) : '?').padEnd(10) + (ips !== undefined ? Number(ips).toFixed(1) : '?').padEnd(10) +
