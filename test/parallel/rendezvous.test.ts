@@ -9,29 +9,6 @@ import { freePort } from '../../lib/parallel/launch';
 const opts = (rank: number, worldSize: number, masterPort: number, timeoutMs = 5000): RendezvousOptions =>
   ({ rank, worldSize, localRank: rank, masterAddr: '127.0.0.1', masterPort, timeoutMs });
 
-t.test('store: set, waiting get, timeout, binary values', async (t) => {
-  const server = await StoreServer.listen('127.0.0.1', 0);
-  const a = await StoreClient.connect('127.0.0.1', server.port, 2000);
-  const b = await StoreClient.connect('127.0.0.1', server.port, 2000);
-  const waiting = b.get('k', 2000);
-  await new Promise((r) => setTimeout(r, 50));
-  const bytes = Buffer.from([0, 255, 1, 128, 10, 13]);
-  await a.set('k', bytes);
-  t.same([...(await waiting)], [...bytes], 'a waiting get wakes with the value, bytes intact');
-  t.equal(await a.has('k'), true);
-  t.equal(await a.has('nope'), false);
-  const start = Date.now();
-  await t.rejects(a.get('never', 200), { code: 'ERR_PATHO_COMM', timedOut: true, message: /key 'never' not set within 200 ms/ });
-  t.ok(Date.now() - start >= 190, 'waited for the timeout');
-  const big = Buffer.alloc(300_000, 7);
-  await a.set('big', big);
-  t.equal((await b.get('big', 0)).length, 300_000);
-  a.close();
-  b.close();
-  await server.close();
-  await t.rejects(StoreClient.connect('127.0.0.1', server.port, 300), { message: /could not reach the rendezvous store at 127.0.0.1:\d+ within 300 ms \(ECONNREFUSED\)/ });
-});
-
 t.test('three ranks join, barrier twice, close', async (t) => {
   const port = await freePort('127.0.0.1');
   const rs = await Promise.all([0, 1, 2].map((r) => Rendezvous.join(opts(r, 3, port))));
