@@ -80,7 +80,7 @@ t.test('a killed rank stops the launched job, and the error names it', async (t)
   const stdout = sink(), stderr = sink();
   const start = Date.now();
   await t.rejects(launch({ nproc: 3, nnodes: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: 0, timeoutS: 60, graceS: 2,
-    command: [worker], env: { TEST_MODE: 'die', TEST_DIE_RANK: '1' }, stdout, stderr }),
+    command: [worker], env: { TEST_MODE: 'die', TEST_DIE_RANK: '1', TEST_LINGER_MS: '20000' }, stdout, stderr }),
   { code: 'ERR_PATHO_LAUNCH', message: /^worker rank 1 \(pid \d+\) was killed by SIGKILL; stopped the other workers$/ });
   t.ok(Date.now() - start < 30_000, `failed in ${Date.now() - start} ms`);
   t.match(stdout.text(), /\[rank 1\] step 1 done/, 'output is prefixed with the rank');
