@@ -30,9 +30,9 @@ export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>):
         const thr = Tensor.fromArray(th, [th.length], model.device);
         const counts = Tensor.empty([b.n, th.length, 3], model.device);
         native.segmentationCounts(sigmoid(logits).value, y.value, thr.value, counts.value);
-        return Promise.all([loss.value.read(), counts.value.read()]);
+        return [loss.value.read(), counts.value.read()]; // an array, not a promise: noGrad ends here
       }));
-      const [l, c] = await reads;
+      const [l, c] = await Promise.all(reads);
       lossSum += l[0] * b.n;
       images += b.n;
       const s = scoresFromCounts(c as Float32Array, b.n, th);
