@@ -27,7 +27,9 @@ export class WorkerPool {
   }
 
   private spawn(): void {
-    const w = new Worker(this.file);
+    // A .ts entry needs the parent's loader flags (ts-node/tsx/tap); compiled .js needs none, and
+    // skipping inherited --import hooks makes workers start faster.
+    const w = new Worker(this.file, this.file.endsWith('.ts') ? {} : { execArgv: [] });
     w.unref();
     w.on('message', (m: WorkerReply) => {
       const p = this.running.get(w);
