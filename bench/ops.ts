@@ -1,7 +1,7 @@
 // CPU op throughput: GFLOP/s of the convolutions at UNet shapes (256x256, batch 4, width 16 and 64)
 // and GB/s of the memory-bound ops. Prints a table, then one JSON line.
 //   npx tsc -p tsconfig.json && node dist/bench/ops.js [--device cpu] [--reps 5] [--quick] [--only conv|memory]
-// PATHO_CPU_CONV_LAYOUT=plain makes the CPU backend run oneDNN on plain NCHW (for comparison).
+// PATHO_CPU_CONV_LAYOUT=plain|blocked forces one conv layout on the CPU backend (default: by shape).
 import * as os from 'node:os';
 import { native, NativeTensor } from '../lib/native';
 
@@ -90,6 +90,10 @@ async function benchMemoryBound(rows: Row[]): Promise<void> {
   const dg = tensor([64]), db = tensor([64]);
   native.fill(rv, 1);
   const cat = tensor([4, 128, 256, 256]);
+  const logits = tensor([4, 1, 256, 256]), target = tensor([4, 1, 256, 256]), dlogits = tensor([4, 1, 256, 256]);
+  const loss = tensor([1]), stats = tensor([4]), dloss = tensor([1]);
+  native.fill(dloss, 1);
+  const head = 4 * 256 * 256;
   const name = '4x64x256x256';
   // bytes = what the op must at least read and write once
   const ops: [string, number, () => void][] = [
@@ -103,6 +107,8 @@ async function benchMemoryBound(rows: Row[]): Promise<void> {
     ['bn training fwd', 12 * numel, () => native.batchNormForwardTraining(x, g, be, rm, rv, 0.1, 1e-5, y, sm, si)],
     ['bn bwd', 16 * numel, () => native.batchNormBackward(x, dy, g, sm, si, dx(), dg, db)],
     ['concat', 16 * numel, () => native.concatChannels(x, y, cat)],
+    ['bceJaccard fwd', 8 * head, () => native.bceJaccardForward(logits, target, 1, 1e-7, loss, stats)],
+    ['bceJaccard bwd', 12 * head, () => native.bceJaccardBackward(logits, target, stats, dloss, 1, 1e-7, dlogits)],
   ];
   let dxT: NativeTensor | null = null;
   function dx(): NativeTensor {
@@ -111,9 +117,9 @@ async function benchMemoryBound(rows: Row[]): Promise<void> {
   }
   for (const [op, bytes, fn] of ops) {
     const ms = await time(fn);
-    rows.push({ group: 'memory', name, op, ms, rate: bytes / ms / 1e6, unit: 'GB/s' });
+    rows.push({ group: 'memory', name: op.startsWith('bce') ? '4x1x256x256' : name, op, ms, rate: bytes / ms / 1e6, unit: 'GB/s' });
   }
-  for (const t of [x, y, dy, half, g, be, rm, rv, sm, si, dg, db, cat, dxT]) t?.dispose();
+  for (const t of [x, y, dy, half, g, be, rm, rv, sm, si, dg, db, cat, logits, target, dlogits, loss, stats, dloss, dxT]) t?.dispose();
 }
 
 async function main(): Promise<void> {
@@ -122,7 +128,7 @@ async function main(): Promise<void> {
   if (only !== 'conv') await benchMemoryBound(rows);
   const info = native.info();
   console.log(`ops benchmark on ${device}: ${native.backendName(device)}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}`);
-  console.log(`best of ${reps} calls after a warm-up call; conv layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'blocked'}; load average ${os.loadavg()[0].toFixed(2)}`);
+  console.log(`best of ${reps} calls after a warm-up call; conv layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'auto'}; load average ${os.loadavg()[0].toFixed(2)}`);
   const pad = (s: string, n: number) => s.padEnd(n);
   console.log(`${pad('shape', 34)}${pad('op', 18)}${'ms'.padStart(10)}${'rate'.padStart(12)}`);
   for (const r of rows)
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
       backend: native.backendName(device),
       oneDnn: info.oneDnn,
       cpuIsa: info.cpuIsa,
-      layout: process.env.PATHO_CPU_CONV_LAYOUT ?? 'blocked',
+      layout: process.env.PATHO_CPU_CONV_LAYOUT ?? 'auto',
       reps,
       loadAverage: +os.loadavg()[0].toFixed(2),
       results: rows.map((r) => ({ name: r.name, op: r.op, ms: +r.ms.toFixed(3), [r.unit]: +r.rate.toFixed(2) })),

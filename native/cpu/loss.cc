@@ -1,6 +1,7 @@
 // Segmentation losses on logits: BCE-with-logits + soft Jaccard over the batch, and soft Dice.
-// Sums are accumulated in double (one OpenMP reduction), BCE in its stable form
-// max(x,0) - x*y + log1p(exp(-|x|)), the sigmoid without overflow for large |x|.
+// Per-element terms in float from one e = exp(-|x|): BCE in its stable form
+// max(x,0) - x*y + log1p(e), the sigmoid as 1/(1+e) or e/(1+e), never overflowing; the sums over
+// the batch are accumulated in double (one OpenMP reduction).
 #include <algorithm>
 #include <cmath>
 
@@ -10,11 +11,8 @@ namespace patho {
 namespace cpu {
 namespace {
 
-inline double sigmoid(double x) {
-  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-  double e = std::exp(x);
-  return e / (1.0 + e);
-}
+inline float sigmoidFrom(float x, float e) { return x >= 0 ? 1.f / (1.f + e) : e / (1.f + e); }
+inline float sigmoid(float x) { return sigmoidFrom(x, std::exp(-std::abs(x))); }
 
 struct Sums {
   double bce = 0, inter = 0, p = 0, y = 0;
@@ -26,8 +24,8 @@ Sums sums(const Tensor& logits, const Tensor& target) {
   double bce = 0, inter = 0, ps = 0, ys = 0;
 #pragma omp parallel for reduction(+ : bce, inter, ps, ys) if (n >= kParallelMin / 8)
   for (int64_t i = 0; i < n; i++) {
-    const double xi = x[i], yi = t[i], p = sigmoid(xi);
-    bce += std::max(xi, 0.0) - xi * yi + std::log1p(std::exp(-std::abs(xi)));
+    const float xi = x[i], yi = t[i], e = std::exp(-std::abs(xi)), p = sigmoidFrom(xi, e);
+    bce += std::max(xi, 0.f) - xi * yi + std::log1p(e);
     inter += p * yi;
     ps += p;
     ys += yi;
@@ -50,7 +48,7 @@ void elementGrad(const Tensor& logits, const Tensor& target, const Tensor& dlogi
   float* d = dlogits.f32();
   const int64_t n = logits.numel();
 #pragma omp parallel for if (n >= kParallelMin / 8)
-  for (int64_t i = 0; i < n; i++) d[i] = float(grad(sigmoid(double(x[i])), double(t[i])));
+  for (int64_t i = 0; i < n; i++) d[i] = float(grad(double(sigmoid(x[i])), double(t[i])));
 }
 
 }  // namespace

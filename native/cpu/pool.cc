@@ -11,6 +11,8 @@ namespace {
 // Does v replace the running maximum m? Strict '>' keeps the first maximum; a NaN wins over a
 // number and the first NaN stays (PyTorch propagates NaN through max pooling).
 inline bool takes(float v, float m) { return v > m || (v != v && m == m); }
+// The larger of a and b, NaN if either is NaN (the forward needs the value only, not which one).
+inline float nanmax(float a, float b) { return (b > a || b != b) ? b : a; }
 
 }  // namespace
 
@@ -30,9 +32,9 @@ void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
         const float* r1 = r0 + W;
         float* o = y + (p * Ho + i) * Wo;
 #pragma omp simd
-        for (int64_t j = 0; j < W; j++) v[j] = takes(r1[j], r0[j]) ? r1[j] : r0[j];
+        for (int64_t j = 0; j < W; j++) v[j] = nanmax(r0[j], r1[j]);
 #pragma omp simd
-        for (int64_t j = 0; j < Wo; j++) o[j] = takes(v[2 * j + 1], v[2 * j]) ? v[2 * j + 1] : v[2 * j];
+        for (int64_t j = 0; j < Wo; j++) o[j] = nanmax(v[2 * j], v[2 * j + 1]);
       }
     }
   }
