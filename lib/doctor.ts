@@ -3,7 +3,7 @@
 // why and how to fix it.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { loadAttempts, loadedFrom, native } from './native';
+import { loadAttempts, loadedFrom, loadedSource, native } from './native';
 
 export interface GpuInfo {
   index: number;
@@ -28,7 +28,7 @@ export interface DoctorReport {
   platform: string;
   node: string;
   cpu: { model: string; cores: number; features: string[] };
-  addon: { path: string; attempts: typeof loadAttempts };
+  addon: { path: string; source: string; attempts: typeof loadAttempts };
   oneDnn: { version: string; isa: string };
   cuda: CudaReport;
   fixes: string[];
@@ -91,7 +91,7 @@ export function doctor(): DoctorReport {
     platform: `${process.platform}-${process.arch} (${os.release()})`,
     node: process.version,
     cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, features },
-    addon: { path: loadedFrom, attempts: loadAttempts },
+    addon: { path: loadedFrom, source: loadedSource, attempts: loadAttempts },
     oneDnn: { version: info.oneDnn, isa: info.cpuIsa },
     cuda,
     fixes,
@@ -103,7 +103,8 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`patho doctor`);
   lines.push(`  platform   ${r.platform}, Node ${r.node}`);
   lines.push(`  cpu        ${r.cpu.model}, ${r.cpu.cores} cores, ${r.cpu.features.join(' ') || 'no SIMD flags found'}`);
-  lines.push(`  addon      ${r.addon.path}`);
+  lines.push(`  addon      ${r.addon.path} (${r.addon.source})`);
+  for (const a of r.addon.attempts.filter((x) => !x.ok)) lines.push(`    skipped  ${a.path}: ${a.error ?? 'failed'}`);
   lines.push(`  backend    cpu: oneDNN ${r.oneDnn.version} (${r.oneDnn.isa})  ok`);
   const c = r.cuda;
   if (c.available) {

@@ -89,14 +89,28 @@ export function parseFlags(argv: string[], spec: FlagSpec, opts: { positionals?:
 /** Creates the output folder (or checks it is writable) before any long work starts. */
 export function ensureWritableDir(dir: string, flag: string): string {
   const p = path.resolve(dir);
+  const fail = (e: unknown): never => {
+    throw Object.assign(new Error(`cannot write to the folder given by --${flag}: '${p}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`), { code: 'ERR_PATHO_OUTPUT' });
+  };
   try {
-    fs.mkdirSync(p, { recursive: true });
-    fs.accessSync(p, fs.constants.W_OK);
+    // Create missing levels one at a time from the nearest existing ancestor: mkdirSync's
+    // recursive mode spins forever under /proc on Node 20.
+    const missing: string[] = [];
+    let cur = p;
+    while (!fs.existsSync(cur)) {
+      missing.unshift(cur);
+      const up = path.dirname(cur);
+      if (up === cur) break;
+      cur = up;
+    }
+    if (!fs.statSync(cur).isDirectory()) fail(Object.assign(new Error(`'${cur}' is a file`), { code: 'ENOTDIR' }));
+    for (const d of missing) fs.mkdirSync(d);
     const probe = path.join(p, `.patho-write-test-${process.pid}`);
     fs.writeFileSync(probe, '');
     fs.unlinkSync(probe);
   } catch (e) {
-    throw Object.assign(new Error(`cannot write to the folder given by --${flag}: '${p}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`), { code: 'ERR_PATHO_OUTPUT' });
+    if ((e as { code?: string }).code === 'ERR_PATHO_OUTPUT') throw e;
+    fail(e);
   }
   return p;
 }

@@ -2,6 +2,11 @@
 // runtime problems) and never a stack trace. PATHO_DEBUG=1 prints stacks.
 import { parseArgs } from 'node:util';
 import { doctor, formatDoctor } from '../doctor';
+import { benchCommand } from './bench';
+import { demoCommand } from './demo';
+import { evaluateCommand } from './evaluate';
+import { predictCommand } from './predict';
+import { trainCommand } from './train';
 import { UsageError } from './usage-error';
 
 type Command = (argv: string[]) => Promise<void>;
@@ -13,6 +18,11 @@ async function doctorCommand(argv: string[]): Promise<void> {
 }
 
 const commands: Record<string, { run: Command; help: string }> = {
+  demo: { run: demoCommand, help: 'train, evaluate and predict on the bundled ISBI membrane images (a few minutes on a CPU)' },
+  train: { run: trainCommand, help: 'train a UNet on a folder of images and masks' },
+  predict: { run: predictCommand, help: 'segment whole images of any size (tiled, blended)' },
+  evaluate: { run: evaluateCommand, help: 'Dice and IoU per image and mean, at thresholds' },
+  bench: { run: benchCommand, help: 'training-step throughput and peak memory' },
   doctor: { run: doctorCommand, help: 'platform, backends and versions; what is missing and how to fix it' },
 };
 

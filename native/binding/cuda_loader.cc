@@ -61,9 +61,17 @@ std::vector<std::string> pipLibDirs(const std::string& pkg) {
   for (std::string item; std::getline(ss, item, ':');) if (!item.empty()) roots.push_back(item);
   if (!env("HOME").empty()) roots.push_back(env("HOME") + "/.local/lib/python3*/site-packages");
   roots.push_back(env("HOME") + "/.pyenv/versions/*/lib/python3*/site-packages");
+  const char* cwd = std::getenv("PWD");
+  if (cwd) roots.push_back(std::string(cwd) + "/.venv/lib/python3*/site-packages");  // uv / poetry
+  if (!env("HOME").empty()) {
+    for (auto conda : {"/miniconda3", "/anaconda3", "/miniforge3"}) roots.push_back(env("HOME") + conda + "/lib/python3*/site-packages");
+  }
   roots.push_back("/usr/local/lib/python3*/dist-packages");
   roots.push_back("/usr/local/lib/python3*/site-packages");
+  roots.push_back("/usr/local/lib64/python3*/site-packages");  // Fedora / RHEL
   roots.push_back("/usr/lib/python3/dist-packages");
+  roots.push_back("/usr/lib/python3*/site-packages");
+  roots.push_back("/usr/lib64/python3*/site-packages");
   roots.push_back("/opt/conda/lib/python3*/site-packages");
   std::vector<std::string> dirs;
   for (auto& r : roots) for (auto& d : globAll(r + "/nvidia/" + pkg + "/lib")) dirs.push_back(d);
@@ -76,7 +84,11 @@ bool preload(Plugin& p, const char* what, const char* soname, const char* envVar
   if (const char* v = std::getenv(envVar)) candidates.push_back(std::string(v) + "/" + soname);
   candidates.push_back(soname);  // system library path / LD_LIBRARY_PATH
   for (auto& d : pipLibDirs(pipPkg)) candidates.push_back(d + "/" + soname);
+  for (const char* k : {"CUDA_HOME", "CUDA_PATH"}) {
+    if (const char* v = std::getenv(k)) candidates.push_back(std::string(v) + "/lib64/" + soname);
+  }
   candidates.push_back(std::string("/usr/local/cuda/lib64/") + soname);
+  for (auto& d : globAll("/usr/local/cuda-*/targets/x86_64-linux/lib")) candidates.push_back(d + "/" + soname);
   candidates.push_back(addonDir() + "/../../.nvidia/" + pipPkg + "/lib/" + soname);  // developer checkout
   for (auto& c : candidates) {
     void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_GLOBAL);
@@ -88,7 +100,11 @@ bool preload(Plugin& p, const char* what, const char* soname, const char* envVar
       p.report.push_back(std::string(what) + ": loaded " + where);
       return true;
     }
-    p.report.push_back(std::string(what) + ": not at " + c);
+    const char* e = dlerror();
+    std::string why = e ? e : "not found";
+    // "cannot open shared object file" means absent; anything else means present but broken
+    if (why.find("cannot open shared object file") != std::string::npos) p.report.push_back(std::string(what) + ": not at " + c);
+    else p.report.push_back(std::string(what) + ": failed to load " + c + ": " + why);
   }
   return false;
 }
@@ -102,7 +118,7 @@ Plugin& loadPlugin() {
   std::vector<std::string> candidates;
   if (const char* v = std::getenv("PATHO_CUDA_PLUGIN")) candidates.push_back(v);
   candidates.push_back(addonDir() + "/libpatho_cuda.so");
-  candidates.push_back(addonDir() + "/../cuda/libpatho_cuda.so");  // prebuilds/<platform>/cuda
+  candidates.push_back(addonDir() + "/cuda/libpatho_cuda.so");  // prebuilds/<platform>/cuda
   std::string lastErr;
   for (auto& c : candidates) {
     void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);

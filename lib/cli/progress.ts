@@ -1,0 +1,44 @@
+// Training progress for the terminal: a cli-progress bar per epoch (step, loss, images/s, ETA)
+// when stdout is a TTY, plain lines otherwise (logs, CI).
+import * as cliProgress from 'cli-progress';
+import type { ProgressEvent } from '../train/trainer';
+
+export function progressReporter(out: NodeJS.WriteStream = process.stdout): { onProgress: (e: ProgressEvent) => void; stop: () => void } {
+  const tty = Boolean(out.isTTY);
+  let bar: cliProgress.SingleBar | null = null;
+  let barEpoch = -1;
+  let lastLine = 0;
+  const stop = () => {
+    bar?.stop();
+    bar = null;
+  };
+  const onProgress = (e: ProgressEvent) => {
+    if (e.type === 'step') {
+      const total = e.stepsPerEpoch ?? 0;
+      if (tty) {
+        if (barEpoch !== e.epoch) {
+          stop();
+          bar = new cliProgress.SingleBar(
+            { format: `epoch ${e.epoch} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`, hideCursor: true, stream: out, etaBuffer: 20 },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(total || 1, 0, { loss: '-', ips: '-' });
+          barEpoch = e.epoch;
+        }
+        bar?.update(e.stepInEpoch, { loss: e.loss.toFixed(4), ips: e.imagesPerSecond.toFixed(1) });
+      } else if (Date.now() - lastLine > 5000 || e.stepInEpoch === total) {
+        lastLine = Date.now();
+        out.write(`epoch ${e.epoch} step ${e.stepInEpoch}${total ? `/${total}` : ''} loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(1)} img/s lr ${e.lr.toExponential(2)}\n`);
+      }
+    } else if (e.type === 'epoch') {
+      stop();
+      const m = e.metrics;
+      const dice = m.dice ? Object.entries(m.dice).map(([t, v]) => `dice@${t} ${v.toFixed(4)}`).join(' ') : '';
+      out.write(`epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)}${m.valLoss !== undefined ? ` val loss ${m.valLoss.toFixed(4)}` : ''} ${dice} ` +
+        `${m.imagesPerSecond.toFixed(1)} img/s ${m.seconds.toFixed(1)} s${m.partial ? ' (partial)' : ''}\n`);
+    } else if (e.type === 'checkpoint') {
+      if (!tty) out.write(`saved ${e.file}${e.best ? ' (best)' : ''}\n`);
+    }
+  };
+  return { onProgress, stop };
+}
