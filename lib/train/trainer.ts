@@ -62,7 +62,15 @@ interface LoaderExtras {
 
 function loaderSteps(loader: unknown): number | null {
   const l = loader as LoaderExtras;
-  for (const v of [l.stepsPerEpoch, l.length]) if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  for (const key of ['stepsPerEpoch', 'length'] as const) {
+    let v: unknown;
+    try {
+      v = l[key];
+    } catch {
+      continue; // e.g. a loader that knows its size only after ready(); the count of the last epoch is used
+    }
+    if (typeof v === 'number' && Number.isInteger(v) && v > 0) return v;
+  }
   return null;
 }
 
