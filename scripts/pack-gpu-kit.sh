@@ -4,8 +4,8 @@
 # built patho.node + libpatho_cuda.so (+ the shared libraries patho.node links that a GPU box may
 # lack), the compiled JS (dist/), the few node_modules it requires, and the PyTorch reference.
 # Output: .gpu-kit/kit.tar.xz (ignored by git), at most 64 MiB.
-#   scripts/pack-gpu-kit.sh            # uses build/Release or build-cuda/Release, builds if neither has the plugin
-#   PATHO_KIT_BUILD=dir scripts/pack-gpu-kit.sh
+#   scripts/pack-gpu-kit.sh                   # builds build-cuda (incremental) and packs it
+#   PATHO_KIT_BUILD=build/Release scripts/pack-gpu-kit.sh   # packs an existing build as it is
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=${PATHO_KIT_DIR:-.gpu-kit}
@@ -13,13 +13,10 @@ limit=$((64 * 1024 * 1024))
 
 build=${PATHO_KIT_BUILD:-}
 if [ -z "$build" ]; then
-  for d in build/Release build-cuda/Release; do
-    if [ -f "$d/patho.node" ] && [ -f "$d/libpatho_cuda.so" ]; then build=$d; break; fi
-  done
-fi
-if [ -z "$build" ]; then
-  echo "pack-gpu-kit: no build with libpatho_cuda.so; building build-cuda (PATHO_CUDA=ON)" >&2
-  npx cmake-js compile --out build-cuda --CDPATHO_CUDA=ON
+  # Incremental: brings build-cuda up to date with the sources the kit's dist/ is compiled from.
+  echo "pack-gpu-kit: building build-cuda (PATHO_CUDA=ON)" >&2
+  npx cmake-js compile --out build-cuda --CDPATHO_CUDA=ON >"${TMPDIR:-/tmp}/patho-kit-build.log" 2>&1 ||
+    { tail -30 "${TMPDIR:-/tmp}/patho-kit-build.log" >&2; echo "pack-gpu-kit: the native build failed" >&2; exit 1; }
   build=build-cuda/Release
 fi
 for f in patho.node libpatho_cuda.so; do
