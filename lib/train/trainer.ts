@@ -105,14 +105,16 @@ export async function runTraining(model: Model, loader: AsyncIterable<Batch>, op
     if (stop) break;
     const e = model.epoch;
     (loader as LoaderExtras).setEpoch?.(e);
-    const spe = opts.stepsPerEpoch ?? loaderSteps(loader) ?? model.lastStepsPerEpoch;
+    let spe = opts.stepsPerEpoch ?? loaderSteps(loader) ?? model.lastStepsPerEpoch;
     const t0 = Date.now();
     let lossSum = 0;
     let images = 0;
     let stepInEpoch = 0;
     let lr = model.optimizer.lr;
     for await (const batch of loader) {
-      lr = learningRate(model.schedule, model.baseLr, { epochIndex: e, epoch: e + (spe ? Math.min(1, (stepInEpoch + 1) / spe) : 0), epochs });
+      spe ??= loaderSteps(loader); // a loader may know its length only once it has started
+      // without a step count the whole epoch uses its end position (so warmup never gives lr 0)
+      lr = learningRate(model.schedule, model.baseLr, { epochIndex: e, epoch: e + (spe ? Math.min(1, (stepInEpoch + 1) / spe) : 1), epochs });
       model.optimizer.lr = lr;
       let loss: number;
       try {
