@@ -107,6 +107,7 @@ function sampleExact(src: SampleSource, h: number, w: number, x0: number, y0: nu
       const s = inside ? ty * W + tx : reflectIndex(ty, H) * W + reflectIndex(tx, W), o = oy * w + ox;
       msk[o] = M[s];
       if (C === 1) img[o] = I[s];
+      else if (C === 3) { const q = o * 3, r = s * 3; img[q] = I[r]; img[q + 1] = I[r + 1]; img[q + 2] = I[r + 2]; }
       else for (let k = 0; k < C; k++) img[o * C + k] = I[s * C + k];
     }
   }
@@ -154,9 +155,10 @@ function colour(a: AugmentConfig, img: Uint8Array, channels: number, rng: Rng): 
   }
   if (a.gamma && rng.chance(a.gamma.p)) gamma = Math.exp(rng.uniform(-a.gamma.gamma, a.gamma.gamma));
   if (bright !== 1 || contrast !== 1 || gamma !== 1) {
-    let sum = 0;
-    for (let i = 0; i < img.length; i++) sum += img[i];
-    applyTable(img, intensityTable(sum / img.length, bright, contrast, gamma));
+    // Contrast pivots on the crop's mean; every 7th value (7 is prime to the channel count) is plenty.
+    let sum = 0, n = 0;
+    for (let i = 0; i < img.length; i += 7, n++) sum += img[i];
+    applyTable(img, intensityTable(sum / n, bright, contrast, gamma));
   }
   if (channels !== 3) return;
   if (a.hsv && rng.chance(a.hsv.p)) {
