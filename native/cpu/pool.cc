@@ -1,5 +1,7 @@
 // 2x2 max pooling, stride 2, on NCHW planes (own loops: the window is tiny and the layout plain).
 // Backward sends each gradient to the first maximum of its window in row-major order, as PyTorch.
+#include <omp.h>
+
 #include <vector>
 
 #include "cpu_ops.h"
@@ -20,11 +22,13 @@ void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
   const float* x = xt.f32();
   float* y = yt.f32();
+  // The maximum's value does not depend on the order it is taken in: first the two rows
+  // (contiguous, vectorises), then pairs of that row. Row buffers are allocated before the
+  // parallel region: an exception must not leave an OpenMP region.
+  std::vector<float> rows(size_t(W) * omp_get_max_threads());
 #pragma omp parallel if (planes * H * W >= kParallelMin)
   {
-    // The maximum's value does not depend on the order it is taken in: first the two rows
-    // (contiguous, vectorises), then pairs of that row.
-    std::vector<float> v(W);
+    float* v = rows.data() + size_t(W) * omp_get_thread_num();
 #pragma omp for
     for (int64_t p = 0; p < planes; p++) {
       for (int64_t i = 0; i < Ho; i++) {

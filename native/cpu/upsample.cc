@@ -4,6 +4,9 @@
 // 2i+1 = 0.75*in[i] + 0.25*in[i+1] (in[n-1] at the end). Both directions are separable, so each
 // plane is done as a horizontal pass into a row buffer then a vertical pass: streaming loops the
 // compiler vectorises, instead of per-pixel index tables. Backward is the exact adjoint.
+#include <omp.h>
+
+#include <utility>
 #include <vector>
 
 #include "cpu_ops.h"
@@ -44,15 +47,18 @@ void upsampleBilinear2xForward(const Tensor& xt, const Tensor& yt) {
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Wo = 2 * W;
   const float* x = xt.f32();
   float* y = yt.f32();
+  // Per thread: horizontally upsampled input rows i-1 and i (allocated outside the parallel
+  // region, which an exception must not leave).
+  std::vector<float> bufs(size_t(2 * Wo) * omp_get_max_threads());
 #pragma omp parallel if (planes * H * W >= kParallelMin / 4)
   {
-    std::vector<float> buf(2 * Wo);  // horizontally upsampled input rows i-1 and i
+    float* buf = bufs.data() + size_t(2 * Wo) * omp_get_thread_num();
 #pragma omp for
     for (int64_t p = 0; p < planes; p++) {
       const float* xp = x + p * H * W;
       float* yp = y + p * 4 * H * W;
-      float* prev = buf.data();
-      float* cur = buf.data() + Wo;
+      float* prev = buf;
+      float* cur = buf + Wo;
       upRow(xp, W, cur);
       for (int64_t j = 0; j < Wo; j++) yp[j] = cur[j];  // output row 0 = input row 0
       for (int64_t i = 1; i < H; i++) {
@@ -70,9 +76,10 @@ void upsampleBilinear2xBackward(const Tensor& dyt, const Tensor& dxt) {
   const int64_t planes = dxt.dim(0) * dxt.dim(1), H = dxt.dim(2), W = dxt.dim(3), Wo = 2 * W;
   const float* dy = dyt.f32();
   float* dx = dxt.f32();
+  std::vector<float> rows(size_t(Wo) * omp_get_max_threads());  // per thread: one row's vertical adjoint
 #pragma omp parallel if (planes * H * W >= kParallelMin / 4)
   {
-    std::vector<float> v(Wo);  // vertical adjoint of one input row, still 2W wide
+    float* v = rows.data() + size_t(Wo) * omp_get_thread_num();
 #pragma omp for
     for (int64_t p = 0; p < planes; p++) {
       const float* g = dy + p * 4 * H * W;
@@ -83,7 +90,7 @@ void upsampleBilinear2xBackward(const Tensor& dyt, const Tensor& dxt) {
         const float* g0 = g + 2 * r * Wo;
         const float* g1 = g0 + Wo;
         const float w0 = r == 0 ? 1.f : 0.75f, w1 = r == H - 1 ? 1.f : 0.75f;
-        mix(g0, g1, w0, w1, v.data(), Wo);
+        mix(g0, g1, w0, w1, v, Wo);
         if (r > 0) {
           const float* gm = g0 - Wo;
 #pragma omp simd
@@ -94,7 +101,7 @@ void upsampleBilinear2xBackward(const Tensor& dyt, const Tensor& dxt) {
 #pragma omp simd
           for (int64_t j = 0; j < Wo; j++) v[j] += 0.25f * gp[j];
         }
-        downRow(v.data(), W, dp + r * W);
+        downRow(v, W, dp + r * W);
       }
     }
   }
