@@ -42,7 +42,8 @@ export async function predictMaps(model: Model, img: RawImage, norm: { mean: num
 }
 
 export async function writeGrey(data: Uint8Array, width: number, height: number, file: string): Promise<void> {
-  await sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false }).png({ compressionLevel: 6 }).toFile(file);
+  // b-w: sharp would otherwise write a 1-channel raw buffer as an RGB PNG
+  await sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false }).toColourspace('b-w').png({ compressionLevel: 6 }).toFile(file);
 }
 
 /** The image (as RGB) tinted green inside the mask, with the mask outline in red. */

@@ -1,0 +1,162 @@
+// The patho CLI end to end on small real data (ISBI membrane crops): train, predict, evaluate,
+// bench, doctor; JSON outputs parsed and checked; every bad-input case gives one line and the
+// documented exit code. Runs the compiled CLI (scripts/setup.sh compiles dist/ before the tests).
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import t from 'tap';
+
+const root = path.resolve(__dirname, '../..');
+const cli = path.join(root, 'bin', 'patho.js');
+const membrane = path.join(root, 'data', 'membrane');
+
+function patho(args: string[], timeout = 300_000): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout, env: { ...process.env, PATHO_DEBUG: '' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function pngInfo(file: string): Promise<{ width: number; height: number; channels: number; data: Buffer }> {
+  const meta = await sharp(file).metadata();
+  const grey = meta.channels === 1;
+  const { data, info } = await sharp(file).toColourspace(grey ? 'b-w' : 'srgb').raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, channels: meta.channels ?? info.channels, data };
+}
+
+// 6 pairs of 128x128 crops of the membrane images: small enough for seconds per epoch.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-cli-'));
+const dataDir = path.join(tmp, 'data');
+const run = path.join(tmp, 'run');
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+t.before(async () => {
+  for (const sub of ['images', 'masks']) fs.mkdirSync(path.join(dataDir, sub), { recursive: true });
+  for (let i = 0; i < 6; i++) {
+    for (const sub of ['images', 'masks']) {
+      await sharp(path.join(membrane, sub, `${i}.png`)).extract({ left: 64 * (i % 3), top: 64 * (i % 2), width: 128, height: 128 }).toColourspace('b-w').png().toFile(path.join(dataDir, sub, `${i}.png`));
+    }
+  }
+});
+
+t.test('train writes checkpoints, metrics, config and curves', async (t) => {
+  const r = patho(['train', '--data', dataDir, '--width', '4', '--depth', '2', '--crop', '64', '--batch-size', '4', '--epochs', '3',
+    '--samples-per-epoch', '8', '--val-split', '0.34', '--lr', '0.01', '--out', run, '--workers', '0']);
+  t.equal(r.code, 0, r.stderr);
+  for (const f of ['last.safetensors', 'best.safetensors', 'metrics.jsonl', 'config.json', 'curves.png']) t.ok(fs.existsSync(path.join(run, f)), f);
+  const lines = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.equal(lines.length, 3, 'one JSON line per epoch');
+  for (const [i, m] of lines.entries()) {
+    t.equal(m.epoch, i + 1);
+    t.ok(Number.isFinite(m.trainLoss) && Number.isFinite(m.valLoss), 'losses are numbers');
+    t.ok(m.dice['0.5'] >= 0 && m.dice['0.5'] <= 1 && m.iou['0.7'] >= 0, 'dice/iou at thresholds');
+    t.ok(m.imagesPerSecond > 0 && m.lr >= 0);
+  }
+  const config = JSON.parse(fs.readFileSync(path.join(run, 'config.json'), 'utf8'));
+  t.same(config.model, { kind: 'unet', inChannels: 1, outChannels: 1, width: 4, depth: 2 });
+  t.equal(config.dataset.train + config.dataset.val, 6);
+  const png = await pngInfo(path.join(run, 'curves.png'));
+  t.ok(png.width > 400 && png.height > 200, 'curves.png is a real picture');
+  t.match(r.stdout, /stopped: completed after 3 epochs/);
+});
+
+t.test('predict writes prob, mask and overlay maps of the input size', async (t) => {
+  const out = path.join(tmp, 'pred');
+  const r = patho(['predict', '--model', path.join(run, 'last.safetensors'), '--input', path.join(membrane, 'images', '7.png'), '--out', out,
+    '--tile', '128', '--overlap', '0.25', '--overlay', '--threshold', '0.5']);
+  t.equal(r.code, 0, r.stderr);
+  const prob = await pngInfo(path.join(out, '7_prob.png'));
+  const mask = await pngInfo(path.join(out, '7_mask.png'));
+  const overlay = await pngInfo(path.join(out, '7_overlay.png'));
+  t.same([prob.width, prob.height, prob.channels], [512, 512, 1]);
+  t.same([mask.width, mask.height], [512, 512]);
+  t.same([overlay.width, overlay.height, overlay.channels], [512, 512, 3]);
+  let bad = 0;
+  for (let i = 0; i < mask.data.length; i++) {
+    const m = mask.data[i];
+    if (m !== 0 && m !== 255) bad++;
+    // mask = prob > 0.5 before 8-bit rounding: consistent with the rounded prob except at 127/128
+    const p = prob.data[i];
+    if ((m === 255 && p < 127) || (m === 0 && p > 128)) bad++;
+  }
+  t.equal(bad, 0, 'mask is binary and agrees with the probability map');
+});
+
+t.test('evaluate --json matches Dice computed from the predicted masks', async (t) => {
+  const out = path.join(tmp, 'pred-all');
+  const p = patho(['predict', '--model', path.join(run, 'last.safetensors'), '--input', path.join(dataDir, 'images'), '--out', out, '--tile', '64', '--threshold', '0.5']);
+  t.equal(p.code, 0, p.stderr);
+  const plot = path.join(tmp, 'dice.png');
+  const r = patho(['evaluate', '--model', path.join(run, 'last.safetensors'), '--data', dataDir, '--tile', '64', '--thresholds', '0.5,0.7', '--json', '--plot', plot]);
+  t.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { images: Record<string, number | string>[]; mean: Record<string, number> };
+  t.equal(report.images.length, 6);
+  t.same(Object.keys(report.mean).sort(), ['dice@0.5', 'dice@0.7', 'iou@0.5', 'iou@0.7']);
+  let sum = 0;
+  for (const im of report.images) {
+    const pred = await pngInfo(path.join(out, `${im.name}_mask.png`));
+    const gt = await pngInfo(path.join(dataDir, 'masks', `${im.name}.png`));
+    let tp = 0, np = 0, ng = 0;
+    for (let i = 0; i < pred.data.length; i++) {
+      const a = pred.data[i] > 0 ? 1 : 0, b = gt.data[i] > 0 ? 1 : 0;
+      tp += a * b; np += a; ng += b;
+    }
+    const dice = (2 * tp + 1e-7) / (np + ng + 1e-7);
+    t.ok(Math.abs(dice - (im['dice@0.5'] as number)) < 1e-6, `${im.name}: evaluate ${im['dice@0.5']} vs masks ${dice}`);
+    sum += dice;
+  }
+  t.ok(Math.abs(sum / 6 - report.mean['dice@0.5']) < 1e-6, 'mean is the mean of the images');
+  t.ok((await pngInfo(plot)).width > 300, 'Dice-vs-threshold plot written');
+  const table = patho(['evaluate', '--model', path.join(run, 'last.safetensors'), '--data', dataDir, '--tile', '64']);
+  t.match(table.stdout, /^image\s+dice@0\.5\s+iou@0\.5\s+dice@0\.7\s+iou@0\.7$/m);
+  t.match(table.stdout, /^mean\s+/m);
+});
+
+t.test('bench --json and doctor --json', async (t) => {
+  const b = patho(['bench', '--width', '4', '--depth', '2', '--size', '32', '--batch', '2', '--steps', '2', '--json']);
+  t.equal(b.code, 0, b.stderr);
+  const j = JSON.parse(b.stdout);
+  t.equal(j.device, 'cpu');
+  t.ok(j.imagesPerSecond > 0 && j.peakBytes > 0 && Number.isFinite(j.lastLoss));
+  const d = patho(['doctor', '--json']);
+  t.equal(d.code, 0, d.stderr);
+  const doc = JSON.parse(d.stdout);
+  t.match(doc.oneDnn.version, /^\d+\.\d+\.\d+$/);
+  t.type(doc.cuda.available, 'boolean');
+  if (!doc.cuda.available) t.ok(doc.cuda.error.length > 0, 'says why CUDA is unavailable');
+});
+
+t.test('bad input: one line, exit 2 for usage and 1 for runtime problems', async (t) => {
+  const ck = path.join(run, 'last.safetensors');
+  const cases: [string[], number, RegExp][] = [
+    [['frobnicate'], 2, /unknown command 'frobnicate'/],
+    [['train', '--data', dataDir, '--bogus'], 2, /Unknown option '--bogus'/],
+    [['train', '--data', dataDir, '--epochs', 'many'], 2, /Expected an integer >= 1 for --epochs but received 'many'/],
+    [['train', '--data', path.join(tmp, 'missing')], 2, /Expected an existing folder for --data but '.*missing' does not exist/],
+    [['train', '--data', dataDir, '--crop', '100'], 2, /multiple of 16/],
+    [['train', '--data', dataDir, '--optimizer', 'lbfgs'], 2, /Expected one of sgd, adam, adamw for --optimizer/],
+    [['train', '--data', dataDir, '--device', 'tpu'], 2, /Expected cpu, cuda or cuda:N for --device/],
+    [['predict', '--model', ck, '--input', path.join(dataDir, 'images')], 2, /missing required flag --out/],
+    [['predict', '--model', path.join(tmp, 'nope.safetensors'), '--input', path.join(dataDir, 'images'), '--out', tmp], 2, /Expected an existing file for --model/],
+    [['predict', '--model', ck, '--input', path.join(dataDir, 'images'), '--out', '/proc/patho-cannot-write'], 1, /cannot write to the folder given by --out/],
+    [['evaluate', '--model', ck, '--data', dataDir, '--thresholds', '0.5,x'], 2, /comma-separated list of numbers/],
+    [['predict', '--model', path.join(run, 'metrics.jsonl'), '--input', path.join(dataDir, 'images'), '--out', tmp], 1, /safetensors|checkpoint/i],
+  ];
+  for (const [args, code, msg] of cases) {
+    const r = patho(args);
+    t.equal(r.code, code, `${args.join(' ')} -> exit ${code}`);
+    t.match(r.stderr, msg);
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
+  }
+});
+
+t.test('a checkpoint whose channels do not fit the data is refused', async (t) => {
+  const rgb = path.join(tmp, 'rgb');
+  for (const sub of ['images', 'masks']) fs.mkdirSync(path.join(rgb, sub), { recursive: true });
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 200, g: 30, b: 90 } } }).png().toFile(path.join(rgb, 'images', 'a.png'));
+  await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 255, g: 255, b: 255 } } }).toColourspace('b-w').png().toFile(path.join(rgb, 'masks', 'a.png'));
+  const r = patho(['evaluate', '--model', path.join(run, 'last.safetensors'), '--data', rgb, '--tile', '64']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /has 3 channel\(s\) but the model expects 1/);
+  t.equal(r.stderr.trim().split('\n').length, 1);
+});
