@@ -34,7 +34,9 @@ for pkg in cudnn nccl; do
 done
 "$node" --version >/dev/null || { echo "gpu-check: the kit's node does not run here (glibc too old? see MANIFEST)"; exit 1; }
 
-# ---- 1. what CUDA sees ----
+# ---- 1. what CUDA sees (the plugin is built with CUDA 13.0: the driver must be 580 or newer) ----
+command -v nvidia-smi >/dev/null &&
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | sed 's/^/nvidia-smi: /'
 "$node" -e '
   const b = require(process.env.PATHO_ADDON);
   const info = JSON.parse(b.cudaInfo());
