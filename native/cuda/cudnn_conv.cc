@@ -16,7 +16,7 @@ const float kOne = 1.f, kZero = 0.f;
 struct SearchBlock {
   void* ptr = nullptr;
   size_t bytes = 0;
-  SearchBlock(size_t want) {
+  explicit SearchBlock(size_t want) {
     // Halve the request until it fits: a smaller search space is better than no search.
     for (bytes = want; bytes >= (size_t(1) << 20); bytes /= 2) {
       if (cudaMalloc(&ptr, bytes) == cudaSuccess) return;
@@ -26,6 +26,8 @@ struct SearchBlock {
     bytes = 0;
   }
   ~SearchBlock() { if (ptr && cudaFree(ptr) != cudaSuccess) cudaGetLastError(); }
+  SearchBlock(const SearchBlock&) = delete;
+  SearchBlock& operator=(const SearchBlock&) = delete;
 };
 
 // The first result that ran and fits the search workspace: cuDNN sorts them fastest first.
