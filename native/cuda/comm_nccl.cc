@@ -14,15 +14,11 @@
 #include "comm/communicator.h"
 #include "core/backend.h"
 #include "core/cuda_plugin.h"
+#include "cuda_backend.h"
 
 #define PATHO_NCCL_EXPORT extern "C" __attribute__((visibility("default")))
 
 namespace patho {
-
-// The CUDA backend's stream, when the backend provides this accessor (cuda_backend.cc). Without it
-// a collective orders itself by synchronising the device before it starts, and waitAll waits on
-// the host: correct, but the host stalls at every collective.
-__attribute__((weak, visibility("hidden"))) cudaStream_t cudaBackendStream(Backend& backend);
 
 namespace {
 
@@ -101,13 +97,8 @@ class NcclComm final : public Communicator {
     pending_ = false;
     guard("waitAll", [&] {
       CHECK_CUDA(cudaSetDevice(device_.index));
-      cudaStream_t compute = cudaBackendStream ? cudaBackendStream(*backend_) : nullptr;
-      if (compute) {
-        CHECK_CUDA(cudaEventRecord(done_, stream_));
-        CHECK_CUDA(cudaStreamWaitEvent(compute, done_, 0));
-      } else {
-        CHECK_CUDA(cudaStreamSynchronize(stream_));
-      }
+      CHECK_CUDA(cudaEventRecord(done_, stream_));
+      CHECK_CUDA(cudaStreamWaitEvent(cudaBackendStream(*backend_), done_, 0));
       checkAsync();
     });
   }
@@ -132,13 +123,8 @@ class NcclComm final : public Communicator {
         CHECK_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
         CHECK_CUDA(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
       }
-      cudaStream_t compute = cudaBackendStream ? cudaBackendStream(*backend_) : nullptr;
-      if (compute) {
-        CHECK_CUDA(cudaEventRecord(ready_, compute));
-        CHECK_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
-      } else {
-        backend_->synchronize();
-      }
+      CHECK_CUDA(cudaEventRecord(ready_, cudaBackendStream(*backend_)));
+      CHECK_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
       enqueue(stream_);
       pending_ = true;
       checkAsync();
