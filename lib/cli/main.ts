@@ -5,6 +5,7 @@ import { doctor, formatDoctor } from '../doctor';
 import { benchCommand } from './bench';
 import { demoCommand } from './demo';
 import { evaluateCommand } from './evaluate';
+import { launchCommand } from '../parallel/launch';
 import { predictCommand } from './predict';
 import { trainCommand } from './train';
 import { UsageError } from './usage-error';
@@ -23,6 +24,7 @@ const commands: Record<string, { run: Command; help: string }> = {
   predict: { run: predictCommand, help: 'segment whole images of any size (tiled, blended)' },
   evaluate: { run: evaluateCommand, help: 'Dice and IoU per image and mean, at thresholds' },
   bench: { run: benchCommand, help: 'training-step throughput and peak memory' },
+  launch: { run: launchCommand, help: 'start N worker processes (rank env, rendezvous, fail-fast watchdog)' },
   doctor: { run: doctorCommand, help: 'platform, backends and versions; what is missing and how to fix it' },
 };
 
