@@ -120,12 +120,14 @@ Plugin& loadPlugin() {
   candidates.push_back(addonDir() + "/libpatho_cuda.so");
   candidates.push_back(addonDir() + "/cuda/libpatho_cuda.so");  // prebuilds/<platform>/cuda
   std::string lastErr;
+  std::vector<std::string> failures;  // every candidate's reason, for the error message
   for (auto& c : candidates) {
     void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
       const char* e = dlerror();
       lastErr = e ? e : "unknown dlopen error";
-      p.report.push_back("plugin: " + c + ": " + lastErr);
+      p.report.push_back("plugin: " + lastErr);
+      failures.push_back(lastErr);
       continue;
     }
     auto abi = reinterpret_cast<patho_cuda_abi_fn>(dlsym(h, "patho_cuda_abi"));
@@ -134,6 +136,7 @@ Plugin& loadPlugin() {
     if (!abi || !p.info || !p.create) {
       lastErr = c + " is not a patho CUDA plugin (missing patho_cuda_* symbols)";
       p.report.push_back("plugin: " + lastErr);
+      failures.push_back(lastErr);
       dlclose(h);
       continue;
     }
@@ -141,6 +144,7 @@ Plugin& loadPlugin() {
       lastErr = c + " was built for plugin ABI " + std::to_string(abi()) + ", this addon needs " +
                 std::to_string(PATHO_CUDA_ABI) + " (rebuild both together)";
       p.report.push_back("plugin: " + lastErr);
+      failures.push_back(lastErr);
       dlclose(h);
       continue;
     }
@@ -150,7 +154,9 @@ Plugin& loadPlugin() {
     return p;
   }
   std::ostringstream os;
-  os << "the CUDA plugin libpatho_cuda.so could not be loaded (" << lastErr << ")";
+  os << "the CUDA plugin libpatho_cuda.so could not be loaded (";
+  for (size_t i = 0; i < failures.size(); i++) os << (i ? "; " : "") << failures[i];
+  os << ")";
   if (!haveCudnn) os << "; cuDNN 9 (libcudnn.so.9) was not found: pip install nvidia-cudnn-cu13 or set PATHO_CUDNN_PATH";
   if (!haveNccl) os << "; NCCL 2 (libnccl.so.2) was not found: pip install nvidia-nccl-cu13 or set PATHO_NCCL_PATH";
   p.error = os.str();
