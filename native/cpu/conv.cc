@@ -1,10 +1,10 @@
 // 3x3 / 1x1 'same' convolutions (stride 1) on oneDNN: forward, backward data, backward filter.
 // Tensors are plain NCHW / OIHW at the interface; primitives are created with format_tag::any so
 // oneDNN picks its blocked layouts (nChw16c, OIhw16i16o on avx512), and each op reorders into and
-// out of them. With 16 or more channels on both sides that is 2-10x faster than oneDNN on plain
-// NCHW, reorders included; with fewer (the RGB input layer, the 1-channel head) the padding to 16
-// and the reorders cost more than they win, so those use plain layouts (see layoutFor and
-// bench/RESULTS.md). PATHO_CPU_CONV_LAYOUT=plain|blocked forces one layout, for comparison.
+// out of them. With 16 or more channels on both sides that is 1.3-8x faster than oneDNN on plain
+// NCHW, reorders included; with few channels (the 1-channel head, the RGB input's data gradient)
+// the padding to 16 and the reorders cost more than they win, so those use plain layouts (see
+// plainFor and bench/RESULTS.md). PATHO_CPU_CONV_LAYOUT=plain|blocked forces one layout, for comparison.
 // Primitives and reorders are cached per shape; weights are reordered on every call since they
 // change every step.
 #include <cstdlib>
@@ -73,12 +73,13 @@ struct Dims {
 memory::desc userAct(const memory::dims& d) { return memory::desc(d, dt::f32, tag::nchw); }
 memory::desc userWei(const memory::dims& d) { return memory::desc(d, dt::f32, tag::oihw); }
 
-// Plain layouts where channel blocking by 16 mostly pads: measured per op (bench/RESULTS.md), the
-// filter gradient still gains from blocking with a 3-channel input, the others do not.
+// Plain layouts where channel blocking by 16 mostly pads, as measured per op (bench/RESULTS.md):
+// a 1-channel output (the head) is 4-8x faster plain in every direction; with a 3-channel input
+// the data gradient is faster plain, while forward and filter gradient still gain from blocking.
 bool plainFor(const ConvCache& cache, Kind kind, const Dims& d) {
   if (cache.layout != ConvCache::Layout::Auto) return cache.layout == ConvCache::Layout::Plain;
-  if (kind == Kind::BackwardFilter) return d.k < 16;
-  return d.c < 16 || d.k < 16;
+  if (d.k < 16) return true;
+  return kind == Kind::BackwardData && d.c < 16;
 }
 
 dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias, bool plain,

@@ -48,7 +48,7 @@ const cases: Case[] = [
   { n: 2, c: 3, k: 5, h: 6, w: 6, r: 1, bias: true },
   { n: 2, c: 4, k: 1, h: 6, w: 6, r: 1, bias: false },
   // channel counts around oneDNN's block of 16: blocked layouts with padding, and the mixed cases
-  // (3 -> 16: plain forward, blocked filter gradient; 16 -> 3: plain) that conv.cc picks by shape
+  // (3 -> 16: plain data gradient, blocked otherwise; 16 -> 3: plain) that conv.cc picks by shape
   { n: 2, c: 3, k: 16, h: 6, w: 6, r: 3, bias: false },
   { n: 1, c: 16, k: 3, h: 5, w: 6, r: 3, bias: true },
   { n: 1, c: 17, k: 16, h: 5, w: 5, r: 3, bias: true },
