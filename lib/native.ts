@@ -78,7 +78,8 @@ export interface Binding {
   batchNormForwardTraining(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, momentum: number, eps: number,
     y: T, saveMean: T, saveInvStd: T): void;
   batchNormForwardInference(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, eps: number, y: T): void;
-  batchNormBackward(x: T, dy: T, gamma: T, saveMean: T, saveInvStd: T, dx: T, dgamma: T, dbeta: T): void;
+  /** eps: the forward's (cuDNN needs it; default 1e-5) */
+  batchNormBackward(x: T, dy: T, gamma: T, saveMean: T, saveInvStd: T, dx: T, dgamma: T, dbeta: T, eps?: number): void;
   reluForward(x: T, y: T): void;
   reluBackward(y: T, dy: T, dx: T): void;
   sigmoidForward(x: T, y: T): void;

@@ -112,10 +112,12 @@ PATHO_OP(batchNormForwardInference) {
 PATHO_OP(batchNormBackward) {
   Tensor x = a.tensor(0, "x"), dy = a.tensor(1, "dy"), g = a.tensor(2, "gamma"), sm = a.tensor(3, "saveMean"),
          si = a.tensor(4, "saveInvStd"), dx = a.tensor(5, "dx"), dg = a.tensor(6, "dgamma"), db = a.tensor(7, "dbeta");
+  // eps (the forward's) is a trailing optional argument, 1e-5 (PyTorch's default) when absent
+  float eps = info.Length() > 8 && !info[8].IsUndefined() ? float(a.number(8, "eps")) : 1e-5f;
   bnChannels(a, x, {{&g, "gamma"}, {&sm, "saveMean"}, {&si, "saveInvStd"}, {&dg, "dgamma"}, {&db, "dbeta"}});
   a.shape(dy, "dy", x.shape());
   a.shape(dx, "dx", x.shape());
-  a.submit([=](Backend& b) { b.batchNormBackward(x, dy, g, sm, si, dx, dg, db); });
+  a.submit([=](Backend& b) { b.batchNormBackward(x, dy, g, sm, si, eps, dx, dg, db); });
 }
 
 // ---- activations ----

@@ -72,9 +72,10 @@ class Backend {
   virtual void batchNormForwardInference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                          const Tensor& runningMean, const Tensor& runningVar, float eps,
                                          const Tensor& y) = 0;
-  // dx, dgamma, dbeta from the saved statistics of the training forward.
+  // dx, dgamma, dbeta from the saved statistics of the training forward. eps must be the forward's:
+  // the CPU derives everything from saveInvStd, but cuDNN asks for the same epsilon as the forward.
   virtual void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
-                                 const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma,
+                                 const Tensor& saveInvStd, float eps, const Tensor& dx, const Tensor& dgamma,
                                  const Tensor& dbeta) = 0;
 
   // ---- activations (any shape) ----

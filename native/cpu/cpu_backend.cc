@@ -79,8 +79,9 @@ class CpuBackend final : public Backend {
                                  float eps, const Tensor& y) override {
     cpu::batchNormForwardInference(x, g, b, rm, rv, eps, y);
   }
+  // eps is not needed here: saveInvStd already holds 1/sqrt(var + eps)
   void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& g, const Tensor& sm, const Tensor& si,
-                         const Tensor& dx, const Tensor& dg, const Tensor& db) override {
+                         float /*eps*/, const Tensor& dx, const Tensor& dg, const Tensor& db) override {
     cpu::batchNormBackward(x, dy, g, sm, si, dx, dg, db);
   }
   void reluForward(const Tensor& x, const Tensor& y) override { cpu::reluForward(ctx(), x, y); }

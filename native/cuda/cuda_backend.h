@@ -76,7 +76,7 @@ class CudaBackend final : public Backend {
   void batchNormForwardInference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
                                  const Tensor& runningVar, float eps, const Tensor& y) override;
   void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
-                         const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma,
+                         const Tensor& saveInvStd, float eps, const Tensor& dx, const Tensor& dgamma,
                          const Tensor& dbeta) override;
 
   void reluForward(const Tensor& x, const Tensor& y) override;

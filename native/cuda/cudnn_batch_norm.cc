@@ -2,6 +2,8 @@
 // channel). cuDNN's conventions are exactly backend.h's: resultSaveInvVariance is
 // 1/sqrt(biased var + eps), and the running variance is updated with the unbiased variance
 // (Bessel's correction), as PyTorch's does, with factor = momentum.
+#include <algorithm>
+
 #include "check.h"
 #include "cuda_backend.h"
 
@@ -48,13 +50,14 @@ void CudaBackend::batchNormForwardInference(const Tensor& x, const Tensor& gamma
 // the statistics from them and epsilon only has to be a valid value (the parity test uses an eps
 // other than this one to prove it).
 void CudaBackend::batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
-                                    const Tensor& saveInvStd, const Tensor& dx, const Tensor& dgamma,
+                                    const Tensor& saveInvStd, float eps, const Tensor& dx, const Tensor& dgamma,
                                     const Tensor& dbeta) {
   use();
-  constexpr double kUnusedEps = 1e-5;
+  // cuDNN documents that the backward must get the forward's epsilon even with saved statistics.
+  const double bnEps = std::max(double(eps), CUDNN_BN_MIN_EPSILON);
   cudnnTensorDescriptor_t xd = tensorDescs_.get(dims4(x, "batchNormBackward")), pd = bnParamDesc(x);
   CHECK_CUDNN(cudnnBatchNormalizationBackward(cudnn_, kMode, &kOne, &kZero, &kOne, &kZero, xd, x.raw(), xd, dy.raw(),
-                                              xd, dx.raw(), pd, gamma.raw(), dgamma.raw(), dbeta.raw(), kUnusedEps,
+                                              xd, dx.raw(), pd, gamma.raw(), dgamma.raw(), dbeta.raw(), bnEps,
                                               saveMean.raw(), saveInvStd.raw()));
 }
 
