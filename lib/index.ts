@@ -18,3 +18,9 @@ export type { TrainOptions, TrainResult, ProgressEvent, EpochMetrics } from './t
 export { learningRate, type ScheduleSpec } from './train/schedule';
 export { saveCheckpoint, loadCheckpoint, readCheckpoint, type CheckpointMeta } from './train/checkpoint';
 export { readSafetensors, writeSafetensors } from './train/safetensors';
+export { DataLoader, FolderDataset, DatasetSubset, trainValSplit, readImage, readMask, probeImage, DataError, DEFAULT_AUGMENT, NO_AUGMENT } from './data';
+export type { Batch, Dataset, DatasetEntry, DataLoaderOptions, AugmentOptions, ChannelStats, DecodedImage } from './data';
+export { predictTiled, tileStarts, blendWeights, type TiledOptions, type TilePredictor } from './predict/tiled';
+export { loadInferenceModel, inferUNetConfig, type LoadedModel } from './infer/load';
+export { Communicator, Rendezvous, launch } from './parallel';
+export { doctor, formatDoctor, type DoctorReport } from './doctor';
