@@ -34,8 +34,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const out = path.resolve(f.str('out', path.join('runs', 'demo')));
   const config: TrainConfig = {
     data: demoDataDir(), images: 'images', masks: 'masks', val: null, valSplit: 0.2,
-    epochs: f.num('epochs', 40, { int: true, min: 1 }),
-    timeLimit: f.num('time-limit', 180, { min: 1 }),
+    epochs: f.num('epochs', 18, { int: true, min: 1 }),
+    timeLimit: f.num('time-limit', 300, { min: 1 }),
     batchSize: 4, crop: 256, width: f.num('width', 16, { int: true, min: 1, max: 256 }), depth: 4,
     optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null,
     loss: 'bce-jaccard', augment: true, device: checkDevice(f.str('device', 'cpu')), out: path.join(out, 'model'),
