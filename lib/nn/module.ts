@@ -57,6 +57,8 @@ export abstract class Module {
   private readonly counters = new Map<string, Counter>();
   private readonly children = new Map<string, Module>();
   private storeOrNull: ParamStore | null = null;
+  /** set by makeParallel(): the devices a Model trains this network on (data-parallel replicas) */
+  parallelDevices: string | string[] | null = null;
 
   abstract forward(...inputs: Tensor[]): Tensor;
 
@@ -158,6 +160,16 @@ export abstract class Module {
   /** Moves the arenas to another device (one copy each through the host). */
   async to(device: string): Promise<this> {
     await this.store.moveTo(device);
+    return this;
+  }
+
+  /**
+   * Marks the network for data-parallel training, like the original's DataParallel wrapper: a Model
+   * then keeps one replica per device. Default 'cuda': every GPU (one device when there is none);
+   * e.g. ['cpu:0', 'cpu:1'] for CPU replicas.
+   */
+  makeParallel(devices: string | string[] = 'cuda'): this {
+    this.parallelDevices = devices;
     return this;
   }
 

@@ -139,9 +139,11 @@ export class Communicator {
     this.handle.destroy();
   }
 
-  // A collective failed: add which ranks died, when the rendezvous store can tell (it sees their
-  // connections close). Their death and our failure race, so give the store a moment.
-  private async explain(e: unknown): Promise<unknown> {
+  /**
+   * A collective failed (e.g. seen at a read): adds which ranks died, when the rendezvous store can
+   * tell (it sees their connections close). Their death and our failure race, so give the store a moment.
+   */
+  async explain(e: unknown): Promise<unknown> {
     const err = e as Error & { code?: string };
     if (err.code !== 'ERR_PATHO_COMM' || !this.rendezvous) return e;
     let gone: number[] = [];

@@ -13,9 +13,12 @@ import { createOptimizer, type Optimizer, type OptimizerName, type OptimizerOpti
 import { Rng } from '../nn/rng';
 import { PathoError } from '../nn/state';
 import { UNet } from '../nn/unet';
+import { cudaDeviceCount, ReplicaGroup, resolveDevices } from '../parallel/data_parallel';
+import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
 import { evaluateModel } from './evaluate';
 import { checkSchedule, type ScheduleSpec } from './schedule';
+import { parallelTrainStep } from './parallel_step';
 import { runTraining, type TrainOptions, type TrainResult } from './trainer';
 import { uploadImages, uploadMasks, type ImageBatch } from './upload';
 
@@ -36,6 +39,15 @@ export interface ModelOptions {
   clipGradNorm?: number;
   /** moves the network there before training (default: where it already is) */
   device?: string;
+  /**
+   * data-parallel replicas, one per device: ['cuda:0', 'cuda:1'], 'cuda' (every GPU), 'cpu:0,1' or
+   * ['cpu', 'cpu']; each batch is split between them. Under `patho launch` each process takes one.
+   */
+  devices?: string | string[];
+  /** builds an empty copy of a custom network for the replicas (UNet and argument-less constructors need none) */
+  replicate?: () => Module;
+  /** gradient bucket size in bytes for the all-reduce (default 25 MB) */
+  bucketBytes?: number;
   /** run folder for metrics.jsonl and, by default, checkpoints (default 'runs/patho') */
   out?: string;
   /** checkpoint folder (default: out); false writes no checkpoints */
@@ -88,6 +100,8 @@ export class Model {
   resumedFrom: string | null = null;
   private readonly opts: ModelOptions;
   private readyP: Promise<void> | null = null;
+  /** data-parallel replicas (replica 0 is net); null on one device */
+  group: ReplicaGroup | null = null;
 
   constructor(net: Module, opts: ModelOptions = {}) {
     if (!net || typeof (net as Module).forward !== 'function') throw new TypeError('Model: Expected a Module (e.g. new UNet()) for net');
@@ -127,10 +141,28 @@ export class Model {
     return this.readyP;
   }
 
+  // The devices of data-parallel training, or null for one device. Under `patho launch`
+  // (PATHO_WORLD_SIZE > 1) this process's single device: cuda:<local rank> for CUDA.
+  private parallelDevices(): string[] | null {
+    const spec = this.opts.devices ?? this.net.parallelDevices;
+    const env = rendezvousOptionsFromEnv();
+    if (env.worldSize > 1) {
+      const kind = (spec ? (Array.isArray(spec) ? spec[0] : spec) : this.opts.device ?? 'cpu').startsWith('cuda') ? 'cuda' : 'cpu';
+      return [spec || !this.opts.device ? (kind === 'cuda' ? `cuda:${env.localRank}` : 'cpu') : this.opts.device];
+    }
+    if (spec === undefined || spec === null) return null;
+    if (spec === 'cuda' && this.opts.devices === undefined && cudaDeviceCount() === 0) return null; // makeParallel() without GPUs
+    const list = resolveDevices(spec, 'devices');
+    return list.length > 1 ? list : null;
+  }
+
   private async prepare(): Promise<void> {
-    if (!this.net.initialized) this.net.init({ device: this.opts.device ?? 'cpu' });
-    if (this.opts.device) await this.net.to(this.opts.device);
-    this.optimizer = createOptimizer(this.net.store, this.opts.optimizer ?? 'adam', this.baseLr);
+    const devices = this.parallelDevices();
+    const device = devices?.[0] ?? this.opts.device;
+    if (!this.net.initialized) this.net.init({ device: device ?? 'cpu' });
+    if (device) await this.net.to(device);
+    const makeOpt = (n: Module): Optimizer => createOptimizer(n.store, this.opts.optimizer ?? 'adam', this.baseLr);
+    this.optimizer = makeOpt(this.net);
     const lm = this.opts.loadModel ?? false;
     let file: string | null = null;
     if (typeof lm === 'string') {
@@ -141,6 +173,27 @@ export class Model {
       if (fs.existsSync(last)) file = last;
     }
     if (file) await this.load(file);
+    if (devices) {
+      this.group = await ReplicaGroup.create(this.net, devices, (n) => (n === this.net ? this.optimizer : makeOpt(n)), {
+        ...(this.opts.replicate ? { replicate: this.opts.replicate } : {}),
+        ...(this.opts.bucketBytes !== undefined ? { bucketBytes: this.opts.bucketBytes } : {}),
+      });
+    }
+  }
+
+  /** this process's rank in a `patho launch` job (0 otherwise); only rank 0 writes files */
+  get rank(): number {
+    return this.group?.rank ?? 0;
+  }
+
+  /** replicas over all processes (1 on one device) */
+  get worldSize(): number {
+    return this.group?.worldSize ?? 1;
+  }
+
+  /** the networks of every local replica (net first) */
+  get replicas(): Module[] {
+    return this.group ? this.group.replicas.map((r) => r.net) : [this.net];
   }
 
   get device(): string {
@@ -163,6 +216,7 @@ export class Model {
     if (typeof meta.stepsPerEpoch === 'number') this.lastStepsPerEpoch = meta.stepsPerEpoch;
     this.resumedFrom = file;
     this.lastSaved ??= file;
+    await this.group?.broadcastState();
     return meta;
   }
 
@@ -205,6 +259,7 @@ export class Model {
    */
   async trainStep(batch: Batch): Promise<number> {
     await this.ready();
+    if (this.group) return this.parallelStep(batch, this.group);
     const norm = this.inputNorm(batch);
     this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
     this.net.train();
@@ -231,6 +286,15 @@ export class Model {
     this.optimizer.step();
     this.step++;
     return loss;
+  }
+
+  private async parallelStep(batch: Batch, group: ReplicaGroup): Promise<number> {
+    const norm = this.inputNorm(batch);
+    this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
+    const r = await parallelTrainStep(group, batch, { lossFn: this.lossFn, norm, optimizer: this.optimizer, clipNorm: this.clipNorm, step: this.step });
+    this.lastGradNorm = r.gradNorm;
+    this.step++;
+    return r.loss;
   }
 
   /**
@@ -274,7 +338,14 @@ export class Model {
   }
 
   dispose(): void {
+    this.group?.dispose();
     this.optimizer?.dispose();
     this.net.dispose();
+  }
+
+  /** Leaves a `patho launch` job (rank 0 waits for the others) and frees everything. */
+  async close(): Promise<void> {
+    await this.group?.close();
+    this.dispose();
   }
 }

@@ -1,0 +1,110 @@
+// One data-parallel training step: the batch split into per-replica micro-batches, every replica's
+// forward/backward/all-reduce queued on its own device before anything is awaited, then the same
+// optimizer update on every replica. Loss and gradient norm are those of the whole global batch.
+import type { Batch } from '../data/batch';
+import { native } from '../native';
+import type { ReplicaGroup } from '../parallel/data_parallel';
+import { scope, Tensor } from '../tensor';
+import type { LossFn } from '../nn/losses';
+import type { Optimizer } from '../nn/optim';
+import { PathoError } from '../nn/state';
+import { uploadImages, uploadMasks } from './upload';
+
+/** Items [from, from + n) of a batch (views, no copy). */
+export function sliceBatch(b: Batch, from: number, n: number): Batch {
+  const px = b.height * b.width;
+  return {
+    ...b,
+    n,
+    images: b.images.subarray(from * px * b.channels, (from + n) * px * b.channels),
+    masks: b.masks.subarray(from * px, (from + n) * px),
+    names: b.names.slice(from, from + n),
+    ...(b.regions ? { regions: b.regions.slice(from, from + n).map((r) => ({ ...r, item: r.item - from })) } : {}),
+  };
+}
+
+/** Splits n items over k replicas as evenly as possible (the first n % k get one more). */
+export function splitCounts(n: number, k: number): number[] {
+  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
+}
+
+export interface StepInput {
+  lossFn: LossFn;
+  norm: { mean: number[]; std: number[] };
+  /** replica 0's optimizer: its lr is copied to the others */
+  optimizer: Optimizer;
+  clipNorm: number | null;
+  step: number;
+}
+
+/** Resolves to { loss, gradNorm } of the global batch; rejects with ERR_PATHO_NONFINITE before any update. */
+export async function parallelTrainStep(group: ReplicaGroup, batch: Batch, s: StepInput): Promise<{ loss: number; gradNorm: number }> {
+  const reps = group.replicas;
+  const k = reps.length;
+  // in-process: split the global batch; launched: this rank's batch is already its shard
+  const counts = group.multiProcess ? [batch.n] : splitCounts(batch.n, k);
+  if (counts.some((c) => c === 0)) {
+    throw new TypeError(`Expected a batch of at least ${k} images for ${k} replicas but received ${batch.n}`);
+  }
+  let from = 0;
+  const reads = reps.map((r, i) => {
+    const part = sliceBatch(batch, from, counts[i]);
+    from += counts[i];
+    return scope(() => {
+      const dev = r.net.device;
+      r.net.train();
+      r.resetStep(true);
+      const x = uploadImages(part, dev, s.norm.mean, s.norm.std);
+      const y = uploadMasks(part, dev);
+      r.optimizer.zeroGrad();
+      const loss = s.lossFn(r.net.forward(x), y);
+      // each replica's loss is a mean over its micro-batch; weighting by its share makes the average
+      // of the replicas' gradients the gradient of the mean loss over the global batch
+      const w = group.multiProcess ? 1 : (counts[i] * k) / batch.n;
+      loss.backward(w === 1 ? undefined : Tensor.full(loss.shape, w, dev));
+      r.resetStep(false);
+      r.sync.finish();
+      const out = [loss.value.read()];
+      if (i === 0) {
+        const gsq = Tensor.empty([1], dev);
+        native.sumSquares(r.net.store.grads, gsq.value);
+        out.push(gsq.value.read());
+      }
+      return Promise.all(out);
+    });
+  });
+  let parts: (Float32Array | Uint8Array)[][];
+  try {
+    parts = await Promise.all(reads);
+  } catch (e) {
+    throw await explain(group, e);
+  }
+  let loss = parts.reduce((a, p, i) => a + p[0][0] * counts[i], 0) / batch.n;
+  if (group.multiProcess) {
+    const m = await group.replicas[0].comm.reduceMetrics({ lossSum: loss * batch.n, n: batch.n }, 'sum');
+    loss = m.lossSum / m.n;
+  }
+  const gradNorm = Math.sqrt(parts[0][1][0]);
+  if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+    const err = new PathoError('ERR_PATHO_NONFINITE',
+      `Training ${Number.isFinite(loss) ? `gradient norm became ${gradNorm}` : `loss became ${loss}`} at step ${s.step + 1}; the update was not applied`);
+    Object.assign(err, { step: s.step + 1, loss, gradNorm });
+    throw err;
+  }
+  for (const r of reps) {
+    r.optimizer.lr = s.optimizer.lr;
+    if (s.clipNorm !== null) r.optimizer.clipGradNorm(s.clipNorm);
+    r.optimizer.step();
+  }
+  return { loss, gradNorm };
+}
+
+// A read failed on one replica's device: a collective broke (peer gone) or an op failed. The
+// communicator names dead ranks; in-process the others are released with abort().
+async function explain(group: ReplicaGroup, e: unknown): Promise<unknown> {
+  if (!group.multiProcess) {
+    for (const r of group.replicas) r.comm.abort(`a replica failed: ${(e as Error).message}`);
+    return e;
+  }
+  return group.replicas[0].comm.explain(e);
+}

@@ -1,0 +1,136 @@
+// Data-parallel Model (issue 7): in-process CPU replicas stay bit-identical, N replicas with global
+// batch B match one device with batch B, a 2-process Gloo job through `patho launch` matches the
+// in-process run, and a rank killed mid-training makes the others fail naming it.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import { Conv2d } from '../../lib/nn/conv2d';
+import { relu } from '../../lib/nn/functional';
+import { Module } from '../../lib/nn/module';
+import { UNet } from '../../lib/nn/unet';
+import { freePort } from '../../lib/parallel/launch';
+import { resolveDevices } from '../../lib/parallel/data_parallel';
+import { splitCounts } from '../../lib/train/parallel_step';
+import { Model } from '../../lib/train/model';
+import { ensureDist, root } from './fixtures/ensure-dist';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { syntheticBatch, twoConvClass } = require('./fixtures/synthetic.js') as {
+  syntheticBatch: (step: number, n: number, size: number) => import('../../lib/data/batch').Batch;
+  twoConvClass: (m: typeof Module, c: typeof Conv2d, r: typeof relu) => new () => Module;
+};
+
+const TwoConv = twoConvClass(Module, Conv2d, relu);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-dp-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const worker = path.join(root, 'test/parallel/fixtures/train-worker.js');
+
+function maxAbsDiff(a: Float32Array | number[], b: Float32Array | number[]): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+t.test('device lists', async (t) => {
+  t.same(resolveDevices(['cpu', 'cpu']), ['cpu:0', 'cpu:1']);
+  t.same(resolveDevices('cpu:0,1,2'), ['cpu:0', 'cpu:1', 'cpu:2']);
+  t.same(resolveDevices(['cuda:1', 'cuda:0']), ['cuda:1', 'cuda:0']);
+  t.throws(() => resolveDevices(['cpu:0', 'cpu:0']), { message: 'Expected distinct devices for devices but received cpu:0 twice' });
+  t.throws(() => resolveDevices(['cpu:0', 'cuda:0']), { message: /Expected devices of one kind/ });
+  t.throws(() => resolveDevices(['gpu']), { message: "Expected cpu, cpu:N, cuda or cuda:N for devices but received 'gpu'" });
+  t.same(splitCounts(5, 2), [3, 2]);
+  const m = new Model(new TwoConv().init({ seed: 1 }), { devices: ['cpu', 'cpu'], checkpoint: false, out: tmp });
+  await t.rejects(m.trainStep(syntheticBatch(0, 1, 8)), { message: 'Expected a batch of at least 2 images for 2 replicas but received 1' });
+  m.dispose();
+});
+
+for (const k of [2, 3]) {
+  t.test(`${k} UNet replicas (BatchNorm, Adam) keep bit-identical weights`, async (t) => {
+    const net = new UNet({ inChannels: 1, width: 4, depth: 2, seed: 3 }).makeParallel(Array.from({ length: k }, () => 'cpu'));
+    const model = new Model(net, { lr: 1e-2, checkpoint: false, out: tmp, bucketBytes: 2048 });
+    await model.ready();
+    t.equal(model.replicas.length, k);
+    t.equal(model.worldSize, k);
+    const before = await net.store.readParams();
+    // overlap: backward's hooks start buckets before finish() (all of them: the bucket holding the
+    // first layer completes with the last backward op, whose marker fires before finish())
+    const s0 = model.group!.replicas[0].sync;
+    const finish = s0.finish.bind(s0);
+    let startedInBackward = -1;
+    s0.finish = () => { startedInBackward = s0.started.length; finish(); };
+    const losses: number[] = [];
+    for (let s = 0; s < 3; s++) losses.push(await model.trainStep(syntheticBatch(s, 2 * k, 16)));
+    const w = await Promise.all(model.replicas.map((r) => r.store.readParams()));
+    t.ok(maxAbsDiff(w[0], before) > 1e-4, 'the weights moved');
+    for (let r = 1; r < k; r++) t.equal(maxAbsDiff(w[0], w[r]), 0, `replica ${r} equals replica 0 bit for bit`);
+    t.ok(s0.buckets.length > 1, 'several buckets');
+    t.equal(startedInBackward, 3 * s0.buckets.length, 'every bucket of every step was started from backward, before finish()');
+    t.ok(losses.every(Number.isFinite));
+    model.dispose();
+  });
+}
+
+t.test('N replicas with global batch B = one device with batch B (no BatchNorm; SGD)', async (t) => {
+  // tolerance: 1e-5 absolute on weights of magnitude ~0.3 after 4 steps (float32 sums in another order)
+  const run = async (devices: string[] | undefined, n: number): Promise<{ w: Float32Array; losses: number[] }> => {
+    const model = new Model(new TwoConv().init({ seed: 11 }), { ...(devices ? { devices } : {}), optimizer: { name: 'sgd', momentum: 0.9 }, lr: 0.3, loss: 'bce', checkpoint: false, out: tmp });
+    const losses: number[] = [];
+    for (let s = 0; s < 4; s++) losses.push(await model.trainStep(syntheticBatch(s, n, 8)));
+    const w = await model.net.store.readParams();
+    model.dispose();
+    return { w, losses };
+  };
+  for (const [devs, n] of [[['cpu:0', 'cpu:1'], 4], [['cpu:0', 'cpu:1', 'cpu:2'], 6], [['cpu:0', 'cpu:1'], 5]] as const) {
+    const one = await run(undefined, n);
+    const many = await run([...devs], n);
+    const d = maxAbsDiff(one.w, many.w);
+    t.ok(d < 1e-5, `${devs.length} replicas, B=${n}: max |dw| ${d} < 1e-5`);
+    t.ok(maxAbsDiff(one.losses, many.losses) < 1e-5, `losses ${many.losses.map((l) => l.toFixed(5)).join(' ')} match`);
+    t.ok(maxAbsDiff(one.losses.slice(0, 1), one.losses.slice(3)) > 0, 'training changed the loss');
+  }
+});
+
+function runNode(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string; ms: number }> {
+  return new Promise((resolve) => {
+    const start = Date.now();
+    const p = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (c) => { stderr += c; });
+    p.on('close', (code) => resolve({ code, stderr, ms: Date.now() - start }));
+  });
+}
+
+t.test('2 processes over Gloo (patho launch) match 2 in-process replicas', async (t) => {
+  ensureDist();
+  const a = path.join(tmp, 'inproc');
+  const b = path.join(tmp, 'launch');
+  fs.mkdirSync(a);
+  fs.mkdirSync(b);
+  const r1 = await runNode([worker], { TEST_OUT: a, TEST_DEVICES: 'cpu:0 cpu:1' });
+  t.equal(r1.code, 0, r1.stderr);
+  const r2 = await runNode([path.join(root, 'bin/patho.js'), 'launch', '-n', '2', '--', process.execPath, worker], { TEST_OUT: b });
+  t.equal(r2.code, 0, r2.stderr);
+  const wa = JSON.parse(fs.readFileSync(path.join(a, 'weights.json'), 'utf8')) as number[];
+  const wb = JSON.parse(fs.readFileSync(path.join(b, 'weights.json'), 'utf8')) as number[];
+  t.equal(wa.length, wb.length);
+  const d = maxAbsDiff(wa, wb);
+  t.ok(d < 1e-6, `max |dw| ${d} < 1e-6 (same reductions of 2 operands; ranks start from different seeds)`);
+});
+
+t.test('a rank killed mid-training makes the others fail naming it', async (t) => {
+  ensureDist();
+  const out = path.join(tmp, 'die');
+  fs.mkdirSync(out);
+  const port = await freePort('127.0.0.1');
+  const rs = await Promise.all([0, 1, 2].map((rank) => runNode([worker], {
+    PATHO_RANK: String(rank), PATHO_WORLD_SIZE: '3', PATHO_MASTER_ADDR: '127.0.0.1', PATHO_MASTER_PORT: String(port),
+    PATHO_TIMEOUT_MS: '10000', TEST_OUT: out, TEST_DIE_RANK: '1',
+  })));
+  t.equal(rs[1].code, null, 'rank 1 was killed');
+  for (const r of [0, 2]) {
+    t.equal(rs[r].code, 3, `rank ${r} exited with an error`);
+    t.match(fs.readFileSync(path.join(out, `rank${r}.err`), 'utf8'), new RegExp(`^rank ${r} of 3 \\(gloo\\): .*; rank 1 exited$`));
+    t.ok(rs[r].ms < 10_000, `rank ${r} stopped within the 10 s timeout (${rs[r].ms} ms)`);
+  }
+});
