@@ -148,7 +148,7 @@ export class Model {
     const env = rendezvousOptionsFromEnv();
     if (env.worldSize > 1) {
       const kind = (spec ? (Array.isArray(spec) ? spec[0] : spec) : this.opts.device ?? 'cpu').startsWith('cuda') ? 'cuda' : 'cpu';
-      return [spec || !this.opts.device ? (kind === 'cuda' ? `cuda:${env.localRank}` : 'cpu') : this.opts.device];
+      return [kind === 'cuda' ? `cuda:${env.localRank}` : 'cpu'];
     }
     if (spec === undefined || spec === null) return null;
     if (spec === 'cuda' && this.opts.devices === undefined && cudaDeviceCount() === 0) return null; // makeParallel() without GPUs

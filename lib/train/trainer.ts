@@ -76,7 +76,29 @@ function loaderSteps(loader: unknown): number | null {
 
 const byThreshold = (th: number[], v: number[]): Record<string, number> => Object.fromEntries(th.map((t, i) => [String(t), v[i]]));
 
+/**
+ * Under `patho launch` every rank must stop after the same step: any rank's stop reason (its time
+ * limit, its abort signal) is all-reduced as a flag, so all ranks leave together.
+ */
+async function agreeStop(model: Model, local: StopReason | null): Promise<StopReason | null> {
+  const g = model.group;
+  if (!g?.multiProcess) return local;
+  const m = await g.replicas[0].comm.reduceMetrics({ aborted: local === 'aborted' ? 1 : 0, timeLimit: local === 'timeLimit' ? 1 : 0 }, 'sum');
+  return m.aborted > 0 ? 'aborted' : m.timeLimit > 0 ? 'timeLimit' : null;
+}
+
 export async function runTraining(model: Model, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
+  try {
+    return await trainLoop(model, loader, opts);
+  } catch (e) {
+    // a launched rank that fails leaves the job cleanly: rank 0 keeps serving the store until the
+    // others have failed too, so their errors can name the rank that died
+    await model.group?.close();
+    throw e;
+  }
+}
+
+async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
   const epochs = opts.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 0) throw new TypeError(`Expected a non-negative integer for epochs but received ${String(opts.epochs)}`);
   if (opts.timeLimit !== undefined && !(opts.timeLimit > 0)) throw new TypeError(`Expected a positive number of seconds for timeLimit but received ${opts.timeLimit}`);
@@ -91,17 +113,22 @@ export async function runTraining(model: Model, loader: AsyncIterable<Batch>, op
   let lastCheckpoint: string | null = null;
   const emit = (e: ProgressEvent): void => opts.onProgress?.(e);
   const metricsFile = path.join(model.outDir, 'metrics.jsonl');
-  const shouldStop = (): StopReason | null => (opts.signal?.aborted ? 'aborted' : Date.now() >= deadline ? 'timeLimit' : null);
+  const shouldStop = (): Promise<StopReason | null> =>
+    agreeStop(model, opts.signal?.aborted ? 'aborted' : Date.now() >= deadline ? 'timeLimit' : null);
+  // only rank 0 of a launched job writes checkpoints and metrics (all replicas hold the same weights)
+  const writer = model.rank === 0;
+  // images over all ranks per local batch (the loader is sharded evenly by rank)
+  const perBatch = model.group?.multiProcess ? model.worldSize : 1;
 
   const save = async (name: string, best: boolean): Promise<void> => {
-    if (!model.checkpointDir) return;
+    if (!model.checkpointDir || !writer) return;
     const file = await model.save(name, { optimizer: !best });
     if (!best) lastCheckpoint = file;
     emit({ type: 'checkpoint', file, best });
   };
 
   while (model.epoch < epochs) {
-    stop = shouldStop();
+    stop = await shouldStop();
     if (stop) break;
     const e = model.epoch;
     (loader as LoaderExtras).setEpoch?.(e);
@@ -128,11 +155,11 @@ export async function runTraining(model: Model, loader: AsyncIterable<Batch>, op
           ' Try a lower lr or clipGradNorm, and check the input normalisation.'), { cause: err });
       }
       stepInEpoch++;
-      lossSum += loss * batch.n;
-      images += batch.n;
+      lossSum += loss * batch.n * perBatch;
+      images += batch.n * perBatch;
       const secs = (Date.now() - t0) / 1000;
       emit({ type: 'step', epoch: e + 1, step: model.step, stepInEpoch, stepsPerEpoch: spe, loss, lr, imagesPerSecond: secs > 0 ? images / secs : 0 });
-      stop = shouldStop();
+      stop = await shouldStop();
       if (stop) break;
     }
     if (stepInEpoch === 0 && !stop) throw new TypeError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
@@ -160,8 +187,10 @@ export async function runTraining(model: Model, loader: AsyncIterable<Batch>, op
     if (stop) m.partial = true;
     if (images > 0) {
       history.push(m);
-      fs.mkdirSync(model.outDir, { recursive: true });
-      fs.appendFileSync(metricsFile, `${JSON.stringify(m)}\n`);
+      if (writer) {
+        fs.mkdirSync(model.outDir, { recursive: true });
+        fs.appendFileSync(metricsFile, `${JSON.stringify(m)}\n`);
+      }
       emit({ type: 'epoch', metrics: m });
     }
     if (val && (model.bestDice === null || val.dice[0] > model.bestDice)) {
