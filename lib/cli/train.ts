@@ -6,6 +6,7 @@ import { DataLoader, FolderDataset, trainValSplit } from '../data';
 import type { Dataset } from '../data';
 import { UNet } from '../nn/unet';
 import { plotTrainingCurves } from '../plot';
+import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
 import { Model } from '../train/model';
 import { packageVersion } from '../version';
 import type { TrainResult } from '../train/trainer';
@@ -33,7 +34,8 @@ export const TRAIN_HELP = `Usage: patho train --data DIR [options]
   --optimizer sgd|adam|adamw (default adam)  --lr X (default 1e-3 adam, 5e-3 sgd)  --momentum M (sgd, 0.9)
   --weight-decay X      --schedule constant|step|cosine|poly (default cosine)  --clip-grad-norm X
   --loss bce-jaccard|bce|dice (default bce-jaccard)   --no-augment
-  --device cpu|cuda|cuda:N (default cpu)   --out DIR (default runs/train)   --resume CKPT
+  --device cpu|cuda|cuda:N|cuda:0,1|cpu:0,1 (a list: data-parallel replicas; default cpu)
+  --out DIR (default runs/train)   --resume CKPT
 Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5; needs validation), OUT/metrics.jsonl, OUT/config.json, OUT/curves.png.`;
 
 export interface TrainConfig {
@@ -64,12 +66,17 @@ export interface TrainConfig {
   samplesPerEpoch: number | null;
 }
 
-export function checkDevice(device: string, flag = 'device'): string {
-  if (!/^(cpu|cuda)(:\d+)?$/.test(device)) {
-    if (/^cuda:\d+(,\d+)+$/.test(device)) {
-      throw new UsageError(`--${flag} ${device}: several devices need data-parallel training, which this build does not provide yet; give one device (cuda:0)`);
+export function checkDevice(device: string, flag = 'device', opts: { list?: boolean } = {}): string {
+  if (/^(cpu|cuda):\d+(,\d+)+$/.test(device)) {
+    if (!opts.list) throw new UsageError(`Expected one device (cpu, cuda or cuda:N) for --${flag} but received '${device}'`);
+    // data-parallel replicas, one per listed device
+    if (new Set(device.split(':')[1].split(',')).size !== device.split(',').length) {
+      throw new UsageError(`Expected distinct device indices for --${flag} but received '${device}'`);
     }
-    throw new UsageError(`Expected cpu, cuda or cuda:N for --${flag} but received '${device}'`);
+    return device;
+  }
+  if (!/^(cpu|cuda)(:\d+)?$/.test(device)) {
+    throw new UsageError(`Expected cpu, cuda or cuda:N for --${flag}${opts.list ? ' (or a list such as cuda:0,1 or cpu:0,1)' : ''} but received '${device}'`);
   }
   return device === 'cuda' ? 'cuda:0' : device;
 }
@@ -100,7 +107,7 @@ export function trainConfig(f: Flags): TrainConfig {
     clipGradNorm: f.optNum('clip-grad-norm', { min: 0, minExclusive: true }) ?? null,
     loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const, 'bce-jaccard'),
     augment: !f.bool('no-augment'),
-    device: checkDevice(f.str('device', 'cpu')),
+    device: checkDevice(f.str('device', 'cpu'), 'device', { list: true }),
     out: path.resolve(f.str('out', path.join('runs', 'train'))),
     resume: f.has('resume') ? f.existing('resume', 'file') : null,
     seed: f.num('seed', 0, { int: true, min: 0 }),
@@ -132,7 +139,9 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   const inChannels = trainSet.channels;
   const stats = await trainSet.stats();
   const common = { batchSize: c.batchSize, depth: c.depth, seed: c.seed, inChannels, ...(c.workers !== null ? { workers: c.workers } : {}) };
+  const launched = rendezvousOptionsFromEnv(); // under `patho launch` each rank reads its shard
   const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: c.augment, shuffle: true,
+    ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}),
     ...(c.samplesPerEpoch !== null ? { samplesPerEpoch: c.samplesPerEpoch } : {}) });
   const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats }) : undefined;
 
@@ -143,7 +152,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     loss: c.loss,
     schedule: c.schedule,
     ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
-    device: c.device,
+    ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
     out: c.out,
     checkpoint: c.out,
     loadModel: c.resume ?? false,
@@ -152,7 +161,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   await model.ready();
   net = model.net as UNet;
 
-  fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
+  if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,
     model: { kind: 'unet', ...net.config },
     dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats },
@@ -173,7 +182,8 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   } finally {
     reporter?.stop();
   }
-  await plotCurves(c.out);
+  if (model.rank === 0) await plotCurves(c.out);
+  await model.group?.close(); // a launched rank 0 serves the rendezvous store until every rank is done
   return { result, model, config: c, valSet };
 }
 
