@@ -43,13 +43,18 @@ export async function parallelTrainStep(group: ReplicaGroup, batch: Batch, s: St
   const k = reps.length;
   // in-process: split the global batch; launched: this rank's batch is already its shard
   const counts = group.multiProcess ? [batch.n] : splitCounts(batch.n, k);
-  if (counts.some((c) => c === 0)) {
-    throw new TypeError(`Expected a batch of at least ${k} images for ${k} replicas but received ${batch.n}`);
-  }
+  if (batch.n < 1) throw new TypeError(`Expected a batch of at least 1 image but received ${batch.n}`);
   let from = 0;
   const reads = reps.map((r, i) => {
     const part = sliceBatch(batch, from, counts[i]);
     from += counts[i];
+    if (counts[i] === 0) {
+      // a batch smaller than the replica count (an epoch's last): this replica adds a zero gradient
+      // (the others' weights account for it) but must still join every bucket's all-reduce
+      r.optimizer.zeroGrad();
+      r.sync.finish();
+      return Promise.resolve([new Float32Array([0])]);
+    }
     return scope(() => {
       const dev = r.net.device;
       r.net.train();
