@@ -34,7 +34,11 @@ if [ ! -f build/Release/patho.node ] || [ "${PATHO_CUDA:-OFF}" = ON ] || \
    [ -n "$(find native CMakeLists.txt -newer build/Release/patho.node -print -quit)" ]; then
   echo "patho setup: building the native addon${cmake_flags:+ and the CUDA plugin}"
   mkdir -p build
-  npx cmake-js build --out build "${cmake_flags[@]}" >build/.build.log 2>&1 || { tail -50 build/.build.log >&2; exit 1; }
+  # `cmake-js build` keeps an existing configuration: reconfigure when CUDA is asked for but off
+  if [ "${PATHO_CUDA:-OFF}" = ON ] && grep -q '^PATHO_CUDA:BOOL=OFF' build/CMakeCache.txt 2>/dev/null; then
+    npx cmake-js configure --out build "${cmake_flags[@]}" >build/.build.log 2>&1 || { tail -50 build/.build.log >&2; exit 1; }
+  fi
+  npx cmake-js build --out build "${cmake_flags[@]}" >>build/.build.log 2>&1 || { tail -50 build/.build.log >&2; exit 1; }
 fi
 
 if [ ! -f dist/lib/native.js ] || [ -n "$(find lib bench tsconfig.json -newer dist/lib/native.js -print -quit 2>/dev/null)" ]; then

@@ -125,7 +125,10 @@ Plugin& loadPlugin() {
     void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
       const char* e = dlerror();
-      lastErr = e ? e : "unknown dlopen error";
+      std::string why = e ? e : "unknown dlopen error";
+      // dlerror names the file when the plugin itself is missing, not when a dependency is
+      if (why.rfind(c + ": ", 0) == 0) why = why.substr(c.size() + 2);
+      lastErr = c + ": " + why;
       p.report.push_back("plugin: " + lastErr);
       failures.push_back(lastErr);
       continue;
