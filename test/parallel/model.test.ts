@@ -160,3 +160,25 @@ t.test('launched trainer: only rank 0 writes metrics and checkpoints; ranks stop
   t.equal(cut.res[0].steps, cut.res[1].steps, `both ranks stopped after step ${cut.res[0].steps}`);
   t.ok(cut.res[0].steps <= 1);
 });
+
+t.test('makeParallel() without GPUs trains on one device; load() reaches every replica', async (t) => {
+  const plain = new Model(new UNet({ inChannels: 1, width: 4, depth: 2 }).makeParallel(), { checkpoint: false, out: tmp });
+  await plain.ready();
+  t.equal(plain.replicas.length, 1, "'cuda' (every GPU) on a machine without one: a single replica");
+  plain.dispose();
+  const dir = path.join(tmp, 'resume');
+  const a = new Model(new TwoConv().init({ seed: 1 }), { devices: 'cpu:0,1', optimizer: { name: 'sgd', momentum: 0.9 }, lr: 0.3, loss: 'bce', checkpoint: dir, out: dir });
+  await a.trainStep(syntheticBatch(0, 4, 8));
+  const file = await a.save();
+  const want = await a.net.store.readParams();
+  await a.trainStep(syntheticBatch(1, 4, 8));
+  const b = new Model(new TwoConv().init({ seed: 2 }), { devices: 'cpu:0,1', optimizer: { name: 'sgd', momentum: 0.9 }, lr: 0.3, loss: 'bce', checkpoint: false, out: dir, loadModel: file });
+  await b.ready();
+  for (const r of b.replicas) t.equal(maxAbsDiff(await r.store.readParams(), want), 0, 'replica starts from the checkpoint');
+  await b.trainStep(syntheticBatch(1, 4, 8));
+  const after = await Promise.all([a, b].map((m) => m.net.store.readParams()));
+  t.equal(maxAbsDiff(after[0], after[1]), 0, 'resumed step (momentum restored) = uninterrupted step');
+  t.equal(maxAbsDiff(await b.replicas[1].store.readParams(), after[1]), 0, 'replica 1 got the momentum too');
+  a.dispose();
+  b.dispose();
+});
