@@ -37,7 +37,7 @@ void affine(const Layout& L, const float* x, const std::vector<float>& mu, const
 
 constexpr int64_t kBlock = 128;
 
-// s1 += sum(x - k), s2 += sum((x - k)^2) over n values.
+// s1 = sum(x - k), s2 = sum((x - k)^2) over n values (float blocks of 128 added in double).
 inline void shiftedSums(const float* x, int64_t n, float k, double& s1, double& s2) {
   double a = 0, b = 0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
