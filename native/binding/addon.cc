@@ -126,6 +126,13 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The first environment to load the addon (the main thread) stops the device queues when it is
+  // torn down, which Node does before exit() runs the libraries' static destructors.
+  static bool cleanupHooked = false;
+  if (!cleanupHooked) {
+    cleanupHooked = true;
+    napi_add_env_cleanup_hook(env, [](void*) { shutdownAllQueues(); }, nullptr);
+  }
   TensorHandle::Init(env, exports);
   exports.Set("empty", Napi::Function::New(env, Empty, "empty"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));

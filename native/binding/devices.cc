@@ -1,6 +1,7 @@
 // Device registry (see devices.h).
 #include "devices.h"
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -12,12 +13,31 @@ std::unique_ptr<Backend> createCudaBackend(int index);  // cuda_loader.cc
 
 namespace {
 std::mutex gMu;
+
+// At exit, stop every device queue before oneDNN/CUDA run their own exit handlers: a queued op
+// still running while libdnnl's statics are destroyed crashes the process. atexit handlers run in
+// reverse order of registration, and this one is registered after those libraries have loaded.
+void shutdownQueuesAtExit();
+
 std::map<std::string, std::unique_ptr<DeviceContext>>& registry() {
-  // Leaked on purpose: queues must not be joined during static destruction at process exit.
-  static auto* r = new std::map<std::string, std::unique_ptr<DeviceContext>>();
+  // Leaked on purpose: the contexts must outlive static destruction; shutdownQueuesAtExit stops
+  // their threads instead.
+  static auto* r = [] {
+    std::atexit(shutdownQueuesAtExit);
+    return new std::map<std::string, std::unique_ptr<DeviceContext>>();
+  }();
   return *r;
 }
+
+void shutdownQueuesAtExit() { shutdownAllQueues(); }
 }  // namespace
+
+void shutdownAllQueues() {
+  std::lock_guard<std::mutex> lock(gMu);
+  for (auto& kv : registry()) {
+    if (kv.second->queue) kv.second->queue->shutdown();
+  }
+}
 
 DeviceContext& deviceContext(const Device& d) {
   std::lock_guard<std::mutex> lock(gMu);

@@ -17,6 +17,10 @@ struct DeviceContext {
 
 // Throws ERR_PATHO_DEVICE (unknown device) or ERR_PATHO_CUDA (plugin/driver missing, with reason).
 DeviceContext& deviceContext(const Device& d);
+// Stops every device queue (drops queued work, waits for the op in progress). Called when the
+// process's main Node environment is torn down and again from atexit, before oneDNN/CUDA destroy
+// their statics: an op still running then would crash the exit.
+void shutdownAllQueues();
 // Allocates a dense tensor on a device from its caching allocator.
 Tensor allocateTensor(const Shape& shape, DType dtype, const Device& d);
 

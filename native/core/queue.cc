@@ -1,6 +1,7 @@
 // ExecQueue: one worker thread per device (see queue.h).
 #include "queue.h"
 
+#include <chrono>
 #include <future>
 
 #include "error.h"
@@ -16,6 +17,26 @@ ExecQueue::~ExecQueue() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+}
+
+void ExecQueue::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    abandon_ = true;
+  }
+  cv_.notify_all();
+  if (!worker_.joinable() || worker_.get_id() == std::this_thread::get_id()) return;
+  // Wait for the task in progress, but never hang the exit: a worker stuck longer (e.g. in a
+  // collective whose peers are gone) is left behind.
+  std::unique_lock<std::mutex> lock(mu_);
+  if (doneCv_.wait_for(lock, std::chrono::seconds(10), [this] { return exited_; })) {
+    lock.unlock();
+    worker_.join();
+  } else {
+    lock.unlock();
+    worker_.detach();
+  }
 }
 
 void ExecQueue::submit(std::function<void()> fn) {
@@ -52,7 +73,11 @@ void ExecQueue::run() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;  // stop_ and nothing left
+      if (abandon_ || tasks_.empty()) {  // exiting, or stop_ and nothing left
+        exited_ = true;
+        doneCv_.notify_all();
+        return;
+      }
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }

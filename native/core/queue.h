@@ -31,6 +31,9 @@ class ExecQueue {
   // Blocks the calling thread until everything submitted so far has run; returns the pending error.
   QueueError drain();
   size_t pending() const;
+  // Process exit: drops the work not yet started, waits for the task in progress and joins the
+  // worker, so no op runs while libraries (oneDNN, CUDA) tear down their statics. Idempotent.
+  void shutdown();
 
  private:
   struct Task {
@@ -44,6 +47,9 @@ class ExecQueue {
   std::condition_variable cv_;
   std::deque<Task> tasks_;
   bool stop_ = false;
+  bool abandon_ = false;
+  bool exited_ = false;           // the worker has left its loop
+  std::condition_variable doneCv_;
   QueueError error_;  // touched by the worker only
   std::thread worker_;
 };
