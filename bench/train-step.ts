@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Batch } from '../lib/data/batch';
 import { native } from '../lib/native';
-import { Rng } from '../lib/nn/rng';
+import { Rng } from '../lib/rng';
 import { UNet } from '../lib/nn/unet';
 import { Model } from '../lib/train/model';
 
@@ -39,7 +39,7 @@ function syntheticBatch(): Batch {
   const rng = new Rng(0);
   const n = batchSize;
   const images = Uint8Array.from({ length: n * size * size * inChannels }, () => rng.int(256));
-  const masks = Uint8Array.from({ length: n * size * size }, () => (rng.next() < 0.5 ? 1 : 0));
+  const masks = Uint8Array.from({ length: n * size * size }, () => (rng.float() < 0.5 ? 1 : 0));
   return { images, masks, n, height: size, width: size, channels: inChannels, mean: new Array(inChannels).fill(0.5), std: new Array(inChannels).fill(0.25), names: [] };
 }
 

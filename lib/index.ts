@@ -11,7 +11,7 @@ export * as F from './nn/functional';
 export { bceJaccardLoss, bceLoss, diceLoss, type LossFn } from './nn/losses';
 export { segmentationScores, segmentationCounts, scoresFromCounts, diceCurve, DEFAULT_THRESHOLDS, CURVE_THRESHOLDS } from './nn/metrics';
 export { SGD, Adam, Optimizer, createOptimizer, type OptimizerName, type OptimizerOptions } from './nn/optim';
-export { Rng } from './nn/rng';
+export { Rng, mixSeed, permutation } from './rng';
 export { stateDict, loadStateDict, PathoError, type StateDict } from './nn/state';
 export { Model, type ModelOptions, type EvaluateResult } from './train/model';
 export type { TrainOptions, TrainResult, ProgressEvent, EpochMetrics } from './train/trainer';

@@ -24,7 +24,7 @@ export { readImage, readMask, probeImage } from './decode';
 export type { DecodedImage, ImageInfo, ReadOptions } from './decode';
 export { DataError } from './errors';
 export type { DataProblem } from './errors';
-export { Rng, mixSeed } from './rng';
+export { Rng, mixSeed } from '../rng';
 export { tileOrigins } from './geometry';
 export { renderSample } from './sample';
 export type { SampleRequest, SampleResult, SampleSource } from './sample';

@@ -9,7 +9,7 @@ import { DataError, optionError } from './errors';
 import { tileOrigins } from './geometry';
 import { DataLoaderOptions, resolveOptions, ResolvedOptions } from './options';
 import { WorkerPool } from './pool';
-import { mixSeed, permutation, Rng } from './rng';
+import { mixSeed, permutation, Rng } from '../rng';
 import { maskRowCounts, renderSample, SampleRequest, SampleResult, SampleSource } from './sample';
 
 interface Sample { item: number; seed: number; origin?: { x: number; y: number } }

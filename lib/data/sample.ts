@@ -4,7 +4,7 @@
 import type { AugmentConfig } from './augment';
 import { applyTable, hsvJitter, intensityTable, stainJitter } from './color';
 import { cropRange, reflectIndex, upsampleGrid } from './geometry';
-import { Rng } from './rng';
+import { Rng } from '../rng';
 
 export interface SampleSource {
   image: Uint8Array;    // H*W*C

@@ -2,7 +2,7 @@
 // with the training part's statistics.
 import { DatasetSubset, FolderDataset } from './dataset';
 import { optionError } from './errors';
-import { mixSeed, permutation, Rng } from './rng';
+import { mixSeed, permutation, Rng } from '../rng';
 
 /** `fraction` of the pairs (at least one, at most all but one) go to `val`, chosen by `seed`. */
 export function trainValSplit(dataset: FolderDataset, fraction: number, seed = 0): { train: DatasetSubset; val: DatasetSubset } {

@@ -3,7 +3,7 @@
 import { native, type NativeTensor } from '../native';
 import { Tensor } from '../tensor';
 import type { Buffer, Parameter } from './module';
-import type { Rng } from './rng';
+import type { Rng } from '../rng';
 
 /** 16 floats = 64 bytes: every view starts on a cache line / vector boundary */
 const ALIGN = 16;

@@ -2,7 +2,7 @@
 // by path exactly as PyTorch does (encoder.0.conv1.weight) and to lay them out in one arena.
 import { Tensor } from '../tensor';
 import { ParamStore } from './arena';
-import { Rng } from './rng';
+import { Rng } from '../rng';
 
 /** Fills a parameter's initial values on the host (PyTorch's init rules, seeded). */
 export type InitFn = (rng: Rng, out: Float32Array) => void;

@@ -10,7 +10,7 @@ import { bceJaccardLoss, diceLoss, type LossFn } from '../nn/losses';
 import { DEFAULT_THRESHOLDS } from '../nn/metrics';
 import type { Module } from '../nn/module';
 import { createOptimizer, type Optimizer, type OptimizerName, type OptimizerOptions } from '../nn/optim';
-import { Rng } from '../nn/rng';
+import { Rng } from '../rng';
 import { PathoError } from '../nn/state';
 import { UNet } from '../nn/unet';
 import { cudaDeviceCount, ReplicaGroup, resolveDevices } from '../parallel/data_parallel';

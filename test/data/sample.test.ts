@@ -5,7 +5,7 @@ import t, { Test } from 'tap';
 import { AugmentOptions, resolveAugment } from '../../lib/data/augment';
 import { reflectIndex } from '../../lib/data/geometry';
 import { maskRowCounts, pickForeground, renderSample, SampleRequest, SampleResult, SampleSource } from '../../lib/data/sample';
-import { Rng } from '../../lib/data/rng';
+import { Rng } from '../../lib/rng';
 import { alignedPair } from '../fixtures/data/make';
 
 const W = 97, H = 83;

@@ -2,7 +2,7 @@
 // gradient (the gradient of the float64 loss by central differences, which is exact enough in f64).
 import t from 'tap';
 import { bceJaccardLoss, bceLoss, diceLoss } from '../../lib/nn/losses';
-import { Rng } from '../../lib/nn/rng';
+import { Rng } from '../../lib/rng';
 import { Tensor, scope } from '../../lib/tensor';
 
 type F = (z: Float64Array, y: Float64Array) => number;
@@ -43,7 +43,7 @@ for (const [name, fn, ref] of cases) {
     const shape = [3, 1, 8, 8];
     const n = 3 * 64;
     const z32 = Float32Array.from({ length: n }, () => rng.uniform(-4, 4));
-    const y32 = Float32Array.from({ length: n }, () => (rng.next() < 0.4 ? 1 : 0));
+    const y32 = Float32Array.from({ length: n }, () => (rng.float() < 0.4 ? 1 : 0));
     const z = Float64Array.from(z32);
     const y = Float64Array.from(y32);
     const logits = Tensor.fromArray(z32, shape, 'cpu', { requiresGrad: true });

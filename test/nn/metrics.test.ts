@@ -1,7 +1,7 @@
 // Dice / IoU per image and threshold, and the Dice-vs-threshold curve, against a direct count here.
 import t from 'tap';
 import { CURVE_THRESHOLDS, diceCurve, scoresFromCounts, segmentationScores } from '../../lib/nn/metrics';
-import { Rng } from '../../lib/nn/rng';
+import { Rng } from '../../lib/rng';
 import { Tensor } from '../../lib/tensor';
 
 function refDice(p: Float32Array, y: Float32Array, off: number, len: number, th: number): { dice: number; iou: number } {
@@ -21,7 +21,7 @@ t.test('per-image Dice and IoU at 0.5 and 0.7, and the curve', async (t) => {
   const rng = new Rng(5);
   const n = 3;
   const hw = 16 * 12;
-  const p = Float32Array.from({ length: n * hw }, () => rng.next());
+  const p = Float32Array.from({ length: n * hw }, () => rng.float());
   const y = Float32Array.from({ length: n * hw }, (_, k) => (p[k] + rng.uniform(-0.3, 0.3) > 0.5 ? 1 : 0));
   y.fill(0, 2 * hw); // an image with an empty mask: Dice is 1 only if nothing is predicted
   const prob = Tensor.fromArray(p, [n, 1, 16, 12]);

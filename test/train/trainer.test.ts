@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import type { Batch } from '../../lib/data/batch';
-import { Rng } from '../../lib/nn/rng';
+import { Rng } from '../../lib/rng';
 import { stateDict } from '../../lib/nn/state';
 import { UNet } from '../../lib/nn/unet';
 import { readCheckpoint } from '../../lib/train/checkpoint';

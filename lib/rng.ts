@@ -1,5 +1,6 @@
-// Seedable PRNG (splitmix32 seeding, xoshiro128** stream): every random choice of the data
-// pipeline derives from (seed, epoch, sample), so results never depend on worker timing.
+// The one seedable PRNG (splitmix32 seeding, xoshiro128** stream) for weight init, the trainer and
+// the data pipeline (where every choice derives from (seed, epoch, sample), so results never
+// depend on worker timing). Its state is four uint32 words, saved in checkpoints for exact resume.
 
 function splitmix32(x: number): number {
   x = (x + 0x9e3779b9) | 0;
@@ -27,7 +28,7 @@ const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
 export class Rng {
   private s0: number; private s1: number; private s2: number; private s3: number;
 
-  constructor(seed: number) {
+  constructor(seed = 0) {
     let x = mixSeed(seed);
     this.s0 = x = splitmix32(x); this.s1 = x = splitmix32(x);
     this.s2 = x = splitmix32(x); this.s3 = splitmix32(x);
@@ -54,6 +55,19 @@ export class Rng {
 
   /** True with probability p. */
   chance(p: number): boolean { return p > 0 && this.float() < p; }
+
+  /** The four state words (for checkpoints). */
+  getState(): number[] {
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+  }
+
+  setState(state: number[]): void {
+    if (!Array.isArray(state) || state.length !== 4 || state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+      throw new TypeError(`Expected four uint32 words for the RNG state but received ${JSON.stringify(state)}`);
+    }
+    if (state.every((v) => v === 0)) throw new TypeError('Expected an RNG state that is not all zero');
+    [this.s0, this.s1, this.s2, this.s3] = state.map((v) => v | 0);
+  }
 
   /** Standard normal (Box-Muller). */
   normal(): number {

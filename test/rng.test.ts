@@ -1,6 +1,6 @@
 // Seeded PRNG: reproducible streams, distinct seeds, uniform floats, valid permutations.
 import t from 'tap';
-import { mixSeed, permutation, Rng } from '../../lib/data/rng';
+import { mixSeed, permutation, Rng } from '../lib/rng';
 
 t.test('same seed, same stream; different seeds differ', async (t) => {
   const a = new Rng(42), b = new Rng(42), c = new Rng(43);
