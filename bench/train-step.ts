@@ -7,11 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Batch } from '../lib/data/batch';
+import { benchTrainStep } from '../lib/bench/train-step';
 import { native } from '../lib/native';
-import { Rng } from '../lib/rng';
-import { UNet } from '../lib/nn/unet';
-import { Model } from '../lib/train/model';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,30 +32,11 @@ const jsonOnly = process.argv.includes('--json');
 const withTorch = !process.argv.includes('--no-torch') && device.startsWith('cpu');
 if (size % 2 ** depth !== 0) throw new TypeError(`Expected --size to be a multiple of ${2 ** depth} but received ${size}`);
 
-function syntheticBatch(): Batch {
-  const rng = new Rng(0);
-  const n = batchSize;
-  const images = Uint8Array.from({ length: n * size * size * inChannels }, () => rng.int(256));
-  const masks = Uint8Array.from({ length: n * size * size }, () => (rng.float() < 0.5 ? 1 : 0));
-  return { images, masks, n, height: size, width: size, channels: inChannels, mean: new Array(inChannels).fill(0.5), std: new Array(inChannels).fill(0.25), names: [] };
-}
-
+// The same measurement as `patho bench` (lib/bench/train-step.ts), with Adam like the PyTorch side.
 async function patho(): Promise<{ msPerStep: number; imagesPerSecond: number; bestMsPerStep: number; peakBytes: number }> {
-  const model = new Model(new UNet({ inChannels, outChannels: 1, width, depth, device }), { lr: 1e-3, optimizer: 'adam', checkpoint: false, out: os.tmpdir() });
-  const batch = syntheticBatch();
-  for (let i = 0; i < warmup; i++) await model.trainStep(batch);
-  native.resetPeakMemory(device);
-  const times: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = process.hrtime.bigint();
-    await model.trainStep(batch); // resolves when the loss is on the host: the step has finished
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  const peakBytes = native.memoryStats(device).peak;
-  model.dispose();
-  times.sort((a, b) => a - b);
-  const med = times[Math.floor(times.length / 2)];
-  return { msPerStep: med, imagesPerSecond: (batchSize * 1000) / med, bestMsPerStep: times[0], peakBytes };
+  const r = await benchTrainStep({ device, width, depth, size, batch: batchSize, steps, warmup, inChannels, optimizer: 'adam' });
+  const med = r.msPerStepMedian;
+  return { msPerStep: med, imagesPerSecond: (batchSize * 1000) / med, bestMsPerStep: r.msPerStepBest, peakBytes: r.peakBytes };
 }
 
 interface TorchResult { torch: string; msPerStep: number; imagesPerSecond: number; bestMsPerStep: number; best: string }

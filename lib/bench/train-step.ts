@@ -31,6 +31,8 @@ export interface StepBenchResult {
   msPerStep: number;
   /** median of per-step times */
   msPerStepMedian: number;
+  /** fastest step */
+  msPerStepBest: number;
   peakBytes: number;
   firstLoss: number;
   lastLoss: number;
@@ -92,6 +94,7 @@ export async function benchTrainStep(o: StepBenchOptions): Promise<StepBenchResu
       imagesPerSecond: (o.steps * o.batch) / total,
       msPerStep: (total * 1000) / o.steps,
       msPerStepMedian: times[Math.floor(times.length / 2)],
+      msPerStepBest: times[0],
       peakBytes: native.memoryStats(o.device).peak,
       firstLoss,
       lastLoss,
