@@ -3,8 +3,13 @@
 // in libpatho_cuda.so) implement the same names, and TypeScript calls the same names.
 //
 // Contract for every method:
-//  * Shapes, dtypes and devices were already checked by the binding (native/binding/ops.cc):
-//    a backend may trust them. All tensors are dense, float32 unless stated, on this device.
+//  * Shapes, dtypes, layouts and devices were already checked by the binding (native/binding/ops.cc):
+//    a backend may trust them. All tensors are dense, float32 NCHW unless stated, on this device.
+//  * Activations (mixed precision, DESIGN.md decision 4): the tensors marked ACT below may be
+//    float32 or bfloat16, NCHW or NHWC (tensor.h), all ACT tensors of one call alike. bfloat16 ops
+//    load bf16, compute and accumulate in float32 and round once when storing (like cuDNN/PyTorch
+//    autocast); everything not marked ACT (bias, BN parameters and statistics, losses, metrics,
+//    optimizer arenas) stays float32. A backend must support every combination.
 //  * Methods are called on the device's execution queue thread only (never concurrently for one
 //    backend). CPU methods compute synchronously; CUDA methods enqueue on the device stream.
 //  * Outputs are overwritten (never accumulated) unless the doc says otherwise; the autograd in
@@ -46,23 +51,28 @@ class Backend {
   // Wait until every op issued so far on this device has finished (no-op on CPU).
   virtual void synchronize() = 0;
 
-  // ---- elementwise, any shapes with equal numel ----
+  // ---- elementwise, any shapes with equal numel; y, dst, src, x are ACT (same dtype and layout,
+  // so these are flat loops over the storage) ----
   virtual void fill(const Tensor& y, float value) = 0;
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
   virtual void scale(const Tensor& y, float alpha) = 0;                   // y *= alpha
   virtual void axpy(const Tensor& y, const Tensor& x, float alpha) = 0;   // y += alpha * x
   // out[0] = sum(x*x) (out is float32[1]).
   virtual void sumSquares(const Tensor& x, const Tensor& out) = 0;
+  // dst = src converted: same logical shape; dtype float32 <-> bfloat16 (round to nearest even)
+  // and/or layout NCHW <-> NHWC (4-D only), any of the four combinations each side.
+  virtual void convert(const Tensor& src, const Tensor& dst) = 0;
 
   // ---- convolution: x [N,C,H,W], w [K,C,R,R] (R = 1 or 3), stride 1, padding R/2 ('same'),
-  // b [K] or undefined, y [N,K,H,W] ----
+  // b [K] or undefined, y [N,K,H,W]. ACT: x, w, y, dy, dx, dw (w NHWC = KRSC); b, db float32 ----
   virtual void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) = 0;
   // dx [N,C,H,W] from dy and w.
   virtual void conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) = 0;
   // dw [K,C,R,R] from x and dy; db [K] (sum of dy over N,H,W) when defined.
   virtual void conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) = 0;
 
-  // ---- batch normalisation over N,H,W per channel; x,y [N,C,H,W]; gamma, beta, running*, save* [C] ----
+  // ---- batch normalisation over N,H,W per channel; x,y [N,C,H,W]; gamma, beta, running*, save* [C]
+  // ACT: x, y, dy, dx; the [C] vectors float32 ----
   // Training: batch statistics; saveMean = mean, saveInvStd = 1/sqrt(biased var + eps);
   // runningMean = (1-m)*runningMean + m*mean; runningVar = (1-m)*runningVar + m*unbiasedVar (PyTorch).
   virtual void batchNormForwardTraining(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -78,22 +88,22 @@ class Backend {
                                  const Tensor& saveInvStd, float eps, const Tensor& dx, const Tensor& dgamma,
                                  const Tensor& dbeta) = 0;
 
-  // ---- activations (any shape) ----
+  // ---- activations (any shape; x, y, dy, dx ACT) ----
   virtual void reluForward(const Tensor& x, const Tensor& y) = 0;
   // dx = dy where y > 0 else 0 (y is the forward output). dx may alias dy.
   virtual void reluBackward(const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
   virtual void sigmoidForward(const Tensor& x, const Tensor& y) = 0;
 
-  // ---- 2x2 max pooling, stride 2: x [N,C,H,W] (H, W even), y [N,C,H/2,W/2] ----
+  // ---- 2x2 max pooling, stride 2: x [N,C,H,W] (H, W even), y [N,C,H/2,W/2]; all ACT ----
   virtual void maxPool2dForward(const Tensor& x, const Tensor& y) = 0;
   // Gradient goes to the first maximum of each window in row-major order (PyTorch's choice).
   virtual void maxPool2dBackward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx) = 0;
 
-  // ---- bilinear x2 upsampling, align_corners=false: x [N,C,H,W], y [N,C,2H,2W] ----
+  // ---- bilinear x2 upsampling, align_corners=false: x [N,C,H,W], y [N,C,2H,2W]; all ACT ----
   virtual void upsampleBilinear2xForward(const Tensor& x, const Tensor& y) = 0;
   virtual void upsampleBilinear2xBackward(const Tensor& dy, const Tensor& dx) = 0;
 
-  // ---- channel concat: a [N,Ca,H,W], b [N,Cb,H,W], y [N,Ca+Cb,H,W]; split is its adjoint ----
+  // ---- channel concat: a [N,Ca,H,W], b [N,Cb,H,W], y [N,Ca+Cb,H,W]; split is its adjoint; all ACT ----
   virtual void concatChannels(const Tensor& a, const Tensor& b, const Tensor& y) = 0;
   virtual void splitChannels(const Tensor& dy, const Tensor& da, const Tensor& db) = 0;
 

@@ -1,5 +1,6 @@
-// Element types. float32 is what every op computes in today; bf16/fp16 are declared for the
-// mixed-precision CUDA path; uint8 is for uploaded pixels and masks.
+// Element types. float32 everywhere by default; bfloat16 for the activations of mixed-precision
+// training (--precision bf16: ops compute in float32 and round their outputs to bf16); float16 is
+// declared only; uint8 is for uploaded pixels and masks.
 #pragma once
 #include <cstddef>
 #include <string>

@@ -20,7 +20,13 @@ int64_t shapeNumel(const Shape& s) {
 }
 
 std::string Tensor::describe() const {
-  return std::string(dtypeName(dtype_)) + shapeStr(shape_) + " on " + device_.str();
+  return std::string(dtypeName(dtype_)) + shapeStr(shape_) + (nhwc() ? " nhwc" : "") + " on " + device_.str();
+}
+
+Layout parseLayout(const std::string& s) {
+  if (s == "nchw") return Layout::NCHW;
+  if (s == "nhwc") return Layout::NHWC;
+  PATHO_THROW("ERR_PATHO_ARG", "Expected 'nchw' or 'nhwc' for layout but received '" << s << "'");
 }
 
 }  // namespace patho

@@ -16,6 +16,10 @@ namespace patho {
 
 using Shape = std::vector<int64_t>;
 
+enum class Layout { NCHW = 0, NHWC = 1 };
+inline const char* layoutName(Layout l) { return l == Layout::NHWC ? "nhwc" : "nchw"; }
+Layout parseLayout(const std::string& s);  // "nchw" | "nhwc", else ERR_PATHO_ARG
+
 std::string shapeStr(const Shape& s);
 int64_t shapeNumel(const Shape& s);
 
@@ -38,8 +42,10 @@ class Storage {
 class Tensor {
  public:
   Tensor() = default;
-  Tensor(Shape shape, DType dtype, Device device, std::shared_ptr<Storage> storage, size_t offsetBytes = 0)
-      : shape_(std::move(shape)), dtype_(dtype), device_(device), storage_(std::move(storage)), offset_(offsetBytes) {}
+  Tensor(Shape shape, DType dtype, Device device, std::shared_ptr<Storage> storage, size_t offsetBytes = 0,
+         Layout layout = Layout::NCHW)
+      : shape_(std::move(shape)), dtype_(dtype), device_(device), storage_(std::move(storage)), offset_(offsetBytes),
+        layout_(layout) {}
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -48,6 +54,8 @@ class Tensor {
   int64_t numel() const { return shapeNumel(shape_); }
   size_t bytes() const { return size_t(numel()) * dtypeSize(dtype_); }
   DType dtype() const { return dtype_; }
+  Layout layout() const { return layout_; }
+  bool nhwc() const { return layout_ == Layout::NHWC; }
   Device device() const { return device_; }
   size_t offset() const { return offset_; }
   const std::shared_ptr<Storage>& storage() const { return storage_; }
@@ -56,7 +64,7 @@ class Tensor {
   template <typename T> T* data() const { return reinterpret_cast<T*>(raw()); }
   float* f32() const { return data<float>(); }
 
-  std::string describe() const;  // "float32[2,3,4,4] on cpu:0"
+  std::string describe() const;  // "float32[2,3,4,4] on cpu:0", "bfloat16[2,3,4,4] nhwc on cuda:0"
 
  private:
   Shape shape_;
@@ -64,6 +72,7 @@ class Tensor {
   Device device_;
   std::shared_ptr<Storage> storage_;
   size_t offset_ = 0;
+  Layout layout_ = Layout::NCHW;
 };
 
 }  // namespace patho
