@@ -18,7 +18,8 @@ Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   return Device::parse(info[i].As<Napi::String>().Utf8Value());
 }
 
-// empty(shape: number[], dtype: string, device: string): NativeTensor (contents undefined)
+// empty(shape: number[], dtype: string, device: string, layout = 'nchw'): NativeTensor (contents
+// undefined; layout 'nhwc' only for 4-D shapes, which stay the logical [N,C,H,W])
 Napi::Value Empty(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     PATHO_CHECK(info.Length() >= 1 && info[0].IsArray(), "ERR_PATHO_ARG", "empty: Expected an array of dimensions for shape");
@@ -33,7 +34,12 @@ Napi::Value Empty(const Napi::CallbackInfo& info) {
     }
     DType dt = info.Length() > 1 && info[1].IsString() ? parseDType(info[1].As<Napi::String>().Utf8Value()) : DType::F32;
     Device dev = info.Length() > 2 ? deviceArg(info, 2, "empty") : Device{};
-    return TensorHandle::Wrap(info.Env(), allocateTensor(shape, dt, dev), true);
+    Layout layout = Layout::NCHW;
+    if (info.Length() > 3 && !info[3].IsUndefined()) {
+      PATHO_CHECK(info[3].IsString(), "ERR_PATHO_ARG", "empty: Expected 'nchw' or 'nhwc' for layout");
+      layout = parseLayout(info[3].As<Napi::String>().Utf8Value());
+    }
+    return TensorHandle::Wrap(info.Env(), allocateTensor(shape, dt, dev, layout), true);
   });
 }
 

@@ -20,9 +20,35 @@ class Args {
   Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
   const char* op() const { return op_; }
 
+  // A tensor of exactly this dtype in the default (NCHW) layout.
   Tensor tensor(size_t i, const char* name, DType dt = DType::F32) {
     Tensor t = TensorHandle::FromValue(i < info_.Length() ? info_[i] : info_.Env().Undefined(), op_, name);
-    PATHO_CHECK(t.dtype() == dt, "ERR_PATHO_DTYPE", op_ << ": Expected " << name << " to be " << dtypeName(dt) << " but received " << t.describe());
+    PATHO_CHECK(t.dtype() == dt && !t.nhwc(), "ERR_PATHO_DTYPE",
+                op_ << ": Expected " << name << " to be " << dtypeName(dt) << " but received " << t.describe());
+    note(t, name);
+    return t;
+  }
+  // An activation (ACT in backend.h): float32 or bfloat16, NCHW or NHWC, and like the first
+  // activation argument of this call in both.
+  Tensor act(size_t i, const char* name) {
+    Tensor t = TensorHandle::FromValue(i < info_.Length() ? info_[i] : info_.Env().Undefined(), op_, name);
+    PATHO_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16, "ERR_PATHO_DTYPE",
+                op_ << ": Expected " << name << " to be float32 or bfloat16 but received " << t.describe());
+    if (!firstAct_.empty()) {
+      PATHO_CHECK(t.dtype() == actDType_ && t.layout() == actLayout_, "ERR_PATHO_DTYPE",
+                  op_ << ": Expected " << name << " to be " << dtypeName(actDType_) << " " << layoutName(actLayout_)
+                      << " like " << firstAct_ << " but received " << t.describe());
+    } else {
+      firstAct_ = name;
+      actDType_ = t.dtype();
+      actLayout_ = t.layout();
+    }
+    note(t, name);
+    return t;
+  }
+  // Any dtype and layout (convert's arguments).
+  Tensor any(size_t i, const char* name) {
+    Tensor t = TensorHandle::FromValue(i < info_.Length() ? info_[i] : info_.Env().Undefined(), op_, name);
     note(t, name);
     return t;
   }
@@ -90,6 +116,9 @@ class Args {
   bool haveDevice_ = false;
   Device device_;
   std::string first_;
+  std::string firstAct_;
+  DType actDType_ = DType::F32;
+  Layout actLayout_ = Layout::NCHW;
 };
 
 }  // namespace patho

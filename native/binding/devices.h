@@ -22,7 +22,7 @@ DeviceContext& deviceContext(const Device& d);
 // their statics: an op still running then would crash the exit.
 void shutdownAllQueues();
 // Allocates a dense tensor on a device from its caching allocator.
-Tensor allocateTensor(const Shape& shape, DType dtype, const Device& d);
+Tensor allocateTensor(const Shape& shape, DType dtype, const Device& d, Layout layout = Layout::NCHW);
 
 // CUDA plugin: JSON from patho_cuda_info(), or {"error": "..."} with why the plugin did not load.
 std::string cudaInfoJson();

@@ -24,22 +24,22 @@ using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
 
 // ---- elementwise ----
 PATHO_OP(fill) {
-  Tensor y = a.tensor(0, "y");
+  Tensor y = a.act(0, "y");
   float v = float(a.number(1, "value"));
   a.submit([=](Backend& b) { b.fill(y, v); });
 }
 PATHO_OP(copy) {
-  Tensor dst = a.tensor(0, "dst"), src = a.tensor(1, "src");
+  Tensor dst = a.act(0, "dst"), src = a.act(1, "src");
   a.sameNumel(dst, "dst", src, "src");
   a.submit([=](Backend& b) { b.copy(dst, src); });
 }
 PATHO_OP(scale) {
-  Tensor y = a.tensor(0, "y");
+  Tensor y = a.act(0, "y");
   float s = float(a.number(1, "alpha"));
   a.submit([=](Backend& b) { b.scale(y, s); });
 }
 PATHO_OP(axpy) {
-  Tensor y = a.tensor(0, "y"), x = a.tensor(1, "x");
+  Tensor y = a.act(0, "y"), x = a.act(1, "x");
   float s = float(a.number(2, "alpha"));
   a.sameNumel(y, "y", x, "x");
   a.submit([=](Backend& b) { b.axpy(y, x, s); });
@@ -48,6 +48,14 @@ PATHO_OP(sumSquares) {
   Tensor x = a.tensor(0, "x"), out = a.tensor(1, "out");
   a.shape(out, "out", {1});
   a.submit([=](Backend& b) { b.sumSquares(x, out); });
+}
+PATHO_OP(convert) {
+  Tensor src = a.any(0, "src"), dst = a.any(1, "dst");
+  for (auto* t : {&src, &dst})
+    PATHO_CHECK(t->dtype() == DType::F32 || t->dtype() == DType::BF16, "ERR_PATHO_DTYPE",
+                "convert: Expected float32 or bfloat16 tensors but received " << t->describe());
+  a.shape(dst, "dst", src.shape());
+  a.submit([=](Backend& b) { b.convert(src, dst); });
 }
 
 // ---- convolution ----
@@ -63,21 +71,21 @@ Shape convOutShape(Args& a, const Tensor& x, const char* xn, const Tensor& w) {
   return {x.dim(0), w.dim(0), x.dim(2), x.dim(3)};
 }
 PATHO_OP(conv2dForward) {
-  Tensor x = a.tensor(0, "x"), w = a.tensor(1, "w"), bias = a.optional(2, "b"), y = a.tensor(3, "y");
+  Tensor x = a.act(0, "x"), w = a.act(1, "w"), bias = a.optional(2, "b"), y = a.act(3, "y");
   Shape ys = convOutShape(a, x, "x", w);
   if (bias.defined()) a.shape(bias, "b", {w.dim(0)});
   a.shape(y, "y", ys);
   a.submit([=](Backend& b) { b.conv2dForward(x, w, bias, y); });
 }
 PATHO_OP(conv2dBackwardData) {
-  Tensor dy = a.tensor(0, "dy"), w = a.tensor(1, "w"), dx = a.tensor(2, "dx");
+  Tensor dy = a.act(0, "dy"), w = a.act(1, "w"), dx = a.act(2, "dx");
   a.rank(dx, "dx", 4);
   Shape ys = convOutShape(a, dx, "dx", w);
   a.shape(dy, "dy", ys);
   a.submit([=](Backend& b) { b.conv2dBackwardData(dy, w, dx); });
 }
 PATHO_OP(conv2dBackwardFilter) {
-  Tensor x = a.tensor(0, "x"), dy = a.tensor(1, "dy"), dw = a.tensor(2, "dw"), db = a.optional(3, "db");
+  Tensor x = a.act(0, "x"), dy = a.act(1, "dy"), dw = a.act(2, "dw"), db = a.optional(3, "db");
   Shape ys = convOutShape(a, x, "x", dw);
   a.shape(dy, "dy", ys);
   if (db.defined()) a.shape(db, "db", {dw.dim(0)});
@@ -90,10 +98,10 @@ void bnChannels(Args& a, const Tensor& x, std::initializer_list<std::pair<const 
   for (auto& v : vecs) a.shape(*v.first, v.second, {x.dim(1)});
 }
 PATHO_OP(batchNormForwardTraining) {
-  Tensor x = a.tensor(0, "x"), g = a.tensor(1, "gamma"), be = a.tensor(2, "beta"), rm = a.tensor(3, "runningMean"),
+  Tensor x = a.act(0, "x"), g = a.tensor(1, "gamma"), be = a.tensor(2, "beta"), rm = a.tensor(3, "runningMean"),
          rv = a.tensor(4, "runningVar");
   float momentum = float(a.number(5, "momentum")), eps = float(a.number(6, "eps"));
-  Tensor y = a.tensor(7, "y"), sm = a.tensor(8, "saveMean"), si = a.tensor(9, "saveInvStd");
+  Tensor y = a.act(7, "y"), sm = a.tensor(8, "saveMean"), si = a.tensor(9, "saveInvStd");
   bnChannels(a, x, {{&g, "gamma"}, {&be, "beta"}, {&rm, "runningMean"}, {&rv, "runningVar"}, {&sm, "saveMean"}, {&si, "saveInvStd"}});
   a.shape(y, "y", x.shape());
   PATHO_CHECK(x.dim(0) * x.dim(2) * x.dim(3) > 1, "ERR_PATHO_SHAPE",
@@ -101,17 +109,17 @@ PATHO_OP(batchNormForwardTraining) {
   a.submit([=](Backend& b) { b.batchNormForwardTraining(x, g, be, rm, rv, momentum, eps, y, sm, si); });
 }
 PATHO_OP(batchNormForwardInference) {
-  Tensor x = a.tensor(0, "x"), g = a.tensor(1, "gamma"), be = a.tensor(2, "beta"), rm = a.tensor(3, "runningMean"),
+  Tensor x = a.act(0, "x"), g = a.tensor(1, "gamma"), be = a.tensor(2, "beta"), rm = a.tensor(3, "runningMean"),
          rv = a.tensor(4, "runningVar");
   float eps = float(a.number(5, "eps"));
-  Tensor y = a.tensor(6, "y");
+  Tensor y = a.act(6, "y");
   bnChannels(a, x, {{&g, "gamma"}, {&be, "beta"}, {&rm, "runningMean"}, {&rv, "runningVar"}});
   a.shape(y, "y", x.shape());
   a.submit([=](Backend& b) { b.batchNormForwardInference(x, g, be, rm, rv, eps, y); });
 }
 PATHO_OP(batchNormBackward) {
-  Tensor x = a.tensor(0, "x"), dy = a.tensor(1, "dy"), g = a.tensor(2, "gamma"), sm = a.tensor(3, "saveMean"),
-         si = a.tensor(4, "saveInvStd"), dx = a.tensor(5, "dx"), dg = a.tensor(6, "dgamma"), db = a.tensor(7, "dbeta");
+  Tensor x = a.act(0, "x"), dy = a.act(1, "dy"), g = a.tensor(2, "gamma"), sm = a.tensor(3, "saveMean"),
+         si = a.tensor(4, "saveInvStd"), dx = a.act(5, "dx"), dg = a.tensor(6, "dgamma"), db = a.tensor(7, "dbeta");
   // eps (the forward's) is a trailing optional argument, 1e-5 (PyTorch's default) when absent
   float eps = info.Length() > 8 && !info[8].IsUndefined() ? float(a.number(8, "eps")) : 1e-5f;
   bnChannels(a, x, {{&g, "gamma"}, {&sm, "saveMean"}, {&si, "saveInvStd"}, {&dg, "dgamma"}, {&db, "dbeta"}});
@@ -122,18 +130,18 @@ PATHO_OP(batchNormBackward) {
 
 // ---- activations ----
 PATHO_OP(reluForward) {
-  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  Tensor x = a.act(0, "x"), y = a.act(1, "y");
   a.shape(y, "y", x.shape());
   a.submit([=](Backend& b) { b.reluForward(x, y); });
 }
 PATHO_OP(reluBackward) {
-  Tensor y = a.tensor(0, "y"), dy = a.tensor(1, "dy"), dx = a.tensor(2, "dx");
+  Tensor y = a.act(0, "y"), dy = a.act(1, "dy"), dx = a.act(2, "dx");
   a.shape(dy, "dy", y.shape());
   a.shape(dx, "dx", y.shape());
   a.submit([=](Backend& b) { b.reluBackward(y, dy, dx); });
 }
 PATHO_OP(sigmoidForward) {
-  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  Tensor x = a.act(0, "x"), y = a.act(1, "y");
   a.shape(y, "y", x.shape());
   a.submit([=](Backend& b) { b.sigmoidForward(x, y); });
 }
@@ -146,12 +154,12 @@ Shape halfShape(Args& a, const Tensor& x, const char* xn) {
   return {x.dim(0), x.dim(1), x.dim(2) / 2, x.dim(3) / 2};
 }
 PATHO_OP(maxPool2dForward) {
-  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  Tensor x = a.act(0, "x"), y = a.act(1, "y");
   a.shape(y, "y", halfShape(a, x, "x"));
   a.submit([=](Backend& b) { b.maxPool2dForward(x, y); });
 }
 PATHO_OP(maxPool2dBackward) {
-  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y"), dy = a.tensor(2, "dy"), dx = a.tensor(3, "dx");
+  Tensor x = a.act(0, "x"), y = a.act(1, "y"), dy = a.act(2, "dy"), dx = a.act(3, "dx");
   Shape hs = halfShape(a, x, "x");
   a.shape(y, "y", hs);
   a.shape(dy, "dy", hs);
@@ -159,13 +167,13 @@ PATHO_OP(maxPool2dBackward) {
   a.submit([=](Backend& b) { b.maxPool2dBackward(x, y, dy, dx); });
 }
 PATHO_OP(upsampleBilinear2xForward) {
-  Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
+  Tensor x = a.act(0, "x"), y = a.act(1, "y");
   a.rank(x, "x", 4);
   a.shape(y, "y", {x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
   a.submit([=](Backend& b) { b.upsampleBilinear2xForward(x, y); });
 }
 PATHO_OP(upsampleBilinear2xBackward) {
-  Tensor dy = a.tensor(0, "dy"), dx = a.tensor(1, "dx");
+  Tensor dy = a.act(0, "dy"), dx = a.act(1, "dx");
   a.rank(dx, "dx", 4);
   a.shape(dy, "dy", {dx.dim(0), dx.dim(1), 2 * dx.dim(2), 2 * dx.dim(3)});
   a.submit([=](Backend& b) { b.upsampleBilinear2xBackward(dy, dx); });
@@ -180,12 +188,12 @@ void concatShapes(Args& a, const Tensor& p, const char* pn, const Tensor& q, con
   a.shape(y, yn, {p.dim(0), p.dim(1) + q.dim(1), p.dim(2), p.dim(3)});
 }
 PATHO_OP(concatChannels) {
-  Tensor p = a.tensor(0, "a"), q = a.tensor(1, "b"), y = a.tensor(2, "y");
+  Tensor p = a.act(0, "a"), q = a.act(1, "b"), y = a.act(2, "y");
   concatShapes(a, p, "a", q, "b", y, "y");
   a.submit([=](Backend& b) { b.concatChannels(p, q, y); });
 }
 PATHO_OP(splitChannels) {
-  Tensor dy = a.tensor(0, "dy"), da = a.tensor(1, "da"), db = a.tensor(2, "db");
+  Tensor dy = a.act(0, "dy"), da = a.act(1, "da"), db = a.act(2, "db");
   concatShapes(a, da, "da", db, "db", dy, "dy");
   a.submit([=](Backend& b) { b.splitChannels(dy, da, db); });
 }
@@ -306,7 +314,7 @@ PATHO_OP(masksU8ToFloat) {
 void registerOps(Napi::Env env, Napi::Object exports) {
   struct Entry { const char* name; Fn fn; };
   const Entry entries[] = {
-      {"fill", fill}, {"copy", copy}, {"scale", scale}, {"axpy", axpy}, {"sumSquares", sumSquares},
+      {"fill", fill}, {"copy", copy}, {"scale", scale}, {"axpy", axpy}, {"sumSquares", sumSquares}, {"convert", convert},
       {"conv2dForward", conv2dForward}, {"conv2dBackwardData", conv2dBackwardData},
       {"conv2dBackwardFilter", conv2dBackwardFilter}, {"batchNormForwardTraining", batchNormForwardTraining},
       {"batchNormForwardInference", batchNormForwardInference}, {"batchNormBackward", batchNormBackward},

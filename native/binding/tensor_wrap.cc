@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/bf16.h"
 #include "devices.h"
 #include "errors.h"
 
@@ -17,6 +18,7 @@ void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function f = DefineClass(env, "NativeTensor",
                                  {InstanceAccessor<&TensorHandle::Shape>("shape"),
                                   InstanceAccessor<&TensorHandle::DType>("dtype"),
+                                  InstanceAccessor<&TensorHandle::Layout>("layout"),
                                   InstanceAccessor<&TensorHandle::Device>("device"),
                                   InstanceAccessor<&TensorHandle::Numel>("numel"),
                                   InstanceAccessor<&TensorHandle::Bytes>("bytes"),
@@ -75,6 +77,7 @@ Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
   return arr;
 }
 Napi::Value TensorHandle::DType(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), dtypeName(tensor_.dtype())); }
+Napi::Value TensorHandle::Layout(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), layoutName(tensor_.layout())); }
 Napi::Value TensorHandle::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), tensor_.device().str()); }
 Napi::Value TensorHandle::Numel(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.numel())); }
 Napi::Value TensorHandle::Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.bytes())); }
@@ -86,7 +89,50 @@ Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// read(): Promise<Float32Array | Uint8Array>. The copy runs on the device queue after every op
+namespace {
+
+// Host-side layout/dtype conversion for read() and write(): JS always sees logical NCHW float32.
+// Index of logical (n,c,h,w) in an NHWC buffer, walking the NCHW order.
+template <typename F>
+void forEachNchw(const Tensor& t, F&& f) {
+  const int64_t N = t.dim(0), C = t.dim(1), H = t.dim(2), W = t.dim(3);
+  int64_t i = 0;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t h = 0; h < H; h++)
+        for (int64_t w = 0; w < W; w++) f(i++, ((n * H + h) * W + w) * C + c);
+}
+
+float loadAsF32(const uint8_t* raw, DType dt, int64_t j) {
+  if (dt == DType::BF16) return bf16ToF32(reinterpret_cast<const bf16_t*>(raw)[j]);
+  return reinterpret_cast<const float*>(raw)[j];
+}
+
+// Device bytes of `t` -> float32 values in logical NCHW order.
+std::vector<uint8_t> toNchwF32(const Tensor& t, const std::vector<uint8_t>& raw) {
+  std::vector<uint8_t> out(size_t(t.numel()) * 4);
+  float* o = reinterpret_cast<float*>(out.data());
+  if (t.nhwc()) forEachNchw(t, [&](int64_t i, int64_t j) { o[i] = loadAsF32(raw.data(), t.dtype(), j); });
+  else for (int64_t i = 0; i < t.numel(); i++) o[i] = loadAsF32(raw.data(), t.dtype(), i);
+  return out;
+}
+
+// float32 values in logical NCHW order -> the bytes `t` holds on its device.
+std::vector<uint8_t> fromNchwF32(const Tensor& t, const float* v) {
+  std::vector<uint8_t> out(t.bytes());
+  auto store = [&](int64_t j, float x) {
+    if (t.dtype() == DType::BF16) reinterpret_cast<bf16_t*>(out.data())[j] = f32ToBf16(x);
+    else reinterpret_cast<float*>(out.data())[j] = x;
+  };
+  if (t.nhwc()) forEachNchw(t, [&](int64_t i, int64_t j) { store(j, v[i]); });
+  else for (int64_t i = 0; i < t.numel(); i++) store(i, v[i]);
+  return out;
+}
+
+}  // namespace
+
+// read(): Promise<Float32Array | Uint8Array>; bfloat16 and NHWC tensors come back as float32 in
+// logical NCHW order. The copy runs on the device queue after every op
 // issued before it; a pending asynchronous error rejects the promise instead.
 Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -96,8 +142,8 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
       d.Reject(makeJsError(env, "ERR_PATHO_DISPOSED", "read: the tensor was disposed").Value());
       return d.Promise();
     }
-    PATHO_CHECK(tensor_.dtype() == DType::F32 || tensor_.dtype() == DType::U8, "ERR_PATHO_DTYPE",
-                "read: Expected a float32 or uint8 tensor but received " << tensor_.describe());
+    PATHO_CHECK(tensor_.dtype() == DType::F32 || tensor_.dtype() == DType::BF16 || tensor_.dtype() == DType::U8,
+                "ERR_PATHO_DTYPE", "read: Expected a float32, bfloat16 or uint8 tensor but received " << tensor_.describe());
     auto deferred = Napi::Promise::Deferred::New(env);
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                               "patho.read", 0, 1);
@@ -115,6 +161,7 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
         try {
           res->data.resize(t.bytes());
           if (t.bytes()) be->copyToHost(res->data.data(), t, t.bytes());
+          if (t.dtype() == DType::BF16 || t.nhwc()) res->data = toNchwF32(t, res->data);
         } catch (const Error& ex) {
           res->err = QueueError{true, ex.code(), ex.what()};
         } catch (const std::exception& ex) {
@@ -128,7 +175,7 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
         }
         auto buf = Napi::ArrayBuffer::New(env, res->data.size());
         if (!res->data.empty()) std::memcpy(buf.Data(), res->data.data(), res->data.size());
-        if (t.dtype() == DType::F32) deferred.Resolve(Napi::Float32Array::New(env, size_t(t.numel()), buf, 0));
+        if (t.dtype() != DType::U8) deferred.Resolve(Napi::Float32Array::New(env, size_t(t.numel()), buf, 0));
         else deferred.Resolve(Napi::Uint8Array::New(env, size_t(t.numel()), buf, 0));
       });
       tsfn.Release();
@@ -138,21 +185,29 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
 }
 
 // write(typedArray): copies host data now (the caller may reuse its buffer), uploads in queue order.
+// A bfloat16 or NHWC tensor takes a Float32Array in logical NCHW order (rounded to nearest even).
 Napi::Value TensorHandle::Write(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     PATHO_CHECK(!disposed_, "ERR_PATHO_DISPOSED", "write: the tensor was disposed");
     PATHO_CHECK(info.Length() >= 1 && info[0].IsTypedArray(), "ERR_PATHO_ARG",
                 "write: Expected a Float32Array or Uint8Array for data");
     auto ta = info[0].As<Napi::TypedArray>();
-    bool okType = (tensor_.dtype() == DType::F32 && ta.TypedArrayType() == napi_float32_array) ||
+    PATHO_CHECK(tensor_.dtype() != DType::F16, "ERR_PATHO_DTYPE", "write: float16 tensors cannot be written from JS: " << tensor_.describe());
+    bool okType = (tensor_.dtype() != DType::U8 && ta.TypedArrayType() == napi_float32_array) ||
                   (tensor_.dtype() == DType::U8 && (ta.TypedArrayType() == napi_uint8_array ||
                                                     ta.TypedArrayType() == napi_uint8_clamped_array));
-    PATHO_CHECK(okType, "ERR_PATHO_DTYPE", "write: Expected a " << (tensor_.dtype() == DType::F32 ? "Float32Array" : "Uint8Array")
+    PATHO_CHECK(okType, "ERR_PATHO_DTYPE", "write: Expected a " << (tensor_.dtype() != DType::U8 ? "Float32Array" : "Uint8Array")
                                                                 << " for a " << tensor_.describe());
     PATHO_CHECK(ta.ElementLength() == size_t(tensor_.numel()), "ERR_PATHO_SHAPE",
                 "write: Expected " << tensor_.numel() << " elements for " << tensor_.describe() << " but received " << ta.ElementLength());
-    auto data = std::make_shared<std::vector<uint8_t>>(ta.ByteLength());
-    std::memcpy(data->data(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), ta.ByteLength());
+    const uint8_t* src = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    std::shared_ptr<std::vector<uint8_t>> data;
+    if (tensor_.dtype() == DType::BF16 || tensor_.nhwc()) {
+      data = std::make_shared<std::vector<uint8_t>>(fromNchwF32(tensor_, reinterpret_cast<const float*>(src)));
+    } else {
+      data = std::make_shared<std::vector<uint8_t>>(ta.ByteLength());
+      std::memcpy(data->data(), src, ta.ByteLength());
+    }
     Tensor t = tensor_;
     DeviceContext& ctx = deviceContext(t.device());
     Backend* be = ctx.backend.get();
@@ -165,6 +220,7 @@ Napi::Value TensorHandle::Write(const Napi::CallbackInfo& info) {
 Napi::Value TensorHandle::View(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     PATHO_CHECK(!disposed_, "ERR_PATHO_DISPOSED", "view: the tensor was disposed");
+    PATHO_CHECK(!tensor_.nhwc(), "ERR_PATHO_ARG", "view: Expected an NCHW tensor (views are flat slices) but received " << tensor_.describe());
     PATHO_CHECK(info.Length() >= 2 && info[0].IsNumber() && info[1].IsArray(), "ERR_PATHO_ARG",
                 "view: Expected (offsetElements: number, shape: number[])");
     int64_t off = info[0].As<Napi::Number>().Int64Value();

@@ -28,6 +28,7 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   static Napi::FunctionReference* ctor_;
   Napi::Value Shape(const Napi::CallbackInfo& info);
   Napi::Value DType(const Napi::CallbackInfo& info);
+  Napi::Value Layout(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Numel(const Napi::CallbackInfo& info);
   Napi::Value Bytes(const Napi::CallbackInfo& info);
