@@ -2,7 +2,7 @@
 // and its loader report; the training helper extends it with tensors, nn, data and training.
 export * from './native';
 export { Tensor, noGrad, scope, isGradEnabled } from './tensor';
-export { Module, ModuleList, Parameter, Buffer, Counter } from './nn/module';
+export { Module, ModuleList, Parameter, Buffer, Counter, checkPrecision, type Precision } from './nn/module';
 export { Conv2d } from './nn/conv2d';
 export { BatchNorm2d } from './nn/batchnorm2d';
 export { ReLU, MaxPool2d, Upsample } from './nn/layers';

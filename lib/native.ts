@@ -4,11 +4,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export type DType = 'float32' | 'bfloat16' | 'float16' | 'uint8';
+/** Memory order of a 4-D tensor whose shape is always the logical [N,C,H,W] (PyTorch's channels_last is 'nhwc'). */
+export type Layout = 'nchw' | 'nhwc';
 
 /** A tensor in device memory. Op calls are queued on the device; read() waits for them. */
 export interface NativeTensor {
   readonly shape: number[];
   readonly dtype: DType;
+  readonly layout: Layout;
   readonly device: string;
   readonly numel: number;
   readonly bytes: number;
@@ -17,6 +20,7 @@ export interface NativeTensor {
   readonly isView: boolean;
   /** idempotent; queued ops that use the tensor keep its memory alive until they have run */
   dispose(): void;
+  /** float32 and bfloat16 tensors, whatever their layout, read as a Float32Array in logical NCHW order */
   read(): Promise<Float32Array | Uint8Array>;
   write(data: Float32Array | Uint8Array): void;
   view(offsetElements: number, shape: number[]): NativeTensor;
@@ -55,7 +59,7 @@ type OptT = NativeTensor | null;
 /** Mirrors native/binding: ops take inputs, scalars, then outputs (overwritten). */
 export interface Binding {
   NativeTensor: abstract new () => NativeTensor;
-  empty(shape: number[], dtype?: DType, device?: string): NativeTensor;
+  empty(shape: number[], dtype?: DType, device?: string, layout?: Layout): NativeTensor;
   info(): NativeInfo;
   cudaInfo(): string;
   cudaLoaderReport(): string;
@@ -71,6 +75,8 @@ export interface Binding {
   scale(y: T, alpha: number): void;
   axpy(y: T, x: T, alpha: number): void;
   sumSquares(x: T, out: T): void;
+  /** dst = src in dst's dtype (float32/bfloat16, round to nearest even) and layout; same logical shape */
+  convert(src: T, dst: T): void;
 
   conv2dForward(x: T, w: T, b: OptT, y: T): void;
   conv2dBackwardData(dy: T, w: T, dx: T): void;

@@ -1,6 +1,6 @@
 // Tensor handle with an autograd tape (DESIGN.md decision 5): ops record their backward rule on
 // a tape, backward() replays it in reverse calling native backward ops; scopes free a step's tensors.
-import { native, type NativeTensor } from './native';
+import { native, type DType, type Layout, type NativeTensor } from './native';
 
 /** Receives the gradient of the op's output; adds input gradients through gradSink(). */
 export type BackwardFn = (gradOut: NativeTensor) => void;
@@ -18,6 +18,10 @@ export interface TensorOptions {
   requiresGrad?: boolean;
   /** a tensor the caller owns for longer than any scope (parameters, buffers, optimizer state) */
   keep?: boolean;
+  /** element type (default float32) */
+  dtype?: DType;
+  /** memory order of a 4-D tensor (default 'nchw') */
+  layout?: Layout;
 }
 
 export class Tensor {
@@ -41,7 +45,12 @@ export class Tensor {
   }
 
   static empty(shape: number[], device = 'cpu', opts?: TensorOptions): Tensor {
-    return new Tensor(native.empty(shape, 'float32', device), opts);
+    return new Tensor(native.empty(shape, opts?.dtype ?? 'float32', device, opts?.layout ?? 'nchw'), opts);
+  }
+
+  /** An uninitialised tensor with x's device, dtype and layout (and x's shape unless given). */
+  static emptyLike(x: Tensor, shape?: number[]): Tensor {
+    return new Tensor(native.empty(shape ?? x.shape, x.dtype, x.device, x.layout));
   }
 
   static full(shape: number[], value: number, device = 'cpu', opts?: TensorOptions): Tensor {
@@ -69,6 +78,12 @@ export class Tensor {
   }
   get device(): string {
     return this.value.device;
+  }
+  get dtype(): DType {
+    return this.value.dtype;
+  }
+  get layout(): Layout {
+    return this.value.layout;
   }
   get disposed(): boolean {
     return this.value.disposed;
@@ -185,11 +200,12 @@ export function gradSink(t: Tensor | null | undefined, shape?: number[], device?
   if (!t || !t.requiresGrad) {
     const s = shape ?? t?.shape;
     if (!s) throw new Error('gradSink: a shape is needed for a tensor that needs no gradient');
-    const tmp = native.empty(s, 'float32', device ?? t?.device ?? 'cpu');
+    const tmp = native.empty(s, t?.dtype ?? 'float32', device ?? t?.device ?? 'cpu', t?.layout ?? 'nchw');
     return { dst: tmp, done: () => tmp.dispose() };
   }
+  // gradients have their tensor's dtype and layout (bf16 activations get bf16 gradients, as in autocast)
   if (t.grad === null) {
-    t.grad = native.empty(t.shape, 'float32', t.device);
+    t.grad = native.empty(t.shape, t.dtype, t.device, t.layout);
     t.ownsGrad = true;
     t.gradFresh = false;
     return { dst: t.grad, done: () => {} };
@@ -198,7 +214,7 @@ export function gradSink(t: Tensor | null | undefined, shape?: number[], device?
     t.gradFresh = false;
     return { dst: t.grad, done: () => {} };
   }
-  const tmp = native.empty(t.shape, 'float32', t.device);
+  const tmp = native.empty(t.shape, t.dtype, t.device, t.layout);
   const g = t.grad;
   return {
     dst: tmp,

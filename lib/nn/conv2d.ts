@@ -1,6 +1,6 @@
 // Conv2d: 'same' padding, stride 1, kernel 1 or 3, PyTorch's names (weight, bias) and init.
 import type { Tensor } from '../tensor';
-import { conv2d } from './functional';
+import { cast, conv2d } from './functional';
 import { biasUniform, kaimingUniformA5 } from './init';
 import { Module, type Parameter } from './module';
 
@@ -26,6 +26,11 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight.tensor, this.bias ? this.bias.tensor : null);
+    const b = this.bias ? this.bias.tensor : null;
+    if (this.precision === 'bf16') {
+      // autocast: bf16 NHWC input and a bf16 copy of the float32 master weight; the bias stays float32
+      return conv2d(cast(x, 'bfloat16', 'nhwc'), cast(this.weight.tensor, 'bfloat16', 'nhwc'), b);
+    }
+    return conv2d(cast(x, 'float32', 'nchw'), this.weight.tensor, b);
   }
 }

@@ -1,7 +1,34 @@
 // Differentiable ops over native kernels: each allocates its output, calls the forward op and
 // records a backward rule that calls the matching native backward ops (gradients accumulate).
-import { native } from '../native';
+// Outputs take their input's dtype and layout (float32 NCHW, or bfloat16 NHWC under bf16 precision);
+// cast() converts between them and is differentiable.
+import { native, type DType, type Layout } from '../native';
 import { Tensor, gradSink, isGradEnabled, needsGrad, record } from '../tensor';
+
+/**
+ * x in another dtype and/or layout (x itself when it already is): the mixed-precision boundary.
+ * The gradient flows back converted to x's dtype and layout (bf16 gradients of a float32 master
+ * weight land in its float32 gradient).
+ */
+export function cast(x: Tensor, dtype: DType, layout: Layout = 'nchw'): Tensor {
+  if (x.dtype === dtype && x.layout === layout) return x;
+  if (layout === 'nhwc' && x.shape.length !== 4) {
+    throw new TypeError(`cast: Expected a 4-D tensor for layout 'nhwc' but received [${x.shape.join(',')}]`);
+  }
+  const y = Tensor.empty(x.shape, x.device, { dtype, layout });
+  native.convert(x.value, y.value);
+  record(y, [x], (dy) => {
+    const sx = gradSink(x);
+    native.convert(dy, sx.dst);
+    sx.done();
+  });
+  return y;
+}
+
+/** x as float32 NCHW (losses, probabilities and metrics are float32 whatever the network computes in) */
+export function toFloat32(x: Tensor): Tensor {
+  return cast(x, 'float32', 'nchw');
+}
 
 function dims4(x: Tensor, name: string, op: string): [number, number, number, number] {
   const s = x.shape;
@@ -12,7 +39,7 @@ function dims4(x: Tensor, name: string, op: string): [number, number, number, nu
 /** 'same' convolution, stride 1, 1x1 or 3x3 kernel: x [N,C,H,W], w [K,C,R,R], b [K] or null. */
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
   const [n, , h, wd] = dims4(x, 'x', 'conv2d');
-  const y = Tensor.empty([n, w.shape[0], h, wd], x.device);
+  const y = Tensor.emptyLike(x, [n, w.shape[0], h, wd]);
   native.conv2dForward(x.value, w.value, b ? b.value : null, y.value);
   record(y, [x, w, b], (dy) => {
     if (needsGrad(w) || needsGrad(b)) {
@@ -40,7 +67,7 @@ export interface BatchNormOptions {
 /** Per-channel batch normalisation; training uses batch statistics and updates the running ones. */
 export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, o: BatchNormOptions): Tensor {
   const [, c] = dims4(x, 'x', 'batchNorm');
-  const y = Tensor.empty(x.shape, x.device);
+  const y = Tensor.emptyLike(x);
   if (!o.training) {
     if (isGradEnabled() && (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad)) {
       throw new Error('batchNorm: gradients through BatchNorm2d in eval mode are not supported; call train() or use noGrad()');
@@ -65,7 +92,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
 }
 
 export function relu(x: Tensor): Tensor {
-  const y = Tensor.empty(x.shape, x.device);
+  const y = Tensor.emptyLike(x);
   native.reluForward(x.value, y.value);
   record(y, [x], (dy) => {
     const sx = gradSink(x);
@@ -75,20 +102,22 @@ export function relu(x: Tensor): Tensor {
   return y;
 }
 
-/** Probabilities from logits, for inference and metrics (losses take logits and fuse the sigmoid). */
+/** float32 NCHW probabilities from logits, for inference and metrics (losses take logits and fuse the sigmoid). */
 export function sigmoid(x: Tensor): Tensor {
   if (isGradEnabled() && x.requiresGrad) {
     throw new Error('sigmoid: has no backward rule; use it under noGrad() (the losses take logits)');
   }
-  const y = Tensor.empty(x.shape, x.device);
-  native.sigmoidForward(x.value, y.value);
+  const xf = toFloat32(x);
+  const y = Tensor.emptyLike(xf);
+  native.sigmoidForward(xf.value, y.value);
+  if (xf !== x) xf.dispose();
   return y;
 }
 
 /** 2x2 max pooling, stride 2. */
 export function maxPool2d(x: Tensor): Tensor {
   const [n, c, h, w] = dims4(x, 'x', 'maxPool2d');
-  const y = Tensor.empty([n, c, h >> 1, w >> 1], x.device);
+  const y = Tensor.emptyLike(x, [n, c, h >> 1, w >> 1]);
   native.maxPool2dForward(x.value, y.value);
   record(y, [x], (dy) => {
     const sx = gradSink(x);
@@ -101,7 +130,7 @@ export function maxPool2d(x: Tensor): Tensor {
 /** Bilinear x2 upsampling with align_corners=false (F.interpolate(scale_factor=2, mode='bilinear')). */
 export function upsample2x(x: Tensor): Tensor {
   const [n, c, h, w] = dims4(x, 'x', 'upsample2x');
-  const y = Tensor.empty([n, c, 2 * h, 2 * w], x.device);
+  const y = Tensor.emptyLike(x, [n, c, 2 * h, 2 * w]);
   native.upsampleBilinear2xForward(x.value, y.value);
   record(y, [x], (dy) => {
     const sx = gradSink(x);
@@ -111,11 +140,12 @@ export function upsample2x(x: Tensor): Tensor {
   return y;
 }
 
-/** torch.cat([a, b], dim=1) */
-export function concat(a: Tensor, b: Tensor): Tensor {
+/** torch.cat([a, b], dim=1); b is cast to a's dtype and layout when they differ. */
+export function concat(a: Tensor, b0: Tensor): Tensor {
   const [n, ca, h, w] = dims4(a, 'a', 'concat');
-  const [, cb] = dims4(b, 'b', 'concat');
-  const y = Tensor.empty([n, ca + cb, h, w], a.device);
+  const [, cb] = dims4(b0, 'b', 'concat');
+  const b = cast(b0, a.dtype, a.layout);
+  const y = Tensor.emptyLike(a, [n, ca + cb, h, w]);
   native.concatChannels(a.value, b.value, y.value);
   record(y, [a, b], (dy) => {
     const sa = gradSink(a);

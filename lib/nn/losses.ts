@@ -2,6 +2,7 @@
 // Jaccard) as in the reference (w = 0: plain BCE), and the soft Dice loss. Each returns a scalar [1].
 import { native } from '../native';
 import { Tensor, gradSink, record } from '../tensor';
+import { toFloat32 } from './functional';
 
 export interface BceJaccardOptions {
   /** weight of -log(soft Jaccard); 0 gives plain BCE (default 1, the original's with_jaccard) */
@@ -17,8 +18,10 @@ function checkPair(logits: Tensor, target: Tensor, op: string): void {
   }
 }
 
-export function bceJaccardLoss(logits: Tensor, target: Tensor, opts: BceJaccardOptions = {}): Tensor {
-  checkPair(logits, target, 'bceJaccardLoss');
+/** Computed in float32: bfloat16 logits (mixed precision) are cast first, as autocast does. */
+export function bceJaccardLoss(logits0: Tensor, target: Tensor, opts: BceJaccardOptions = {}): Tensor {
+  checkPair(logits0, target, 'bceJaccardLoss');
+  const logits = toFloat32(logits0);
   const w = opts.jaccardWeight ?? 1;
   const eps = opts.eps ?? 1e-7;
   if (!(w >= 0) || !Number.isFinite(w)) throw new TypeError(`bceJaccardLoss: Expected a finite jaccardWeight >= 0 but received ${w}`);
@@ -40,8 +43,9 @@ export function bceLoss(logits: Tensor, target: Tensor): Tensor {
 }
 
 /** 1 - (2*sum(p*y) + eps) / (sum p + sum y + eps) over the whole batch */
-export function diceLoss(logits: Tensor, target: Tensor, opts: { eps?: number } = {}): Tensor {
-  checkPair(logits, target, 'diceLoss');
+export function diceLoss(logits0: Tensor, target: Tensor, opts: { eps?: number } = {}): Tensor {
+  checkPair(logits0, target, 'diceLoss');
+  const logits = toFloat32(logits0);
   const eps = opts.eps ?? 1e-7;
   const loss = Tensor.empty([1], logits.device);
   const stats = Tensor.empty([4], logits.device);

@@ -50,8 +50,23 @@ export interface InitOptions {
   seed?: number;
 }
 
+/**
+ * 'fp32': everything in float32 NCHW. 'bf16': mixed precision like PyTorch's autocast with
+ * channels_last: convolutions take bfloat16 NHWC activations and a bf16 copy of the float32
+ * master weights, later ops follow their input, losses and metrics cast back to float32;
+ * parameters, gradients, optimizer state and BatchNorm statistics stay float32.
+ */
+export type Precision = 'fp32' | 'bf16';
+
+export function checkPrecision(p: unknown, name = 'precision'): Precision {
+  if (p !== 'fp32' && p !== 'bf16') throw new TypeError(`Expected 'fp32' or 'bf16' for ${name} but received ${JSON.stringify(p)}`);
+  return p;
+}
+
 export abstract class Module {
   training = true;
+  /** compute precision of this module's ops (setPrecision() sets a whole tree) */
+  precision: Precision = 'fp32';
   private readonly params = new Map<string, Parameter>();
   private readonly buffers = new Map<string, Buffer>();
   private readonly counters = new Map<string, Counter>();
@@ -129,6 +144,13 @@ export abstract class Module {
 
   eval(): this {
     return this.train(false);
+  }
+
+  /** Compute precision for this module and its children ('fp32' default, 'bf16' mixed precision). */
+  setPrecision(p: Precision): this {
+    checkPrecision(p);
+    for (const [, m] of this.namedModules()) m.precision = p;
+    return this;
   }
 
   /**

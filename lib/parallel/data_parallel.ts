@@ -131,6 +131,8 @@ export class ReplicaGroup {
     } else {
       for (const d of devices.slice(1)) {
         const copy = replicateModule(net, opts.replicate);
+        const precisionOf = new Map(net.namedModules().map(([n, m]) => [n, m.precision]));
+        for (const [n, m] of copy.namedModules()) m.precision = precisionOf.get(n) ?? m.precision;
         nets.push(copy.initialized ? await copy.to(d) : copy.init({ device: d }));
       }
       const kind = devices[0].split(':')[0];

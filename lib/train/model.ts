@@ -8,7 +8,7 @@ import { noGrad, scope, Tensor } from '../tensor';
 import { sigmoid } from '../nn/functional';
 import { bceJaccardLoss, diceLoss, type LossFn } from '../nn/losses';
 import { DEFAULT_THRESHOLDS } from '../nn/metrics';
-import type { Module } from '../nn/module';
+import { checkPrecision, type Module, type Precision } from '../nn/module';
 import { createOptimizer, type Optimizer, type OptimizerName, type OptimizerOptions } from '../nn/optim';
 import { Rng } from '../rng';
 import { PathoError } from '../nn/state';
@@ -58,6 +58,8 @@ export interface ModelOptions {
   thresholds?: number[];
   /** trainer RNG seed (saved in checkpoints) */
   seed?: number;
+  /** 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision); default: the net's own */
+  precision?: Precision;
 }
 
 export interface EvaluateResult {
@@ -119,6 +121,7 @@ export class Model {
     this.outDir = path.resolve(opts.out ?? path.join('runs', 'patho'));
     this.checkpointDir = opts.checkpoint === false ? null : path.resolve(opts.checkpoint ?? this.outDir);
     this.rng = new Rng(opts.seed ?? 0);
+    if (opts.precision !== undefined) net.setPrecision(checkPrecision(opts.precision));
     const loss = opts.loss ?? (opts.withJaccard === false ? 'bce' : 'bce-jaccard');
     if (typeof loss === 'function') {
       this.lossFn = loss;
