@@ -2,7 +2,7 @@
 // the same for PyTorch running the reference module (bench/torch_train_step.py) when python3 with
 // torch is available, run one after the other (both use all cores). Prints a table and one JSON line.
 //   npx tsc -p tsconfig.json && node dist/bench/train-step.js [--device cpu] [--width 16] [--size 256]
-//     [--batch 4] [--steps 10] [--warmup 2] [--in-channels 3] [--depth 4] [--no-torch] [--json]
+//     [--batch 4] [--steps 10] [--warmup 2] [--in-channels 3] [--depth 4] [--precision fp32|bf16] [--no-torch] [--json]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -28,13 +28,15 @@ const batchSize = intArg('batch', 4);
 const steps = intArg('steps', 10);
 const warmup = intArg('warmup', 2);
 const inChannels = intArg('in-channels', 3);
+const precision = arg('precision', 'fp32');
+if (precision !== 'fp32' && precision !== 'bf16') throw new TypeError(`Expected fp32 or bf16 for --precision but received ${precision}`);
 const jsonOnly = process.argv.includes('--json');
 const withTorch = !process.argv.includes('--no-torch') && device.startsWith('cpu');
 if (size % 2 ** depth !== 0) throw new TypeError(`Expected --size to be a multiple of ${2 ** depth} but received ${size}`);
 
 // The same measurement as `patho bench` (lib/bench/train-step.ts), with Adam like the PyTorch side.
 async function patho(): Promise<{ msPerStep: number; imagesPerSecond: number; bestMsPerStep: number; peakBytes: number }> {
-  const r = await benchTrainStep({ device, width, depth, size, batch: batchSize, steps, warmup, inChannels, optimizer: 'adam' });
+  const r = await benchTrainStep({ device, width, depth, size, batch: batchSize, steps, warmup, inChannels, optimizer: 'adam', precision });
   const med = r.msPerStepMedian;
   return { msPerStep: med, imagesPerSecond: (batchSize * 1000) / med, bestMsPerStep: r.msPerStepBest, peakBytes: r.peakBytes };
 }
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
   const p = await patho();
   const t = withTorch ? torch() : null;
   const ratio = t && 'imagesPerSecond' in t ? p.imagesPerSecond / t.imagesPerSecond : null;
-  const setting = `UNet width ${width} depth ${depth}, ${size}x${size}, batch ${batchSize}, ${inChannels} ch, Adam, fp32`;
+  const setting = `UNet width ${width} depth ${depth}, ${size}x${size}, batch ${batchSize}, ${inChannels} ch, Adam, ${precision}`;
   if (!jsonOnly) {
     console.log(`training step: ${setting} on ${device} (${native.backendName(device)}), median of ${steps} after ${warmup} warm-up`);
     console.log('| implementation | median ms/step | images/s | fastest step ms |');

@@ -3,6 +3,7 @@
 // `patho bench` and bench/train-step.ts.
 import type { Batch } from '../data/batch';
 import { native } from '../native';
+import type { Precision } from '../nn/module';
 import { UNet } from '../nn/unet';
 import { Model } from '../train/model';
 
@@ -17,6 +18,8 @@ export interface StepBenchOptions {
   inChannels?: number;
   optimizer?: 'sgd' | 'adam';
   seed?: number;
+  /** 'fp32' (default) or 'bf16' mixed precision */
+  precision?: Precision;
 }
 
 export interface StepBenchResult {
@@ -27,6 +30,7 @@ export interface StepBenchResult {
   size: number;
   batch: number;
   steps: number;
+  precision: Precision;
   imagesPerSecond: number;
   msPerStep: number;
   /** median of per-step times */
@@ -62,7 +66,8 @@ export async function benchTrainStep(o: StepBenchOptions): Promise<StepBenchResu
   const depth = o.depth ?? 4;
   const inChannels = o.inChannels ?? 3;
   const net = new UNet({ inChannels, outChannels: 1, width: o.width, depth, seed: o.seed ?? 0, device: o.device });
-  const model = new Model(net, { device: o.device, checkpoint: false, optimizer: o.optimizer ?? 'sgd', lr: 1e-3, schedule: 'constant' });
+  const precision = o.precision ?? 'fp32';
+  const model = new Model(net, { device: o.device, checkpoint: false, optimizer: o.optimizer ?? 'sgd', lr: 1e-3, schedule: 'constant', precision });
   await model.ready();
   const batch = syntheticBatch(o.batch, o.size, inChannels, (o.seed ?? 0) + 1);
   try {
@@ -91,6 +96,7 @@ export async function benchTrainStep(o: StepBenchOptions): Promise<StepBenchResu
       size: o.size,
       batch: o.batch,
       steps: o.steps,
+      precision,
       imagesPerSecond: (o.steps * o.batch) / total,
       msPerStep: (total * 1000) / o.steps,
       msPerStepMedian: times[Math.floor(times.length / 2)],

@@ -9,7 +9,7 @@ import { UsageError } from './usage-error';
 export const BENCH_HELP = `Usage: patho bench [options]
   --device cpu|cuda|cuda:N (default cpu)   --width W (default 16)   --depth D (default 4)
   --size S (default 256)   --batch B (default 4)   --steps N (default 10)   --warmup N (default 2)
-  --channels C (default 3)   --json   one JSON line
+  --channels C (default 3)   --precision fp32|bf16 (default fp32; bf16: mixed precision)   --json   one JSON line
   --devices 1,2,4,8   data-parallel scaling over that many GPUs (--batch per GPU)
   --device cpu --replicas 1,2   the same with in-process CPU replicas`;
 
@@ -17,7 +17,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, {
     device: { type: 'string' }, width: { type: 'string' }, depth: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' },
     steps: { type: 'string' }, warmup: { type: 'string' }, channels: { type: 'string' }, devices: { type: 'string' }, replicas: { type: 'string' },
-    json: { type: 'boolean' },
+    json: { type: 'boolean' }, precision: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (f.bool('help')) {
@@ -38,6 +38,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     steps: f.num('steps', 10, { int: true, min: 1 }),
     warmup: f.num('warmup', 2, { int: true, min: 0 }),
     inChannels: f.num('channels', 3, { int: true, min: 1, max: 64 }),
+    precision: f.choice('precision', ['fp32', 'bf16'] as const, 'fp32'),
   });
   if (f.bool('json')) {
     process.stdout.write(JSON.stringify({ bench: 'train-step', ...r }) + '\n');
@@ -45,7 +46,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   process.stdout.write(
     `device      ${r.device} (${r.backend})\n` +
-    `model       UNet width ${r.width}, depth ${r.depth}; input ${r.batch}x3x${r.size}x${r.size}\n` +
+    `model       UNet width ${r.width}, depth ${r.depth}; input ${r.batch}x3x${r.size}x${r.size}; precision ${r.precision}\n` +
     `throughput  ${r.imagesPerSecond.toFixed(2)} images/s (${r.msPerStep.toFixed(1)} ms/step, median ${r.msPerStepMedian.toFixed(1)} ms, ${r.steps} steps)\n` +
     `peak memory ${(r.peakBytes / 2 ** 20).toFixed(1)} MiB\n`,
   );

@@ -37,7 +37,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     epochs: f.num('epochs', 18, { int: true, min: 1 }),
     timeLimit: f.num('time-limit', 300, { min: 1 }),
     batchSize: 4, crop: 256, width: f.num('width', 16, { int: true, min: 1, max: 256 }), depth: 4,
-    optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null,
+    optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null, precision: 'fp32',
     loss: 'bce-jaccard', augment: true, device: checkDevice(f.str('device', 'cpu')), out: path.join(out, 'model'),
     resume: null, seed: 0, workers: null, samplesPerEpoch: 48,
   };

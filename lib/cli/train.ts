@@ -21,7 +21,7 @@ export const TRAIN_FLAGS = {
   optimizer: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' },
   loss: { type: 'string' }, 'no-augment': { type: 'boolean' }, device: { type: 'string' }, out: { type: 'string' },
   resume: { type: 'string' }, seed: { type: 'string' }, schedule: { type: 'string' }, 'clip-grad-norm': { type: 'string' },
-  workers: { type: 'string' }, 'samples-per-epoch': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  workers: { type: 'string' }, 'samples-per-epoch': { type: 'string' }, precision: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const TRAIN_HELP = `Usage: patho train --data DIR [options]
@@ -35,6 +35,7 @@ export const TRAIN_HELP = `Usage: patho train --data DIR [options]
   --weight-decay X      --schedule constant|step|cosine|poly (default cosine)  --clip-grad-norm X
   --loss bce-jaccard|bce|dice (default bce-jaccard)   --no-augment
   --device cpu|cuda|cuda:N|cuda:0,1|cpu:0,1 (a list: data-parallel replicas; default cpu)
+  --precision fp32|bf16 (default fp32; bf16: bf16 NHWC activations, float32 master weights)
   --out DIR (default runs/train)   --resume CKPT
 Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5; needs validation), OUT/metrics.jsonl, OUT/config.json, OUT/curves.png.`;
 
@@ -56,6 +57,7 @@ export interface TrainConfig {
   weightDecay: number;
   schedule: 'constant' | 'step' | 'cosine' | 'poly';
   clipGradNorm: number | null;
+  precision: 'fp32' | 'bf16';
   loss: 'bce-jaccard' | 'bce' | 'dice';
   augment: boolean;
   device: string;
@@ -105,6 +107,7 @@ export function trainConfig(f: Flags): TrainConfig {
     weightDecay: f.num('weight-decay', 0, { min: 0 }),
     schedule: f.choice('schedule', ['constant', 'step', 'cosine', 'poly'] as const, 'cosine'),
     clipGradNorm: f.optNum('clip-grad-norm', { min: 0, minExclusive: true }) ?? null,
+    precision: f.choice('precision', ['fp32', 'bf16'] as const, 'fp32'),
     loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const, 'bce-jaccard'),
     augment: !f.bool('no-augment'),
     device: checkDevice(f.str('device', 'cpu'), 'device', { list: true }),
@@ -152,6 +155,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     loss: c.loss,
     schedule: c.schedule,
     ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
+    precision: c.precision,
     ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
     out: c.out,
     checkpoint: c.out,
