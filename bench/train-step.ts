@@ -28,7 +28,7 @@ const batchSize = intArg('batch', 4);
 const steps = intArg('steps', 10);
 const warmup = intArg('warmup', 2);
 const inChannels = intArg('in-channels', 3);
-const precision = arg('precision', 'fp32');
+const precision = arg('precision', 'fp32') as 'fp32' | 'bf16';
 if (precision !== 'fp32' && precision !== 'bf16') throw new TypeError(`Expected fp32 or bf16 for --precision but received ${precision}`);
 const jsonOnly = process.argv.includes('--json');
 const withTorch = !process.argv.includes('--no-torch') && device.startsWith('cpu');
