@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU verification from the kit made by scripts/pack-gpu-kit.sh (works without Node.js installed):
-# CUDA-vs-CPU parity of every op, patho's training step (width 64, 512x512, batch 16; float32 and
-# TF32) and the PyTorch reference step (AMP bf16, channels_last, cudnn.benchmark; float32 too),
+# CUDA-vs-CPU parity of every op (float32 and bf16/NHWC), patho's training step (width 64, 512x512,
+# batch 16; float32, TF32 and bf16 mixed precision) and the PyTorch reference step (AMP bf16, channels_last, cudnn.benchmark; float32 too),
 # then one table. Budget: under 8 minutes on one H100.
 #   scripts/gpu-check.sh [kit folder, default .gpu-kit]
 # Exit status: 0 all checks passed; 1 a check failed or a step broke; 2 no CUDA device (nothing verified).
@@ -59,7 +59,7 @@ results=$work/results.jsonl
 
 # ---- 2. parity ----
 echo "== parity: every op on cuda:0 vs the CPU backend =="
-timeout 300 "$node" "$work/dist/test/cuda/run-parity.js" cuda:0 | tee "$work/parity.log"
+timeout 240 "$node" "$work/dist/test/cuda/run-parity.js" cuda:0 | tee "$work/parity.log"
 prc=${PIPESTATUS[0]}
 summary=$(grep -E '^# parity ' "$work/parity.log" | tail -1)
 [ $prc -eq 0 ] || { failed=1; echo "gpu-check: parity FAILED (exit $prc)"; grep '^not ok' "$work/parity.log"; }
@@ -68,16 +68,19 @@ echo "{\"bench\":\"parity\",\"summary\":\"${summary#\# }\",\"exit\":$prc}" >>"$r
 # ---- 3. patho's training step ----
 step=$work/dist/bench/train-step.js
 if [ -f "$step" ]; then
-  for tf32 in 0 1; do
-    echo "== patho training step (PATHO_CUDA_TF32=$tf32) =="
-    out=$(PATHO_CUDA_TF32=$tf32 timeout 150 "$node" "$step" --device cuda:0 --width 64 --size 512 --batch 16 \
-      --warmup 2 --steps 10 --json 2>&1)
+  # fp32 (exact FMA math), TF32 convolutions, and bf16 mixed precision (NHWC, tensor cores)
+  for mode in fp32 tf32 bf16; do
+    tf32=$([ $mode = tf32 ] && echo 1 || echo 0)
+    precision=$([ $mode = bf16 ] && echo bf16 || echo fp32)
+    echo "== patho training step ($mode) =="
+    out=$(PATHO_CUDA_TF32=$tf32 timeout 120 "$node" "$step" --device cuda:0 --width 64 --size 512 --batch 16 \
+      --precision $precision --warmup 2 --steps 10 --json 2>&1)
     brc=$?
     echo "$out" | tail -5
     line=$(echo "$out" | grep '^{' | tail -1)
     if [ $brc -eq 0 ] && [ -n "$line" ]; then
       echo "$line" | "$node" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const j=JSON.parse(s);j.implementation="patho";j.precisionLabel=process.argv[1];console.log(JSON.stringify(j))})' \
-        "$([ $tf32 = 1 ] && echo tf32 || echo fp32)" >>"$results"
+        "$mode" >>"$results"
     else
       failed=1
       echo "gpu-check: the patho training step FAILED (exit $brc)"
@@ -92,7 +95,7 @@ fi
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)' 2>/dev/null; then
   for precision in bf16 fp32; do
     echo "== PyTorch reference step ($precision) =="
-    out=$(timeout 150 python3 "$work/torch/torch_step.py" --device cuda --width 64 --size 512 --batch 16 \
+    out=$(timeout 100 python3 "$work/torch/torch_step.py" --device cuda --width 64 --size 512 --batch 16 \
       --precision $precision --warmup 5 --steps 15 --json 2>&1)
     trc=$?
     echo "$out" | tail -3
@@ -104,9 +107,13 @@ else
 fi
 
 # ---- 5. one table ----
-"$node" - "$results" "$(( $(date +%s) - started ))" <<'JS'
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1) "$node" - "$results" "$(( $(date +%s) - started ))" <<'JS'
 const fs = require('fs');
 const rows = fs.readFileSync(process.argv[2], 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+// The issue's yardstick: ~1.3 TFLOP per training image (width 64, 512x512) against the card's dense
+// bf16 tensor-core peak (H100 SXM / H200: 989 TFLOP/s; H100 PCIe: 756).
+const peak = /H100.*PCIe/i.test(process.env.GPU_NAME || '') ? 756e12 : 989e12;
+const utilisation = (ips) => (ips ? `${((ips * 1.3e12 * 100) / peak).toFixed(1)}% of ${peak / 1e12} TFLOP/s bf16` : '');
 const pick = (j, ...keys) => { for (const k of keys) if (j[k] !== undefined && j[k] !== null) return j[k]; return undefined; };
 console.log('\n' + ['check', 'precision', 'ms/step', 'images/s', 'notes'].map((h, i) => h.padEnd([34, 12, 10, 10, 0][i])).join(''));
 for (const j of rows) {
@@ -118,7 +125,7 @@ for (const j of rows) {
   const name = j.implementation === 'patho' ? 'patho ' + (j.device || 'cuda:0') : (j.framework || 'pytorch');
   console.log(name.padEnd(34) + String(j.precisionLabel || j.precision || '').padEnd(12) +
     (ms !== undefined ? Number(ms).toFixed(1) : '?').padEnd(10) + (ips !== undefined ? Number(ips).toFixed(1) : '?').padEnd(10) +
-    (j.device && j.implementation !== 'patho' ? j.device : ''));
+    utilisation(ips) + (j.device && j.implementation !== 'patho' ? ' ' + j.device : ''));
 }
 console.log(`(width 64, 512x512, batch 16; total ${process.argv[3]} s)`);
 console.log(JSON.stringify({ bench: 'gpu-check', rows }));
