@@ -1,14 +1,22 @@
 // Basic elementwise arithmetic on whole tensors (fill, copy, scale, axpy, sum of squares),
 // parallelised with OpenMP; the autograd sums gradients with axpy, so it is on the hot path.
+// bfloat16 tensors (same dtype and layout on both sides, so flat loops over the storage) load
+// each value as float32, compute in float32 and round once on store.
 #include <algorithm>
 #include <cstring>
 
+#include "core/bf16.h"
 #include "cpu_ops.h"
 
 namespace patho {
 namespace cpu {
 
 void fill(const Tensor& y, float v) {
+  if (y.dtype() == DType::BF16) {
+    const bf16_t h = f32ToBf16(v);
+    std::fill_n(y.data<bf16_t>(), y.numel(), h);
+    return;
+  }
   float* p = y.f32();
   int64_t n = y.numel();
 #pragma omp parallel for simd if (n >= kParallelMin)
@@ -35,6 +43,13 @@ void copy(const Tensor& dst, const Tensor& src) {
 }
 
 void scale(const Tensor& y, float a) {
+  if (y.dtype() == DType::BF16) {
+    bf16_t* p = y.data<bf16_t>();
+    int64_t n = y.numel();
+#pragma omp parallel for if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; i++) p[i] = f32ToBf16(bf16ToF32(p[i]) * a);
+    return;
+  }
   float* p = y.f32();
   int64_t n = y.numel();
 #pragma omp parallel for simd if (n >= kParallelMin)
@@ -42,6 +57,14 @@ void scale(const Tensor& y, float a) {
 }
 
 void axpy(const Tensor& y, const Tensor& x, float a) {
+  if (y.dtype() == DType::BF16) {
+    bf16_t* py = y.data<bf16_t>();
+    const bf16_t* px = x.data<bf16_t>();
+    int64_t n = y.numel();
+#pragma omp parallel for if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; i++) py[i] = f32ToBf16(bf16ToF32(py[i]) + a * bf16ToF32(px[i]));
+    return;
+  }
   float* py = y.f32();
   const float* px = x.f32();
   int64_t n = y.numel();

@@ -1,5 +1,7 @@
 // 3x3 / 1x1 'same' convolutions (stride 1) on oneDNN: forward, backward data, backward filter.
-// Tensors are plain NCHW / OIHW at the interface; primitives are created with format_tag::any so
+// Tensors are plain at the interface: float32 or bfloat16 (x, w, y and their gradients alike),
+// NCHW / OIHW or NHWC / OHWI (bias and its gradient always float32); primitives are created with
+// format_tag::any so
 // oneDNN picks its blocked layouts (nChw16c, OIhw16i16o on avx512), and each op reorders into and
 // out of them. With 16 or more channels on both sides that is 1.3-8x faster than oneDNN on plain
 // NCHW, reorders included; with few channels (the 1-channel head, the RGB input's data gradient)
@@ -40,7 +42,8 @@ struct Plan {
   memory::desc scratchpad;
 };
 
-using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+// kind, n, c, h, w, k, r, bias, dtype, layout
+using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, int, int>;
 
 Port makePort(const dnnl::engine& e, const memory::desc& user, const memory::desc& prim, bool input) {
   Port p;
@@ -64,14 +67,17 @@ namespace {
 
 struct Dims {
   int64_t n, c, h, w, k, r;
+  dt type;    // of every tensor but the bias
+  bool nhwc;  // activations NHWC and weights OHWI
   memory::dims src() const { return {n, c, h, w}; }
   memory::dims dst() const { return {n, k, h, w}; }
   memory::dims wei() const { return {k, c, r, r}; }
   memory::dims pad() const { return {r / 2, r / 2}; }
 };
 
-memory::desc userAct(const memory::dims& d) { return memory::desc(d, dt::f32, tag::nchw); }
-memory::desc userWei(const memory::dims& d) { return memory::desc(d, dt::f32, tag::oihw); }
+memory::desc userAct(const Dims& d, const memory::dims& m) { return memory::desc(m, d.type, d.nhwc ? tag::nhwc : tag::nchw); }
+memory::desc userWei(const Dims& d) { return memory::desc(d.wei(), d.type, d.nhwc ? tag::ohwi : tag::oihw); }
+memory::desc anyDesc(const Dims& d, const memory::dims& m) { return memory::desc(m, d.type, tag::any); }
 
 // Plain layouts where channel blocking by 16 mostly pads, as measured per op (bench/RESULTS.md):
 // a 1-channel output (the head) is 4-8x faster plain in every direction; with a 3-channel input
@@ -84,9 +90,9 @@ bool plainFor(const ConvCache& cache, Kind kind, const Dims& d) {
 
 dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias, bool plain,
                                                     const dnnl::primitive_attr& attr) {
-  auto src = plain ? userAct(d.src()) : memory::desc(d.src(), dt::f32, tag::any);
-  auto dst = plain ? userAct(d.dst()) : memory::desc(d.dst(), dt::f32, tag::any);
-  auto wei = plain ? userWei(d.wei()) : memory::desc(d.wei(), dt::f32, tag::any);
+  auto src = plain ? userAct(d, d.src()) : anyDesc(d, d.src());
+  auto dst = plain ? userAct(d, d.dst()) : anyDesc(d, d.dst());
+  auto wei = plain ? userWei(d) : anyDesc(d, d.wei());
   auto bia = bias ? memory::desc({d.k}, dt::f32, tag::x) : memory::desc();
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
                                        wei, bia, dst, {1, 1}, d.pad(), d.pad());
@@ -94,7 +100,7 @@ dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims
 }
 
 Plan& getPlan(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
-  Key key{int(kind), d.n, d.c, d.h, d.w, d.k, d.r, bias};
+  Key key{int(kind), d.n, d.c, d.h, d.w, d.k, d.r, bias, int(d.type), int(d.nhwc)};
   auto it = ctx.conv->plans.find(key);
   if (it != ctx.conv->plans.end()) return it->second;
 
@@ -105,23 +111,23 @@ Plan& getPlan(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
   Plan p;
   if (kind == Kind::Forward) {
     auto pd = forwardPd(ctx, d, bias, plain, attr);
-    p.a = makePort(e, userAct(d.src()), pd.src_desc(), true);
-    p.b = makePort(e, userWei(d.wei()), pd.weights_desc(), true);
-    p.c = makePort(e, userAct(d.dst()), pd.dst_desc(), false);
+    p.a = makePort(e, userAct(d, d.src()), pd.src_desc(), true);
+    p.b = makePort(e, userWei(d), pd.weights_desc(), true);
+    p.c = makePort(e, userAct(d, d.dst()), pd.dst_desc(), false);
     p.scratchpad = pd.scratchpad_desc();
     p.prim = dnnl::convolution_forward(pd);
   } else {
     auto hint = forwardPd(ctx, d, bias, plain, dnnl::primitive_attr());
-    auto src = plain ? userAct(d.src()) : memory::desc(d.src(), dt::f32, tag::any);
-    auto dst = plain ? userAct(d.dst()) : memory::desc(d.dst(), dt::f32, tag::any);
-    auto wei = plain ? userWei(d.wei()) : memory::desc(d.wei(), dt::f32, tag::any);
+    auto src = plain ? userAct(d, d.src()) : anyDesc(d, d.src());
+    auto dst = plain ? userAct(d, d.dst()) : anyDesc(d, d.dst());
+    auto wei = plain ? userWei(d) : anyDesc(d, d.wei());
     if (kind == Kind::BackwardData) {
       dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, src, wei, dst, {1, 1}, d.pad(),
                                                  d.pad());
       dnnl::convolution_backward_data::primitive_desc pd(desc, attr, e, hint);
-      p.a = makePort(e, userAct(d.dst()), pd.diff_dst_desc(), true);
-      p.b = makePort(e, userWei(d.wei()), pd.weights_desc(), true);
-      p.c = makePort(e, userAct(d.src()), pd.diff_src_desc(), false);
+      p.a = makePort(e, userAct(d, d.dst()), pd.diff_dst_desc(), true);
+      p.b = makePort(e, userWei(d), pd.weights_desc(), true);
+      p.c = makePort(e, userAct(d, d.src()), pd.diff_src_desc(), false);
       p.scratchpad = pd.scratchpad_desc();
       p.prim = dnnl::convolution_backward_data(pd);
     } else {
@@ -129,9 +135,9 @@ Plan& getPlan(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
       dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, src, wei, bia, dst, {1, 1},
                                                     d.pad(), d.pad());
       dnnl::convolution_backward_weights::primitive_desc pd(desc, attr, e, hint);
-      p.a = makePort(e, userAct(d.src()), pd.src_desc(), true);
-      p.b = makePort(e, userAct(d.dst()), pd.diff_dst_desc(), true);
-      p.c = makePort(e, userWei(d.wei()), pd.diff_weights_desc(), false);
+      p.a = makePort(e, userAct(d, d.src()), pd.src_desc(), true);
+      p.b = makePort(e, userAct(d, d.dst()), pd.diff_dst_desc(), true);
+      p.c = makePort(e, userWei(d), pd.diff_weights_desc(), false);
       p.scratchpad = pd.scratchpad_desc();
       p.prim = dnnl::convolution_backward_weights(pd);
     }
@@ -161,7 +167,9 @@ memory scratchpad(DnnlContext& ctx, const Plan& p) {
   return memory(p.scratchpad, ctx.engine, ctx.scratch[3].get(p.scratchpad.get_size()));
 }
 
-Dims dimsOf(const Tensor& x, const Tensor& w) { return {x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2)}; }
+Dims dimsOf(const Tensor& x, const Tensor& w) {
+  return {x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), dnnlType(x.dtype()), x.nhwc()};
+}
 
 }  // namespace
 

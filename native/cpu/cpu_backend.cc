@@ -1,5 +1,7 @@
 // CpuBackend: the Backend of one CPU device. It owns the memory allocator and the oneDNN state,
 // and dispatches each op to its free function (one file per concept, declared in cpu_ops.h).
+// Batch norm, pooling and upsampling are float32 NCHW loops: their bfloat16/NHWC calls go through
+// Staging (float32 NCHW scratch in, outputs rounded once on the way back).
 #include "cpu_backend.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -9,6 +11,7 @@
 #include <cstring>
 
 #include "cpu_ops.h"
+#include "staging.h"
 
 namespace patho {
 namespace cpu {
@@ -60,6 +63,7 @@ class CpuBackend final : public Backend {
   void scale(const Tensor& y, float a) override { cpu::scale(y, a); }
   void axpy(const Tensor& y, const Tensor& x, float a) override { cpu::axpy(y, x, a); }
   void sumSquares(const Tensor& x, const Tensor& out) override { out.f32()[0] = float(cpu::sumSquares(x.f32(), x.numel())); }
+  void convert(const Tensor& src, const Tensor& dst) override { cpu::convert(ctx(), src, dst); }
 
   void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) override {
     cpu::conv2dForward(ctx(), x, w, b, y);
@@ -73,26 +77,47 @@ class CpuBackend final : public Backend {
   void batchNormForwardTraining(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& rm, const Tensor& rv,
                                 float momentum, float eps, const Tensor& y, const Tensor& sm,
                                 const Tensor& si) override {
-    cpu::batchNormForwardTraining(x, g, b, rm, rv, momentum, eps, y, sm, si);
+    cpu::Staging s = staging();
+    cpu::batchNormForwardTraining(s.in(x), g, b, rm, rv, momentum, eps, s.out(y), sm, si);
+    s.finish();
   }
   void batchNormForwardInference(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& rm, const Tensor& rv,
                                  float eps, const Tensor& y) override {
-    cpu::batchNormForwardInference(x, g, b, rm, rv, eps, y);
+    cpu::Staging s = staging();
+    cpu::batchNormForwardInference(s.in(x), g, b, rm, rv, eps, s.out(y));
+    s.finish();
   }
   // eps is not needed here: saveInvStd already holds 1/sqrt(var + eps)
   void batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& g, const Tensor& sm, const Tensor& si,
                          float /*eps*/, const Tensor& dx, const Tensor& dg, const Tensor& db) override {
-    cpu::batchNormBackward(x, dy, g, sm, si, dx, dg, db);
+    cpu::Staging s = staging();
+    cpu::batchNormBackward(s.in(x), s.in(dy), g, sm, si, s.out(dx), dg, db);
+    s.finish();
   }
   void reluForward(const Tensor& x, const Tensor& y) override { cpu::reluForward(ctx(), x, y); }
   void reluBackward(const Tensor& y, const Tensor& dy, const Tensor& dx) override { cpu::reluBackward(ctx(), y, dy, dx); }
   void sigmoidForward(const Tensor& x, const Tensor& y) override { cpu::sigmoidForward(ctx(), x, y); }
-  void maxPool2dForward(const Tensor& x, const Tensor& y) override { cpu::maxPool2dForward(x, y); }
-  void maxPool2dBackward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx) override {
-    cpu::maxPool2dBackward(x, y, dy, dx);
+  void maxPool2dForward(const Tensor& x, const Tensor& y) override {
+    cpu::Staging s = staging();
+    cpu::maxPool2dForward(s.in(x), s.out(y));
+    s.finish();
   }
-  void upsampleBilinear2xForward(const Tensor& x, const Tensor& y) override { cpu::upsampleBilinear2xForward(x, y); }
-  void upsampleBilinear2xBackward(const Tensor& dy, const Tensor& dx) override { cpu::upsampleBilinear2xBackward(dy, dx); }
+  // y is not read on the CPU (the argmax is recomputed from x), so it is not staged.
+  void maxPool2dBackward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+    cpu::Staging s = staging();
+    cpu::maxPool2dBackward(s.in(x), y, s.in(dy), s.out(dx));
+    s.finish();
+  }
+  void upsampleBilinear2xForward(const Tensor& x, const Tensor& y) override {
+    cpu::Staging s = staging();
+    cpu::upsampleBilinear2xForward(s.in(x), s.out(y));
+    s.finish();
+  }
+  void upsampleBilinear2xBackward(const Tensor& dy, const Tensor& dx) override {
+    cpu::Staging s = staging();
+    cpu::upsampleBilinear2xBackward(s.in(dy), s.out(dx));
+    s.finish();
+  }
   void concatChannels(const Tensor& a, const Tensor& b, const Tensor& y) override { cpu::concatChannels(a, b, y); }
   void splitChannels(const Tensor& dy, const Tensor& da, const Tensor& db) override { cpu::splitChannels(dy, da, db); }
   void bceJaccardForward(const Tensor& lg, const Tensor& tg, float w, float eps, const Tensor& loss,
@@ -132,6 +157,7 @@ class CpuBackend final : public Backend {
     if (!ctx_) ctx_ = std::make_unique<cpu::DnnlContext>();
     return *ctx_;
   }
+  cpu::Staging staging() { return cpu::Staging(alloc_, [this]() -> cpu::DnnlContext& { return ctx(); }); }
 
   int index_;
   CachingAllocator alloc_;

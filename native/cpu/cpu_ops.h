@@ -53,7 +53,13 @@ void withDnnl(const char* op, F&& f) {
   }
 }
 
-// ---- arith.cc: fill, copy, scale, axpy, sumSquares ----
+// ---- convert.cc: dtype/layout conversion (one reorder) and the oneDNN view of an ACT tensor ----
+dnnl::memory::data_type dnnlType(DType t);
+// 4-D: dims N,C,H,W with tag nchw or nhwc; any other rank: a flat 1-D `x` desc.
+dnnl::memory::desc actDesc(const Tensor& t);
+void convert(DnnlContext& ctx, const Tensor& src, const Tensor& dst);
+
+// ---- arith.cc: fill, copy, scale, axpy (float32 or bfloat16 storage), sumSquares ----
 void fill(const Tensor& y, float value);
 void copy(const Tensor& dst, const Tensor& src);
 void scale(const Tensor& y, float alpha);

@@ -1,6 +1,8 @@
 // Activations on oneDNN eltwise primitives (JIT-vectorised for the machine's ISA, which our
 // x86-64-v2 build of own loops is not). Tensors are viewed as flat 1-D arrays; oneDNN's own
-// primitive cache makes re-creating a primitive for a seen size cheap.
+// primitive cache makes re-creating a primitive for a seen size cheap. The ACT tensors of one call
+// share dtype and layout, so the flat view holds for NHWC too, and oneDNN's bfloat16 eltwise
+// computes in float32 and rounds once on store.
 #include "cpu_ops.h"
 
 namespace patho {
@@ -10,7 +12,7 @@ using dnnl::memory;
 
 namespace {
 
-memory::desc flat(const Tensor& t) { return memory::desc({t.numel()}, memory::data_type::f32, memory::format_tag::a); }
+memory::desc flat(const Tensor& t) { return memory::desc({t.numel()}, dnnlType(t.dtype()), memory::format_tag::a); }
 
 void forward(DnnlContext& ctx, dnnl::algorithm alg, const Tensor& x, const Tensor& y) {
   if (x.numel() == 0) return;

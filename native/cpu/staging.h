@@ -1,0 +1,36 @@
+// Staging: runs a float32-NCHW-only op (batch norm, pooling, upsampling loops) on bfloat16 and/or
+// NHWC tensors. Inputs are converted into float32 NCHW scratch tensors (exact), the op writes
+// float32 NCHW scratch outputs, and finish() converts those into the real outputs (rounded once to
+// bf16). So the result is by construction the float32 op on the decoded inputs, rounded once.
+// Float32 NCHW tensors pass straight through: that path costs nothing extra.
+#pragma once
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "cpu_ops.h"
+
+namespace patho {
+namespace cpu {
+
+class Staging {
+ public:
+  // ctx is asked for only when something needs converting (oneDNN starts lazily).
+  Staging(CachingAllocator& alloc, std::function<DnnlContext&()> ctx) : alloc_(alloc), ctx_(std::move(ctx)) {}
+  static bool plain(const Tensor& t) { return t.dtype() == DType::F32 && !t.nhwc(); }
+  // t itself, or a float32 NCHW copy of it.
+  Tensor in(const Tensor& t);
+  // t itself, or a float32 NCHW scratch tensor that finish() converts into t.
+  Tensor out(const Tensor& t);
+  // Converts every staged output into its tensor. Call once the op has run.
+  void finish();
+
+ private:
+  Tensor scratch(const Tensor& like);
+  CachingAllocator& alloc_;
+  std::function<DnnlContext&()> ctx_;
+  std::vector<std::pair<Tensor, Tensor>> outs_;  // (scratch, destination)
+};
+
+}  // namespace cpu
+}  // namespace patho
