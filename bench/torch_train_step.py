@@ -1,5 +1,6 @@
 """PyTorch CPU baseline for bench/train-step.ts: the reference UNet (../shared/reference), its
-BCE - log(Jaccard) loss and Adam, float32, on the same synthetic batch shape as patho's benchmark.
+BCE - log(Jaccard) loss and Adam, float32 (or --precision bf16: torch.autocast("cpu", bfloat16), PyTorch's
+mixed precision), on the same synthetic batch shape as patho's benchmark.
 Times both memory formats (contiguous NCHW and channels_last) and reports the faster one (by median
 step time; the fastest single step is reported too), so the baseline is the best PyTorch CPU offers here. Prints one JSON line. Not part of the package.
 
@@ -25,6 +26,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = ap.parse_args()
     import torch
     from unet_reference import UNet, bce_jaccard_loss
@@ -40,7 +42,9 @@ def main():
 
         def step():
             opt.zero_grad(set_to_none=True)
-            loss = bce_jaccard_loss(net(x), target)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+                logits = net(x)
+            loss = bce_jaccard_loss(logits.float(), target)
             loss.backward()
             opt.step()
             return loss.item()
@@ -56,7 +60,7 @@ def main():
         med = times[len(times) // 2]
         results[fmt] = {"msPerStep": med * 1e3, "imagesPerSecond": a.batch / med, "bestMsPerStep": times[0] * 1e3}
     best = max(results, key=lambda k: results[k]["imagesPerSecond"])
-    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "best": best, **results[best], "formats": results}))
+    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "precision": a.precision, "best": best, **results[best], "formats": results}))
 
 
 if __name__ == "__main__":

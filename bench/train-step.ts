@@ -48,7 +48,7 @@ function torch(): TorchResult | { error: string } {
   const local = path.resolve(__dirname, 'torch_train_step.py');
   const file = fs.existsSync(script) ? script : local;
   const r = spawnSync('python3', [file, '--width', `${width}`, '--depth', `${depth}`, '--size', `${size}`, '--batch', `${batchSize}`,
-    '--in-channels', `${inChannels}`, '--steps', `${steps}`, '--warmup', `${warmup}`], { encoding: 'utf8' });
+    '--in-channels', `${inChannels}`, '--steps', `${steps}`, '--warmup', `${warmup}`, '--precision', precision], { encoding: 'utf8' });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').pop() ?? 'failed' };
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
 }
