@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "check.h"
-#include "kernels/kernels.h"
 
 namespace patho {
 
@@ -19,6 +18,13 @@ namespace patho {
 }
 
 cudaStream_t cudaBackendStream(Backend& backend) { return static_cast<CudaBackend&>(backend).stream(); }
+
+kernels::Act kernelAct(const Tensor& t) {
+  PATHO_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16, "ERR_PATHO_DTYPE",
+              "Expected a float32 or bfloat16 activation but received " << t.describe());
+  return kernels::Act{t.raw(), t.dtype() == DType::BF16 ? kernels::Elem::BF16 : kernels::Elem::F32,
+                      t.ndim() == 4 && t.nhwc()};
+}
 
 namespace {
 
@@ -61,7 +67,7 @@ void* DeviceBuffer::ensure(size_t bytes, CachingAllocator& cache) {
   return ptr_;
 }
 
-CudaBackend::CudaBackend(int index) : index_(index), workspace_(index), uploadParams_(index) {
+CudaBackend::CudaBackend(int index) : index_(index), workspace_(index), uploadParams_(index), biasPartials_(index) {
   const char* tf32 = std::getenv("PATHO_CUDA_TF32");
   tf32_ = tf32 && std::strcmp(tf32, "1") == 0;
   try {
@@ -125,10 +131,10 @@ void CudaBackend::synchronize() {
   CHECK_CUDA(cudaStreamSynchronize(stream_));
 }
 
-// ---- elementwise ----
+// ---- elementwise (flat loops over the storage: all ACT tensors of a call share dtype and layout) ----
 void CudaBackend::fill(const Tensor& y, float value) {
   use();
-  kernels::fill(y.f32(), y.numel(), value, stream_);
+  kernels::fill(kernelAct(y), y.numel(), value, stream_);
 }
 
 void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
@@ -139,12 +145,12 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
 
 void CudaBackend::scale(const Tensor& y, float alpha) {
   use();
-  kernels::scale(y.f32(), y.numel(), alpha, stream_);
+  kernels::scale(kernelAct(y), y.numel(), alpha, stream_);
 }
 
 void CudaBackend::axpy(const Tensor& y, const Tensor& x, float alpha) {
   use();
-  kernels::axpy(y.f32(), x.f32(), y.numel(), alpha, stream_);
+  kernels::axpy(kernelAct(y), kernelAct(x), y.numel(), alpha, stream_);
 }
 
 void CudaBackend::sumSquares(const Tensor& x, const Tensor& out) {
@@ -152,26 +158,45 @@ void CudaBackend::sumSquares(const Tensor& x, const Tensor& out) {
   kernels::sumSquares(x.f32(), x.numel(), out.f32(), scratch_, stream_);
 }
 
+// dst = src in dst's dtype and layout. Same dtype and layout: a byte copy; same layout (or not
+// 4-D): a flat cast; otherwise a gather at the same logical (n,c,h,w).
+void CudaBackend::convert(const Tensor& src, const Tensor& dst) {
+  use();
+  if (src.numel() == 0) return;
+  const kernels::Act s = kernelAct(src), d = kernelAct(dst);
+  if (s.elem == d.elem && s.nhwc == d.nhwc) {
+    if (src.raw() != dst.raw())
+      CHECK_CUDA(cudaMemcpyAsync(dst.raw(), src.raw(), src.bytes(), cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  if (src.ndim() == 4)
+    kernels::convert(s, d, src.dim(0), src.dim(1), src.dim(2), src.dim(3), stream_);
+  else
+    kernels::convert(s, d, 1, 1, 1, src.numel(), stream_);
+}
+
 // ---- upsampling, concat ----
 void CudaBackend::upsampleBilinear2xForward(const Tensor& x, const Tensor& y) {
   use();
-  kernels::upsampleBilinear2xForward(x.f32(), y.f32(), x.dim(0) * x.dim(1), x.dim(2), x.dim(3), stream_);
+  kernels::upsampleBilinear2xForward(kernelAct(x), kernelAct(y), x.dim(0), x.dim(1), x.dim(2), x.dim(3), stream_);
 }
 
 void CudaBackend::upsampleBilinear2xBackward(const Tensor& dy, const Tensor& dx) {
   use();
-  kernels::upsampleBilinear2xBackward(dy.f32(), dx.f32(), dx.dim(0) * dx.dim(1), dx.dim(2), dx.dim(3), stream_);
+  kernels::upsampleBilinear2xBackward(kernelAct(dy), kernelAct(dx), dx.dim(0), dx.dim(1), dx.dim(2), dx.dim(3),
+                                      stream_);
 }
 
 void CudaBackend::concatChannels(const Tensor& a, const Tensor& b, const Tensor& y) {
   use();
-  kernels::concatChannels(a.f32(), b.f32(), y.f32(), a.dim(0), a.dim(1), b.dim(1), a.dim(2) * a.dim(3), stream_);
+  kernels::concatChannels(kernelAct(a), kernelAct(b), kernelAct(y), a.dim(0), a.dim(1), b.dim(1),
+                          a.dim(2) * a.dim(3), stream_);
 }
 
 void CudaBackend::splitChannels(const Tensor& dy, const Tensor& da, const Tensor& db) {
   use();
-  kernels::splitChannels(dy.f32(), da.f32(), db.f32(), da.dim(0), da.dim(1), db.dim(1), da.dim(2) * da.dim(3),
-                         stream_);
+  kernels::splitChannels(kernelAct(dy), kernelAct(da), kernelAct(db), da.dim(0), da.dim(1), db.dim(1),
+                         da.dim(2) * da.dim(3), stream_);
 }
 
 // ---- losses, metrics ----

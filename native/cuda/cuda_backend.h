@@ -1,6 +1,8 @@
 // CudaBackend: every op of backend.h on one NVIDIA GPU. cuDNN for convolution, batch norm,
 // pooling and activations (cudnn_*.cc), own kernels for the rest (kernels/*.cu). All work is
-// enqueued on the device's stream; only copyToHost and synchronize wait for it.
+// enqueued on the device's stream; only copyToHost and synchronize wait for it. Activations may
+// be float32 or bfloat16, NCHW or NHWC: cuDNN gets descriptors of that type and format (bf16
+// convolutions on tensor cores with float accumulation), the kernels are templated on both.
 #pragma once
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -12,6 +14,7 @@
 
 #include "core/backend.h"
 #include "cudnn_descriptors.h"
+#include "kernels/kernels.h"
 
 namespace patho {
 
@@ -40,6 +43,7 @@ struct ConvAlgo {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
 };
 struct ConvPlan {
+  bool bf16 = false;  // bf16 data: tensor-op math with float accumulation
   TensorDesc x, y, bias;
   FilterDesc w;
   ConvDesc conv;
@@ -65,6 +69,7 @@ class CudaBackend final : public Backend {
   void scale(const Tensor& y, float alpha) override;
   void axpy(const Tensor& y, const Tensor& x, float alpha) override;
   void sumSquares(const Tensor& x, const Tensor& out) override;
+  void convert(const Tensor& src, const Tensor& dst) override;
 
   void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) override;
   void conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) override;
@@ -118,7 +123,7 @@ class CudaBackend final : public Backend {
   void chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor& w, const Tensor& dx);
   void chooseBackwardFilter(ConvPlan& p, const Tensor& x, const Tensor& dy, const Tensor& dw);
   size_t searchWorkspaceLimit();
-  cudnnTensorDescriptor_t bnParamDesc(const Tensor& x);
+  cudnnTensorDescriptor_t bnParamDesc(const Tensor& x, cudnnBatchNormMode_t mode);
 
   int index_;
   std::string name_;
@@ -128,10 +133,11 @@ class CudaBackend final : public Backend {
   std::unique_ptr<CachingAllocator> alloc_;
   double* scratch_ = nullptr;  // kernels::kScratchDoubles partial sums
   float* clipFactor_ = nullptr;
-  DeviceBuffer workspace_, uploadParams_;
+  DeviceBuffer workspace_, uploadParams_, biasPartials_;
   TensorDescCache tensorDescs_;
-  std::map<Dims4, std::unique_ptr<TensorDesc>> bnDescs_;  // [1,C,1,1] derived from x
-  std::map<std::tuple<int, int, int, int, int, int>, std::unique_ptr<ConvPlan>> convPlans_;
+  std::map<std::pair<TensorKey, int>, std::unique_ptr<TensorDesc>> bnDescs_;  // [1,C,1,1] derived from x, mode
+  // N, C, H, W, K, R, cuDNN data type, format
+  std::map<std::tuple<int, int, int, int, int, int, int, int>, std::unique_ptr<ConvPlan>> convPlans_;
   PoolDesc pool_;
   ActDesc relu_, sigmoid_;
 };
@@ -139,6 +145,9 @@ class CudaBackend final : public Backend {
 // The stream of a CudaBackend, for the NCCL communicators (comm_nccl.cc), so collectives are
 // ordered with the compute queued before them without a host wait.
 cudaStream_t cudaBackendStream(Backend& backend);
+
+// The kernels' view of an activation tensor (float32 or bfloat16; NHWC only when 4-D).
+kernels::Act kernelAct(const Tensor& t);
 
 // cuda:N out of memory message with cudaMemGetInfo's numbers; throws ERR_PATHO_OOM.
 [[noreturn]] void throwCudaOom(int device, size_t bytes);

@@ -1,7 +1,10 @@
-// Batch normalisation through cuDNN (legacy API, SPATIAL mode: statistics over N,H,W per
-// channel). cuDNN's conventions are exactly backend.h's: resultSaveInvVariance is
-// 1/sqrt(biased var + eps), and the running variance is updated with the unbiased variance
-// (Bessel's correction), as PyTorch's does, with factor = momentum.
+// Batch normalisation through cuDNN (legacy API: statistics over N,H,W per channel). x, y, dy, dx
+// are float32 or bfloat16, NCHW or NHWC; gamma, beta and the statistics stay float32 (cuDNN's
+// derived [1,C,1,1] descriptor is FLOAT for bf16 data). cuDNN's conventions are exactly
+// backend.h's: resultSaveInvVariance is 1/sqrt(biased var + eps), and the running variance is
+// updated with the unbiased variance (Bessel's correction), as PyTorch's is, with factor = momentum.
+// bf16 NHWC training uses SPATIAL_PERSISTENT (PyTorch's choice for channels_last: fused NHWC
+// kernels); everything else, and inference, SPATIAL.
 #include <algorithm>
 
 #include "check.h"
@@ -10,17 +13,21 @@
 namespace patho {
 namespace {
 const float kOne = 1.f, kZero = 0.f;
-constexpr cudnnBatchNormMode_t kMode = CUDNN_BATCHNORM_SPATIAL;
+
+// The forward training and the backward of one layer must use the same mode.
+cudnnBatchNormMode_t trainingMode(const Tensor& x) {
+  return x.dtype() == DType::BF16 && x.nhwc() ? CUDNN_BATCHNORM_SPATIAL_PERSISTENT : CUDNN_BATCHNORM_SPATIAL;
+}
 }  // namespace
 
-cudnnTensorDescriptor_t CudaBackend::bnParamDesc(const Tensor& x) {
-  const Dims4 d = dims4(x, "batchNorm");
-  auto it = bnDescs_.find(d);
+cudnnTensorDescriptor_t CudaBackend::bnParamDesc(const Tensor& x, cudnnBatchNormMode_t mode) {
+  const auto key = std::make_pair(tensorKey(x, "batchNorm"), int(mode));
+  auto it = bnDescs_.find(key);
   if (it != bnDescs_.end()) return *it->second;
   auto desc = std::make_unique<TensorDesc>();
-  CHECK_CUDNN(cudnnDeriveBNTensorDescriptor(*desc, tensorDescs_.get(d), kMode));
+  CHECK_CUDNN(cudnnDeriveBNTensorDescriptor(*desc, tensorDescs_.get(x, "batchNorm"), mode));
   cudnnTensorDescriptor_t raw = *desc;
-  bnDescs_.emplace(d, std::move(desc));
+  bnDescs_.emplace(key, std::move(desc));
   return raw;
 }
 
@@ -29,8 +36,9 @@ void CudaBackend::batchNormForwardTraining(const Tensor& x, const Tensor& gamma,
                                            float eps, const Tensor& y, const Tensor& saveMean,
                                            const Tensor& saveInvStd) {
   use();
-  cudnnTensorDescriptor_t xd = tensorDescs_.get(dims4(x, "batchNormForwardTraining")), pd = bnParamDesc(x);
-  CHECK_CUDNN(cudnnBatchNormalizationForwardTraining(cudnn_, kMode, &kOne, &kZero, xd, x.raw(), xd, y.raw(), pd,
+  const cudnnBatchNormMode_t mode = trainingMode(x);
+  cudnnTensorDescriptor_t xd = tensorDescs_.get(x, "batchNormForwardTraining"), pd = bnParamDesc(x, mode);
+  CHECK_CUDNN(cudnnBatchNormalizationForwardTraining(cudnn_, mode, &kOne, &kZero, xd, x.raw(), xd, y.raw(), pd,
                                                      gamma.raw(), beta.raw(), double(momentum), runningMean.raw(),
                                                      runningVar.raw(), double(eps), saveMean.raw(),
                                                      saveInvStd.raw()));
@@ -40,23 +48,22 @@ void CudaBackend::batchNormForwardInference(const Tensor& x, const Tensor& gamma
                                             const Tensor& runningMean, const Tensor& runningVar, float eps,
                                             const Tensor& y) {
   use();
-  cudnnTensorDescriptor_t xd = tensorDescs_.get(dims4(x, "batchNormForwardInference")), pd = bnParamDesc(x);
-  CHECK_CUDNN(cudnnBatchNormalizationForwardInference(cudnn_, kMode, &kOne, &kZero, xd, x.raw(), xd, y.raw(), pd,
+  const cudnnBatchNormMode_t mode = CUDNN_BATCHNORM_SPATIAL;
+  cudnnTensorDescriptor_t xd = tensorDescs_.get(x, "batchNormForwardInference"), pd = bnParamDesc(x, mode);
+  CHECK_CUDNN(cudnnBatchNormalizationForwardInference(cudnn_, mode, &kOne, &kZero, xd, x.raw(), xd, y.raw(), pd,
                                                       gamma.raw(), beta.raw(), runningMean.raw(), runningVar.raw(),
                                                       double(eps)));
 }
 
-// backend.h's backward takes no eps: with the saved mean and inverse std supplied, cuDNN reads
-// the statistics from them and epsilon only has to be a valid value (the parity test uses an eps
-// other than this one to prove it).
 void CudaBackend::batchNormBackward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& saveMean,
                                     const Tensor& saveInvStd, float eps, const Tensor& dx, const Tensor& dgamma,
                                     const Tensor& dbeta) {
   use();
   // cuDNN documents that the backward must get the forward's epsilon even with saved statistics.
   const double bnEps = std::max(double(eps), CUDNN_BN_MIN_EPSILON);
-  cudnnTensorDescriptor_t xd = tensorDescs_.get(dims4(x, "batchNormBackward")), pd = bnParamDesc(x);
-  CHECK_CUDNN(cudnnBatchNormalizationBackward(cudnn_, kMode, &kOne, &kZero, &kOne, &kZero, xd, x.raw(), xd, dy.raw(),
+  const cudnnBatchNormMode_t mode = trainingMode(x);
+  cudnnTensorDescriptor_t xd = tensorDescs_.get(x, "batchNormBackward"), pd = bnParamDesc(x, mode);
+  CHECK_CUDNN(cudnnBatchNormalizationBackward(cudnn_, mode, &kOne, &kZero, &kOne, &kZero, xd, x.raw(), xd, dy.raw(),
                                               xd, dx.raw(), pd, gamma.raw(), dgamma.raw(), dbeta.raw(), bnEps,
                                               saveMean.raw(), saveInvStd.raw()));
 }

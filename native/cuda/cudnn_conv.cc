@@ -1,6 +1,10 @@
-// Convolutions through cuDNN (legacy API): 'same' padding, stride 1, float32 NCHW. For each
-// shape the algorithm of each direction is measured once with cudnnFind*AlgorithmEx on the real
-// buffers (like torch.backends.cudnn.benchmark) and cached with its workspace size.
+// Convolutions through cuDNN (legacy API): 'same' padding, stride 1; x, w, y float32 or bfloat16,
+// NCHW or NHWC (w NHWC = KRSC). For each shape, dtype and layout the algorithm of each direction is
+// measured once with cudnnFind*AlgorithmEx on the real buffers (like torch.backends.cudnn.benchmark)
+// and cached with its workspace size. float32 runs FMA math (TF32 only when opted in); bfloat16
+// runs on tensor cores with float32 accumulation (compute type FLOAT), as PyTorch's autocast does.
+// The float32 bias is added by cuDNN for float32 NCHW and by kernels/bias.cu otherwise (cuDNN's
+// add cannot mix a float32 bias into bf16 data).
 #include <algorithm>
 
 #include "check.h"
@@ -10,7 +14,10 @@ namespace patho {
 namespace {
 
 constexpr size_t kMaxSearchWorkspace = size_t(1) << 30;  // never search with more than 1 GiB
-const float kOne = 1.f, kZero = 0.f;
+const float kOne = 1.f, kZero = 0.f;  // cuDNN's scaling factors are float for float and bf16 data
+
+// float32 NCHW: the bias goes through cuDNN, as before mixed precision.
+bool plainF32(const Tensor& t) { return t.dtype() == DType::F32 && !t.nhwc(); }
 
 // A temporary device block for an algorithm search, freed when the search is done.
 struct SearchBlock {
@@ -31,16 +38,17 @@ struct SearchBlock {
 };
 
 // The first result that ran and fits the search workspace: cuDNN sorts them fastest first.
-// Without TF32 the math type stays FMA whatever a result reports, so float32 stays exact.
+// float32 without TF32 keeps FMA math whatever a result reports, so float32 stays exact; with TF32
+// or bf16 data the math type the result was measured with is used (tensor ops for bf16).
 template <typename Perf>
-ConvAlgo pickFastest(const Perf* perf, int n, size_t limit, bool tf32, const char* what) {
+ConvAlgo pickFastest(const Perf* perf, int n, size_t limit, bool anyMath, const char* what) {
   for (int i = 0; i < n; i++) {
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit) {
       ConvAlgo a;
       a.chosen = true;
       a.algo = int(perf[i].algo);
       a.workspace = perf[i].memory;
-      a.math = tf32 ? perf[i].mathType : CUDNN_FMA_MATH;
+      a.math = anyMath ? perf[i].mathType : CUDNN_FMA_MATH;
       return a;
     }
   }
@@ -55,22 +63,30 @@ size_t CudaBackend::searchWorkspaceLimit() {
   return std::min(kMaxSearchWorkspace, freeBytes / 2);
 }
 
+// x and w are alike in dtype and layout (the binding checks every ACT argument of a call).
 ConvPlan& CudaBackend::convPlan(const Tensor& x, const Tensor& w) {
   const char* op = "conv2d";
   const int N = cudnnDim(x.dim(0), op), C = cudnnDim(x.dim(1), op), H = cudnnDim(x.dim(2), op),
             W = cudnnDim(x.dim(3), op), K = cudnnDim(w.dim(0), op), R = cudnnDim(w.dim(2), op);
-  auto key = std::make_tuple(N, C, H, W, K, R);
+  const cudnnDataType_t type = cudnnType(x.dtype(), op);
+  const cudnnTensorFormat_t format = cudnnFormat(x);
+  auto key = std::make_tuple(N, C, H, W, K, R, int(type), int(format));
   auto it = convPlans_.find(key);
   if (it != convPlans_.end()) return *it->second;
   auto p = std::make_unique<ConvPlan>();
-  CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, C, H, W));
-  CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, N, K, H, W));
+  p->bf16 = type == CUDNN_DATA_BFLOAT16;
+  CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->x, format, type, N, C, H, W));
+  CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->y, format, type, N, K, H, W));
   CHECK_CUDNN(cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, K, 1, 1));
-  CHECK_CUDNN(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, K, C, R, R));
+  // Filter dims are logical K,C,R,S; CUDNN_TENSOR_NHWC means the weights are stored K,R,S,C.
+  CHECK_CUDNN(cudnnSetFilter4dDescriptor(p->w, type, format, K, C, R, R));
+  // bf16 data accumulates in float32 (cuDNN's PSEUDO_BFLOAT16 configuration).
   CHECK_CUDNN(cudnnSetConvolution2dDescriptor(p->conv, R / 2, R / 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                               CUDNN_DATA_FLOAT));
-  // FMA math keeps float32 exact (the CPU twin's precision); TF32 is an explicit opt-in.
-  CHECK_CUDNN(cudnnSetConvolutionMathType(p->conv, tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  // FMA math keeps float32 exact (the CPU twin's precision); TF32 is an explicit opt-in; bf16 is
+  // what tensor cores are for.
+  CHECK_CUDNN(cudnnSetConvolutionMathType(
+      p->conv, p->bf16 ? CUDNN_TENSOR_OP_MATH : tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   ConvPlan& ref = *p;
   convPlans_.emplace(key, std::move(p));
   return ref;
@@ -85,7 +101,7 @@ void CudaBackend::chooseForward(ConvPlan& p, const Tensor& x, const Tensor& w, c
   int n = 0;
   CHECK_CUDNN(cudnnFindConvolutionForwardAlgorithmEx(cudnn_, p.x, x.raw(), p.w, w.raw(), p.conv, p.y, y.raw(),
                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, ws.ptr, ws.bytes));
-  p.fwd = pickFastest(perf, n, ws.bytes, tf32_, "conv2dForward");
+  p.fwd = pickFastest(perf, n, ws.bytes, tf32_ || p.bf16, "conv2dForward");
 }
 
 void CudaBackend::chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor& w, const Tensor& dx) {
@@ -96,7 +112,7 @@ void CudaBackend::chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor
   CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn_, p.w, w.raw(), p.y, dy.raw(), p.conv, p.x, dx.raw(),
                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf, ws.ptr,
                                                           ws.bytes));
-  p.bwdData = pickFastest(perf, n, ws.bytes, tf32_, "conv2dBackwardData");
+  p.bwdData = pickFastest(perf, n, ws.bytes, tf32_ || p.bf16, "conv2dBackwardData");
 }
 
 void CudaBackend::chooseBackwardFilter(ConvPlan& p, const Tensor& x, const Tensor& dy, const Tensor& dw) {
@@ -107,7 +123,7 @@ void CudaBackend::chooseBackwardFilter(ConvPlan& p, const Tensor& x, const Tenso
   CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn_, p.x, x.raw(), p.y, dy.raw(), p.conv, p.w,
                                                             dw.raw(), CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
                                                             perf, ws.ptr, ws.bytes));
-  p.bwdFilter = pickFastest(perf, n, ws.bytes, tf32_, "conv2dBackwardFilter");
+  p.bwdFilter = pickFastest(perf, n, ws.bytes, tf32_ || p.bf16, "conv2dBackwardFilter");
 }
 
 void CudaBackend::conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
@@ -120,7 +136,9 @@ void CudaBackend::conv2dForward(const Tensor& x, const Tensor& w, const Tensor& 
   CHECK_CUDNN(cudnnConvolutionForward(cudnn_, &kOne, p.x, x.raw(), p.w, w.raw(), p.conv,
                                       cudnnConvolutionFwdAlgo_t(p.fwd.algo), ws, p.fwd.workspace, &kZero, p.y,
                                       y.raw()));
-  if (b.defined()) CHECK_CUDNN(cudnnAddTensor(cudnn_, &kOne, p.bias, b.raw(), &kOne, p.y, y.raw()));
+  if (!b.defined()) return;
+  if (plainF32(y)) CHECK_CUDNN(cudnnAddTensor(cudnn_, &kOne, p.bias, b.raw(), &kOne, p.y, y.raw()));
+  else kernels::biasAdd(kernelAct(y), b.f32(), y.dim(0), y.dim(1), y.dim(2) * y.dim(3), stream_);
 }
 
 void CudaBackend::conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) {
@@ -149,7 +167,15 @@ void CudaBackend::conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const 
   CHECK_CUDNN(cudnnConvolutionBackwardFilter(cudnn_, &kOne, p.x, x.raw(), p.y, dy.raw(), p.conv,
                                              cudnnConvolutionBwdFilterAlgo_t(p.bwdFilter.algo), ws,
                                              p.bwdFilter.workspace, &kZero, p.w, dw.raw()));
-  if (db.defined()) CHECK_CUDNN(cudnnConvolutionBackwardBias(cudnn_, &kOne, p.y, dy.raw(), &kZero, p.bias, db.raw()));
+  if (!db.defined()) return;
+  if (plainF32(dy)) {
+    CHECK_CUDNN(cudnnConvolutionBackwardBias(cudnn_, &kOne, p.y, dy.raw(), &kZero, p.bias, db.raw()));
+    return;
+  }
+  const int64_t K = dy.dim(1);
+  const int chunks = kernels::biasGradChunks(dy.dim(0) * dy.dim(2) * dy.dim(3));
+  auto* partials = static_cast<double*>(biasPartials_.ensure(size_t(chunks) * size_t(K) * sizeof(double), *alloc_));
+  kernels::biasGrad(kernelAct(dy), db.f32(), dy.dim(0), K, dy.dim(2) * dy.dim(3), partials, chunks, stream_);
 }
 
 }  // namespace patho

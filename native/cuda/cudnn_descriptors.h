@@ -1,6 +1,7 @@
 // Owning wrappers for cuDNN descriptors (destroyed with their owner, errors on destroy ignored
-// since nothing can be done then) and a shape-keyed cache of NCHW float tensor descriptors, so an
-// op on a shape seen before creates nothing.
+// since nothing can be done then) and a cache of activation tensor descriptors keyed by shape,
+// dtype (float32 / bfloat16) and layout (NCHW / NHWC), so an op on a tensor kind seen before
+// creates nothing.
 #pragma once
 #include <cudnn.h>
 
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "check.h"
 #include "core/tensor.h"
@@ -50,20 +52,42 @@ inline Dims4 dims4(const Tensor& t, const char* op) {
   return {1, 1, 1, cudnnDim(t.numel(), op)};
 }
 
+// cuDNN's element type of an activation (backend.h: float32 or bfloat16 only).
+inline cudnnDataType_t cudnnType(DType t, const char* op) {
+  if (t == DType::F32) return CUDNN_DATA_FLOAT;
+  if (t == DType::BF16) return CUDNN_DATA_BFLOAT16;
+  PATHO_THROW("ERR_PATHO_DTYPE", op << ": Expected a float32 or bfloat16 tensor but received " << dtypeName(t));
+}
+
+// cuDNN's format of a tensor: NHWC only for 4-D NHWC tensors (others are flat [1,1,1,n] NCHW).
+inline cudnnTensorFormat_t cudnnFormat(const Tensor& t) {
+  return t.ndim() == 4 && t.nhwc() ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+}
+
+// What a tensor descriptor depends on: logical dims, element type, format.
+using TensorKey = std::tuple<Dims4, int, int>;
+inline TensorKey tensorKey(const Tensor& t, const char* op) {
+  return TensorKey{dims4(t, op), int(cudnnType(t.dtype(), op)), int(cudnnFormat(t))};
+}
+
 class TensorDescCache {
  public:
-  cudnnTensorDescriptor_t get(const Dims4& d) {
-    auto it = cache_.find(d);
+  cudnnTensorDescriptor_t get(const Tensor& t, const char* op) {
+    const TensorKey key = tensorKey(t, op);
+    auto it = cache_.find(key);
     if (it != cache_.end()) return *it->second;
+    const Dims4& d = std::get<0>(key);
     auto desc = std::make_unique<TensorDesc>();
-    CHECK_CUDNN(cudnnSetTensor4dDescriptor(*desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, d[0], d[1], d[2], d[3]));
+    // Dims are always logical N,C,H,W; the format makes cuDNN compute NHWC strides.
+    CHECK_CUDNN(cudnnSetTensor4dDescriptor(*desc, cudnnTensorFormat_t(std::get<2>(key)),
+                                           cudnnDataType_t(std::get<1>(key)), d[0], d[1], d[2], d[3]));
     cudnnTensorDescriptor_t raw = *desc;
-    cache_.emplace(d, std::move(desc));
+    cache_.emplace(key, std::move(desc));
     return raw;
   }
 
  private:
-  std::map<Dims4, std::unique_ptr<TensorDesc>> cache_;
+  std::map<TensorKey, std::unique_ptr<TensorDesc>> cache_;
 };
 
 }  // namespace patho

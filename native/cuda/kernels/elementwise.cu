@@ -1,6 +1,8 @@
-// Elementwise ops of backend.h (fill, scale, axpy) and the sum of squares reduction; copy is a
-// cudaMemcpyAsync in the backend. Twins of the loops in native/cpu/cpu_backend.cc.
+// Elementwise ops of backend.h (fill, scale, axpy) on float32 or bfloat16 storage, and the sum
+// of squares reduction (float32 gradients); copy is a cudaMemcpyAsync in the backend. Twins of
+// the loops in native/cpu/arith.cc.
 #include "../check.h"
+#include "elem.cuh"
 #include "kernels.h"
 #include "launch.cuh"
 
@@ -8,16 +10,19 @@ namespace patho {
 namespace kernels {
 namespace {
 
-__global__ void fillKernel(float* y, int64_t n, float v) {
-  PATHO_GRID_LOOP(i, n) y[i] = v;
+template <typename T>
+__global__ void fillKernel(T* y, int64_t n, float v) {
+  PATHO_GRID_LOOP(i, n) store(y, i, v);
 }
 
-__global__ void scaleKernel(float* y, int64_t n, float a) {
-  PATHO_GRID_LOOP(i, n) y[i] *= a;
+template <typename T>
+__global__ void scaleKernel(T* y, int64_t n, float a) {
+  PATHO_GRID_LOOP(i, n) store(y, i, load(y, i) * a);
 }
 
-__global__ void axpyKernel(float* y, const float* x, int64_t n, float a) {
-  PATHO_GRID_LOOP(i, n) y[i] += a * x[i];
+template <typename T>
+__global__ void axpyKernel(T* y, const T* x, int64_t n, float a) {
+  PATHO_GRID_LOOP(i, n) store(y, i, load(y, i) + a * load(x, i));
 }
 
 __global__ void sumSquaresPartial(const float* x, int64_t n, double* partials) {
@@ -35,21 +40,30 @@ __global__ void sumSquaresFinish(const double* partials, int blocks, float* out)
 
 }  // namespace
 
-void fill(float* y, int64_t n, float value, cudaStream_t s) {
+void fill(const Act& y, int64_t n, float value, cudaStream_t s) {
   if (n == 0) return;
-  fillKernel<<<gridFor(n), kThreads, 0, s>>>(y, n, value);
+  withElem(y.elem, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    fillKernel<T><<<gridFor(n), kThreads, 0, s>>>(ptr<T>(y), n, value);
+  });
   CHECK_LAUNCH("fillKernel");
 }
 
-void scale(float* y, int64_t n, float alpha, cudaStream_t s) {
+void scale(const Act& y, int64_t n, float alpha, cudaStream_t s) {
   if (n == 0) return;
-  scaleKernel<<<gridFor(n), kThreads, 0, s>>>(y, n, alpha);
+  withElem(y.elem, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    scaleKernel<T><<<gridFor(n), kThreads, 0, s>>>(ptr<T>(y), n, alpha);
+  });
   CHECK_LAUNCH("scaleKernel");
 }
 
-void axpy(float* y, const float* x, int64_t n, float alpha, cudaStream_t s) {
+void axpy(const Act& y, const Act& x, int64_t n, float alpha, cudaStream_t s) {
   if (n == 0) return;
-  axpyKernel<<<gridFor(n), kThreads, 0, s>>>(y, x, n, alpha);
+  withElem(y.elem, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    axpyKernel<T><<<gridFor(n), kThreads, 0, s>>>(ptr<T>(y), ptr<T>(x), n, alpha);
+  });
   CHECK_LAUNCH("axpyKernel");
 }
 

@@ -1,6 +1,8 @@
 // Host entry points of the CUDA kernels in kernels/*.cu, plain C++ so the backend's .cc files
 // call them. Each enqueues on `s` and returns; each checks its launch (CHECK_LAUNCH).
 // Pointers are device pointers; sizes are element counts. Semantics are those of backend.h.
+// Activations (ACT in backend.h) come as an Act: float32 or bfloat16 storage, NCHW or NHWC; the
+// kernels load either type into float, compute in float and round once when storing bf16.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -17,23 +19,47 @@ constexpr int kReduceBlocks = 512;
 constexpr int kScratchQuantities = 4;
 constexpr int kScratchDoubles = kReduceBlocks * kScratchQuantities;
 
-// ---- elementwise.cu ----
-void fill(float* y, int64_t n, float value, cudaStream_t s);
-void scale(float* y, int64_t n, float alpha, cudaStream_t s);
-void axpy(float* y, const float* x, int64_t n, float alpha, cudaStream_t s);
+// Storage element type of an activation.
+enum class Elem { F32, BF16 };
+// An activation tensor as the kernels see it; nhwc only for 4-D tensors (others are flat).
+struct Act {
+  void* data;
+  Elem elem;
+  bool nhwc;
+};
+
+// ---- elementwise.cu (flat loops over the storage of n elements) ----
+void fill(const Act& y, int64_t n, float value, cudaStream_t s);
+void scale(const Act& y, int64_t n, float alpha, cudaStream_t s);
+void axpy(const Act& y, const Act& x, int64_t n, float alpha, cudaStream_t s);
 void sumSquares(const float* x, int64_t n, float* out, double* scratch, cudaStream_t s);
 // First stage of sumSquares (also used by clipGradNorm): writes the partials, returns their count.
 int sumSquaresPartials(const float* x, int64_t n, double* scratch, cudaStream_t s);
 
-// ---- concat.cu: a [N,Ca,HW], b [N,Cb,HW] <-> y [N,Ca+Cb,HW] ----
-void concatChannels(const float* a, const float* b, float* y, int64_t N, int64_t Ca, int64_t Cb, int64_t HW,
+// ---- convert.cu: dst = src, same logical [N,C,H,W] (4-D) or n elements (flat, N=C=H=1, W=n);
+// float32 <-> bfloat16 (round to nearest even) and/or NCHW <-> NHWC. ----
+void convert(const Act& src, const Act& dst, int64_t N, int64_t C, int64_t H, int64_t W, cudaStream_t s);
+
+// ---- concat.cu: a [N,Ca,H,W], b [N,Cb,H,W] <-> y [N,Ca+Cb,H,W] (HW = H*W), any one layout ----
+void concatChannels(const Act& a, const Act& b, const Act& y, int64_t N, int64_t Ca, int64_t Cb, int64_t HW,
                     cudaStream_t s);
-void splitChannels(const float* dy, float* da, float* db, int64_t N, int64_t Ca, int64_t Cb, int64_t HW,
+void splitChannels(const Act& dy, const Act& da, const Act& db, int64_t N, int64_t Ca, int64_t Cb, int64_t HW,
                    cudaStream_t s);
 
-// ---- upsample_bilinear2x.cu: planes = N*C, x [planes,H,W], y [planes,2H,2W] ----
-void upsampleBilinear2xForward(const float* x, float* y, int64_t planes, int64_t H, int64_t W, cudaStream_t s);
-void upsampleBilinear2xBackward(const float* dy, float* dx, int64_t planes, int64_t H, int64_t W, cudaStream_t s);
+// ---- upsample_bilinear2x.cu: x [N,C,H,W], y [N,C,2H,2W] ----
+void upsampleBilinear2xForward(const Act& x, const Act& y, int64_t N, int64_t C, int64_t H, int64_t W,
+                               cudaStream_t s);
+void upsampleBilinear2xBackward(const Act& dy, const Act& dx, int64_t N, int64_t C, int64_t H, int64_t W,
+                                cudaStream_t s);
+
+// ---- bias.cu: conv bias for activations cuDNN cannot mix with a float32 bias (bf16, NHWC) ----
+// y [N,K,HW] += b[k] (b float32 [K]).
+void biasAdd(const Act& y, const float* b, int64_t N, int64_t K, int64_t HW, cudaStream_t s);
+// Number of row chunks biasGrad splits N*HW rows into; partials must hold chunks*K doubles.
+int biasGradChunks(int64_t rows);
+// db[k] = sum of dy over n, h, w (float32 out), deterministic: per-chunk partials, then a fixed-order sum.
+void biasGrad(const Act& dy, float* db, int64_t N, int64_t K, int64_t HW, double* partials, int chunks,
+              cudaStream_t s);
 
 // ---- loss.cu: n = numel(logits); stats/loss/dloss are device float arrays ----
 void bceJaccardForward(const float* logits, const float* target, int64_t n, float jaccardWeight, float eps,
