@@ -14,7 +14,7 @@ export const EVALUATE_HELP = `Usage: patho evaluate --model CKPT --data DIR [opt
   --images NAME --masks NAME   sub-folders of --data (default images, masks)
   --thresholds a,b     probability thresholds (default 0.5,0.7)   --json   one JSON object on stdout
   --plot FILE          Dice-vs-threshold plot (PNG)
-  --tile, --overlap, --tile-batch, --blend, --device, --mean, --std   as for predict`;
+  --tile, --overlap, --tile-batch, --blend, --device, --mean, --std, --precision   as for predict`;
 
 export interface ImageScores {
   name: string;

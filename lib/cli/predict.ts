@@ -15,7 +15,7 @@ export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.web
 export const INFER_FLAGS = {
   model: { type: 'string' }, tile: { type: 'string' }, overlap: { type: 'string' }, 'tile-batch': { type: 'string' },
   blend: { type: 'string' }, device: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+  precision: { type: 'string' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const PREDICT_HELP = `Usage: patho predict --model CKPT --input FILE|DIR --out DIR [options]
@@ -25,6 +25,7 @@ export const PREDICT_HELP = `Usage: patho predict --model CKPT --input FILE|DIR 
   --tile-batch B      tiles per forward pass (default 4)   --blend gaussian|linear (default gaussian)
   --overlay           also write <stem>_overlay.png     --device cpu|cuda|cuda:N (default cpu)
   --mean a,b,c --std a,b,c   input normalisation for plain state_dicts (default pixel/255)
+  --precision fp32|bf16   default fp32; bf16: bf16 NHWC activations (faster on GPUs, ~1% off in the logits)
 Writes <stem>_prob.png (0-255) and <stem>_mask.png (0/255) per input image.`;
 
 export interface InferSetup {
@@ -38,7 +39,8 @@ export async function inferSetup(f: Flags): Promise<InferSetup> {
   const mean = f.has('mean') ? f.numList('mean', []) : undefined;
   const std = f.has('std') ? f.numList('std', [], { min: 0 }) : undefined;
   if (std?.some((s) => s <= 0)) throw new UsageError(`Expected positive numbers for --std but received '${f.str('std')}'`);
-  const loaded = await loadInferenceModel(modelFile, { device, mean, std });
+  const precision = f.choice('precision', ['fp32', 'bf16'] as const, 'fp32');
+  const loaded = await loadInferenceModel(modelFile, { device, mean, std, precision });
   const multiple = 2 ** loaded.config.depth;
   const tile = f.num('tile', 512, { int: true, min: multiple });
   if (tile % multiple !== 0) throw new UsageError(`Expected --tile to be a multiple of ${multiple} (2^depth of the model) but received ${tile}`);

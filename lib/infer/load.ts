@@ -6,6 +6,7 @@ import { UNet } from '../nn/unet';
 import { loadStateDict, PathoError, type StateDict } from '../nn/state';
 import { readCheckpoint } from '../train/checkpoint';
 import { Model } from '../train/model';
+import type { Precision } from '../nn/module';
 
 export interface LoadedModel {
   model: Model;
@@ -32,7 +33,7 @@ export function inferUNetConfig(state: StateDict, file: string): LoadedModel['co
 
 export async function loadInferenceModel(
   file: string,
-  opts: { device?: string; mean?: number[]; std?: number[] } = {},
+  opts: { device?: string; mean?: number[]; std?: number[]; precision?: Precision } = {},
 ): Promise<LoadedModel> {
   if (!fs.existsSync(file)) throw new PathoError('ERR_PATHO_CHECKPOINT', `Expected a checkpoint file but '${file}' does not exist`);
   const ck = readCheckpoint(file);
@@ -43,7 +44,9 @@ export async function loadInferenceModel(
     : inferUNetConfig(ck.state, file);
   const net = new UNet(config);
   await loadStateDict(net, ck.state, { strict: true, source: file });
-  const model = new Model(net, { device: opts.device ?? 'cpu', checkpoint: false, thresholds: isPatho ? ck.meta.thresholds : undefined });
+  const model = new Model(net, {
+    device: opts.device ?? 'cpu', checkpoint: false, thresholds: isPatho ? ck.meta.thresholds : undefined, precision: opts.precision ?? 'fp32',
+  });
   await model.ready();
   let normalization = isPatho && ck.meta.normalization ? ck.meta.normalization : { mean: Array(config.inChannels).fill(0), std: Array(config.inChannels).fill(1) };
   if (opts.mean || opts.std) {

@@ -82,6 +82,25 @@ t.test('predict writes prob, mask and overlay maps of the input size', async (t)
   t.equal(bad, 0, 'mask is binary and agrees with the probability map');
 });
 
+t.test('predict --precision bf16 gives nearly the fp32 probabilities', async (t) => {
+  const maps: Buffer[] = [];
+  for (const precision of ['fp32', 'bf16']) {
+    const out = path.join(tmp, `pred-${precision}`);
+    const r = patho(['predict', '--model', path.join(run, 'last.safetensors'), '--input', path.join(membrane, 'images', '7.png'), '--out', out,
+      '--tile', '128', '--precision', precision]);
+    t.equal(r.code, 0, r.stderr);
+    maps.push((await pngInfo(path.join(out, '7_prob.png'))).data);
+  }
+  let sum = 0, worst = 0;
+  for (let i = 0; i < maps[0].length; i++) {
+    const d = Math.abs(maps[0][i] - maps[1][i]);
+    sum += d;
+    worst = Math.max(worst, d);
+  }
+  const mean = sum / maps[0].length;
+  t.ok(mean < 2, `mean |bf16 - fp32| of the 8-bit probability map ${mean.toFixed(3)} < 2 (max ${worst})`);
+});
+
 t.test('evaluate --json matches Dice computed from the predicted masks', async (t) => {
   const out = path.join(tmp, 'pred-all');
   const p = patho(['predict', '--model', path.join(run, 'last.safetensors'), '--input', path.join(dataDir, 'images'), '--out', out, '--tile', '64', '--threshold', '0.5']);
@@ -118,6 +137,13 @@ t.test('bench --json and doctor --json', async (t) => {
   const j = JSON.parse(b.stdout);
   t.equal(j.device, 'cpu');
   t.ok(j.imagesPerSecond > 0 && j.peakBytes > 0 && Number.isFinite(j.lastLoss));
+  t.equal(j.precision, 'fp32');
+  const bf = patho(['bench', '--width', '4', '--depth', '2', '--size', '32', '--batch', '2', '--steps', '2', '--precision', 'bf16', '--json']);
+  t.equal(bf.code, 0, bf.stderr);
+  const jb = JSON.parse(bf.stdout);
+  t.equal(jb.precision, 'bf16');
+  t.ok(Number.isFinite(jb.lastLoss) && Math.abs(jb.firstLoss - j.firstLoss) / j.firstLoss < 0.05,
+    `bf16 first loss ${jb.firstLoss} within 5% of fp32 ${j.firstLoss} (same seed and batch)`);
   const d = patho(['doctor', '--json']);
   t.equal(d.code, 0, d.stderr);
   const doc = JSON.parse(d.stdout);
@@ -136,6 +162,7 @@ t.test('bad input: one line, exit 2 for usage and 1 for runtime problems', async
     [['train', '--data', dataDir, '--crop', '100'], 2, /multiple of 16/],
     [['train', '--data', dataDir, '--optimizer', 'lbfgs'], 2, /Expected one of sgd, adam, adamw for --optimizer/],
     [['train', '--data', dataDir, '--device', 'tpu'], 2, /Expected cpu, cuda or cuda:N for --device/],
+    [['train', '--data', dataDir, '--precision', 'fp16'], 2, /Expected one of fp32, bf16 for --precision but received 'fp16'/],
     [['predict', '--model', ck, '--input', path.join(dataDir, 'images')], 2, /missing required flag --out/],
     [['predict', '--model', path.join(tmp, 'nope.safetensors'), '--input', path.join(dataDir, 'images'), '--out', tmp], 2, /Expected an existing file for --model/],
     [['predict', '--model', ck, '--input', path.join(dataDir, 'images'), '--out', '/proc/patho-cannot-write'], 1, /cannot write to the folder given by --out/],
