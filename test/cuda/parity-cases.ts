@@ -1,98 +1,19 @@
 // CUDA-vs-CPU parity cases: every op of backend.h runs on the CPU backend and on the device under
-// test with the same random inputs, and the results must agree within the stated tolerance.
+// test with the same random inputs, and the results must agree within the stated tolerance
+// (float32 NCHW here; the mixed-precision combinations and convert() in parity-mixed.ts).
 // Shared by parity.test.ts (tap) and run-parity.ts (plain node, for the GPU kit).
-import { native, type DType, type NativeTensor } from '../../lib/native';
+import { native } from '../../lib/native';
+import { compareArrays, host, parity, type ParityCase, type Tol } from './parity-harness';
+import { mixedCases } from './parity-mixed';
 import { numel, rng, uniform } from './random';
 import { trainSteps } from './unet-step';
 
-export interface ParityContext {
-  /** device under test, e.g. 'cuda:0' (the reference is always 'cpu') */
-  device: string;
-  check(ok: boolean, message: string): void;
-}
-
-export interface ParityCase {
-  name: string;
-  run(ctx: ParityContext): Promise<void>;
-}
+export type { ParityCase, ParityContext } from './parity-harness';
 
 // ---- inputs ----
 function binary(shape: number[], seed: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: numel(shape) }, () => (r() < 0.4 ? 1 : 0));
-}
-
-interface HostTensor {
-  data: Float32Array | Uint8Array;
-  shape: number[];
-}
-const host = (data: Float32Array | Uint8Array, shape: number[]): HostTensor => ({ data, shape });
-
-// ---- running one op on both devices ----
-interface Tol {
-  rtol: number;
-  atol: number;
-  /** atol is relative to max |cpu| (sums with cancellation: conv, batch norm) */
-  scaled?: boolean;
-}
-interface Spec {
-  inputs: Record<string, HostTensor>;
-  /** outputs, float32, pre-filled with NaN so an element the op never writes is caught */
-  outputs?: Record<string, number[]>;
-  run(t: Record<string, NativeTensor>): void;
-  /** tensors (inputs or outputs) to read back and compare, with their tolerance */
-  compare: Record<string, Tol>;
-}
-
-async function runOn(device: string, spec: Spec): Promise<Record<string, Float32Array>> {
-  const t: Record<string, NativeTensor> = {};
-  for (const [k, v] of Object.entries(spec.inputs)) {
-    const dtype: DType = v.data instanceof Uint8Array ? 'uint8' : 'float32';
-    t[k] = native.empty(v.shape, dtype, device);
-    t[k].write(v.data);
-  }
-  for (const [k, shape] of Object.entries(spec.outputs ?? {})) {
-    t[k] = native.empty(shape, 'float32', device);
-    native.fill(t[k], NaN);
-  }
-  spec.run(t);
-  const out: Record<string, Float32Array> = {};
-  for (const k of Object.keys(spec.compare)) out[k] = Float32Array.from(await t[k].read());
-  for (const x of Object.values(t)) x.dispose();
-  return out;
-}
-
-export function compareArrays(ctx: ParityContext, what: string, got: Float32Array, want: Float32Array, tol: Tol): void {
-  if (got.length !== want.length) {
-    ctx.check(false, `${what}: ${got.length} values on ${ctx.device}, ${want.length} on cpu`);
-    return;
-  }
-  let maxAbs = 0;
-  for (const v of want) maxAbs = Math.max(maxAbs, Math.abs(v));
-  const atol = tol.scaled ? tol.atol * maxAbs : tol.atol;
-  let worst = -1, worstExcess = 0, maxErr = 0;
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    const excess = Number.isNaN(err) ? Infinity : err - (atol + tol.rtol * Math.abs(want[i]));
-    if (!Number.isNaN(err)) maxErr = Math.max(maxErr, err);
-    if (excess > worstExcess || (Number.isNaN(err) && worst < 0)) {
-      worst = i;
-      worstExcess = excess;
-    }
-  }
-  const bound = `|${ctx.device} - cpu| <= ${atol.toExponential(2)} + ${tol.rtol}*|cpu|`;
-  ctx.check(
-    worst < 0,
-    worst < 0
-      ? `${what}: ${want.length} values, max error ${maxErr.toExponential(2)}, ${bound}`
-      : `${what}: at [${worst}] ${ctx.device} ${got[worst]} vs cpu ${want[worst]} (${bound})`,
-  );
-}
-
-async function parity(ctx: ParityContext, what: string, spec: Spec): Promise<void> {
-  const want = await runOn('cpu', spec);
-  const got = await runOn(ctx.device, spec);
-  for (const [k, tol] of Object.entries(spec.compare)) compareArrays(ctx, `${what} ${k}`, got[k], want[k], tol);
 }
 
 const EW: Tol = { rtol: 1e-4, atol: 1e-6 };          // elementwise float32
@@ -102,7 +23,7 @@ const BN: Tol = { rtol: 1e-3, atol: 1e-4, scaled: true };
 const EXACT: Tol = { rtol: 0, atol: 0 };
 
 // ---- the cases ----
-export const cases: ParityCase[] = [
+const fp32Cases: ParityCase[] = [
   {
     name: 'elementwise: fill, scale, axpy, copy, sumSquares',
     async run(ctx) {
@@ -375,3 +296,5 @@ export const cases: ParityCase[] = [
     },
   },
 ];
+
+export const cases: ParityCase[] = [...fp32Cases, ...mixedCases];
