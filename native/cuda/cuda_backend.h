@@ -123,6 +123,7 @@ class CudaBackend final : public Backend {
   void chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor& w, const Tensor& dx);
   void chooseBackwardFilter(ConvPlan& p, const Tensor& x, const Tensor& dy, const Tensor& dw);
   size_t searchWorkspaceLimit();
+  cudnnMathType_t searchMath(const ConvPlan& p) const;
   cudnnTensorDescriptor_t bnParamDesc(const Tensor& x, cudnnBatchNormMode_t mode);
 
   int index_;

@@ -57,6 +57,13 @@ ConvAlgo pickFastest(const Perf* perf, int n, size_t limit, bool anyMath, const 
 
 }  // namespace
 
+// The math a search may use: FMA keeps float32 exact (the CPU twin's precision); TF32 is an
+// explicit opt-in; bf16 is what tensor cores are for. Set before every search, since the previous
+// direction's call left its own choice on the shared descriptor.
+cudnnMathType_t CudaBackend::searchMath(const ConvPlan& p) const {
+  return p.bf16 ? CUDNN_TENSOR_OP_MATH : tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+
 size_t CudaBackend::searchWorkspaceLimit() {
   size_t freeBytes = 0, totalBytes = 0;
   CHECK_CUDA(cudaMemGetInfo(&freeBytes, &totalBytes));
@@ -83,10 +90,7 @@ ConvPlan& CudaBackend::convPlan(const Tensor& x, const Tensor& w) {
   // bf16 data accumulates in float32 (cuDNN's PSEUDO_BFLOAT16 configuration).
   CHECK_CUDNN(cudnnSetConvolution2dDescriptor(p->conv, R / 2, R / 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                               CUDNN_DATA_FLOAT));
-  // FMA math keeps float32 exact (the CPU twin's precision); TF32 is an explicit opt-in; bf16 is
-  // what tensor cores are for.
-  CHECK_CUDNN(cudnnSetConvolutionMathType(
-      p->conv, p->bf16 ? CUDNN_TENSOR_OP_MATH : tf32_ ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  CHECK_CUDNN(cudnnSetConvolutionMathType(p->conv, searchMath(*p)));
   ConvPlan& ref = *p;
   convPlans_.emplace(key, std::move(p));
   return ref;
@@ -96,6 +100,7 @@ ConvPlan& CudaBackend::convPlan(const Tensor& x, const Tensor& w) {
 // actual call); they need the inputs to be ready, hence the stream sync first.
 void CudaBackend::chooseForward(ConvPlan& p, const Tensor& x, const Tensor& w, const Tensor& y) {
   CHECK_CUDA(cudaStreamSynchronize(stream_));
+  CHECK_CUDNN(cudnnSetConvolutionMathType(p.conv, searchMath(p)));
   SearchBlock ws(searchWorkspaceLimit());
   cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
   int n = 0;
@@ -106,6 +111,7 @@ void CudaBackend::chooseForward(ConvPlan& p, const Tensor& x, const Tensor& w, c
 
 void CudaBackend::chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor& w, const Tensor& dx) {
   CHECK_CUDA(cudaStreamSynchronize(stream_));
+  CHECK_CUDNN(cudnnSetConvolutionMathType(p.conv, searchMath(p)));
   SearchBlock ws(searchWorkspaceLimit());
   cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   int n = 0;
@@ -117,6 +123,7 @@ void CudaBackend::chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor
 
 void CudaBackend::chooseBackwardFilter(ConvPlan& p, const Tensor& x, const Tensor& dy, const Tensor& dw) {
   CHECK_CUDA(cudaStreamSynchronize(stream_));
+  CHECK_CUDNN(cudnnSetConvolutionMathType(p.conv, searchMath(p)));
   SearchBlock ws(searchWorkspaceLimit());
   cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   int n = 0;
