@@ -125,10 +125,14 @@ class CudaBackend final : public Backend {
   size_t searchWorkspaceLimit();
   cudnnMathType_t searchMath(const ConvPlan& p) const;
   cudnnTensorDescriptor_t bnParamDesc(const Tensor& x, cudnnBatchNormMode_t mode);
+  cudnnBatchNormMode_t bnTrainingMode(const Tensor& x) const;
+  template <typename Call>
+  void withBnTrainingMode(const Tensor& x, const char* op, Call call);
 
   int index_;
   std::string name_;
   bool tf32_ = false;  // PATHO_CUDA_TF32=1 lets cuDNN use TF32 tensor cores for float32 convolutions
+  bool bnPersistent_ = true;  // SPATIAL_PERSISTENT batch norm for bf16 NHWC training (off if cuDNN refuses it)
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   std::unique_ptr<CachingAllocator> alloc_;
