@@ -18,6 +18,16 @@ __device__ __forceinline__ float load(const bf16* p, int64_t i) { return __bfloa
 __device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
 __device__ __forceinline__ void store(bf16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
+// 16 bytes of elements (4 float32 or 8 bf16): the flat elementwise kernels move whole packs
+// where the storage is 16-byte aligned, like PyTorch's vectorised elementwise loops.
+template <typename T>
+struct alignas(16) Pack {
+  static constexpr int kN = 16 / sizeof(T);
+  T v[kN];
+};
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
 template <typename T>
 struct Tag {
   using type = T;
