@@ -20,7 +20,7 @@ import type { Precision } from '../../lib/nn/module';
 import { UNet } from '../../lib/nn/unet';
 import { Model } from '../../lib/train/model';
 import {
-  comboName, FP32_NCHW, host, makeTensor, parity, type Combo, type ParityCase, type ParityContext, type Tol,
+  comboName, compareArrays, FP32_NCHW, host, makeTensor, parity, type Combo, type ParityCase, type ParityContext, type Tol,
 } from './parity-harness';
 import { numel, rng, uniform } from './random';
 import { trainSteps } from './unet-step';
@@ -125,6 +125,32 @@ export const mixedCases: ParityCase[] = [
             inputs: { y: host(uniform(s, 2), s), x: host(uniform(s, 3), s) }, act: ['x', 'y'],
             run: (t) => native.axpy(t.y, t.x, -1.7), compare: tols(c, { y: 'ew' }),
           }, c);
+        }
+      }
+    },
+  },
+  {
+    name: 'mixed precision: scale, axpy, fill on views at unaligned offsets (element-wise path) and aligned ones (packed path)',
+    async run(ctx) {
+      for (const dtype of ['float32', 'bfloat16'] as const) {
+        const c: Combo = { dtype, layout: 'nchw' };
+        for (const [yOff, xOff] of [[3, 0], [0, 1], [8, 8]]) {
+          const runOnDevice = async (device: string): Promise<Float32Array[]> => {
+            const ya = native.empty([1011], dtype, device), xa = native.empty([1011], dtype, device);
+            ya.write(uniform([1011], 70));
+            xa.write(uniform([1011], 71));
+            const y = ya.view(yOff, [1000]), x = xa.view(xOff, [1000]);
+            native.scale(y, 0.37);
+            native.axpy(y, x, -1.7);
+            native.fill(xa.view(xOff + 500, [333]), 0.1);
+            const out = [(await ya.read()) as Float32Array, (await xa.read()) as Float32Array];
+            for (const t of [y, x, ya, xa]) t.dispose();
+            return out;
+          };
+          const want = await runOnDevice('cpu'), got = await runOnDevice(ctx.device);
+          const tag = `${dtype} y at +${yOff}, x at +${xOff}`;
+          compareArrays(ctx, `scale+axpy on views (${tag}): whole y arena`, got[0], want[0], tol('ew', c));
+          compareArrays(ctx, `fill on a view (${tag}): whole x arena`, got[1], want[1], tol('exact', c));
         }
       }
     },
