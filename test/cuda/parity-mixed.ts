@@ -158,9 +158,9 @@ export const mixedCases: ParityCase[] = [
   {
     name: 'mixed precision: conv2d forward (+bias), backward data, backward filter and bias',
     async run(ctx) {
-      // The last shape has 3200 rows (N*H*W) and 40 channels: several row chunks and channel
-      // blocks in the bias-gradient kernel.
-      for (const [N, C, H, W, K, R] of [[2, 5, 9, 7, 6, 3], [3, 4, 8, 8, 2, 1], [2, 8, 40, 40, 40, 3]]) {
+      // [2,8,40,40]*[40,..]: 3200 rows (N*H*W) and 40 channels, several row chunks and channel
+      // blocks in the bias-gradient kernel; K = 1 (a segmentation head) takes its one-channel path.
+      for (const [N, C, H, W, K, R] of [[2, 5, 9, 7, 6, 3], [3, 4, 8, 8, 2, 1], [2, 8, 40, 40, 40, 3], [2, 8, 48, 48, 1, 1]]) {
         const xs = [N, C, H, W], ws = [K, C, R, R], ys = [N, K, H, W];
         const inputs = {
           x: host(uniform(xs, 10 + R), xs), w: host(uniform(ws, 11 + R, -0.5, 0.5), ws),

@@ -96,7 +96,8 @@ void biasGrad(const Act& dy, float* db, int64_t N, int64_t K, int64_t HW, double
   const int64_t rowsPerChunk = (rows + chunks - 1) / chunks;
   withElem(dy.elem, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (dy.nhwc) {
+    // One channel: NHWC and NCHW are the same storage, and the NCHW kernel keeps every thread busy.
+    if (dy.nhwc && K > 1) {
       const dim3 grid{unsigned((K + kChanPerBlock - 1) / kChanPerBlock), unsigned(chunks)};
       biasGradNhwcPartial<T><<<grid, kThreads, 0, s>>>(ptr<T>(dy), rows, K, rowsPerChunk, partials);
     } else {
