@@ -40,9 +40,13 @@ Napi::Object TensorHandle::Wrap(Napi::Env env, Tensor t, bool ownsStorage) {
   h->tensor_ = std::move(t);
   h->owns_ = ownsStorage;
   h->disposed_ = false;
-  h->external_ = ownsStorage ? int64_t(h->tensor_.storage()->bytes()) : 0;
+  h->bytes_ = ownsStorage ? int64_t(h->tensor_.storage()->bytes()) : 0;
+  // V8 is told about host memory only: it schedules full GCs by external memory growth, and a GPU
+  // training step allocates gigabytes of device activations (freed by scopes, not by the GC), which
+  // made it run several mark-compacts per step on the host thread that feeds the GPU.
+  h->external_ = h->tensor_.device().kind == patho::Device::Kind::CPU ? h->bytes_ : 0;
   liveCount++;
-  liveBytes += h->external_;
+  liveBytes += h->bytes_;
   if (h->external_) Napi::MemoryManagement::AdjustExternalMemory(env, h->external_);
   return obj;
 }
@@ -62,9 +66,10 @@ void TensorHandle::release(Napi::Env env) {
   if (disposed_) return;
   disposed_ = true;
   liveCount--;
-  liveBytes -= external_;
+  liveBytes -= bytes_;
   if (external_) Napi::MemoryManagement::AdjustExternalMemory(env, -external_);
   external_ = 0;
+  bytes_ = 0;
   tensor_ = Tensor();  // queued work keeps its own reference; storage returns to the cache after it
 }
 

@@ -1,6 +1,6 @@
 // TensorHandle: the JS object for a native tensor (one ObjectWrap per native object kind).
 // dispose() is idempotent; the finalizer frees what user code forgot; V8 is told how many
-// external bytes a handle holds. Views (arena slices) share storage and report no bytes.
+// external bytes a host (CPU) handle holds. Views (arena slices) share storage and report no bytes.
 #pragma once
 #include <napi.h>
 
@@ -43,7 +43,8 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   Tensor tensor_;
   bool owns_ = false;
   bool disposed_ = true;
-  int64_t external_ = 0;
+  int64_t bytes_ = 0;     // storage bytes this handle owns (0 for views)
+  int64_t external_ = 0;  // of which reported to V8 as external memory (host tensors only)
 };
 
 }  // namespace patho

@@ -179,10 +179,10 @@ t.test('a bf16 model overfits one batch and saves float32 weights', async (t) =>
   t.equal(net.precision, 'bf16');
   const batch = syntheticBatch(2, 32, 3, 5);
   const losses: number[] = [];
-  for (let i = 0; i < 30; i++) losses.push(await model.trainStep(batch));
+  for (let i = 0; i < 40; i++) losses.push(await model.trainStep(batch));
   t.ok(losses.every(Number.isFinite), 'every loss is finite');
   const first = losses[0], last = Math.min(...losses.slice(-5));
-  t.ok(last < 0.5 * first, `loss falls by more than half in 30 steps: ${first.toFixed(4)} -> ${last.toFixed(4)}`);
+  t.ok(last < 0.5 * first, `loss falls by more than half in 40 steps: ${first.toFixed(4)} -> ${last.toFixed(4)}`);
   t.equal(net.store.params.dtype, 'float32', 'master weights stay float32');
   model.dispose();
 });
