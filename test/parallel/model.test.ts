@@ -68,6 +68,19 @@ for (const k of [2, 3]) {
   });
 }
 
+t.test('bf16 replicas inherit the precision and stay bit-identical', async (t) => {
+  const net = new UNet({ inChannels: 1, width: 4, depth: 2, seed: 3 }).makeParallel(['cpu', 'cpu']);
+  const model = new Model(net, { lr: 1e-2, checkpoint: false, out: tmp, precision: 'bf16' });
+  await model.ready();
+  t.same(model.replicas.map((r) => r.namedModules().every(([, m]) => m.precision === 'bf16')), [true, true], 'every module of both replicas computes in bf16');
+  const losses: number[] = [];
+  for (let s = 0; s < 3; s++) losses.push(await model.trainStep(syntheticBatch(s, 4, 16)));
+  const w = await Promise.all(model.replicas.map((r) => r.store.readParams()));
+  t.equal(maxAbsDiff(w[0], w[1]), 0, 'float32 master weights identical after the all-reduced bf16 steps');
+  t.ok(losses.every(Number.isFinite));
+  model.dispose();
+});
+
 t.test('N replicas with global batch B = one device with batch B (no BatchNorm; SGD)', async (t) => {
   // tolerance: 1e-5 absolute on weights of magnitude ~0.3 after 4 steps (float32 sums in another order)
   const run = async (devices: string[] | undefined, n: number): Promise<{ w: Float32Array; losses: number[] }> => {
