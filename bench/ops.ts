@@ -1,9 +1,11 @@
 // CPU op throughput: GFLOP/s of the convolutions at UNet shapes (256x256, batch 4, width 16 and 64)
 // and GB/s of the memory-bound ops. Prints a table, then one JSON line.
 //   npx tsc -p tsconfig.json && node dist/bench/ops.js [--device cpu] [--reps 5] [--quick] [--only conv|memory]
+//     [--dtype float32|bfloat16] [--layout nchw|nhwc]   (of the activations and conv weights; bias,
+//     BN parameters and loss inputs stay float32 NCHW, as under autocast)
 // PATHO_CPU_CONV_LAYOUT=plain|blocked forces one conv layout on the CPU backend (default: by shape).
 import * as os from 'node:os';
-import { native, NativeTensor } from '../lib/native';
+import { DType, Layout, native, NativeTensor } from '../lib/native';
 
 interface Row {
   group: string;
@@ -22,9 +24,13 @@ const device = arg('device', 'cpu');
 const reps = Number(arg('reps', '5'));
 const quick = process.argv.includes('--quick');
 const only = arg('only', 'all'); // conv | memory | all
+const dtype = arg('dtype', 'float32') as DType;
+const layout = arg('layout', 'nchw') as Layout;
+const actBytes = dtype === 'bfloat16' ? 2 : 4;
 
-function tensor(shape: number[]): NativeTensor {
-  const t = native.empty(shape, 'float32', device);
+// act: an activation (or conv weight) in --dtype/--layout; otherwise float32 NCHW.
+function tensor(shape: number[], act = true): NativeTensor {
+  const t = native.empty(shape, act ? dtype : 'float32', device, act && shape.length === 4 ? layout : 'nchw');
   const data = new Float32Array(t.numel);
   for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.7311) * 0.5;
   t.write(data);
@@ -64,8 +70,8 @@ async function benchConvs(rows: Row[]): Promise<void> {
   for (const w of quick ? [16] : [16, 64]) {
     for (const L of convLayers(w)) {
       const x = tensor([n, L.c, L.hw, L.hw]), wt = tensor([L.k, L.c, L.r, L.r]), y = tensor([n, L.k, L.hw, L.hw]);
-      const b = L.bias ? tensor([L.k]) : null;
-      const dx = tensor([n, L.c, L.hw, L.hw]), dw = tensor([L.k, L.c, L.r, L.r]), db = L.bias ? tensor([L.k]) : null;
+      const b = L.bias ? tensor([L.k], false) : null;
+      const dx = tensor([n, L.c, L.hw, L.hw]), dw = tensor([L.k, L.c, L.r, L.r]), db = L.bias ? tensor([L.k], false) : null;
       const flops = 2 * n * L.c * L.k * L.r * L.r * L.hw * L.hw;
       const ops: [string, () => void][] = [
         ['conv fwd', () => native.conv2dForward(x, wt, b, y)],
@@ -86,16 +92,19 @@ async function benchMemoryBound(rows: Row[]): Promise<void> {
   const numel = shape.reduce((a, b) => a * b, 1);
   const x = tensor(shape), y = tensor(shape), dy = tensor(shape);
   const half = tensor([4, 64, 128, 128]);
-  const g = tensor([64]), be = tensor([64]), rm = tensor([64]), rv = tensor([64]), sm = tensor([64]), si = tensor([64]);
-  const dg = tensor([64]), db = tensor([64]);
+  const vec = (): NativeTensor => tensor([64], false);
+  const g = vec(), be = vec(), rm = vec(), rv = vec(), sm = vec(), si = vec();
+  const dg = vec(), db = vec();
   native.fill(rv, 1);
   const cat = tensor([4, 128, 256, 256]);
-  const logits = tensor([4, 1, 256, 256]), target = tensor([4, 1, 256, 256]), dlogits = tensor([4, 1, 256, 256]);
-  const loss = tensor([1]), stats = tensor([4]), dloss = tensor([1]);
+  const head4 = [4, 1, 256, 256];
+  const logits = tensor(head4, false), target = tensor(head4, false), dlogits = tensor(head4, false);
+  const loss = tensor([1], false), stats = tensor([4], false), dloss = tensor([1], false);
   native.fill(dloss, 1);
   const head = 4 * 256 * 256;
   const name = '4x64x256x256';
-  // bytes = what the op must at least read and write once
+  // bytes = what the op must at least read and write once (written for float32 activations, scaled
+  // by actBytes/4 below; the losses' inputs are float32 whatever --dtype says)
   const ops: [string, number, () => void][] = [
     ['relu fwd', 8 * numel, () => native.reluForward(x, y)],
     ['relu bwd', 12 * numel, () => native.reluBackward(y, dy, dx())],
@@ -117,7 +126,9 @@ async function benchMemoryBound(rows: Row[]): Promise<void> {
   }
   for (const [op, bytes, fn] of ops) {
     const ms = await time(fn);
-    rows.push({ group: 'memory', name: op.startsWith('bce') ? '4x1x256x256' : name, op, ms, rate: bytes / ms / 1e6, unit: 'GB/s' });
+    const loss = op.startsWith('bce');
+    const moved = loss ? bytes : (bytes * actBytes) / 4;
+    rows.push({ group: 'memory', name: loss ? '4x1x256x256' : name, op, ms, rate: moved / ms / 1e6, unit: 'GB/s' });
   }
   for (const t of [x, y, dy, half, g, be, rm, rv, sm, si, dg, db, cat, logits, target, dlogits, loss, stats, dloss, dxT]) t?.dispose();
 }
@@ -128,7 +139,7 @@ async function main(): Promise<void> {
   if (only !== 'conv') await benchMemoryBound(rows);
   const info = native.info();
   console.log(`ops benchmark on ${device}: ${native.backendName(device)}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}`);
-  console.log(`best of ${reps} calls after a warm-up call; conv layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'auto'}; load average ${os.loadavg()[0].toFixed(2)}`);
+  console.log(`${dtype} ${layout} activations; best of ${reps} calls after a warm-up call; conv layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'auto'}; load average ${os.loadavg()[0].toFixed(2)}`);
   const pad = (s: string, n: number) => s.padEnd(n);
   console.log(`${pad('shape', 34)}${pad('op', 18)}${'ms'.padStart(10)}${'rate'.padStart(12)}`);
   for (const r of rows)
@@ -140,6 +151,8 @@ async function main(): Promise<void> {
       backend: native.backendName(device),
       oneDnn: info.oneDnn,
       cpuIsa: info.cpuIsa,
+      dtype,
+      activationLayout: layout,
       layout: process.env.PATHO_CPU_CONV_LAYOUT ?? 'auto',
       reps,
       loadAverage: +os.loadavg()[0].toFixed(2),

@@ -1,12 +1,12 @@
 // 3x3 / 1x1 'same' convolutions (stride 1) on oneDNN: forward, backward data, backward filter.
 // Tensors are plain at the interface: float32 or bfloat16 (x, w, y and their gradients alike),
-// NCHW / OIHW or NHWC / OHWI (bias and its gradient always float32); primitives are created with
-// format_tag::any so
-// oneDNN picks its blocked layouts (nChw16c, OIhw16i16o on avx512), and each op reorders into and
-// out of them. With 16 or more channels on both sides that is 1.3-8x faster than oneDNN on plain
+// NCHW / OIHW or NHWC / OHWI (bias and its gradient always float32). Primitives are created with
+// format_tag::any so oneDNN picks its blocked layouts (nChw16c, OIhw16i16o on avx512), and each op
+// reorders into and out of them. With 16 or more channels on both sides that is 1.3-8x faster than oneDNN on plain
 // NCHW, reorders included; with few channels (the 1-channel head, the RGB input's data gradient)
 // the padding to 16 and the reorders cost more than they win, so those use plain layouts (see
-// plainFor and bench/RESULTS.md). PATHO_CPU_CONV_LAYOUT=plain|blocked forces one layout, for comparison.
+// layoutFor and bench/RESULTS.md). NHWC tensors mostly run on oneDNN's channels-last kernels with
+// only the weights reordered. PATHO_CPU_CONV_LAYOUT=plain|blocked|nxc forces one, for comparison.
 // Primitives and reorders are cached per shape; weights are reordered on every call since they
 // change every step.
 #include <cstdlib>
@@ -59,7 +59,10 @@ Port makePort(const dnnl::engine& e, const memory::desc& user, const memory::des
 }  // namespace
 
 struct ConvCache {
-  enum class Layout { Auto, Plain, Blocked } layout = Layout::Auto;
+  // Plain: every tensor as the user holds it; Blocked: format_tag::any everywhere; Nxc: activations
+  // as the user holds them (NHWC), weights format_tag::any (oneDNN's channels-last kernels want
+  // blocked weights: with OHWI weights a 3x3 conv falls back to its reference code).
+  enum class Layout { Auto, Plain, Blocked, Nxc } layout = Layout::Auto;
   std::map<Key, Plan> plans;
 };
 
@@ -79,20 +82,40 @@ memory::desc userAct(const Dims& d, const memory::dims& m) { return memory::desc
 memory::desc userWei(const Dims& d) { return memory::desc(d.wei(), d.type, d.nhwc ? tag::ohwi : tag::oihw); }
 memory::desc anyDesc(const Dims& d, const memory::dims& m) { return memory::desc(m, d.type, tag::any); }
 
-// Plain layouts where channel blocking by 16 mostly pads, as measured per op (bench/RESULTS.md):
-// a 1-channel output (the head) is 4-8x faster plain in every direction; with a 3-channel input
-// the data gradient is faster plain, while forward and filter gradient still gain from blocking.
-bool plainFor(const ConvCache& cache, Kind kind, const Dims& d) {
-  if (cache.layout != ConvCache::Layout::Auto) return cache.layout == ConvCache::Layout::Plain;
-  if (d.k < 16) return true;
-  return kind == Kind::BackwardData && d.c < 16;
+// NCHW float32: plain layouts where channel blocking by 16 mostly pads, as measured per op
+// (bench/RESULTS.md): a 1-channel output (the head) is 4-8x faster plain in every direction; with
+// a 3-channel input the data gradient is faster plain, while forward and filter gradient still
+// gain from blocking.
+// NHWC, measured per layer of the UNet (bench/RESULTS.md, "bf16"): bfloat16 runs fastest on the
+// channels-last kernels everywhere (no activation reorders; 1-3.4x over blocked); float32 gains
+// from them in the forward only. The 1x1 head stays plain in float32 (gemm), and bfloat16 NCHW
+// uses blocked layouts but for the head, like float32.
+ConvCache::Layout layoutFor(const ConvCache& cache, Kind kind, const Dims& d) {
+  using L = ConvCache::Layout;
+  if (cache.layout != L::Auto) return cache.layout;
+  const bool head = d.k < 16;
+  if (d.nhwc) {
+    if (d.type == dt::bf16) return L::Nxc;
+    if (head && d.r == 1) return L::Plain;
+    return kind == Kind::Forward ? L::Nxc : L::Blocked;
+  }
+  if (d.type == dt::bf16) return head ? L::Plain : L::Blocked;
+  return head || (kind == Kind::BackwardData && d.c < 16) ? L::Plain : L::Blocked;
 }
 
-dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias, bool plain,
+struct Descs {
+  memory::desc src, wei, dst;
+};
+Descs descsFor(const Dims& d, ConvCache::Layout layout) {
+  using L = ConvCache::Layout;
+  const bool asUser = layout == L::Plain || layout == L::Nxc;
+  return {asUser ? userAct(d, d.src()) : anyDesc(d, d.src()), layout == L::Plain ? userWei(d) : anyDesc(d, d.wei()),
+          asUser ? userAct(d, d.dst()) : anyDesc(d, d.dst())};
+}
+
+dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias, ConvCache::Layout layout,
                                                     const dnnl::primitive_attr& attr) {
-  auto src = plain ? userAct(d, d.src()) : anyDesc(d, d.src());
-  auto dst = plain ? userAct(d, d.dst()) : anyDesc(d, d.dst());
-  auto wei = plain ? userWei(d) : anyDesc(d, d.wei());
+  auto [src, wei, dst] = descsFor(d, layout);
   auto bia = bias ? memory::desc({d.k}, dt::f32, tag::x) : memory::desc();
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
                                        wei, bia, dst, {1, 1}, d.pad(), d.pad());
@@ -107,20 +130,18 @@ Plan& getPlan(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // scratch comes from ctx.scratch[3]
   const auto& e = ctx.engine;
-  const bool plain = plainFor(*ctx.conv, kind, d);
+  const ConvCache::Layout layout = layoutFor(*ctx.conv, kind, d);
   Plan p;
   if (kind == Kind::Forward) {
-    auto pd = forwardPd(ctx, d, bias, plain, attr);
+    auto pd = forwardPd(ctx, d, bias, layout, attr);
     p.a = makePort(e, userAct(d, d.src()), pd.src_desc(), true);
     p.b = makePort(e, userWei(d), pd.weights_desc(), true);
     p.c = makePort(e, userAct(d, d.dst()), pd.dst_desc(), false);
     p.scratchpad = pd.scratchpad_desc();
     p.prim = dnnl::convolution_forward(pd);
   } else {
-    auto hint = forwardPd(ctx, d, bias, plain, dnnl::primitive_attr());
-    auto src = plain ? userAct(d, d.src()) : anyDesc(d, d.src());
-    auto dst = plain ? userAct(d, d.dst()) : anyDesc(d, d.dst());
-    auto wei = plain ? userWei(d) : anyDesc(d, d.wei());
+    auto hint = forwardPd(ctx, d, bias, layout, dnnl::primitive_attr());
+    auto [src, wei, dst] = descsFor(d, layout);
     if (kind == Kind::BackwardData) {
       dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, src, wei, dst, {1, 1}, d.pad(),
                                                  d.pad());
@@ -226,6 +247,7 @@ DnnlContext::DnnlContext() : conv(std::make_unique<ConvCache>()) {
   const char* layout = std::getenv("PATHO_CPU_CONV_LAYOUT");
   if (layout && std::strcmp(layout, "plain") == 0) conv->layout = ConvCache::Layout::Plain;
   if (layout && std::strcmp(layout, "blocked") == 0) conv->layout = ConvCache::Layout::Blocked;
+  if (layout && std::strcmp(layout, "nxc") == 0) conv->layout = ConvCache::Layout::Nxc;
 }
 DnnlContext::~DnnlContext() = default;
 
