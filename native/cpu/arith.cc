@@ -5,15 +5,15 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/bf16.h"
 #include "cpu_ops.h"
+#include "elem.h"
 
 namespace patho {
 namespace cpu {
 
 void fill(const Tensor& y, float v) {
   if (y.dtype() == DType::BF16) {
-    const bf16_t h = f32ToBf16(v);
+    const bf16_t h = roundBf16(v);
     std::fill_n(y.data<bf16_t>(), y.numel(), h);
     return;
   }
@@ -46,8 +46,8 @@ void scale(const Tensor& y, float a) {
   if (y.dtype() == DType::BF16) {
     bf16_t* p = y.data<bf16_t>();
     int64_t n = y.numel();
-#pragma omp parallel for if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; i++) p[i] = f32ToBf16(bf16ToF32(p[i]) * a);
+#pragma omp parallel for simd if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; i++) p[i] = roundBf16(ld(p[i]) * a);
     return;
   }
   float* p = y.f32();
@@ -61,8 +61,8 @@ void axpy(const Tensor& y, const Tensor& x, float a) {
     bf16_t* py = y.data<bf16_t>();
     const bf16_t* px = x.data<bf16_t>();
     int64_t n = y.numel();
-#pragma omp parallel for if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; i++) py[i] = f32ToBf16(bf16ToF32(py[i]) + a * bf16ToF32(px[i]));
+#pragma omp parallel for simd if (n >= kParallelMin)
+    for (int64_t i = 0; i < n; i++) py[i] = roundBf16(ld(py[i]) + a * ld(px[i]));
     return;
   }
   float* py = y.f32();

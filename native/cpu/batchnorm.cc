@@ -1,13 +1,17 @@
-// Batch normalisation over N,H,W per channel (NCHW), with own OpenMP loops rather than oneDNN's
-// bnorm, for accurate statistics at large N*H*W: values are shifted by one value of the channel,
-// summed in float over blocks of 128 (vectorised), and the block sums are added in double; so
-// the error is that of a 128-term float sum, not of an N*H*W-term one. Half the time of summing
-// everything in double, which made these memory-bound passes compute-bound.
+// Batch normalisation over N,H,W per channel, with own OpenMP loops rather than oneDNN's bnorm,
+// for accurate statistics at large N*H*W: values are shifted by one value of the channel, summed
+// in float over blocks of 128 (vectorised), and the block sums are added in double; so the error
+// is that of a 128-term float sum, not of an N*H*W-term one. Half the time of summing everything
+// in double, which made these memory-bound passes compute-bound. NCHW tensors are float32 here
+// (CpuBackend stages bf16 NCHW); NHWC tensors, float32 or bfloat16, have their own loops (sums per
+// image and channel over blocks of 128 pixels, as the planes of NCHW), then share the per-channel
+// arithmetic; bf16 is widened on load and rounded once on store.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "cpu_ops.h"
+#include "elem.h"
 
 namespace patho {
 namespace cpu {
@@ -74,19 +78,142 @@ inline void gradSums(const float* dy, const float* x, int64_t n, float mu, doubl
   s2 = b;
 }
 
+// ---- NHWC: x is [N*P pixels][C], T = float or bf16_t. Work items are (image, group of 16
+// channels), each summing its channels over the image's pixels in blocks of 128. ----
+constexpr int64_t kGroup = 16;
+
+// s1[n*C+c] = sum(x - k[c]), s2[n*C+c] = sum((x - k[c])^2) over image n.
+template <class T>
+void nhwcShiftedSums(const Layout& L, const T* x, const float* k, double* s1, double* s2) {
+  const int64_t C = L.c, P = L.plane, groups = (C + kGroup - 1) / kGroup;
+#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
+  for (int64_t item = 0; item < L.n * groups; item++) {
+    const int64_t n = item / groups, c0 = (item % groups) * kGroup, cn = std::min(kGroup, C - c0);
+    double a[kGroup] = {}, b[kGroup] = {};
+    for (int64_t p0 = 0; p0 < P; p0 += kBlock) {
+      const int64_t pe = std::min(P, p0 + kBlock);
+      float fa[kGroup] = {}, fb[kGroup] = {};
+      for (int64_t p = p0; p < pe; p++) {
+        const T* xp = x + (n * P + p) * C + c0;
+#pragma omp simd
+        for (int64_t j = 0; j < cn; j++) {
+          const float d = ld(xp[j]) - k[c0 + j];
+          fa[j] += d;
+          fb[j] += d * d;
+        }
+      }
+      for (int64_t j = 0; j < cn; j++) {
+        a[j] += fa[j];
+        b[j] += fb[j];
+      }
+    }
+    for (int64_t j = 0; j < cn; j++) {
+      s1[n * C + c0 + j] = a[j];
+      s2[n * C + c0 + j] = b[j];
+    }
+  }
+}
+
+// s1[n*C+c] = sum(dy), s2[n*C+c] = sum(dy * (x - mu[c])) over image n.
+template <class T>
+void nhwcGradSums(const Layout& L, const T* dy, const T* x, const float* mu, double* s1, double* s2) {
+  const int64_t C = L.c, P = L.plane, groups = (C + kGroup - 1) / kGroup;
+#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
+  for (int64_t item = 0; item < L.n * groups; item++) {
+    const int64_t n = item / groups, c0 = (item % groups) * kGroup, cn = std::min(kGroup, C - c0);
+    double a[kGroup] = {}, b[kGroup] = {};
+    for (int64_t p0 = 0; p0 < P; p0 += kBlock) {
+      const int64_t pe = std::min(P, p0 + kBlock);
+      float fa[kGroup] = {}, fb[kGroup] = {};
+      for (int64_t p = p0; p < pe; p++) {
+        const T* xp = x + (n * P + p) * C + c0;
+        const T* gp = dy + (n * P + p) * C + c0;
+#pragma omp simd
+        for (int64_t j = 0; j < cn; j++) {
+          const float g = ld(gp[j]);
+          fa[j] += g;
+          fb[j] += g * (ld(xp[j]) - mu[c0 + j]);
+        }
+      }
+      for (int64_t j = 0; j < cn; j++) {
+        a[j] += fa[j];
+        b[j] += fb[j];
+      }
+    }
+    for (int64_t j = 0; j < cn; j++) {
+      s1[n * C + c0 + j] = a[j];
+      s2[n * C + c0 + j] = b[j];
+    }
+  }
+}
+
+// y = (x - mu[c]) * a[c] + b[c], or with dy: y = a[c]*dy + b[c]*(x - mu[c]) + k[c] (backward).
+template <class T>
+void nhwcAffine(const Layout& L, const T* x, const float* mu, const float* a, const float* b, T* y) {
+  const int64_t C = L.c, pixels = L.n * L.plane;
+#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
+  for (int64_t p = 0; p < pixels; p++) {
+    const T* xp = x + p * C;
+    T* yp = y + p * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) st(yp + c, (ld(xp[c]) - mu[c]) * a[c] + b[c]);
+  }
+}
+template <class T>
+void nhwcBackward(const Layout& L, const T* x, const T* dy, const float* mu, const float* k1, const float* k2,
+                  const float* k3, T* dx) {
+  const int64_t C = L.c, pixels = L.n * L.plane;
+#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
+  for (int64_t p = 0; p < pixels; p++) {
+    const T* xp = x + p * C;
+    const T* gp = dy + p * C;
+    T* o = dx + p * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) st(o + c, k1[c] * ld(gp[c]) + k2[c] * (ld(xp[c]) - mu[c]) + k3[c]);
+  }
+}
+
+// Per-image, per-channel sums of x (shifted) or of the gradient terms, for either layout.
+void shiftedSumsAll(const Layout& L, const Tensor& xt, const std::vector<float>& shift, std::vector<double>& s1,
+                    std::vector<double>& s2) {
+  if (xt.nhwc()) {
+    if (xt.dtype() == DType::BF16)
+      nhwcShiftedSums(L, xt.data<bf16_t>(), shift.data(), s1.data(), s2.data());
+    else
+      nhwcShiftedSums(L, xt.f32(), shift.data(), s1.data(), s2.data());
+    return;
+  }
+  const float* x = xt.f32();
+#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
+  for (int64_t p = 0; p < L.planes(); p++) shiftedSums(x + p * L.plane, L.plane, shift[p % L.c], s1[p], s2[p]);
+}
+
+void affineAll(const Layout& L, const Tensor& x, const std::vector<float>& mu, const std::vector<float>& a,
+               const std::vector<float>& b, const Tensor& y) {
+  if (!x.nhwc()) return affine(L, x.f32(), mu, a, b, y.f32());
+  if (x.dtype() == DType::BF16)
+    nhwcAffine(L, x.data<bf16_t>(), mu.data(), a.data(), b.data(), y.data<bf16_t>());
+  else
+    nhwcAffine(L, x.f32(), mu.data(), a.data(), b.data(), y.f32());
+}
+
+// The first value of each channel (image 0, pixel 0), the shift of the sums.
+float firstValue(const Tensor& x, const Layout& L, int64_t c) {
+  if (!x.nhwc()) return x.f32()[c * L.plane];
+  return x.dtype() == DType::BF16 ? ld(x.data<bf16_t>()[c]) : x.f32()[c];
+}
+
 }  // namespace
 
 void batchNormForwardTraining(const Tensor& xt, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
                               const Tensor& runningVar, float momentum, float eps, const Tensor& y,
                               const Tensor& saveMean, const Tensor& saveInvStd) {
   Layout L(xt);
-  const float* x = xt.f32();
   // Shift by one value of the channel: the sums then do not cancel when |mean| >> std.
   std::vector<float> shift(L.c);
-  for (int64_t c = 0; c < L.c; c++) shift[c] = x[c * L.plane];
+  for (int64_t c = 0; c < L.c; c++) shift[c] = firstValue(xt, L, c);
   std::vector<double> s1(L.planes()), s2(L.planes());
-#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
-  for (int64_t p = 0; p < L.planes(); p++) shiftedSums(x + p * L.plane, L.plane, shift[p % L.c], s1[p], s2[p]);
+  shiftedSumsAll(L, xt, shift, s1, s2);
   const double m = double(L.count());
   std::vector<float> mu(L.c), scale(L.c), bias(L.c);
   float *rm = runningMean.f32(), *rv = runningVar.f32(), *sm = saveMean.f32(), *si = saveInvStd.f32();
@@ -110,7 +237,7 @@ void batchNormForwardTraining(const Tensor& xt, const Tensor& gamma, const Tenso
     scale[c] = float(g[c] * invStd);
     bias[c] = float(be[c] - (mean - double(mu[c])) * g[c] * invStd);
   }
-  affine(L, x, mu, scale, bias, y.f32());
+  affineAll(L, xt, mu, scale, bias, y);
 }
 
 void batchNormForwardInference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
@@ -119,17 +246,25 @@ void batchNormForwardInference(const Tensor& x, const Tensor& gamma, const Tenso
   const float *g = gamma.f32(), *rm = runningMean.f32(), *rv = runningVar.f32();
   std::vector<float> mu(rm, rm + L.c), scale(L.c), bias(beta.f32(), beta.f32() + L.c);
   for (int64_t c = 0; c < L.c; c++) scale[c] = float(g[c] / std::sqrt(double(rv[c]) + eps));
-  affine(L, x.f32(), mu, scale, bias, y.f32());
+  affineAll(L, x, mu, scale, bias, y);
 }
 
 void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma, const Tensor& saveMean,
                        const Tensor& saveInvStd, const Tensor& dxt, const Tensor& dgamma, const Tensor& dbeta) {
   Layout L(xt);
-  const float *x = xt.f32(), *dy = dyt.f32(), *mean = saveMean.f32(), *invStd = saveInvStd.f32(), *g = gamma.f32();
+  const float *mean = saveMean.f32(), *invStd = saveInvStd.f32(), *g = gamma.f32();
+  const bool nhwc = xt.nhwc(), bf = xt.dtype() == DType::BF16;
   std::vector<double> sdy(L.planes()), sdyx(L.planes());
+  if (nhwc && bf) {
+    nhwcGradSums(L, dyt.data<bf16_t>(), xt.data<bf16_t>(), mean, sdy.data(), sdyx.data());
+  } else if (nhwc) {
+    nhwcGradSums(L, dyt.f32(), xt.f32(), mean, sdy.data(), sdyx.data());
+  } else {
+    const float *x = xt.f32(), *dy = dyt.f32();
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
-  for (int64_t p = 0; p < L.planes(); p++)
-    gradSums(dy + p * L.plane, x + p * L.plane, L.plane, mean[p % L.c], sdy[p], sdyx[p]);
+    for (int64_t p = 0; p < L.planes(); p++)
+      gradSums(dy + p * L.plane, x + p * L.plane, L.plane, mean[p % L.c], sdy[p], sdyx[p]);
+  }
   const double m = double(L.count());
   // dx = g*is * (dy - dbeta/m - xhat * dgamma/m), xhat = (x - mean)*is; written as
   // dx = k1*dy + k2*(x - mean) + k3 with per-channel coefficients computed in double.
@@ -148,6 +283,10 @@ void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma,
     k2[c] = float(-gis * is * (b * is) / m);
     k3[c] = float(-gis * a / m);
   }
+  if (nhwc && bf) return nhwcBackward(L, xt.data<bf16_t>(), dyt.data<bf16_t>(), mean, k1.data(), k2.data(), k3.data(),
+                                      dxt.data<bf16_t>());
+  if (nhwc) return nhwcBackward(L, xt.f32(), dyt.f32(), mean, k1.data(), k2.data(), k3.data(), dxt.f32());
+  const float *x = xt.f32(), *dy = dyt.f32();
   float* dx = dxt.f32();
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
   for (int64_t p = 0; p < L.planes(); p++) {

@@ -5,8 +5,8 @@
 // the narrower type, through a scratch buffer. Also the oneDNN view of an ACT tensor.
 #include <cstring>
 
-#include "core/bf16.h"
 #include "cpu_ops.h"
+#include "elem.h"
 
 namespace patho {
 namespace cpu {
@@ -24,12 +24,12 @@ memory::desc actDesc(const Tensor& t) {
 namespace {
 
 void toBf16(const float* s, bf16_t* d, int64_t n) {
-#pragma omp parallel for if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) d[i] = f32ToBf16(s[i]);
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) d[i] = roundBf16(s[i]);
 }
 void toF32(const bf16_t* s, float* d, int64_t n) {
-#pragma omp parallel for if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) d[i] = bf16ToF32(s[i]);
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) d[i] = ld(s[i]);
 }
 
 // dst = src with dtype `from` converted to `to` (flat, same layout).

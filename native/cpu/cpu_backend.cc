@@ -1,7 +1,7 @@
 // CpuBackend: the Backend of one CPU device. It owns the memory allocator and the oneDNN state,
 // and dispatches each op to its free function (one file per concept, declared in cpu_ops.h).
-// Batch norm, pooling and upsampling are float32 NCHW loops: their bfloat16/NHWC calls go through
-// Staging (float32 NCHW scratch in, outputs rounded once on the way back).
+// Batch norm, pooling and upsampling loops take float32 NCHW and NHWC of either dtype; their
+// bfloat16 NCHW calls go through Staging (float32 NCHW scratch in, outputs rounded once).
 #include "cpu_backend.h"
 
 #include <oneapi/dnnl/dnnl.hpp>

@@ -1,10 +1,13 @@
-// 2x2 max pooling, stride 2, on NCHW planes (own loops: the window is tiny and the layout plain).
-// Backward sends each gradient to the first maximum of its window in row-major order, as PyTorch.
+// 2x2 max pooling, stride 2 (own loops: the window is tiny and the layout plain), on float32 NCHW
+// planes or on NHWC pixels (float32 or bfloat16, vectorised over the channels; CpuBackend stages
+// bf16 NCHW). Backward sends each gradient to the first maximum of its window in row-major order,
+// as PyTorch, by the same per-element rule in both layouts.
 #include <omp.h>
 
 #include <vector>
 
 #include "cpu_ops.h"
+#include "elem.h"
 
 namespace patho {
 namespace cpu {
@@ -16,9 +19,64 @@ inline bool takes(float v, float m) { return v > m || (v != v && m == m); }
 // The larger of a and b, NaN if either is NaN (the forward needs the value only, not which one).
 inline float nanmax(float a, float b) { return (b > a || b != b) ? b : a; }
 
+// Which of a, b, c, d (row-major window order) receives the gradient: the first maximum.
+inline int argmax4(float a, float b, float c, float d) {
+  const bool tb = takes(b, a), tc = takes(c, tb ? b : a);
+  const float m2 = tc ? c : (tb ? b : a);
+  const bool td = takes(d, m2);
+  return td ? 3 : tc ? 2 : tb ? 1 : 0;
+}
+
+// NHWC: one output row (n, i) at a time; the window's four pixels are C-vectors.
+template <class T>
+void nhwcForward(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W) {
+  const int64_t Ho = H / 2, Wo = W / 2;
+#pragma omp parallel for if (N * C * H * W >= kParallelMin)
+  for (int64_t r = 0; r < N * Ho; r++) {
+    const int64_t n = r / Ho, i = r % Ho;
+    for (int64_t j = 0; j < Wo; j++) {
+      const T* p0 = x + ((n * H + 2 * i) * W + 2 * j) * C;
+      const T* p1 = p0 + W * C;
+      T* o = y + ((n * Ho + i) * Wo + j) * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; c++)
+        st(o + c, nanmax(nanmax(ld(p0[c]), ld(p1[c])), nanmax(ld(p0[C + c]), ld(p1[C + c]))));
+    }
+  }
+}
+
+template <class T>
+void nhwcBackward(const T* x, const T* dy, T* dx, int64_t N, int64_t C, int64_t H, int64_t W) {
+  const int64_t Ho = H / 2, Wo = W / 2;
+#pragma omp parallel for if (N * C * H * W >= kParallelMin)
+  for (int64_t r = 0; r < N * Ho; r++) {
+    const int64_t n = r / Ho, i = r % Ho;
+    for (int64_t j = 0; j < Wo; j++) {
+      const int64_t off0 = ((n * H + 2 * i) * W + 2 * j) * C, off1 = off0 + W * C;
+      const T* g = dy + ((n * Ho + i) * Wo + j) * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; c++) {
+        const int k = argmax4(ld(x[off0 + c]), ld(x[off0 + C + c]), ld(x[off1 + c]), ld(x[off1 + C + c]));
+        const T zero = T(0), gc = g[c];  // a gradient moves unchanged: no rounding
+        dx[off0 + c] = k == 0 ? gc : zero;
+        dx[off0 + C + c] = k == 1 ? gc : zero;
+        dx[off1 + c] = k == 2 ? gc : zero;
+        dx[off1 + C + c] = k == 3 ? gc : zero;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
+  if (xt.nhwc()) {
+    if (xt.dtype() == DType::BF16)
+      nhwcForward(xt.data<bf16_t>(), yt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    else
+      nhwcForward(xt.f32(), yt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    return;
+  }
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
   const float* x = xt.f32();
   float* y = yt.f32();
@@ -45,6 +103,13 @@ void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
 }
 
 void maxPool2dBackward(const Tensor& xt, const Tensor& yt, const Tensor& dyt, const Tensor& dxt) {
+  if (xt.nhwc()) {
+    if (xt.dtype() == DType::BF16)
+      nhwcBackward(xt.data<bf16_t>(), dyt.data<bf16_t>(), dxt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    else
+      nhwcBackward(xt.f32(), dyt.f32(), dxt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    return;
+  }
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
   const float *x = xt.f32(), *dy = dyt.f32();
   float* dx = dxt.f32();

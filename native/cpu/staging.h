@@ -1,8 +1,8 @@
-// Staging: runs a float32-NCHW-only op (batch norm, pooling, upsampling loops) on bfloat16 and/or
-// NHWC tensors. Inputs are converted into float32 NCHW scratch tensors (exact), the op writes
-// float32 NCHW scratch outputs, and finish() converts those into the real outputs (rounded once to
-// bf16). So the result is by construction the float32 op on the decoded inputs, rounded once.
-// Float32 NCHW tensors pass straight through: that path costs nothing extra.
+// Staging: runs batch norm, pooling and upsampling, whose loops handle float32 NCHW and NHWC in
+// either dtype, on bfloat16 NCHW tensors. Those inputs are converted into float32 NCHW scratch
+// tensors (exact), the op writes float32 NCHW scratch outputs, and finish() converts them into
+// the real outputs (rounded once to bf16): by construction the float32 op on the decoded inputs,
+// rounded once. Every other tensor passes straight through at no cost.
 #pragma once
 #include <functional>
 #include <utility>
@@ -17,7 +17,7 @@ class Staging {
  public:
   // ctx is asked for only when something needs converting (oneDNN starts lazily).
   Staging(CachingAllocator& alloc, std::function<DnnlContext&()> ctx) : alloc_(alloc), ctx_(std::move(ctx)) {}
-  static bool plain(const Tensor& t) { return t.dtype() == DType::F32 && !t.nhwc(); }
+  static bool plain(const Tensor& t) { return t.dtype() == DType::F32 || t.nhwc(); }
   // t itself, or a float32 NCHW copy of it.
   Tensor in(const Tensor& t);
   // t itself, or a float32 NCHW scratch tensor that finish() converts into t.

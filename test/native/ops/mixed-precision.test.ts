@@ -165,78 +165,86 @@ testOp({
   run: ([x, y]) => native.sigmoidForward(x, y),
 });
 
-// ---- max pooling: inputs on a coarse grid so most windows hold ties (the gradient must still go
-// to the first maximum in row-major order), and one NaN (propagated) ----
-const poolIn = bfRandom(9, numel(x4)).map((v) => Math.round(v * 2) / 2);
-poolIn[13] = NaN;
-const p4 = [N, C, H / 2, W / 2];
-testOp({
-  name: 'maxPool2dForward',
-  args: [{ shape: x4, act: true, data: poolIn }, act(p4, 0, 'exact')],
-  run: ([x, y]) => native.maxPool2dForward(x, y),
-});
-testOp({
-  name: 'maxPool2dBackward (ties)',
-  args: [{ shape: x4, act: true, data: poolIn }, act(p4, 0), act(p4, 10), act(x4, 0, 'exact')],
-  run: ([x, y, dy, dx]) => {
-    native.maxPool2dForward(x, y);
-    native.maxPool2dBackward(x, y, dy, dx);
-  },
-});
+// ---- pooling, upsampling, concat/split, batch norm: small channel counts, and 20 channels on
+// 32x32 (more than one group of 16 channels, more than one block of 128 pixels, threads) ----
+function layoutOps([N, C, H, W]: number[]): void {
+  const x4 = [N, C, H, W];
+  const tag = ` [${x4}]`;
+  // ---- max pooling: inputs on a coarse grid so most windows hold ties (the gradient must still go
+  // to the first maximum in row-major order), and one NaN (propagated) ----
+  const poolIn = bfRandom(9, numel(x4)).map((v) => Math.round(v * 2) / 2);
+  poolIn[13] = NaN;
+  const p4 = [N, C, H / 2, W / 2];
+  testOp({
+    name: 'maxPool2dForward' + tag,
+    args: [{ shape: x4, act: true, data: poolIn }, act(p4, 0, 'exact')],
+    run: ([x, y]) => native.maxPool2dForward(x, y),
+  });
+  testOp({
+    name: 'maxPool2dBackward (ties)' + tag,
+    args: [{ shape: x4, act: true, data: poolIn }, act(p4, 0), act(p4, 10), act(x4, 0, 'exact')],
+    run: ([x, y, dy, dx]) => {
+      native.maxPool2dForward(x, y);
+      native.maxPool2dBackward(x, y, dy, dx);
+    },
+  });
 
-// ---- upsampling, concat/split ----
-const u4 = [N, C, 2 * H, 2 * W];
-testOp({
-  name: 'upsampleBilinear2xForward',
-  args: [act(x4, 11), act(u4, 0, 'round')],
-  run: ([x, y]) => native.upsampleBilinear2xForward(x, y),
-});
-testOp({
-  name: 'upsampleBilinear2xBackward',
-  args: [act(u4, 12), act(x4, 0, 'round')],
-  run: ([dy, dx]) => native.upsampleBilinear2xBackward(dy, dx),
-});
-const b4 = [N, 5, H, W], cat4 = [N, C + 5, H, W];
-testOp({
-  name: 'concatChannels',
-  args: [act(x4, 13), act(b4, 14), act(cat4, 0, 'exact')],
-  run: ([a, b, y]) => native.concatChannels(a, b, y),
-});
-testOp({
-  name: 'splitChannels',
-  args: [act(cat4, 15), act(x4, 0, 'exact'), act(b4, 0, 'exact')],
-  run: ([dy, da, db]) => native.splitChannels(dy, da, db),
-});
+  // ---- upsampling, concat/split ----
+  const u4 = [N, C, 2 * H, 2 * W];
+  testOp({
+    name: 'upsampleBilinear2xForward' + tag,
+    args: [act(x4, 11), act(u4, 0, 'round')],
+    run: ([x, y]) => native.upsampleBilinear2xForward(x, y),
+  });
+  testOp({
+    name: 'upsampleBilinear2xBackward' + tag,
+    args: [act(u4, 12), act(x4, 0, 'round')],
+    run: ([dy, dx]) => native.upsampleBilinear2xBackward(dy, dx),
+  });
+  const b4 = [N, 5, H, W], cat4 = [N, C + 5, H, W];
+  testOp({
+    name: 'concatChannels' + tag,
+    args: [act(x4, 13), act(b4, 14), act(cat4, 0, 'exact')],
+    run: ([a, b, y]) => native.concatChannels(a, b, y),
+  });
+  testOp({
+    name: 'splitChannels' + tag,
+    args: [act(cat4, 15), act(x4, 0, 'exact'), act(b4, 0, 'exact')],
+    run: ([dy, da, db]) => native.splitChannels(dy, da, db),
+  });
 
-// ---- batch norm: a channel mean far from 0 checks the shifted sums; statistics stay float32 ----
-const bnX = bfRandom(16, numel(x4)).map((v, i) => v + (Math.floor(i / (H * W)) % C === 1 ? 8 : 0));
-const bn = [
-  { shape: x4, act: true, data: rne(bnX) },
-  vec(C, bfRandom(17, C, 0.5, 1.5)), // gamma
-  vec(C, bfRandom(18, C)), // beta
-];
-testOp({
-  name: 'batchNormForwardTraining',
-  args: [...bn, vec(C, bfRandom(19, C), 'round'), vec(C, bfRandom(20, C, 0.5, 2), 'round'), act(x4, 0, 'round'),
-    vec(C, undefined, 'round'), vec(C, undefined, 'round')],
-  run: ([x, g, b, rm, rv, y, sm, si]) => native.batchNormForwardTraining(x, g, b, rm, rv, 0.1, 1e-5, y, sm, si),
-});
-testOp({
-  name: 'batchNormForwardInference',
-  args: [...bn, vec(C, bfRandom(19, C)), vec(C, bfRandom(20, C, 0.5, 2)), act(x4, 0, 'round')],
-  run: ([x, g, b, rm, rv, y]) => native.batchNormForwardInference(x, g, b, rm, rv, 1e-5, y),
-});
-testOp({
-  name: 'batchNormBackward',
-  args: [...bn, act(x4, 21), vec(C, new Float32Array(C)), vec(C, new Float32Array(C)), vec(C, new Float32Array(C)),
-    vec(C, new Float32Array(C)), act(x4, 0, 'round'), vec(C, undefined, 'round'), vec(C, undefined, 'round')],
-  run: ([x, g, b, dy, rm, rv, sm, si, dx, dg, db]) => {
-    const y = make(x.shape, { dtype: x.dtype, layout: x.layout });
-    native.batchNormForwardTraining(x, g, b, rm, rv, 0.1, 1e-5, y, sm, si);
-    native.batchNormBackward(x, dy, g, sm, si, dx, dg, db, 1e-5);
-    y.dispose();
-  },
-});
+  // ---- batch norm: a channel mean far from 0 checks the shifted sums; statistics stay float32 ----
+  const bnX = bfRandom(16, numel(x4)).map((v, i) => v + (Math.floor(i / (H * W)) % C === 1 ? 8 : 0));
+  const bn = [
+    { shape: x4, act: true, data: rne(bnX) },
+    vec(C, bfRandom(17, C, 0.5, 1.5)), // gamma
+    vec(C, bfRandom(18, C)), // beta
+  ];
+  testOp({
+    name: 'batchNormForwardTraining' + tag,
+    args: [...bn, vec(C, bfRandom(19, C), 'round'), vec(C, bfRandom(20, C, 0.5, 2), 'round'), act(x4, 0, 'round'),
+      vec(C, undefined, 'round'), vec(C, undefined, 'round')],
+    run: ([x, g, b, rm, rv, y, sm, si]) => native.batchNormForwardTraining(x, g, b, rm, rv, 0.1, 1e-5, y, sm, si),
+  });
+  testOp({
+    name: 'batchNormForwardInference' + tag,
+    args: [...bn, vec(C, bfRandom(19, C)), vec(C, bfRandom(20, C, 0.5, 2)), act(x4, 0, 'round')],
+    run: ([x, g, b, rm, rv, y]) => native.batchNormForwardInference(x, g, b, rm, rv, 1e-5, y),
+  });
+  testOp({
+    name: 'batchNormBackward' + tag,
+    args: [...bn, act(x4, 21), vec(C, new Float32Array(C)), vec(C, new Float32Array(C)), vec(C, new Float32Array(C)),
+      vec(C, new Float32Array(C)), act(x4, 0, 'round'), vec(C, undefined, 'round'), vec(C, undefined, 'round')],
+    run: ([x, g, b, dy, rm, rv, sm, si, dx, dg, db]) => {
+      const y = make(x.shape, { dtype: x.dtype, layout: x.layout });
+      native.batchNormForwardTraining(x, g, b, rm, rv, 0.1, 1e-5, y, sm, si);
+      native.batchNormBackward(x, dy, g, sm, si, dx, dg, db, 1e-5);
+      y.dispose();
+    },
+  });
+}
+layoutOps([2, 3, 6, 4]);
+layoutOps([2, 20, 32, 32]);
 
 // ---- convolutions: the plain small-channel cases and oneDNN's blocked ones ----
 const convs = [
