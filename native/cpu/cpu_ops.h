@@ -53,7 +53,8 @@ void withDnnl(const char* op, F&& f) {
   }
 }
 
-// ---- convert.cc: dtype/layout conversion (one reorder) and the oneDNN view of an ACT tensor ----
+// ---- convert.cc: dtype/layout conversion (reorders for layout, own rounding for dtype) and the
+// oneDNN view of an ACT tensor ----
 dnnl::memory::data_type dnnlType(DType t);
 // 4-D: dims N,C,H,W with tag nchw or nhwc; any other rank: a flat 1-D `x` desc.
 dnnl::memory::desc actDesc(const Tensor& t);

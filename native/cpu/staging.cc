@@ -12,15 +12,16 @@ Tensor Staging::scratch(const Tensor& like) {
   return Tensor(like.shape(), DType::F32, like.device(), std::move(storage));
 }
 
+// An empty tensor passes as it is: there is nothing to read or write.
 Tensor Staging::in(const Tensor& t) {
-  if (plain(t)) return t;
+  if (plain(t) || t.numel() == 0) return t;
   Tensor s = scratch(t);
   convert(ctx_(), t, s);
   return s;
 }
 
 Tensor Staging::out(const Tensor& t) {
-  if (plain(t)) return t;
+  if (plain(t) || t.numel() == 0) return t;
   Tensor s = scratch(t);
   outs_.emplace_back(s, t);
   return s;
