@@ -1,7 +1,7 @@
 // Basic elementwise arithmetic on whole tensors (fill, copy, scale, axpy, sum of squares),
 // parallelised with OpenMP; the autograd sums gradients with axpy, so it is on the hot path.
 // bfloat16 tensors (same dtype and layout on both sides, so flat loops over the storage) load
-// each value as float32, compute in float32 and round once on store.
+// each value as float32, compute in float32 and round once on store (AVX-512 copies: elem.h).
 #include <algorithm>
 #include <cstring>
 
@@ -10,6 +10,27 @@
 
 namespace patho {
 namespace cpu {
+namespace {
+
+// bf16 y = round(y * a) and y = round(y + a * x), in two copies (elem.h).
+template <class Isa>
+void scaleBf16(bf16_t* p, float a, int64_t n) {
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) p[i] = roundBf16(ld(p[i]) * a);
+}
+template <class Isa>
+void axpyBf16(bf16_t* py, const bf16_t* px, float a, int64_t n) {
+#pragma omp parallel for simd if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; i++) py[i] = roundBf16(ld(py[i]) + a * ld(px[i]));
+}
+template void scaleBf16<Generic>(bf16_t*, float, int64_t);
+template void axpyBf16<Generic>(bf16_t*, const bf16_t*, float, int64_t);
+PATHO_AVX512_BEGIN
+template void scaleBf16<Avx512>(bf16_t*, float, int64_t);
+template void axpyBf16<Avx512>(bf16_t*, const bf16_t*, float, int64_t);
+PATHO_AVX512_END
+
+}  // namespace
 
 void fill(const Tensor& y, float v) {
   if (y.dtype() == DType::BF16) {
@@ -44,10 +65,7 @@ void copy(const Tensor& dst, const Tensor& src) {
 
 void scale(const Tensor& y, float a) {
   if (y.dtype() == DType::BF16) {
-    bf16_t* p = y.data<bf16_t>();
-    int64_t n = y.numel();
-#pragma omp parallel for simd if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; i++) p[i] = roundBf16(ld(p[i]) * a);
+    onIsa([&](auto isa) { scaleBf16<decltype(isa)>(y.data<bf16_t>(), a, y.numel()); });
     return;
   }
   float* p = y.f32();
@@ -58,11 +76,7 @@ void scale(const Tensor& y, float a) {
 
 void axpy(const Tensor& y, const Tensor& x, float a) {
   if (y.dtype() == DType::BF16) {
-    bf16_t* py = y.data<bf16_t>();
-    const bf16_t* px = x.data<bf16_t>();
-    int64_t n = y.numel();
-#pragma omp parallel for simd if (n >= kParallelMin)
-    for (int64_t i = 0; i < n; i++) py[i] = roundBf16(ld(py[i]) + a * ld(px[i]));
+    onIsa([&](auto isa) { axpyBf16<decltype(isa)>(y.data<bf16_t>(), x.data<bf16_t>(), a, y.numel()); });
     return;
   }
   float* py = y.f32();

@@ -5,7 +5,7 @@
 // in double, which made these memory-bound passes compute-bound. NCHW tensors are float32 here
 // (CpuBackend stages bf16 NCHW); NHWC tensors, float32 or bfloat16, have their own loops (sums per
 // image and channel over blocks of 128 pixels, as the planes of NCHW), then share the per-channel
-// arithmetic; bf16 is widened on load and rounded once on store.
+// arithmetic; bf16 is widened on load and rounded once on store (AVX-512 copies: elem.h).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -83,7 +83,7 @@ inline void gradSums(const float* dy, const float* x, int64_t n, float mu, doubl
 constexpr int64_t kGroup = 16;
 
 // s1[n*C+c] = sum(x - k[c]), s2[n*C+c] = sum((x - k[c])^2) over image n.
-template <class T>
+template <class Isa, class T>
 void nhwcShiftedSums(const Layout& L, const T* x, const float* k, double* s1, double* s2) {
   const int64_t C = L.c, P = L.plane, groups = (C + kGroup - 1) / kGroup;
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
@@ -115,7 +115,7 @@ void nhwcShiftedSums(const Layout& L, const T* x, const float* k, double* s1, do
 }
 
 // s1[n*C+c] = sum(dy), s2[n*C+c] = sum(dy * (x - mu[c])) over image n.
-template <class T>
+template <class Isa, class T>
 void nhwcGradSums(const Layout& L, const T* dy, const T* x, const float* mu, double* s1, double* s2) {
   const int64_t C = L.c, P = L.plane, groups = (C + kGroup - 1) / kGroup;
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
@@ -148,7 +148,7 @@ void nhwcGradSums(const Layout& L, const T* dy, const T* x, const float* mu, dou
 }
 
 // y = (x - mu[c]) * a[c] + b[c], or with dy: y = a[c]*dy + b[c]*(x - mu[c]) + k[c] (backward).
-template <class T>
+template <class Isa, class T>
 void nhwcAffine(const Layout& L, const T* x, const float* mu, const float* a, const float* b, T* y) {
   const int64_t C = L.c, pixels = L.n * L.plane;
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
@@ -159,7 +159,7 @@ void nhwcAffine(const Layout& L, const T* x, const float* mu, const float* a, co
     for (int64_t c = 0; c < C; c++) st(yp + c, (ld(xp[c]) - mu[c]) * a[c] + b[c]);
   }
 }
-template <class T>
+template <class Isa, class T>
 void nhwcBackward(const Layout& L, const T* x, const T* dy, const float* mu, const float* k1, const float* k2,
                   const float* k3, T* dx) {
   const int64_t C = L.c, pixels = L.n * L.plane;
@@ -173,14 +173,32 @@ void nhwcBackward(const Layout& L, const T* x, const T* dy, const float* mu, con
   }
 }
 
+// Both copies of the NHWC loops (elem.h) for both dtypes.
+#define PATHO_BN_NHWC(Isa, T)                                                                                    \
+  template void nhwcShiftedSums<Isa, T>(const Layout&, const T*, const float*, double*, double*);                \
+  template void nhwcGradSums<Isa, T>(const Layout&, const T*, const T*, const float*, double*, double*);          \
+  template void nhwcAffine<Isa, T>(const Layout&, const T*, const float*, const float*, const float*, T*);        \
+  template void nhwcBackward<Isa, T>(const Layout&, const T*, const T*, const float*, const float*, const float*, \
+                                     const float*, T*);
+PATHO_BN_NHWC(Generic, float)
+PATHO_BN_NHWC(Generic, bf16_t)
+PATHO_AVX512_BEGIN
+PATHO_BN_NHWC(Avx512, float)
+PATHO_BN_NHWC(Avx512, bf16_t)
+PATHO_AVX512_END
+#undef PATHO_BN_NHWC
+
 // Per-image, per-channel sums of x (shifted) or of the gradient terms, for either layout.
 void shiftedSumsAll(const Layout& L, const Tensor& xt, const std::vector<float>& shift, std::vector<double>& s1,
                     std::vector<double>& s2) {
   if (xt.nhwc()) {
-    if (xt.dtype() == DType::BF16)
-      nhwcShiftedSums(L, xt.data<bf16_t>(), shift.data(), s1.data(), s2.data());
-    else
-      nhwcShiftedSums(L, xt.f32(), shift.data(), s1.data(), s2.data());
+    onIsa([&](auto isa) {
+      using I = decltype(isa);
+      if (xt.dtype() == DType::BF16)
+        nhwcShiftedSums<I>(L, xt.data<bf16_t>(), shift.data(), s1.data(), s2.data());
+      else
+        nhwcShiftedSums<I>(L, xt.f32(), shift.data(), s1.data(), s2.data());
+    });
     return;
   }
   const float* x = xt.f32();
@@ -191,10 +209,13 @@ void shiftedSumsAll(const Layout& L, const Tensor& xt, const std::vector<float>&
 void affineAll(const Layout& L, const Tensor& x, const std::vector<float>& mu, const std::vector<float>& a,
                const std::vector<float>& b, const Tensor& y) {
   if (!x.nhwc()) return affine(L, x.f32(), mu, a, b, y.f32());
-  if (x.dtype() == DType::BF16)
-    nhwcAffine(L, x.data<bf16_t>(), mu.data(), a.data(), b.data(), y.data<bf16_t>());
-  else
-    nhwcAffine(L, x.f32(), mu.data(), a.data(), b.data(), y.f32());
+  onIsa([&](auto isa) {
+    using I = decltype(isa);
+    if (x.dtype() == DType::BF16)
+      nhwcAffine<I>(L, x.data<bf16_t>(), mu.data(), a.data(), b.data(), y.data<bf16_t>());
+    else
+      nhwcAffine<I>(L, x.f32(), mu.data(), a.data(), b.data(), y.f32());
+  });
 }
 
 // The first value of each channel (image 0, pixel 0), the shift of the sums.
@@ -255,10 +276,14 @@ void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma,
   const float *mean = saveMean.f32(), *invStd = saveInvStd.f32(), *g = gamma.f32();
   const bool nhwc = xt.nhwc(), bf = xt.dtype() == DType::BF16;
   std::vector<double> sdy(L.planes()), sdyx(L.planes());
-  if (nhwc && bf) {
-    nhwcGradSums(L, dyt.data<bf16_t>(), xt.data<bf16_t>(), mean, sdy.data(), sdyx.data());
-  } else if (nhwc) {
-    nhwcGradSums(L, dyt.f32(), xt.f32(), mean, sdy.data(), sdyx.data());
+  if (nhwc) {
+    onIsa([&](auto isa) {
+      using I = decltype(isa);
+      if (bf)
+        nhwcGradSums<I>(L, dyt.data<bf16_t>(), xt.data<bf16_t>(), mean, sdy.data(), sdyx.data());
+      else
+        nhwcGradSums<I>(L, dyt.f32(), xt.f32(), mean, sdy.data(), sdyx.data());
+    });
   } else {
     const float *x = xt.f32(), *dy = dyt.f32();
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
@@ -283,9 +308,17 @@ void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma,
     k2[c] = float(-gis * is * (b * is) / m);
     k3[c] = float(-gis * a / m);
   }
-  if (nhwc && bf) return nhwcBackward(L, xt.data<bf16_t>(), dyt.data<bf16_t>(), mean, k1.data(), k2.data(), k3.data(),
-                                      dxt.data<bf16_t>());
-  if (nhwc) return nhwcBackward(L, xt.f32(), dyt.f32(), mean, k1.data(), k2.data(), k3.data(), dxt.f32());
+  if (nhwc) {
+    onIsa([&](auto isa) {
+      using I = decltype(isa);
+      if (bf)
+        nhwcBackward<I>(L, xt.data<bf16_t>(), dyt.data<bf16_t>(), mean, k1.data(), k2.data(), k3.data(),
+                        dxt.data<bf16_t>());
+      else
+        nhwcBackward<I>(L, xt.f32(), dyt.f32(), mean, k1.data(), k2.data(), k3.data(), dxt.f32());
+    });
+    return;
+  }
   const float *x = xt.f32(), *dy = dyt.f32();
   float* dx = dxt.f32();
 #pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)

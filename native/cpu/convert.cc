@@ -23,21 +23,33 @@ memory::desc actDesc(const Tensor& t) {
 
 namespace {
 
+// Flat dtype conversion, in two copies (elem.h).
+template <class Isa>
 void toBf16(const float* s, bf16_t* d, int64_t n) {
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) d[i] = roundBf16(s[i]);
 }
+template <class Isa>
 void toF32(const bf16_t* s, float* d, int64_t n) {
 #pragma omp parallel for simd if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) d[i] = ld(s[i]);
 }
+template void toBf16<Generic>(const float*, bf16_t*, int64_t);
+template void toF32<Generic>(const bf16_t*, float*, int64_t);
+PATHO_AVX512_BEGIN
+template void toBf16<Avx512>(const float*, bf16_t*, int64_t);
+template void toF32<Avx512>(const bf16_t*, float*, int64_t);
+PATHO_AVX512_END
 
-// dst = src with dtype `from` converted to `to` (flat, same layout).
+// dst = src with dtype `from` converted to the other one (flat, same layout).
 void convertType(DType from, const void* s, void* d, int64_t n) {
-  if (from == DType::F32)
-    toBf16(static_cast<const float*>(s), static_cast<bf16_t*>(d), n);
-  else
-    toF32(static_cast<const bf16_t*>(s), static_cast<float*>(d), n);
+  onIsa([&](auto isa) {
+    using I = decltype(isa);
+    if (from == DType::F32)
+      toBf16<I>(static_cast<const float*>(s), static_cast<bf16_t*>(d), n);
+    else
+      toF32<I>(static_cast<const bf16_t*>(s), static_cast<float*>(d), n);
+  });
 }
 
 // Permutes a 4-D tensor's values from one layout to the other, dtype unchanged.

@@ -1,6 +1,6 @@
 // 2x2 max pooling, stride 2 (own loops: the window is tiny and the layout plain), on float32 NCHW
-// planes or on NHWC pixels (float32 or bfloat16, vectorised over the channels; CpuBackend stages
-// bf16 NCHW). Backward sends each gradient to the first maximum of its window in row-major order,
+// planes or on NHWC pixels (float32 or bfloat16, vectorised over the channels, AVX-512 copies:
+// elem.h; CpuBackend stages bf16 NCHW). Backward sends each gradient to the first maximum of its window in row-major order,
 // as PyTorch, by the same per-element rule in both layouts.
 #include <omp.h>
 
@@ -28,7 +28,7 @@ inline int argmax4(float a, float b, float c, float d) {
 }
 
 // NHWC: one output row (n, i) at a time; the window's four pixels are C-vectors.
-template <class T>
+template <class Isa, class T>
 void nhwcForward(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W) {
   const int64_t Ho = H / 2, Wo = W / 2;
 #pragma omp parallel for if (N * C * H * W >= kParallelMin)
@@ -45,7 +45,7 @@ void nhwcForward(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W) {
   }
 }
 
-template <class T>
+template <class Isa, class T>
 void nhwcBackward(const T* x, const T* dy, T* dx, int64_t N, int64_t C, int64_t H, int64_t W) {
   const int64_t Ho = H / 2, Wo = W / 2;
 #pragma omp parallel for if (N * C * H * W >= kParallelMin)
@@ -67,14 +67,29 @@ void nhwcBackward(const T* x, const T* dy, T* dx, int64_t N, int64_t C, int64_t 
   }
 }
 
+// Both copies of the NHWC loops (elem.h) for both dtypes.
+#define PATHO_POOL_NHWC(Isa, T)                                                                    \
+  template void nhwcForward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);             \
+  template void nhwcBackward<Isa, T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t);
+PATHO_POOL_NHWC(Generic, float)
+PATHO_POOL_NHWC(Generic, bf16_t)
+PATHO_AVX512_BEGIN
+PATHO_POOL_NHWC(Avx512, float)
+PATHO_POOL_NHWC(Avx512, bf16_t)
+PATHO_AVX512_END
+#undef PATHO_POOL_NHWC
+
 }  // namespace
 
 void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
   if (xt.nhwc()) {
-    if (xt.dtype() == DType::BF16)
-      nhwcForward(xt.data<bf16_t>(), yt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
-    else
-      nhwcForward(xt.f32(), yt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    onIsa([&](auto isa) {
+      using I = decltype(isa);
+      if (xt.dtype() == DType::BF16)
+        nhwcForward<I>(xt.data<bf16_t>(), yt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+      else
+        nhwcForward<I>(xt.f32(), yt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    });
     return;
   }
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;
@@ -104,10 +119,14 @@ void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
 
 void maxPool2dBackward(const Tensor& xt, const Tensor& yt, const Tensor& dyt, const Tensor& dxt) {
   if (xt.nhwc()) {
-    if (xt.dtype() == DType::BF16)
-      nhwcBackward(xt.data<bf16_t>(), dyt.data<bf16_t>(), dxt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
-    else
-      nhwcBackward(xt.f32(), dyt.f32(), dxt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    onIsa([&](auto isa) {
+      using I = decltype(isa);
+      if (xt.dtype() == DType::BF16)
+        nhwcBackward<I>(xt.data<bf16_t>(), dyt.data<bf16_t>(), dxt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2),
+                        xt.dim(3));
+      else
+        nhwcBackward<I>(xt.f32(), dyt.f32(), dxt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    });
     return;
   }
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Ho = H / 2, Wo = W / 2;

@@ -6,7 +6,8 @@
 // compiler vectorises, instead of per-pixel index tables. Backward is the exact adjoint.
 // NHWC tensors (float32 or bfloat16; CpuBackend stages bf16 NCHW) run the same arithmetic with a
 // pixel being a C-vector: per element the float operations are those of NCHW, in the same order,
-// so float32 NHWC gives the NCHW result bit for bit, and bf16 its rounding.
+// so float32 NHWC gives the NCHW result bit for bit, and bf16 its rounding (also in the AVX-512
+// copies, elem.h, compiled without FMA contraction).
 #include <omp.h>
 
 #include <utility>
@@ -48,7 +49,7 @@ inline void mix(const float* a, const float* b, float wa, float wb, float* o, in
 // ---- NHWC: rows of W pixels of C channels ----
 
 // upRow with C-vector pixels: out[0..2n*C) (float) from in[0..n*C).
-template <class T>
+template <class Isa, class T>
 void upRowC(const T* in, int64_t n, int64_t C, float* out) {
   for (int64_t c = 0; c < C; c++) out[c] = ld(in[c]);
   for (int64_t i = 1; i < n; i++) {
@@ -66,7 +67,7 @@ void upRowC(const T* in, int64_t n, int64_t C, float* out) {
 }
 
 // downRow with C-vector pixels: in[0..n*C) from out-gradients g[0..2n*C) (float).
-template <class T>
+template <class Isa, class T>
 void downRowC(const float* g, int64_t n, int64_t C, T* in) {
   if (n == 1) {
     for (int64_t c = 0; c < C; c++) st(in + c, g[c] + g[C + c]);
@@ -85,12 +86,12 @@ void downRowC(const float* g, int64_t n, int64_t C, T* in) {
   for (int64_t c = 0; c < C; c++) st(in + (n - 1) * C + c, 0.25f * ge[c] + 0.75f * ge[C + c] + ge[2 * C + c]);
 }
 
-template <class T>
+template <class Isa, class T>
 void storeRow(const float* v, T* o, int64_t n) {
 #pragma omp simd
   for (int64_t j = 0; j < n; j++) st(o + j, v[j]);
 }
-template <class T>
+template <class Isa, class T>
 void mixStore(const float* a, const float* b, float wa, float wb, T* o, int64_t n) {
 #pragma omp simd
   for (int64_t j = 0; j < n; j++) st(o + j, wa * a[j] + wb * b[j]);
@@ -98,7 +99,7 @@ void mixStore(const float* a, const float* b, float wa, float wb, T* o, int64_t 
 
 // Parallel over input rows (n, i): each writes output rows 2i-1 and 2i (row 0 for i = 0, and the
 // last row for i = H-1), from input rows i-1 and i upsampled horizontally into a per-thread buffer.
-template <class T>
+template <class Isa, class T>
 void nhwcForward(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W) {
   const int64_t row = 2 * W * C;  // floats in an output row
   std::vector<float> bufs(size_t(2 * row) * omp_get_max_threads());
@@ -111,22 +112,22 @@ void nhwcForward(const T* x, T* y, int64_t N, int64_t C, int64_t H, int64_t W) {
       const int64_t n = r / H, i = r % H;
       const T* xi = x + (n * H + i) * W * C;
       T* yn = y + n * 2 * H * row;
-      upRowC(xi, W, C, cur);
+      upRowC<Isa>(xi, W, C, cur);
       if (i == 0) {
-        storeRow(cur, yn, row);
+        storeRow<Isa>(cur, yn, row);
       } else {
-        upRowC(xi - W * C, W, C, prev);
-        mixStore(prev, cur, 0.75f, 0.25f, yn + (2 * i - 1) * row, row);
-        mixStore(prev, cur, 0.25f, 0.75f, yn + 2 * i * row, row);
+        upRowC<Isa>(xi - W * C, W, C, prev);
+        mixStore<Isa>(prev, cur, 0.75f, 0.25f, yn + (2 * i - 1) * row, row);
+        mixStore<Isa>(prev, cur, 0.25f, 0.75f, yn + 2 * i * row, row);
       }
-      if (i == H - 1) storeRow(cur, yn + (2 * H - 1) * row, row);
+      if (i == H - 1) storeRow<Isa>(cur, yn + (2 * H - 1) * row, row);
     }
   }
 }
 
 // Parallel over input rows (n, r): the vertical adjoint of output rows 2r-1..2r+2 into a
 // per-thread row, then the horizontal adjoint stored into dx.
-template <class T>
+template <class Isa, class T>
 void nhwcBackward(const T* dy, T* dx, int64_t N, int64_t C, int64_t H, int64_t W) {
   const int64_t row = 2 * W * C;
   std::vector<float> rows(size_t(row) * omp_get_max_threads());
@@ -151,19 +152,39 @@ void nhwcBackward(const T* dy, T* dx, int64_t N, int64_t C, int64_t H, int64_t W
 #pragma omp simd
         for (int64_t j = 0; j < row; j++) v[j] += 0.25f * ld(gp[j]);
       }
-      downRowC(v, W, C, dx + (n * H + r) * W * C);
+      downRowC<Isa>(v, W, C, dx + (n * H + r) * W * C);
     }
   }
 }
+
+// Both copies of the NHWC loops (elem.h) for both dtypes; the row helpers are instantiated
+// with them so that the AVX-512 ones are compiled for it too.
+#define PATHO_UP_NHWC(Isa, T)                                                                     \
+  template void upRowC<Isa, T>(const T*, int64_t, int64_t, float*);                              \
+  template void downRowC<Isa, T>(const float*, int64_t, int64_t, T*);                            \
+  template void storeRow<Isa, T>(const float*, T*, int64_t);                                     \
+  template void mixStore<Isa, T>(const float*, const float*, float, float, T*, int64_t);         \
+  template void nhwcForward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);            \
+  template void nhwcBackward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);
+PATHO_UP_NHWC(Generic, float)
+PATHO_UP_NHWC(Generic, bf16_t)
+PATHO_AVX512_BEGIN
+PATHO_UP_NHWC(Avx512, float)
+PATHO_UP_NHWC(Avx512, bf16_t)
+PATHO_AVX512_END
+#undef PATHO_UP_NHWC
 
 }  // namespace
 
 void upsampleBilinear2xForward(const Tensor& xt, const Tensor& yt) {
   if (xt.nhwc()) {
-    if (xt.dtype() == DType::BF16)
-      nhwcForward(xt.data<bf16_t>(), yt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
-    else
-      nhwcForward(xt.f32(), yt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    onIsa([&](auto isa) {
+      using I = decltype(isa);
+      if (xt.dtype() == DType::BF16)
+        nhwcForward<I>(xt.data<bf16_t>(), yt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+      else
+        nhwcForward<I>(xt.f32(), yt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    });
     return;
   }
   const int64_t planes = xt.dim(0) * xt.dim(1), H = xt.dim(2), W = xt.dim(3), Wo = 2 * W;
@@ -196,10 +217,13 @@ void upsampleBilinear2xForward(const Tensor& xt, const Tensor& yt) {
 
 void upsampleBilinear2xBackward(const Tensor& dyt, const Tensor& dxt) {
   if (dxt.nhwc()) {
-    if (dxt.dtype() == DType::BF16)
-      nhwcBackward(dyt.data<bf16_t>(), dxt.data<bf16_t>(), dxt.dim(0), dxt.dim(1), dxt.dim(2), dxt.dim(3));
-    else
-      nhwcBackward(dyt.f32(), dxt.f32(), dxt.dim(0), dxt.dim(1), dxt.dim(2), dxt.dim(3));
+    onIsa([&](auto isa) {
+      using I = decltype(isa);
+      if (dxt.dtype() == DType::BF16)
+        nhwcBackward<I>(dyt.data<bf16_t>(), dxt.data<bf16_t>(), dxt.dim(0), dxt.dim(1), dxt.dim(2), dxt.dim(3));
+      else
+        nhwcBackward<I>(dyt.f32(), dxt.f32(), dxt.dim(0), dxt.dim(1), dxt.dim(2), dxt.dim(3));
+    });
     return;
   }
   const int64_t planes = dxt.dim(0) * dxt.dim(1), H = dxt.dim(2), W = dxt.dim(3), Wo = 2 * W;
