@@ -8,6 +8,7 @@
 // same float32 operations as the plain build.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/bf16.h"
@@ -37,9 +38,11 @@ struct Avx512 {};
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512dq\")") \
       _Pragma("GCC optimize(\"fp-contract=off\")")
 #define PATHO_AVX512_END _Pragma("GCC pop_options")
+// PATHO_CPU_NO_AVX512=1 keeps the generic copies (tests run both; read once per process).
 inline bool hasAvx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  static const bool yes = !std::getenv("PATHO_CPU_NO_AVX512") && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512dq");
   return yes;
 }
 #else  // the Avx512 instances are then ordinary ones, never picked

@@ -343,6 +343,13 @@ t.test('convert between every pair of combinations (element by element in logica
     }
 });
 
+// The CPU backend's bf16/NHWC loops have a generic and an AVX-512 copy (native/cpu/elem.h), picked
+// once per process: on an AVX-512 machine, run this whole file again with the generic ones.
+if (!process.env.PATHO_CPU_NO_AVX512 && native.info().cpuIsa.startsWith('avx512')) {
+  t.spawn(process.execPath, [...process.execArgv, __filename], { env: { ...process.env, PATHO_CPU_NO_AVX512: '1' } },
+    'the same with PATHO_CPU_NO_AVX512=1 (generic loops)');
+}
+
 t.test('convert round trips through every combination', async (t) => {
   const shape = [3, 5, 2, 7];
   const v = new Float32Array(numel(shape)).map((_, i) => Math.cos(i * 0.37) * (i + 1));
