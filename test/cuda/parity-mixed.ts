@@ -24,6 +24,7 @@ import {
 } from './parity-harness';
 import { numel, rng, uniform } from './random';
 import { trainSteps } from './unet-step';
+import { roundBf16 } from '../helpers/bf16';
 
 const COMBOS: Combo[] = [
   { dtype: 'float32', layout: 'nhwc' },
@@ -45,17 +46,6 @@ function tol(kind: Kind, c: Combo): Tol {
 const tols = (c: Combo, kinds: Record<string, Kind>): Record<string, Tol> =>
   Object.fromEntries(Object.entries(kinds).map(([k, kind]) => [k, tol(kind, c)]));
 
-/** float32 -> bfloat16 -> float32, round to nearest even; NaN stays NaN (bf16.h's rule, written out). */
-export function rne(a: ArrayLike<number>): Float32Array {
-  const f = Float32Array.from(a);
-  const u = new Uint32Array(f.buffer);
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i];
-    if ((x & 0x7fffffff) > 0x7f800000) u[i] = ((x | 0x00400000) & 0xffff0000) >>> 0;
-    else u[i] = ((x + 0x7fff + ((x >>> 16) & 1)) & 0xffff0000) >>> 0;
-  }
-  return f;
-}
 
 /** Values that probe rounding: ties (to even, both ways), just above a tie, overflow to Inf,
  * Inf, NaN, signed zero, float32 and bf16 denormals; the rest random over many magnitudes. */
@@ -79,8 +69,8 @@ async function convertCase(ctx: ParityContext): Promise<void> {
   const input = roundingProbe(numel(s4), 7);
   for (const src of ALL) {
     for (const dst of ALL) {
-      const stored = src.dtype === 'bfloat16' ? rne(input) : input;  // what write() leaves in src
-      const want = dst.dtype === 'bfloat16' ? rne(stored) : stored;
+      const stored = src.dtype === 'bfloat16' ? roundBf16(input) : input;  // what write() leaves in src
+      const want = dst.dtype === 'bfloat16' ? roundBf16(stored) : stored;
       for (const device of ['cpu', ctx.device]) {
         const a = makeTensor(s4, src, device), b = makeTensor(s4, dst, device);
         a.write(input);
@@ -97,7 +87,7 @@ async function convertCase(ctx: ParityContext): Promise<void> {
     const a = native.empty([flat.length], from, ctx.device), b = native.empty([flat.length], to, ctx.device);
     a.write(flat);
     native.convert(a, b);
-    check(`convert [${flat.length}] ${from} -> ${to}`, (await b.read()) as Float32Array, rne(flat));
+    check(`convert [${flat.length}] ${from} -> ${to}`, (await b.read()) as Float32Array, roundBf16(flat));
     a.dispose();
     b.dispose();
   }

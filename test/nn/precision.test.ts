@@ -12,18 +12,7 @@ import { UNet } from '../../lib/nn/unet';
 import { Model } from '../../lib/train/model';
 import { readSafetensors } from '../../lib/train/safetensors';
 import { syntheticBatch } from '../../lib/bench/train-step';
-
-/** float32 -> bfloat16 -> float32 with round-to-nearest-even, written independently of the native code */
-function bf16Round(v: Float32Array): Float32Array {
-  const f = new Float32Array(v);
-  const u = new Uint32Array(f.buffer);
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i];
-    if ((x & 0x7fffffff) > 0x7f800000) { u[i] = (x | 0x00400000) & 0xffff0000; continue; }
-    u[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 0) & 0xffff0000;
-  }
-  return f;
-}
+import { roundBf16 } from '../helpers/bf16';
 
 function randn(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -60,7 +49,7 @@ t.test('cast rounds to nearest even, permutes layouts exactly and passes gradien
   t.equal(y.layout, 'nhwc');
   t.same(y.shape, shape, 'the logical shape is unchanged');
   const got = await y.read();
-  const want = bf16Round(x0);
+  const want = roundBf16(x0);
   let same = 0;
   for (let i = 0; i < want.length; i++) if (Object.is(got[i], want[i]) || (Number.isNaN(got[i]) && Number.isNaN(want[i]))) same++;
   t.equal(same, want.length, 'every element equals the JS round-to-nearest-even reference (ties, Inf, NaN, -0, subnormal)');
@@ -78,7 +67,7 @@ t.test('cast rounds to nearest even, permutes layouts exactly and passes gradien
     c.backward(F.cast(g, 'bfloat16', 'nhwc'));
   });
   t.equal(xs.grad!.dtype, 'float32');
-  t.same(Array.from(await xs.grad!.read()), Array.from(bf16Round(await g.read())), 'the gradient is the upstream gradient (bf16) converted back');
+  t.same(Array.from(await xs.grad!.read()), Array.from(roundBf16(await g.read())), 'the gradient is the upstream gradient (bf16) converted back');
   for (const v of [x, y, z, back, g, xs]) v.dispose();
 });
 

@@ -5,7 +5,7 @@
 //
 // Tolerances, per output (r = float32 NCHW result, o = the combination's result, M = max|r|):
 //  * exact ops (pooling, concat/split, relu, copy, fill, scale, convert): o == r in float32, and
-//    o == rne(r) in bfloat16 (their result is the float32 op's, rounded once);
+//    o == roundBf16(r) in bfloat16 (their result is the float32 op's, rounded once);
 //  * other ops in float32 NHWC: |o - r| <= 1e-5|r| + 1e-6 M (same math, other summation order);
 //  * other ops in bfloat16: |o - r| <= 2^-8|r| + 1e-6 M. One rounding to 8 significant bits moves
 //    a value by at most half an ulp = 2^-8 of its leading power of two; the rest is float32
@@ -19,6 +19,7 @@
 import t from 'tap';
 import { DType, Layout, native, NativeTensor } from '../../../lib/native';
 import { numel, rng, Test } from './reference';
+import { roundBf16 } from '../../helpers/bf16';
 
 interface Combo {
   dtype: DType;
@@ -32,24 +33,13 @@ const combos: Combo[] = [
 ];
 const comboName = (c: Combo): string => `${c.dtype} ${c.layout}`;
 
-/** float32 -> bfloat16 -> float32, round to nearest even; NaN stays a quiet NaN (bf16.h's rule). */
-function rne(a: ArrayLike<number>): Float32Array {
-  const f = Float32Array.from(a);
-  const u = new Uint32Array(f.buffer);
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i];
-    if ((x & 0x7fffffff) > 0x7f800000) u[i] = ((x | 0x00400000) & 0xffff0000) >>> 0;
-    else u[i] = ((x + 0x7fff + ((x >>> 16) & 1)) & 0xffff0000) >>> 0;
-  }
-  return f;
-}
 
 /** n values uniform in [lo, hi), rounded to bfloat16. */
 function bfRandom(seed: number, n: number, lo = -1, hi = 1): Float32Array {
   const next = rng(seed);
   const v = new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = lo + (hi - lo) * next();
-  return rne(v);
+  return roundBf16(v);
 }
 
 /** A tensor of the combination (non-4-D tensors are always NCHW), holding data if given. */
@@ -82,7 +72,7 @@ function compare(t: Test, o: Float32Array, r: Float32Array, c: Combo, arg: Arg, 
   let M = 0;
   for (const v of r) if (Number.isFinite(v)) M = Math.max(M, Math.abs(v));
   const bf = arg.act && c.dtype === 'bfloat16';
-  const want = bf && arg.check === 'exact' ? rne(r) : r;
+  const want = bf && arg.check === 'exact' ? roundBf16(r) : r;
   let bad = 0;
   let worst = 0;
   let rule = '';
@@ -216,7 +206,7 @@ function layoutOps([N, C, H, W]: number[]): void {
   // ---- batch norm: a channel mean far from 0 checks the shifted sums; statistics stay float32 ----
   const bnX = bfRandom(16, numel(x4)).map((v, i) => v + (Math.floor(i / (H * W)) % C === 1 ? 8 : 0));
   const bn = [
-    { shape: x4, act: true, data: rne(bnX) },
+    { shape: x4, act: true, data: roundBf16(bnX) },
     vec(C, bfRandom(17, C, 0.5, 1.5)), // gamma
     vec(C, bfRandom(18, C)), // beta
   ];
@@ -296,8 +286,8 @@ t.test('convert float32 -> bfloat16 rounds to nearest even (ties, overflow, deno
   const next = rng(30);
   const u = new Uint32Array(v.buffer);
   for (let i = 0; i < n; i++) u[i] = i < specialBits.length ? specialBits[i] : Math.floor(next() * 2 ** 32) >>> 0;
-  const want = rne(v);
-  t.equal(sameBits(rne(Float32Array.from([1 + 2 ** -8, 1 + 3 * 2 ** -8])), Float32Array.from([1, 1 + 2 ** -6])), -1,
+  const want = roundBf16(v);
+  t.equal(sameBits(roundBf16(Float32Array.from([1 + 2 ** -8, 1 + 3 * 2 ** -8])), Float32Array.from([1, 1 + 2 ** -6])), -1,
     'the test rounding itself: ties go to even');
   for (const shape of [[n], [4, 3, 5, 7]]) {
     for (const layout of ['nchw', 'nhwc'] as Layout[]) {
@@ -332,8 +322,8 @@ t.test('convert between every pair of combinations (element by element in logica
         const src = make(shape, from, data);
         const dst = make(shape, to);
         native.convert(src, dst);
-        const stored = from.dtype === 'bfloat16' ? rne(data) : data; // what src holds
-        const want = to.dtype === 'bfloat16' ? rne(stored) : stored;
+        const stored = from.dtype === 'bfloat16' ? roundBf16(data) : data; // what src holds
+        const want = to.dtype === 'bfloat16' ? roundBf16(stored) : stored;
         const got = await read(dst);
         const bad = sameBits(got, want);
         t.equal(bad, -1, `${comboName(from)} -> ${comboName(to)}, ${label}` + (bad >= 0 ? `: [${bad}] ${got[bad]} vs ${want[bad]}` : ''));
@@ -359,7 +349,7 @@ t.test('convert round trips through every combination', async (t) => {
     const b = make(shape, base);
     native.convert(a, m);
     native.convert(m, b);
-    const want = mid.dtype === 'bfloat16' ? rne(v) : v;
+    const want = mid.dtype === 'bfloat16' ? roundBf16(v) : v;
     t.equal(sameBits(await read(b), want), -1, `float32 nchw -> ${comboName(mid)} -> float32 nchw`);
     a.dispose();
     m.dispose();
