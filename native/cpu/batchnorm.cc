@@ -3,9 +3,11 @@
 // in float over blocks of 128 (vectorised), and the block sums are added in double; so the error
 // is that of a 128-term float sum, not of an N*H*W-term one. Half the time of summing everything
 // in double, which made these memory-bound passes compute-bound. NCHW tensors are float32 here
-// (CpuBackend stages bf16 NCHW); NHWC tensors, float32 or bfloat16, have their own loops (sums per
-// image and channel over blocks of 128 pixels, as the planes of NCHW), then share the per-channel
+// (CpuBackend stages bf16 NCHW); NHWC tensors, float32 or bfloat16, have their own loops (per image
+// and channel, the same float blocks of 128 pixels added in double), then share the per-channel
 // arithmetic; bf16 is widened on load and rounded once on store (AVX-512 copies: elem.h).
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -78,73 +80,67 @@ inline void gradSums(const float* dy, const float* x, int64_t n, float mu, doubl
   s2 = b;
 }
 
-// ---- NHWC: x is [N*P pixels][C], T = float or bf16_t. Work items are (image, group of 16
-// channels), each summing its channels over the image's pixels in blocks of 128. ----
-constexpr int64_t kGroup = 16;
+// ---- NHWC: x is [N*P pixels][C], T = float or bf16_t. The sums run over (image, chunk of 8192
+// pixels) items: each adds whole pixels (C contiguous values, so memory is read once, in order)
+// into per-channel float sums over blocks of 128 pixels, and those into the item's doubles; an
+// image's items are then added in order, so the result does not depend on the thread count. ----
+constexpr int64_t kChunk = 64 * kBlock;
 
-// s1[n*C+c] = sum(x - k[c]), s2[n*C+c] = sum((x - k[c])^2) over image n.
-template <class Isa, class T>
-void nhwcShiftedSums(const Layout& L, const T* x, const float* k, double* s1, double* s2) {
-  const int64_t C = L.c, P = L.plane, groups = (C + kGroup - 1) / kGroup;
-#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
-  for (int64_t item = 0; item < L.n * groups; item++) {
-    const int64_t n = item / groups, c0 = (item % groups) * kGroup, cn = std::min(kGroup, C - c0);
-    double a[kGroup] = {}, b[kGroup] = {};
-    for (int64_t p0 = 0; p0 < P; p0 += kBlock) {
-      const int64_t pe = std::min(P, p0 + kBlock);
-      float fa[kGroup] = {}, fb[kGroup] = {};
-      for (int64_t p = p0; p < pe; p++) {
-        const T* xp = x + (n * P + p) * C + c0;
+// Grad = false: s1[n*C+c] = sum(x - k[c]), s2[n*C+c] = sum((x - k[c])^2) over image n.
+// Grad = true:  s1[n*C+c] = sum(dy), s2[n*C+c] = sum(dy * (x - k[c])), k = the mean.
+template <class Isa, bool Grad, class T>
+void nhwcSums(const Layout& L, const T* x, const T* dy, const float* k, double* s1, double* s2) {
+  const int64_t C = L.c, P = L.plane, chunks = (P + kChunk - 1) / kChunk, items = L.n * chunks;
+  std::vector<double> part(size_t(items) * 2 * C);                     // per item: C sums, C sums
+  std::vector<float> blocks(size_t(omp_get_max_threads()) * 2 * C);  // per thread: one block's
+#pragma omp parallel if (L.planes() * L.plane >= kParallelMin)
+  {
+    float* fa = blocks.data() + size_t(omp_get_thread_num()) * 2 * C;
+    float* fb = fa + C;
+#pragma omp for
+    for (int64_t item = 0; item < items; item++) {
+      const int64_t n = item / chunks, q0 = (item % chunks) * kChunk, qe = std::min(P, q0 + kChunk);
+      double* a = part.data() + size_t(item) * 2 * C;
+      double* b = a + C;
+      for (int64_t p0 = q0; p0 < qe; p0 += kBlock) {
+        const int64_t pe = std::min(qe, p0 + kBlock);
+        std::fill(fa, fa + 2 * C, 0.f);
+        for (int64_t p = p0; p < pe; p++) {
+          const T* xp = x + (n * P + p) * C;
+          if constexpr (Grad) {
+            const T* gp = dy + (n * P + p) * C;
 #pragma omp simd
-        for (int64_t j = 0; j < cn; j++) {
-          const float d = ld(xp[j]) - k[c0 + j];
-          fa[j] += d;
-          fb[j] += d * d;
+            for (int64_t c = 0; c < C; c++) {
+              const float g = ld(gp[c]);
+              fa[c] += g;
+              fb[c] += g * (ld(xp[c]) - k[c]);
+            }
+          } else {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) {
+              const float d = ld(xp[c]) - k[c];
+              fa[c] += d;
+              fb[c] += d * d;
+            }
+          }
+        }
+        for (int64_t c = 0; c < C; c++) {
+          a[c] += fa[c];
+          b[c] += fb[c];
         }
       }
-      for (int64_t j = 0; j < cn; j++) {
-        a[j] += fa[j];
-        b[j] += fb[j];
-      }
-    }
-    for (int64_t j = 0; j < cn; j++) {
-      s1[n * C + c0 + j] = a[j];
-      s2[n * C + c0 + j] = b[j];
     }
   }
-}
-
-// s1[n*C+c] = sum(dy), s2[n*C+c] = sum(dy * (x - mu[c])) over image n.
-template <class Isa, class T>
-void nhwcGradSums(const Layout& L, const T* dy, const T* x, const float* mu, double* s1, double* s2) {
-  const int64_t C = L.c, P = L.plane, groups = (C + kGroup - 1) / kGroup;
-#pragma omp parallel for if (L.planes() * L.plane >= kParallelMin)
-  for (int64_t item = 0; item < L.n * groups; item++) {
-    const int64_t n = item / groups, c0 = (item % groups) * kGroup, cn = std::min(kGroup, C - c0);
-    double a[kGroup] = {}, b[kGroup] = {};
-    for (int64_t p0 = 0; p0 < P; p0 += kBlock) {
-      const int64_t pe = std::min(P, p0 + kBlock);
-      float fa[kGroup] = {}, fb[kGroup] = {};
-      for (int64_t p = p0; p < pe; p++) {
-        const T* xp = x + (n * P + p) * C + c0;
-        const T* gp = dy + (n * P + p) * C + c0;
-#pragma omp simd
-        for (int64_t j = 0; j < cn; j++) {
-          const float g = ld(gp[j]);
-          fa[j] += g;
-          fb[j] += g * (ld(xp[j]) - mu[c0 + j]);
-        }
+  for (int64_t n = 0; n < L.n; n++)
+    for (int64_t c = 0; c < C; c++) {
+      double sa = 0, sb = 0;
+      for (int64_t q = 0; q < chunks; q++) {
+        sa += part[size_t(n * chunks + q) * 2 * C + c];
+        sb += part[size_t(n * chunks + q) * 2 * C + C + c];
       }
-      for (int64_t j = 0; j < cn; j++) {
-        a[j] += fa[j];
-        b[j] += fb[j];
-      }
+      s1[n * C + c] = sa;
+      s2[n * C + c] = sb;
     }
-    for (int64_t j = 0; j < cn; j++) {
-      s1[n * C + c0 + j] = a[j];
-      s2[n * C + c0 + j] = b[j];
-    }
-  }
 }
 
 // y = (x - mu[c]) * a[c] + b[c], or with dy: y = a[c]*dy + b[c]*(x - mu[c]) + k[c] (backward).
@@ -175,8 +171,8 @@ void nhwcBackward(const Layout& L, const T* x, const T* dy, const float* mu, con
 
 // Both copies of the NHWC loops (elem.h) for both dtypes.
 #define PATHO_BN_NHWC(Isa, T)                                                                                    \
-  template void nhwcShiftedSums<Isa, T>(const Layout&, const T*, const float*, double*, double*);                \
-  template void nhwcGradSums<Isa, T>(const Layout&, const T*, const T*, const float*, double*, double*);          \
+  template void nhwcSums<Isa, false, T>(const Layout&, const T*, const T*, const float*, double*, double*);       \
+  template void nhwcSums<Isa, true, T>(const Layout&, const T*, const T*, const float*, double*, double*);        \
   template void nhwcAffine<Isa, T>(const Layout&, const T*, const float*, const float*, const float*, T*);        \
   template void nhwcBackward<Isa, T>(const Layout&, const T*, const T*, const float*, const float*, const float*, \
                                      const float*, T*);
@@ -195,9 +191,9 @@ void shiftedSumsAll(const Layout& L, const Tensor& xt, const std::vector<float>&
     onIsa([&](auto isa) {
       using I = decltype(isa);
       if (xt.dtype() == DType::BF16)
-        nhwcShiftedSums<I>(L, xt.data<bf16_t>(), shift.data(), s1.data(), s2.data());
+        nhwcSums<I, false>(L, xt.data<bf16_t>(), static_cast<const bf16_t*>(nullptr), shift.data(), s1.data(), s2.data());
       else
-        nhwcShiftedSums<I>(L, xt.f32(), shift.data(), s1.data(), s2.data());
+        nhwcSums<I, false>(L, xt.f32(), static_cast<const float*>(nullptr), shift.data(), s1.data(), s2.data());
     });
     return;
   }
@@ -280,9 +276,9 @@ void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma,
     onIsa([&](auto isa) {
       using I = decltype(isa);
       if (bf)
-        nhwcGradSums<I>(L, dyt.data<bf16_t>(), xt.data<bf16_t>(), mean, sdy.data(), sdyx.data());
+        nhwcSums<I, true>(L, xt.data<bf16_t>(), dyt.data<bf16_t>(), mean, sdy.data(), sdyx.data());
       else
-        nhwcGradSums<I>(L, dyt.f32(), xt.f32(), mean, sdy.data(), sdyx.data());
+        nhwcSums<I, true>(L, xt.f32(), dyt.f32(), mean, sdy.data(), sdyx.data());
     });
   } else {
     const float *x = xt.f32(), *dy = dyt.f32();
