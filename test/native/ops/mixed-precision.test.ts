@@ -155,8 +155,8 @@ testOp({
   run: ([x, y]) => native.sigmoidForward(x, y),
 });
 
-// ---- pooling, upsampling, concat/split, batch norm: small channel counts, and 20 channels on
-// 32x32 (more than one group of 16 channels, more than one block of 128 pixels, threads) ----
+// ---- pooling, upsampling, concat/split, batch norm: small channel counts, 20 channels on 32x32
+// (more than one block of 128 pixels, threads), and 96x96 images ----
 function layoutOps([N, C, H, W]: number[]): void {
   const x4 = [N, C, H, W];
   const tag = ` [${x4}]`;
@@ -235,6 +235,7 @@ function layoutOps([N, C, H, W]: number[]): void {
 }
 layoutOps([2, 3, 6, 4]);
 layoutOps([2, 20, 32, 32]);
+layoutOps([2, 3, 96, 96]); // 9216 pixels an image: batch norm's NHWC sums run in more than one chunk
 
 // ---- convolutions: the plain small-channel cases and oneDNN's blocked ones ----
 const convs = [
