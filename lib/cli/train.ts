@@ -146,7 +146,9 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: c.augment, shuffle: true,
     ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}),
     ...(c.samplesPerEpoch !== null ? { samplesPerEpoch: c.samplesPerEpoch } : {}) });
-  const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats }) : undefined;
+  // launched: each rank validates its share of the tiles; evaluate() all-reduces the sums
+  const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats,
+    ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}) }) : undefined;
 
   let net = new UNet({ inChannels, outChannels: 1, width: c.width, depth: c.depth, seed: c.seed });
   const model = new Model(net, {

@@ -167,6 +167,16 @@ export class ReplicaGroup {
     await Promise.all(this.replicas.map((r) => r.comm.sync()));
   }
 
+  /**
+   * Copies rank 0's buffers (BatchNorm running statistics) to every replica, as PyTorch's DDP does
+   * before each forward: each rank's statistics drift with its own shard of the data, and a
+   * validation split between ranks must see one model, the one rank 0 checkpoints.
+   */
+  async syncBuffers(): Promise<void> {
+    for (const r of this.replicas) r.comm.broadcast(r.net.store.buffers, 0);
+    await Promise.all(this.replicas.map((r) => r.comm.sync()));
+  }
+
   dispose(): void {
     for (const [i, r] of this.replicas.entries()) {
       r.sync.dispose();

@@ -1,5 +1,7 @@
 // Validation pass: loss and per-image Dice/IoU at the model's thresholds, BatchNorm in eval mode,
-// no gradient recording; each batch's tensors are freed when its scope ends.
+// no gradient recording; each batch's tensors are freed when its scope ends. Under `patho launch`
+// each rank evaluates its shard of the loader with rank 0's BatchNorm statistics and the sums are
+// all-reduced, so every rank gets the metrics of the whole validation set.
 import type { Batch } from '../data/batch';
 import { noGrad, scope } from '../tensor';
 import { sigmoid } from '../nn/functional';
@@ -14,6 +16,8 @@ export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>):
   const net = model.net;
   const th = model.thresholds;
   const wasTraining = net.training;
+  const group = model.group?.multiProcess ? model.group : null;
+  if (group) await group.syncBuffers();
   net.eval();
   let lossSum = 0;
   let images = 0;
@@ -45,6 +49,14 @@ export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>):
     }
   } finally {
     net.train(wasTraining);
+  }
+  if (group) {
+    const sums: Record<string, number> = { lossSum, images };
+    th.forEach((_, k) => { sums[`dice${k}`] = diceSum[k]; sums[`iou${k}`] = iouSum[k]; });
+    const all = await group.replicas[0].comm.reduceMetrics(sums, 'sum');
+    lossSum = all.lossSum;
+    images = Math.round(all.images);
+    th.forEach((_, k) => { diceSum[k] = all[`dice${k}`]; iouSum[k] = all[`iou${k}`]; });
   }
   if (images === 0) throw new TypeError('evaluate: Expected at least one batch from the validation loader but it yielded none');
   return {

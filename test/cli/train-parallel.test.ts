@@ -42,12 +42,13 @@ for (const mode of ['replicas', 'launch'] as const) {
       : patho(['launch', '-n', '2', '--', process.execPath, cli, 'train', ...common, '--out', out]);
     t.equal(r.code, 0, r.stderr);
     for (const f of ['last.safetensors', 'best.safetensors', 'metrics.jsonl', 'config.json', 'curves.png']) t.ok(fs.existsSync(path.join(out, f)), f);
-    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; step: number; trainLoss: number });
+    const lines = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; step: number; trainLoss: number; dice?: Record<string, number> });
     // 8 samples per epoch at batch 2: 4 steps of the global batch in one process; 2 ranks take 4
     // samples each, 2 steps per epoch each (the loader is sharded by rank)
     const perEpoch = mode === 'replicas' ? 4 : 2;
     t.same(lines.map((l) => [l.epoch, l.step]), [[1, perEpoch], [2, 2 * perEpoch]], 'one line per epoch, written once');
     t.ok(lines.every((l) => Number.isFinite(l.trainLoss)));
+    t.ok(lines.every((l) => l.dice !== undefined && Number.isFinite(l.dice['0.5'])), 'validation Dice every epoch (launched: split between ranks, all-reduced)');
     const ck = readSafetensors(path.join(out, 'last.safetensors'));
     t.ok([...ck.tensors.keys()].includes('encoder.0.conv1.weight'), 'a plain single-network checkpoint');
   });

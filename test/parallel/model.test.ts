@@ -149,7 +149,7 @@ t.test('a rank killed mid-training makes the others fail naming it', async (t) =
 
 t.test('launched trainer: only rank 0 writes metrics and checkpoints; ranks stop together', async (t) => {
   ensureDist();
-  const launchRun = async (name: string, env: Record<string, string>): Promise<{ out: string; res: { steps: number; stopReason: string; weights: number[] }[] }> => {
+  const launchRun = async (name: string, env: Record<string, string>): Promise<{ out: string; res: { steps: number; stopReason: string; weights: number[]; val: unknown }[] }> => {
     const out = path.join(tmp, name);
     fs.mkdirSync(out);
     const r = await runNode([path.join(root, 'bin/patho.js'), 'launch', '-n', '2', '--', process.execPath, worker], { TEST_OUT: out, TEST_MODE: 'trainer', ...env });
@@ -167,6 +167,16 @@ t.test('launched trainer: only rank 0 writes metrics and checkpoints; ranks stop
   await single.load(path.join(full.out, 'last.safetensors'));
   t.equal(maxAbsDiff(await single.net.store.readParams(), full.res[0].weights), 0, 'last.safetensors = rank 0 weights');
   t.equal(single.step, 6);
+  // validation was split between the ranks (2 batches and 1) and all-reduced: both report the
+  // metrics of the whole validation set, as one process evaluating the checkpoint gets them
+  const whole = await single.evaluate({ async *[Symbol.asyncIterator]() { for (let s = 0; s < 3; s++) yield syntheticBatch(100 + s, 3, 8); } });
+  t.equal(whole.images, 9);
+  for (const k of [0, 1]) {
+    const v = full.res[k].val as { loss: number; dice: Record<string, number>; iou: Record<string, number> };
+    t.ok(Math.abs(v.loss - whole.loss) <= 1e-6 * Math.abs(whole.loss), `rank ${k} validation loss ${v.loss} = whole-set ${whole.loss}`);
+    t.ok(Math.abs(v.dice['0.5'] - whole.dice[0]) <= 1e-6 && Math.abs(v.iou['0.7'] - whole.iou[1]) <= 1e-6,
+      `rank ${k} Dice@0.5 ${v.dice['0.5']} / IoU@0.7 ${v.iou['0.7']} = whole-set ${whole.dice[0]} / ${whole.iou[1]}`);
+  }
   single.dispose();
   const cut = await launchRun('limit', { TEST_LIMIT_RANK: '1' });
   t.same(cut.res.map((r) => r.stopReason), ['timeLimit', 'timeLimit'], "rank 1's time limit stops rank 0 too");
