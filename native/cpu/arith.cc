@@ -16,12 +16,12 @@ namespace {
 template <class Isa>
 void scaleBf16(bf16_t* p, float a, int64_t n) {
 #pragma omp parallel for simd if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) p[i] = roundBf16(ld(p[i]) * a);
+  for (int64_t i = 0; i < n; i++) p[i] = f32ToBf16(ld(p[i]) * a);
 }
 template <class Isa>
 void axpyBf16(bf16_t* py, const bf16_t* px, float a, int64_t n) {
 #pragma omp parallel for simd if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) py[i] = roundBf16(ld(py[i]) + a * ld(px[i]));
+  for (int64_t i = 0; i < n; i++) py[i] = f32ToBf16(ld(py[i]) + a * ld(px[i]));
 }
 template void scaleBf16<Generic>(bf16_t*, float, int64_t);
 template void axpyBf16<Generic>(bf16_t*, const bf16_t*, float, int64_t);
@@ -34,7 +34,7 @@ PATHO_AVX512_END
 
 void fill(const Tensor& y, float v) {
   if (y.dtype() == DType::BF16) {
-    const bf16_t h = roundBf16(v);
+    const bf16_t h = f32ToBf16(v);
     std::fill_n(y.data<bf16_t>(), y.numel(), h);
     return;
   }

@@ -27,7 +27,7 @@ namespace {
 template <class Isa>
 void toBf16(const float* s, bf16_t* d, int64_t n) {
 #pragma omp parallel for simd if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) d[i] = roundBf16(s[i]);
+  for (int64_t i = 0; i < n; i++) d[i] = f32ToBf16(s[i]);
 }
 template <class Isa>
 void toF32(const bf16_t* s, float* d, int64_t n) {
