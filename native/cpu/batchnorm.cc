@@ -188,12 +188,9 @@ PATHO_AVX512_END
 void shiftedSumsAll(const Layout& L, const Tensor& xt, const std::vector<float>& shift, std::vector<double>& s1,
                     std::vector<double>& s2) {
   if (xt.nhwc()) {
-    onIsa([&](auto isa) {
-      using I = decltype(isa);
-      if (xt.dtype() == DType::BF16)
-        nhwcSums<I, false>(L, xt.data<bf16_t>(), static_cast<const bf16_t*>(nullptr), shift.data(), s1.data(), s2.data());
-      else
-        nhwcSums<I, false>(L, xt.f32(), static_cast<const float*>(nullptr), shift.data(), s1.data(), s2.data());
+    onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
+      using T = typename decltype(elem)::type;
+      nhwcSums<decltype(isa), false>(L, xt.data<T>(), static_cast<const T*>(nullptr), shift.data(), s1.data(), s2.data());
     });
     return;
   }
@@ -205,12 +202,9 @@ void shiftedSumsAll(const Layout& L, const Tensor& xt, const std::vector<float>&
 void affineAll(const Layout& L, const Tensor& x, const std::vector<float>& mu, const std::vector<float>& a,
                const std::vector<float>& b, const Tensor& y) {
   if (!x.nhwc()) return affine(L, x.f32(), mu, a, b, y.f32());
-  onIsa([&](auto isa) {
-    using I = decltype(isa);
-    if (x.dtype() == DType::BF16)
-      nhwcAffine<I>(L, x.data<bf16_t>(), mu.data(), a.data(), b.data(), y.data<bf16_t>());
-    else
-      nhwcAffine<I>(L, x.f32(), mu.data(), a.data(), b.data(), y.f32());
+  onIsaAndElem(x.dtype(), [&](auto isa, auto elem) {
+    using T = typename decltype(elem)::type;
+    nhwcAffine<decltype(isa)>(L, x.data<T>(), mu.data(), a.data(), b.data(), y.data<T>());
   });
 }
 
@@ -270,15 +264,12 @@ void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma,
                        const Tensor& saveInvStd, const Tensor& dxt, const Tensor& dgamma, const Tensor& dbeta) {
   Layout L(xt);
   const float *mean = saveMean.f32(), *invStd = saveInvStd.f32(), *g = gamma.f32();
-  const bool nhwc = xt.nhwc(), bf = xt.dtype() == DType::BF16;
+  const bool nhwc = xt.nhwc();
   std::vector<double> sdy(L.planes()), sdyx(L.planes());
   if (nhwc) {
-    onIsa([&](auto isa) {
-      using I = decltype(isa);
-      if (bf)
-        nhwcSums<I, true>(L, xt.data<bf16_t>(), dyt.data<bf16_t>(), mean, sdy.data(), sdyx.data());
-      else
-        nhwcSums<I, true>(L, xt.f32(), dyt.f32(), mean, sdy.data(), sdyx.data());
+    onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
+      using T = typename decltype(elem)::type;
+      nhwcSums<decltype(isa), true>(L, xt.data<T>(), dyt.data<T>(), mean, sdy.data(), sdyx.data());
     });
   } else {
     const float *x = xt.f32(), *dy = dyt.f32();
@@ -305,13 +296,9 @@ void batchNormBackward(const Tensor& xt, const Tensor& dyt, const Tensor& gamma,
     k3[c] = float(-gis * a / m);
   }
   if (nhwc) {
-    onIsa([&](auto isa) {
-      using I = decltype(isa);
-      if (bf)
-        nhwcBackward<I>(L, xt.data<bf16_t>(), dyt.data<bf16_t>(), mean, k1.data(), k2.data(), k3.data(),
-                        dxt.data<bf16_t>());
-      else
-        nhwcBackward<I>(L, xt.f32(), dyt.f32(), mean, k1.data(), k2.data(), k3.data(), dxt.f32());
+    onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
+      using T = typename decltype(elem)::type;
+      nhwcBackward<decltype(isa)>(L, xt.data<T>(), dyt.data<T>(), mean, k1.data(), k2.data(), k3.data(), dxt.data<T>());
     });
     return;
   }

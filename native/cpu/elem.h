@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "core/bf16.h"
+#include "core/dtype.h"
 
 namespace patho {
 namespace cpu {
@@ -49,6 +50,22 @@ void onIsa(F&& f) {
     f(Avx512{});
   else
     f(Generic{});
+}
+
+template <class T>
+struct ElemTag {
+  using type = T;
+};
+// For the loops over an activation of dtype dt (float32 or bfloat16): calls f(isa, ElemTag<T>{})
+// with the machine's Isa tag and T = float or bf16_t, the tensors' storage type.
+template <class F>
+void onIsaAndElem(DType dt, F&& f) {
+  onIsa([&](auto isa) {
+    if (dt == DType::BF16)
+      f(isa, ElemTag<bf16_t>{});
+    else
+      f(isa, ElemTag<float>{});
+  });
 }
 
 }  // namespace cpu

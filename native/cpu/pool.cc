@@ -83,12 +83,9 @@ PATHO_AVX512_END
 
 void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
   if (xt.nhwc()) {
-    onIsa([&](auto isa) {
-      using I = decltype(isa);
-      if (xt.dtype() == DType::BF16)
-        nhwcForward<I>(xt.data<bf16_t>(), yt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
-      else
-        nhwcForward<I>(xt.f32(), yt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
+      using T = typename decltype(elem)::type;
+      nhwcForward<decltype(isa)>(xt.data<T>(), yt.data<T>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
     });
     return;
   }
@@ -119,13 +116,9 @@ void maxPool2dForward(const Tensor& xt, const Tensor& yt) {
 
 void maxPool2dBackward(const Tensor& xt, const Tensor& yt, const Tensor& dyt, const Tensor& dxt) {
   if (xt.nhwc()) {
-    onIsa([&](auto isa) {
-      using I = decltype(isa);
-      if (xt.dtype() == DType::BF16)
-        nhwcBackward<I>(xt.data<bf16_t>(), dyt.data<bf16_t>(), dxt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2),
-                        xt.dim(3));
-      else
-        nhwcBackward<I>(xt.f32(), dyt.f32(), dxt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
+      using T = typename decltype(elem)::type;
+      nhwcBackward<decltype(isa)>(xt.data<T>(), dyt.data<T>(), dxt.data<T>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
     });
     return;
   }

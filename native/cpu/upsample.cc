@@ -178,12 +178,9 @@ PATHO_AVX512_END
 
 void upsampleBilinear2xForward(const Tensor& xt, const Tensor& yt) {
   if (xt.nhwc()) {
-    onIsa([&](auto isa) {
-      using I = decltype(isa);
-      if (xt.dtype() == DType::BF16)
-        nhwcForward<I>(xt.data<bf16_t>(), yt.data<bf16_t>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
-      else
-        nhwcForward<I>(xt.f32(), yt.f32(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+    onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
+      using T = typename decltype(elem)::type;
+      nhwcForward<decltype(isa)>(xt.data<T>(), yt.data<T>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
     });
     return;
   }
@@ -217,12 +214,9 @@ void upsampleBilinear2xForward(const Tensor& xt, const Tensor& yt) {
 
 void upsampleBilinear2xBackward(const Tensor& dyt, const Tensor& dxt) {
   if (dxt.nhwc()) {
-    onIsa([&](auto isa) {
-      using I = decltype(isa);
-      if (dxt.dtype() == DType::BF16)
-        nhwcBackward<I>(dyt.data<bf16_t>(), dxt.data<bf16_t>(), dxt.dim(0), dxt.dim(1), dxt.dim(2), dxt.dim(3));
-      else
-        nhwcBackward<I>(dyt.f32(), dxt.f32(), dxt.dim(0), dxt.dim(1), dxt.dim(2), dxt.dim(3));
+    onIsaAndElem(dxt.dtype(), [&](auto isa, auto elem) {
+      using T = typename decltype(elem)::type;
+      nhwcBackward<decltype(isa)>(dyt.data<T>(), dxt.data<T>(), dxt.dim(0), dxt.dim(1), dxt.dim(2), dxt.dim(3));
     });
     return;
   }
