@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { benchTrainStep } from '../lib/bench/train-step';
 import { native } from '../lib/native';
+import { checkPrecision } from '../lib/nn/module';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,8 +29,7 @@ const batchSize = intArg('batch', 4);
 const steps = intArg('steps', 10);
 const warmup = intArg('warmup', 2);
 const inChannels = intArg('in-channels', 3);
-const precision = arg('precision', 'fp32') as 'fp32' | 'bf16';
-if (precision !== 'fp32' && precision !== 'bf16') throw new TypeError(`Expected fp32 or bf16 for --precision but received ${precision}`);
+const precision = checkPrecision(arg('precision', 'fp32'), '--precision');
 const jsonOnly = process.argv.includes('--json');
 const withTorch = !process.argv.includes('--no-torch') && device.startsWith('cpu');
 if (size % 2 ** depth !== 0) throw new TypeError(`Expected --size to be a multiple of ${2 ** depth} but received ${size}`);

@@ -5,6 +5,7 @@ import { benchTrainStep } from '../bench/train-step';
 import { parseFlags, type Flags } from './args';
 import { checkDevice } from './train';
 import { UsageError } from './usage-error';
+import { PRECISIONS } from '../nn/module';
 
 export const BENCH_HELP = `Usage: patho bench [options]
   --device cpu|cuda|cuda:N (default cpu)   --width W (default 16)   --depth D (default 4)
@@ -38,7 +39,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     steps: f.num('steps', 10, { int: true, min: 1 }),
     warmup: f.num('warmup', 2, { int: true, min: 0 }),
     inChannels: f.num('channels', 3, { int: true, min: 1, max: 64 }),
-    precision: f.choice('precision', ['fp32', 'bf16'] as const, 'fp32'),
+    precision: f.choice('precision', PRECISIONS, 'fp32'),
   });
   if (f.bool('json')) {
     process.stdout.write(JSON.stringify({ bench: 'train-step', ...r }) + '\n');

@@ -9,6 +9,7 @@ import type { TiledOptions } from '../predict/tiled';
 import { ensureWritableDir, Flags, parseFlags } from './args';
 import { checkDevice } from './train';
 import { UsageError } from './usage-error';
+import { PRECISIONS } from '../nn/module';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
 
@@ -39,7 +40,7 @@ export async function inferSetup(f: Flags): Promise<InferSetup> {
   const mean = f.has('mean') ? f.numList('mean', []) : undefined;
   const std = f.has('std') ? f.numList('std', [], { min: 0 }) : undefined;
   if (std?.some((s) => s <= 0)) throw new UsageError(`Expected positive numbers for --std but received '${f.str('std')}'`);
-  const precision = f.choice('precision', ['fp32', 'bf16'] as const, 'fp32');
+  const precision = f.choice('precision', PRECISIONS, 'fp32');
   const loaded = await loadInferenceModel(modelFile, { device, mean, std, precision });
   const multiple = 2 ** loaded.config.depth;
   const tile = f.num('tile', 512, { int: true, min: multiple });

@@ -13,6 +13,7 @@ import type { TrainResult } from '../train/trainer';
 import { ensureWritableDir, Flags, parseFlags } from './args';
 import { progressReporter } from './progress';
 import { UsageError } from './usage-error';
+import { PRECISIONS, type Precision } from '../nn/module';
 
 export const TRAIN_FLAGS = {
   data: { type: 'string' }, images: { type: 'string' }, masks: { type: 'string' }, val: { type: 'string' },
@@ -57,7 +58,7 @@ export interface TrainConfig {
   weightDecay: number;
   schedule: 'constant' | 'step' | 'cosine' | 'poly';
   clipGradNorm: number | null;
-  precision: 'fp32' | 'bf16';
+  precision: Precision;
   loss: 'bce-jaccard' | 'bce' | 'dice';
   augment: boolean;
   device: string;
@@ -107,7 +108,7 @@ export function trainConfig(f: Flags): TrainConfig {
     weightDecay: f.num('weight-decay', 0, { min: 0 }),
     schedule: f.choice('schedule', ['constant', 'step', 'cosine', 'poly'] as const, 'cosine'),
     clipGradNorm: f.optNum('clip-grad-norm', { min: 0, minExclusive: true }) ?? null,
-    precision: f.choice('precision', ['fp32', 'bf16'] as const, 'fp32'),
+    precision: f.choice('precision', PRECISIONS, 'fp32'),
     loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const, 'bce-jaccard'),
     augment: !f.bool('no-augment'),
     device: checkDevice(f.str('device', 'cpu'), 'device', { list: true }),

@@ -56,11 +56,12 @@ export interface InitOptions {
  * master weights, later ops follow their input, losses and metrics cast back to float32;
  * parameters, gradients, optimizer state and BatchNorm statistics stay float32.
  */
-export type Precision = 'fp32' | 'bf16';
+export const PRECISIONS = ['fp32', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
 
 export function checkPrecision(p: unknown, name = 'precision'): Precision {
-  if (p !== 'fp32' && p !== 'bf16') throw new TypeError(`Expected 'fp32' or 'bf16' for ${name} but received ${JSON.stringify(p)}`);
-  return p;
+  if (!(PRECISIONS as readonly unknown[]).includes(p)) throw new TypeError(`Expected 'fp32' or 'bf16' for ${name} but received ${JSON.stringify(p)}`);
+  return p as Precision;
 }
 
 export abstract class Module {
