@@ -4,7 +4,7 @@
 // all-reduced, so every rank gets the metrics of the whole validation set.
 import type { Batch } from '../data/batch';
 import { noGrad, scope } from '../tensor';
-import { sigmoid } from '../nn/functional';
+import { sigmoid, toFloat32 } from '../nn/functional';
 import { scoresFromCounts } from '../nn/metrics';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -29,7 +29,7 @@ export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>):
       const reads = noGrad(() => scope(() => {
         const x = uploadImages(b, model.device, norm.mean, norm.std);
         const y = uploadMasks(b, model.device);
-        const logits = net.forward(x);
+        const logits = toFloat32(net.forward(x)); // once: the loss and sigmoid both need float32
         const loss = model.lossFn(logits, y);
         const thr = Tensor.fromArray(th, [th.length], model.device);
         const counts = Tensor.empty([b.n, th.length, 3], model.device);
