@@ -1,5 +1,6 @@
 // state_dict for patho modules: every parameter, buffer and counter under its PyTorch name, read
 // from / written to the arenas in one transfer each; loading checks names, shapes and dtypes.
+import { PathoError } from '../errors';
 import type { Module } from './module';
 
 export type StateDType = 'F32' | 'I64' | 'F64' | 'F16' | 'BF16' | 'I32' | 'U8' | 'BOOL' | 'I8' | 'I16';
@@ -13,12 +14,7 @@ export interface StateEntry {
 
 export type StateDict = Map<string, StateEntry>;
 
-export class PathoError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'PathoError';
-  }
-}
+export { PathoError } from '../errors';
 
 export async function stateDict(module: Module): Promise<StateDict> {
   const store = module.store;
