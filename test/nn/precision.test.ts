@@ -93,8 +93,9 @@ t.test('NHWC float32 through conv, BN, ReLU, pool, upsample, concat equals NCHW 
       loss.backward();
       return [logits.read(), loss.read()];
     });
-    const res = [await out[0], await out[1], await x.grad!.read(), await w1.grad!.read(), await w2.grad!.read(), await b.grad!.read(),
-      await gamma.grad!.read(), await rm.read(), await rv.read()];
+    // gradients are NativeTensors (read() may give bytes for uint8); these are all float32
+    const res = [await out[0], await out[1], ...(await Promise.all([x.grad!, w1.grad!, w2.grad!, b.grad!, gamma.grad!, rm.value, rv.value]
+      .map((g) => g.read()))) as Float32Array[]];
     for (const v of [x, w1, w2, b, gamma, beta, rm, rv, tg]) v.dispose();
     return res;
   }

@@ -18,7 +18,7 @@ const g = (name: string): Float32Array => {
 };
 
 /** max |a-b| / (atol + rtol*|b|) must be <= 1; atol scales with the reference's magnitude */
-function close(t: Tap.Test, a: Float32Array, b: Float32Array, what: string, rtol = 2e-3, atolRel = 1e-4): void {
+function close(t: tap.Test, a: Float32Array, b: Float32Array, what: string, rtol = 2e-3, atolRel = 1e-4): void {
   t.equal(a.length, b.length, `${what}: length`);
   let maxRef = 0;
   for (const v of b) maxRef = Math.max(maxRef, Math.abs(v));

@@ -14,7 +14,7 @@ function layout(numels: number[], pad = 0): ParamSpan[] {
   });
 }
 
-function checkCoverage(t: Tap.Test, params: ParamSpan[], bucketBytes: number, firstBucketBytes?: number): void {
+function checkCoverage(t: tap.Test, params: ParamSpan[], bucketBytes: number, firstBucketBytes?: number): void {
   const buckets = planBuckets(params, { bucketBytes, firstBucketBytes });
   const total = params.reduce((m, p) => Math.max(m, p.offset + p.numel), 0);
   const owner = new Int32Array(total).fill(-1);

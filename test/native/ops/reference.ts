@@ -1,7 +1,6 @@
 // Shared helpers for the op tests: seeded random data, upload/read of tensors, a tolerance check
 // that reports the worst element, and float64 central differences for gradient checks.
-// Run directly (tap runs every file under test/), it checks the helpers themselves.
-import t from 'tap';
+// reference.test.ts checks the helpers themselves.
 import { native, NativeTensor } from '../../../lib/native';
 
 /** What close() needs of a tap test (any subtest fits). */
@@ -102,20 +101,4 @@ export function numericGrad(
     g[i] = (lp - lm) / (2 * h);
   }
   return g;
-}
-
-if (require.main === module) {
-  t.test('helpers check themselves', async (t) => {
-    const a = uniform(rng(1), 5), b = uniform(rng(1), 5);
-    t.same(Array.from(a), Array.from(b), 'seeded generator repeats');
-    t.ok(a.every((v) => v >= -1 && v < 1), 'uniform stays in range');
-    // d/dx sum(r * x^3) = 3 r x^2
-    const x = Float64Array.from([0.5, -1.25, 2]);
-    const r = [1, -2, 0.5];
-    const g = numericGrad((v) => v.map((e) => e * e * e), x, r);
-    close(t, g, x.map((e, i) => 3 * r[i] * e * e), { rtol: 1e-7, atol: 1e-9 }, 'numeric gradient of x^3');
-    const up = upload([3], [1, 2, 3]);
-    t.same(Array.from(await download(up)), [1, 2, 3], 'upload/download round trip');
-    up.dispose();
-  });
 }
