@@ -1,6 +1,7 @@
 // The one seedable PRNG (splitmix32 seeding, xoshiro128** stream) for weight init, the trainer and
 // the data pipeline (where every choice derives from (seed, epoch, sample), so results never
 // depend on worker timing). Its state is four uint32 words, saved in checkpoints for exact resume.
+import { invalidOption } from './errors';
 
 function splitmix32(x: number): number {
   x = (x + 0x9e3779b9) | 0;
@@ -63,9 +64,9 @@ export class Rng {
 
   setState(state: number[]): void {
     if (!Array.isArray(state) || state.length !== 4 || state.some((v) => !Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
-      throw new TypeError(`Expected four uint32 words for the RNG state but received ${JSON.stringify(state)}`);
+      throw invalidOption('the RNG state', 'four uint32 words', state);
     }
-    if (state.every((v) => v === 0)) throw new TypeError('Expected an RNG state that is not all zero');
+    if (state.every((v) => v === 0)) throw invalidOption('the RNG state', 'words that are not all zero', state);
     [this.s0, this.s1, this.s2, this.s3] = state.map((v) => v | 0);
   }
 

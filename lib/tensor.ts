@@ -1,5 +1,7 @@
 // Tensor handle with an autograd tape (DESIGN.md decision 5): ops record their backward rule on
 // a tape, backward() replays it in reverse calling native backward ops; scopes free a step's tensors.
+import './disposable';
+import { PathoError } from './errors';
 import { native, type DType, type Layout, type NativeTensor } from './native';
 
 /** Receives the gradient of the op's output; adds input gradients through gradSink(). */
@@ -24,7 +26,7 @@ export interface TensorOptions {
   layout?: Layout;
 }
 
-export class Tensor {
+export class Tensor implements Disposable {
   readonly value: NativeTensor;
   requiresGrad: boolean;
   /** Gradient; for parameters a view into the model's gradient arena. Freed after use for non-leaves. */
@@ -63,7 +65,7 @@ export class Tensor {
     const arr = data instanceof Float32Array ? data : Float32Array.from(data);
     const n = shape.reduce((a, b) => a * b, 1);
     if (arr.length !== n) {
-      throw new TypeError(`Expected ${n} values for shape [${shape.join(',')}] but received ${arr.length}`);
+      throw new PathoError('ERR_PATHO_SHAPE', `Expected ${n} values for shape [${shape.join(',')}] but received ${arr.length}`);
     }
     const t = Tensor.empty(shape, device, opts);
     t.value.write(arr);
@@ -95,7 +97,7 @@ export class Tensor {
   }
 
   async item(): Promise<number> {
-    if (this.numel !== 1) throw new TypeError(`Expected a tensor with one element for item() but received [${this.shape.join(',')}]`);
+    if (this.numel !== 1) throw new PathoError('ERR_PATHO_SHAPE', `Expected a tensor with one element for item() but received [${this.shape.join(',')}]`);
     return (await this.read())[0];
   }
 
@@ -106,10 +108,16 @@ export class Tensor {
     return this;
   }
 
+  /** Frees the tensor (and a gradient it owns); idempotent. */
   dispose(): void {
     this.value.dispose();
     if (this.grad && this.ownsGrad) this.grad.dispose();
     this.grad = null;
+  }
+
+  /** `using x = Tensor.empty(...)` frees x at the end of the block. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   /** Parameters' gradients are arena views that the model owns; other gradients belong to the tensor. */
@@ -122,17 +130,17 @@ export class Tensor {
    */
   backward(gradient?: Tensor): void {
     if (!this.requiresGrad) {
-      throw new Error('backward: Expected a tensor that depends on parameters requiring gradients, but this one does not (was it computed under noGrad()?)');
+      throw new PathoError('ERR_PATHO_STATE', 'backward: Expected a tensor that depends on parameters requiring gradients, but this one does not (was it computed under noGrad()?)');
     }
     const sink = gradSink(this);
     if (gradient) {
       if (gradient.numel !== this.numel) {
-        throw new TypeError(`backward: Expected a gradient of shape [${this.shape.join(',')}] but received [${gradient.shape.join(',')}]`);
+        throw new PathoError('ERR_PATHO_SHAPE', `backward: Expected a gradient of shape [${this.shape.join(',')}] but received [${gradient.shape.join(',')}]`);
       }
       native.copy(sink.dst, gradient.value);
     } else {
       if (this.numel !== 1) {
-        throw new TypeError(`backward: Expected a scalar (one element) without a gradient argument but received [${this.shape.join(',')}]`);
+        throw new PathoError('ERR_PATHO_SHAPE', `backward: Expected a scalar (one element) without a gradient argument but received [${this.shape.join(',')}]`);
       }
       native.fill(sink.dst, 1);
     }
@@ -158,19 +166,24 @@ export function isGradEnabled(): boolean {
   return noGradDepth === 0;
 }
 
-/** Runs `fn` without recording ops (inference); usable around async functions too. */
+/**
+ * Runs a synchronous `fn` without recording ops (inference). Synchronous only, like scope(): a flag
+ * held across an await would switch recording off for whatever else runs meanwhile (another
+ * model's training step). Queue reads inside and await them after: `await noGrad(() => y.read())`.
+ */
 export function noGrad<T>(fn: () => T): T {
+  checkSync(fn, 'noGrad');
   noGradDepth++;
-  let async = false;
   try {
-    const r = fn();
-    if (r && typeof (r as { then?: unknown }).then === 'function') {
-      async = true;
-      return (r as unknown as Promise<unknown>).finally(() => noGradDepth--) as T;
-    }
-    return r;
+    return fn();
   } finally {
-    if (!async) noGradDepth--;
+    noGradDepth--;
+  }
+}
+
+function checkSync(fn: () => unknown, name: string): void {
+  if (fn.constructor.name === 'AsyncFunction') {
+    throw new PathoError('ERR_PATHO_ARG', `${name}: Expected a synchronous function but received an async one (start reads inside, await them after)`);
   }
 }
 
@@ -199,7 +212,7 @@ export function needsGrad(t: Tensor | null | undefined): t is Tensor {
 export function gradSink(t: Tensor | null | undefined, shape?: number[], device?: string): { dst: NativeTensor; done(): void } {
   if (!t || !t.requiresGrad) {
     const s = shape ?? t?.shape;
-    if (!s) throw new Error('gradSink: a shape is needed for a tensor that needs no gradient');
+    if (!s) throw new PathoError('ERR_PATHO_ARG', 'gradSink: a shape is needed for a tensor that needs no gradient');
     const tmp = native.empty(s, t?.dtype ?? 'float32', device ?? t?.device ?? 'cpu', t?.layout ?? 'nchw');
     return { dst: tmp, done: () => tmp.dispose() };
   }
@@ -248,9 +261,7 @@ export function scope<T>(fn: () => T): T {
   let result: T | undefined;
   let ok = false;
   try {
-    if (fn.constructor.name === 'AsyncFunction') {
-      throw new TypeError('scope: Expected a synchronous function but received an async one (start reads inside, await them after the scope)');
-    }
+    checkSync(fn, 'scope');
     result = fn();
     ok = true;
   } finally {

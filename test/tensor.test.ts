@@ -3,7 +3,7 @@
 import t from 'tap';
 import { native } from '../lib/native';
 import { concat, conv2d, relu } from '../lib/nn/functional';
-import { Tensor, noGrad, scope, tapeLength } from '../lib/tensor';
+import { Tensor, isGradEnabled, noGrad, scope, tapeLength } from '../lib/tensor';
 
 const seq = (n: number, f: (i: number) => number): Float32Array => Float32Array.from({ length: n }, (_, i) => f(i));
 
@@ -44,11 +44,18 @@ t.test('noGrad records nothing; backward then says why it cannot run', async (t)
   const y = noGrad(() => conv2d(x, w));
   t.equal(tapeLength(), 0);
   t.equal(y.requiresGrad, false);
-  t.throws(() => y.backward(), { message: /computed under noGrad/ });
-  const r = await noGrad(async () => conv2d(x, w));
-  t.equal(r.requiresGrad, false, 'async noGrad');
+  t.throws(() => y.backward(), { code: 'ERR_PATHO_STATE', message: /computed under noGrad/ });
+  // synchronous only: an async function would hold the flag across awaits, while other code runs
+  t.throws(() => noGrad(async () => conv2d(x, w)), { code: 'ERR_PATHO_ARG', message: /noGrad: Expected a synchronous function/ });
+  t.equal(isGradEnabled(), true, 'the refused call left recording on');
+  // a read started inside may be awaited outside; recording is back on as soon as noGrad returns
+  const pending = noGrad(() => scope(() => conv2d(x, w).read()));
+  t.equal(isGradEnabled(), true);
+  const r = conv2d(x, w);
+  t.equal(r.requiresGrad, true, 'an op while the read is pending is recorded');
+  t.same(Array.from(await pending), [0, 1, 2, 3], 'the read resolves (1x1 conv with weight 1)');
   const z = conv2d(x, w);
-  t.throws(() => z.backward(), { message: /Expected a scalar \(one element\) without a gradient argument but received \[1,1,2,2\]/ });
+  t.throws(() => z.backward(), { code: 'ERR_PATHO_SHAPE', message: /Expected a scalar \(one element\) without a gradient argument but received \[1,1,2,2\]/ });
   scope(() => {}); // outside-scope ops stay on the tape until a backward or scope consumes them
   z.backward(Tensor.full([1, 1, 2, 2], 1));
   for (const v of [x, w, y, r, z]) v.dispose();
@@ -74,7 +81,7 @@ t.test('scope frees every tensor created inside except returned and kept ones', 
   kept!.dispose();
   w.dispose();
   t.same(native.liveTensors(), before, 'no tensor left alive');
-  t.throws(() => scope(async () => 1), { message: /Expected a synchronous function/ });
+  t.throws(() => scope(async () => 1), { code: 'ERR_PATHO_ARG', message: /scope: Expected a synchronous function/ });
 });
 
 t.test('an error inside a scope still frees its tensors', async (t) => {
@@ -84,4 +91,20 @@ t.test('an error inside a scope still frees its tensors', async (t) => {
     throw new Error('boom');
   }), { message: 'boom' });
   t.same(native.liveTensors(), before);
+});
+
+t.test('`using` frees a tensor at the end of its block; dispose() is idempotent', async (t) => {
+  const before = native.liveTensors();
+  let seen: Tensor | null = null;
+  {
+    using a = Tensor.full([4], 2);
+    seen = a;
+    t.same(Array.from(await a.read()), [2, 2, 2, 2]);
+    t.same(native.liveTensors().count, before.count + 1);
+  }
+  t.equal(seen.disposed, true, 'disposed when the block ended');
+  t.same(native.liveTensors(), before);
+  seen.dispose();
+  seen[Symbol.dispose]();
+  t.same(native.liveTensors(), before, 'a second and third dispose change nothing');
 });

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from './usage-error';
+import { PathoError, UsageError } from '../errors';
 
 export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string; default?: string | boolean; multiple?: boolean }>;
 
@@ -90,7 +90,7 @@ export function parseFlags(argv: string[], spec: FlagSpec, opts: { positionals?:
 export function ensureWritableDir(dir: string, flag: string): string {
   const p = path.resolve(dir);
   const fail = (e: unknown): never => {
-    throw Object.assign(new Error(`cannot write to the folder given by --${flag}: '${p}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`), { code: 'ERR_PATHO_OUTPUT' });
+    throw new PathoError('ERR_PATHO_OUTPUT', `cannot write to the folder given by --${flag}: '${p}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   };
   try {
     // Create missing levels one at a time from the nearest existing ancestor: mkdirSync's

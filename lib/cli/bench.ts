@@ -4,7 +4,7 @@ import { benchScaling } from '../bench/data-parallel';
 import { benchTrainStep } from '../bench/train-step';
 import { parseFlags, type Flags } from './args';
 import { checkDevice } from './train';
-import { UsageError } from './usage-error';
+import { UsageError } from '../errors';
 import { PRECISIONS } from '../nn/module';
 
 export const BENCH_HELP = `Usage: patho bench [options]

@@ -3,11 +3,13 @@
 // and plots a person can open.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadInferenceModel } from '../infer/load';
-import { predictMaps, writeGrey, writeOverlay } from '../infer/predict-image';
+import { PathoError } from '../errors';
 import { plotDiceCurve } from '../plot';
+import { evaluateDataset } from '../predict/evaluate-folder';
+import { predictMaps, writeGrey, writeOverlay } from '../predict/image';
+import { loadInferenceModel } from '../predict/load';
 import { parseFlags } from './args';
-import { evaluateDataset, formatReport } from './evaluate';
+import { formatReport } from './evaluate';
 import { checkDevice, runTrain, type TrainConfig } from './train';
 
 export const DEMO_HELP = `Usage: patho demo [--out DIR] [--epochs N] [--time-limit S] [--width W] [--device D]
@@ -19,7 +21,7 @@ export function demoDataDir(): string {
     const p = path.join(dir, 'data', 'membrane');
     if (fs.existsSync(path.join(p, 'images'))) return p;
   }
-  throw new Error('the bundled demo data (data/membrane) was not found next to the patho package');
+  throw new PathoError('ERR_PATHO_DATA', 'the bundled demo data (data/membrane) was not found next to the patho package');
 }
 
 export async function demoCommand(argv: string[]): Promise<void> {
@@ -47,7 +49,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const run = await runTrain(config);
   const valSet = run.valSet;
   run.model.dispose();
-  if (!valSet) throw new Error('demo: no held-out images');
+  if (!valSet) throw new PathoError('ERR_PATHO_DATA', 'demo: no held-out images');
 
   const best = path.join(config.out, 'best.safetensors');
   const loaded = await loadInferenceModel(fs.existsSync(best) ? best : path.join(config.out, 'last.safetensors'), { device: config.device });

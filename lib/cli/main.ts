@@ -8,7 +8,7 @@ import { evaluateCommand } from './evaluate';
 import { launchCommand } from '../parallel/launch';
 import { predictCommand } from './predict';
 import { trainCommand } from './train';
-import { UsageError } from './usage-error';
+import { UsageError } from '../errors';
 
 type Command = (argv: string[]) => Promise<void>;
 

@@ -3,12 +3,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readImage } from '../data';
-import { loadInferenceModel, type LoadedModel } from '../infer/load';
-import { predictMaps, writeGrey, writeOverlay } from '../infer/predict-image';
+import { predictMaps, writeGrey, writeOverlay } from '../predict/image';
+import { checkImageChannels, loadInferenceModel, type LoadedModel } from '../predict/load';
 import type { TiledOptions } from '../predict/tiled';
 import { ensureWritableDir, Flags, parseFlags } from './args';
 import { checkDevice } from './train';
-import { UsageError } from './usage-error';
+import { UsageError } from '../errors';
 import { PRECISIONS } from '../nn/module';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
@@ -64,12 +64,6 @@ export function listImages(input: string, flag: string): string[] {
     .sort().map((n) => path.join(input, n));
   if (files.length === 0) throw new UsageError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in the folder given by --${flag} but '${input}' has none`);
   return files;
-}
-
-export function checkImageChannels(file: string, channels: number, loaded: LoadedModel): void {
-  if (channels !== loaded.config.inChannels) {
-    throw Object.assign(new Error(`${file} has ${channels} channel(s) but the model expects ${loaded.config.inChannels} (inChannels of the checkpoint)`), { code: 'ERR_PATHO_CHANNELS' });
-  }
 }
 
 export async function predictCommand(argv: string[]): Promise<void> {

@@ -12,7 +12,8 @@ import { packageVersion } from '../version';
 import type { TrainResult } from '../train/trainer';
 import { ensureWritableDir, Flags, parseFlags } from './args';
 import { progressReporter } from './progress';
-import { UsageError } from './usage-error';
+import { UsageError } from '../errors';
+import { checkDevice as checkDeviceSpec } from '../device';
 import { PRECISIONS, type Precision } from '../nn/module';
 
 export const TRAIN_FLAGS = {
@@ -69,19 +70,9 @@ export interface TrainConfig {
   samplesPerEpoch: number | null;
 }
 
+/** lib/device.ts's checkDevice for a flag: usage errors (exit 2) naming --flag. */
 export function checkDevice(device: string, flag = 'device', opts: { list?: boolean } = {}): string {
-  if (/^(cpu|cuda):\d+(,\d+)+$/.test(device)) {
-    if (!opts.list) throw new UsageError(`Expected one device (cpu, cuda or cuda:N) for --${flag} but received '${device}'`);
-    // data-parallel replicas, one per listed device
-    if (new Set(device.split(':')[1].split(',')).size !== device.split(',').length) {
-      throw new UsageError(`Expected distinct device indices for --${flag} but received '${device}'`);
-    }
-    return device;
-  }
-  if (!/^(cpu|cuda)(:\d+)?$/.test(device)) {
-    throw new UsageError(`Expected cpu, cuda or cuda:N for --${flag}${opts.list ? ' (or a list such as cuda:0,1 or cpu:0,1)' : ''} but received '${device}'`);
-  }
-  return device === 'cuda' ? 'cuda:0' : device;
+  return checkDeviceSpec(device, `--${flag}`, { ...opts, code: 'ERR_PATHO_USAGE' });
 }
 
 export function trainConfig(f: Flags): TrainConfig {

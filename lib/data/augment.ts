@@ -1,6 +1,6 @@
 // Augmentation configuration: each transform has a probability p and a strength; defaults follow
 // common nnU-Net / HistoQC-style ranges, mild enough for H&E and EM.
-import { optionError } from './errors';
+import { invalidOption } from '../errors';
 
 export interface FlipConfig { p: number }                       // each axis flipped with probability p
 export interface Rotate90Config { p: number }                   // rotate by 90/180/270 degrees with probability p
@@ -50,19 +50,19 @@ export function resolveAugment(options: boolean | AugmentOptions | undefined, fa
   const opt = options === undefined ? fallback : options;
   if (opt === false) return null;
   if (opt === true) return structuredClone(DEFAULT_AUGMENT) as AugmentConfig;
-  if (typeof opt !== 'object' || opt === null) throw optionError('true, false or an object of transforms', 'augment', opt);
-  for (const k of Object.keys(opt)) if (!KEYS.includes(k as keyof AugmentConfig)) throw optionError(`one of ${KEYS.join(', ')}`, `augment.${k}`, k);
+  if (typeof opt !== 'object' || opt === null) throw invalidOption('augment', 'true, false or an object of transforms', opt, 'ERR_PATHO_DATA');
+  for (const k of Object.keys(opt)) if (!KEYS.includes(k as keyof AugmentConfig)) throw invalidOption(`augment.${k}`, `one of ${KEYS.join(', ')}`, k, 'ERR_PATHO_DATA');
   const out: Record<string, unknown> = {};
   for (const k of KEYS) {
     const v = opt[k];
     if (v === false) { out[k] = false; continue; }
     if (v === undefined || v === true) { out[k] = { ...DEFAULT_AUGMENT[k] }; continue; }
-    if (typeof v !== 'object' || v === null) throw optionError('true, false or an object', `augment.${k}`, v);
+    if (typeof v !== 'object' || v === null) throw invalidOption(`augment.${k}`, 'true, false or an object', v, 'ERR_PATHO_DATA');
     const merged: Record<string, number> = { ...DEFAULT_AUGMENT[k] };
     for (const [f, x] of Object.entries(v)) {
-      if (!(f in merged)) throw optionError(`one of ${Object.keys(merged).join(', ')}`, `augment.${k}.${f}`, f);
+      if (!(f in merged)) throw invalidOption(`augment.${k}.${f}`, `one of ${Object.keys(merged).join(', ')}`, f, 'ERR_PATHO_DATA');
       const [lo, hi] = LIMITS[f];
-      if (typeof x !== 'number' || !Number.isFinite(x) || x < lo || x > hi) throw optionError(`a number in [${lo}, ${hi}]`, `augment.${k}.${f}`, x);
+      if (typeof x !== 'number' || !Number.isFinite(x) || x < lo || x > hi) throw invalidOption(`augment.${k}.${f}`, `a number in [${lo}, ${hi}]`, x, 'ERR_PATHO_DATA');
       merged[f] = x;
     }
     out[k] = merged;

@@ -1,7 +1,7 @@
 // FolderDataset: image/mask pairs from root/images and root/masks, checked (sizes, channels,
 // readability) in one pass, with per-channel statistics for input normalisation.
 import * as path from 'node:path';
-import { DataError, DataProblem, optionError } from './errors';
+import { DataError, invalidOption, type DataProblem } from '../errors';
 import { Pair, pairFolders } from './files';
 import { DecodedImage, probeImage, readImage, readMask, ReadOptions } from './decode';
 
@@ -47,7 +47,7 @@ const MIN_STD = 1e-3;
 export function checkStats(stats: ChannelStats, channels: number, name: string): ChannelStats {
   const ok = (a: unknown): a is number[] => Array.isArray(a) && a.length === channels && a.every((v) => Number.isFinite(v));
   if (!stats || !ok(stats.mean) || !ok(stats.std) || stats.std.some((s) => s <= 0)) {
-    throw optionError(`{ mean, std } with ${channels} finite values each (std > 0)`, name, stats);
+    throw invalidOption(name, `{ mean, std } with ${channels} finite values each (std > 0)`, stats, 'ERR_PATHO_DATA');
   }
   return { mean: [...stats.mean], std: [...stats.std] };
 }
@@ -95,11 +95,11 @@ export class FolderDataset implements Dataset {
   private positionOfPair = new Map<number, number>();
 
   constructor(root: string, options: FolderDatasetOptions = {}) {
-    if (typeof root !== 'string' || root === '') throw optionError('a folder path', 'root', root);
+    if (typeof root !== 'string' || root === '') throw invalidOption('root', 'a folder path', root, 'ERR_PATHO_DATA');
     const { images = 'images', masks = 'masks', threshold = 0 } = options;
-    if (typeof images !== 'string' || typeof masks !== 'string') throw optionError('folder names', 'images/masks', { images, masks });
-    if (!Number.isFinite(threshold) || threshold < 0) throw optionError('a number >= 0', 'threshold', threshold);
-    if (options.verify !== undefined && options.verify !== 'header' && options.verify !== 'full') throw optionError("'header' or 'full'", 'verify', options.verify);
+    if (typeof images !== 'string' || typeof masks !== 'string') throw invalidOption('images/masks', 'folder names', { images, masks }, 'ERR_PATHO_DATA');
+    if (!Number.isFinite(threshold) || threshold < 0) throw invalidOption('threshold', 'a number >= 0', threshold, 'ERR_PATHO_DATA');
+    if (options.verify !== undefined && options.verify !== 'header' && options.verify !== 'full') throw invalidOption('verify', "'header' or 'full'", options.verify, 'ERR_PATHO_DATA');
     this.root = path.resolve(root);
     this.imagesDir = path.resolve(this.root, images);
     this.masksDir = path.resolve(this.root, masks);
@@ -184,7 +184,7 @@ export class FolderDataset implements Dataset {
 
   entry(i: number): DatasetEntry {
     const e = this.mustBeReady();
-    if (!Number.isInteger(i) || i < 0 || i >= e.length) throw optionError(`an index in [0, ${e.length})`, 'index', i);
+    if (!Number.isInteger(i) || i < 0 || i >= e.length) throw invalidOption('index', `an index in [0, ${e.length})`, i, 'ERR_PATHO_DATA');
     return e[i];
   }
 
@@ -246,7 +246,7 @@ export class DatasetSubset implements Dataset {
 
   constructor(readonly parent: FolderDataset, readonly pairIndices: readonly number[], private statsFrom?: Dataset) {
     for (const i of pairIndices) {
-      if (!Number.isInteger(i) || i < 0 || i >= parent.pairCount) throw optionError(`pair indices in [0, ${parent.pairCount})`, 'subset indices', i);
+      if (!Number.isInteger(i) || i < 0 || i >= parent.pairCount) throw invalidOption('subset indices', `pair indices in [0, ${parent.pairCount})`, i, 'ERR_PATHO_DATA');
     }
     if (pairIndices.length === 0) throw new DataError('Expected a non-empty subset of the dataset but received no indices');
   }
@@ -273,7 +273,7 @@ export class DatasetSubset implements Dataset {
   private map(i: number): number {
     const pos = this.positions;
     if (!pos) throw new DataError('Dataset subset is not ready: await subset.ready() first');
-    if (!Number.isInteger(i) || i < 0 || i >= pos.length) throw optionError(`an index in [0, ${pos.length})`, 'index', i);
+    if (!Number.isInteger(i) || i < 0 || i >= pos.length) throw invalidOption('index', `an index in [0, ${pos.length})`, i, 'ERR_PATHO_DATA');
     return pos[i];
   }
 }

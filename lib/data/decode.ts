@@ -1,7 +1,7 @@
 // Image reading through sharp: header probes and full decodes to 8-bit grey/RGB (alpha dropped,
 // 16-bit scaled) and 0/1 masks; also the entry point for whole-image prediction.
 import sharp from 'sharp';
-import { DataError } from './errors';
+import { DataError } from '../errors';
 
 export interface DecodedImage {
   data: Uint8Array;     // H*W*C bytes, HWC

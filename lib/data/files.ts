@@ -1,7 +1,7 @@
 // Folder scanning and image/mask pairing by file stem (extensions may differ).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataError, DataProblem } from './errors';
+import { DataError, type DataProblem } from '../errors';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
 

@@ -9,7 +9,7 @@
 // Validation mode is a DataLoader option (tiles: true, tile size = crop, optional tiles.stride), not a
 // separate class: tiles cover every pixel of every image (the last row/column of tiles is flush with the
 // image edge; images smaller than a tile are reflection-padded, batch.regions says which part is real).
-export type { Batch, BatchRegion } from './batch';
+export type { Batch, BatchRegion, ImageBatch, Normalization } from './batch';
 export { FolderDataset, DatasetSubset, computeStats } from './dataset';
 export type { Dataset, DatasetEntry, DecodedPair, ChannelStats, FolderDatasetOptions } from './dataset';
 export { DataLoader } from './loader';
@@ -22,8 +22,8 @@ export type {
 } from './augment';
 export { readImage, readMask, probeImage } from './decode';
 export type { DecodedImage, ImageInfo, ReadOptions } from './decode';
-export { DataError } from './errors';
-export type { DataProblem } from './errors';
+export { DataError } from '../errors';
+export type { DataProblem } from '../errors';
 export { Rng, mixSeed } from '../rng';
 export { tileOrigins } from './geometry';
 export { renderSample } from './sample';

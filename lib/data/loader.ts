@@ -5,7 +5,7 @@ import { resolveAugment, AugmentConfig } from './augment';
 import type { Batch, BatchRegion } from './batch';
 import { DecodeCache, toShared } from './cache';
 import { ChannelStats, checkStats, Dataset, FolderDataset } from './dataset';
-import { DataError, optionError } from './errors';
+import { DataError, invalidOption } from '../errors';
 import { tileOrigins } from './geometry';
 import { DataLoaderOptions, resolveOptions, ResolvedOptions } from './options';
 import { WorkerPool } from './pool';
@@ -33,8 +33,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   constructor(source: Dataset | string, a?: string | DataLoaderOptions, b?: string, c?: DataLoaderOptions) {
     let opts: DataLoaderOptions;
     if (typeof a === 'string') {
-      if (typeof source !== 'string') throw optionError('a root folder when images/masks folder names are given', 'DataLoader(root, images, masks)', typeof source);
-      if (typeof b !== 'string') throw optionError('a masks folder name', 'masks', b);
+      if (typeof source !== 'string') throw invalidOption('DataLoader(root, images, masks)', 'a root folder when images/masks folder names are given', typeof source, 'ERR_PATHO_DATA');
+      if (typeof b !== 'string') throw invalidOption('masks', 'a masks folder name', b, 'ERR_PATHO_DATA');
       opts = { ...(c ?? {}), images: a, masks: b };
     } else {
       opts = a ?? {};
@@ -43,7 +43,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     this.augment = resolveAugment(this.options.augment, !this.options.tiles);
     if (typeof source === 'string') this.dataset = new FolderDataset(source, opts);
     else if (source && typeof source === 'object' && typeof source.read === 'function') this.dataset = source;
-    else throw optionError('a Dataset or a root folder', 'dataset', source);
+    else throw invalidOption('dataset', 'a Dataset or a root folder', source, 'ERR_PATHO_DATA');
     this.cache = new DecodeCache(this.options.cacheBytes);
   }
 
@@ -71,7 +71,7 @@ export class DataLoader implements AsyncIterable<Batch> {
           [...sizes].map(([k, files]) => ({ files: files.slice(0, 3), reason: `${files.length} image(s) of ${k}` })));
       }
       if (first.width % mult || first.height % mult) {
-        throw optionError(`image sizes that are multiples of ${mult} (2^depth) without a crop, or a crop/tiles option`, 'images', `${first.width}x${first.height}`);
+        throw invalidOption('images', `image sizes that are multiples of ${mult} (2^depth) without a crop, or a crop/tiles option`, `${first.width}x${first.height}`, 'ERR_PATHO_DATA');
       }
       this.size = [first.height, first.width];
     }
@@ -96,7 +96,7 @@ export class DataLoader implements AsyncIterable<Batch> {
   /** The epoch the next iteration will use; each iteration advances it by one. */
   get epoch(): number { return this.nextEpoch; }
   setEpoch(epoch: number): void {
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw optionError('a non-negative integer', 'epoch', epoch);
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalidOption('epoch', 'a non-negative integer', epoch, 'ERR_PATHO_DATA');
     this.nextEpoch = epoch;
   }
 

@@ -2,7 +2,7 @@
 // assemble batches in their own order whatever the completion order.
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DataError } from './errors';
+import { DataError } from '../errors';
 import type { SampleRequest, SampleResult, SampleSource } from './sample';
 import type { WorkerReply, WorkerTask } from './worker';
 

@@ -1,27 +1,24 @@
 // Batch upload (DESIGN.md decision 3): uint8 pixels and masks go to the device as bytes and are
 // normalised there (normalizeImagesU8 / masksU8ToFloat), never as host floats.
-import type { Batch } from '../data/batch';
+import { PathoError, invalidOption } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
+import type { Batch, ImageBatch, Normalization } from './batch';
 
-/** the part of a Batch that prediction needs (no masks) */
-export interface ImageBatch {
-  images: Uint8Array;
-  n: number;
-  height: number;
-  width: number;
-  channels: number;
-  mean?: number[];
-  std?: number[];
+/** The normalisation a batch is uploaded with: its own mean/std, else `fallback` (the model's), else pixel/255. */
+export function normalizationOf(b: ImageBatch, fallback: Normalization | null): Normalization {
+  if (b.mean && b.std) return { mean: b.mean, std: b.std };
+  if (fallback) return fallback;
+  return { mean: new Array<number>(b.channels).fill(0), std: new Array<number>(b.channels).fill(1) };
 }
 
 function checkCount(name: string, got: number, want: number): void {
-  if (got !== want) throw new TypeError(`Expected ${want} bytes for batch.${name} but received ${got}`);
+  if (got !== want) throw new PathoError('ERR_PATHO_SHAPE', `Expected ${want} bytes for batch.${name} but received ${got}`);
 }
 
 function checkDims(b: ImageBatch): void {
   for (const k of ['n', 'height', 'width', 'channels'] as const) {
-    if (!Number.isInteger(b[k]) || b[k] < 1) throw new TypeError(`Expected a positive integer for batch.${k} but received ${String(b[k])}`);
+    if (!Number.isInteger(b[k]) || b[k] < 1) throw invalidOption(`batch.${k}`, 'a positive integer', b[k]);
   }
 }
 
@@ -30,7 +27,7 @@ export function uploadImages(b: ImageBatch, device: string, mean: number[], std:
   checkDims(b);
   checkCount('images', b.images.length, b.n * b.height * b.width * b.channels);
   if (mean.length !== b.channels || std.length !== b.channels) {
-    throw new TypeError(`Expected ${b.channels} values for mean and std (one per channel) but received ${mean.length} and ${std.length}`);
+    throw new PathoError('ERR_PATHO_ARG', `Expected ${b.channels} values for mean and std (one per channel) but received ${mean.length} and ${std.length}`);
   }
   const px = native.empty([b.n, b.height, b.width, b.channels], 'uint8', device);
   try {

@@ -1,8 +1,10 @@
 // One contiguous arena each for a model's parameters, gradients and buffers (DESIGN.md decision 5),
 // with a view per tensor: the optimizer update and gradient all-reduce are single fused calls.
+import { canonicalDevice } from '../device';
+import { invalidOption } from '../errors';
 import { native, type NativeTensor } from '../native';
 import { Tensor } from '../tensor';
-import type { Buffer, Parameter } from './module';
+import type { Buffer, Parameter } from './parameter';
 import type { Rng } from '../rng';
 
 /** 16 floats = 64 bytes: every view starts on a cache line / vector boundary */
@@ -96,13 +98,11 @@ export class ParamStore {
     if (p) return (await this.readParams()).slice(p.offset, p.offset + p.item.numel);
     const b = this.bufferSlots.find((s) => s.name === name);
     if (b) return (await this.readBuffers()).slice(b.offset, b.offset + b.item.numel);
-    throw new Error(`Expected a parameter or buffer name but received ${JSON.stringify(name)}`);
+    throw invalidOption('name', 'a parameter or buffer name', name);
   }
 
   async moveTo(device: string): Promise<void> {
-    const probe = native.empty([1], 'float32', device);
-    const target = probe.device;
-    probe.dispose();
+    const target = canonicalDevice(device);
     if (target === this.dev) return;
     const [host, hostBuf] = await Promise.all([this.readParams(), this.readBuffers()]);
     this.dispose();

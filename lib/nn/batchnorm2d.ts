@@ -1,9 +1,11 @@
 // BatchNorm2d: PyTorch's names (weight, bias, running_mean, running_var, num_batches_tracked),
 // eps 1e-5, momentum 0.1; batch statistics in training mode, running statistics in eval mode.
+import { invalidOption } from '../errors';
 import type { Tensor } from '../tensor';
 import { batchNorm } from './functional';
 import { constant } from './init';
-import { Module, type Buffer, type Counter, type Parameter } from './module';
+import { Module } from './module';
+import type { Buffer, Counter, Parameter } from './parameter';
 
 export interface BatchNorm2dOptions {
   eps?: number;
@@ -22,7 +24,7 @@ export class BatchNorm2d extends Module {
   constructor(readonly numFeatures: number, opts: BatchNorm2dOptions = {}) {
     super();
     if (!Number.isInteger(numFeatures) || numFeatures < 1) {
-      throw new TypeError(`BatchNorm2d: Expected a positive integer for numFeatures but received ${numFeatures}`);
+      throw invalidOption('BatchNorm2d numFeatures', 'a positive integer', numFeatures);
     }
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum ?? 0.1;

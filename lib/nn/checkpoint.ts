@@ -2,9 +2,10 @@
 // into PyTorch with strict=True) plus JSON metadata; <name>.optim.safetensors holds optimizer state.
 import * as fs from 'node:fs';
 import { native } from '../native';
-import type { Module } from '../nn/module';
-import type { Optimizer } from '../nn/optim';
-import { PathoError, loadStateDict, stateDict, type StateDict } from '../nn/state';
+import { PathoError } from '../errors';
+import type { Module } from './module';
+import type { Optimizer } from './optim';
+import { loadStateDict, stateDict, type StateDict } from './state';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
 export const CHECKPOINT_FORMAT = 'patho-checkpoint-1';

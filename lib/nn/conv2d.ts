@@ -1,8 +1,10 @@
 // Conv2d: 'same' padding, stride 1, kernel 1 or 3, PyTorch's names (weight, bias) and init.
+import { invalidOption } from '../errors';
 import type { Tensor } from '../tensor';
 import { cast, conv2d } from './functional';
 import { biasUniform, kaimingUniformA5 } from './init';
-import { Module, type Parameter } from './module';
+import { Module } from './module';
+import type { Parameter } from './parameter';
 
 export interface Conv2dOptions {
   kernelSize?: 1 | 3;
@@ -17,9 +19,9 @@ export class Conv2d extends Module {
     super();
     const k = opts.kernelSize ?? 3;
     for (const [v, n] of [[inChannels, 'inChannels'], [outChannels, 'outChannels']] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new TypeError(`Conv2d: Expected a positive integer for ${n} but received ${v}`);
+      if (!Number.isInteger(v) || v < 1) throw invalidOption(`Conv2d ${n}`, 'a positive integer', v);
     }
-    if (k !== 1 && k !== 3) throw new TypeError(`Conv2d: Expected 1 or 3 for kernelSize but received ${String(k)}`);
+    if (k !== 1 && k !== 3) throw invalidOption('Conv2d kernelSize', '1 or 3', k);
     const fanIn = inChannels * k * k;
     this.weight = this.addParameter('weight', [outChannels, inChannels, k, k], kaimingUniformA5(fanIn));
     this.bias = opts.bias ?? true ? this.addParameter('bias', [outChannels], biasUniform(fanIn)) : null;

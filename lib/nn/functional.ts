@@ -2,6 +2,7 @@
 // records a backward rule that calls the matching native backward ops (gradients accumulate).
 // Outputs take their input's dtype and layout (float32 NCHW, or bfloat16 NHWC under bf16 precision);
 // cast() converts between them and is differentiable.
+import { PathoError } from '../errors';
 import { native, type DType, type Layout } from '../native';
 import { Tensor, gradSink, isGradEnabled, needsGrad, record } from '../tensor';
 
@@ -13,7 +14,7 @@ import { Tensor, gradSink, isGradEnabled, needsGrad, record } from '../tensor';
 export function cast(x: Tensor, dtype: DType, layout: Layout = 'nchw'): Tensor {
   if (x.dtype === dtype && x.layout === layout) return x;
   if (layout === 'nhwc' && x.shape.length !== 4) {
-    throw new TypeError(`cast: Expected a 4-D tensor for layout 'nhwc' but received [${x.shape.join(',')}]`);
+    throw new PathoError('ERR_PATHO_SHAPE', `cast: Expected a 4-D tensor for layout 'nhwc' but received [${x.shape.join(',')}]`);
   }
   const y = Tensor.empty(x.shape, x.device, { dtype, layout });
   native.convert(x.value, y.value);
@@ -32,7 +33,7 @@ export function toFloat32(x: Tensor): Tensor {
 
 function dims4(x: Tensor, name: string, op: string): [number, number, number, number] {
   const s = x.shape;
-  if (s.length !== 4) throw new TypeError(`${op}: Expected a 4-D NCHW tensor for ${name} but received [${s.join(',')}]`);
+  if (s.length !== 4) throw new PathoError('ERR_PATHO_SHAPE', `${op}: Expected a 4-D NCHW tensor for ${name} but received [${s.join(',')}]`);
   return [s[0], s[1], s[2], s[3]];
 }
 
@@ -70,7 +71,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
   const y = Tensor.emptyLike(x);
   if (!o.training) {
     if (isGradEnabled() && (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad)) {
-      throw new Error('batchNorm: gradients through BatchNorm2d in eval mode are not supported; call train() or use noGrad()');
+      throw new PathoError('ERR_PATHO_STATE', 'batchNorm: gradients through BatchNorm2d in eval mode are not supported; call train() or use noGrad()');
     }
     native.batchNormForwardInference(x.value, gamma.value, beta.value, runningMean.value, runningVar.value, o.eps, y.value);
     return y;
@@ -105,7 +106,7 @@ export function relu(x: Tensor): Tensor {
 /** float32 NCHW probabilities from logits, for inference and metrics (losses take logits and fuse the sigmoid). */
 export function sigmoid(x: Tensor): Tensor {
   if (isGradEnabled() && x.requiresGrad) {
-    throw new Error('sigmoid: has no backward rule; use it under noGrad() (the losses take logits)');
+    throw new PathoError('ERR_PATHO_ARG', 'sigmoid: has no backward rule; use it under noGrad() (the losses take logits)');
   }
   const xf = toFloat32(x);
   const y = Tensor.emptyLike(xf);

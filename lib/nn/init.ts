@@ -1,6 +1,6 @@
 // PyTorch's default initialisation rules, drawn from our seedable Rng (same distributions as
 // torch.nn.Conv2d.reset_parameters; the values differ from torch's generator, by design).
-import type { InitFn } from './module';
+import type { InitFn } from './parameter';
 
 /** kaiming_uniform_(a=sqrt(5)): bound = gain * sqrt(3 / fanIn) with gain = sqrt(2 / (1 + a^2)) = 1/sqrt(fanIn) */
 export function kaimingUniformA5(fanIn: number): InitFn {

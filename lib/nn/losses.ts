@@ -1,5 +1,6 @@
 // Segmentation losses over logits (the sigmoid is fused in the native kernels): BCE - w*log(soft
 // Jaccard) as in the reference (w = 0: plain BCE), and the soft Dice loss. Each returns a scalar [1].
+import { invalidOption, PathoError } from '../errors';
 import { native } from '../native';
 import { Tensor, gradSink, record } from '../tensor';
 import { toFloat32 } from './functional';
@@ -14,7 +15,7 @@ function checkPair(logits: Tensor, target: Tensor, op: string): void {
   const a = logits.shape;
   const b = target.shape;
   if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
-    throw new TypeError(`${op}: Expected target of shape [${a.join(',')}] like logits but received [${b.join(',')}]`);
+    throw new PathoError('ERR_PATHO_SHAPE', `${op}: Expected target of shape [${a.join(',')}] like logits but received [${b.join(',')}]`);
   }
 }
 
@@ -24,12 +25,12 @@ export function bceJaccardLoss(logits0: Tensor, target: Tensor, opts: BceJaccard
   const logits = toFloat32(logits0);
   const w = opts.jaccardWeight ?? 1;
   const eps = opts.eps ?? 1e-7;
-  if (!(w >= 0) || !Number.isFinite(w)) throw new TypeError(`bceJaccardLoss: Expected a finite jaccardWeight >= 0 but received ${w}`);
+  if (!(w >= 0) || !Number.isFinite(w)) throw invalidOption('jaccardWeight', 'a finite number >= 0', w);
   const loss = Tensor.empty([1], logits.device);
   const stats = Tensor.empty([4], logits.device);
   native.bceJaccardForward(logits.value, target.value, w, eps, loss.value, stats.value);
   record(loss, [logits, target], (dloss) => {
-    if (target.requiresGrad) throw new Error('bceJaccardLoss: gradients with respect to the target are not supported');
+    if (target.requiresGrad) throw new PathoError('ERR_PATHO_ARG', 'bceJaccardLoss: gradients with respect to the target are not supported');
     const s = gradSink(logits);
     native.bceJaccardBackward(logits.value, target.value, stats.value, dloss, w, eps, s.dst);
     s.done();
@@ -51,7 +52,7 @@ export function diceLoss(logits0: Tensor, target: Tensor, opts: { eps?: number }
   const stats = Tensor.empty([4], logits.device);
   native.diceLossForward(logits.value, target.value, eps, loss.value, stats.value);
   record(loss, [logits, target], (dloss) => {
-    if (target.requiresGrad) throw new Error('diceLoss: gradients with respect to the target are not supported');
+    if (target.requiresGrad) throw new PathoError('ERR_PATHO_ARG', 'diceLoss: gradients with respect to the target are not supported');
     const s = gradSink(logits);
     native.diceLossBackward(logits.value, target.value, stats.value, dloss, eps, s.dst);
     s.done();

@@ -1,52 +1,16 @@
 // Module base: layers declare parameters, buffers and children; the tree is walked to name them
 // by path exactly as PyTorch does (encoder.0.conv1.weight) and to lay them out in one arena.
-import { Tensor } from '../tensor';
-import { ParamStore } from './arena';
+import { DEFAULTS } from '../defaults';
+import { invalidOption, PathoError } from '../errors';
+import type { Tensor } from '../tensor';
 import { Rng } from '../rng';
-
-/** Fills a parameter's initial values on the host (PyTorch's init rules, seeded). */
-export type InitFn = (rng: Rng, out: Float32Array) => void;
-
-/** A learnable tensor; its value and gradient are views into the model's arenas once allocated. */
-export class Parameter {
-  /** set when the owning tree is allocated (Module.init) */
-  tensorOrNull: Tensor | null = null;
-  constructor(readonly shape: number[], readonly initFn: InitFn, readonly owner: string) {}
-  get numel(): number {
-    return this.shape.reduce((a, b) => a * b, 1);
-  }
-  get tensor(): Tensor {
-    if (!this.tensorOrNull) {
-      throw new Error(`${this.owner}: parameters are not allocated yet; call init({ device, seed }) on the root module first`);
-    }
-    return this.tensorOrNull;
-  }
-}
-
-/** A float32 state tensor that is saved but not learned (BatchNorm running statistics). */
-export class Buffer {
-  tensorOrNull: Tensor | null = null;
-  constructor(readonly shape: number[], readonly initValue: number, readonly owner: string) {}
-  get numel(): number {
-    return this.shape.reduce((a, b) => a * b, 1);
-  }
-  get tensor(): Tensor {
-    if (!this.tensorOrNull) {
-      throw new Error(`${this.owner}: buffers are not allocated yet; call init({ device, seed }) on the root module first`);
-    }
-    return this.tensorOrNull;
-  }
-}
-
-/** An int64 scalar kept on the host (BatchNorm's num_batches_tracked), saved as I64 like PyTorch. */
-export class Counter {
-  value = 0;
-}
+import { ParamStore } from './arena';
+import { Buffer, Counter, Parameter, type InitFn } from './parameter';
 
 export interface InitOptions {
-  /** 'cpu', 'cpu:0', 'cuda:0', ... (default 'cpu') */
+  /** 'cpu', 'cpu:0', 'cuda:0', ... (default DEFAULTS.device = 'cpu') */
   device?: string;
-  /** seed of the weight initialisation (default 0) */
+  /** seed of the weight initialisation (default DEFAULTS.seed = 0) */
   seed?: number;
 }
 
@@ -60,7 +24,7 @@ export const PRECISIONS = ['fp32', 'bf16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
 export function checkPrecision(p: unknown, name = 'precision'): Precision {
-  if (!(PRECISIONS as readonly unknown[]).includes(p)) throw new TypeError(`Expected 'fp32' or 'bf16' for ${name} but received ${JSON.stringify(p)}`);
+  if (!(PRECISIONS as readonly unknown[]).includes(p)) throw invalidOption(name, "'fp32' or 'bf16'", p);
   return p as Precision;
 }
 
@@ -159,16 +123,16 @@ export abstract class Module {
    * fills them with the seeded PyTorch-style initialisation. Call it once, on the root module.
    */
   init(opts: InitOptions = {}): this {
-    if (this.storeOrNull) throw new Error(`${this.constructor.name}: init() was already called`);
-    const seed = opts.seed ?? 0;
-    if (!Number.isInteger(seed) || seed < 0) throw new TypeError(`Expected a non-negative integer for seed but received ${seed}`);
-    this.storeOrNull = new ParamStore(this.namedParameters(), this.namedBuffers(), opts.device ?? 'cpu', new Rng(seed));
+    if (this.storeOrNull) throw new PathoError('ERR_PATHO_STATE', `${this.constructor.name}: init() was already called`);
+    const seed = opts.seed ?? DEFAULTS.seed;
+    if (!Number.isInteger(seed) || seed < 0) throw invalidOption('seed', 'a non-negative integer', seed);
+    this.storeOrNull = new ParamStore(this.namedParameters(), this.namedBuffers(), opts.device ?? DEFAULTS.device, new Rng(seed));
     return this;
   }
 
   /** the arenas of the root module (after init) */
   get store(): ParamStore {
-    if (!this.storeOrNull) throw new Error(`${this.constructor.name}: call init({ device, seed }) before using the module's parameters`);
+    if (!this.storeOrNull) throw new PathoError('ERR_PATHO_STATE', `${this.constructor.name}: call init({ device, seed }) before using the module's parameters`);
     return this.storeOrNull;
   }
 
@@ -196,6 +160,18 @@ export abstract class Module {
     return this;
   }
 
+  /**
+   * A new module of the same architecture, weights not copied (data-parallel replicas receive them
+   * by broadcast). Works as is for constructors without arguments; a module whose constructor takes
+   * arguments overrides it (UNet does), or the Model is given a replicate() function.
+   */
+  emptyCopy(): Module {
+    const C = this.constructor as new () => Module;
+    if (C.length === 0) return new C();
+    throw new PathoError('ERR_PATHO_ARG',
+      `Expected a replicate() function in the model options to build replicas of ${C.name} (its constructor takes arguments and it does not override emptyCopy())`);
+  }
+
   /** Frees the arenas; the module cannot be used afterwards. Idempotent. */
   dispose(): void {
     this.storeOrNull?.dispose();
@@ -211,6 +187,6 @@ export class ModuleList<M extends Module> extends Module {
     items.forEach((m, i) => this.addModule(String(i), m));
   }
   forward(): Tensor {
-    throw new Error('ModuleList: call its items, it has no forward of its own');
+    throw new PathoError('ERR_PATHO_STATE', 'ModuleList: call its items, it has no forward of its own');
   }
 }

@@ -1,5 +1,6 @@
 // Optimizers as ONE fused native update over the whole parameter arena (DESIGN.md decision 5):
 // SGD (momentum, Nesterov, weight decay) and Adam / AdamW; state lives in arenas of the same size.
+import { invalidOption, PathoError } from '../errors';
 import { native, type NativeTensor } from '../native';
 import type { ParamStore } from './arena';
 
@@ -25,7 +26,7 @@ export interface AdamOptions {
 
 function check(name: string, v: number, lo: number, hi = Infinity, loOpen = false): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (loOpen && v === lo)) {
-    throw new TypeError(`Expected a number ${loOpen ? '>' : '>='} ${lo}${hi < Infinity ? ` and <= ${hi}` : ''} for ${name} but received ${String(v)}`);
+    throw invalidOption(name, `a number ${loOpen ? '>' : '>='} ${lo}${hi < Infinity ? ` and <= ${hi}` : ''}`, v);
   }
   return v;
 }
@@ -88,7 +89,7 @@ export class SGD extends Optimizer {
     this.weightDecay = check('weightDecay', opts.weightDecay ?? 0, 0);
     this.nesterov = opts.nesterov ?? false;
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new TypeError('SGD: Expected momentum > 0 and dampening 0 for nesterov but received ' +
+      throw new PathoError('ERR_PATHO_ARG', 'SGD: Expected momentum > 0 and dampening 0 for nesterov but received ' +
         `momentum ${this.momentum}, dampening ${this.dampening}`);
     }
     this.buf = this.zeros();
@@ -124,7 +125,7 @@ export class Adam extends Optimizer {
     this.name = this.decoupled ? 'adamw' : 'adam';
     this.beta1 = check('beta1', opts.beta1 ?? 0.9, 0, 1);
     this.beta2 = check('beta2', opts.beta2 ?? 0.999, 0, 1);
-    if (this.beta1 >= 1 || this.beta2 >= 1) throw new TypeError(`Expected beta1 and beta2 < 1 but received ${this.beta1}, ${this.beta2}`);
+    if (this.beta1 >= 1 || this.beta2 >= 1) throw new PathoError('ERR_PATHO_ARG', `Expected beta1 and beta2 < 1 but received ${this.beta1}, ${this.beta2}`);
     this.eps = check('eps', opts.eps ?? 1e-8, 0, Infinity, true);
     this.weightDecay = check('weightDecay', opts.weightDecay ?? (this.decoupled ? 0.01 : 0), 0);
     this.m = this.zeros();
@@ -160,6 +161,6 @@ export function createOptimizer(store: ParamStore, spec: OptimizerName | Optimiz
     case 'adamw':
       return new Adam(store, { ...withLr, decoupled: true });
     default:
-      throw new TypeError(`Expected 'sgd', 'adam' or 'adamw' for optimizer but received ${JSON.stringify((withLr as { name: unknown }).name)}`);
+      throw invalidOption('optimizer', "'sgd', 'adam' or 'adamw'", (withLr as { name: unknown }).name);
   }
 }

@@ -2,7 +2,8 @@
 // atomically (temp file + fsync + rename) and read with every offset and size checked.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PathoError, type StateDType, type StateDict, type StateEntry } from '../nn/state';
+import { invalidOption, PathoError } from '../errors';
+import type { StateDType, StateDict, StateEntry } from './state';
 
 const DTYPE_SIZE: Record<StateDType, number> = { F32: 4, I64: 8, F64: 8, F16: 2, BF16: 2, I32: 4, U8: 1, BOOL: 1, I8: 1, I16: 2 };
 const MAX_HEADER = 100 * 1024 * 1024;
@@ -20,7 +21,7 @@ export function encodeSafetensors(tensors: StateDict, metadata: Record<string, s
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new TypeError(`Expected a string for metadata ${k} but received ${typeof v}`);
+      if (typeof v !== 'string') throw invalidOption(`metadata ${k}`, 'a string', v);
     }
     header.__metadata__ = metadata;
   }
@@ -30,7 +31,7 @@ export function encodeSafetensors(tensors: StateDict, metadata: Record<string, s
     const e = tensors.get(name) as StateEntry;
     const bytes = numelOf(e.shape) * DTYPE_SIZE[e.dtype];
     if (e.data.byteLength !== bytes) {
-      throw new TypeError(`safetensors: Expected ${bytes} bytes for ${name} (${e.dtype}[${e.shape.join(',')}]) but received ${e.data.byteLength}`);
+      throw new PathoError('ERR_PATHO_SHAPE', `safetensors: Expected ${bytes} bytes for ${name} (${e.dtype}[${e.shape.join(',')}]) but received ${e.data.byteLength}`);
     }
     header[name] = { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + bytes] };
     parts.push(Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));

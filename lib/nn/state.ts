@@ -14,7 +14,6 @@ export interface StateEntry {
 
 export type StateDict = Map<string, StateEntry>;
 
-export { PathoError } from '../errors';
 
 export async function stateDict(module: Module): Promise<StateDict> {
   const store = module.store;

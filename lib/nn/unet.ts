@@ -1,5 +1,7 @@
 // The default network, layer for layer and name for name as ../shared/reference/unet_reference.py:
 // a patho checkpoint and the reference module's state_dict hold the same tensors.
+import { DEFAULTS } from '../defaults';
+import { invalidOption, PathoError } from '../errors';
 import type { Tensor } from '../tensor';
 import { BatchNorm2d } from './batchnorm2d';
 import { Conv2d } from './conv2d';
@@ -35,19 +37,23 @@ export class Up extends Module {
     this.block = this.addModule('block', new DoubleConv(2 * cout, cout));
   }
   forward(x: Tensor, skip?: Tensor): Tensor {
-    if (!skip) throw new TypeError('Up: Expected a skip tensor as second input');
+    if (!skip) throw new PathoError('ERR_PATHO_ARG', 'Up: Expected a skip tensor as second input');
     return this.block.forward(concat(skip, this.upconv.forward(upsample2x(x))));
   }
 }
 
 export interface UNetOptions {
+  /** image channels (default 3) */
   inChannels?: number;
+  /** output channels, one logit map each (default 1: binary segmentation) */
   outChannels?: number;
+  /** channels of the first block, doubled at each level (default DEFAULTS.width = 64) */
   width?: number;
+  /** poolings; inputs must be multiples of 2^depth (default DEFAULTS.depth = 4) */
   depth?: number;
-  /** weight-init seed (default 0) */
+  /** weight-init seed (default DEFAULTS.seed = 0) */
   seed?: number;
-  /** where the arenas live (default 'cpu') */
+  /** where the arenas live (default DEFAULTS.device = 'cpu') */
   device?: string;
 }
 
@@ -70,13 +76,13 @@ export class UNet extends Module {
     const config: UNetConfig = {
       inChannels: opts.inChannels ?? 3,
       outChannels: opts.outChannels ?? 1,
-      width: opts.width ?? 64,
-      depth: opts.depth ?? 4,
+      width: opts.width ?? DEFAULTS.width,
+      depth: opts.depth ?? DEFAULTS.depth,
     };
     for (const [k, v] of Object.entries(config)) {
-      if (!Number.isInteger(v) || v < 1 || v > 4096) throw new TypeError(`UNet: Expected a positive integer for ${k} but received ${v}`);
+      if (!Number.isInteger(v) || v < 1 || v > 4096) throw invalidOption(`UNet ${k}`, 'an integer in [1, 4096]', v);
     }
-    if (config.depth > 8) throw new TypeError(`UNet: Expected depth <= 8 but received ${config.depth}`);
+    if (config.depth > 8) throw invalidOption('UNet depth', 'an integer in [1, 8]', config.depth);
     this.config = config;
     const { inChannels, outChannels, width, depth } = config;
     const ch = Array.from({ length: depth + 1 }, (_, i) => width * 2 ** i);
@@ -86,7 +92,12 @@ export class UNet extends Module {
     this.decoder = this.addModule('decoder', new ModuleList(
       Array.from({ length: depth }, (_, j) => new Up(ch[depth - j], ch[depth - 1 - j]))));
     this.head = this.addModule('head', new Conv2d(ch[0], outChannels, { kernelSize: 1, bias: true }));
-    this.init({ seed: opts.seed ?? 0, device: opts.device ?? 'cpu' });
+    this.init({ seed: opts.seed ?? DEFAULTS.seed, device: opts.device ?? DEFAULTS.device });
+  }
+
+  /** The same architecture with fresh weights (data-parallel replicas receive theirs by broadcast). */
+  override emptyCopy(): UNet {
+    return new UNet({ ...this.config });
   }
 
   /** input height and width must be multiples of this */
@@ -99,7 +110,7 @@ export class UNet extends Module {
     const s = x.shape;
     const m = this.sizeMultiple;
     if (s.length !== 4 || s[1] !== this.config.inChannels || s[2] % m !== 0 || s[3] % m !== 0) {
-      throw new TypeError(`UNet: Expected input [N, ${this.config.inChannels}, H, W] with H and W multiples of ${m} but received [${s.join(',')}]`);
+      throw new PathoError('ERR_PATHO_SHAPE', `UNet: Expected input [N, ${this.config.inChannels}, H, W] with H and W multiples of ${m} but received [${s.join(',')}]`);
     }
     const skips: Tensor[] = [];
     let h = x;

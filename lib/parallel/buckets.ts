@@ -1,6 +1,7 @@
 // Gradient buckets: the gradient arena is all-reduced in contiguous slices of about bucketBytes,
 // cut at parameter boundaries and taken in reverse parameter order, the order in which backward
 // finishes gradients, so a bucket's all-reduce can start while backward still runs.
+import { invalidOption, PathoError } from '../errors';
 import type { NativeTensor } from '../native';
 
 /** Where one parameter's gradient lies in the arena, in elements. */
@@ -30,7 +31,7 @@ export interface BucketOptions {
 export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
 
 function positive(v: number, name: string): number {
-  if (!(Number.isFinite(v) && v > 0)) throw new TypeError(`Expected a positive number for ${name} but received ${v}`);
+  if (!(Number.isFinite(v) && v > 0)) throw invalidOption(name, 'a positive number', v);
   return v;
 }
 
@@ -46,10 +47,10 @@ export function planBuckets(params: ParamSpan[], opts: BucketOptions = {}): Buck
   const firstLimit = positive(opts.firstBucketBytes ?? limit, 'firstBucketBytes');
   params.forEach((p, i) => {
     const name = p.name ?? `params[${i}]`;
-    if (!Number.isInteger(p.offset) || p.offset < 0) throw new TypeError(`Expected an integer offset >= 0 for ${name} but received ${p.offset}`);
-    if (!Number.isInteger(p.numel) || p.numel < 0) throw new TypeError(`Expected an integer numel >= 0 for ${name} but received ${p.numel}`);
+    if (!Number.isInteger(p.offset) || p.offset < 0) throw new PathoError('ERR_PATHO_ARG', `Expected an integer offset >= 0 for ${name} but received ${p.offset}`);
+    if (!Number.isInteger(p.numel) || p.numel < 0) throw new PathoError('ERR_PATHO_ARG', `Expected an integer numel >= 0 for ${name} but received ${p.numel}`);
     if (i > 0 && p.offset < params[i - 1].offset + params[i - 1].numel) {
-      throw new RangeError(`Expected ${name} to start at or after element ${params[i - 1].offset + params[i - 1].numel} ` +
+      throw new PathoError('ERR_PATHO_ARG', `Expected ${name} to start at or after element ${params[i - 1].offset + params[i - 1].numel} ` +
         `(the end of ${params[i - 1].name ?? `params[${i - 1}]`}) but received offset ${p.offset}`);
     }
   });

@@ -2,6 +2,8 @@
 // replicas, Gloo across processes, NCCL on GPUs). Collectives are queued on the rank's device and
 // return at once; sync() waits for them and turns a failure into one error that names the rank
 // and, where the rendezvous store knows, the ranks that died.
+import '../disposable';
+import { invalidOption } from '../errors';
 import { native, type NativeComm, type NativeTensor } from '../native';
 import { isLoopback, Rendezvous } from './rendezvous';
 
@@ -16,11 +18,11 @@ export interface GlooOptions {
 }
 
 function expectOp(op: string): ReduceOp {
-  if (op !== 'sum' && op !== 'avg') throw new TypeError(`Expected 'sum' or 'avg' for op but received '${op}'`);
+  if (op !== 'sum' && op !== 'avg') throw invalidOption('op', "'sum' or 'avg'", op);
   return op;
 }
 
-export class Communicator {
+export class Communicator implements Disposable {
   constructor(readonly handle: NativeComm, private readonly rendezvous: Rendezvous | null = null) {}
 
   get rank(): number { return this.handle.rank; }
@@ -31,7 +33,7 @@ export class Communicator {
   /** One communicator per device ('cpu:0', 'cpu:1', ...) in this process; rank i drives devices[i]. */
   static inProcess(devices: string[], opts: { timeoutMs?: number } = {}): Communicator[] {
     if (!Array.isArray(devices) || devices.length === 0) {
-      throw new TypeError(`Expected a non-empty array of devices but received ${JSON.stringify(devices)}`);
+      throw invalidOption('devices', 'a non-empty array of devices', devices);
     }
     return native.commCreateInProcess(devices, opts.timeoutMs).map((h) => new Communicator(h));
   }
@@ -137,6 +139,11 @@ export class Communicator {
   /** Idempotent. */
   destroy(): void {
     this.handle.destroy();
+  }
+
+  /** `using comms = ...`: destroy() at the end of the block. */
+  [Symbol.dispose](): void {
+    this.destroy();
   }
 
   /**

@@ -2,6 +2,7 @@
 // bucket, starting each bucket's all-reduce as soon as backward has finished every gradient in it
 // (overlap), and queues one wait before the optimizer step. Every rank must mark the same
 // parameters in the same step, so buckets start in the same order everywhere.
+import { PathoError } from '../errors';
 import type { NativeTensor } from '../native';
 import { bucketViews, planBuckets, type Bucket, type BucketOptions, type ParamSpan } from './buckets';
 import type { Communicator } from './communicator';
@@ -20,7 +21,7 @@ export class GradientSync {
     opts: BucketOptions = {}) {
     const end = params.reduce((m, p) => Math.max(m, p.offset + p.numel), 0);
     if (end > gradArena.numel) {
-      throw new RangeError(`Expected a gradient arena of at least ${end} elements for these parameters but received ${gradArena.numel}`);
+      throw new PathoError('ERR_PATHO_SHAPE', `Expected a gradient arena of at least ${end} elements for these parameters but received ${gradArena.numel}`);
     }
     this.buckets = planBuckets(params, opts);
     this.views = bucketViews(gradArena, this.buckets);
@@ -33,9 +34,9 @@ export class GradientSync {
   /** Parameter `index`'s gradient is final for this step; starts every bucket that is now complete. */
   markReady(index: number): void {
     if (!Number.isInteger(index) || index < 0 || index >= this.params.length) {
-      throw new RangeError(`Expected a parameter index 0..${this.params.length - 1} but received ${index}`);
+      throw new PathoError('ERR_PATHO_ARG', `Expected a parameter index 0..${this.params.length - 1} but received ${index}`);
     }
-    if (this.ready[index]) throw new Error(`parameter ${this.params[index].name ?? index} was marked ready twice in one step`);
+    if (this.ready[index]) throw new PathoError('ERR_PATHO_STATE', `parameter ${this.params[index].name ?? index} was marked ready twice in one step`);
     this.ready[index] = 1;
     const b = this.bucketOf[index];
     if (b >= 0) this.missing[b]--;

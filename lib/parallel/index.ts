@@ -5,4 +5,3 @@ export { StoreServer, StoreClient, StoreError } from './store';
 export { planBuckets, bucketViews, DEFAULT_BUCKET_BYTES, type Bucket, type ParamSpan, type BucketOptions } from './buckets';
 export { launch, launchCommand, parseLaunchArgs, launchUsage, type LaunchOptions } from './launch';
 export { GradientSync, broadcastParameters } from './grad_sync';
-export { ReplicaGroup, resolveDevices, replicateModule, cudaDeviceCount, type Replica, type ReplicaOptions } from './data_parallel';

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../cli/usage-error';
+import { PathoError, UsageError } from '../errors';
 
 export const launchUsage = `Usage: patho launch -n N [options] -- <command...>
   -n, --nproc N        worker processes on this node
@@ -183,9 +183,7 @@ export async function launch(o: LaunchOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
   }
   if (failure) {
-    const e = new Error(failure) as Error & { code: string };
-    e.code = 'ERR_PATHO_LAUNCH';
-    throw e;
+    throw new PathoError('ERR_PATHO_LAUNCH', failure);
   }
 }
 

@@ -3,16 +3,17 @@
 //   request  = op:u8 ('S' set | 'G' get, waiting up to timeoutMs for the key) key:str value:str timeoutMs:u32
 //   response = status:u8 (0 ok | 1 timed out | 2 error) payload:str          with str = len:u32 bytes
 import * as net from 'node:net';
+import { PathoError } from '../errors';
 
 const OK = 0;
 const TIMED_OUT = 1;
 const FAILED = 2;
 const MAX_FIELD = 64 << 20;  // a rendezvous value is small; anything bigger is a stray client
 
-export class StoreError extends Error {
-  readonly code = 'ERR_PATHO_COMM';
+/** ERR_PATHO_COMM from the store or the rendezvous; timedOut when a key did not arrive in time. */
+export class StoreError extends PathoError {
   constructor(message: string, readonly timedOut = false) {
-    super(message);
+    super('ERR_PATHO_COMM', message);
     this.name = 'StoreError';
   }
 }

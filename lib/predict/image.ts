@@ -1,11 +1,14 @@
-// Whole-image inference with a Model: tiles through model.predict, blended rows handed out as they
-// finish. Writers for <stem>_prob.png, <stem>_mask.png and <stem>_overlay.png, and Dice/IoU counts
-// at thresholds for evaluation, all working row band by row band.
+// Whole-image prediction with a model: tiles through model.predict, blended rows handed out as they
+// finish (tiled.ts), kept as 8-bit probability and mask maps; writers for <stem>_prob.png,
+// <stem>_mask.png and <stem>_overlay.png (each written to a temporary name, then renamed).
+import * as fs from 'node:fs';
 import sharp from 'sharp';
-import type { Model } from '../train/model';
-import { predictTiled, type RawImage, type TiledOptions, type TilePredictor } from '../predict/tiled';
+import type { Normalization } from '../data/batch';
+import type { ProbabilityModel } from './inference';
+import { predictTiled, type RawImage, type TiledOptions, type TilePredictor } from './tiled';
 
-export function modelTilePredictor(model: Model, norm: { mean: number[]; std: number[] }): TilePredictor {
+/** A TilePredictor of the model's first output channel (binary segmentation). */
+export function modelTilePredictor(model: ProbabilityModel, norm: Normalization): TilePredictor {
   return async (tiles, n, tile, channels) => {
     const prob = await model.predict({ images: tiles, n, height: tile, width: tile, channels, mean: norm.mean, std: norm.std });
     // first output channel (binary segmentation)
@@ -25,7 +28,7 @@ export interface PredictionMaps {
 }
 
 /** Runs tiled prediction and keeps 8-bit probability and mask maps (no full float map). */
-export async function predictMaps(model: Model, img: RawImage, norm: { mean: number[]; std: number[] }, o: TiledOptions, threshold: number,
+export async function predictMaps(model: ProbabilityModel, img: RawImage, norm: Normalization, o: TiledOptions, threshold: number,
   onRows?: (y0: number, rows: Float32Array, count: number) => void): Promise<PredictionMaps> {
   const prob = new Uint8Array(img.width * img.height);
   const mask = new Uint8Array(img.width * img.height);
@@ -41,9 +44,23 @@ export async function predictMaps(model: Model, img: RawImage, norm: { mean: num
   return { prob, mask };
 }
 
+// A crash mid-write leaves a .tmp file, never a truncated PNG under the final name.
+async function writeAtomically(file: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await write(tmp);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** An 8-bit grey PNG of H*W bytes. */
 export async function writeGrey(data: Uint8Array, width: number, height: number, file: string): Promise<void> {
   // b-w: sharp would otherwise write a 1-channel raw buffer as an RGB PNG
-  await sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false }).toColourspace('b-w').png({ compressionLevel: 6 }).toFile(file);
+  await writeAtomically(file, (tmp) => sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false })
+    .toColourspace('b-w').png({ compressionLevel: 6 }).toFile(tmp));
 }
 
 /** The image (as RGB) tinted green inside the mask, with the mask outline in red. */
@@ -66,37 +83,6 @@ export async function writeOverlay(img: RawImage, mask: Uint8Array, file: string
       out[i * 3] = r; out[i * 3 + 1] = g; out[i * 3 + 2] = b;
     }
   }
-  await sharp(out, { raw: { width: W, height: H, channels: 3 }, limitInputPixels: false }).png({ compressionLevel: 6 }).toFile(file);
-}
-
-/** Per-threshold {tp, pred, target} counts of a probability map against a 0/1 mask, built by bands. */
-export class ThresholdCounts {
-  readonly tp: Float64Array;
-  readonly pred: Float64Array;
-  target = 0;
-  constructor(readonly thresholds: number[]) {
-    this.tp = new Float64Array(thresholds.length);
-    this.pred = new Float64Array(thresholds.length);
-  }
-  add(rows: Float32Array, mask: Uint8Array, maskOffset: number, count: number): void {
-    const th = this.thresholds;
-    for (let i = 0; i < count; i++) {
-      const p = rows[i];
-      const y = mask[maskOffset + i] ? 1 : 0;
-      this.target += y;
-      for (let k = 0; k < th.length; k++) {
-        if (p > th[k]) {
-          this.pred[k]++;
-          this.tp[k] += y;
-        }
-      }
-    }
-  }
-  /** Dice and IoU as the reference computes them (eps 1e-7). */
-  dice(k: number, eps = 1e-7): number {
-    return (2 * this.tp[k] + eps) / (this.pred[k] + this.target + eps);
-  }
-  iou(k: number, eps = 1e-7): number {
-    return (this.tp[k] + eps) / (this.pred[k] + this.target - this.tp[k] + eps);
-  }
+  await writeAtomically(file, (tmp) => sharp(out, { raw: { width: W, height: H, channels: 3 }, limitInputPixels: false })
+    .png({ compressionLevel: 6 }).toFile(tmp));
 }

@@ -2,22 +2,37 @@
 // metadata) or from a plain safetensors state_dict of the reference module saved from PyTorch
 // (config inferred from the tensor shapes; input scaled to pixel/255 unless mean/std are given).
 import * as fs from 'node:fs';
-import { UNet } from '../nn/unet';
-import { loadStateDict, PathoError, type StateDict } from '../nn/state';
-import { readCheckpoint } from '../train/checkpoint';
-import { Model } from '../train/model';
-import type { Precision } from '../nn/module';
+import type { Normalization } from '../data/batch';
+import { DEFAULTS } from '../defaults';
+import { DataError, PathoError } from '../errors';
+import { readCheckpoint } from '../nn/checkpoint';
+import { checkPrecision, type Precision } from '../nn/module';
+import { loadStateDict, type StateDict } from '../nn/state';
+import { UNet, type UNetConfig } from '../nn/unet';
+import { InferenceModel } from './inference';
 
 export interface LoadedModel {
-  model: Model;
-  config: { inChannels: number; outChannels: number; width: number; depth: number };
-  normalization: { mean: number[]; std: number[] };
+  /** the network in eval-mode prediction, with the normalisation below */
+  model: InferenceModel;
+  config: UNetConfig;
+  normalization: Normalization;
   source: 'patho' | 'state_dict';
+  /** the thresholds the checkpoint was validated at (null for a plain state_dict) */
   thresholds: number[] | null;
 }
 
+export interface LoadOptions {
+  /** default DEFAULTS.device = 'cpu' */
+  device?: string;
+  /** input normalisation instead of the checkpoint's (plain state_dicts default to pixel/255) */
+  mean?: number[];
+  std?: number[];
+  /** default DEFAULTS.precision = 'fp32' */
+  precision?: Precision;
+}
+
 /** UNet config from reference parameter names and shapes (encoder.i.conv1.weight etc.). */
-export function inferUNetConfig(state: StateDict, file: string): LoadedModel['config'] {
+export function inferUNetConfig(state: StateDict, file: string): UNetConfig {
   const shape = (name: string): number[] => {
     const e = state.get(name);
     if (!e) throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} is not a UNet state_dict of the reference module: it has no tensor '${name}'`);
@@ -31,24 +46,17 @@ export function inferUNetConfig(state: StateDict, file: string): LoadedModel['co
   return { inChannels: first[1], outChannels: head[0], width: first[0], depth };
 }
 
-export async function loadInferenceModel(
-  file: string,
-  opts: { device?: string; mean?: number[]; std?: number[]; precision?: Precision } = {},
-): Promise<LoadedModel> {
+export async function loadInferenceModel(file: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   if (!fs.existsSync(file)) throw new PathoError('ERR_PATHO_CHECKPOINT', `Expected a checkpoint file but '${file}' does not exist`);
+  const precision = checkPrecision(opts.precision ?? DEFAULTS.precision);
   const ck = readCheckpoint(file);
   const isPatho = ck.rawMetadata['patho.format'] !== undefined;
-  const m = ck.meta.model as Partial<LoadedModel['config']> & { kind?: string } | undefined;
+  const m = ck.meta.model as Partial<UNetConfig> & { kind?: string } | undefined;
   const config = isPatho && m && m.kind === 'unet'
     ? { inChannels: Number(m.inChannels), outChannels: Number(m.outChannels), width: Number(m.width), depth: Number(m.depth) }
     : inferUNetConfig(ck.state, file);
-  const net = new UNet(config);
-  await loadStateDict(net, ck.state, { strict: true, source: file });
-  const model = new Model(net, {
-    device: opts.device ?? 'cpu', checkpoint: false, thresholds: isPatho ? ck.meta.thresholds : undefined, precision: opts.precision ?? 'fp32',
-  });
-  await model.ready();
-  let normalization = isPatho && ck.meta.normalization ? ck.meta.normalization : { mean: Array(config.inChannels).fill(0), std: Array(config.inChannels).fill(1) };
+  let normalization = isPatho && ck.meta.normalization ? ck.meta.normalization
+    : { mean: new Array<number>(config.inChannels).fill(0), std: new Array<number>(config.inChannels).fill(1) };
   if (opts.mean || opts.std) {
     const mean = opts.mean ?? normalization.mean;
     const std = opts.std ?? normalization.std;
@@ -57,6 +65,22 @@ export async function loadInferenceModel(
     }
     normalization = { mean, std };
   }
-  model.normalization = normalization;
-  return { model, config, normalization, source: isPatho ? 'patho' : 'state_dict', thresholds: isPatho ? ck.meta.thresholds ?? null : null };
+  const net = new UNet(config);
+  try {
+    await loadStateDict(net, ck.state, { strict: true, source: file });
+    net.setPrecision(precision);
+    await net.to(opts.device ?? DEFAULTS.device);
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
+  const thresholds = isPatho ? ck.meta.thresholds ?? null : null;
+  return { model: new InferenceModel(net, normalization, thresholds), config, normalization, source: isPatho ? 'patho' : 'state_dict', thresholds };
+}
+
+/** An image whose channel count the model cannot take: ERR_PATHO_DATA naming the file. */
+export function checkImageChannels(file: string, channels: number, loaded: Pick<LoadedModel, 'config'>): void {
+  if (channels !== loaded.config.inChannels) {
+    throw new DataError(`${file} has ${channels} channel(s) but the model expects ${loaded.config.inChannels} (inChannels of the checkpoint)`);
+  }
 }

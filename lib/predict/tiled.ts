@@ -2,16 +2,22 @@
 // Gaussian (or linear) weight so no seams show. Memory stays bounded by the tile batch and one
 // band of accumulators (2 x tile rows x image width floats): finished rows are handed to `onRows`
 // as soon as no later tile touches them, so a 10000x10000 image never needs a full float map.
+import { invalidOption, PathoError } from '../errors';
 
 /** Predicts a batch of uint8 NHWC tiles; returns n*tile*tile probabilities (NHW). */
 export type TilePredictor = (tiles: Uint8Array, n: number, tile: number, channels: number) => Promise<Float32Array>;
 
 export interface TiledOptions {
+  /** tile side in pixels, a multiple of `multiple` (the CLI's default: DEFAULTS.tile = 512) */
   tile: number;
-  overlap: number; // share of the tile that neighbours overlap, 0 <= overlap < 1
-  batch: number; // tiles per predictor call
+  /** share of the tile that neighbours overlap, 0 <= overlap < 1 (DEFAULTS.overlap = 0.25) */
+  overlap: number;
+  /** tiles per predictor call (DEFAULTS.tileBatch = 4) */
+  batch: number;
+  /** weight of a tile's pixels when blending (DEFAULTS.blend = 'gaussian') */
   blend: 'gaussian' | 'linear';
-  multiple: number; // tile sizes must be multiples of this (2^depth)
+  /** tile sizes must be multiples of this (2^depth of the UNet) */
+  multiple: number;
 }
 
 export interface RawImage {
@@ -90,8 +96,9 @@ export async function predictTiled(
   o: TiledOptions,
   onRows: (y0: number, rows: Float32Array, count: number) => void,
 ): Promise<void> {
-  if (o.tile % o.multiple !== 0) throw new Error(`Expected a tile size that is a multiple of ${o.multiple} but received ${o.tile}`);
-  if (!(o.overlap >= 0 && o.overlap < 1)) throw new Error(`Expected overlap in [0, 1) but received ${o.overlap}`);
+  if (!Number.isInteger(o.tile) || o.tile < 1 || o.tile % o.multiple !== 0) throw invalidOption('tile', `a positive multiple of ${o.multiple}`, o.tile);
+  if (!(o.overlap >= 0 && o.overlap < 1)) throw invalidOption('overlap', 'a number in [0, 1)', o.overlap);
+  if (!Number.isInteger(o.batch) || o.batch < 1) throw invalidOption('batch', 'a positive integer (tiles per forward pass)', o.batch);
   const tile = effectiveTile(img, o);
   const { width: W, height: H, channels: C } = img;
   const xs = tileStarts(W, tile, o.overlap);
@@ -121,7 +128,7 @@ export async function predictTiled(
       const n = Math.min(o.batch, xs.length - b0);
       for (let i = 0; i < n; i++) extractTile(img, xs[b0 + i], y0, tile, batchBuf, i * tile * tile * C);
       const probs = await predict(batchBuf.subarray(0, n * tile * tile * C), n, tile, C);
-      if (probs.length !== n * tile * tile) throw new Error(`tile predictor returned ${probs.length} values, expected ${n * tile * tile}`);
+      if (probs.length !== n * tile * tile) throw new PathoError('ERR_PATHO_SHAPE', `Expected ${n * tile * tile} values from the tile predictor but received ${probs.length}`);
       for (let i = 0; i < n; i++) {
         const x0 = xs[b0 + i];
         const p = probs.subarray(i * tile * tile, (i + 1) * tile * tile);

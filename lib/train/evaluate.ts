@@ -2,19 +2,41 @@
 // no gradient recording; each batch's tensors are freed when its scope ends. Under `patho launch`
 // each rank evaluates its shard of the loader with rank 0's BatchNorm statistics and the sums are
 // all-reduced, so every rank gets the metrics of the whole validation set.
-import type { Batch } from '../data/batch';
-import { noGrad, scope } from '../tensor';
-import { sigmoid, toFloat32 } from '../nn/functional';
-import { scoresFromCounts } from '../nn/metrics';
+import type { Batch, Normalization } from '../data/batch';
+import { normalizationOf, uploadImages, uploadMasks } from '../data/upload';
+import { DataError } from '../errors';
 import { native } from '../native';
-import { Tensor } from '../tensor';
-import type { EvaluateResult, Model } from './model';
-import { uploadImages, uploadMasks } from './upload';
+import { sigmoid, toFloat32 } from '../nn/functional';
+import type { LossFn } from '../nn/losses';
+import { scoresFromCounts } from '../nn/metrics';
+import type { Module } from '../nn/module';
+import { noGrad, scope, Tensor } from '../tensor';
+import type { ReplicaGroup } from './replicas';
 
-export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>): Promise<EvaluateResult> {
-  await model.ready();
+export interface EvaluateResult {
+  loss: number;
+  thresholds: number[];
+  /** mean over images, per threshold */
+  dice: number[];
+  iou: number[];
+  images: number;
+}
+
+/** What a validation pass reads of a model (Model fits). */
+export interface EvaluationTarget {
+  readonly net: Module;
+  readonly lossFn: LossFn;
+  readonly thresholds: readonly number[];
+  /** used for batches without their own mean/std */
+  readonly normalization: Normalization | null;
+  /** a launched group: rank 0's BatchNorm statistics are used and the sums are all-reduced */
+  readonly group: ReplicaGroup | null;
+}
+
+export async function evaluateModel(model: EvaluationTarget, loader: AsyncIterable<Batch>): Promise<EvaluateResult> {
   const net = model.net;
-  const th = model.thresholds;
+  const device = net.device;
+  const th = [...model.thresholds];
   const wasTraining = net.training;
   const group = model.group?.multiProcess ? model.group : null;
   if (group) await group.syncBuffers();
@@ -25,21 +47,21 @@ export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>):
   const iouSum = new Array<number>(th.length).fill(0);
   try {
     for await (const b of loader) {
-      const norm = b.mean && b.std ? { mean: b.mean, std: b.std } : model.normalization ?? { mean: new Array<number>(b.channels).fill(0), std: new Array<number>(b.channels).fill(1) };
+      const norm = normalizationOf(b, model.normalization);
       const reads = noGrad(() => scope(() => {
-        const x = uploadImages(b, model.device, norm.mean, norm.std);
-        const y = uploadMasks(b, model.device);
+        const x = uploadImages(b, device, norm.mean, norm.std);
+        const y = uploadMasks(b, device);
         const logits = toFloat32(net.forward(x)); // once: the loss and sigmoid both need float32
         const loss = model.lossFn(logits, y);
-        const thr = Tensor.fromArray(th, [th.length], model.device);
-        const counts = Tensor.empty([b.n, th.length, 3], model.device);
+        const thr = Tensor.fromArray(th, [th.length], device);
+        const counts = Tensor.empty([b.n, th.length, 3], device);
         native.segmentationCounts(sigmoid(logits).value, y.value, thr.value, counts.value);
-        return [loss.value.read(), counts.value.read()]; // an array, not a promise: noGrad ends here
+        return [loss.value.read(), counts.value.read()];
       }));
       const [l, c] = await Promise.all(reads);
       lossSum += l[0] * b.n;
       images += b.n;
-      const s = scoresFromCounts(c as Float32Array, b.n, th);
+      const s = scoresFromCounts(c, b.n, th);
       for (let i = 0; i < b.n; i++) {
         for (let k = 0; k < th.length; k++) {
           diceSum[k] += s.dice[i][k];
@@ -53,15 +75,15 @@ export async function evaluateModel(model: Model, loader: AsyncIterable<Batch>):
   if (group) {
     const sums: Record<string, number> = { lossSum, images };
     th.forEach((_, k) => { sums[`dice${k}`] = diceSum[k]; sums[`iou${k}`] = iouSum[k]; });
-    const all = await group.replicas[0].comm.reduceMetrics(sums, 'sum');
+    const all = await group.sumOverProcesses(sums);
     lossSum = all.lossSum;
     images = Math.round(all.images);
     th.forEach((_, k) => { diceSum[k] = all[`dice${k}`]; iouSum[k] = all[`iou${k}`]; });
   }
-  if (images === 0) throw new TypeError('evaluate: Expected at least one batch from the validation loader but it yielded none');
+  if (images === 0) throw new DataError('evaluate: Expected at least one batch from the validation loader but it yielded none');
   return {
     loss: lossSum / images,
-    thresholds: [...th],
+    thresholds: th,
     dice: diceSum.map((v) => v / images),
     iou: iouSum.map((v) => v / images),
     images,

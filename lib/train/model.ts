@@ -1,39 +1,46 @@
-// Model: a network with its loss, optimizer, schedule, device and checkpoints, close to the
-// original `Model(net, lr=5e-3, with_jaccard=True, load_model=True)`; train() is in trainer.ts.
+// Model: a network with its loss, optimizer, schedule, device(s) and checkpoints, close to the
+// original `Model(net, lr=5e-3, with_jaccard=True, load_model=True)`. The loop is trainer.ts, the
+// step step.ts (on one device or many: a replica group), validation evaluate.ts.
+import '../disposable';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Batch } from '../data/batch';
-import { native } from '../native';
-import { noGrad, scope, Tensor } from '../tensor';
-import { sigmoid } from '../nn/functional';
+import type { Batch, ImageBatch, Normalization } from '../data/batch';
+import { normalizationOf } from '../data/upload';
+import { DEFAULTS } from '../defaults';
+import { invalidOption, PathoError } from '../errors';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../nn/checkpoint';
 import { bceJaccardLoss, diceLoss, type LossFn } from '../nn/losses';
-import { DEFAULT_THRESHOLDS } from '../nn/metrics';
+import { checkThresholds } from '../nn/metrics';
 import { checkPrecision, type Module, type Precision } from '../nn/module';
 import { createOptimizer, type Optimizer, type OptimizerName, type OptimizerOptions } from '../nn/optim';
-import { Rng } from '../rng';
-import { PathoError } from '../nn/state';
 import { UNet } from '../nn/unet';
-import { cudaDeviceCount, ReplicaGroup, resolveDevices } from '../parallel/data_parallel';
-import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
-import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
-import { evaluateModel } from './evaluate';
+import { predictProbabilities, type PredictInput } from '../predict/inference';
+import { Rng } from '../rng';
+import type { Tensor } from '../tensor';
+import { evaluateModel, type EvaluateResult } from './evaluate';
+import { ReplicaGroup, replicaDevices } from './replicas';
 import { checkSchedule, type ScheduleSpec } from './schedule';
-import { parallelTrainStep } from './parallel_step';
+import { TrainState } from './state';
+import { trainStep } from './step';
 import { runTraining, type TrainOptions, type TrainResult } from './trainer';
-import { uploadImages, uploadMasks, type ImageBatch } from './upload';
+
+export type { EvaluateResult } from './evaluate';
 
 export interface ModelOptions {
-  /** base learning rate (default 5e-3, the original's) */
+  /**
+   * base learning rate (default DEFAULTS.lr = 1e-3 for Adam/AdamW, DEFAULTS.sgdLr = 5e-3 for SGD;
+   * an lr inside the optimizer options is used when this is not given)
+   */
   lr?: number;
-  /** 'adam' (default), 'adamw', 'sgd' or full options, e.g. { name: 'sgd', momentum: 0.9, nesterov: true } */
+  /** 'adam' (default DEFAULTS.optimizer), 'adamw', 'sgd' or full options, e.g. { name: 'sgd', momentum: 0.9, nesterov: true } */
   optimizer?: OptimizerName | OptimizerOptions;
   /** BCE - log(soft Jaccard) when true (default), plain BCE when false */
   withJaccard?: boolean;
-  /** weight of the Jaccard term (default 1 with withJaccard) */
+  /** weight of the Jaccard term (default DEFAULTS.jaccardWeight = 1 with withJaccard) */
   jaccardWeight?: number;
-  /** 'bce-jaccard' (default), 'bce', 'dice' or a function of (logits, target) */
+  /** 'bce-jaccard' (default DEFAULTS.loss), 'bce', 'dice' or a function of (logits, target) */
   loss?: 'bce-jaccard' | 'bce' | 'dice' | LossFn;
-  /** default: the original's step schedule (x0.1 every 20 epochs) */
+  /** default DEFAULTS.schedule = 'cosine' (annealed over the run; the original used 'step') */
   schedule?: ScheduleSpec | ScheduleSpec['kind'];
   /** clip gradients to this global L2 norm (off by default) */
   clipGradNorm?: number;
@@ -44,36 +51,42 @@ export interface ModelOptions {
    * ['cpu', 'cpu']; each batch is split between them. Under `patho launch` each process takes one.
    */
   devices?: string | string[];
-  /** builds an empty copy of a custom network for the replicas (UNet and argument-less constructors need none) */
+  /** builds an empty copy of a custom network for the replicas (default: net.emptyCopy()) */
   replicate?: () => Module;
-  /** gradient bucket size in bytes for the all-reduce (default 25 MB) */
+  /** gradient bucket size in bytes for the all-reduce (default DEFAULTS.bucketBytes = 25 MiB) */
   bucketBytes?: number;
-  /** run folder for metrics.jsonl and, by default, checkpoints (default 'runs/patho') */
+  /** run folder for metrics.jsonl and, by default, checkpoints (default DEFAULTS.out = 'runs/train') */
   out?: string;
   /** checkpoint folder (default: out); false writes no checkpoints */
   checkpoint?: string | false;
   /** true: resume from <checkpoint>/last.safetensors when it exists; a path: resume from that file */
   loadModel?: boolean | string;
-  /** Dice/IoU thresholds of validation (default [0.5, 0.7]) */
+  /** Dice/IoU thresholds of validation (default DEFAULTS.thresholds = [0.5, 0.7]) */
   thresholds?: number[];
-  /** trainer RNG seed (saved in checkpoints) */
+  /** trainer RNG seed, saved in checkpoints (default DEFAULTS.seed = 0) */
   seed?: number;
   /** 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision); default: the net's own */
   precision?: Precision;
 }
 
-export interface EvaluateResult {
-  loss: number;
-  thresholds: number[];
-  /** mean over images, per threshold */
-  dice: number[];
-  iou: number[];
-  images: number;
+function makeLoss(opts: ModelOptions): { fn: LossFn; name: string } {
+  const loss = opts.loss ?? (opts.withJaccard === false ? 'bce' : DEFAULTS.loss);
+  if (typeof loss === 'function') return { fn: loss, name: loss.name || 'custom' };
+  if (loss === 'bce-jaccard' || loss === 'bce') {
+    const w = loss === 'bce' ? 0 : opts.jaccardWeight ?? DEFAULTS.jaccardWeight;
+    return { fn: (l, t) => bceJaccardLoss(l, t, { jaccardWeight: w }), name: w === 0 ? 'bce' : `bce-jaccard(${w})` };
+  }
+  if (loss === 'dice') return { fn: (l, t) => diceLoss(l, t), name: 'dice' };
+  throw invalidOption('loss', "'bce-jaccard', 'bce', 'dice' or a function", loss);
 }
 
-type FloatInput = { data: Float32Array; shape: number[] };
+// The original's lr was tuned for SGD; Adam's is PyTorch's default (see DEFAULTS).
+function defaultLr(optimizer: OptimizerName | OptimizerOptions): number {
+  const o = typeof optimizer === 'string' ? { name: optimizer } : optimizer;
+  return (o as { lr?: number }).lr ?? (o.name === 'sgd' ? DEFAULTS.sgdLr : DEFAULTS.lr);
+}
 
-export class Model {
+export class Model implements Disposable, AsyncDisposable {
   readonly net: Module;
   optimizer!: Optimizer;
   readonly lossFn: LossFn;
@@ -85,86 +98,52 @@ export class Model {
   readonly outDir: string;
   readonly checkpointDir: string | null;
   readonly rng: Rng;
-  /** epochs completed */
-  epoch = 0;
-  /** optimizer steps done */
-  step = 0;
-  bestDice: number | null = null;
+  /** epochs, steps and best Dice so far: what the training loop advances and checkpoints record */
+  readonly state = new TrainState();
   /** input normalisation the network was trained with (from the first batch or a checkpoint) */
-  normalization: { mean: number[]; std: number[] } | null = null;
-  /** steps per epoch seen in the last completed epoch (for schedules when the loader has no length) */
-  lastStepsPerEpoch: number | null = null;
+  normalization: Normalization | null = null;
   /** global L2 norm of the gradient in the last trainStep (before clipping) */
   lastGradNorm = 0;
-  /** the last full checkpoint (with optimizer state) this model wrote or resumed from */
-  lastSaved: string | null = null;
   /** the checkpoint this model resumed from, if any */
   resumedFrom: string | null = null;
+  /** the replicas, one per device (a group of one on one device); null until ready() */
+  group: ReplicaGroup | null = null;
   private readonly opts: ModelOptions;
   private readyP: Promise<void> | null = null;
-  /** data-parallel replicas (replica 0 is net); null on one device */
-  group: ReplicaGroup | null = null;
+  private disposed = false;
 
   constructor(net: Module, opts: ModelOptions = {}) {
-    if (!net || typeof (net as Module).forward !== 'function') throw new TypeError('Model: Expected a Module (e.g. new UNet()) for net');
+    if (!net || typeof (net as Module).forward !== 'function') throw invalidOption('net', 'a Module (e.g. new UNet())', net === null ? null : typeof net);
     this.net = net;
     this.opts = opts;
-    this.baseLr = opts.lr ?? 5e-3;
-    if (!(this.baseLr > 0) || !Number.isFinite(this.baseLr)) throw new TypeError(`Expected a positive number for lr but received ${String(opts.lr)}`);
-    this.schedule = checkSchedule(opts.schedule ?? { kind: 'step', stepSize: 20, gamma: 0.1 });
-    this.thresholds = opts.thresholds ?? DEFAULT_THRESHOLDS;
-    if (this.thresholds.length === 0 || this.thresholds.some((t) => !(t >= 0 && t <= 1))) {
-      throw new TypeError(`Expected thresholds in [0, 1] but received ${JSON.stringify(opts.thresholds)}`);
-    }
+    const optimizer = opts.optimizer ?? DEFAULTS.optimizer;
+    this.baseLr = opts.lr ?? defaultLr(optimizer);
+    if (!(this.baseLr > 0) || !Number.isFinite(this.baseLr)) throw invalidOption('lr', 'a positive number', this.baseLr);
+    this.schedule = checkSchedule(opts.schedule ?? DEFAULTS.schedule);
+    this.thresholds = [...checkThresholds(opts.thresholds ?? DEFAULTS.thresholds)];
     this.clipNorm = opts.clipGradNorm ?? null;
-    if (this.clipNorm !== null && !(this.clipNorm > 0)) throw new TypeError(`Expected a positive number for clipGradNorm but received ${this.clipNorm}`);
-    this.outDir = path.resolve(opts.out ?? path.join('runs', 'patho'));
+    if (this.clipNorm !== null && !(this.clipNorm > 0)) throw invalidOption('clipGradNorm', 'a positive number', this.clipNorm);
+    this.outDir = path.resolve(opts.out ?? DEFAULTS.out);
     this.checkpointDir = opts.checkpoint === false ? null : path.resolve(opts.checkpoint ?? this.outDir);
-    this.rng = new Rng(opts.seed ?? 0);
+    this.rng = new Rng(opts.seed ?? DEFAULTS.seed);
     if (opts.precision !== undefined) net.setPrecision(checkPrecision(opts.precision));
-    const loss = opts.loss ?? (opts.withJaccard === false ? 'bce' : 'bce-jaccard');
-    if (typeof loss === 'function') {
-      this.lossFn = loss;
-      this.lossName = loss.name || 'custom';
-    } else if (loss === 'bce-jaccard' || loss === 'bce') {
-      const w = loss === 'bce' ? 0 : opts.jaccardWeight ?? 1;
-      this.lossFn = (l, t) => bceJaccardLoss(l, t, { jaccardWeight: w });
-      this.lossName = w === 0 ? 'bce' : `bce-jaccard(${w})`;
-    } else if (loss === 'dice') {
-      this.lossFn = (l, t) => diceLoss(l, t);
-      this.lossName = 'dice';
-    } else {
-      throw new TypeError(`Expected 'bce-jaccard', 'bce', 'dice' or a function for loss but received ${JSON.stringify(loss)}`);
-    }
+    const loss = makeLoss(opts);
+    this.lossFn = loss.fn;
+    this.lossName = loss.name;
   }
 
-  /** Moves the net to its device, creates the optimizer and resumes a checkpoint (once). */
+  /** Moves the net to its device(s), creates the optimizer(s) and resumes a checkpoint (once). */
   ready(): Promise<void> {
     this.readyP ??= this.prepare();
     return this.readyP;
   }
 
-  // The devices of data-parallel training, or null for one device. Under `patho launch`
-  // (PATHO_WORLD_SIZE > 1) this process's single device: cuda:<local rank> for CUDA.
-  private parallelDevices(): string[] | null {
-    const spec = this.opts.devices ?? this.net.parallelDevices;
-    const env = rendezvousOptionsFromEnv();
-    if (env.worldSize > 1) {
-      const kind = (spec ? (Array.isArray(spec) ? spec[0] : spec) : this.opts.device ?? 'cpu').startsWith('cuda') ? 'cuda' : 'cpu';
-      return [kind === 'cuda' ? `cuda:${env.localRank}` : 'cpu'];
-    }
-    if (spec === undefined || spec === null) return null;
-    if (spec === 'cuda' && this.opts.devices === undefined && cudaDeviceCount() === 0) return null; // makeParallel() without GPUs
-    const list = resolveDevices(spec, 'devices');
-    return list.length > 1 ? list : null;
-  }
-
   private async prepare(): Promise<void> {
-    const devices = this.parallelDevices();
+    const devices = replicaDevices(this.opts.devices ?? this.net.parallelDevices, this.opts.device, this.opts.devices !== undefined);
     const device = devices?.[0] ?? this.opts.device;
-    if (!this.net.initialized) this.net.init({ device: device ?? 'cpu' });
+    if (!this.net.initialized) this.net.init({ device: device ?? DEFAULTS.device });
     if (device) await this.net.to(device);
-    const makeOpt = (n: Module): Optimizer => createOptimizer(n.store, this.opts.optimizer ?? 'adam', this.baseLr);
+    const makeOpt = (n: Module): Optimizer => createOptimizer(n.store, this.opts.optimizer ?? DEFAULTS.optimizer, this.baseLr);
     this.optimizer = makeOpt(this.net);
     const lm = this.opts.loadModel ?? false;
     let file: string | null = null;
@@ -176,13 +155,24 @@ export class Model {
       if (fs.existsSync(last)) file = last;
     }
     if (file) await this.load(file);
-    if (devices) {
-      this.group = await ReplicaGroup.create(this.net, devices, (n) => (n === this.net ? this.optimizer : makeOpt(n)), {
-        ...(this.opts.replicate ? { replicate: this.opts.replicate } : {}),
-        ...(this.opts.bucketBytes !== undefined ? { bucketBytes: this.opts.bucketBytes } : {}),
-      });
-    }
+    this.group = await ReplicaGroup.create(this.net, devices ?? [this.net.device], (n) => (n === this.net ? this.optimizer : makeOpt(n)), {
+      ...(this.opts.replicate ? { replicate: this.opts.replicate } : {}),
+      bucketBytes: this.opts.bucketBytes ?? DEFAULTS.bucketBytes,
+    });
   }
+
+  /** epochs completed */
+  get epoch(): number { return this.state.epoch; }
+  set epoch(v: number) { this.state.epoch = v; }
+  /** optimizer steps done */
+  get step(): number { return this.state.step; }
+  set step(v: number) { this.state.step = v; }
+  get bestDice(): number | null { return this.state.bestDice; }
+  set bestDice(v: number | null) { this.state.bestDice = v; }
+  /** steps per epoch seen in the last completed epoch (for schedules when the loader has no length) */
+  get lastStepsPerEpoch(): number | null { return this.state.stepsPerEpoch; }
+  /** the last full checkpoint (with optimizer state) this model wrote or resumed from */
+  get lastSaved(): string | null { return this.state.lastSaved; }
 
   /** this process's rank in a `patho launch` job (0 otherwise); only rank 0 writes files */
   get rank(): number {
@@ -211,14 +201,14 @@ export class Model {
   /** Restores weights, buffers, optimizer state, counters, RNG and normalisation from a checkpoint. */
   async load(file: string, opts: { optimizer?: boolean } = {}): Promise<CheckpointMeta> {
     const meta = await loadCheckpoint(file, this.net, { optimizer: opts.optimizer === false ? undefined : this.optimizer });
-    this.epoch = meta.epoch ?? 0;
-    this.step = meta.step ?? 0;
-    this.bestDice = meta.bestDice ?? null;
+    this.state.epoch = meta.epoch ?? 0;
+    this.state.step = meta.step ?? 0;
+    this.state.bestDice = meta.bestDice ?? null;
     if (meta.rng) this.rng.setState(meta.rng);
     if (meta.normalization) this.normalization = meta.normalization;
-    if (typeof meta.stepsPerEpoch === 'number') this.lastStepsPerEpoch = meta.stepsPerEpoch;
+    if (typeof meta.stepsPerEpoch === 'number') this.state.stepsPerEpoch = meta.stepsPerEpoch;
     this.resumedFrom = file;
-    this.lastSaved ??= file;
+    this.state.lastSaved ??= file;
     await this.group?.broadcastState();
     return meta;
   }
@@ -226,16 +216,16 @@ export class Model {
   meta(extra: Partial<CheckpointMeta> = {}): CheckpointMeta {
     return {
       model: this.modelConfig(),
-      epoch: this.epoch,
-      step: this.step,
+      epoch: this.state.epoch,
+      step: this.state.step,
       schedule: { ...this.schedule, lr: this.baseLr },
       rng: this.rng.getState(),
       normalization: this.normalization,
       thresholds: this.thresholds,
       optimizer: { ...this.optimizer.hyperParams(), stepCount: this.optimizer.stepCount },
       loss: this.lossName,
-      bestDice: this.bestDice,
-      stepsPerEpoch: this.lastStepsPerEpoch,
+      bestDice: this.state.bestDice,
+      stepsPerEpoch: this.state.stepsPerEpoch,
       ...extra,
     };
   }
@@ -245,58 +235,25 @@ export class Model {
     await this.ready();
     const file = opts.file ?? path.join(this.checkpointDir ?? this.outDir, `${name}.safetensors`);
     await saveCheckpoint(file, this.net, this.meta(opts.extra), opts.optimizer === false ? undefined : this.optimizer);
-    if (opts.optimizer !== false) this.lastSaved = file;
+    if (opts.optimizer !== false) this.state.lastSaved = file;
     return file;
   }
 
-  private inputNorm(b: ImageBatch): { mean: number[]; std: number[] } {
-    if (b.mean && b.std) return { mean: b.mean, std: b.std };
-    if (this.normalization) return this.normalization;
-    return { mean: new Array<number>(b.channels).fill(0), std: new Array<number>(b.channels).fill(1) };
-  }
-
   /**
-   * One training step (forward, loss, backward, clip, optimizer update) at optimizer.lr; resolves to
-   * the loss. A non-finite loss or gradient rejects with ERR_PATHO_NONFINITE before the update, so
-   * the weights stay as they were (the gradient is checked too: a NaN can vanish in a ReLU).
+   * One training step (forward, loss, backward, clip, optimizer update) on every replica, at
+   * learning rate `lr` (default: the optimizer's current one); resolves to the loss of the batch.
+   * A non-finite loss or gradient rejects with ERR_PATHO_NONFINITE before the update, so the
+   * weights stay as they were (the gradient is checked too: a NaN can vanish in a ReLU).
    */
-  async trainStep(batch: Batch): Promise<number> {
+  async trainStep(batch: Batch, lr?: number): Promise<number> {
     await this.ready();
-    if (this.group) return this.parallelStep(batch, this.group);
-    const norm = this.inputNorm(batch);
+    const norm = normalizationOf(batch, this.normalization);
     this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
-    this.net.train();
-    const reads = scope(() => {
-      const x = uploadImages(batch, this.device, norm.mean, norm.std);
-      const y = uploadMasks(batch, this.device);
-      this.optimizer.zeroGrad();
-      const loss = this.lossFn(this.net.forward(x), y);
-      loss.backward();
-      const gsq = Tensor.empty([1], this.device);
-      native.sumSquares(this.net.store.grads, gsq.value);
-      return Promise.all([loss.value.read(), gsq.value.read()]);
+    const r = await trainStep(this.group!, batch, {
+      lossFn: this.lossFn, norm, lr: lr ?? this.optimizer.lr, clipNorm: this.clipNorm, step: this.state.step,
     });
-    const [lossArr, gsqArr] = await reads;
-    const loss = lossArr[0];
-    this.lastGradNorm = Math.sqrt(gsqArr[0]);
-    if (!Number.isFinite(loss) || !Number.isFinite(this.lastGradNorm)) {
-      const err = new PathoError('ERR_PATHO_NONFINITE',
-        `Training ${Number.isFinite(loss) ? `gradient norm became ${this.lastGradNorm}` : `loss became ${loss}`} at step ${this.step + 1}; the update was not applied`);
-      Object.assign(err, { step: this.step + 1, loss, gradNorm: this.lastGradNorm });
-      throw err;
-    }
-    if (this.clipNorm !== null) this.optimizer.clipGradNorm(this.clipNorm);
-    this.optimizer.step();
-    this.step++;
-    return loss;
-  }
-
-  private async parallelStep(batch: Batch, group: ReplicaGroup): Promise<number> {
-    const norm = this.inputNorm(batch);
-    this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
-    const r = await parallelTrainStep(group, batch, { lossFn: this.lossFn, norm, optimizer: this.optimizer, clipNorm: this.clipNorm, step: this.step });
     this.lastGradNorm = r.gradNorm;
-    this.step++;
+    this.state.step++;
     return r.loss;
   }
 
@@ -305,33 +262,14 @@ export class Model {
    * Input: uint8 NHWC images (a Batch or ImageBatch; mean/std default to the training ones) or
    * normalised float32 NCHW ({ data, shape } or a Tensor). Output: float32 [N, outChannels, H, W].
    */
-  async predict(input: ImageBatch | FloatInput | Tensor): Promise<Float32Array> {
+  async predict(input: ImageBatch | { data: Float32Array; shape: number[] } | Tensor): Promise<Float32Array> {
     await this.ready();
-    const wasTraining = this.net.training;
-    this.net.eval();
-    try {
-      const prob = noGrad(() => scope(() => {
-        let x: Tensor;
-        if (input instanceof Tensor) x = input;
-        else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, this.device);
-        else {
-          const n = this.inputNorm(input);
-          x = uploadImages(input, this.device, n.mean, n.std);
-        }
-        return sigmoid(this.net.forward(x));
-      }));
-      try {
-        return await prob.read();
-      } finally {
-        prob.dispose();
-      }
-    } finally {
-      this.net.train(wasTraining);
-    }
+    return predictProbabilities(this.net, input as PredictInput, this.normalization);
   }
 
   /** Loss and mean Dice/IoU at the thresholds over a loader (eval BN, no gradients). */
   async evaluate(loader: AsyncIterable<Batch>): Promise<EvaluateResult> {
+    await this.ready();
     return evaluateModel(this, loader);
   }
 
@@ -340,7 +278,10 @@ export class Model {
     return runTraining(this, loader, opts);
   }
 
+  /** Frees the replicas, the optimizer and the network; idempotent. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.group?.dispose();
     this.optimizer?.dispose();
     this.net.dispose();
@@ -350,5 +291,14 @@ export class Model {
   async close(): Promise<void> {
     await this.group?.close();
     this.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** `await using model = new Model(...)`: close(), so a launched rank leaves its job cleanly. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

@@ -1,62 +1,38 @@
-// Data-parallel replicas of one network (issue 7): one replica per local device (in-process
-// communicators) or one per process (Gloo / NCCL after `patho launch`), equal initial weights,
-// bucketed gradient averaging started from backward, and the same optimizer update on every replica.
+// Replicas of one network for training (DESIGN.md decision 6). One device is a group of one; several
+// local devices get in-process communicators (NCCL on GPUs); under `patho launch` each process holds
+// one replica of a Gloo (CPU) or NCCL group. Replicas start equal, average gradients bucket by bucket
+// as backward completes them, and apply the same optimizer update (step.ts).
+import '../disposable';
+import { deviceKind, cudaDeviceCount, resolveDevices } from '../device';
+import { invalidOption } from '../errors';
 import { native } from '../native';
-import { record, Tensor } from '../tensor';
 import type { Module } from '../nn/module';
 import type { Optimizer } from '../nn/optim';
-import { UNet } from '../nn/unet';
-import type { BucketOptions, ParamSpan } from './buckets';
-import { Communicator } from './communicator';
-import { GradientSync } from './grad_sync';
-import { Rendezvous, rendezvousOptionsFromEnv } from './rendezvous';
+import type { BucketOptions, ParamSpan } from '../parallel/buckets';
+import { Communicator } from '../parallel/communicator';
+import { GradientSync } from '../parallel/grad_sync';
+import { Rendezvous, rendezvousOptionsFromEnv } from '../parallel/rendezvous';
+import { record, Tensor } from '../tensor';
 
-/** The number of CUDA devices the plugin sees (0 without a GPU or plugin). */
-export function cudaDeviceCount(): number {
-  try {
-    const raw = JSON.parse(native.cudaInfo()) as { devices?: unknown[] };
-    return raw.devices?.length ?? 0;
-  } catch {
-    return 0;
-  }
+/** A fresh copy of net's architecture (weights come from the broadcast): replicate() or net.emptyCopy(). */
+export function replicateModule(net: Module, replicate?: () => Module): Module {
+  return replicate ? replicate() : net.emptyCopy();
 }
 
 /**
- * Normalises a device list: 'cuda' alone means every GPU; 'cpu:0,1' / 'cuda:0,1' lists indices;
- * repeated bare kinds ['cpu', 'cpu'] mean cpu:0, cpu:1. Duplicates are rejected.
+ * The devices of a model's replicas, or null for one device wherever the network is (or `device`).
+ * Under `patho launch` (PATHO_WORLD_SIZE > 1) this process's single device, cuda:<local rank> for
+ * CUDA. makeParallel()'s default 'cuda' on a machine without GPUs means one device.
  */
-export function resolveDevices(spec: string | string[], name = 'devices'): string[] {
-  const items = (Array.isArray(spec) ? spec : [spec]).flatMap((s) => {
-    if (typeof s !== 'string') throw new TypeError(`Expected device names for ${name} but received ${JSON.stringify(spec)}`);
-    const m = /^(cpu|cuda):(\d+(?:,\d+)+)$/.exec(s);
-    return m ? m[2].split(',').map((i) => `${m[1]}:${i}`) : [s];
-  });
-  if (items.length === 0) throw new TypeError(`Expected at least one device for ${name} but received []`);
-  if (items.length === 1 && items[0] === 'cuda') {
-    const n = cudaDeviceCount();
-    if (n === 0) throw new TypeError(`Expected a CUDA device for ${name} 'cuda' but this machine has none (see \`patho doctor\`)`);
-    return Array.from({ length: n }, (_, i) => `cuda:${i}`);
+export function replicaDevices(spec: string | string[] | null | undefined, device: string | undefined, explicit: boolean): string[] | null {
+  const env = rendezvousOptionsFromEnv();
+  if (env.worldSize > 1) {
+    const kind = deviceKind(spec ? (Array.isArray(spec) ? spec[0] : spec) : device ?? 'cpu');
+    return [kind === 'cuda' ? `cuda:${env.localRank}` : 'cpu'];
   }
-  const next: Record<string, number> = { cpu: 0, cuda: 0 };
-  const out = items.map((d) => {
-    if (d === 'cpu' || d === 'cuda') return `${d}:${next[d]++}`;
-    if (!/^(cpu|cuda):\d+$/.test(d)) throw new TypeError(`Expected cpu, cpu:N, cuda or cuda:N for ${name} but received '${d}'`);
-    return d;
-  });
-  const kinds = new Set(out.map((d) => d.split(':')[0]));
-  if (kinds.size > 1) throw new TypeError(`Expected devices of one kind for ${name} but received ${out.join(', ')}`);
-  const dup = out.find((d, i) => out.indexOf(d) !== i);
-  if (dup) throw new TypeError(`Expected distinct devices for ${name} but received ${dup} twice`);
-  return out;
-}
-
-/** A fresh, uninitialised copy of net's architecture (weights come from the broadcast). */
-export function replicateModule(net: Module, replicate?: () => Module): Module {
-  if (replicate) return replicate();
-  if (net instanceof UNet) return new UNet({ ...net.config });
-  const C = net.constructor as new () => Module;
-  if (C.length === 0) return new C();
-  throw new TypeError(`Expected a replicate() function in the model options to build replicas of ${C.name} (its constructor takes arguments)`);
+  if (spec === undefined || spec === null) return null;
+  if (spec === 'cuda' && !explicit && cudaDeviceCount() === 0) return null;
+  return resolveDevices(spec, 'devices');
 }
 
 // The gradient of a module's own parameters is final once backward has passed the module's first op:
@@ -88,7 +64,7 @@ function installReadyHooks(net: Module, armed: () => boolean, onReady: (params: 
 }
 
 export interface ReplicaOptions extends BucketOptions {
-  /** builds an empty copy of the network (default: UNet from its config, or a constructor without arguments) */
+  /** builds an empty copy of the network (default: net.emptyCopy()) */
   replicate?: () => Module;
   /** false: all-reduce only after backward instead of as buckets complete (default true) */
   overlap?: boolean;
@@ -98,36 +74,41 @@ export interface ReplicaOptions extends BucketOptions {
 export interface Replica {
   net: Module;
   optimizer: Optimizer;
-  comm: Communicator;
-  sync: GradientSync;
+  /** null in a group of one in one process: there is nothing to average */
+  comm: Communicator | null;
+  sync: GradientSync | null;
   /** true before a training forward (backward then starts buckets as they complete); false after finish() */
   resetStep(armed: boolean): void;
   disposeHooks(): void;
 }
 
-export class ReplicaGroup {
+export class ReplicaGroup implements Disposable {
+  private disposed = false;
   private constructor(readonly replicas: Replica[], readonly rendezvous: Rendezvous | null) {}
 
   /** ranks over all processes (1 per process when launched; else the local replica count) */
-  get worldSize(): number { return this.replicas[0].comm.size; }
+  get worldSize(): number { return this.replicas[0].comm?.size ?? 1; }
   get rank(): number { return this.rendezvous ? this.rendezvous.rank : 0; }
   get multiProcess(): boolean { return this.rendezvous !== null; }
 
   /**
-   * In-process replicas on `devices` (devices[0] is net's); or, with PATHO_WORLD_SIZE > 1, this
-   * process's single replica of a launched job (Gloo on CPU, NCCL on CUDA). net must be initialised.
+   * Replicas of net on `devices` (devices[0] is net's; one device: a group of one); or, with
+   * PATHO_WORLD_SIZE > 1, this process's single replica of a launched job (Gloo on CPU, NCCL on
+   * CUDA). net must be initialised; makeOptimizer builds each replica's optimizer.
    */
   static async create(net: Module, devices: string[], makeOptimizer: (net: Module) => Optimizer, opts: ReplicaOptions = {}): Promise<ReplicaGroup> {
-    let comms: Communicator[];
+    let comms: (Communicator | null)[];
     let rdv: Rendezvous | null = null;
     const nets: Module[] = [net];
     const env = rendezvousOptionsFromEnv();
     if (env.worldSize > 1) {
       if (devices.length > 1) {
-        throw new TypeError(`Expected one device per process under \`patho launch\` (PATHO_WORLD_SIZE=${env.worldSize}) but received ${devices.join(', ')}`);
+        throw invalidOption(`devices under \`patho launch\` (PATHO_WORLD_SIZE=${env.worldSize})`, 'one device per process', devices);
       }
       rdv = await Rendezvous.join(env);
-      comms = [net.device.startsWith('cuda') ? await Communicator.nccl(rdv, net.device) : await Communicator.gloo(rdv, { device: net.device })];
+      comms = [deviceKind(net.device) === 'cuda' ? await Communicator.nccl(rdv, net.device) : await Communicator.gloo(rdv, { device: net.device })];
+    } else if (devices.length === 1) {
+      comms = [null];
     } else {
       for (const d of devices.slice(1)) {
         const copy = replicateModule(net, opts.replicate);
@@ -135,12 +116,14 @@ export class ReplicaGroup {
         for (const [n, m] of copy.namedModules()) m.precision = precisionOf.get(n) ?? m.precision;
         nets.push(copy.initialized ? await copy.to(d) : copy.init({ device: d }));
       }
-      const kind = devices[0].split(':')[0];
-      comms = kind === 'cuda' ? await Communicator.ncclAll(devices) : Communicator.inProcess(devices);
+      comms = deviceKind(devices[0]) === 'cuda' ? await Communicator.ncclAll(devices) : Communicator.inProcess(devices);
     }
     const replicas = nets.map((n, r): Replica => {
+      const comm = comms[r];
+      const optimizer = makeOptimizer(n);
+      if (!comm) return { net: n, optimizer, comm, sync: null, resetStep: () => {}, disposeHooks: () => {} };
       const spans: ParamSpan[] = n.store.paramSlots.map((s) => ({ name: s.name, offset: s.offset, numel: s.item.numel }));
-      const sync = new GradientSync(comms[r], n.store.grads, spans, opts);
+      const sync = new GradientSync(comm, n.store.grads, spans, opts);
       let hooks = { reset: (_on: boolean) => {}, dispose: () => {} };
       if (opts.overlap !== false) {
         let armed = false;
@@ -148,7 +131,7 @@ export class ReplicaGroup {
         const h = installReadyHooks(n, () => armed, (ids) => { if (armed && safe) for (const i of ids) sync.markReady(i); }, () => { safe = false; });
         hooks = { reset: (on: boolean) => { h.reset(); armed = on; safe = true; }, dispose: h.dispose };
       }
-      return { net: n, optimizer: makeOptimizer(n), comm: comms[r], sync, resetStep: hooks.reset, disposeHooks: hooks.dispose };
+      return { net: n, optimizer, comm, sync, resetStep: hooks.reset, disposeHooks: hooks.dispose };
     });
     const g = new ReplicaGroup(replicas, rdv);
     await g.broadcastState();
@@ -158,13 +141,14 @@ export class ReplicaGroup {
   /** Copies replica/rank 0's parameters, buffers and optimizer state to every replica. */
   async broadcastState(): Promise<void> {
     for (const r of this.replicas) {
+      if (!r.comm) continue;
       const st = r.net.store;
       r.comm.broadcast(st.params, 0);
       r.comm.broadcast(st.buffers, 0);
       for (const t of Object.values(r.optimizer.stateTensors())) r.comm.broadcast(t, 0);
       r.optimizer.stepCount = this.replicas[0].optimizer.stepCount;
     }
-    await Promise.all(this.replicas.map((r) => r.comm.sync()));
+    await Promise.all(this.replicas.map((r) => r.comm?.sync()));
   }
 
   /**
@@ -173,19 +157,49 @@ export class ReplicaGroup {
    * validation split between ranks must see one model, the one rank 0 checkpoints.
    */
   async syncBuffers(): Promise<void> {
-    for (const r of this.replicas) r.comm.broadcast(r.net.store.buffers, 0);
-    await Promise.all(this.replicas.map((r) => r.comm.sync()));
+    for (const r of this.replicas) r.comm?.broadcast(r.net.store.buffers, 0);
+    await Promise.all(this.replicas.map((r) => r.comm?.sync()));
   }
 
+  /**
+   * Sums of per-process values over every process of a launched job (every rank calls it with the
+   * same keys in the same order); in one process the values themselves.
+   */
+  async sumOverProcesses<K extends string>(values: Record<K, number>): Promise<Record<K, number>> {
+    const comm = this.replicas[0].comm;
+    return this.multiProcess && comm ? comm.reduceMetrics(values, 'sum') : { ...values };
+  }
+
+  /**
+   * A replica failed at a read: a collective broke (a peer is gone) or an op failed. In one process
+   * the other replicas are released with abort(); across processes the communicator names dead ranks.
+   */
+  async explainFailure(e: unknown): Promise<unknown> {
+    if (!this.multiProcess) {
+      for (const r of this.replicas) r.comm?.abort(`a replica failed: ${(e as Error).message}`);
+      return e;
+    }
+    const comm = this.replicas[0].comm;
+    return comm ? comm.explain(e) : e;
+  }
+
+  /** Frees the replicas' communicators, syncs and (but replica 0's) networks and optimizers; idempotent. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     for (const [i, r] of this.replicas.entries()) {
-      r.sync.dispose();
+      r.sync?.dispose();
       r.disposeHooks();
       if (i > 0) { r.optimizer.dispose(); r.net.dispose(); }
-      r.comm.destroy();
+      r.comm?.destroy();
     }
   }
 
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Leaves a `patho launch` job (rank 0 keeps serving the store until every rank is done). */
   async close(): Promise<void> {
     await this.rendezvous?.close();
   }

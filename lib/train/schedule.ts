@@ -1,6 +1,8 @@
 // Learning-rate schedules as pure functions of the position in training (fractional epoch), so a
 // resumed run recomputes the same rate: constant, step (original: every 20 epochs x0.1), cosine
 // with linear warmup, poly.
+import { invalidOption } from '../errors';
+
 export type ScheduleSpec =
   | { kind: 'constant' }
   | { kind: 'step'; stepSize?: number; gamma?: number }
@@ -20,7 +22,7 @@ export function checkSchedule(spec: ScheduleSpec | string): ScheduleSpec {
   const s: ScheduleSpec = typeof spec === 'string' ? ({ kind: spec } as ScheduleSpec) : spec;
   const num = (v: unknown, name: string, lo: number): void => {
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < lo)) {
-      throw new TypeError(`Expected a number >= ${lo} for schedule.${name} but received ${String(v)}`);
+      throw invalidOption(`schedule.${name}`, `a number >= ${lo}`, v);
     }
   };
   switch (s.kind) {
@@ -38,7 +40,7 @@ export function checkSchedule(spec: ScheduleSpec | string): ScheduleSpec {
       num(s.power, 'power', 0);
       return s;
     default:
-      throw new TypeError(`Expected 'constant', 'step', 'cosine' or 'poly' for schedule but received ${JSON.stringify((s as { kind: unknown }).kind)}`);
+      throw invalidOption('schedule', "'constant', 'step', 'cosine' or 'poly'", (s as { kind: unknown }).kind);
   }
 }
 

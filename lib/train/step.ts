@@ -1,14 +1,14 @@
-// One data-parallel training step: the batch split into per-replica micro-batches, every replica's
-// forward/backward/all-reduce queued on its own device before anything is awaited, then the same
-// optimizer update on every replica. Loss and gradient norm are those of the whole global batch.
-import type { Batch } from '../data/batch';
+// One training step on a replica group (one device is a group of one): the batch split into
+// per-replica micro-batches, every replica's forward/backward/all-reduce queued on its own device
+// before anything is awaited, then the same optimizer update at the given learning rate on every
+// replica. Loss and gradient norm are those of the whole global batch.
+import type { Batch, Normalization } from '../data/batch';
+import { uploadImages, uploadMasks } from '../data/upload';
+import { invalidOption, PathoError } from '../errors';
 import { native } from '../native';
-import type { ReplicaGroup } from '../parallel/data_parallel';
-import { scope, Tensor } from '../tensor';
 import type { LossFn } from '../nn/losses';
-import type { Optimizer } from '../nn/optim';
-import { PathoError } from '../nn/state';
-import { uploadImages, uploadMasks } from './upload';
+import { scope, Tensor } from '../tensor';
+import type { ReplicaGroup } from './replicas';
 
 /** Items [from, from + n) of a batch (views, no copy). */
 export function sliceBatch(b: Batch, from: number, n: number): Batch {
@@ -30,29 +30,31 @@ export function splitCounts(n: number, k: number): number[] {
 
 export interface StepInput {
   lossFn: LossFn;
-  norm: { mean: number[]; std: number[] };
-  /** replica 0's optimizer: its lr is copied to the others */
-  optimizer: Optimizer;
+  norm: Normalization;
+  /** learning rate of this step, set on every replica's optimizer */
+  lr: number;
+  /** clip the global gradient L2 norm to this (null: no clipping) */
   clipNorm: number | null;
+  /** steps done before this one (for the error message) */
   step: number;
 }
 
 /** Resolves to { loss, gradNorm } of the global batch; rejects with ERR_PATHO_NONFINITE before any update. */
-export async function parallelTrainStep(group: ReplicaGroup, batch: Batch, s: StepInput): Promise<{ loss: number; gradNorm: number }> {
+export async function trainStep(group: ReplicaGroup, batch: Batch, s: StepInput): Promise<{ loss: number; gradNorm: number }> {
   const reps = group.replicas;
   const k = reps.length;
+  if (!Number.isInteger(batch.n) || batch.n < 1) throw invalidOption('batch.n', 'a batch of at least 1 image', batch.n);
   // in-process: split the global batch; launched: this rank's batch is already its shard
   const counts = group.multiProcess ? [batch.n] : splitCounts(batch.n, k);
-  if (batch.n < 1) throw new TypeError(`Expected a batch of at least 1 image but received ${batch.n}`);
   let from = 0;
   const reads = reps.map((r, i) => {
-    const part = sliceBatch(batch, from, counts[i]);
+    const part = k === 1 ? batch : sliceBatch(batch, from, counts[i]);
     from += counts[i];
     if (counts[i] === 0) {
       // a batch smaller than the replica count (an epoch's last): this replica adds a zero gradient
       // (the others' weights account for it) but must still join every bucket's all-reduce
       r.optimizer.zeroGrad();
-      r.sync.finish();
+      r.sync?.finish();
       return Promise.resolve([new Float32Array([0])]);
     }
     return scope(() => {
@@ -68,7 +70,7 @@ export async function parallelTrainStep(group: ReplicaGroup, batch: Batch, s: St
       const w = group.multiProcess ? 1 : (counts[i] * k) / batch.n;
       loss.backward(w === 1 ? undefined : Tensor.full(loss.shape, w, dev));
       r.resetStep(false);
-      r.sync.finish();
+      r.sync?.finish();
       const out = [loss.value.read()];
       if (i === 0) {
         const gsq = Tensor.empty([1], dev);
@@ -82,11 +84,11 @@ export async function parallelTrainStep(group: ReplicaGroup, batch: Batch, s: St
   try {
     parts = await Promise.all(reads);
   } catch (e) {
-    throw await explain(group, e);
+    throw await group.explainFailure(e);
   }
   let loss = parts.reduce((a, p, i) => a + p[0][0] * counts[i], 0) / batch.n;
   if (group.multiProcess) {
-    const m = await group.replicas[0].comm.reduceMetrics({ lossSum: loss * batch.n, n: batch.n }, 'sum');
+    const m = await group.sumOverProcesses({ lossSum: loss * batch.n, n: batch.n });
     loss = m.lossSum / m.n;
   }
   const gradNorm = Math.sqrt(parts[0][1][0]);
@@ -97,19 +99,9 @@ export async function parallelTrainStep(group: ReplicaGroup, batch: Batch, s: St
     throw err;
   }
   for (const r of reps) {
-    r.optimizer.lr = s.optimizer.lr;
+    r.optimizer.lr = s.lr;
     if (s.clipNorm !== null) r.optimizer.clipGradNorm(s.clipNorm);
     r.optimizer.step();
   }
   return { loss, gradNorm };
-}
-
-// A read failed on one replica's device: a collective broke (peer gone) or an op failed. The
-// communicator names dead ranks; in-process the others are released with abort().
-async function explain(group: ReplicaGroup, e: unknown): Promise<unknown> {
-  if (!group.multiProcess) {
-    for (const r of group.replicas) r.comm.abort(`a replica failed: ${(e as Error).message}`);
-    return e;
-  }
-  return group.replicas[0].comm.explain(e);
 }

@@ -3,9 +3,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Batch } from '../data/batch';
-import { PathoError } from '../nn/state';
-import type { EvaluateResult, Model } from './model';
-import { learningRate } from './schedule';
+import { DEFAULTS } from '../defaults';
+import { DataError, invalidOption, PathoError } from '../errors';
+import type { EvaluateResult } from './evaluate';
+import type { ReplicaGroup } from './replicas';
+import { learningRate, type ScheduleSpec } from './schedule';
+import type { TrainState } from './state';
 
 export interface EpochMetrics {
   /** 1-based number of the epoch this line reports */
@@ -30,7 +33,7 @@ export type ProgressEvent =
   | { type: 'checkpoint'; file: string; best: boolean };
 
 export interface TrainOptions {
-  /** total epochs to reach, counting epochs done before a resume (default 1) */
+  /** total epochs to reach, counting epochs done before a resume (default DEFAULTS.epochs = 10) */
   epochs?: number;
   /** stop after the step during which this many seconds have passed (then save) */
   timeLimit?: number;
@@ -51,6 +54,25 @@ export interface TrainResult {
   bestDice: number | null;
   history: EpochMetrics[];
   lastCheckpoint: string | null;
+}
+
+/** What the loop needs of a model (Model fits): the state it advances, steps, validation, saving. */
+export interface Trainee {
+  /** epoch, step, best Dice: the loop advances epoch and bestDice, trainStep advances step */
+  readonly state: TrainState;
+  readonly schedule: ScheduleSpec;
+  readonly baseLr: number;
+  readonly outDir: string;
+  /** null: no checkpoints */
+  readonly checkpointDir: string | null;
+  /** the replicas after ready() (one device: a group of one) */
+  readonly group: ReplicaGroup | null;
+  ready(): Promise<void>;
+  /** one optimizer step at learning rate lr; resolves to the loss */
+  trainStep(batch: Batch, lr: number): Promise<number>;
+  evaluate(loader: AsyncIterable<Batch>): Promise<EvaluateResult>;
+  /** writes <checkpointDir>/<name>.safetensors (with the optimizer sidecar when optimizer is true) */
+  save(name: string, opts: { optimizer: boolean }): Promise<string>;
 }
 
 /** duck-typed extras a loader may offer (lib/data's DataLoader): epoch-seeded shuffling and a size */
@@ -80,14 +102,13 @@ const byThreshold = (th: number[], v: number[]): Record<string, number> => Objec
  * Under `patho launch` every rank must stop after the same step: any rank's stop reason (its time
  * limit, its abort signal) is all-reduced as a flag, so all ranks leave together.
  */
-async function agreeStop(model: Model, local: StopReason | null): Promise<StopReason | null> {
-  const g = model.group;
-  if (!g?.multiProcess) return local;
-  const m = await g.replicas[0].comm.reduceMetrics({ aborted: local === 'aborted' ? 1 : 0, timeLimit: local === 'timeLimit' ? 1 : 0 }, 'sum');
+async function agreeStop(group: ReplicaGroup | null, local: StopReason | null): Promise<StopReason | null> {
+  if (!group?.multiProcess) return local;
+  const m = await group.sumOverProcesses({ aborted: local === 'aborted' ? 1 : 0, timeLimit: local === 'timeLimit' ? 1 : 0 });
   return m.aborted > 0 ? 'aborted' : m.timeLimit > 0 ? 'timeLimit' : null;
 }
 
-export async function runTraining(model: Model, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
+export async function runTraining(model: Trainee, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
   try {
     return await trainLoop(model, loader, opts);
   } catch (e) {
@@ -98,14 +119,16 @@ export async function runTraining(model: Model, loader: AsyncIterable<Batch>, op
   }
 }
 
-async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
-  const epochs = opts.epochs ?? 1;
-  if (!Number.isInteger(epochs) || epochs < 0) throw new TypeError(`Expected a non-negative integer for epochs but received ${String(opts.epochs)}`);
-  if (opts.timeLimit !== undefined && !(opts.timeLimit > 0)) throw new TypeError(`Expected a positive number of seconds for timeLimit but received ${opts.timeLimit}`);
+async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
+  const epochs = opts.epochs ?? DEFAULTS.epochs;
+  if (!Number.isInteger(epochs) || epochs < 0) throw invalidOption('epochs', 'a non-negative integer', opts.epochs);
+  if (opts.timeLimit !== undefined && !(opts.timeLimit > 0)) throw invalidOption('timeLimit', 'a positive number of seconds', opts.timeLimit);
   if (!loader || typeof (loader as AsyncIterable<Batch>)[Symbol.asyncIterator] !== 'function') {
-    throw new TypeError('Expected an async iterable of batches (e.g. a DataLoader) for loader');
+    throw invalidOption('loader', 'an async iterable of batches (e.g. a DataLoader)', Array.isArray(loader) ? 'an array' : typeof loader);
   }
   await model.ready();
+  const state = model.state;
+  const group = model.group;
   const start = Date.now();
   const deadline = opts.timeLimit !== undefined ? start + opts.timeLimit * 1000 : Infinity;
   const history: EpochMetrics[] = [];
@@ -114,11 +137,11 @@ async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: Train
   const emit = (e: ProgressEvent): void => opts.onProgress?.(e);
   const metricsFile = path.join(model.outDir, 'metrics.jsonl');
   const shouldStop = (): Promise<StopReason | null> =>
-    agreeStop(model, opts.signal?.aborted ? 'aborted' : Date.now() >= deadline ? 'timeLimit' : null);
+    agreeStop(group, opts.signal?.aborted ? 'aborted' : Date.now() >= deadline ? 'timeLimit' : null);
   // only rank 0 of a launched job writes checkpoints and metrics (all replicas hold the same weights)
-  const writer = model.rank === 0;
+  const writer = (group?.rank ?? 0) === 0;
   // images over all ranks per local batch (the loader is sharded evenly by rank)
-  const perBatch = model.group?.multiProcess ? model.worldSize : 1;
+  const perBatch = group?.multiProcess ? group.worldSize : 1;
 
   const save = async (name: string, best: boolean): Promise<void> => {
     if (!model.checkpointDir || !writer) return;
@@ -127,28 +150,27 @@ async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: Train
     emit({ type: 'checkpoint', file, best });
   };
 
-  while (model.epoch < epochs) {
+  while (state.epoch < epochs) {
     stop = await shouldStop();
     if (stop) break;
-    const e = model.epoch;
+    const e = state.epoch;
     (loader as LoaderExtras).setEpoch?.(e);
-    let spe = opts.stepsPerEpoch ?? loaderSteps(loader) ?? model.lastStepsPerEpoch;
+    let spe = opts.stepsPerEpoch ?? loaderSteps(loader) ?? state.stepsPerEpoch;
     const t0 = Date.now();
     let lossSum = 0;
     let images = 0;
     let stepInEpoch = 0;
-    let lr = model.optimizer.lr;
+    let lr = model.baseLr;
     for await (const batch of loader) {
       spe ??= loaderSteps(loader); // a loader may know its length only once it has started
       // without a step count the whole epoch uses its end position (so warmup never gives lr 0)
       lr = learningRate(model.schedule, model.baseLr, { epochIndex: e, epoch: e + (spe ? Math.min(1, (stepInEpoch + 1) / spe) : 1), epochs });
-      model.optimizer.lr = lr;
       let loss: number;
       try {
-        loss = await model.trainStep(batch);
+        loss = await model.trainStep(batch, lr);
       } catch (err) {
         if ((err as PathoError).code !== 'ERR_PATHO_NONFINITE') throw err;
-        const kept = model.lastSaved;
+        const kept = state.lastSaved;
         throw Object.assign(new PathoError('ERR_PATHO_NONFINITE',
           `${(err as Error).message.replace(/; the update was not applied$/, '')} (epoch ${e + 1}, step ${stepInEpoch + 1} of the epoch); stopped without saving. ` +
           (kept ? `The last good checkpoint is ${kept}.` : 'No checkpoint was written in this run.') +
@@ -158,21 +180,21 @@ async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: Train
       lossSum += loss * batch.n * perBatch;
       images += batch.n * perBatch;
       const secs = (Date.now() - t0) / 1000;
-      emit({ type: 'step', epoch: e + 1, step: model.step, stepInEpoch, stepsPerEpoch: spe, loss, lr, imagesPerSecond: secs > 0 ? images / secs : 0 });
+      emit({ type: 'step', epoch: e + 1, step: state.step, stepInEpoch, stepsPerEpoch: spe, loss, lr, imagesPerSecond: secs > 0 ? images / secs : 0 });
       stop = await shouldStop();
       if (stop) break;
     }
-    if (stepInEpoch === 0 && !stop) throw new TypeError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
+    if (stepInEpoch === 0 && !stop) throw new DataError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
     const trainSeconds = (Date.now() - t0) / 1000;
     let val: EvaluateResult | null = null;
     if (!stop) {
-      model.epoch++;
-      model.lastStepsPerEpoch = stepInEpoch;
+      state.epoch++;
+      state.stepsPerEpoch = stepInEpoch;
       if (opts.validation) val = await model.evaluate(opts.validation);
     }
     const m: EpochMetrics = {
       epoch: e + 1,
-      step: model.step,
+      step: state.step,
       trainLoss: images > 0 ? lossSum / images : NaN,
       lr,
       imagesPerSecond: trainSeconds > 0 ? images / trainSeconds : 0,
@@ -193,11 +215,11 @@ async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: Train
       }
       emit({ type: 'epoch', metrics: m });
     }
-    if (val && (model.bestDice === null || val.dice[0] > model.bestDice)) {
-      model.bestDice = val.dice[0];
+    if (val && (state.bestDice === null || val.dice[0] > state.bestDice)) {
+      state.bestDice = val.dice[0];
       await save('best', true);
     }
     if (images > 0 || !stop) await save('last', false);
   }
-  return { stopReason: stop ?? 'completed', epochs: model.epoch, steps: model.step, bestDice: model.bestDice, history, lastCheckpoint };
+  return { stopReason: stop ?? 'completed', epochs: state.epoch, steps: state.step, bestDice: state.bestDice, history, lastCheckpoint };
 }

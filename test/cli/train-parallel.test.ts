@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
-import { readSafetensors } from '../../lib/train/safetensors';
+import { readSafetensors } from '../../lib/nn/safetensors';
 
 const root = path.resolve(__dirname, '../..');
 const cli = path.join(root, 'bin', 'patho.js');

@@ -6,7 +6,7 @@ import t from 'tap';
 import sharp from 'sharp';
 import { FolderDataset } from '../../lib/data/dataset';
 import { trainValSplit } from '../../lib/data/split';
-import { DataError } from '../../lib/data/errors';
+import { DataError } from '../../lib/errors';
 import { noise, writeDataset, writeImage } from '../fixtures/data/make';
 
 t.test('pairs, entries and decode of a good dataset', async (t) => {

@@ -10,8 +10,8 @@ import { Adam } from '../../lib/nn/optim';
 import { expectedState, loadStateDict, stateDict } from '../../lib/nn/state';
 import { UNet } from '../../lib/nn/unet';
 import { Tensor, noGrad, scope } from '../../lib/tensor';
-import { loadCheckpoint, optimizerSidecar, readCheckpoint, saveCheckpoint } from '../../lib/train/checkpoint';
-import { encodeSafetensors, readSafetensors } from '../../lib/train/safetensors';
+import { loadCheckpoint, optimizerSidecar, readCheckpoint, saveCheckpoint } from '../../lib/nn/checkpoint';
+import { encodeSafetensors, readSafetensors } from '../../lib/nn/safetensors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-ck-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -75,8 +75,8 @@ for (const [name, fn, ref] of cases) {
 t.test('argument checks', async (t) => {
   const a = Tensor.empty([1, 1, 4, 4]);
   const b = Tensor.empty([1, 1, 4, 2]);
-  t.throws(() => bceJaccardLoss(a, b), { message: /Expected target of shape \[1,1,4,4\] like logits but received \[1,1,4,2\]/ });
-  t.throws(() => bceJaccardLoss(a, a, { jaccardWeight: -1 }), { message: /Expected a finite jaccardWeight >= 0 but received -1/ });
+  t.throws(() => bceJaccardLoss(a, b), { code: 'ERR_PATHO_SHAPE', message: /Expected target of shape \[1,1,4,4\] like logits but received \[1,1,4,2\]/ });
+  t.throws(() => bceJaccardLoss(a, a, { jaccardWeight: -1 }), { code: 'ERR_PATHO_ARG', message: 'Expected a finite number >= 0 for jaccardWeight but received -1' });
   a.dispose();
   b.dispose();
 });

@@ -44,8 +44,8 @@ t.test('per-image Dice and IoU at 0.5 and 0.7, and the curve', async (t) => {
     for (let i = 0; i < n; i++) mean += refDice(p, y, i * hw, hw, th).dice / n;
     t.ok(Math.abs(curve.dice[k] - mean) < 1e-6, `curve @${th}: ${curve.dice[k]} vs ${mean}`);
   }
-  await t.rejects(segmentationScores(prob, target, [1.5]), { message: /Expected thresholds in \[0, 1\]/ });
-  t.throws(() => scoresFromCounts(new Float32Array(5), 1, [0.5]), { message: /Expected 3 counts but received 5/ });
+  await t.rejects(segmentationScores(prob, target, [1.5]), { code: 'ERR_PATHO_ARG', message: 'Expected a non-empty list of numbers in [0, 1] for thresholds but received [1.5]' });
+  t.throws(() => scoresFromCounts(new Float32Array(5), 1, [0.5]), { code: 'ERR_PATHO_SHAPE', message: /Expected 3 counts but received 5/ });
   prob.dispose();
   target.dispose();
 });

@@ -22,9 +22,9 @@ t.test('names, arena layout and views', async (t) => {
   t.same(m.namedParameters().map(([n, p]) => [n, p.shape]), [['conv.weight', [3, 2, 3, 3]], ['conv.bias', [3]], ['bn.weight', [3]], ['bn.bias', [3]]]);
   t.same(m.namedBuffers().map(([n]) => n), ['bn.running_mean', 'bn.running_var']);
   t.same(m.namedCounters().map(([n]) => n), ['bn.num_batches_tracked']);
-  t.throws(() => m.conv.weight.tensor, { message: /Conv2d: parameters are not allocated yet; call init/ });
+  t.throws(() => m.conv.weight.tensor, { code: 'ERR_PATHO_STATE', message: /Conv2d: parameters are not allocated yet; call init/ });
   m.init({ seed: 3 });
-  t.throws(() => m.init(), { message: /init\(\) was already called/ });
+  t.throws(() => m.init(), { code: 'ERR_PATHO_STATE', message: /init\(\) was already called/ });
   const offsets = m.store.paramSlots.map((s) => s.offset);
   t.same(offsets, [0, 64, 80, 96], 'views start on 16-float (64-byte) boundaries');
   t.equal(m.store.size, 112);
@@ -66,7 +66,7 @@ t.test('train/eval reaches every module; BN counts batches only in training', as
   t.equal(m.conv.training, false);
   noGrad(() => m.forward(x).dispose());
   t.equal(m.bn.numBatchesTracked.value, 1);
-  t.throws(() => m.forward(Tensor.fromArray(new Float32Array(32), [2, 2, 4, 2], 'cpu', { requiresGrad: true })), { message: /eval mode are not supported; call train\(\) or use noGrad\(\)/ });
+  t.throws(() => m.forward(Tensor.fromArray(new Float32Array(32), [2, 2, 4, 2], 'cpu', { requiresGrad: true })), { code: 'ERR_PATHO_STATE', message: /eval mode are not supported; call train\(\) or use noGrad\(\)/ });
   m.train();
   t.equal(m.bn.training, true);
   // parameter-free layers
@@ -74,7 +74,7 @@ t.test('train/eval reaches every module; BN counts batches only in training', as
   t.same(p.shape, [2, 2, 2, 2]);
   const u = noGrad(() => new Upsample().forward(p));
   t.same(u.shape, [2, 2, 4, 4]);
-  t.throws(() => new Conv2d(2, 3, { kernelSize: 5 as never }), { message: /Expected 1 or 3 for kernelSize but received 5/ });
+  t.throws(() => new Conv2d(2, 3, { kernelSize: 5 as never }), { code: 'ERR_PATHO_ARG', message: 'Expected 1 or 3 for Conv2d kernelSize but received 5' });
   for (const v of [x, p, u]) v.dispose();
   m.dispose();
 });

@@ -7,7 +7,7 @@ import { Adam, SGD, createOptimizer } from '../../lib/nn/optim';
 import { loadStateDict, type StateDict } from '../../lib/nn/state';
 import { UNet } from '../../lib/nn/unet';
 import { Tensor, scope } from '../../lib/tensor';
-import { readSafetensors } from '../../lib/train/safetensors';
+import { readSafetensors } from '../../lib/nn/safetensors';
 
 const dir = path.join(__dirname, '..', 'golden');
 const golden = readSafetensors(path.join(dir, 'unet_w4d2.safetensors')).tensors;
@@ -58,10 +58,10 @@ for (const [name, spec] of Object.entries(specs)) {
 
 t.test('option checks', async (t) => {
   const net = new UNet({ inChannels: 1, width: 2, depth: 1 });
-  t.throws(() => new SGD(net.store, { lr: -1 }), { message: /Expected a number > 0 for lr but received -1/ });
-  t.throws(() => new SGD(net.store, { nesterov: true }), { message: /Expected momentum > 0 and dampening 0 for nesterov/ });
-  t.throws(() => new Adam(net.store, { beta1: 1 }), { message: /beta1 and beta2 < 1/ });
-  t.throws(() => createOptimizer(net.store, 'rmsprop' as never), { message: /Expected 'sgd', 'adam' or 'adamw' for optimizer but received "rmsprop"/ });
+  t.throws(() => new SGD(net.store, { lr: -1 }), { code: 'ERR_PATHO_ARG', message: 'Expected a number > 0 for lr but received -1' });
+  t.throws(() => new SGD(net.store, { nesterov: true }), { code: 'ERR_PATHO_ARG', message: /Expected momentum > 0 and dampening 0 for nesterov/ });
+  t.throws(() => new Adam(net.store, { beta1: 1 }), { code: 'ERR_PATHO_ARG', message: /beta1 and beta2 < 1/ });
+  t.throws(() => createOptimizer(net.store, 'rmsprop' as never), { code: 'ERR_PATHO_ARG', message: "Expected 'sgd', 'adam' or 'adamw' for optimizer but received 'rmsprop'" });
   const o = createOptimizer(net.store, 'adamw', 0.3);
   t.equal(o.lr, 0.3);
   t.equal((o as Adam).weightDecay, 0.01, 'AdamW default weight decay as torch');

@@ -10,7 +10,7 @@ import { bceJaccardLoss } from '../../lib/nn/losses';
 import { loadStateDict, type StateDict } from '../../lib/nn/state';
 import { UNet } from '../../lib/nn/unet';
 import { Model } from '../../lib/train/model';
-import { readSafetensors } from '../../lib/train/safetensors';
+import { readSafetensors } from '../../lib/nn/safetensors';
 import { syntheticBatch } from '../../lib/bench/train-step';
 import { roundBf16 } from '../helpers/bf16';
 

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import type { StateDict } from '../../lib/nn/state';
-import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../lib/train/safetensors';
+import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../lib/nn/safetensors';
 
 const sample = (): StateDict => new Map([
   ['b.weight', { dtype: 'F32', shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],

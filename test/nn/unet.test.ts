@@ -6,7 +6,7 @@ import { Tensor, scope } from '../../lib/tensor';
 import { bceJaccardLoss, bceLoss } from '../../lib/nn/losses';
 import { loadStateDict, stateDict, type StateDict } from '../../lib/nn/state';
 import { UNet } from '../../lib/nn/unet';
-import { readSafetensors } from '../../lib/train/safetensors';
+import { readSafetensors } from '../../lib/nn/safetensors';
 import { sigmoid } from '../../lib/nn/functional';
 import { noGrad } from '../../lib/tensor';
 
@@ -97,8 +97,9 @@ t.test('forward, loss, gradients and running stats match PyTorch', async (t) => 
 t.test('a bad input shape is one clear error', async (t) => {
   const net = new UNet({ inChannels: 3, width: 4, depth: 2 });
   const x = Tensor.empty([1, 3, 18, 16]);
-  t.throws(() => net.forward(x), { message: /Expected input \[N, 3, H, W\] with H and W multiples of 4 but received \[1,3,18,16\]/ });
-  t.throws(() => new UNet({ width: 0 }), { message: /Expected a positive integer for width but received 0/ });
+  t.throws(() => net.forward(x), { code: 'ERR_PATHO_SHAPE', message: /Expected input \[N, 3, H, W\] with H and W multiples of 4 but received \[1,3,18,16\]/ });
+  t.throws(() => new UNet({ width: 0 }), { code: 'ERR_PATHO_ARG', message: 'Expected an integer in [1, 4096] for UNet width but received 0' });
+  t.throws(() => new UNet({ depth: 9 }), { code: 'ERR_PATHO_ARG', message: 'Expected an integer in [1, 8] for UNet depth but received 9' });
   x.dispose();
   net.dispose();
 });

@@ -11,8 +11,8 @@ import { relu } from '../../lib/nn/functional';
 import { Module } from '../../lib/nn/module';
 import { UNet } from '../../lib/nn/unet';
 import { freePort } from '../../lib/parallel/launch';
-import { resolveDevices } from '../../lib/parallel/data_parallel';
-import { splitCounts } from '../../lib/train/parallel_step';
+import { resolveDevices } from '../../lib/device';
+import { splitCounts } from '../../lib/train/step';
 import { Model } from '../../lib/train/model';
 import { ensureDist, root } from './fixtures/ensure-dist';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -52,7 +52,7 @@ for (const k of [2, 3]) {
     const before = await net.store.readParams();
     // overlap: backward's hooks start buckets before finish() (all of them: the bucket holding the
     // first layer completes with the last backward op, whose marker fires before finish())
-    const s0 = model.group!.replicas[0].sync;
+    const s0 = model.group!.replicas[0].sync!;
     const finish = s0.finish.bind(s0);
     let startedInBackward = -1;
     s0.finish = () => { startedInBackward = s0.started.length; finish(); };

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import t from 'tap';
 import { readImage } from '../../lib/data';
-import { modelTilePredictor } from '../../lib/infer/predict-image';
+import { modelTilePredictor } from '../../lib/predict/image';
 import { UNet } from '../../lib/nn/unet';
 import { predictTiled, type TiledOptions } from '../../lib/predict/tiled';
 import { Model } from '../../lib/train/model';

@@ -79,21 +79,23 @@ t.test('predict accepts float NCHW input and restores the training mode', async 
   t.equal(p.length, 2 * 8 * 8);
   t.ok(p.every((v) => v > 0 && v < 1), 'probabilities');
   t.equal(net.training, true);
-  await t.rejects(model.predict({ data: new Float32Array(100), shape: [1, 2, 8, 8] }), { message: /Expected 128 values for shape \[1,2,8,8\] but received 100/ });
-  await t.rejects(model.predict({ data: new Float32Array(192), shape: [1, 3, 8, 8] }), { message: /UNet: Expected input \[N, 2, H, W\]/ });
+  await t.rejects(model.predict({ data: new Float32Array(100), shape: [1, 2, 8, 8] }), { code: 'ERR_PATHO_SHAPE', message: /Expected 128 values for shape \[1,2,8,8\] but received 100/ });
+  await t.rejects(model.predict({ data: new Float32Array(192), shape: [1, 3, 8, 8] }), { code: 'ERR_PATHO_SHAPE', message: /UNet: Expected input \[N, 2, H, W\]/ });
   model.dispose();
 });
 
 t.test('option checks', async (t) => {
   const net = new UNet({ inChannels: 1, width: 2, depth: 1 });
-  t.throws(() => new Model(net, { lr: 0 }), { message: /Expected a positive number for lr but received 0/ });
-  t.throws(() => new Model(net, { schedule: 'linear' as never }), { message: /Expected 'constant', 'step', 'cosine' or 'poly' for schedule but received "linear"/ });
-  t.throws(() => new Model(net, { thresholds: [2] }), { message: /Expected thresholds in \[0, 1\]/ });
-  t.throws(() => new Model(net, { loss: 'focal' as never }), { message: /for loss but received "focal"/ });
+  t.throws(() => new Model(net, { lr: 0 }), { code: 'ERR_PATHO_ARG', message: 'Expected a positive number for lr but received 0' });
+  t.throws(() => new Model(net, { schedule: 'linear' as never }), { code: 'ERR_PATHO_ARG', message: "Expected 'constant', 'step', 'cosine' or 'poly' for schedule but received 'linear'" });
+  t.throws(() => new Model(net, { thresholds: [2] }), { code: 'ERR_PATHO_ARG', message: 'Expected a non-empty list of numbers in [0, 1] for thresholds but received [2]' });
+  t.throws(() => new Model(net, { loss: 'focal' as never }), { code: 'ERR_PATHO_ARG', message: "Expected 'bce-jaccard', 'bce', 'dice' or a function for loss but received 'focal'" });
+  t.throws(() => new Model({} as never), { code: 'ERR_PATHO_ARG', message: "Expected a Module (e.g. new UNet()) for net but received 'object'" });
   const m = new Model(net, { loadModel: path.join(tmp, 'nope.safetensors') });
   await t.rejects(m.ready(), { code: 'ERR_PATHO_CHECKPOINT', message: /Expected a checkpoint file for loadModel but .*nope\.safetensors does not exist/ });
   const bad: Batch = { images: new Uint8Array(10), masks: new Uint8Array(16), n: 1, height: 4, width: 4, channels: 1, mean: [0], std: [1], names: ['x'] };
   const m2 = new Model(net, { out: tmp, checkpoint: false });
-  await t.rejects(m2.trainStep(bad), { message: /Expected 16 bytes for batch.images but received 10/ });
+  await t.rejects(m2.trainStep(bad), { code: 'ERR_PATHO_SHAPE', message: 'Expected 16 bytes for batch.images but received 10' });
+  await t.rejects(m2.trainStep({ ...bad, n: 0 }), { code: 'ERR_PATHO_ARG', message: 'Expected a batch of at least 1 image for batch.n but received 0' });
   net.dispose();
 });

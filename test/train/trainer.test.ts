@@ -8,7 +8,7 @@ import type { Batch } from '../../lib/data/batch';
 import { Rng } from '../../lib/rng';
 import { stateDict } from '../../lib/nn/state';
 import { UNet } from '../../lib/nn/unet';
-import { readCheckpoint } from '../../lib/train/checkpoint';
+import { readCheckpoint } from '../../lib/nn/checkpoint';
 import { Model, type ModelOptions } from '../../lib/train/model';
 import type { EpochMetrics, ProgressEvent } from '../../lib/train/trainer';
 

@@ -1,0 +1,14 @@
+// Where a training run stands: the counters the training loop advances and a checkpoint records,
+// kept apart from the Model so the loop reads and writes this one small object.
+export class TrainState {
+  /** epochs completed */
+  epoch = 0;
+  /** optimizer steps done */
+  step = 0;
+  /** best validation Dice at the first threshold so far (null before a validation) */
+  bestDice: number | null = null;
+  /** steps in the last completed epoch (for schedules when the loader has no length) */
+  stepsPerEpoch: number | null = null;
+  /** the last full checkpoint (with optimizer state) written or resumed from */
+  lastSaved: string | null = null;
+}
