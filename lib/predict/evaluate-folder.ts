@@ -1,11 +1,13 @@
 // A model evaluated on a dataset of whole images and masks (`patho evaluate`, the demo): each image
 // predicted in blended tiles as `patho predict` does, Dice and IoU per image at the thresholds,
 // their means, and the mean Dice-vs-threshold curve; counts streamed row band by row band.
+import type { Normalization } from '../data/batch';
 import type { Dataset } from '../data/dataset';
 import { DEFAULTS } from '../defaults';
 import { CURVE_THRESHOLDS, meanOverImages, ThresholdCounts } from '../nn/metrics';
 import { modelTilePredictor } from './image';
-import { checkImageChannels, type LoadedModel } from './load';
+import type { ProbabilityModel } from './inference';
+import { checkImageChannels } from './load';
 import { predictTiled, type TiledOptions } from './tiled';
 
 /** One image: its stem and `dice@<t>` / `iou@<t>` per threshold. */
@@ -22,6 +24,13 @@ export interface EvaluationReport {
   curve: { threshold: number; dice: number }[];
 }
 
+/** What evaluation needs of a loaded model (a LoadedModel fits). */
+export interface EvaluatedModel {
+  model: ProbabilityModel;
+  normalization: Normalization;
+  config: { inChannels: number };
+}
+
 /** The report's column name of a score at a threshold: 'dice@0.5'. */
 export const scoreKey = (kind: 'dice' | 'iou', t: number): string => `${kind}@${t}`;
 
@@ -29,7 +38,7 @@ export const scoreKey = (kind: 'dice' | 'iou', t: number): string => `${kind}@${
  * Scores every image/mask pair of `dataset` at `thresholds` (default DEFAULTS.thresholds = [0.5,
  * 0.7]), plus the mean Dice curve over 0.05..0.95 from the same pass.
  */
-export async function evaluateDataset(loaded: Pick<LoadedModel, 'model' | 'normalization' | 'config'>, dataset: Dataset, tiled: TiledOptions,
+export async function evaluateDataset(loaded: EvaluatedModel, dataset: Dataset, tiled: TiledOptions,
   thresholds: readonly number[] = DEFAULTS.thresholds): Promise<EvaluationReport> {
   const all = [...thresholds, ...CURVE_THRESHOLDS];
   const images: ImageScores[] = [];

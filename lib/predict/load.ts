@@ -79,7 +79,7 @@ export async function loadInferenceModel(file: string, opts: LoadOptions = {}): 
 }
 
 /** An image whose channel count the model cannot take: ERR_PATHO_DATA naming the file. */
-export function checkImageChannels(file: string, channels: number, loaded: Pick<LoadedModel, 'config'>): void {
+export function checkImageChannels(file: string, channels: number, loaded: { config: { inChannels: number } }): void {
   if (channels !== loaded.config.inChannels) {
     throw new DataError(`${file} has ${channels} channel(s) but the model expects ${loaded.config.inChannels} (inChannels of the checkpoint)`);
   }

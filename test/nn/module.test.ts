@@ -78,3 +78,28 @@ t.test('train/eval reaches every module; BN counts batches only in training', as
   for (const v of [x, p, u]) v.dispose();
   m.dispose();
 });
+
+t.test('emptyCopy: the same architecture with its own weights; constructors with arguments must say how', async (t) => {
+  const shapes = (m: Module): [string, number[]][] => m.namedParameters().map(([n, p]) => [n, p.shape]);
+  const net = new UNet({ inChannels: 2, outChannels: 1, width: 4, depth: 2, seed: 5 });
+  const copy = net.emptyCopy();
+  t.ok(copy instanceof UNet && copy !== net);
+  t.same(copy.config, { inChannels: 2, outChannels: 1, width: 4, depth: 2 });
+  t.same(shapes(copy), shapes(net), 'same parameter names and shapes');
+  t.not(copy.store, net.store, 'its own arenas');
+  const tiny = new Tiny();
+  t.same(shapes(tiny.emptyCopy()), shapes(tiny), 'a constructor without arguments needs nothing');
+  class Wide extends Module {
+    readonly conv: Conv2d;
+    constructor(readonly channels: number) {
+      super();
+      this.conv = this.addModule('conv', new Conv2d(channels, channels));
+    }
+    forward(x: Tensor): Tensor {
+      return this.conv.forward(x);
+    }
+  }
+  t.throws(() => new Wide(3).emptyCopy(), { code: 'ERR_PATHO_ARG', message: /Expected a replicate\(\) function .* of Wide \(its constructor takes arguments/ });
+  net.dispose();
+  copy.dispose();
+});

@@ -50,6 +50,36 @@ const opts = (dir: string, extra: ModelOptions = {}): ModelOptions => ({
   lr: 5e-3, optimizer: 'adam', schedule: { kind: 'cosine', warmupEpochs: 1 }, out: path.join(tmp, dir), ...extra,
 });
 
+/** Validation loss, Dice and IoU of `model` on `val` from its probabilities, per the reference's formulas. */
+async function validationByHand(model: Model): Promise<{ loss: number; dice: number[]; iou: number[] }> {
+  let lossSum = 0, images = 0;
+  const dice = [0, 0], iou = [0, 0];
+  for (const b of val) {
+    const p = await model.predict(b);
+    const hw = b.height * b.width;
+    let bce = 0, inter = 0, psum = 0, ysum = 0;
+    for (let i = 0; i < p.length; i++) {
+      const y = b.masks[i];
+      bce -= y ? Math.log(p[i]) : Math.log(1 - p[i]);
+      inter += p[i] * y; psum += p[i]; ysum += y;
+    }
+    lossSum += (bce / p.length - Math.log((inter + 1e-7) / (psum + ysum - inter + 1e-7))) * b.n;
+    for (let n = 0; n < b.n; n++) {
+      for (const [k, th] of [0.5, 0.7].entries()) {
+        let I = 0, P = 0, Y = 0;
+        for (let j = n * hw; j < (n + 1) * hw; j++) {
+          const hit = p[j] > th ? 1 : 0;
+          I += hit * b.masks[j]; P += hit; Y += b.masks[j];
+        }
+        dice[k] += (2 * I + 1e-7) / (P + Y + 1e-7);
+        iou[k] += (I + 1e-7) / (P + Y - I + 1e-7);
+      }
+    }
+    images += b.n;
+  }
+  return { loss: lossSum / images, dice: dice.map((v) => v / images), iou: iou.map((v) => v / images) };
+}
+
 t.test('epochs write metrics.jsonl, progress events and checkpoints', async (t) => {
   const model = new Model(new UNet({ inChannels: 3, width: 4, depth: 2, seed: 1 }), opts('run1'));
   const events: ProgressEvent[] = [];
@@ -59,13 +89,29 @@ t.test('epochs write metrics.jsonl, progress events and checkpoints', async (t) 
   const lines = fs.readFileSync(path.join(tmp, 'run1', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
   t.equal(lines.length, 2);
   t.same(lines.map((l) => l.epoch), [1, 2]);
-  for (const l of lines) {
-    t.ok(Number.isFinite(l.trainLoss) && Number.isFinite(l.valLoss!), 'losses');
-    t.same(Object.keys(l.dice!), ['0.5', '0.7']);
-    t.ok(l.dice!['0.5'] >= 0 && l.dice!['0.5'] <= 1 && l.iou!['0.7'] <= l.dice!['0.7'] + 1e-9, 'dice and iou in range, iou <= dice');
-    t.ok(l.imagesPerSecond > 0 && l.lr >= 0, 'images/s and lr');
-  }
   const steps = events.filter((e) => e.type === 'step');
+  for (const [k, l] of lines.entries()) {
+    const mine = steps.filter((e) => e.epoch === k + 1);
+    t.equal(mine.length, 4);
+    // every batch holds 2 images: the image-weighted mean is the plain mean of the step losses
+    const mean = mine.reduce((s, e) => s + e.loss, 0) / mine.length;
+    t.ok(Math.abs(l.trainLoss - mean) <= 1e-12 * mean, `epoch ${k + 1}: trainLoss ${l.trainLoss} = mean of its step losses ${mean}`);
+    t.equal(l.lr, mine[3].lr, "the epoch's lr is that of its last step");
+    t.equal(l.step, 4 * (k + 1));
+    // 8 images over the training part of the epoch: it took at least as long as the last step event
+    // says and at most the whole epoch (validation included)
+    t.ok(l.imagesPerSecond <= mine[3].imagesPerSecond && l.imagesPerSecond >= 8 / l.seconds,
+      `images/s ${l.imagesPerSecond} within [8 / ${l.seconds} s, ${mine[3].imagesPerSecond}]`);
+    t.same(Object.keys(l.dice!), ['0.5', '0.7']);
+  }
+  // the last epoch's validation, recomputed here from the final weights' probabilities
+  const want = await validationByHand(model);
+  const last = lines[1];
+  t.ok(Math.abs(last.valLoss! - want.loss) <= 1e-5 * want.loss, `valLoss ${last.valLoss} = ${want.loss} (BCE - log Jaccard per batch)`);
+  for (const [k, th] of ['0.5', '0.7'].entries()) {
+    t.ok(Math.abs(last.dice![th] - want.dice[k]) < 1e-6, `Dice@${th} ${last.dice![th]} = ${want.dice[k]}`);
+    t.ok(Math.abs(last.iou![th] - want.iou[k]) < 1e-6, `IoU@${th} ${last.iou![th]} = ${want.iou[k]}`);
+  }
   t.equal(steps.length, 8);
   t.same(steps[0], { ...steps[0], type: 'step', epoch: 1, step: 1, stepInEpoch: 1, stepsPerEpoch: 4 });
   // cosine with one warmup epoch: lr rises linearly over epoch 1 (1/4, 2/4, ...) then decays
@@ -121,15 +167,18 @@ t.test('timeLimit stops after the current step and saves', async (t) => {
   const endless = { async *[Symbol.asyncIterator]() { for (let i = 0; ; i++) yield train[i % 4]; } };
   const model = new Model(new UNet({ inChannels: 3, width: 4, depth: 2 }), opts('time'));
   const t0 = Date.now();
-  const r = await model.train(endless, { epochs: 3, timeLimit: 1 });
+  const stepEvents: number[] = [];
+  const r = await model.train(endless, { epochs: 3, timeLimit: 1, onProgress: (e) => { if (e.type === 'step') stepEvents.push(e.step); } });
   t.equal(r.stopReason, 'timeLimit');
-  t.ok(Date.now() - t0 < 15000, 'returned promptly');
   t.ok(r.steps >= 1, `${r.steps} steps done`);
+  t.ok(Date.now() - t0 >= 1000, 'it ran until the limit');
   const ck = readCheckpoint(path.join(tmp, 'time', 'last.safetensors'));
   t.equal(ck.meta.step, r.steps, 'checkpoint holds the last step');
   t.equal(ck.meta.epoch, 0, 'the cut epoch is not counted as completed');
   const line = JSON.parse(fs.readFileSync(path.join(tmp, 'time', 'metrics.jsonl'), 'utf8').trim()) as EpochMetrics;
   t.equal(line.partial, true);
+  t.same(stepEvents, Array.from({ length: r.steps }, (_, i) => i + 1), 'one event per step, and no step after the stop');
+  t.equal(line.step, r.steps);
   model.dispose();
 });
 
@@ -158,10 +207,32 @@ t.test('a non-finite loss stops with an error naming the step and keeps the last
 
 t.test('train argument checks', async (t) => {
   const model = new Model(new UNet({ inChannels: 3, width: 2, depth: 1 }), opts('args', { checkpoint: false }));
-  await t.rejects(model.train(loader(train), { epochs: 1.5 }), { message: /Expected a non-negative integer for epochs but received 1.5/ });
-  await t.rejects(model.train([] as never), { message: /Expected an async iterable of batches/ });
-  await t.rejects(model.train(loader(train), { timeLimit: -1 }), { message: /Expected a positive number of seconds for timeLimit/ });
+  await t.rejects(model.train(loader(train), { epochs: 1.5 }), { code: 'ERR_PATHO_ARG', message: 'Expected a non-negative integer for epochs but received 1.5' });
+  await t.rejects(model.train([] as never), { code: 'ERR_PATHO_ARG', message: "Expected an async iterable of batches (e.g. a DataLoader) for loader but received 'an array'" });
+  await t.rejects(model.train(loader(train), { timeLimit: -1 }), { code: 'ERR_PATHO_ARG', message: 'Expected a positive number of seconds for timeLimit but received -1' });
   const empty = { async *[Symbol.asyncIterator]() {} };
-  await t.rejects(model.train(empty as AsyncIterable<Batch>), { message: /Expected the loader to yield at least one batch in epoch 1/ });
+  await t.rejects(model.train(empty as AsyncIterable<Batch>), { code: 'ERR_PATHO_DATA', message: 'Expected the loader to yield at least one batch in epoch 1 but it yielded none' });
   model.dispose();
+});
+
+t.test('library defaults are DEFAULTS: Adam at 1e-3 (SGD 5e-3), cosine over 10 epochs, runs/train', async (t) => {
+  const net = new UNet({ inChannels: 3, width: 2, depth: 1 });
+  const m = new Model(net, { out: path.join(tmp, 'defaults'), checkpoint: false });
+  t.equal(m.baseLr, 1e-3);
+  t.same(m.schedule, { kind: 'cosine' });
+  t.same(m.thresholds, [0.5, 0.7]);
+  t.equal(m.lossName, 'bce-jaccard(1)');
+  t.equal(new Model(net).outDir, path.resolve('runs', 'train'));
+  t.equal(new Model(net, { optimizer: 'sgd' }).baseLr, 5e-3, "SGD's default is the original's 5e-3");
+  t.equal(new Model(net, { optimizer: { name: 'sgd', lr: 0.2 } }).baseLr, 0.2, 'an lr inside the optimizer options counts');
+  t.equal(new Model(net, { lr: 5e-3 }).baseLr, 5e-3, "the original's call shape");
+  const one = { length: 1, async *[Symbol.asyncIterator]() { yield train[0]; } };
+  const lrs: number[] = [];
+  const r = await m.train(one, { onProgress: (e) => { if (e.type === 'step') lrs.push(e.lr); } });
+  t.equal(r.epochs, 10, 'train() runs DEFAULTS.epochs');
+  t.equal(m.optimizer.name, 'adam');
+  // cosine from 1e-3 over 10 one-step epochs, the rate of a step taken at its end position
+  const want = Array.from({ length: 10 }, (_, k) => 0.5e-3 * (1 + Math.cos((Math.PI * (k + 1)) / 10)));
+  t.ok(lrs.every((v, k) => Math.abs(v - want[k]) < 1e-15), `lr per step ${lrs.map((v) => v.toExponential(2)).join(' ')}`);
+  m.dispose();
 });
