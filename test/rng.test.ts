@@ -39,3 +39,13 @@ t.test('permutation holds every index once', async (t) => {
   t.not(p.join(), Array.from({ length: 1000 }, (_, i) => i).join(), 'shuffled');
   t.same(permutation(1000, new Rng(3)), p, 'reproducible');
 });
+
+t.test('the stream is xoshiro128** (reference values from state {1, 2, 3, 4})', async (t) => {
+  const r = new Rng(0);
+  r.setState([1, 2, 3, 4]);
+  // Blackman & Vigna's xoshiro128starstar.c, ported to Python: the first six outputs and the state after
+  t.same(Array.from({ length: 6 }, () => r.next()), [11520, 0, 5927040, 70819200, 2031721883, 1637235492]);
+  t.same(r.getState(), [1110993931, 286554632, 2431677446, 2165318166]);
+  t.throws(() => r.setState([0, 0, 0, 0]), { code: 'ERR_PATHO_ARG', message: 'Expected words that are not all zero for the RNG state but received [0,0,0,0]' });
+  t.throws(() => r.setState([1, 2, 3]), { code: 'ERR_PATHO_ARG', message: 'Expected four uint32 words for the RNG state but received [1,2,3]' });
+});

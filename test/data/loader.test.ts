@@ -16,6 +16,7 @@ const hex = (bs: Batch[]): string[] => bs.map((b) => Buffer.from(b.images).toStr
 
 let rgbRoot = '';
 t.before(async () => {
+  fs.mkdirSync(path.dirname(t.testdirName), { recursive: true }); // .tap/fixtures is missing in a fresh checkout
   rgbRoot = fs.mkdtempSync(path.join(t.testdirName + '-rgb'));
   await writeDataset(rgbRoot, ['a', 'b', 'c', 'd', 'e', 'f'], 48, 40, 3);
 });
@@ -161,7 +162,7 @@ t.test('option errors name the option and what was expected', async (t) => {
   ];
   for (const [o, re] of bad) t.throws(() => new DataLoader(rgbRoot, o), { code: 'ERR_PATHO_DATA', message: re }, JSON.stringify(o));
   await t.rejects(new DataLoader(rgbRoot, { inChannels: 1 }).ready(), { code: 'ERR_PATHO_DATA', message: /model's inChannels/ });
-  await t.rejects(new DataLoader(rgbRoot, { crop: 32, stats: { mean: [0], std: [1] } }).ready(), { message: /for stats/ });
+  await t.rejects(new DataLoader(rgbRoot, { crop: 32, stats: { mean: [0], std: [1] } }).ready(), { code: 'ERR_PATHO_DATA', message: /for stats/ });
   await t.rejects(new DataLoader(rgbRoot, {}).ready(), { code: 'ERR_PATHO_DATA', message: /48x40/ }, 'whole images must be multiples of 2^depth');
   const mixed = t.testdir();
   await writeDataset(mixed, ['a'], 32, 32, 1);

@@ -108,7 +108,7 @@ t.test('corrupt or truncated checkpoint files are clear errors, not crashes', as
   fs.copyFileSync(file, path.join(tmp, 'd.safetensors'));
   const side = readSafetensors(optimizerSidecar(file));
   fs.writeFileSync(path.join(tmp, 'd.optim.safetensors'), encodeSafetensors(side.tensors, { ...side.metadata, 'patho.step': '4' }));
-  await t.rejects(loadCheckpoint(path.join(tmp, 'd.safetensors'), net, { optimizer: opt }), { message: /step 4 does not match the model checkpoint's step 5/ });
+  await t.rejects(loadCheckpoint(path.join(tmp, 'd.safetensors'), net, { optimizer: opt }), { code: 'ERR_PATHO_CHECKPOINT', message: /step 4 does not match the model checkpoint's step 5/ });
   net.dispose();
   opt.dispose();
 });

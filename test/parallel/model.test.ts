@@ -36,7 +36,7 @@ t.test('device lists', async (t) => {
   t.same(resolveDevices(['cpu', 'cpu']), ['cpu:0', 'cpu:1']);
   t.same(resolveDevices('cpu:0,1,2'), ['cpu:0', 'cpu:1', 'cpu:2']);
   t.same(resolveDevices(['cuda:1', 'cuda:0']), ['cuda:1', 'cuda:0']);
-  t.throws(() => resolveDevices(['cpu:0', 'cpu:0']), { message: 'Expected distinct devices for devices but received cpu:0 twice' });
+  t.throws(() => resolveDevices(['cpu:0', 'cpu:0']), { code: 'ERR_PATHO_DEVICE', message: 'Expected distinct devices for devices but received cpu:0 twice' });
   t.throws(() => resolveDevices(['cpu:0', 'cuda:0']), { message: /Expected devices of one kind/ });
   t.throws(() => resolveDevices(['gpu']), { message: "Expected cpu, cpu:N, cuda or cuda:N for devices but received 'gpu'" });
   t.same(splitCounts(5, 2), [3, 2]);

@@ -72,12 +72,22 @@ t.test('20 training steps leave no tensor behind', async (t) => {
   t.ok(after.count < before.count && after.bytes < before.bytes, 'dispose frees the arenas');
 });
 
-t.test('predict accepts float NCHW input and restores the training mode', async (t) => {
+t.test('predict: eval-mode BatchNorm, uint8 and float NCHW input agree, the training mode is restored', async (t) => {
   const net = new UNet({ inChannels: 2, outChannels: 1, width: 4, depth: 1 });
   const model = new Model(net, { out: tmp, checkpoint: false });
-  const p = await model.predict({ data: new Float32Array(2 * 2 * 8 * 8).fill(0.25), shape: [2, 2, 8, 8] });
-  t.equal(p.length, 2 * 8 * 8);
-  t.ok(p.every((v) => v > 0 && v < 1), 'probabilities');
+  const px = Uint8Array.from({ length: 2 * 8 * 8 * 2 }, (_, i) => (i * 37 + 11) % 256);
+  const mean = [0.5, 0.4], std = [0.2, 0.3];
+  const both = await model.predict({ images: px, n: 2, height: 8, width: 8, channels: 2, mean, std });
+  t.equal(both.length, 2 * 8 * 8);
+  const first = await model.predict({ images: px.subarray(0, 128), n: 1, height: 8, width: 8, channels: 2, mean, std });
+  t.same(Array.from(first), Array.from(both.subarray(0, 64)), "an image's prediction does not depend on the rest of the batch (running statistics)");
+  // the same images normalised here, as float32 NCHW
+  const x = new Float32Array(2 * 2 * 64);
+  for (let i = 0; i < 2; i++) for (let c = 0; c < 2; c++) for (let p = 0; p < 64; p++) x[(i * 2 + c) * 64 + p] = (px[(i * 64 + p) * 2 + c] / 255 - mean[c]) / std[c];
+  const p = await model.predict({ data: x, shape: [2, 2, 8, 8] });
+  let worst = 0;
+  for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - both[i]));
+  t.ok(worst < 1e-5, `float input gives the uint8 input's probabilities (max difference ${worst.toExponential(1)})`);
   t.equal(net.training, true);
   await t.rejects(model.predict({ data: new Float32Array(100), shape: [1, 2, 8, 8] }), { code: 'ERR_PATHO_SHAPE', message: /Expected 128 values for shape \[1,2,8,8\] but received 100/ });
   await t.rejects(model.predict({ data: new Float32Array(192), shape: [1, 3, 8, 8] }), { code: 'ERR_PATHO_SHAPE', message: /UNet: Expected input \[N, 2, H, W\]/ });
