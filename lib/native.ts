@@ -123,6 +123,15 @@ export interface Binding {
   /** uint8 [N,H,W] -> float32 [N,H,W], values unchanged */
   labelsU8ToFloat(masks: T, y: T): void;
 
+  // ---- instance separation on the host (native/objects, run off the event loop); images row-major w x h ----
+  objectsDistanceTransform(mask: Uint8Array, width: number, height: number, out: Float32Array): Promise<number>;
+  /** resolves to the number of components; out receives labels 1..n in raster order of first pixel */
+  objectsLabelComponents(mask: Uint8Array, width: number, height: number, connectivity: 4 | 8, out: Int32Array): Promise<number>;
+  objectsHMaxima(image: Float32Array, width: number, height: number, h: number, out: Uint8Array): Promise<number>;
+  /** labels: markers in, labels out (in place) */
+  objectsWatershed(elevation: Float32Array, mask: Uint8Array | null, width: number, height: number,
+    connectivity: 4 | 8, labels: Int32Array): Promise<number>;
+
   // ---- communicators (native/binding/comm.cc); collectives are queued and return at once, their
   // errors (ERR_PATHO_COMM) surface at the device's next read/synchronize ----
   NativeComm: abstract new () => NativeComm;

@@ -11,6 +11,7 @@ namespace patho {
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
 void registerMulticlassOps(Napi::Env env, Napi::Object exports);  // multiclass_ops.cc
+void registerObjects(Napi::Env env, Napi::Object exports);  // objects.cc
 
 namespace {
 
@@ -154,6 +155,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports);
   registerComm(env, exports);
   registerMulticlassOps(env, exports);
+  registerObjects(env, exports);
   return exports;
 }
 
