@@ -4,3 +4,4 @@ export * from './label_image';
 export * from './separate';
 export * from './features';
 export * from './metrics';
+export * from './seams';
