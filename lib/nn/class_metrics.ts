@@ -4,6 +4,7 @@
 import { invalidOption } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
+import { toFloat32 } from './functional';
 import { NO_IGNORE } from './multiclass';
 
 /**
@@ -12,12 +13,14 @@ import { NO_IGNORE } from './multiclass';
  */
 export async function classConfusion(logits: Tensor, labels: Tensor, opts: { ignoreIndex?: number } = {}): Promise<Float64Array> {
   const [N, K] = logits.shape;
+  const x = toFloat32(logits);  // bf16 logits: the argmax of their float32 values
   const counts = Tensor.empty([N, K, K], logits.device);
   try {
-    native.classConfusion(logits.value, labels.value, opts.ignoreIndex ?? NO_IGNORE, counts.value);
+    native.classConfusion(x.value, labels.value, opts.ignoreIndex ?? NO_IGNORE, counts.value);
     return Float64Array.from(await counts.read());
   } finally {
     counts.dispose();
+    if (x !== logits) x.dispose();
   }
 }
 

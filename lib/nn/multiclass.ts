@@ -55,7 +55,7 @@ function epsOf(v: number | undefined, op: string): number {
   return eps;
 }
 
-/** The weight tensor and whether this call made it (then it is freed with the loss's scope). */
+/** The weight tensor: the caller's, or one made from the numbers (freed with the enclosing scope, like the loss's stats). */
 function weightTensor(w: CrossEntropyOptions['weight'], K: number, device: string, op: string): Tensor | null {
   if (w === undefined || w === null) return null;
   if (w instanceof Tensor) {

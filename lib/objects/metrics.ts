@@ -2,7 +2,7 @@
 // PQ = DQ x SQ with unique matches at IoU > 0.5 (Kirillov et al. 2019), object precision/recall/F1 on those
 // matches, the count error; and boundary quality of binary or class masks (Hausdorff distance and its 95th
 // percentile). Undefined values (both images empty) are NaN, left out of means by the caller.
-import { invalidOption } from '../errors';
+import { DataError, invalidOption } from '../errors';
 import { distanceTransform } from './label_image';
 
 export interface InstanceScores {
@@ -190,4 +190,23 @@ export async function classBoundaryScores(truth: ArrayLike<number>, pred: ArrayL
     out.push(await boundaryScores(t, p, width, height, opts));
   }
   return out;
+}
+
+/** Distinct values of a label image (0 included when present). */
+export function distinctLabels(labels: ArrayLike<number>): number {
+  const seen = new Set<number>();
+  for (let i = 0; i < labels.length; i++) seen.add(labels[i]);
+  return seen.size;
+}
+
+/**
+ * Instance ground truth that cannot be one: every pixel the same value (a blank or constant image, or the
+ * wrong file). An all-background image is accepted only with allowEmpty (a tile with no object).
+ */
+export function checkInstanceTruth(labels: ArrayLike<number>, file: string, opts: { allowEmpty?: boolean } = {}): void {
+  if (labels.length === 0 || distinctLabels(labels) > 1) return;
+  const v = labels[0];
+  if (v === 0 && opts.allowEmpty) return;
+  throw new DataError(`${file}: instance ground truth holds the single value ${v} in every pixel; expected a label image with 0 for background and one value per object`,
+    [{ files: [file], reason: `single value ${v}` }]);
 }

@@ -70,6 +70,17 @@ t.test('bf16 logits are cast to float32 first; the gradient reaches the bf16 ten
   });
   t.ok(Math.abs(value - c.crossEntropy.loss) < 2e-2 * Math.abs(c.crossEntropy.loss), `bf16 loss ${value} near float32 ${c.crossEntropy.loss}`);
   t.equal(xb.grad?.dtype, 'bfloat16', 'gradient in the logits dtype');
+  // confusion of bf16 logits: the argmax of their (rounded) values
+  const xv = await xb.read();
+  const K = c.shape[1], HW = H * W;
+  const want = new Array(N * K * K).fill(0);
+  for (let n = 0; n < N; n++)
+    for (let i = 0; i < HW; i++) {
+      let best = 0;
+      for (let k = 1; k < K; k++) if (xv[(n * K + k) * HW + i] > xv[(n * K + best) * HW + i]) best = k;
+      want[(n * K + c.labels[n * HW + i]) * K + best]++;
+    }
+  t.same(Array.from(await classConfusion(xb, labels)), want, 'classConfusion of bf16 NHWC logits');
   for (const z of [labels, x32, xb]) z.dispose();
 });
 

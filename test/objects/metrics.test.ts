@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import { boundaryScores, classBoundaryScores, instanceScores, percentile } from '../../lib/objects/metrics';
+import { boundaryScores, checkInstanceTruth, classBoundaryScores, distinctLabels, instanceScores, percentile } from '../../lib/objects/metrics';
 
 /** an 8 x 4 image with rectangles [x0, x1) x [y0, y1) painted with their labels */
 function paint(rects: [number, number, number, number, number][], w = 8, h = 4): Int32Array {
@@ -100,4 +100,13 @@ t.test('Hausdorff distance on a hand-worked pair of squares', async (t) => {
   t.equal(per.length, 2, 'foreground classes only');
   t.equal(per[0].hausdorffPx, 0, 'class 1 identical');
   t.equal(per[1].hausdorffPx, 1, 'class 2 shifted by one pixel');
+});
+
+t.test('instance ground truth with a single value is refused, naming the file and the value', async (t) => {
+  t.throws(() => checkInstanceTruth(new Uint16Array(16).fill(255), 'truth/a.png'),
+    { code: 'ERR_PATHO_DATA', message: /^truth\/a\.png: instance ground truth holds the single value 255 in every pixel/ });
+  t.throws(() => checkInstanceTruth(new Int32Array(16), 'truth/b.png'), { code: 'ERR_PATHO_DATA', message: /single value 0/ });
+  checkInstanceTruth(new Int32Array(16), 'truth/b.png', { allowEmpty: true });
+  checkInstanceTruth(A, 'truth/c.png');
+  t.equal(distinctLabels(paint([[1, 0, 2, 0, 2], [5, 4, 8, 0, 4]])), 3);
 });
