@@ -48,6 +48,12 @@ export const DEFAULTS = Object.freeze({
   threshold: 0.5,
   /** the device training and prediction run on. */
   device: 'cpu',
+  /** objects: split touching objects with the distance-transform watershed (markers: h-maxima of height objectH px). */
+  objectSplit: true,
+  objectH: 2,
+  /** objects: smallest object kept and largest hole filled, in pixels (0: keep all / fill none). */
+  minArea: 0,
+  maxHole: 0,
 });
 
 export type Defaults = typeof DEFAULTS;

@@ -107,6 +107,30 @@ export interface Binding {
   clipGradNorm(grads: T, maxNorm: number, normOut: T): void;
   normalizeImagesU8(pixels: T, mean: number[], std: number[], y: T): void;
   masksU8ToFloat(masks: T, y: T): void;
+  // ---- multi-class (backend.h): logits/prob [N,K,H,W], labels float32 [N,H,W] class indices, weight [K] or
+  // null, stats [2+3K]; labels equal to ignoreIndex (or not in [0,K)) are skipped ----
+  softmaxForward(x: T, y: T): void;
+  crossEntropyForward(logits: T, labels: T, weight: OptT, ignoreIndex: number, jaccardWeight: number, eps: number,
+    prob: T, loss: T, stats: T): void;
+  crossEntropyBackward(prob: T, labels: T, weight: OptT, ignoreIndex: number, stats: T, dloss: T,
+    jaccardWeight: number, eps: number, dlogits: T): void;
+  multiclassDiceForward(logits: T, labels: T, ignoreIndex: number, firstClass: number, eps: number, prob: T, loss: T,
+    stats: T): void;
+  multiclassDiceBackward(prob: T, labels: T, ignoreIndex: number, firstClass: number, stats: T, dloss: T, eps: number,
+    dlogits: T): void;
+  /** counts [N,K,K]: [n][label][argmax] */
+  classConfusion(logits: T, labels: T, ignoreIndex: number, counts: T): void;
+  /** uint8 [N,H,W] -> float32 [N,H,W], values unchanged */
+  labelsU8ToFloat(masks: T, y: T): void;
+
+  // ---- instance separation on the host (native/objects, run off the event loop); images row-major w x h ----
+  objectsDistanceTransform(mask: Uint8Array, width: number, height: number, out: Float32Array): Promise<number>;
+  /** resolves to the number of components; out receives labels 1..n in raster order of first pixel */
+  objectsLabelComponents(mask: Uint8Array, width: number, height: number, connectivity: 4 | 8, out: Int32Array): Promise<number>;
+  objectsHMaxima(image: Float32Array, width: number, height: number, h: number, out: Uint8Array): Promise<number>;
+  /** labels: markers in, labels out (in place) */
+  objectsWatershed(elevation: Float32Array, mask: Uint8Array | null, width: number, height: number,
+    connectivity: 4 | 8, labels: Int32Array): Promise<number>;
 
   // ---- communicators (native/binding/comm.cc); collectives are queued and return at once, their
   // errors (ERR_PATHO_COMM) surface at the device's next read/synchronize ----

@@ -10,6 +10,8 @@ namespace patho {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
+void registerMulticlassOps(Napi::Env env, Napi::Object exports);  // multiclass_ops.cc
+void registerObjects(Napi::Env env, Napi::Object exports);  // objects.cc
 
 namespace {
 
@@ -152,6 +154,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   registerOps(env, exports);
   registerComm(env, exports);
+  registerMulticlassOps(env, exports);
+  registerObjects(env, exports);
   return exports;
 }
 

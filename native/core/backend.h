@@ -126,6 +126,33 @@ class Backend {
   virtual void segmentationCounts(const Tensor& prob, const Tensor& target, const Tensor& thresholds,
                                   const Tensor& counts) = 0;
 
+  // ---- multi-class (K >= 2 classes; native/cpu/multiclass.cc, native/cuda/multiclass.cc). logits, prob
+  // [N,K,H,W] float32; labels float32 [N,H,W] holding class indices. A pixel counts when its label is an
+  // integer in [0,K) other than ignoreIndex; other labels (ignoreIndex, or values the data layer should
+  // have refused) are skipped by the loss, its gradient and the confusion counts. weight [K] or undefined.
+  // stats float32 [2+3K] = {sum w[y]*nll, sum w[y], then per class k: I_k = sum p_k*[y==k], P_k = sum p_k,
+  // Y_k = sum [y==k]} over counted pixels, p = softmax over channels; prob receives p. ----
+  virtual void softmaxForward(const Tensor& x, const Tensor& y) = 0;
+  // loss = CE - w*log(mean over k=1..K-1 of (I_k+eps)/(P_k+Y_k-I_k+eps)), CE = stats[0]/stats[1] (PyTorch's
+  // weighted mean; 0 when no pixel counts, where PyTorch gives NaN); jaccardWeight 0: plain CE.
+  virtual void crossEntropyForward(const Tensor& logits, const Tensor& labels, const Tensor& weight, int ignoreIndex,
+                                   float jaccardWeight, float eps, const Tensor& prob, const Tensor& loss,
+                                   const Tensor& stats) = 0;
+  // dlogits = dloss[0] * d(loss)/d(logits) from the forward's prob and stats.
+  virtual void crossEntropyBackward(const Tensor& prob, const Tensor& labels, const Tensor& weight, int ignoreIndex,
+                                    const Tensor& stats, const Tensor& dloss, float jaccardWeight, float eps,
+                                    const Tensor& dlogits) = 0;
+  // loss = 1 - mean over k=firstClass..K-1 of (2 I_k + eps)/(P_k + Y_k + eps); stats as above (CE part too).
+  virtual void multiclassDiceForward(const Tensor& logits, const Tensor& labels, int ignoreIndex, int firstClass,
+                                     float eps, const Tensor& prob, const Tensor& loss, const Tensor& stats) = 0;
+  virtual void multiclassDiceBackward(const Tensor& prob, const Tensor& labels, int ignoreIndex, int firstClass,
+                                      const Tensor& stats, const Tensor& dloss, float eps, const Tensor& dlogits) = 0;
+  // counts float32 [N,K,K]: counts[n][t][p] = pixels of image n with label t and argmax_c logits = p (the
+  // first maximum on ties, as torch.argmax); logits may be probabilities (same argmax).
+  virtual void classConfusion(const Tensor& logits, const Tensor& labels, int ignoreIndex, const Tensor& counts) = 0;
+  // masks uint8 [N,H,W] -> y float32 [N,H,W], the values unchanged (class indices).
+  virtual void labelsU8ToFloat(const Tensor& masks, const Tensor& y) = 0;
+
   // ---- optimizers: one fused update over a contiguous arena (params, grads, state same numel) ----
   virtual void sgdUpdate(const Tensor& params, const Tensor& grads, const Tensor& momentumBuf,
                          const SgdParams& p) = 0;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "cpu_ops.h"
+#include "multiclass_ops.h"
 #include "staging.h"
 
 namespace patho {
@@ -150,6 +151,27 @@ class CpuBackend final : public Backend {
     cpu::normalizeImagesU8(px, mean, std, y);
   }
   void masksU8ToFloat(const Tensor& m, const Tensor& y) override { cpu::masksU8ToFloat(m, y); }
+  void softmaxForward(const Tensor& x, const Tensor& y) override { cpu::softmaxForward(x, y); }
+  void crossEntropyForward(const Tensor& lg, const Tensor& lb, const Tensor& w, int ig, float jw, float eps,
+                           const Tensor& prob, const Tensor& loss, const Tensor& stats) override {
+    cpu::crossEntropyForward(lg, lb, w, ig, jw, eps, prob, loss, stats);
+  }
+  void crossEntropyBackward(const Tensor& prob, const Tensor& lb, const Tensor& w, int ig, const Tensor& stats,
+                            const Tensor& dloss, float jw, float eps, const Tensor& dlg) override {
+    cpu::crossEntropyBackward(prob, lb, w, ig, stats, dloss, jw, eps, dlg);
+  }
+  void multiclassDiceForward(const Tensor& lg, const Tensor& lb, int ig, int first, float eps, const Tensor& prob,
+                             const Tensor& loss, const Tensor& stats) override {
+    cpu::multiclassDiceForward(lg, lb, ig, first, eps, prob, loss, stats);
+  }
+  void multiclassDiceBackward(const Tensor& prob, const Tensor& lb, int ig, int first, const Tensor& stats,
+                              const Tensor& dloss, float eps, const Tensor& dlg) override {
+    cpu::multiclassDiceBackward(prob, lb, ig, first, stats, dloss, eps, dlg);
+  }
+  void classConfusion(const Tensor& lg, const Tensor& lb, int ig, const Tensor& counts) override {
+    cpu::classConfusion(lg, lb, ig, counts);
+  }
+  void labelsU8ToFloat(const Tensor& m, const Tensor& y) override { cpu::labelsU8ToFloat(m, y); }
 
  private:
   // Built on first use, on the queue thread: a backend that only moves memory never starts oneDNN.

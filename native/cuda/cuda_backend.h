@@ -115,6 +115,21 @@ class CudaBackend final : public Backend {
                          const Tensor& y) override;
   void masksU8ToFloat(const Tensor& masks, const Tensor& y) override;
 
+  // multiclass.cc
+  void softmaxForward(const Tensor& x, const Tensor& y) override;
+  void crossEntropyForward(const Tensor& logits, const Tensor& labels, const Tensor& weight, int ignoreIndex,
+                           float jaccardWeight, float eps, const Tensor& prob, const Tensor& loss,
+                           const Tensor& stats) override;
+  void crossEntropyBackward(const Tensor& prob, const Tensor& labels, const Tensor& weight, int ignoreIndex,
+                            const Tensor& stats, const Tensor& dloss, float jaccardWeight, float eps,
+                            const Tensor& dlogits) override;
+  void multiclassDiceForward(const Tensor& logits, const Tensor& labels, int ignoreIndex, int firstClass, float eps,
+                             const Tensor& prob, const Tensor& loss, const Tensor& stats) override;
+  void multiclassDiceBackward(const Tensor& prob, const Tensor& labels, int ignoreIndex, int firstClass,
+                              const Tensor& stats, const Tensor& dloss, float eps, const Tensor& dlogits) override;
+  void classConfusion(const Tensor& logits, const Tensor& labels, int ignoreIndex, const Tensor& counts) override;
+  void labelsU8ToFloat(const Tensor& masks, const Tensor& y) override;
+
  private:
   void use() const;  // cudaSetDevice(index_) on the calling thread
   void release();    // frees what the constructor made (also after a failed construction)
