@@ -13,7 +13,7 @@ const LAYERS: [RegExp, number, string][] = [
   [/^(errors|defaults|disposable|version)\.ts$/, 0, 'leaf'],
   [/^(native|addon-loader)\.ts$/, 1, 'native'],
   [/^(tensor|rng|device)\.ts$/, 2, 'tensor'],
-  [/^(nn|data|parallel|predict|slide|objects|geometry)\//, 3, 'nn/data/parallel/predict/slide/objects'],
+  [/^(nn|data|classes|parallel|predict|slide|objects|geometry)\//, 3, 'nn/data/classes/parallel/predict/slide/objects'],
   [/^train\//, 4, 'train'],
   [/^(cli|bench)\/|^(doctor|plot)\.ts$/, 5, 'cli'],
   [/^index\.ts$/, 6, 'package entry'],
