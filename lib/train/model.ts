@@ -18,6 +18,7 @@ import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
 import { evaluateModel } from './evaluate';
 import { checkSchedule, type ScheduleSpec } from './schedule';
+import { type LoaderPosition, positionFromMeta } from './position';
 import { parallelTrainStep } from './parallel_step';
 import { runTraining, type TrainOptions, type TrainResult } from './trainer';
 import { uploadImages, uploadMasks, type ImageBatch } from './upload';
@@ -101,6 +102,8 @@ export class Model {
   /** the checkpoint this model resumed from, if any */
   resumedFrom: string | null = null;
   private readonly opts: ModelOptions;
+  /** where in its epoch that checkpoint stopped (train() continues there) */
+  resumePosition: LoaderPosition | null = null;
   private readyP: Promise<void> | null = null;
   /** data-parallel replicas (replica 0 is net); null on one device */
   group: ReplicaGroup | null = null;
@@ -218,6 +221,7 @@ export class Model {
     if (meta.normalization) this.normalization = meta.normalization;
     if (typeof meta.stepsPerEpoch === 'number') this.lastStepsPerEpoch = meta.stepsPerEpoch;
     this.resumedFrom = file;
+    this.resumePosition = positionFromMeta(meta);
     this.lastSaved ??= file;
     await this.group?.broadcastState();
     return meta;

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { Batch } from '../data/batch';
 import { PathoError } from '../nn/state';
 import type { EvaluateResult, Model } from './model';
+import { type LoaderPosition, resumeLoader } from './position';
 import { learningRate } from './schedule';
 
 export interface EpochMetrics {
@@ -120,9 +121,11 @@ async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: Train
   // images over all ranks per local batch (the loader is sharded evenly by rank)
   const perBatch = model.group?.multiProcess ? model.worldSize : 1;
 
+  // a stop mid-epoch saves where the epoch stands, so a resume continues with the next batch
+  let position: LoaderPosition | null = null;
   const save = async (name: string, best: boolean): Promise<void> => {
     if (!model.checkpointDir || !writer) return;
-    const file = await model.save(name, { optimizer: !best });
+    const file = await model.save(name, { optimizer: !best, ...(position && !best ? { extra: { loader: position } } : {}) });
     if (!best) lastCheckpoint = file;
     emit({ type: 'checkpoint', file, best });
   };
@@ -137,8 +140,14 @@ async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: Train
     let lossSum = 0;
     let images = 0;
     let stepInEpoch = 0;
+    let samplesBefore = 0;
+    let discard = 0;
+    const resume = model.resumePosition;
+    model.resumePosition = null;
+    if (resume && resume.epoch === e) ({ batch: stepInEpoch, samples: samplesBefore, discard } = resumeLoader(loader, resume));
     let lr = model.optimizer.lr;
     for await (const batch of loader) {
+      if (discard > 0 && discard--) continue;
       spe ??= loaderSteps(loader); // a loader may know its length only once it has started
       // without a step count the whole epoch uses its end position (so warmup never gives lr 0)
       lr = learningRate(model.schedule, model.baseLr, { epochIndex: e, epoch: e + (spe ? Math.min(1, (stepInEpoch + 1) / spe) : 1), epochs });
@@ -162,6 +171,7 @@ async function trainLoop(model: Model, loader: AsyncIterable<Batch>, opts: Train
       stop = await shouldStop();
       if (stop) break;
     }
+    position = stop ? { epoch: e, batch: stepInEpoch, samples: samplesBefore + images } : null;
     if (stepInEpoch === 0 && !stop) throw new TypeError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
     const trainSeconds = (Date.now() - t0) / 1000;
     let val: EvaluateResult | null = null;
