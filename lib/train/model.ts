@@ -15,10 +15,11 @@ import { PathoError } from '../nn/state';
 import { UNet } from '../nn/unet';
 import { cudaDeviceCount, ReplicaGroup, resolveDevices } from '../parallel/data_parallel';
 import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
+import { cudaDeviceForPlacement } from '../parallel/scheduler';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
 import { evaluateModel } from './evaluate';
-import { checkSchedule, type ScheduleSpec } from './schedule';
 import { type LoaderPosition, positionFromMeta } from './position';
+import { checkSchedule, type ScheduleSpec } from './schedule';
 import { parallelTrainStep } from './parallel_step';
 import { runTraining, type TrainOptions, type TrainResult } from './trainer';
 import { uploadImages, uploadMasks, type ImageBatch } from './upload';
@@ -101,9 +102,9 @@ export class Model {
   lastSaved: string | null = null;
   /** the checkpoint this model resumed from, if any */
   resumedFrom: string | null = null;
-  private readonly opts: ModelOptions;
   /** where in its epoch that checkpoint stopped (train() continues there) */
   resumePosition: LoaderPosition | null = null;
+  private readonly opts: ModelOptions;
   private readyP: Promise<void> | null = null;
   /** data-parallel replicas (replica 0 is net); null on one device */
   group: ReplicaGroup | null = null;
@@ -154,7 +155,7 @@ export class Model {
     const env = rendezvousOptionsFromEnv();
     if (env.worldSize > 1) {
       const kind = (spec ? (Array.isArray(spec) ? spec[0] : spec) : this.opts.device ?? 'cpu').startsWith('cuda') ? 'cuda' : 'cpu';
-      return [kind === 'cuda' ? `cuda:${env.localRank}` : 'cpu'];
+      return [kind === 'cuda' ? cudaDeviceForPlacement(env, cudaDeviceCount()) : 'cpu'];
     }
     if (spec === undefined || spec === null) return null;
     if (spec === 'cuda' && this.opts.devices === undefined && cudaDeviceCount() === 0) return null; // makeParallel() without GPUs
@@ -220,8 +221,8 @@ export class Model {
     if (meta.rng) this.rng.setState(meta.rng);
     if (meta.normalization) this.normalization = meta.normalization;
     if (typeof meta.stepsPerEpoch === 'number') this.lastStepsPerEpoch = meta.stepsPerEpoch;
-    this.resumedFrom = file;
     this.resumePosition = positionFromMeta(meta);
+    this.resumedFrom = file;
     this.lastSaved ??= file;
     await this.group?.broadcastState();
     return meta;
