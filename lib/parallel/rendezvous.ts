@@ -83,6 +83,7 @@ export class Rendezvous {
     try {
       await store.set(`rank/${rank}`, JSON.stringify({ host: os.hostname(), pid: process.pid }));
       await r.waitForAll((k) => `rank/${k}`, 'the rendezvous', timeoutMs);
+      if (server) await r.network();  // publish how the job spreads over hosts: every rank may ask
       if (options.worldSize > 1) r.heartbeat = await startHeartbeat(masterAddr, port, rank, timeoutMs);
     } catch (e) {
       // rank 0 keeps the store a moment, so the ranks that did arrive report their own timeout
