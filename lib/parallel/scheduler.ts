@@ -109,7 +109,8 @@ function fromTorchrun(env: NodeJS.ProcessEnv): Placement {
   if (worldSize > 1 && !set(env, 'MASTER_PORT')) throw missing('MASTER_PORT', 'torchrun', `the port of rank 0, for ${worldSize} ranks`);
   return check({
     source: 'torchrun', rank, worldSize,
-    localRank: set(env, 'LOCAL_RANK') ? int(env, 'LOCAL_RANK', 0) : rank,
+    // torchrun always sets LOCAL_RANK; a PyTorchJob pod without torchrun runs one process: local rank 0
+    localRank: set(env, 'LOCAL_RANK') ? int(env, 'LOCAL_RANK', 0) : 0,
     localWorldSize: optInt(env, 'LOCAL_WORLD_SIZE', 1),
     masterAddr: env.MASTER_ADDR || '127.0.0.1',
     masterPort: set(env, 'MASTER_PORT') ? port(env, 'MASTER_PORT') : 0,

@@ -52,6 +52,8 @@ t.test('which starter placed the process', async (t) => {
   t.match(detectPlacement({ ...slurm(), RANK: '1', WORLD_SIZE: '2', MASTER_ADDR: 'm', MASTER_PORT: '1' }), { source: 'torchrun' });
   t.match(detectPlacement({ ...slurm(), OMPI_COMM_WORLD_RANK: '1', OMPI_COMM_WORLD_SIZE: '2' }), { source: 'slurm' });
   t.match(detectPlacement({ RANK: '1' }), { source: 'patho', worldSize: 1 }, 'RANK alone is not torchrun');
+  t.match(detectPlacement({ RANK: '3', WORLD_SIZE: '4', MASTER_ADDR: 'patho-train-master-0', MASTER_PORT: '23456' }), { source: 'torchrun', rank: 3, localRank: 0 },
+    "a PyTorchJob pod's one process (the operator sets no LOCAL_RANK) is local rank 0");
 });
 
 t.test('the log line says which variables were used', async (t) => {
