@@ -1,6 +1,7 @@
-// `patho launch --max-restarts`: a worker of a 2-process `patho train` killed mid-run restarts the
-// group, which resumes from the last checkpoint (PATHO_RESTART_COUNT) and completes with the final
-// step count, and the weights, of an uninterrupted run.
+// `patho launch` over a 2-process `patho train`: with --max-restarts, a worker killed mid-run
+// restarts the group, which resumes from the last checkpoint (PATHO_RESTART_COUNT) and completes
+// with the final step count, and the weights, of an uninterrupted run; Ctrl-C makes both ranks
+// stop after the same step, and rank 0 saves it.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,13 +19,15 @@ const data = path.join(tmp, 'data');
 const trainArgs = (out: string): string[] => [path.join(root, 'bin/patho.js'), 'train', '--data', data, '--val-split', '0', '--epochs', '6',
   '--batch-size', '2', '--crop', '32', '--width', '4', '--depth', '2', '--workers', '0', '--seed', '3', '--out', out];
 
-function launch(out: string): { pid: number; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const p = spawn(process.execPath, [path.join(root, 'bin/patho.js'), 'launch', '-n', '2', '--max-restarts', '2', '--grace', '10', '--timeout', '600', '--',
-    process.execPath, ...trainArgs(out)], { cwd: root, env: { ...process.env, PATHO_TIMEOUT_MS: '30000' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function launch(out: string, epochs = 6): { pid: number; stdout: () => string; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const args = trainArgs(out).map((a, i, all) => (all[i - 1] === '--epochs' ? String(epochs) : a));
+  // its own process group, as a shell runs it: a terminal's Ctrl-C signals the group
+  const p = spawn(process.execPath, [path.join(root, 'bin/patho.js'), 'launch', '-n', '2', '--max-restarts', '2', '--grace', '30', '--timeout', '600', '--',
+    process.execPath, ...args], { cwd: root, env: { ...process.env, PATHO_TIMEOUT_MS: '30000' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '', stderr = '';
   p.stdout.on('data', (c) => { stdout += c; });
   p.stderr.on('data', (c) => { stderr += c; });
-  return { pid: p.pid!, done: new Promise((resolve) => p.on('close', (code) => resolve({ code, stdout, stderr }))) };
+  return { pid: p.pid!, stdout: () => stdout, done: new Promise((resolve) => p.on('close', (code) => resolve({ code, stdout, stderr }))) };
 }
 
 // The launcher's worker of rank `rank` (its child whose environment says so).
@@ -39,11 +42,12 @@ function workerPid(launcher: number, rank: number): number | null {
   return null;
 }
 
+t.before(() => writeDataset(data, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], 48, 48, 3));
+
 if (process.platform !== 'linux') {
   t.skip('finding the worker to kill reads /proc (Linux only)');
 } else {
   t.test('a worker killed mid-run: the group restarts from the last checkpoint and completes like an uninterrupted run', async (t) => {
-    await writeDataset(data, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], 48, 48, 3);
     ensureDist();
     const straightOut = path.join(tmp, 'straight');
     const straight = await launch(straightOut).done;
@@ -78,5 +82,26 @@ if (process.platform !== 'linux') {
     }
     // resumed at an epoch boundary with the optimizer, data order and RNG state of the checkpoint: the same run
     t.equal(maxDiff, 0, `weights and buffers identical to the uninterrupted run (max |d| ${maxDiff})`);
+  });
+
+  t.test('Ctrl-C: both ranks stop after the same step and rank 0 saves it', async (t) => {
+    ensureDist();
+    const out = path.join(tmp, 'interrupted');
+    const job = launch(out, 1000);
+    let ended = false;
+    void job.done.then(() => { ended = true; });
+    const deadline = Date.now() + 300_000;
+    while (!/saved .*last\.safetensors/.test(job.stdout()) && !ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    t.notOk(ended, 'training was running when interrupted');
+    process.kill(-job.pid, 'SIGINT');
+    const r = await job.done;
+    t.equal(r.code, 1, 'the launch reports the interruption');
+    t.match(r.stderr, /patho launch: launch received SIGINT; forwarded it, and every worker stopped cleanly/);
+    const stops = [0, 1].map((k) => new RegExp(`\\[rank ${k}\\] stopped: aborted after \\d+ epochs, (\\d+) steps`).exec(r.stdout));
+    t.ok(stops[0] && stops[1], `both ranks stopped cleanly:\n${r.stdout.split('\n').filter((l) => /stopped/.test(l)).join('\n')}`);
+    t.equal(stops[0]?.[1], stops[1]?.[1], 'after the same step');
+    const meta = readCheckpoint(path.join(out, 'last.safetensors')).meta;
+    t.equal(meta.step, Number(stops[0]?.[1]), `last.safetensors holds the step training stopped at (${meta.step})`);
+    t.ok(meta.step < 2000, 'long before the end');
   });
 }
