@@ -87,7 +87,7 @@ async function waitFor(file: string, ms: number): Promise<void> {
 
 const why = cannotRun();
 if (why) {
-  t.skip(`two-host test: ${why}`);
+  t.test('two hosts in network namespaces', { skip: why }, async () => {});
 } else {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-netns-'));
   t.teardown(() => {
