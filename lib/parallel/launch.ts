@@ -196,6 +196,7 @@ function startGroup(o: LaunchOptions, attempt: number, masterPort: number, deadl
         ...process.env, ...o.env,
         PATHO_RANK: String(rank), PATHO_LOCAL_RANK: String(local), PATHO_WORLD_SIZE: String(world), PATHO_LOCAL_WORLD_SIZE: String(o.nproc),
         PATHO_MASTER_ADDR: o.masterAddr, PATHO_MASTER_PORT: String(masterPort), PATHO_RESTART_COUNT: String(attempt),
+        PATHO_LAUNCHER_PID: String(process.pid),
       },
     });
     const prefix = world > 1 ? `[rank ${rank}] ` : '';

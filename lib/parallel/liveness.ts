@@ -59,3 +59,21 @@ export async function silentRanks(store: StoreClient, worldSize: number, thresho
   }
   return out;
 }
+
+let watchingLauncher = false;
+
+/**
+ * Under `patho launch` (PATHO_LAUNCHER_PID): exit when the launcher is gone (killed with SIGKILL, or
+ * by the OOM killer), rather than train on as an orphan that nothing will stop. Workers run in
+ * process groups of their own, so nothing else would reach them. Once per process.
+ */
+export function watchLauncher(env: NodeJS.ProcessEnv = process.env): void {
+  const launcher = Number(env.PATHO_LAUNCHER_PID);
+  if (watchingLauncher || !Number.isInteger(launcher) || launcher <= 1 || process.ppid !== launcher) return;
+  watchingLauncher = true;
+  setInterval(() => {
+    if (process.ppid === launcher) return;
+    process.stderr.write(`patho: the launcher (patho launch, pid ${launcher}) is gone; stopping this worker\n`);
+    process.exit(1);
+  }, HEARTBEAT_MS).unref();
+}

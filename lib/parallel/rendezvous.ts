@@ -5,7 +5,7 @@
 // SLURM, mpirun); liveness.ts names ranks that fall silent; netaddr.ts picks addresses between hosts.
 import * as os from 'node:os';
 import { PathoError } from '../errors';
-import { type Heartbeat, silenceThresholdMs, silentRanks, startHeartbeat, type Silence } from './liveness';
+import { type Heartbeat, silenceThresholdMs, silentRanks, startHeartbeat, type Silence, watchLauncher } from './liveness';
 import { networkInfo, storeListenHost, type NetworkInfo } from './netaddr';
 import { describePlacement, detectPlacement, type PlacementSource, type PlacementVars } from './scheduler';
 import { StoreClient, StoreError, StoreServer } from './store';
@@ -63,6 +63,7 @@ export class Rendezvous {
   /** Rank 0 serves the store; every rank connects, announces itself and waits for all the others. */
   static async join(options: RendezvousOptions = rendezvousOptionsFromEnv()): Promise<Rendezvous> {
     const { rank, masterAddr, timeoutMs } = options;
+    watchLauncher();
     if (options.worldSize > 1 && options.masterPort === 0) {
       throw new StoreError(`Expected a master port for a job of ${options.worldSize} ranks but received 0 (only a single rank may let the system pick one)`);
     }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { launch, LAUNCH_MAX_NPROC, parseLaunchArgs, type LaunchOptions } from '../../lib/parallel/launch';
-import { root } from './fixtures/ensure-dist';
+import { ensureDist, root } from './fixtures/ensure-dist';
 
 const node = process.execPath;
 const sink = (): PassThrough & { text: () => string } => {
@@ -155,4 +155,24 @@ t.test('Ctrl-C: forwarded once to every worker, which get the grace period to sa
     else t.match(x.stderr, /launch received SIGINT; ranks 0, 1 did not stop within the 1 s grace period and were killed/);
     t.ok(Date.now() - t0 < 15_000, `stopped after ${Date.now() - t0} ms`);
   }
+});
+
+t.test('a worker whose launcher was killed (SIGKILL) stops instead of running on as an orphan', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-orphan-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const worker = path.join(dir, 'worker.js');
+  fs.writeFileSync(worker, `const { Rendezvous } = require(${JSON.stringify(path.join(root, 'dist/lib/parallel/rendezvous.js'))});
+    Rendezvous.join().then(() => { require('fs').writeFileSync(${JSON.stringify(dir)} + '/pid', String(process.pid)); setInterval(() => {}, 1000); });`);
+  ensureDist();
+  const l = runLauncher(['-n', '1', '--', worker]);
+  const pidFile = path.join(dir, 'pid');
+  for (let i = 0; i < 300 && !fs.existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  process.kill(l.child.pid!, 'SIGKILL');
+  await l.done;
+  const alive = (): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  const start = Date.now();
+  while (alive() && Date.now() - start < 10_000) await new Promise((r) => setTimeout(r, 100));
+  t.notOk(alive(), `the worker exited ${Date.now() - start} ms after its launcher was killed`);
+  if (alive()) process.kill(pid, 'SIGKILL');
 });
