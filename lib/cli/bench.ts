@@ -2,6 +2,7 @@
 // JSON line.
 import { benchScaling } from '../bench/data-parallel';
 import { benchTrainStep } from '../bench/train-step';
+import { BENCH_PROCESSES_HELP, processesCommand } from './bench-processes';
 import { parseFlags, type Flags } from './args';
 import { checkDevice } from './train';
 import { UsageError } from '../errors';
@@ -12,13 +13,14 @@ export const BENCH_HELP = `Usage: patho bench [options]
   --size S (default 256)   --batch B (default 4)   --steps N (default 10)   --warmup N (default 2)
   --channels C (default 3)   --precision fp32|bf16 (default fp32; bf16: mixed precision)   --json   one JSON line
   --devices 1,2,4,8   data-parallel scaling over that many GPUs (--batch per GPU)
-  --device cpu --replicas 1,2   the same with in-process CPU replicas`;
+  --device cpu --replicas 1,2   the same with in-process CPU replicas
+${BENCH_PROCESSES_HELP}`;
 
 export async function benchCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, {
     device: { type: 'string' }, width: { type: 'string' }, depth: { type: 'string' }, size: { type: 'string' }, batch: { type: 'string' },
     steps: { type: 'string' }, warmup: { type: 'string' }, channels: { type: 'string' }, devices: { type: 'string' }, replicas: { type: 'string' },
-    json: { type: 'boolean' }, precision: { type: 'string' },
+    json: { type: 'boolean' }, precision: { type: 'string' }, processes: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (f.bool('help')) {
@@ -26,6 +28,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (f.has('devices') && f.has('replicas')) throw new UsageError('give either --devices N,M (CUDA) or --device cpu --replicas N,M, not both');
+  if (f.has('processes') && (f.has('devices') || f.has('replicas'))) throw new UsageError('give one of --processes, --devices or --replicas, not several');
+  if (f.has('processes')) return processesCommand(f);
   if (f.has('devices') || f.has('replicas')) return scalingCommand(f);
   const depth = f.num('depth', 4, { int: true, min: 1, max: 8 });
   const size = f.num('size', 256, { int: true, min: 1 });

@@ -6,6 +6,7 @@ import { DataLoader, FolderDataset, trainValSplit } from '../data';
 import type { Dataset } from '../data';
 import { UNet } from '../nn/unet';
 import { plotTrainingCurves } from '../plot';
+import { restartCount } from '../parallel/launch';
 import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
 import { Model } from '../train/model';
 import { packageVersion } from '../version';
@@ -153,11 +154,15 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
     out: c.out,
     checkpoint: c.out,
-    loadModel: c.resume ?? false,
+    // restarted by `patho launch --max-restarts`: continue from OUT/last.safetensors when there is one
+    loadModel: c.resume ?? restartCount() > 0,
     seed: c.seed,
   });
   await model.ready();
   net = model.net as UNet;
+  if (model.resumedFrom && model.rank === 0 && !opts.quiet) {
+    process.stderr.write(`resumed from ${model.resumedFrom} at epoch ${model.epoch + 1}, step ${model.step}\n`);
+  }
 
   if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,

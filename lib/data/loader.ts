@@ -21,6 +21,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   private pool: WorkerPool | null = null;
   private augment: AugmentConfig | null;
   private nextEpoch = 0;
+  /** samples of the next epoch (over all shards) already trained on before a resume */
+  private startSample = 0;
   private readyPromise: Promise<void> | null = null;
   private size: [number, number] = [0, 0];
   private meanStd: ChannelStats | null = null;
@@ -98,6 +100,21 @@ export class DataLoader implements AsyncIterable<Batch> {
   setEpoch(epoch: number): void {
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalidOption('epoch', 'a non-negative integer', epoch, 'ERR_PATHO_DATA');
     this.nextEpoch = epoch;
+    this.startSample = 0;
+  }
+
+  /**
+   * Resume mid-epoch: the next iteration runs `epoch` from the batch after the first `samples`
+   * samples (over all shards; the order is a function of seed and epoch, so it is the one of the
+   * interrupted run, even with another number of ranks). Returns the batch index it starts at and
+   * the samples before it (fewer than asked when they do not fill whole batches of this run).
+   */
+  resumeAt(epoch: number, samples: number): { batch: number; samples: number } {
+    this.setEpoch(epoch);
+    if (!Number.isSafeInteger(samples) || samples < 0) throw invalidOption('samples', 'a non-negative integer', samples, 'ERR_PATHO_DATA');
+    const perBatch = this.options.batchSize * this.options.worldSize;
+    this.startSample = this.options.tiles ? 0 : Math.floor(samples / perBatch) * perBatch;
+    return { batch: this.startSample / perBatch, samples: this.startSample };
   }
 
   /** This shard's samples of an epoch, in order. Crops: seeded reshuffle per (seed, epoch),
@@ -172,15 +189,17 @@ export class DataLoader implements AsyncIterable<Batch> {
     await this.ready();
     const epoch = this.nextEpoch++;
     const all = this.samples(epoch), bs = this.options.batchSize;
+    const first = (this.startSample / this.options.worldSize) | 0;  // this shard's share of the samples already seen
+    this.startSample = 0;
     const groups: Sample[][] = [];
-    for (let i = 0; i < all.length; i += bs) {
+    for (let i = first; i < all.length; i += bs) {
       const g = all.slice(i, i + bs);
       if (g.length === bs || !this.options.dropLast) groups.push(g);
     }
     const inflight: Promise<Batch>[] = [];
     let next = 0;
     const launch = (): void => {
-      const p = this.makeBatch(groups[next], epoch, next);
+      const p = this.makeBatch(groups[next], epoch, next + first / bs);
       p.catch(() => undefined);   // awaited below; avoids an unhandled rejection if the consumer stops early
       inflight.push(p);
       next++;

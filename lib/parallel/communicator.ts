@@ -5,12 +5,17 @@
 import '../disposable';
 import { invalidOption } from '../errors';
 import { native, type NativeComm, type NativeTensor } from '../native';
-import { isLoopback, Rendezvous } from './rendezvous';
+import { createGlooRank } from './gloo_peers';
+import type { Rendezvous } from './rendezvous';
 
 export type ReduceOp = 'sum' | 'avg';
 
 export interface GlooOptions {
-  /** address this rank listens on for its peers; default: 127.0.0.1 when the master is local, else PATHO_GLOO_HOST or the host name */
+  /**
+   * address this rank listens on for its peers; default: PATHO_GLOO_HOST, else the address of
+   * PATHO_GLOO_IFACE, else 127.0.0.1 when every rank is on this host, else the address this rank
+   * reached the rendezvous store from (lib/parallel/netaddr.ts)
+   */
   bindHost?: string;
   /** CPU device whose queue runs the collectives (default 'cpu') */
   device?: string;
@@ -40,10 +45,7 @@ export class Communicator implements Disposable {
 
   /** This process's rank of a Gloo communicator over every rank of the rendezvous. */
   static async gloo(rdv: Rendezvous, opts: GlooOptions = {}): Promise<Communicator> {
-    const { masterAddr, masterPort } = rdv.options;
-    const bindHost = opts.bindHost ?? (isLoopback(masterAddr) ? '127.0.0.1' : process.env.PATHO_GLOO_HOST ?? '');
-    const h = await native.commCreateGloo(rdv.rank, rdv.worldSize, masterAddr, masterPort, rdv.nextPrefix('gloo'),
-      opts.timeoutMs ?? rdv.timeoutMs, bindHost, opts.device ?? 'cpu');
+    const h = await createGlooRank(rdv, { ...(opts.bindHost !== undefined ? { bindHost: opts.bindHost } : {}), device: opts.device ?? 'cpu', timeoutMs: opts.timeoutMs ?? rdv.timeoutMs });
     return new Communicator(h, rdv);
   }
 
@@ -147,12 +149,30 @@ export class Communicator implements Disposable {
   }
 
   /**
-   * A collective failed (e.g. seen at a read): adds which ranks died, when the rendezvous store can
-   * tell (it sees their connections close). Their death and our failure race, so give the store a moment.
+   * A collective failed (e.g. seen at a read): adds which ranks fell silent (stopped or hung: their
+   * heartbeat stopped) or died, when the rendezvous store can tell (it sees their connections
+   * close). Their death and our failure race, so give the store a moment.
    */
   async explain(e: unknown): Promise<unknown> {
     const err = e as Error & { code?: string };
     if (err.code !== 'ERR_PATHO_COMM' || !this.rendezvous) return e;
+    try {
+      const silentNow = await this.rendezvous.silentRanks();  // first: it gives up on a silent store
+      const gone = await this.rendezvous.goneRanks();
+      const silent = silentNow.filter((x) => Number.isFinite(x.silentMs) && !gone.includes(x.rank));
+      if (silent.length > 0) {
+        err.message += `; ${silent.map((x) => `rank ${x.rank}`).join(', ')} ${silent.length > 1 ? 'are' : 'is'} not responding ` +
+          `(no heartbeat for ${(Math.min(...silent.map((x) => x.silentMs)) / 1000).toFixed(1)} s: stopped, hung or cut off)` +
+          (gone.length > 0 ? `; ${gone.length > 1 ? 'ranks' : 'rank'} ${gone.join(', ')} exited` : '');
+        return err;
+      }
+    } catch (why) {
+      if (/did not answer/.test((why as Error).message)) {
+        err.message += '; rank 0 is not responding (the rendezvous store it serves does not answer: stopped, hung or cut off)';
+        return err;
+      }
+      // the store is gone: found out below
+    }
     let gone: number[] = [];
     for (let i = 0; i < 25 && gone.length === 0; i++) {
       try {

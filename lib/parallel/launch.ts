@@ -1,20 +1,28 @@
 // `patho launch`: starts N local worker processes of one data-parallel job with PATHO_RANK,
 // PATHO_LOCAL_RANK, PATHO_WORLD_SIZE, PATHO_MASTER_ADDR/PORT set, prefixes their output with the
-// rank, and fails fast: when one worker fails, the others are stopped and the error names it.
+// rank, and fails fast: when one worker fails, the others are stopped and the error names it
+// (or, with --max-restarts, the group starts again from the last checkpoint). Ctrl-C is forwarded.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { PathoError, UsageError } from '../errors';
 
+/** Most worker processes `patho launch` starts on one node: each is a whole Node process with its own thread pools. */
+export const LAUNCH_MAX_NPROC = 1024;
+/** Pause before a restart, so the old group's ports and files are released. */
+const RESTART_DELAY_MS = 1000;
+
 export const launchUsage = `Usage: patho launch -n N [options] -- <command...>
-  -n, --nproc N        worker processes on this node
+  -n, --nproc N        worker processes on this node (at most ${LAUNCH_MAX_NPROC})
   --nnodes K           nodes in the job (default 1)
   --node-rank R        this node's index, 0..K-1 (default 0)
   --master-addr A      where rank 0 serves the rendezvous (default 127.0.0.1)
   --master-port P      its port (default: a free port when --nnodes is 1, else 29500)
   --timeout S          watchdog: stop every worker and fail after S seconds (default: none)
-  --grace S            seconds between SIGTERM and SIGKILL when stopping workers (default 5)
+  --grace S            seconds workers get to stop (after a forwarded Ctrl-C: to save) before SIGKILL (default 30)
+  --max-restarts N     when a worker fails, restart this node's workers from the last checkpoint, up to N
+                       times (default 0); workers see PATHO_RESTART_COUNT (patho train then resumes)
   A command whose first word ends in .js/.cjs/.mjs runs with this node binary.`;
 
 export interface LaunchOptions {
@@ -25,6 +33,8 @@ export interface LaunchOptions {
   masterPort: number;
   timeoutS: number;
   graceS: number;
+  /** restart the group after a worker fails, up to this many times (default 0) */
+  maxRestarts?: number;
   command: string[];
   /** extra environment for every worker */
   env?: NodeJS.ProcessEnv;
@@ -60,12 +70,14 @@ export function parseLaunchArgs(argv: string[]): LaunchOptions {
       'master-port': { type: 'string' },
       timeout: { type: 'string' },
       grace: { type: 'string' },
+      'max-restarts': { type: 'string' },
     },
   });
   if (sep < 0) command.push(...positionals);
   else if (positionals.length > 0) throw new UsageError(`Expected options before '--' but received '${positionals[0]}'\n${launchUsage}`);
   if (command.length === 0) throw new UsageError(`Expected a command to run after '--' but received none\n${launchUsage}`);
   const nproc = intOption(values.nproc, '-n/--nproc', null, 1);
+  if (nproc > LAUNCH_MAX_NPROC) throw new UsageError(`Expected at most ${LAUNCH_MAX_NPROC} worker processes per node for -n/--nproc but received '${nproc}'`);
   const nnodes = intOption(values.nnodes, '--nnodes', 1, 1);
   const nodeRank = intOption(values['node-rank'], '--node-rank', 0, 0);
   if (nodeRank >= nnodes) throw new UsageError(`Expected --node-rank below --nnodes (${nnodes}) but received '${nodeRank}'`);
@@ -82,8 +94,21 @@ export function parseLaunchArgs(argv: string[]): LaunchOptions {
     nproc, nnodes, nodeRank, masterPort, command,
     masterAddr: values['master-addr'] ?? '127.0.0.1',
     timeoutS: num(values.timeout, '--timeout', 0),
-    graceS: num(values.grace, '--grace', 5),
+    graceS: num(values.grace, '--grace', 30),
+    maxRestarts: intOption(values['max-restarts'], '--max-restarts', 0, 0),
   };
+}
+
+/**
+ * How many times `patho launch --max-restarts` has restarted this worker's group (PATHO_RESTART_COUNT;
+ * 0 when not launched): a restarted worker resumes from its last checkpoint.
+ */
+export function restartCount(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.PATHO_RESTART_COUNT;
+  if (raw === undefined || raw === '') return 0;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 0) throw new PathoError('ERR_PATHO_LAUNCH', `Expected an integer >= 0 for PATHO_RESTART_COUNT but received '${raw}'`);
+  return v;
 }
 
 /** A port that was free a moment ago on host (rank 0 binds it right after; a race we accept on one node). */
@@ -103,63 +128,96 @@ interface Worker {
   child: ChildProcess;
   exited: Promise<void>;
   done: boolean;
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   return signal ? `was killed by ${signal}` : `exited with code ${code}`;
 }
 
-/** Runs the workers; resolves when all exit 0, rejects naming the first worker that failed (or the watchdog). */
-export async function launch(o: LaunchOptions): Promise<void> {
-  const masterPort = o.masterPort || await freePort(o.masterAddr);
+const rankList = (ranks: number[]): string => `rank${ranks.length > 1 ? 's' : ''} ${ranks.join(', ')}`;
+
+// Signals the worker's process group (it leads one: spawned detached), so a shell wrapper's children hear it too.
+function signalWorker(w: Worker, sig: NodeJS.Signals): void {
+  if (w.done || w.child.pid === undefined) return;
+  try {
+    process.kill(-w.child.pid, sig);
+  } catch {
+    try { w.child.kill(sig); } catch { /* already gone */ }
+  }
+}
+
+interface Group {
+  /** the launcher got a signal: forward it (SIGINT: let workers save; a second one: kill) */
+  signal(sig: NodeJS.Signals, count: number): void;
+  /** failure: null when every worker exited 0; restartable: a worker failed (not a signal, watchdog or spawn error) */
+  finished: Promise<{ failure: string | null; restartable: boolean }>;
+}
+
+// One run of this node's workers. attempt = restarts so far (PATHO_RESTART_COUNT).
+function startGroup(o: LaunchOptions, attempt: number, masterPort: number, deadline: number): Group {
   const world = o.nproc * o.nnodes;
   const [cmd, ...args] = /\.(c|m)?js$/.test(o.command[0]) ? [process.execPath, ...o.command] : o.command;
   const out = o.stdout ?? process.stdout, err = o.stderr ?? process.stderr;
   let failure: string | null = null;
-  let stopping = false;
+  let restartable = false;
+  let stopping: NodeJS.Signals | null = null;
+  let killed: number[] = [];
+  let forced = false;
+  let killer: NodeJS.Timeout | null = null;
   const workers: Worker[] = [];
 
-  const stopAll = (): void => {
-    if (stopping) return;
-    stopping = true;
-    for (const w of workers) if (!w.done) w.child.kill('SIGTERM');
-    const killer = setTimeout(() => { for (const w of workers) if (!w.done) w.child.kill('SIGKILL'); }, o.graceS * 1000);
+  // SIGINT: workers finish their step and save (patho train does); SIGTERM (+SIGCONT, so a stopped
+  // worker hears it): stop now. Whoever is still running after the grace period gets SIGKILL.
+  const stopAll = (sig: NodeJS.Signals): void => {
+    if (stopping === null || (stopping === 'SIGINT' && sig !== 'SIGINT')) {
+      stopping = sig;
+      for (const w of workers) {
+        signalWorker(w, sig);
+        if (sig !== 'SIGINT') signalWorker(w, 'SIGCONT');
+      }
+    }
+    killer ??= setTimeout(() => {
+      killed = workers.filter((w) => !w.done).map((w) => w.rank);
+      for (const w of workers) signalWorker(w, 'SIGKILL');
+    }, o.graceS * 1000);
     killer.unref();
   };
-  const onSignal = (sig: NodeJS.Signals): void => {
-    failure ??= `launch received ${sig}`;
-    stopAll();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 
   for (let local = 0; local < o.nproc; local++) {
     const rank = o.nodeRank * o.nproc + local;
     const child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // its own process group: a terminal's Ctrl-C reaches the launcher alone, which forwards it once
+      detached: true,
       env: {
         ...process.env, ...o.env,
-        PATHO_RANK: String(rank), PATHO_LOCAL_RANK: String(local), PATHO_WORLD_SIZE: String(world),
-        PATHO_MASTER_ADDR: o.masterAddr, PATHO_MASTER_PORT: String(masterPort),
+        PATHO_RANK: String(rank), PATHO_LOCAL_RANK: String(local), PATHO_WORLD_SIZE: String(world), PATHO_LOCAL_WORLD_SIZE: String(o.nproc),
+        PATHO_MASTER_ADDR: o.masterAddr, PATHO_MASTER_PORT: String(masterPort), PATHO_RESTART_COUNT: String(attempt),
+        PATHO_LAUNCHER_PID: String(process.pid),
       },
     });
     const prefix = world > 1 ? `[rank ${rank}] ` : '';
     readline.createInterface({ input: child.stdout! }).on('line', (l) => out.write(prefix + l + '\n'));
     readline.createInterface({ input: child.stderr! }).on('line', (l) => err.write(prefix + l + '\n'));
-    const w: Worker = { rank, child, done: false, exited: Promise.resolve() };
+    const w: Worker = { rank, child, done: false, code: null, signal: null, exited: Promise.resolve() };
     w.exited = new Promise((resolve) => {
       child.once('error', (e) => {
         w.done = true;
         failure ??= `worker rank ${rank} could not start '${cmd}': ${e.message}`;
-        stopAll();
+        stopAll('SIGTERM');
         resolve();
       });
       // 'exit' stops the others at once; 'close' (stdio drained too) ends the wait for this worker.
       child.once('exit', (code, signal) => {
         w.done = true;
-        if ((code !== 0 || signal) && !stopping) {
+        w.code = code;
+        w.signal = signal;
+        if ((code !== 0 || signal) && stopping === null) {
           failure ??= `worker rank ${rank} (pid ${child.pid}) ${describeExit(code, signal)}; stopped the other workers`;
-          stopAll();
+          restartable = true;
+          stopAll('SIGTERM');
         }
       });
       child.once('close', () => resolve());
@@ -168,22 +226,79 @@ export async function launch(o: LaunchOptions): Promise<void> {
   }
 
   let watchdog: NodeJS.Timeout | null = null;
-  if (o.timeoutS > 0) {
+  if (Number.isFinite(deadline)) {
     watchdog = setTimeout(() => {
       const running = workers.filter((w) => !w.done).map((w) => w.rank);
-      failure ??= `watchdog: workers did not finish within ${o.timeoutS} s (still running: rank${running.length > 1 ? 's' : ''} ${running.join(', ')}); stopped them`;
-      stopAll();
-    }, o.timeoutS * 1000);
+      failure ??= `watchdog: workers did not finish within ${o.timeoutS} s (still running: ${rankList(running)}); stopped them`;
+      restartable = false;
+      stopAll('SIGTERM');
+    }, Math.max(0, deadline - Date.now()));
   }
-  try {
-    await Promise.all(workers.map((w) => w.exited));
-  } finally {
+  const finished = Promise.all(workers.map((w) => w.exited)).then(() => {
     if (watchdog) clearTimeout(watchdog);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    if (killer) clearTimeout(killer);
+    if (stopping === 'SIGINT' && failure?.startsWith('launch received')) {
+      const unclean = workers.filter((w) => w.code !== 0 || w.signal).map((w) => w.rank);
+      failure += forced ? '; received it again: killed the workers at once'
+        : killed.length > 0 ? `; ${rankList(killed)} did not stop within the ${o.graceS} s grace period and ${killed.length > 1 ? 'were' : 'was'} killed`
+        : unclean.length > 0 ? `; ${rankList(unclean)} exited with an error` : '; forwarded it, and every worker stopped cleanly';
+    }
+    return { failure, restartable };
+  });
+  return {
+    finished,
+    signal(sig: NodeJS.Signals, count: number): void {
+      failure ??= `launch received ${sig}`;
+      restartable = false;
+      if (sig === 'SIGINT' && count > 1) {
+        forced = true;
+        for (const w of workers) signalWorker(w, 'SIGKILL');  // Ctrl-C twice: at once
+      } else {
+        stopAll(sig === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
+      }
+    },
+  };
+}
+
+/**
+ * Runs this node's workers; resolves when all exit 0, rejects naming the first worker that failed
+ * (or the watchdog, or a signal). With maxRestarts, a worker's failure restarts the whole group
+ * (every rank fails with it), up to maxRestarts times, each worker told PATHO_RESTART_COUNT.
+ */
+export async function launch(o: LaunchOptions): Promise<void> {
+  if (!(Number.isInteger(o.nproc) && o.nproc >= 1 && o.nproc <= LAUNCH_MAX_NPROC)) {
+    throw new PathoError('ERR_PATHO_LAUNCH', `Expected 1..${LAUNCH_MAX_NPROC} worker processes per node for nproc but received ${o.nproc}`);
   }
-  if (failure) {
-    throw new PathoError('ERR_PATHO_LAUNCH', failure);
+  const err = o.stderr ?? process.stderr;
+  const maxRestarts = o.maxRestarts ?? 0;
+  const deadline = o.timeoutS > 0 ? Date.now() + o.timeoutS * 1000 : Infinity;
+  let current: Group | null = null;
+  let interrupted: NodeJS.Signals | null = null;
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted ??= sig;
+    signals++;
+    current?.signal(sig, signals);
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const masterPort = o.masterPort || await freePort(o.masterAddr);
+      current = startGroup(o, attempt, masterPort, deadline);
+      if (interrupted) current.signal(interrupted, signals);
+      const r = await current.finished;
+      current = null;
+      if (r.failure === null) return;
+      if (interrupted || !r.restartable || attempt >= maxRestarts) {
+        const tried = attempt > 0 ? ` (after ${attempt} restart${attempt > 1 ? 's' : ''})` : '';
+        throw new PathoError('ERR_PATHO_LAUNCH', r.failure + tried);
+      }
+      err.write(`patho launch: restart ${attempt + 1} of ${maxRestarts}: ${r.failure}; restarting all ${o.nproc} worker${o.nproc > 1 ? 's' : ''} ` +
+        'of this node from the last checkpoint\n');
+      await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
+    }
+  } finally {
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
   }
 }
 

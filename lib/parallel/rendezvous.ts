@@ -1,9 +1,16 @@
 // Rendezvous of the processes of one job (DESIGN.md decision 6): rank 0 serves the key-value store
 // on PATHO_MASTER_ADDR:PATHO_MASTER_PORT, every rank connects, announces itself and waits for the
 // others; a rank that does not arrive in time is named. Communicators exchange their NCCL id or
-// Gloo addresses through the same store.
+// Gloo addresses through the same store. Placement comes from scheduler.ts (patho launch, torchrun,
+// SLURM, mpirun); liveness.ts names ranks that fall silent; netaddr.ts picks addresses between hosts.
 import * as os from 'node:os';
+import { PathoError } from '../errors';
+import { type Heartbeat, silenceThresholdMs, silentRanks, startHeartbeat, type Silence, watchLauncher } from './liveness';
+import { networkInfo, storeListenHost, type NetworkInfo } from './netaddr';
+import { describePlacement, detectPlacement, type PlacementSource, type PlacementVars } from './scheduler';
 import { StoreClient, StoreError, StoreServer } from './store';
+
+export { isLoopback } from './netaddr';
 
 export interface RendezvousOptions {
   rank: number;
@@ -14,36 +21,24 @@ export interface RendezvousOptions {
   masterPort: number;
   /** how long to wait for every rank to arrive (and for each collective's setup) */
   timeoutMs: number;
+  /** whose variables placed this process (patho launch, torchrun, SLURM, mpirun), for the log and messages */
+  source?: PlacementSource;
+  vars?: PlacementVars;
 }
 
-function envInt(env: NodeJS.ProcessEnv, name: string, fallback: number | null, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') {
-    if (fallback === null) throw new StoreError(`Expected ${name} to be set (an integer >= ${min}) but it is not set; start workers with \`patho launch\``);
-    return fallback;
-  }
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new StoreError(`Expected an integer >= ${min} for ${name} but received '${raw}'`);
-  return v;
-}
-
-/** Reads PATHO_RANK, PATHO_WORLD_SIZE, PATHO_LOCAL_RANK, PATHO_MASTER_ADDR, PATHO_MASTER_PORT (as set by `patho launch`). */
+/**
+ * This process's rank, world size, local rank and master from the environment (scheduler.ts: the
+ * variables of patho launch, else torchrun/Kubernetes, SLURM or Open MPI), and PATHO_TIMEOUT_MS.
+ */
 export function rendezvousOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, timeoutMs?: number): RendezvousOptions {
-  const worldSize = envInt(env, 'PATHO_WORLD_SIZE', 1, 1);
-  const rank = envInt(env, 'PATHO_RANK', 0, 0);
-  if (rank >= worldSize) throw new StoreError(`Expected PATHO_RANK below PATHO_WORLD_SIZE (${worldSize}) but received '${rank}'`);
-  return {
-    rank,
-    worldSize,
-    localRank: envInt(env, 'PATHO_LOCAL_RANK', rank, 0),
-    masterAddr: env.PATHO_MASTER_ADDR || '127.0.0.1',
-    masterPort: envInt(env, 'PATHO_MASTER_PORT', worldSize > 1 ? null : 0, 0),
-    timeoutMs: timeoutMs ?? envInt(env, 'PATHO_TIMEOUT_MS', 300_000, 1),
-  };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const p = detectPlacement(env);
+  let timeout = timeoutMs;
+  if (timeout === undefined) {
+    const raw = env.PATHO_TIMEOUT_MS;
+    timeout = raw === undefined || raw === '' ? 300_000 : Number(raw);
+    if (!Number.isInteger(timeout) || timeout < 1) throw new PathoError('ERR_PATHO_LAUNCH', `Expected an integer >= 1 for PATHO_TIMEOUT_MS but received '${raw}'`);
+  }
+  return { rank: p.rank, worldSize: p.worldSize, localRank: p.localRank, masterAddr: p.masterAddr, masterPort: p.masterPort, timeoutMs: timeout, source: p.source, vars: p.vars };
 }
 
 function rankList(ranks: number[]): string {
@@ -53,6 +48,10 @@ function rankList(ranks: number[]): string {
 export class Rendezvous {
   private counters = new Map<string, number>();
   private closed = false;
+  private heartbeat: Heartbeat | null = null;
+  private netInfo: Promise<NetworkInfo> | null = null;
+  /** ranks a failed collective found silent: close() does not wait for them */
+  private readonly silent = new Set<number>();
 
   private constructor(readonly options: RendezvousOptions, readonly store: StoreClient, private readonly server: StoreServer | null) {}
 
@@ -64,10 +63,14 @@ export class Rendezvous {
   /** Rank 0 serves the store; every rank connects, announces itself and waits for all the others. */
   static async join(options: RendezvousOptions = rendezvousOptionsFromEnv()): Promise<Rendezvous> {
     const { rank, masterAddr, timeoutMs } = options;
+    watchLauncher();
     if (options.worldSize > 1 && options.masterPort === 0) {
       throw new StoreError(`Expected a master port for a job of ${options.worldSize} ranks but received 0 (only a single rank may let the system pick one)`);
     }
-    const server = rank === 0 ? await StoreServer.listen(masterAddr, options.masterPort) : null;
+    if (options.worldSize > 1 && options.source && options.source !== 'patho' && options.vars) {
+      process.stderr.write(describePlacement({ ...options, localWorldSize: null, source: options.source, vars: options.vars }) + '\n');
+    }
+    const server = rank === 0 ? await StoreServer.listen(await storeListenHost(masterAddr), options.masterPort) : null;
     const port = server ? server.port : options.masterPort;
     let store: StoreClient;
     try {
@@ -81,8 +84,11 @@ export class Rendezvous {
     try {
       await store.set(`rank/${rank}`, JSON.stringify({ host: os.hostname(), pid: process.pid }));
       await r.waitForAll((k) => `rank/${k}`, 'the rendezvous', timeoutMs);
+      if (server) await r.network();  // publish how the job spreads over hosts: every rank may ask
+      if (options.worldSize > 1) r.heartbeat = await startHeartbeat(masterAddr, port, rank, timeoutMs);
     } catch (e) {
-      await r.close({ waitForOthers: false });
+      // rank 0 keeps the store a moment, so the ranks that did arrive report their own timeout
+      await r.close({ waitMs: Math.min(timeoutMs, 2000) });
       throw e;
     }
     return r;
@@ -103,29 +109,58 @@ export class Rendezvous {
   /** Ranks whose connection to the store closed before they finished (they crashed or were killed). */
   async goneRanks(): Promise<number[]> {
     const gone: number[] = [];
-    for (let k = 0; k < this.worldSize; k++) if (await this.store.has(`gone/${k}`)) gone.push(k);
+    for (let k = 0; k < this.worldSize; k++) if (await this.store.has(`gone/${k}`, 3000)) gone.push(k);
     return gone;
   }
 
   /**
-   * Leaves the job: marks this rank done; rank 0 then waits (up to the timeout) for the others to be
-   * done before it stops serving the store, so nobody loses the store mid-setup. Idempotent.
+   * Ranks whose heartbeat stopped reaching the store (stopped, hung or cut off), and remembers them
+   * so close() does not wait for them. Rejects when the store does not answer: rank 0 is the silent one.
    */
-  async close(opts: { waitForOthers?: boolean } = {}): Promise<void> {
+  async silentRanks(): Promise<Silence[]> {
+    const s = await silentRanks(this.store, this.worldSize, silenceThresholdMs(this.timeoutMs));
+    const others = s.filter((x) => x.rank !== this.rank);
+    for (const x of others) this.silent.add(x.rank);
+    return others;
+  }
+
+  /** How the ranks are spread over hosts, and where this rank is as the store saw it (for Gloo's address). */
+  async network(): Promise<{ layout: NetworkInfo; seenAs: string }> {
+    this.netInfo ??= (async (): Promise<NetworkInfo> => {
+      if (this.server) {
+        const get = (k: string): string => this.server!.value(k)?.toString() ?? '';
+        const info = networkInfo(Array.from({ length: this.worldSize }, (_, k) => get(`addr/${k}`)), Array.from({ length: this.worldSize }, (_, k) => get(`via/${k}`)));
+        await this.store.set('network', JSON.stringify(info));
+        return info;
+      }
+      return JSON.parse((await this.store.get('network', this.timeoutMs)).toString()) as NetworkInfo;
+    })();
+    const layout = await this.netInfo;
+    return { layout, seenAs: (await this.store.get(`addr/${this.rank}`, this.timeoutMs)).toString() };
+  }
+
+  /**
+   * Leaves the job: marks this rank done; rank 0 then waits (up to waitMs, default the timeout) for
+   * the others that joined to be done, gone or silent before it stops serving the store, so nobody
+   * loses the store mid-setup and survivors of a failure can still ask it who failed. Idempotent.
+   */
+  async close(opts: { waitForOthers?: boolean; waitMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.store.set(`done/${this.rank}`, '1');
+      // a silent rank 0 would never answer: leave without telling it
+      if (!this.silent.has(0)) await this.store.set(`done/${this.rank}`, '1');
       const server = this.server;
       if (server && opts.waitForOthers !== false) {
-        const deadline = Date.now() + this.timeoutMs;
-        const busy = (k: number): boolean => !server.has(`done/${k}`) && !server.has(`gone/${k}`);
+        const deadline = Date.now() + (opts.waitMs ?? this.timeoutMs);
+        const busy = (k: number): boolean => server.has(`rank/${k}`) && !server.has(`done/${k}`) && !server.has(`gone/${k}`) && !this.silent.has(k);
         const others = Array.from({ length: this.worldSize - 1 }, (_, i) => i + 1);
         while (others.some(busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       }
     } catch {
       // the store is already gone (rank 0 exited): nothing left to tell it
     } finally {
+      this.heartbeat?.stop();
       this.store.close();
       await this.server?.close();
     }
@@ -145,9 +180,14 @@ export class Rendezvous {
         await this.store.get(key(k), Math.max(0, deadline - Date.now()));
       } catch (e) {
         if (!(e instanceof StoreError && e.timedOut)) throw e;
-        const missing: number[] = [];
-        for (let j = 0; j < this.worldSize; j++) if (!(await this.store.has(key(j)))) missing.push(j);
-        const gone = (await this.goneRanks()).filter((g) => missing.includes(g));
+        let missing: number[] = [];
+        let gone: number[] = [];
+        try {
+          for (let j = 0; j < this.worldSize; j++) if (!(await this.store.has(key(j), 3000))) missing.push(j);
+          gone = (await this.goneRanks()).filter((g) => missing.includes(g));
+        } catch {
+          missing = [k];  // the store went away meanwhile (rank 0 gave up too): name the rank we know of
+        }
         const { masterAddr, masterPort } = this.options;
         throw new StoreError(`rank ${this.rank}: ${rankList(missing)} did not arrive at ${what} within ${timeoutMs} ms ` +
           `(world size ${this.worldSize}, store ${masterAddr}:${masterPort})` +

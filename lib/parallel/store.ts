@@ -2,6 +2,8 @@
 // native/comm/tcp_store.cc) talks to it. Wire format, little-endian, one request at a time per connection:
 //   request  = op:u8 ('S' set | 'G' get, waiting up to timeoutMs for the key) key:str value:str timeoutMs:u32
 //   response = status:u8 (0 ok | 1 timed out | 2 error) payload:str          with str = len:u32 bytes
+// Keys the server writes itself: addr/<r> and via/<r> (the address rank r's connection came from, and
+// the server address it reached), gone/<r>. Key `liveness` is computed when asked (see liveness.ts).
 import * as net from 'node:net';
 import { PathoError } from '../errors';
 
@@ -32,6 +34,8 @@ export class StoreServer {
   private readonly values = new Map<string, Buffer>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly sockets = new Set<net.Socket>();
+  /** server-clock time of each rank's last heartbeat (a set of alive/<r>) */
+  private readonly lastSeen = new Map<number, number>();
 
   private constructor(private readonly server: net.Server, readonly host: string, readonly port: number) {}
 
@@ -69,6 +73,11 @@ export class StoreServer {
     return this.values.has(key);
   }
 
+  /** The value of key now, if set (rank 0 reads the store without a round trip). */
+  value(key: string): Buffer | undefined {
+    return this.values.get(key);
+  }
+
   close(): Promise<void> {
     for (const ws of this.waiters.values()) for (const w of ws) clearTimeout(w.timer);
     this.waiters.clear();
@@ -93,10 +102,18 @@ export class StoreServer {
           return;
         }
         pending = pending.subarray(req.length);
-        const m = /^(rank|done)\/(\d+)$/.exec(req.key);
+        const m = /^(rank|done|alive)\/(\d+)$/.exec(req.key);
         if (req.op === 0x53 && m) {
-          if (m[1] === 'rank') rank = Number(m[2]);
-          else done = true;
+          if (m[1] === 'rank') {
+            rank = Number(m[2]);
+            // where this rank is, as the network sees it (multi-host Gloo binds there)
+            this.set(`addr/${rank}`, Buffer.from(plainAddress(sock.remoteAddress)));
+            this.set(`via/${rank}`, Buffer.from(plainAddress(sock.localAddress)));
+          } else if (m[1] === 'alive') {
+            this.lastSeen.set(Number(m[2]), Date.now());
+          } else {
+            done = true;
+          }
         }
         busy = true;
         this.handle(req.op, req.key, req.value, req.timeoutMs, (status, payload) => {
@@ -122,6 +139,10 @@ export class StoreServer {
       this.set(key, value);
       respond(OK, Buffer.alloc(0));
     } else if (op === 0x47) {  // 'G'
+      if (key === 'liveness') {
+        const now = Date.now();
+        return respond(OK, Buffer.from(JSON.stringify(Object.fromEntries([...this.lastSeen].map(([r, t]) => [r, now - t])))));
+      }
       const v = this.values.get(key);
       if (v !== undefined) return respond(OK, v);
       if (timeoutMs === 0) return respond(TIMED_OUT, Buffer.from('not set'));
@@ -143,6 +164,12 @@ export class StoreServer {
       respond(FAILED, Buffer.from(`unknown store op ${op}`));
     }
   }
+}
+
+/** '::ffff:10.0.0.2' (an IPv4 peer of a dual-stack socket) -> '10.0.0.2' */
+export function plainAddress(a: string | undefined): string {
+  if (!a) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
 interface Request {
@@ -241,15 +268,19 @@ export class StoreClient {
     return this.request('S', key, typeof value === 'string' ? Buffer.from(value) : value, 0).then(() => undefined);
   }
 
-  /** The value of key, waiting up to timeoutMs for it to be set (0: answer at once). Rejects with timedOut set. */
-  get(key: string, timeoutMs: number): Promise<Buffer> {
-    return this.request('G', key, Buffer.alloc(0), timeoutMs);
+  /**
+   * The value of key, waiting up to timeoutMs for it to be set (0: answer at once). Rejects with
+   * timedOut set. answerMs: give up on a server that does not answer at all (stopped) after
+   * timeoutMs + answerMs; the connection is then unusable.
+   */
+  get(key: string, timeoutMs: number, answerMs?: number): Promise<Buffer> {
+    return this.request('G', key, Buffer.alloc(0), timeoutMs, answerMs);
   }
 
   /** Whether key is set now. */
-  async has(key: string): Promise<boolean> {
+  async has(key: string, answerMs?: number): Promise<boolean> {
     try {
-      await this.get(key, 0);
+      await this.get(key, 0, answerMs);
       return true;
     } catch (e) {
       if (e instanceof StoreError && e.timedOut) return false;
@@ -266,10 +297,19 @@ export class StoreClient {
     this.sock.unref();
   }
 
-  private request(op: 'S' | 'G', key: string, value: Buffer, timeoutMs: number): Promise<Buffer> {
+  private request(op: 'S' | 'G', key: string, value: Buffer, timeoutMs: number, answerMs?: number): Promise<Buffer> {
     const run = async (): Promise<Buffer> => {
       if (this.closedWith) throw this.closedWith;
       this.sock.ref();
+      let timer: NodeJS.Timeout | null = null;
+      if (answerMs !== undefined) {
+        timer = setTimeout(() => {
+          this.closedWith ??= new StoreError(`the rendezvous store at ${this.where} did not answer within ${timeoutMs + answerMs} ms (is rank 0, which serves it, stopped or hung?)`);
+          this.sock.destroy();
+          this.reader?.();
+        }, timeoutMs + answerMs);
+        timer.unref();
+      }
       try {
         this.sock.write(encodeRequest(op, key, value, timeoutMs));
         const head = await this.read(5);
@@ -278,6 +318,7 @@ export class StoreClient {
         if (head[0] !== OK) throw new StoreError(`rendezvous store ${this.where}: ${payload.toString()}`);
         return payload;
       } finally {
+        if (timer) clearTimeout(timer);
         this.sock.unref();
       }
     };

@@ -19,6 +19,7 @@ import { Rng } from '../rng';
 import type { Tensor } from '../tensor';
 import { evaluateModel, type EvaluateResult } from './evaluate';
 import { ReplicaGroup, replicaDevices } from './replicas';
+import { positionFromMeta } from './position';
 import { checkSchedule, type ScheduleSpec } from './schedule';
 import { TrainState } from './state';
 import { trainStep } from './step';
@@ -207,6 +208,7 @@ export class Model implements Disposable, AsyncDisposable {
     if (meta.rng) this.rng.setState(meta.rng);
     if (meta.normalization) this.normalization = meta.normalization;
     if (typeof meta.stepsPerEpoch === 'number') this.state.stepsPerEpoch = meta.stepsPerEpoch;
+    this.state.resumePosition = positionFromMeta(meta);
     this.resumedFrom = file;
     this.state.lastSaved ??= file;
     await this.group?.broadcastState();

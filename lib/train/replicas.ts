@@ -12,6 +12,7 @@ import type { BucketOptions, ParamSpan } from '../parallel/buckets';
 import { Communicator } from '../parallel/communicator';
 import { GradientSync } from '../parallel/grad_sync';
 import { Rendezvous, rendezvousOptionsFromEnv } from '../parallel/rendezvous';
+import { cudaDeviceForPlacement } from '../parallel/scheduler';
 import { record, Tensor } from '../tensor';
 
 /** A fresh copy of net's architecture (weights come from the broadcast): replicate() or net.emptyCopy(). */
@@ -28,7 +29,7 @@ export function replicaDevices(spec: string | string[] | null | undefined, devic
   const env = rendezvousOptionsFromEnv();
   if (env.worldSize > 1) {
     const kind = deviceKind(spec ? (Array.isArray(spec) ? spec[0] : spec) : device ?? 'cpu');
-    return [kind === 'cuda' ? `cuda:${env.localRank}` : 'cpu'];
+    return [kind === 'cuda' ? cudaDeviceForPlacement(env, cudaDeviceCount()) : 'cpu'];
   }
   if (spec === undefined || spec === null) return null;
   if (spec === 'cuda' && !explicit && cudaDeviceCount() === 0) return null;

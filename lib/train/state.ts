@@ -1,5 +1,7 @@
 // Where a training run stands: the counters the training loop advances and a checkpoint records,
 // kept apart from the Model so the loop reads and writes this one small object.
+import type { LoaderPosition } from './position';
+
 export class TrainState {
   /** epochs completed */
   epoch = 0;
@@ -11,4 +13,6 @@ export class TrainState {
   stepsPerEpoch: number | null = null;
   /** the last full checkpoint (with optimizer state) written or resumed from */
   lastSaved: string | null = null;
+  /** where in its epoch the resumed checkpoint stopped (the loop continues there, then clears it) */
+  resumePosition: LoaderPosition | null = null;
 }

@@ -9,6 +9,7 @@ import type { EvaluateResult } from './evaluate';
 import type { ReplicaGroup } from './replicas';
 import { learningRate, type ScheduleSpec } from './schedule';
 import type { TrainState } from './state';
+import { type LoaderPosition, resumeLoader } from './position';
 
 export interface EpochMetrics {
   /** 1-based number of the epoch this line reports */
@@ -72,7 +73,7 @@ export interface Trainee {
   trainStep(batch: Batch, lr: number): Promise<number>;
   evaluate(loader: AsyncIterable<Batch>): Promise<EvaluateResult>;
   /** writes <checkpointDir>/<name>.safetensors (with the optimizer sidecar when optimizer is true) */
-  save(name: string, opts: { optimizer: boolean }): Promise<string>;
+  save(name: string, opts: { optimizer: boolean; extra?: { loader?: LoaderPosition } }): Promise<string>;
 }
 
 /** duck-typed extras a loader may offer (lib/data's DataLoader): epoch-seeded shuffling and a size */
@@ -143,9 +144,11 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
   // images over all ranks per local batch (the loader is sharded evenly by rank)
   const perBatch = group?.multiProcess ? group.worldSize : 1;
 
+  // a stop mid-epoch saves where the epoch stands, so a resume continues with the next batch
+  let position: LoaderPosition | null = null;
   const save = async (name: string, best: boolean): Promise<void> => {
     if (!model.checkpointDir || !writer) return;
-    const file = await model.save(name, { optimizer: !best });
+    const file = await model.save(name, { optimizer: !best, ...(position && !best ? { extra: { loader: position } } : {}) });
     if (!best) lastCheckpoint = file;
     emit({ type: 'checkpoint', file, best });
   };
@@ -160,8 +163,14 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
     let lossSum = 0;
     let images = 0;
     let stepInEpoch = 0;
+    let samplesBefore = 0;
+    let discard = 0;
+    const resume = state.resumePosition;
+    state.resumePosition = null;
+    if (resume && resume.epoch === e) ({ batch: stepInEpoch, samples: samplesBefore, discard } = resumeLoader(loader, resume));
     let lr = model.baseLr;
     for await (const batch of loader) {
+      if (discard > 0 && discard--) continue;
       spe ??= loaderSteps(loader); // a loader may know its length only once it has started
       // without a step count the whole epoch uses its end position (so warmup never gives lr 0)
       lr = learningRate(model.schedule, model.baseLr, { epochIndex: e, epoch: e + (spe ? Math.min(1, (stepInEpoch + 1) / spe) : 1), epochs });
@@ -184,6 +193,7 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       stop = await shouldStop();
       if (stop) break;
     }
+    position = stop ? { epoch: e, batch: stepInEpoch, samples: samplesBefore + images } : null;
     if (stepInEpoch === 0 && !stop) throw new DataError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
     const trainSeconds = (Date.now() - t0) / 1000;
     let val: EvaluateResult | null = null;

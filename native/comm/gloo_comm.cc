@@ -9,6 +9,7 @@
 #include <gloo/rendezvous/context.h>
 #include <gloo/transport/tcp/device.h>
 
+#include <algorithm>
 #include <exception>
 
 #include "tcp_store.h"
@@ -38,7 +39,10 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), size_(o.size), device_
     if (!o.bindHost.empty()) attr.hostname = o.bindHost;
     auto dev = gloo::transport::tcp::CreateDevice(attr);
     auto ctx = std::make_shared<gloo::rendezvous::Context>(o.rank, o.size);
-    ctx->setTimeout(o.timeout);
+    // Gloo waits 5x the context timeout for a peer to connect to this rank's listening socket: give
+    // it a fifth for the connections, so an unreachable peer fails within the timeout, not 5x. (The
+    // wait for the peers' addresses keeps the full timeout: TcpStore::wait never shortens its own.)
+    ctx->setTimeout(std::max(o.timeout / 5, std::min(o.timeout, std::chrono::milliseconds(1000))));
     try {
       ctx->connectFullMesh(store, dev);
     } catch (const Error& e) {
@@ -47,6 +51,7 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), size_(o.size), device_
                                                      << o.prefix << "/<rank>': that rank did not start, or failed "
                                                      << "before connecting)");
     }
+    ctx->setTimeout(o.timeout);
     context_ = std::move(ctx);
   });
 }

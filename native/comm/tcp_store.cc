@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -150,7 +151,9 @@ void TcpStore::set(const std::string& key, const std::vector<char>& data) { requ
 std::vector<char> TcpStore::get(const std::string& key) { return request('G', key, {}, timeout_); }
 
 void TcpStore::wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) {
-  auto deadline = Clock::now() + timeout;
+  // Gloo passes its context timeout, which GlooComm shortens while connecting: a late rank still
+  // gets the whole rendezvous timeout to publish its address.
+  auto deadline = Clock::now() + std::max(timeout, timeout_);
   for (auto& k : keys) request('G', k, {}, std::chrono::milliseconds(msLeft(deadline)));
 }
 

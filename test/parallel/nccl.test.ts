@@ -1,11 +1,13 @@
 // NCCL communicators from the CUDA plugin: the unique id (works without a GPU once the plugin
 // loads), then collectives on 1 GPU (ncclCommInitAll and ncclCommInitRank through the
 // rendezvous) and on 2+ GPUs (in one process, and one process per GPU through `patho launch`).
-// GPU parts are skipped, with the reason, where CUDA has no device.
+// NCCL_* variables pass through patho launch to NCCL. GPU parts are skipped, with the reason, where
+// CUDA has no device.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { native, type NativeTensor } from '../../lib/native';
 import { Communicator } from '../../lib/parallel/communicator';
 import { launch } from '../../lib/parallel/launch';
@@ -102,4 +104,19 @@ t.test('one process per GPU through patho launch (ncclCommInitRank)', { skip: gp
   sum.forEach((v, i) => { maxErr = Math.max(maxErr, Math.abs(v - (rs[0].input[i] + rs[1].input[i]))); });
   t.ok(maxErr <= 1e-6, `sum within 1e-6 of the float64 reference (${maxErr})`);
   t.same(rs[0].broadcast, rs[1].input, 'broadcast from rank 1');
+});
+
+t.test('NCCL_* variables reach launched workers: NCCL reads NCCL_SOCKET_IFNAME and NCCL_DEBUG itself', { skip: noGpu }, async (t) => {
+  ensureDist();
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-nccl-env-'));
+  t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
+  let text = '';
+  const sink = new PassThrough();
+  sink.on('data', (c) => { text += c; });
+  await launch({ nproc: 1, nnodes: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: 0, timeoutS: 120, graceS: 2,
+    command: [path.join(__dirname, 'fixtures', 'comm-worker.js')], stdout: sink, stderr: sink,
+    env: { TEST_BACKEND: 'nccl', TEST_MODE: 'collectives', TEST_OUT: out, NCCL_SOCKET_IFNAME: 'lo', NCCL_DEBUG: 'INFO', NCCL_DEBUG_SUBSYS: 'INIT,ENV,BOOTSTRAP' } });
+  t.equal(JSON.parse(fs.readFileSync(path.join(out, 'rank0.json'), 'utf8')).kind, 'nccl');
+  t.match(text, /NCCL INFO /, 'NCCL_DEBUG=INFO took effect in the worker');
+  t.match(text, /NCCL_SOCKET_IFNAME set by environment to lo|Bootstrap ?: Using (\[0\])?lo:/, 'NCCL bootstrapped over the interface NCCL_SOCKET_IFNAME named');
 });

@@ -47,9 +47,11 @@ t.test('a barrier names the missing ranks, and ranks that died are gone', async 
 });
 
 t.test('environment: defaults and one clear error per bad value', async (t) => {
-  t.same(rendezvousOptionsFromEnv({}), { rank: 0, worldSize: 1, localRank: 0, masterAddr: '127.0.0.1', masterPort: 0, timeoutMs: 300000 });
+  const vars = { rank: 'PATHO_RANK', worldSize: 'PATHO_WORLD_SIZE', localRank: 'PATHO_LOCAL_RANK', masterAddr: 'PATHO_MASTER_ADDR', masterPort: 'PATHO_MASTER_PORT' };
+  t.same(rendezvousOptionsFromEnv({}), { rank: 0, worldSize: 1, localRank: 0, masterAddr: '127.0.0.1', masterPort: 0, timeoutMs: 300000, source: 'patho', vars });
   t.same(rendezvousOptionsFromEnv({ PATHO_RANK: '3', PATHO_WORLD_SIZE: '4', PATHO_LOCAL_RANK: '1', PATHO_MASTER_ADDR: 'node0', PATHO_MASTER_PORT: '29500' }, 1000),
-    { rank: 3, worldSize: 4, localRank: 1, masterAddr: 'node0', masterPort: 29500, timeoutMs: 1000 });
+    { rank: 3, worldSize: 4, localRank: 1, masterAddr: 'node0', masterPort: 29500, timeoutMs: 1000, source: 'patho', vars });
+  t.throws(() => rendezvousOptionsFromEnv({ PATHO_TIMEOUT_MS: '15s' }), { code: 'ERR_PATHO_LAUNCH', message: "Expected an integer >= 1 for PATHO_TIMEOUT_MS but received '15s'" });
   t.throws(() => rendezvousOptionsFromEnv({ PATHO_WORLD_SIZE: '2', PATHO_RANK: '1' }), { message: /Expected PATHO_MASTER_PORT to be set/ });
   t.throws(() => rendezvousOptionsFromEnv({ PATHO_RANK: 'x' }), { message: "Expected an integer >= 0 for PATHO_RANK but received 'x'" });
   t.throws(() => rendezvousOptionsFromEnv({ PATHO_RANK: '2', PATHO_WORLD_SIZE: '2', PATHO_MASTER_PORT: '1' }), { message: "Expected PATHO_RANK below PATHO_WORLD_SIZE (2) but received '2'" });
