@@ -3,6 +3,6 @@ export { Communicator, type ReduceOp, type GlooOptions } from './communicator';
 export { Rendezvous, rendezvousOptionsFromEnv, isLoopback, type RendezvousOptions } from './rendezvous';
 export { StoreServer, StoreClient, StoreError } from './store';
 export { planBuckets, bucketViews, DEFAULT_BUCKET_BYTES, type Bucket, type ParamSpan, type BucketOptions } from './buckets';
-export { launch, launchCommand, parseLaunchArgs, launchUsage, type LaunchOptions } from './launch';
+export { launch, type LaunchOptions } from './launch';
 export { GradientSync, broadcastParameters } from './grad_sync';
 export { ReplicaGroup, resolveDevices, replicateModule, cudaDeviceCount, type Replica, type ReplicaOptions } from './data_parallel';

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cleanEnv, makePrebuild, platformTag, repoRoot, run } from './fixtures/stage';
+import { cleanEnv, makePrebuild, platformTag, repoRoot, run, writeDist } from './fixtures/stage';
 
 interface PackResult { filename: string; size: number; unpackedSize: number; entryCount: number; files: { path: string; size: number }[] }
 interface PackageJson {
@@ -27,17 +27,7 @@ for (const entry of [...pkg.files, 'package.json', 'README.md', 'LICENSE']) {
   if (rel.startsWith('!') || rel === 'dist' || rel === 'prebuilds' || !fs.existsSync(path.join(repoRoot, rel))) continue;
   fs.cpSync(path.join(repoRoot, rel), path.join(stage, rel), { recursive: true });
 }
-// setup.sh compiles dist/ when a source is newer (same test here); otherwise compile into the stage.
-const newest = (dir: string): number => Math.max(0, ...(fs.readdirSync(path.join(repoRoot, dir), { recursive: true }) as string[])
-  .filter((f) => f.endsWith('.ts')).map((f) => fs.statSync(path.join(repoRoot, dir, f)).mtimeMs));
-const distJs = path.join(repoRoot, 'dist/lib/native.js');
-if (fs.existsSync(distJs) && fs.existsSync(path.join(repoRoot, pkg.main)) &&
-    Math.max(newest('lib'), newest('bench')) <= fs.statSync(distJs).mtimeMs) {
-  fs.cpSync(path.join(repoRoot, 'dist'), path.join(stage, 'dist'), { recursive: true });
-} else {
-  t.comment('dist/ is older than lib/: compiling TypeScript into the stage');
-  run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.json'), '--outDir', path.join(stage, 'dist')]);
-}
+writeDist(stage);
 const manifest = makePrebuild(stage);
 const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', root], { cwd: stage }))[0] as PackResult;
 const tgz = path.join(root, packed.filename);
