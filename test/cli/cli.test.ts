@@ -160,7 +160,7 @@ t.test('evaluate --json matches Dice computed from the predicted masks', async (
   t.match(table.stdout, /^mean\s+/m);
 });
 
-t.test('bench --json and doctor --json', async (t) => {
+t.test('bench --json', async (t) => {
   const b = patho(['bench', '--width', '4', '--depth', '2', '--size', '32', '--batch', '2', '--steps', '2', '--json']);
   t.equal(b.code, 0, b.stderr);
   const j = JSON.parse(b.stdout);
@@ -179,12 +179,19 @@ t.test('bench --json and doctor --json', async (t) => {
   t.equal(jb.precision, 'bf16');
   t.ok(Number.isFinite(jb.lastLoss) && Math.abs(jb.firstLoss - j.firstLoss) / j.firstLoss < 0.05,
     `bf16 first loss ${jb.firstLoss} within 5% of fp32 ${j.firstLoss} (same seed and batch)`);
+});
+
+t.test('doctor --json names the addon it loaded and why CUDA is or is not there', async (t) => {
   const d = patho(['doctor', '--json']);
   t.equal(d.code, 0, d.stderr);
   const doc = JSON.parse(d.stdout);
   t.match(doc.oneDnn.version, /^\d+\.\d+\.\d+$/);
-  t.type(doc.cuda.available, 'boolean');
-  if (!doc.cuda.available) t.ok(doc.cuda.error.length > 0, 'says why CUDA is unavailable');
+  t.equal(doc.addon.loaded, true);
+  if (!process.env.PATHO_ADDON) {
+    t.same([doc.addon.source, doc.addon.path], ['local build', path.join(root, 'build', 'Release', 'patho.node')], 'the checkout\'s build');
+  }
+  t.equal(doc.cuda.available, doc.cuda.devices.length > 0);
+  if (!doc.cuda.available) t.match(doc.cuda.error, /^(the CUDA plugin libpatho_cuda\.so could not be loaded|no CUDA device)/, 'says why CUDA is unavailable');
 });
 
 t.test('bad input: one line, exit 2 for usage and 1 for runtime problems', async (t) => {
