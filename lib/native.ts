@@ -135,21 +135,22 @@ export {
 /**
  * A typed object whose prototype loads the addon on the first property lookup and then becomes the
  * addon itself: `require('patho')` never loads native code, and after the first use every lookup is
- * a plain prototype hit (no Proxy left in the path of an op call).
+ * a plain prototype hit (no Proxy left in the path of an op call). Lookups that only probe what kind
+ * of object this is (symbols, `then`, `href`, `toJSON`, ... as util.inspect, await and JSON ask) do
+ * not load it: the addon exports none of them.
  */
+const PROBING_KEYS = new Set(['then', 'href', 'toJSON', 'toString', 'valueOf', 'constructor', 'inspect', 'nodeType', '$$typeof', 'asymmetricMatch']);
+
 function lazyBinding(): Binding {
   const binding = Object.create(null) as Binding;
+  const load = (): Binding => {
+    const real = loadAddon() as Binding;
+    Object.setPrototypeOf(binding, real);
+    return real;
+  };
   const first = new Proxy(Object.create(null) as object, {
-    get(_target, key) {
-      const real = loadAddon() as Binding;
-      Object.setPrototypeOf(binding, real);
-      return Reflect.get(real, key);
-    },
-    has(_target, key) {
-      const real = loadAddon() as Binding;
-      Object.setPrototypeOf(binding, real);
-      return Reflect.has(real, key);
-    },
+    get: (_target, key) => (typeof key === 'symbol' || PROBING_KEYS.has(key) ? undefined : Reflect.get(load(), key)),
+    has: (_target, key) => typeof key !== 'symbol' && !PROBING_KEYS.has(key) && Reflect.has(load(), key),
   });
   Object.setPrototypeOf(binding, first);
   return binding;

@@ -57,6 +57,8 @@ t.test('a command that needs the addon fails with ERR_PATHO_LOAD, exit 1, no sta
 t.test("require('patho') loads nothing; the first tensor throws ERR_PATHO_LOAD", async (t) => {
   const src = `
     const p = require(${JSON.stringify(path.join(dir, 'dist', 'lib', 'index.js'))});
+    // printing or awaiting the binding only probes what kind of object it is: no load
+    require('util').inspect(p.native); JSON.stringify(p.native); Promise.resolve(p.native);
     const out = { exports: typeof p.UNet, attempts: p.loadAttempts.length };
     try { new p.UNet({ inChannels: 1, width: 2, depth: 1 }); } catch (e) { out.code = e.code; out.again = (() => { try { p.native.info(); } catch (e2) { return e2 === e; } })(); }
     console.log(JSON.stringify(out));`;
