@@ -1,9 +1,10 @@
 // `patho doctor`: what this machine offers patho — platform, CPU features, oneDNN, the addon that
 // loaded, the CUDA plugin, driver/runtime/cuDNN/NCCL versions, GPUs — and, for anything missing,
-// why and how to fix it.
+// why and how to fix it. It works when the addon cannot load: then it says what was tried and why.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { loadAttempts, loadedFrom, loadedSource, native } from './native';
+import { addonStatus, loadFixes, type AddonStatus } from './addon-loader';
+import { native } from './native';
 
 export interface GpuInfo {
   index: number;
@@ -28,8 +29,9 @@ export interface DoctorReport {
   platform: string;
   node: string;
   cpu: { model: string; cores: number; features: string[] };
-  addon: { path: string; source: string; attempts: typeof loadAttempts };
-  oneDnn: { version: string; isa: string };
+  /** loaded: false when no candidate loaded; then oneDnn is null, cuda was not checked, fixes say what to do */
+  addon: AddonStatus;
+  oneDnn: { version: string; isa: string } | null;
   cuda: CudaReport;
   fixes: string[];
 }
@@ -71,7 +73,26 @@ export function cudaReport(): CudaReport {
   };
 }
 
+function platformReport(): Pick<DoctorReport, 'platform' | 'node' | 'cpu'> {
+  return {
+    platform: `${process.platform}-${process.arch} (${os.release()})`,
+    node: process.version,
+    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, features: cpuFeatures() },
+  };
+}
+
+/** The report when no addon loaded: every attempt with its reason, and the fixes. */
+function addonFailureReport(addon: AddonStatus): DoctorReport {
+  const cuda: CudaReport = {
+    available: false, runtime: null, driver: null, cudnn: null, nccl: null, devices: [],
+    error: 'not checked: the native addon did not load', loader: [],
+  };
+  return { ...platformReport(), addon, oneDnn: null, cuda, fixes: loadFixes().map((f) => `addon: ${f}`) };
+}
+
 export function doctor(): DoctorReport {
+  const addon = addonStatus();
+  if (!addon.loaded) return addonFailureReport(addon);
   const info = native.info();
   const cuda = cudaReport();
   const fixes: string[] = [];
@@ -88,10 +109,8 @@ export function doctor(): DoctorReport {
     if (/NoDevice|100\b/.test(why)) fixes.push('CUDA: the driver sees no GPU; check `nvidia-smi` and CUDA_VISIBLE_DEVICES.');
   }
   return {
-    platform: `${process.platform}-${process.arch} (${os.release()})`,
-    node: process.version,
-    cpu: { model: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, features },
-    addon: { path: loadedFrom, source: loadedSource, attempts: loadAttempts },
+    ...platformReport(),
+    addon,
     oneDnn: { version: info.oneDnn, isa: info.cpuIsa },
     cuda,
     fixes,
@@ -103,8 +122,18 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`patho doctor`);
   lines.push(`  platform   ${r.platform}, Node ${r.node}`);
   lines.push(`  cpu        ${r.cpu.model}, ${r.cpu.cores} cores, ${r.cpu.features.join(' ') || 'no SIMD flags found'}`);
-  lines.push(`  addon      ${r.addon.path} (${r.addon.source})`);
-  for (const a of r.addon.attempts.filter((x) => !x.ok)) lines.push(`    skipped  ${a.path}: ${a.error ?? 'failed'}`);
+  if (!r.addon.loaded || !r.oneDnn) {
+    lines.push('  addon      NOT LOADED: no candidate patho.node could be loaded; tried, in order:');
+    for (const a of r.addon.attempts) {
+      lines.push(`    ${a.source.padEnd(11)} ${a.path}: ${a.error ?? 'failed'}`);
+      if (a.hint) lines.push(`                -> ${a.hint}`);
+    }
+    lines.push('  backend    cpu, cuda: not checked (they live in the addon)', '  fixes');
+    for (const f of r.fixes) lines.push(`    - ${f}`);
+    return lines.join('\n');
+  }
+  lines.push(`  addon      ${r.addon.path} (${r.addon.source}${r.addon.attempts.at(-1)?.probe === 'child' ? ', checked in a child process' : ''})`);
+  for (const a of r.addon.attempts.filter((x) => !x.ok)) lines.push(`    skipped  ${a.path}: ${a.error ?? 'failed'}${a.hint ? ` (${a.hint})` : ''}`);
   lines.push(`  backend    cpu: oneDNN ${r.oneDnn.version} (${r.oneDnn.isa})  ok`);
   const c = r.cuda;
   if (c.available) {

@@ -1,5 +1,5 @@
-// The package entry (`require('patho')`): the public API. Minimal for now: the typed native binding
-// and its loader report; the training helper extends it with tensors, nn, data and training.
+// The package entry (`require('patho')` / `import ... from 'patho'`): the public API. Importing it
+// loads no native code: the addon loads on first use (lib/addon-loader.ts).
 export * from './native';
 export { Tensor, noGrad, scope, isGradEnabled } from './tensor';
 export { Module, ModuleList, checkPrecision, type Precision } from './nn/module';
@@ -26,6 +26,17 @@ export type { Batch, Dataset, DatasetEntry, DataLoaderOptions, AugmentOptions, C
 export { predictTiled, tileStarts, blendWeights, type TiledOptions, type TilePredictor } from './predict/tiled';
 export { loadInferenceModel, inferUNetConfig, type LoadedModel } from './predict/load';
 export { InferenceModel } from './predict/inference';
-export { evaluateDataset, type EvaluationReport } from './predict/evaluate-folder';
 export { Communicator, Rendezvous, launch } from './parallel';
 export { doctor, formatDoctor, type DoctorReport } from './doctor';
+export { DEFAULTS, type Defaults } from './defaults';
+export { UsageError, invalidOption, isPathoError, type ErrorCode } from './errors';
+export { packageVersion } from './version';
+export { demoDataDir } from './demo-data';
+export type { ImageBatch } from './data/batch';
+export type { RawImage } from './predict/tiled';
+export { plotTrainingCurves, plotDiceCurve, type EpochPoint } from './plot';
+// What the CLI does, as functions: predict an image with tiling, write the maps and an overlay,
+// evaluate a folder.
+export { predictMaps, writeGrey, writeOverlay, modelTilePredictor, type PredictionMaps } from './predict/image';
+export { evaluateDataset, type EvaluationReport, type ImageScores } from './predict/evaluate-folder';
+export { formatReport } from './cli/evaluate';

@@ -1,7 +1,7 @@
-// The one place that loads the native addon (STYLE.md: onnxruntime-node/tfjs). Everything else
+// The one place that types the native addon (STYLE.md: onnxruntime-node/tfjs). Everything else
 // imports `native` from here and sees only the typed `Binding` interface; no `any` leaves this file.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+// Loading (candidates, child-process probe, diagnostics) is addon-loader.ts's, on first use.
+import { loadAddon } from './addon-loader';
 
 export type DType = 'float32' | 'bfloat16' | 'float16' | 'uint8';
 /** Memory order of a 4-D tensor whose shape is always the logical [N,C,H,W] (PyTorch's channels_last is 'nhwc'). */
@@ -150,110 +150,35 @@ export interface Binding {
   commBarrier(comm: NativeComm): void;
 }
 
-/** Where an addon candidate comes from, in the order they are tried. */
-export type AddonSource = 'PATHO_ADDON' | 'local build' | 'prebuilt';
+// The loader lives in addon-loader.ts; its diagnostics are re-exported here for `patho doctor` and tests.
+export {
+  addonStatus, loadAttempts, loadedFrom, loadedSource, packageRoot, platformTag,
+  type AddonSource, type AddonStatus, type LoadAttempt,
+} from './addon-loader';
 
-export interface LoadAttempt {
-  source: AddonSource;
-  path: string;
-  ok: boolean;
-  /** why this candidate was not used ('not found', or the dlopen/require message) */
-  error?: string;
-  /** what to do about that error, when the message says enough */
-  hint?: string;
+/**
+ * A typed object whose prototype loads the addon on the first property lookup and then becomes the
+ * addon itself: `require('patho')` never loads native code, and after the first use every lookup is
+ * a plain prototype hit (no Proxy left in the path of an op call). Lookups that only probe what kind
+ * of object this is (symbols, `then`, `href`, `toJSON`, ... as util.inspect, await and JSON ask) do
+ * not load it: the addon exports none of them.
+ */
+const PROBING_KEYS = new Set(['then', 'href', 'toJSON', 'toString', 'valueOf', 'constructor', 'inspect', 'nodeType', '$$typeof', 'asymmetricMatch']);
+
+function lazyBinding(): Binding {
+  const binding = Object.create(null) as Binding;
+  const load = (): Binding => {
+    const real = loadAddon() as Binding;
+    Object.setPrototypeOf(binding, real);
+    return real;
+  };
+  const first = new Proxy(Object.create(null) as object, {
+    get: (_target, key) => (typeof key === 'symbol' || PROBING_KEYS.has(key) ? undefined : Reflect.get(load(), key)),
+    has: (_target, key) => typeof key !== 'symbol' && !PROBING_KEYS.has(key) && Reflect.has(load(), key),
+  });
+  Object.setPrototypeOf(binding, first);
+  return binding;
 }
 
-/** Where the addon was looked for, in order, and what happened (for `patho doctor`). */
-export const loadAttempts: LoadAttempt[] = [];
-export let loadedFrom = '';
-export let loadedSource: AddonSource | '' = '';
-
-/** `linux-x64` etc.: the prebuilds/ subfolder for this process. */
-export const platformTag = `${process.platform}-${process.arch}`;
-/** The package folder (holds package.json), whether this file runs from lib/ (ts-node) or dist/lib/. */
-export const packageRoot = path.resolve(__dirname, __dirname.endsWith(path.join('dist', 'lib')) ? '../..' : '..');
-const prebuildDir = path.join(packageRoot, 'prebuilds', platformTag);
-
-// Developers' own build wins over the shipped binary, so a checkout (or a user who rebuilt in the
-// installed package) always runs what was just compiled; PATHO_ADDON overrides both.
-function candidates(): { source: AddonSource; path: string }[] {
-  const list: { source: AddonSource; path: string }[] = [];
-  if (process.env.PATHO_ADDON) list.push({ source: 'PATHO_ADDON', path: path.resolve(process.env.PATHO_ADDON) });
-  list.push({ source: 'local build', path: path.join(packageRoot, 'build', 'Release', 'patho.node') });
-  list.push({ source: 'prebuilt', path: path.join(prebuildDir, 'patho.node') });
-  return list;
-}
-
-/** glibc / libstdc++ symbol versions the prebuild needs, as scripts/prebuild.sh recorded them. */
-function prebuildRequirement(): string {
-  try {
-    const m = JSON.parse(fs.readFileSync(path.join(prebuildDir, 'manifest.json'), 'utf8')) as
-      { requires?: { glibc?: string; glibcxx?: string } };
-    if (m.requires?.glibc) return `glibc >= ${m.requires.glibc} and libstdc++ with GLIBCXX_${m.requires.glibcxx}`;
-  } catch {
-    // no manifest (a local build, or a pruned install): fall back to the generic wording
-  }
-  return 'a recent glibc and libstdc++';
-}
-
-// The dynamic loader's messages are precise but not actionable; map the common ones to a fix.
-function hintFor(source: AddonSource, message: string): string | undefined {
-  const missing = /([^\s:]+\.so(?:\.\d+)*): cannot open shared object file/.exec(message)?.[1];
-  if (missing) {
-    return source === 'prebuilt'
-      ? `${missing} should sit beside the prebuilt patho.node; the install is incomplete: reinstall patho`
-      : `${missing} is not installed: \`apt-get install libdnnl2\` (it comes with libdnnl-dev), or rebuild`;
-  }
-  if (/GLIBC_|GLIBCXX_|CXXABI_/.test(message)) {
-    return `this system's C or C++ runtime is older than the binary needs (${source === 'prebuilt' ? prebuildRequirement() : 'the versions of the build machine'}): build from source`;
-  }
-  if (/invalid ELF header|wrong ELF class|file too short|not a dynamic executable/.test(message)) {
-    return `not a ${platformTag} shared library (damaged, or built for another platform)`;
-  }
-  return undefined;
-}
-
-function load(): Binding {
-  for (const c of candidates()) {
-    if (!fs.existsSync(c.path)) {
-      let error = 'not found';
-      if (c.source === 'prebuilt' && !fs.existsSync(prebuildDir)) {
-        error += platformTag === 'linux-x64'
-          ? ' (the package has no prebuilds/linux-x64 folder: a partial or pruned install)'
-          : ` (patho ships prebuilt binaries for linux-x64 only; this is ${platformTag})`;
-      }
-      loadAttempts.push({ source: c.source, path: c.path, ok: false, error });
-      continue;
-    }
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const b = require(c.path) as Binding;
-      loadAttempts.push({ source: c.source, path: c.path, ok: true });
-      loadedFrom = c.path;
-      loadedSource = c.source;
-      return b;
-    } catch (e) {
-      const error = (e as Error).message;
-      loadAttempts.push({ source: c.source, path: c.path, ok: false, error, hint: hintFor(c.source, error) });
-    }
-  }
-  const tried = loadAttempts
-    .map((a) => `  ${a.source}: ${a.path}: ${a.error}${a.hint ? `\n    -> ${a.hint}` : ''}`)
-    .join('\n');
-  const err = new Error(
-    `patho: could not load the native addon patho.node. Tried, in order:\n${tried}\n` +
-      'Fixes:\n' +
-      `  - reinstall patho (\`npm install patho\`): it ships prebuilds/linux-x64 (oneDNN bundled; needs ${prebuildRequirement()}, ` +
-      'e.g. Debian 12 or Ubuntu 22.04 and newer); nothing is downloaded at install time\n' +
-      '  - or build from source: `apt-get install cmake g++ libdnnl-dev`, then `npm run build:native` in ' +
-      `${packageRoot} (it writes build/Release/patho.node, which is tried first)\n` +
-      '  - or set PATHO_ADDON to a patho.node you built\n' +
-      '  - GPUs (optional, once the CPU addon loads): the CUDA plugin needs cuDNN 9 and NCCL 2: ' +
-      '`pip install nvidia-cudnn-cu13 nvidia-nccl-cu13`, or set PATHO_CUDNN_PATH / PATHO_NCCL_PATH to the ' +
-      'folders holding libcudnn.so.9 / libnccl.so.2; `patho doctor` shows where it looked',
-  ) as Error & { code: string };
-  err.code = 'ERR_PATHO_LOAD';
-  throw err;
-}
-
-export const native: Binding = load();
+/** The native addon, loaded on first use (ERR_PATHO_LOAD, listing what was tried and the fixes, if it cannot be). */
+export const native: Binding = lazyBinding();

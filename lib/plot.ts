@@ -1,16 +1,17 @@
-// Plots as PNG: vega-lite specs rendered to SVG by vega (headless) and rasterised by sharp.
-// Training curves (train/val loss and val Dice per epoch) and Dice-vs-threshold curves.
+// Plots as PNG: line charts drawn as SVG (lib/line-chart.ts: d3-scale and d3-shape) and rasterised
+// by sharp, written atomically. Training curves (train/val loss and val Dice per epoch) and
+// Dice-vs-threshold curves.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import sharp from 'sharp';
-// vega and vega-lite ship CommonJS builds for Node; their types are loose, so we keep them here.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const vega = require('vega') as { View: new (rt: unknown, opts: { renderer: string }) => { toSVG(): Promise<string> }; parse(spec: unknown): unknown };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const vl = require('vega-lite') as { compile(spec: unknown): { spec: unknown } };
+import { lineChartSvg, type Panel } from './line-chart';
 
-async function renderPng(spec: object, file: string): Promise<void> {
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
-  const svg = await view.toSVG();
-  await sharp(Buffer.from(svg), { density: 144 }).flatten({ background: '#ffffff' }).png().toFile(file);
+async function renderPng(panels: Panel[], file: string): Promise<void> {
+  const { svg } = lineChartSvg(panels);
+  const png = await sharp(Buffer.from(svg), { density: 144 }).flatten({ background: '#ffffff' }).png().toBuffer();
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, png);
+  fs.renameSync(tmp, file);
 }
 
 export interface EpochPoint {
@@ -20,45 +21,24 @@ export interface EpochPoint {
   valDice?: number | null;
 }
 
+const finite = (v: number | null | undefined): number => (v != null && Number.isFinite(v) ? v : NaN);
+
 /** curves.png: loss (train, val) and validation Dice per epoch, one panel each. */
 export async function plotTrainingCurves(points: EpochPoint[], file: string, diceLabel = 'val Dice@0.5'): Promise<void> {
-  const loss: object[] = [];
-  const dice: object[] = [];
-  for (const p of points) {
-    if (p.trainLoss != null && Number.isFinite(p.trainLoss)) loss.push({ epoch: p.epoch, value: p.trainLoss, series: 'train loss' });
-    if (p.valLoss != null && Number.isFinite(p.valLoss)) loss.push({ epoch: p.epoch, value: p.valLoss, series: 'val loss' });
-    if (p.valDice != null && Number.isFinite(p.valDice)) dice.push({ epoch: p.epoch, value: p.valDice, series: diceLabel });
-  }
-  const panel = (title: string, values: object[], yTitle: string, domain?: number[]) => ({
-    title,
-    width: 420,
-    height: 220,
-    data: { values },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
-      y: { field: 'value', type: 'quantitative', title: yTitle, scale: domain ? { domain } : { zero: false } },
-      color: { field: 'series', type: 'nominal', title: null },
-    },
-  });
-  await renderPng({ $schema: 'https://vega.github.io/schema/vega-lite/v5.json', hconcat: [panel('Loss', loss, 'loss'), panel('Validation Dice', dice, 'Dice', [0, 1])] }, file);
+  const series = (name: string, pick: (p: EpochPoint) => number | null | undefined) =>
+    ({ name, points: points.map((p): [number, number] => [p.epoch, finite(pick(p))]).filter(([, v]) => Number.isFinite(v)) });
+  const loss = [series('train loss', (p) => p.trainLoss), series('val loss', (p) => p.valLoss)].filter((s) => s.points.length > 0);
+  const dice = [series(diceLabel, (p) => p.valDice)].filter((s) => s.points.length > 0);
+  await renderPng([
+    { title: 'Loss', xTitle: 'epoch', yTitle: 'loss', series: loss, xIntegers: true },
+    { title: 'Validation Dice', xTitle: 'epoch', yTitle: 'Dice', series: dice, yDomain: [0, 1], xIntegers: true },
+  ], file);
 }
 
 /** Dice (mean over images) against the probability threshold. */
 export async function plotDiceCurve(curve: { threshold: number; dice: number }[], file: string, title = 'Dice vs threshold'): Promise<void> {
-  await renderPng(
-    {
-      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title,
-      width: 420,
-      height: 240,
-      data: { values: curve },
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'threshold', type: 'quantitative', title: 'threshold', scale: { domain: [0, 1] } },
-        y: { field: 'dice', type: 'quantitative', title: 'mean Dice', scale: { domain: [0, 1] } },
-      },
-    },
-    file,
-  );
+  await renderPng([{
+    title, xTitle: 'threshold', yTitle: 'mean Dice', width: 420, height: 240, xDomain: [0, 1], yDomain: [0, 1],
+    series: [{ name: 'mean Dice', points: curve.map((c): [number, number] => [c.threshold, c.dice]) }],
+  }], file);
 }

@@ -6,22 +6,20 @@ import { LAUNCH_MAX_NPROC } from '../parallel/launch';
 import type { Flags } from './args';
 import { UsageError } from '../errors';
 
-export const BENCH_PROCESSES_HELP = '  --processes 1,2,4   the same in that many processes on this host (Gloo; NCCL with --device cuda), --batch per process';
-
 export async function processesCommand(f: Flags): Promise<void> {
-  const device = f.str('device', 'cpu');
+  const device = f.optStr('device') ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw new UsageError(`Expected --device cpu or cuda with --processes but received '${device}' (each process takes the GPU of its local rank)`);
-  const depth = f.num('depth', 4, { int: true, min: 1, max: 8 });
-  const size = f.num('size', 256, { int: true, min: 1 });
+  const depth = f.num('depth', { int: true, min: 1, max: 8 });
+  const size = f.num('size', { int: true, min: 1 });
   if (size % 2 ** depth !== 0) throw new UsageError(`Expected --size to be a multiple of ${2 ** depth} (2^depth) but received ${size}`);
   const o = {
     kind: device as 'cpu' | 'cuda', depth, size,
-    counts: f.numList('processes', [1], { int: true, min: 1, max: LAUNCH_MAX_NPROC }),
-    width: f.num('width', 16, { int: true, min: 1, max: 1024 }),
-    batch: f.num('batch', 4, { int: true, min: 1 }),
-    steps: f.num('steps', 10, { int: true, min: 1 }),
-    warmup: f.num('warmup', 2, { int: true, min: 0 }),
-    inChannels: f.num('channels', 3, { int: true, min: 1, max: 64 }),
+    counts: f.numList('processes', { int: true, min: 1, max: LAUNCH_MAX_NPROC }),
+    width: f.num('width', { int: true, min: 1, max: 1024 }),
+    batch: f.num('batch', { int: true, min: 1 }),
+    steps: f.num('steps', { int: true, min: 1 }),
+    warmup: f.num('warmup', { int: true, min: 0 }),
+    inChannels: f.num('channels', { int: true, min: 1, max: 64 }),
   };
   const r = await benchProcesses(o);
   if (!f.bool('json')) {

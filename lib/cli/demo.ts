@@ -3,44 +3,28 @@
 // and plots a person can open.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DEFAULTS } from '../defaults';
+import { demoDataDir } from '../demo-data';
 import { PathoError } from '../errors';
 import { plotDiceCurve } from '../plot';
 import { evaluateDataset } from '../predict/evaluate-folder';
 import { predictMaps, writeGrey, writeOverlay } from '../predict/image';
 import { loadInferenceModel } from '../predict/load';
 import { parseFlags } from './args';
+import { DEMO } from './flags';
 import { formatReport } from './evaluate';
 import { checkDevice, runTrain, type TrainConfig } from './train';
 
-export const DEMO_HELP = `Usage: patho demo [--out DIR] [--epochs N] [--time-limit S] [--width W] [--device D]
-Trains a UNet (width 16 by default) on the bundled ISBI 2012 membrane images (24 for training,
-6 held out), evaluates it on the held-out images and writes predictions and overlays.`;
-
-export function demoDataDir(): string {
-  for (let dir = __dirname, i = 0; i < 4; i++, dir = path.dirname(dir)) {
-    const p = path.join(dir, 'data', 'membrane');
-    if (fs.existsSync(path.join(p, 'images'))) return p;
-  }
-  throw new PathoError('ERR_PATHO_DATA', 'the bundled demo data (data/membrane) was not found next to the patho package');
-}
-
 export async function demoCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, {
-    out: { type: 'string' }, epochs: { type: 'string' }, 'time-limit': { type: 'string' }, width: { type: 'string' },
-    device: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  });
-  if (f.bool('help')) {
-    process.stdout.write(DEMO_HELP + '\n');
-    return;
-  }
-  const out = path.resolve(f.str('out', path.join('runs', 'demo')));
+  const f = parseFlags(argv, DEMO);
+  const out = path.resolve(f.str('out'));
   const config: TrainConfig = {
     data: demoDataDir(), images: 'images', masks: 'masks', val: null, valSplit: 0.2,
-    epochs: f.num('epochs', 18, { int: true, min: 1 }),
-    timeLimit: f.num('time-limit', 300, { min: 1 }),
-    batchSize: 4, crop: 256, width: f.num('width', 16, { int: true, min: 1, max: 256 }), depth: 4,
+    epochs: f.num('epochs', { int: true, min: 1 }),
+    timeLimit: f.num('time-limit', { min: 1 }),
+    batchSize: 4, crop: 256, width: f.num('width', { int: true, min: 1, max: 256 }), depth: 4,
     optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null, precision: 'fp32',
-    loss: 'bce-jaccard', augment: true, device: checkDevice(f.str('device', 'cpu')), out: path.join(out, 'model'),
+    loss: 'bce-jaccard', augment: true, device: checkDevice(f.str('device')), out: path.join(out, 'model'),
     resume: null, seed: 0, workers: null, samplesPerEpoch: 48,
   };
   process.stdout.write(`patho demo: training a UNet (width ${config.width}, depth 4) on ${config.data}\n` +
@@ -55,8 +39,9 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const loaded = await loadInferenceModel(fs.existsSync(best) ? best : path.join(config.out, 'last.safetensors'), { device: config.device });
   const tiled = { tile: 256, overlap: 0.25, batch: 4, blend: 'gaussian' as const, multiple: 16 };
   process.stdout.write(`\nheld-out evaluation (whole 512x512 images, tiled 256 with 25% overlap):\n`);
-  const report = await evaluateDataset(loaded, valSet, tiled, [0.5, 0.7]);
-  process.stdout.write(formatReport(report, [0.5, 0.7]) + '\n');
+  const thresholds = [...DEFAULTS.thresholds];
+  const report = await evaluateDataset(loaded, valSet, tiled, thresholds);
+  process.stdout.write(formatReport(report, thresholds) + '\n');
   fs.writeFileSync(path.join(out, 'evaluation.json'), JSON.stringify({ images: report.images, mean: report.mean, curve: report.curve }, null, 2) + '\n');
   await plotDiceCurve(report.curve, path.join(out, 'dice-threshold.png'), 'Held-out Dice vs threshold');
 
@@ -65,7 +50,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   for (let i = 0; i < valSet.length; i++) {
     const { image } = await valSet.read(i);
     const stem = valSet.entry(i).stem;
-    const maps = await predictMaps(loaded.model, image, loaded.normalization, tiled, 0.5);
+    const maps = await predictMaps(loaded.model, image, loaded.normalization, tiled, DEFAULTS.threshold);
     await writeGrey(maps.prob, image.width, image.height, path.join(predDir, `${stem}_prob.png`));
     await writeGrey(maps.mask, image.width, image.height, path.join(predDir, `${stem}_mask.png`));
     await writeOverlay(image, maps.mask, path.join(predDir, `${stem}_overlay.png`));

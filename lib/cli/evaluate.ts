@@ -5,13 +5,8 @@ import { FolderDataset } from '../data';
 import { plotDiceCurve } from '../plot';
 import { evaluateDataset, scoreKey as key, type EvaluationReport } from '../predict/evaluate-folder';
 import { ensureWritableDir, parseFlags } from './args';
-import { INFER_FLAGS, inferSetup } from './predict';
-
-export const EVALUATE_HELP = `Usage: patho evaluate --model CKPT --data DIR [options]
-  --images NAME --masks NAME   sub-folders of --data (default images, masks)
-  --thresholds a,b     probability thresholds (default 0.5,0.7)   --json   one JSON object on stdout
-  --plot FILE          Dice-vs-threshold plot (PNG)
-  --tile, --overlap, --tile-batch, --blend, --device, --mean, --std, --precision   as for predict`;
+import { EVALUATE } from './flags';
+import { inferSetup } from './predict';
 
 export function formatReport(r: EvaluationReport, thresholds: number[]): string {
   const cols = thresholds.flatMap((t) => [key('dice', t), key('iou', t)]);
@@ -23,17 +18,12 @@ export function formatReport(r: EvaluationReport, thresholds: number[]): string 
 }
 
 export async function evaluateCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, { ...INFER_FLAGS, data: { type: 'string' }, images: { type: 'string' }, masks: { type: 'string' },
-    thresholds: { type: 'string' }, json: { type: 'boolean' }, plot: { type: 'string' } });
-  if (f.bool('help')) {
-    process.stdout.write(EVALUATE_HELP + '\n');
-    return;
-  }
+  const f = parseFlags(argv, EVALUATE);
   const data = f.existing('data', 'dir');
-  const thresholds = f.numList('thresholds', [0.5, 0.7], { min: 0, max: 1 });
+  const thresholds = f.numList('thresholds', { min: 0, max: 1 });
   const plot = f.optStr('plot');
   if (plot) ensureWritableDir(path.dirname(path.resolve(plot)), 'plot');
-  const dataset = await new FolderDataset(data, { images: f.str('images', 'images'), masks: f.str('masks', 'masks') }).ready();
+  const dataset = await new FolderDataset(data, { images: f.str('images'), masks: f.str('masks') }).ready();
   const { loaded, tiled } = await inferSetup(f);
   const report = await evaluateDataset(loaded, dataset, tiled, thresholds);
   if (plot) await plotDiceCurve(report.curve, path.resolve(plot), `Dice vs threshold (${dataset.length} images)`);

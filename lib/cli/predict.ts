@@ -6,28 +6,15 @@ import { readImage } from '../data';
 import { predictMaps, writeGrey, writeOverlay } from '../predict/image';
 import { checkImageChannels, loadInferenceModel, type LoadedModel } from '../predict/load';
 import type { TiledOptions } from '../predict/tiled';
+import { DEFAULTS } from '../defaults';
+import { PathoError } from '../errors';
 import { ensureWritableDir, Flags, parseFlags } from './args';
+import { PREDICT } from './flags';
 import { checkDevice } from './train';
 import { UsageError } from '../errors';
 import { PRECISIONS } from '../nn/module';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
-
-export const INFER_FLAGS = {
-  model: { type: 'string' }, tile: { type: 'string' }, overlap: { type: 'string' }, 'tile-batch': { type: 'string' },
-  blend: { type: 'string' }, device: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
-  precision: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-} as const;
-
-export const PREDICT_HELP = `Usage: patho predict --model CKPT --input FILE|DIR --out DIR [options]
-  --model CKPT        a patho checkpoint, or a safetensors state_dict of the reference module
-  --threshold T       mask threshold on the probability (default: the checkpoint's first, else 0.5)
-  --tile S            tile size (default 512, a multiple of 2^depth)   --overlap F   default 0.25
-  --tile-batch B      tiles per forward pass (default 4)   --blend gaussian|linear (default gaussian)
-  --overlay           also write <stem>_overlay.png     --device cpu|cuda|cuda:N (default cpu)
-  --mean a,b,c --std a,b,c   input normalisation for plain state_dicts (default pixel/255)
-  --precision fp32|bf16   default fp32; bf16: bf16 NHWC activations (faster on GPUs, ~1% off in the logits)
-Writes <stem>_prob.png (0-255) and <stem>_mask.png (0/255) per input image.`;
 
 export interface InferSetup {
   loaded: LoadedModel;
@@ -36,22 +23,22 @@ export interface InferSetup {
 
 export async function inferSetup(f: Flags): Promise<InferSetup> {
   const modelFile = f.existing('model', 'file');
-  const device = checkDevice(f.str('device', 'cpu'));
-  const mean = f.has('mean') ? f.numList('mean', []) : undefined;
-  const std = f.has('std') ? f.numList('std', [], { min: 0 }) : undefined;
+  const device = checkDevice(f.str('device'));
+  const mean = f.has('mean') ? f.numList('mean') : undefined;
+  const std = f.has('std') ? f.numList('std', { min: 0 }) : undefined;
   if (std?.some((s) => s <= 0)) throw new UsageError(`Expected positive numbers for --std but received '${f.str('std')}'`);
-  const precision = f.choice('precision', PRECISIONS, 'fp32');
+  const precision = f.choice('precision', PRECISIONS);
   const loaded = await loadInferenceModel(modelFile, { device, mean, std, precision });
   const multiple = 2 ** loaded.config.depth;
-  const tile = f.num('tile', 512, { int: true, min: multiple });
+  const tile = f.num('tile', { int: true, min: multiple });
   if (tile % multiple !== 0) throw new UsageError(`Expected --tile to be a multiple of ${multiple} (2^depth of the model) but received ${tile}`);
   return {
     loaded,
     tiled: {
       tile,
-      overlap: f.num('overlap', 0.25, { min: 0, max: 0.9 }),
-      batch: f.num('tile-batch', 4, { int: true, min: 1, max: 256 }),
-      blend: f.choice('blend', ['gaussian', 'linear'] as const, 'gaussian'),
+      overlap: f.num('overlap', { min: 0, max: 0.9 }),
+      batch: f.num('tile-batch', { int: true, min: 1, max: 256 }),
+      blend: f.choice('blend', ['gaussian', 'linear'] as const),
       multiple,
     },
   };
@@ -67,16 +54,12 @@ export function listImages(input: string, flag: string): string[] {
 }
 
 export async function predictCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, { ...INFER_FLAGS, input: { type: 'string' }, out: { type: 'string' }, threshold: { type: 'string' }, overlay: { type: 'boolean' } });
-  if (f.bool('help')) {
-    process.stdout.write(PREDICT_HELP + '\n');
-    return;
-  }
+  const f = parseFlags(argv, PREDICT);
   const input = f.existing('input');
   const files = listImages(input, 'input');
   const out = ensureWritableDir(f.str('out'), 'out');
   const { loaded, tiled } = await inferSetup(f);
-  const threshold = f.num('threshold', loaded.thresholds?.[0] ?? 0.5, { min: 0, max: 1 });
+  const threshold = f.optNum('threshold', { min: 0, max: 1 }) ?? loaded.thresholds?.[0] ?? DEFAULTS.threshold;
   for (const file of files) {
     const t0 = Date.now();
     const img = await readImage(file, { limitInputPixels: false });

@@ -11,63 +11,67 @@ import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
 import { Model } from '../train/model';
 import { packageVersion } from '../version';
 import type { TrainResult } from '../train/trainer';
+import { DEFAULTS } from '../defaults';
 import { ensureWritableDir, Flags, parseFlags } from './args';
+import { TRAIN } from './flags';
 import { progressReporter } from './progress';
 import { UsageError } from '../errors';
 import { checkDevice as checkDeviceSpec } from '../device';
 import { PRECISIONS, type Precision } from '../nn/module';
 
-export const TRAIN_FLAGS = {
-  data: { type: 'string' }, images: { type: 'string' }, masks: { type: 'string' }, val: { type: 'string' },
-  'val-split': { type: 'string' }, epochs: { type: 'string' }, 'time-limit': { type: 'string' },
-  'batch-size': { type: 'string' }, crop: { type: 'string' }, width: { type: 'string' }, depth: { type: 'string' },
-  optimizer: { type: 'string' }, lr: { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' },
-  loss: { type: 'string' }, 'no-augment': { type: 'boolean' }, device: { type: 'string' }, out: { type: 'string' },
-  resume: { type: 'string' }, seed: { type: 'string' }, schedule: { type: 'string' }, 'clip-grad-norm': { type: 'string' },
-  workers: { type: 'string' }, 'samples-per-epoch': { type: 'string' }, precision: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-} as const;
-
-export const TRAIN_HELP = `Usage: patho train --data DIR [options]
-  --data DIR            folder with images/ and masks/ (paired by file stem)
-  --images NAME --masks NAME   sub-folder names (default images, masks)
-  --val DIR | --val-split F    validation folder, or the share of --data held out (default 0.2)
-  --epochs N            epochs (default 10)        --time-limit S   stop after S seconds (saves first)
-  --batch-size B        default 4                  --crop S         training crop size (default 256)
-  --width W --depth D   UNet size (default 64, 4)  --seed N         default 0
-  --optimizer sgd|adam|adamw (default adam)  --lr X (default 1e-3 adam, 5e-3 sgd)  --momentum M (sgd, 0.9)
-  --weight-decay X      --schedule constant|step|cosine|poly (default cosine)  --clip-grad-norm X
-  --loss bce-jaccard|bce|dice (default bce-jaccard)   --no-augment
-  --device cpu|cuda|cuda:N|cuda:0,1|cpu:0,1 (a list: data-parallel replicas; default cpu)
-  --precision fp32|bf16 (default fp32; bf16: bf16 NHWC activations, float32 master weights)
-  --out DIR (default runs/train)   --resume CKPT
-Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5; needs validation), OUT/metrics.jsonl, OUT/config.json, OUT/curves.png.`;
-
+/** Everything `patho train` needs, checked; the defaults are lib/defaults.ts's (DEFAULTS) unless said. */
 export interface TrainConfig {
+  /** folder with the image and mask sub-folders */
   data: string;
+  /** image sub-folder of data; default 'images' */
   images: string;
+  /** mask sub-folder of data; default 'masks' */
   masks: string;
+  /** validation folder; null: hold out valSplit of data */
   val: string | null;
+  /** share of data held out for validation when val is null (0: no validation); default 0.2 */
   valSplit: number;
+  /** epochs to reach, counting those already in a resumed checkpoint; default 10 */
   epochs: number;
+  /** seconds after which training stops (after saving); null: no limit */
   timeLimit: number | null;
+  /** images per step; default 4 */
   batchSize: number;
+  /** training crop side, a multiple of 2^depth; default 256 */
   crop: number;
+  /** UNet width (channels of the first block); default 64 */
   width: number;
+  /** UNet depth (poolings); default 4 */
   depth: number;
+  /** default 'adam' */
   optimizer: 'sgd' | 'adam' | 'adamw';
+  /** base learning rate; default 1e-3 (adam, adamw) or 5e-3 (sgd) */
   lr: number;
+  /** SGD momentum; default 0.9 */
   momentum: number;
+  /** default 0 */
   weightDecay: number;
+  /** learning-rate schedule over the run; default 'cosine' */
   schedule: 'constant' | 'step' | 'cosine' | 'poly';
+  /** maximum gradient norm; null: no clipping */
   clipGradNorm: number | null;
+  /** default 'fp32' */
   precision: Precision;
+  /** default 'bce-jaccard' (BCE - log soft Jaccard) */
   loss: 'bce-jaccard' | 'bce' | 'dice';
+  /** flips, rotations, colour and elastic changes of the crops; default true */
   augment: boolean;
+  /** 'cpu', 'cuda:N', or a list of replicas ('cuda:0,1', 'cpu:0,1'); default 'cpu' */
   device: string;
+  /** run folder; default runs/train */
   out: string;
+  /** checkpoint to continue from; null: start fresh */
   resume: string | null;
+  /** seed of weights, data order and augmentation; default 0 */
   seed: number;
+  /** data-loading worker threads; null: the DataLoader's default (cores - 1, 1..8) */
   workers: number | null;
+  /** crops per epoch; null: one per training image */
   samplesPerEpoch: number | null;
 }
 
@@ -77,36 +81,36 @@ export function checkDevice(device: string, flag = 'device', opts: { list?: bool
 }
 
 export function trainConfig(f: Flags): TrainConfig {
-  const optimizer = f.choice('optimizer', ['sgd', 'adam', 'adamw'] as const, 'adam');
-  const depth = f.num('depth', 4, { int: true, min: 1, max: 8 });
-  const crop = f.num('crop', 256, { int: true, min: 1 });
+  const optimizer = f.choice('optimizer', ['sgd', 'adam', 'adamw'] as const);
+  const depth = f.num('depth', { int: true, min: 1, max: 8 });
+  const crop = f.num('crop', { int: true, min: 1 });
   if (crop % 2 ** depth !== 0) throw new UsageError(`Expected --crop to be a multiple of ${2 ** depth} (2^depth for --depth ${depth}) but received ${crop}`);
   if (f.has('val') && f.has('val-split')) throw new UsageError('give either --val DIR or --val-split F, not both');
   return {
     data: f.existing('data', 'dir'),
-    images: f.str('images', 'images'),
-    masks: f.str('masks', 'masks'),
+    images: f.str('images'),
+    masks: f.str('masks'),
     val: f.has('val') ? f.existing('val', 'dir') : null,
-    valSplit: f.num('val-split', 0.2, { min: 0, max: 0.9 }),
-    epochs: f.num('epochs', 10, { int: true, min: 1 }),
+    valSplit: f.num('val-split', { min: 0, max: 0.9 }),
+    epochs: f.num('epochs', { int: true, min: 1 }),
     timeLimit: f.optNum('time-limit', { min: 0, minExclusive: true }) ?? null,
-    batchSize: f.num('batch-size', 4, { int: true, min: 1 }),
+    batchSize: f.num('batch-size', { int: true, min: 1 }),
     crop,
-    width: f.num('width', 64, { int: true, min: 1, max: 1024 }),
+    width: f.num('width', { int: true, min: 1, max: 1024 }),
     depth,
     optimizer,
-    lr: f.num('lr', optimizer === 'sgd' ? 5e-3 : 1e-3, { min: 0, minExclusive: true }),
-    momentum: f.num('momentum', 0.9, { min: 0, max: 1 }),
-    weightDecay: f.num('weight-decay', 0, { min: 0 }),
-    schedule: f.choice('schedule', ['constant', 'step', 'cosine', 'poly'] as const, 'cosine'),
+    lr: f.optNum('lr', { min: 0, minExclusive: true }) ?? (optimizer === 'sgd' ? DEFAULTS.sgdLr : DEFAULTS.lr),
+    momentum: f.num('momentum', { min: 0, max: 1 }),
+    weightDecay: f.num('weight-decay', { min: 0 }),
+    schedule: f.choice('schedule', ['constant', 'step', 'cosine', 'poly'] as const),
     clipGradNorm: f.optNum('clip-grad-norm', { min: 0, minExclusive: true }) ?? null,
-    precision: f.choice('precision', PRECISIONS, 'fp32'),
-    loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const, 'bce-jaccard'),
+    precision: f.choice('precision', PRECISIONS),
+    loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const),
     augment: !f.bool('no-augment'),
-    device: checkDevice(f.str('device', 'cpu'), 'device', { list: true }),
-    out: path.resolve(f.str('out', path.join('runs', 'train'))),
+    device: checkDevice(f.str('device'), 'device', { list: true }),
+    out: path.resolve(f.str('out')),
     resume: f.has('resume') ? f.existing('resume', 'file') : null,
-    seed: f.num('seed', 0, { int: true, min: 0 }),
+    seed: f.num('seed', { int: true, min: 0 }),
     workers: f.optNum('workers', { int: true, min: 0, max: 16 }) ?? null,
     samplesPerEpoch: f.optNum('samples-per-epoch', { int: true, min: 1 }) ?? null,
   };
@@ -163,6 +167,10 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   if (model.resumedFrom && model.rank === 0 && !opts.quiet) {
     process.stderr.write(`resumed from ${model.resumedFrom} at epoch ${model.epoch + 1}, step ${model.step}\n`);
   }
+  if (c.resume && model.epoch >= c.epochs && model.rank === 0 && !opts.quiet) {
+    process.stderr.write(`patho train: --epochs ${c.epochs} counts total epochs and ${path.basename(c.resume)} is already at epoch ` +
+      `${model.epoch}: nothing to train (give --epochs ${model.epoch + c.epochs} for ${c.epochs} more)\n`);
+  }
 
   if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,
@@ -202,12 +210,7 @@ export async function plotCurves(out: string): Promise<void> {
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
-  const f = parseFlags(argv, TRAIN_FLAGS);
-  if (f.bool('help')) {
-    process.stdout.write(TRAIN_HELP + '\n');
-    return;
-  }
-  const c = trainConfig(f);
+  const c = trainConfig(parseFlags(argv, TRAIN));
   const ac = new AbortController();
   const onSig = () => {
     process.stderr.write('\npatho train: stopping after the current step (Ctrl-C again to quit at once)\n');

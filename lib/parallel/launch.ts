@@ -5,25 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as readline from 'node:readline';
-import { parseArgs } from 'node:util';
-import { PathoError, UsageError } from '../errors';
+import { PathoError } from '../errors';
 
 /** Most worker processes `patho launch` starts on one node: each is a whole Node process with its own thread pools. */
 export const LAUNCH_MAX_NPROC = 1024;
 /** Pause before a restart, so the old group's ports and files are released. */
 const RESTART_DELAY_MS = 1000;
 
-export const launchUsage = `Usage: patho launch -n N [options] -- <command...>
-  -n, --nproc N        worker processes on this node (at most ${LAUNCH_MAX_NPROC})
-  --nnodes K           nodes in the job (default 1)
-  --node-rank R        this node's index, 0..K-1 (default 0)
-  --master-addr A      where rank 0 serves the rendezvous (default 127.0.0.1)
-  --master-port P      its port (default: a free port when --nnodes is 1, else 29500)
-  --timeout S          watchdog: stop every worker and fail after S seconds (default: none)
-  --grace S            seconds workers get to stop (after a forwarded Ctrl-C: to save) before SIGKILL (default 30)
-  --max-restarts N     when a worker fails, restart this node's workers from the last checkpoint, up to N
-                       times (default 0); workers see PATHO_RESTART_COUNT (patho train then resumes)
-  A command whose first word ends in .js/.cjs/.mjs runs with this node binary.`;
 
 export interface LaunchOptions {
   nproc: number;
@@ -41,62 +29,6 @@ export interface LaunchOptions {
   /** where worker output goes (default process.stdout/stderr); each line is prefixed with its rank */
   stdout?: NodeJS.WritableStream;
   stderr?: NodeJS.WritableStream;
-}
-
-function intOption(raw: string | undefined, flag: string, fallback: number | null, min: number): number {
-  if (raw === undefined) {
-    if (fallback === null) throw new UsageError(`Expected ${flag} <integer >= ${min}> but it is missing\n${launchUsage}`);
-    return fallback;
-  }
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new UsageError(`Expected an integer >= ${min} for ${flag} but received '${raw}'`);
-  return v;
-}
-
-/** Parses `launch` arguments (everything after the word `launch`). Master port 0 = pick a free one. */
-export function parseLaunchArgs(argv: string[]): LaunchOptions {
-  const sep = argv.indexOf('--');
-  const own = sep >= 0 ? argv.slice(0, sep) : argv;
-  const command = sep >= 0 ? argv.slice(sep + 1) : [];
-  const { values, positionals } = parseArgs({
-    args: own,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      nproc: { type: 'string', short: 'n' },
-      nnodes: { type: 'string' },
-      'node-rank': { type: 'string' },
-      'master-addr': { type: 'string' },
-      'master-port': { type: 'string' },
-      timeout: { type: 'string' },
-      grace: { type: 'string' },
-      'max-restarts': { type: 'string' },
-    },
-  });
-  if (sep < 0) command.push(...positionals);
-  else if (positionals.length > 0) throw new UsageError(`Expected options before '--' but received '${positionals[0]}'\n${launchUsage}`);
-  if (command.length === 0) throw new UsageError(`Expected a command to run after '--' but received none\n${launchUsage}`);
-  const nproc = intOption(values.nproc, '-n/--nproc', null, 1);
-  if (nproc > LAUNCH_MAX_NPROC) throw new UsageError(`Expected at most ${LAUNCH_MAX_NPROC} worker processes per node for -n/--nproc but received '${nproc}'`);
-  const nnodes = intOption(values.nnodes, '--nnodes', 1, 1);
-  const nodeRank = intOption(values['node-rank'], '--node-rank', 0, 0);
-  if (nodeRank >= nnodes) throw new UsageError(`Expected --node-rank below --nnodes (${nnodes}) but received '${nodeRank}'`);
-  const masterPort = intOption(values['master-port'], '--master-port', nnodes === 1 ? 0 : 29500, 0);
-  if (masterPort > 65535) throw new UsageError(`Expected a port 0..65535 for --master-port but received '${masterPort}'`);
-  if (nnodes > 1 && masterPort === 0) throw new UsageError('Expected a fixed --master-port for a job of several nodes but received 0');
-  const num = (raw: string | undefined, flag: string, fallback: number): number => {
-    if (raw === undefined) return fallback;
-    const v = Number(raw);
-    if (!(Number.isFinite(v) && v > 0)) throw new UsageError(`Expected a number of seconds > 0 for ${flag} but received '${raw}'`);
-    return v;
-  };
-  return {
-    nproc, nnodes, nodeRank, masterPort, command,
-    masterAddr: values['master-addr'] ?? '127.0.0.1',
-    timeoutS: num(values.timeout, '--timeout', 0),
-    graceS: num(values.grace, '--grace', 30),
-    maxRestarts: intOption(values['max-restarts'], '--max-restarts', 0, 0),
-  };
 }
 
 /**
@@ -300,13 +232,4 @@ export async function launch(o: LaunchOptions): Promise<void> {
   } finally {
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
   }
-}
-
-/** The CLI entry: `patho launch -n N [options] -- <command...>`. */
-export async function launchCommand(argv: string[]): Promise<void> {
-  if (argv.includes('--help') && (argv.indexOf('--') < 0 || argv.indexOf('--help') < argv.indexOf('--'))) {
-    process.stdout.write(launchUsage + '\n');
-    return;
-  }
-  await launch(parseLaunchArgs(argv));
 }

@@ -3,50 +3,21 @@
 // oneDNN from its own folder, that `patho doctor` reports the prebuild, and that it trains.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cleanEnv, makePrebuild, platformTag, repoRoot, run } from './fixtures/stage';
-
-interface PackResult { filename: string; size: number; unpackedSize: number; entryCount: number; files: { path: string; size: number }[] }
-interface PackageJson {
-  name: string; version: string; main: string; types: string; bin: Record<string, string>;
-  exports: Record<string, unknown>; files: string[]; dependencies: Record<string, string>;
-  scripts?: Record<string, string>; engines?: Record<string, string>;
-}
+import { bareEnv, installOffline, packStage, pkg, stagePackage } from './fixtures/install';
+import { platformTag, run } from './fixtures/stage';
 
 const root = t.testdir({});
-const stage = path.join(root, 'stage');
-const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
-
-// ---- stage the package: what "files" names, with dist/ compiled from the current sources and
-// prebuilds/ made from the current build (the checkout's own dist/ or prebuilds/ may be stale) ----
-fs.mkdirSync(stage);
-for (const entry of [...pkg.files, 'package.json', 'README.md', 'LICENSE']) {
-  const rel = entry.replace(/\/$/, '');
-  if (rel.startsWith('!') || rel === 'dist' || rel === 'prebuilds' || !fs.existsSync(path.join(repoRoot, rel))) continue;
-  fs.cpSync(path.join(repoRoot, rel), path.join(stage, rel), { recursive: true });
-}
-// setup.sh compiles dist/ when a source is newer (same test here); otherwise compile into the stage.
-const newest = (dir: string): number => Math.max(0, ...(fs.readdirSync(path.join(repoRoot, dir), { recursive: true }) as string[])
-  .filter((f) => f.endsWith('.ts')).map((f) => fs.statSync(path.join(repoRoot, dir, f)).mtimeMs));
-const distJs = path.join(repoRoot, 'dist/lib/native.js');
-if (fs.existsSync(distJs) && fs.existsSync(path.join(repoRoot, pkg.main)) &&
-    Math.max(newest('lib'), newest('bench')) <= fs.statSync(distJs).mtimeMs) {
-  fs.cpSync(path.join(repoRoot, 'dist'), path.join(stage, 'dist'), { recursive: true });
-} else {
-  t.comment('dist/ is older than lib/: compiling TypeScript into the stage');
-  run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.json'), '--outDir', path.join(stage, 'dist')]);
-}
-const manifest = makePrebuild(stage);
-const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', root], { cwd: stage }))[0] as PackResult;
-const tgz = path.join(root, packed.filename);
+const manifest = stagePackage(path.join(root, 'stage'), { prebuild: true });
+if (!manifest) throw new Error('Expected a prebuild manifest from stagePackage but received none');
+const { tgz, packed } = packStage(path.join(root, 'stage'), root);
 t.comment(`tarball ${packed.filename}: ${(packed.size / 2 ** 20).toFixed(1)} MiB packed, ${(packed.unpackedSize / 2 ** 20).toFixed(1)} MiB unpacked, ${packed.entryCount} files`);
 
 t.test('the tarball holds the runtime, and nothing of the build or tests', async (t) => {
   const files = new Set(packed.files.map((f) => f.path));
   const pre = `prebuilds/${platformTag}`;
-  const must = ['package.json', 'bin/patho.js', pkg.main, pkg.types, 'dist/lib/native.js', 'dist/lib/cli/main.js',
+  const must = ['package.json', 'bin/patho.js', pkg.main, pkg.types, 'dist/lib/native.js', 'dist/lib/addon-loader.js', 'dist/lib/cli/main.js',
     `${pre}/patho.node`, `${pre}/manifest.json`, 'data/README.md', 'data/membrane/images/0.png', 'data/membrane/masks/0.png',
     'CHANGELOG.md', 'THIRD_PARTY_NOTICES.md', 'CMakeLists.txt',
     ...manifest.bundled.map((b) => `${pre}/${b.file}`)];
@@ -64,35 +35,34 @@ t.test('the tarball holds the runtime, and nothing of the build or tests', async
 });
 
 // ---- install offline, with a PATH that has node, npm and sh but no compiler ----
-const bin = path.join(root, 'bin');
-fs.mkdirSync(bin);
-const npmCli = fs.realpathSync(run('sh', ['-c', 'command -v npm']).trim());
-fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-fs.symlinkSync(npmCli, path.join(bin, 'npm'));
-fs.symlinkSync('/bin/sh', path.join(bin, 'sh'));
-const env = cleanEnv(path.join(root, 'home'), { PATH: bin });
-for (const k of Object.keys(env)) if (k.startsWith('npm_') && k !== 'npm_config_cache') delete env[k];
-env.HOME = process.env.HOME;  // npm's cache (~/.npm) is what setup's `npm ci` filled
+const env = bareEnv(root);
 const consumer = path.join(root, 'consumer');
-fs.mkdirSync(consumer);
-fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
 
 t.test('installs offline from the tarball with no build tools on PATH', async (t) => {
   const tools = spawnSync('/bin/sh', ['-c', 'command -v cc gcc g++ c++ clang make cmake nvcc node-gyp'], { env, encoding: 'utf8' });
   t.equal(tools.stdout.trim(), '', 'no compiler, make, cmake or nvcc reachable');
-  const args = ['--offline', '--no-audit', '--no-fund', '--loglevel=error'];
-  let r = spawnSync('npm', ['install', ...args, tgz], { cwd: consumer, env, encoding: 'utf8' });
-  if (r.status !== 0 && /ENOTCACHED/.test(r.stderr)) {
-    // `npm ci` caches tarballs but not registry metadata, so a plain offline install cannot resolve
-    // version ranges on a fresh CI machine. The repo's lockfile pins the same dependencies: give the
-    // consumer a lockfile from it and install with `npm ci`, which needs tarballs only.
-    t.comment('npm cache has no registry metadata (fresh `npm ci`); installing through a lockfile instead');
-    writeConsumerLock(consumer, tgz);
-    r = spawnSync('npm', ['ci', ...args], { cwd: consumer, env, encoding: 'utf8' });
-  }
+  const { r, how } = installOffline(consumer, env, tgz);
+  t.comment(`installed by ${how}`);
   t.equal(r.status, 0, `npm install succeeded offline:\n${r.stdout}\n${r.stderr}`);
   t.ok(fs.existsSync(path.join(consumer, 'node_modules/patho', pkg.main)));
   t.notOk(fs.existsSync(path.join(consumer, 'node_modules/patho/build')), 'no build folder was made at install');
+  for (const tool of ['cmake-js', 'node-addon-api', 'vega', 'vega-lite']) {
+    t.notOk(fs.existsSync(path.join(consumer, 'node_modules', tool)), `${tool} is not installed with patho`);
+  }
+});
+
+t.test('package.json declares linux/x64, so npm refuses other platforms at install', async (t) => {
+  t.same([pkg.os, pkg.cpu], [['linux'], ['x64']]);
+  // npm checks a non-optional package against the real platform only (its --os/--cpu flags steer
+  // optional dependencies), so ask npm's own checker what it says elsewhere
+  const npmRoot = path.resolve(fs.realpathSync(run('sh', ['-c', 'command -v npm']).trim()), '../..');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { checkPlatform } = require(path.join(npmRoot, 'node_modules', 'npm-install-checks')) as
+    { checkPlatform: (p: object, force: boolean, env?: { os?: string; cpu?: string }) => void };
+  t.doesNotThrow(() => checkPlatform(pkg, false, { os: 'linux', cpu: 'x64' }));
+  t.throws(() => checkPlatform(pkg, false, { os: 'darwin', cpu: 'arm64' }), { code: 'EBADPLATFORM' });
+  t.throws(() => checkPlatform(pkg, false, { os: 'linux', cpu: 'arm64' }), { code: 'EBADPLATFORM' });
+  t.throws(() => checkPlatform(pkg, false, { os: 'win32', cpu: 'x64' }), { code: 'EBADPLATFORM' });
 });
 
 const installed = path.join(consumer, 'node_modules', 'patho');
@@ -164,23 +134,3 @@ t.test('require("patho") from the consumer trains a small UNet on the bundled on
   const tail = out.losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
   t.ok(tail < 0.8 * out.losses[0], `loss fell from ${out.losses[0].toFixed(3)} to ${tail.toFixed(3)} (mean of the last 5 of 30 Adam steps; needs < 80%)`);
 });
-
-/** package-lock.json for the consumer: patho from the tarball plus patho's runtime dependencies,
- * pinned exactly as in the repository's lockfile (its non-dev entries are that closure). */
-function writeConsumerLock(dir: string, tarball: string): void {
-  const lock = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as
-    { packages: Record<string, { dev?: boolean; [k: string]: unknown }> };
-  const spec = `file:${path.basename(tarball)}`;
-  fs.copyFileSync(tarball, path.join(dir, path.basename(tarball)));
-  const packages: Record<string, unknown> = {
-    '': { name: 'consumer', version: '1.0.0', dependencies: { patho: spec } },
-    'node_modules/patho': {
-      version: pkg.version, resolved: spec,
-      integrity: `sha512-${crypto.createHash('sha512').update(fs.readFileSync(tarball)).digest('base64')}`,
-      dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines,
-    },
-  };
-  for (const [k, v] of Object.entries(lock.packages)) if (k.startsWith('node_modules/') && !v.dev) packages[k] = v;
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, dependencies: { patho: spec } }));
-  fs.writeFileSync(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
-}

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { launch, LAUNCH_MAX_NPROC, parseLaunchArgs, type LaunchOptions } from '../../lib/parallel/launch';
+import { parseLaunchArgs } from '../../lib/cli/launch';
+import { launch, LAUNCH_MAX_NPROC, type LaunchOptions } from '../../lib/parallel/launch';
 import { ensureDist, root } from './fixtures/ensure-dist';
 
 const node = process.execPath;
@@ -38,7 +39,7 @@ t.test('parsing', async (t) => {
   t.throws(() => parseLaunchArgs(['-n', '2', '--master-port', '70000', '--', 'x']), { message: "Expected a port 0..65535 for --master-port but received '70000'" });
   t.throws(() => parseLaunchArgs(['-n', '2', '--timeout=-1', '--', 'x']), { message: /Expected a number of seconds > 0 for --timeout/ });
   t.throws(() => parseLaunchArgs(['-n', '2', 'stray', '--', 'x']), { message: /Expected options before '--' but received 'stray'/ });
-  t.throws(() => parseLaunchArgs(['-n', '2', '--bogus', '--', 'x']), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+  t.throws(() => parseLaunchArgs(['-n', '2', '--bogus', '--', 'x']), { code: 'ERR_PATHO_USAGE', message: /^Unknown option '--bogus'/ });
 });
 
 t.test('each worker gets its rank and the master address; output is prefixed', async (t) => {

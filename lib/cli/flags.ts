@@ -1,0 +1,162 @@
+// Every command's flags, with their help and defaults: the parser reads these specs and `--help`
+// prints them. Light on purpose (no sharp, no addon), so `patho <command> --help` works anywhere.
+import { DEFAULTS } from '../defaults';
+import type { CommandSpec, FlagSpec } from './args';
+import { LAUNCH_MAX_NPROC } from '../parallel/launch';
+
+const HELP: FlagSpec = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
+const DEVICE_HELP = 'cpu, cuda or cuda:N';
+const PRECISION_HELP = 'fp32 or bf16 (bf16: bf16 NHWC activations, float32 master weights; fast on GPUs)';
+
+export const TRAIN: CommandSpec = {
+  name: 'train',
+  usage: 'patho train --data DIR [options]',
+  summary: 'Train a UNet on a folder of images and masks.',
+  flags: {
+    data: { type: 'string', value: 'DIR', help: 'folder with images/ and masks/ (paired by file stem)' },
+    images: { type: 'string', value: 'NAME', default: 'images', help: 'sub-folder of --data holding the images' },
+    masks: { type: 'string', value: 'NAME', default: 'masks', help: 'sub-folder of --data holding the masks; > 0 is foreground' },
+    val: { type: 'string', value: 'DIR', help: 'validation folder (same layout as --data); instead of --val-split' },
+    'val-split': { type: 'string', value: 'F', default: DEFAULTS.valSplit, help: 'share of --data held out for validation (0 = none)' },
+    epochs: { type: 'string', value: 'N', default: DEFAULTS.epochs, help: 'epochs to reach, counting those already in a --resume checkpoint' },
+    'time-limit': { type: 'string', value: 'S', help: 'stop after S seconds (saves first)' },
+    'batch-size': { type: 'string', value: 'B', default: DEFAULTS.batchSize, help: 'images per step' },
+    crop: { type: 'string', value: 'S', default: DEFAULTS.crop, help: 'training crop side (a multiple of 2^depth)' },
+    'samples-per-epoch': { type: 'string', value: 'N', defaultText: 'one per training image', help: 'crops drawn per epoch' },
+    width: { type: 'string', value: 'W', default: DEFAULTS.width, help: 'UNet width (channels of the first block)' },
+    depth: { type: 'string', value: 'D', default: DEFAULTS.depth, help: 'UNet depth (poolings)' },
+    optimizer: { type: 'string', value: 'sgd|adam|adamw', default: DEFAULTS.optimizer, help: 'optimizer' },
+    lr: { type: 'string', value: 'X', defaultText: `${DEFAULTS.lr} for adam/adamw, ${DEFAULTS.sgdLr} for sgd`, help: 'base learning rate' },
+    momentum: { type: 'string', value: 'M', default: DEFAULTS.momentum, help: 'SGD momentum' },
+    'weight-decay': { type: 'string', value: 'X', default: DEFAULTS.weightDecay, help: 'weight decay (decoupled for adamw)' },
+    schedule: { type: 'string', value: 'constant|step|cosine|poly', default: DEFAULTS.schedule, help: 'learning-rate schedule' },
+    'clip-grad-norm': { type: 'string', value: 'X', help: 'clip the gradient norm to X' },
+    loss: { type: 'string', value: 'bce-jaccard|bce|dice', default: DEFAULTS.loss, help: 'loss' },
+    'no-augment': { type: 'boolean', help: 'train on plain crops (no flips, rotations, colour or elastic changes)' },
+    device: { type: 'string', value: 'D', default: DEFAULTS.device, help: `${DEVICE_HELP}, or a list (cuda:0,1 or cpu:0,1) of data-parallel replicas` },
+    precision: { type: 'string', value: 'P', default: DEFAULTS.precision, help: PRECISION_HELP },
+    workers: { type: 'string', value: 'N', defaultText: 'cores - 1, from 1 to 8', help: 'data-loading worker threads (0: decode on the main thread)' },
+    out: { type: 'string', value: 'DIR', default: DEFAULTS.out, help: 'run folder' },
+    resume: { type: 'string', value: 'CKPT', help: 'continue from a checkpoint (weights, optimizer, epoch, schedule)' },
+    seed: { type: 'string', value: 'N', default: DEFAULTS.seed, help: 'seed of weights, data order and augmentation' },
+    ...HELP,
+  },
+  notes: ['Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5; needs validation), OUT/metrics.jsonl,',
+    'OUT/config.json and OUT/curves.png. Ctrl-C stops after the current step and saves.'],
+};
+
+// Shared by predict and evaluate: how a model is loaded and run over whole images.
+const INFER: FlagSpec = {
+  model: { type: 'string', value: 'CKPT', help: 'a patho checkpoint, or a safetensors state_dict of the reference module' },
+  tile: { type: 'string', value: 'S', default: DEFAULTS.tile, help: 'tile side (a multiple of 2^depth of the model)' },
+  overlap: { type: 'string', value: 'F', default: DEFAULTS.overlap, help: 'share of a tile that neighbouring tiles overlap' },
+  'tile-batch': { type: 'string', value: 'B', default: DEFAULTS.tileBatch, help: 'tiles per forward pass' },
+  blend: { type: 'string', value: 'gaussian|linear', default: DEFAULTS.blend, help: 'weighting of overlapping tiles' },
+  device: { type: 'string', value: 'D', default: DEFAULTS.device, help: DEVICE_HELP },
+  mean: { type: 'string', value: 'a,b,c', defaultText: "the checkpoint's; 0 for a plain state_dict", help: 'input mean per channel, of pixel/255' },
+  std: { type: 'string', value: 'a,b,c', defaultText: "the checkpoint's; 1 for a plain state_dict", help: 'input std per channel, of pixel/255' },
+  precision: { type: 'string', value: 'P', default: DEFAULTS.precision, help: PRECISION_HELP },
+};
+
+export const PREDICT: CommandSpec = {
+  name: 'predict',
+  usage: 'patho predict --model CKPT --input FILE|DIR --out DIR [options]',
+  summary: 'Segment whole images of any size (overlapping tiles, blended).',
+  flags: {
+    input: { type: 'string', value: 'FILE|DIR', help: 'an image, or a folder of images (png, jpg, tif, webp)' },
+    out: { type: 'string', value: 'DIR', help: 'output folder' },
+    threshold: { type: 'string', value: 'T', defaultText: `the checkpoint's first threshold, else ${DEFAULTS.threshold}`, help: 'mask threshold on the probability' },
+    overlay: { type: 'boolean', help: 'also write <stem>_overlay.png (mask over the image)' },
+    ...INFER,
+    ...HELP,
+  },
+  notes: ['Writes <stem>_prob.png (probability x 255) and <stem>_mask.png (0/255) per input image.'],
+};
+
+export const EVALUATE: CommandSpec = {
+  name: 'evaluate',
+  usage: 'patho evaluate --model CKPT --data DIR [options]',
+  summary: 'Dice and IoU per image and their mean, at thresholds, for a folder of images and masks.',
+  flags: {
+    data: { type: 'string', value: 'DIR', help: 'folder with images/ and masks/ (paired by file stem)' },
+    images: { type: 'string', value: 'NAME', default: 'images', help: 'sub-folder of --data holding the images' },
+    masks: { type: 'string', value: 'NAME', default: 'masks', help: 'sub-folder of --data holding the masks' },
+    thresholds: { type: 'string', value: 'a,b', default: DEFAULTS.thresholds, help: 'probability thresholds' },
+    json: { type: 'boolean', help: 'print one JSON object (images, mean, curve) instead of a table' },
+    plot: { type: 'string', value: 'FILE', help: 'write a Dice-vs-threshold plot (PNG)' },
+    ...INFER,
+    ...HELP,
+  },
+};
+
+export const BENCH: CommandSpec = {
+  name: 'bench',
+  usage: 'patho bench [options]',
+  summary: 'Training-step throughput (images/s) and peak memory; or data-parallel scaling.',
+  flags: {
+    device: { type: 'string', value: 'D', defaultText: 'cpu; cuda with --devices', help: DEVICE_HELP },
+    width: { type: 'string', value: 'W', default: 16, help: 'UNet width' },
+    depth: { type: 'string', value: 'D', default: 4, help: 'UNet depth' },
+    size: { type: 'string', value: 'S', default: 256, help: 'image side (a multiple of 2^depth)' },
+    batch: { type: 'string', value: 'B', default: 4, help: 'images per step (per device with --devices/--replicas)' },
+    steps: { type: 'string', value: 'N', default: 10, help: 'timed steps' },
+    warmup: { type: 'string', value: 'N', default: 2, help: 'untimed steps first' },
+    channels: { type: 'string', value: 'C', default: 3, help: 'input channels' },
+    precision: { type: 'string', value: 'P', default: DEFAULTS.precision, help: PRECISION_HELP },
+    devices: { type: 'string', value: '1,2,4,8', help: 'data-parallel scaling over that many GPUs' },
+    replicas: { type: 'string', value: '1,2', help: 'the same with in-process CPU replicas (--device cpu)' },
+    processes: { type: 'string', value: '1,2,4', help: 'the same in that many processes on this host (Gloo; NCCL with --device cuda), --batch per process' },
+    json: { type: 'boolean', help: 'print one JSON line' },
+    ...HELP,
+  },
+};
+
+export const DEMO: CommandSpec = {
+  name: 'demo',
+  usage: 'patho demo [options]',
+  summary: 'Train, evaluate and predict on the bundled ISBI membrane images (a few minutes on a CPU).',
+  description: 'Train a UNet on the bundled ISBI 2012 membrane images (24 for training, 6 held out), evaluate it\n' +
+    'on the held-out images and write predictions, overlays and plots (a few minutes on a CPU).',
+  flags: {
+    out: { type: 'string', value: 'DIR', default: 'runs/demo', help: 'output folder' },
+    epochs: { type: 'string', value: 'N', default: 18, help: 'epochs' },
+    'time-limit': { type: 'string', value: 'S', default: 300, help: 'stop training after S seconds' },
+    width: { type: 'string', value: 'W', default: 16, help: 'UNet width' },
+    device: { type: 'string', value: 'D', default: DEFAULTS.device, help: DEVICE_HELP },
+    ...HELP,
+  },
+};
+
+export const DOCTOR: CommandSpec = {
+  name: 'doctor',
+  usage: 'patho doctor [--json]',
+  summary: 'Platform, addon, backends and versions; what is missing and how to fix it.',
+  description: 'What this machine offers patho: platform, CPU, the addon that loaded (or why none did), oneDNN,\n' +
+    'CUDA, cuDNN, NCCL and GPUs; for anything missing, why and how to fix it. Exits 1 when the addon cannot load.',
+  flags: {
+    json: { type: 'boolean', help: 'print the report as one JSON object' },
+    ...HELP,
+  },
+};
+
+export const LAUNCH: CommandSpec = {
+  name: 'launch',
+  usage: 'patho launch -n N [options] -- <command...>',
+  summary: 'Start N worker processes of one data-parallel job (rank environment, rendezvous, fail-fast watchdog).',
+  flags: {
+    nproc: { type: 'string', short: 'n', value: 'N', help: `worker processes on this node (at most ${LAUNCH_MAX_NPROC})` },
+    nnodes: { type: 'string', value: 'K', default: 1, help: 'nodes in the job' },
+    'node-rank': { type: 'string', value: 'R', default: 0, help: "this node's index, 0..K-1" },
+    'master-addr': { type: 'string', value: 'A', default: '127.0.0.1', help: 'where rank 0 serves the rendezvous' },
+    'master-port': { type: 'string', value: 'P', defaultText: 'a free port when --nnodes is 1, else 29500', help: 'its port' },
+    timeout: { type: 'string', value: 'S', defaultText: 'none', help: 'watchdog: stop every worker and fail after S seconds' },
+    grace: { type: 'string', value: 'S', default: 30, help: 'seconds workers get to stop (after a forwarded Ctrl-C: to save) before SIGKILL' },
+    'max-restarts': { type: 'string', value: 'N', default: 0,
+      help: "when a worker fails, restart this node's workers from the last checkpoint, up to N times; workers see PATHO_RESTART_COUNT (patho train then resumes)" },
+    ...HELP,
+  },
+  notes: ['A command whose first word ends in .js/.cjs/.mjs runs with this node binary.'],
+};
+
+/** The commands in the order `patho --help` lists them. */
+export const COMMANDS: readonly CommandSpec[] = [DEMO, TRAIN, PREDICT, EVALUATE, BENCH, LAUNCH, DOCTOR];
