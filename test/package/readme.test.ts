@@ -42,7 +42,8 @@ function envReads(files: string[]): Map<string, string[]> {
     const text = fs.readFileSync(path.join(repoRoot, f), 'utf8');
     const patterns = /\.(ts|js|mjs|cjs)$/.test(f)
       // env.PATHO_X, env['PATHO_X'], or the name handed to an env helper (envInt(env, 'PATHO_RANK', ...))
-      ? [/\benv(?:\.|\[\s*['"])(PATHO_[A-Z0-9_]+)/g, /\b[a-zA-Z]*[eE]nv[a-zA-Z]*\([^)]*?['"](PATHO_[A-Z0-9_]+)['"]/g]
+      ? [/\benv(?:\.|\[\s*['"])(PATHO_[A-Z0-9_]+)/g, /\b[a-zA-Z]*[eE]nv[a-zA-Z]*\([^)]*?['"](PATHO_[A-Z0-9_]+)['"]/g,
+        /\b\w+\(\s*env\s*,\s*['"](PATHO_[A-Z0-9_]+)['"]/g] // set(env, 'PATHO_RANK'), int(env, 'PATHO_RANK', 0)
       : /\.(cc|h|cu|cuh)$/.test(f)
         ? [/"(PATHO_[A-Z0-9_]+)"/g] // getenv("PATHO_X"), or the name handed to a helper that calls getenv
         : [/\$\{?(PATHO_[A-Z0-9_]+)/g]; // shell: $PATHO_X, ${PATHO_X:-...}
