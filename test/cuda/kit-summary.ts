@@ -47,15 +47,18 @@ export function stepRows(bench: Array<Record<string, unknown>>): StepRow[] {
   });
 }
 
-export function summarize(out: string, noGpu: string | null, info: Record<string, unknown>): string {
+export function summarize(out: string, noGpu: string | null, info: Record<string, unknown>, device = 'cuda:0'): string {
   const stages = readJsonl(path.join(out, 'stages.jsonl'));
   const parity = readJsonl(path.join(out, 'parity.jsonl'));
-  const rows = stepRows(readJsonl(path.join(out, 'bench.jsonl')));
+  const benchLines = readJsonl(path.join(out, 'bench.jsonl'));
+  const rows = stepRows(benchLines);
+  const shape = (benchLines.find((b) => b.implementation === 'patho' && b.result)?.result ?? {}) as Record<string, unknown>;
   const devices = (info.devices ?? []) as Array<{ name: string; memory: number }>;
   const card = devices[0]?.name ?? 'no GPU';
   const v = (x: unknown, f: (n: number) => string): string => (typeof x === 'number' ? f(x) : '-');
   const lines: string[] = [];
-  lines.push(`# GPU check: ${card}${devices.length > 1 ? ` x${devices.length}` : ''}`);
+  lines.push(device.startsWith('cuda') ? `# GPU check: ${card}${devices.length > 1 ? ` x${devices.length}` : ''}`
+    : `# GPU kit rehearsal: ${device} (the CPU backend) played the device; no GPU numbers`);
   lines.push('');
   lines.push(`driver ${info.driverVersion ?? '-'} (CUDA ${v(info.driver, (d) => `${Math.floor(d / 1000)}.${(d % 1000) / 10}`)}), plugin CUDA ` +
     `${v(info.runtime, (d) => `${Math.floor(d / 1000)}.${(d % 1000) / 10}`)}, cuDNN ${v(info.cudnn, (d) => `${Math.floor(d / 10000)}.${Math.floor((d % 10000) / 100)}.${d % 100}`)}, ` +
@@ -75,7 +78,8 @@ export function summarize(out: string, noGpu: string | null, info: Record<string
   }
   if (rows.length) {
     const peak = bf16Peak(card);
-    lines.push(`Training step, UNet width 64, 512x512, batch 16, Adam (patho: bench/train-step.ts; PyTorch: bench/torch_step.py, cudnn.benchmark):`, '');
+    lines.push(`Training step, UNet width ${shape.width ?? 64}, ${shape.size ?? 512}x${shape.size ?? 512}, batch ${shape.batch ?? 16}, Adam ` +
+      '(patho: bench/train-step.ts; PyTorch: bench/torch_step.py, cudnn.benchmark):', '');
     lines.push('| implementation | precision | memory format | ms/step (median) | images/s | share of bf16 peak | peak memory GiB |', '|---|---|---|---:|---:|---:|---:|');
     for (const r of rows) {
       const share = r.ips === undefined ? '-' : `${((r.ips * FLOP_PER_IMAGE) / (peak.tflops * 1e12) * 100).toFixed(1)}%`;
@@ -86,7 +90,7 @@ export function summarize(out: string, noGpu: string | null, info: Record<string
       const theirs = rows.find((r) => r.implementation !== 'patho' && (r.precision === p || (p === 'bf16' && r.precision === 'AMP bf16')))?.ips;
       return mine && theirs ? [`${p} ${(mine / theirs).toFixed(2)}x`] : [];
     });
-    lines.push('', `${FLOP_PER_IMAGE / 1e12} TFLOP per training image; bf16 peak ${peak.tflops} TFLOP/s (${peak.source}).` +
+    lines.push('', `${FLOP_PER_IMAGE / 1e12} TFLOP per training image at width 64, 512x512; bf16 peak ${peak.tflops} TFLOP/s (${peak.source}).` +
       (ratios.length ? ` patho / PyTorch, same precision: ${ratios.join(', ')}.` : ''), '');
   }
   if (failedChecks.length) {
@@ -111,7 +115,8 @@ if (require.main === module) {
   } catch (e) {
     info = { error: (e as Error).message };
   }
-  const text = summarize(out, noGpu, info);
+  const d = process.argv.indexOf('--device');
+  const text = summarize(out, noGpu, info, d >= 0 ? process.argv[d + 1] : 'cuda:0');
   writeFileAtomic(path.join(out, 'summary.md'), Buffer.from(text + '\n'));
   console.log(text);
 }

@@ -127,31 +127,41 @@ export function compareSteps(p: StepResult, t: StepResult, precision: Precision)
   return out;
 }
 
-async function main(): Promise<void> {
-  const device = option('device', 'cuda:0');
-  const width = Number(option('width', '64')), size = Number(option('size', '512')), batch = Number(option('batch', '16'));
-  const precision = checkPrecision(option('precision', 'fp32'), '--precision');
-  const work = option('work');
-  const torchScript = option('torch');
-  const torchDevice = option('torch-device', device.startsWith('cuda') ? 'cuda' : 'cpu');
-  const jsonl = process.argv.includes('--jsonl') ? option('jsonl') : null;
-  const stage = `step-${precision}`;
-  const record = (line: Record<string, unknown>): void => {
-    if (jsonl) fs.appendFileSync(jsonl, JSON.stringify({ stage, device, width, size, batch, ...line }) + '\n');
+export interface StepParityOptions {
+  device: string;
+  width: number;
+  size: number;
+  batch: number;
+  precision: Precision;
+  /** folder for the weights, the batch and PyTorch's answer */
+  work: string;
+  /** bench/torch_step.py */
+  torchScript: string;
+  torchDevice: string;
+  /** each check, as it is made (the GPU kit appends them to parity.jsonl) */
+  record?: (line: Record<string, unknown>) => void;
+  log?: (line: string) => void;
+}
+
+/** patho's step against PyTorch's; the checks, or why one side did not run (then a failed check too). */
+export async function stepParity(o: StepParityOptions): Promise<Check[]> {
+  const record = o.record ?? (() => {});
+  const log = o.log ?? (() => {});
+  const failure = (check: string, why: string): Check[] => {
+    log(`not ok - ${check}: ${why}`);
+    record({ check, ok: false, error: why });
+    return [{ check, value: NaN, reference: NaN, error: Infinity, tolerance: 0, ok: false }];
   };
-  fs.mkdirSync(work, { recursive: true });
+  fs.mkdirSync(o.work, { recursive: true });
   const t0 = Date.now();
   let mine: StepResult;
   try {
-    mine = await pathoStep(device, width, size, batch, precision, work);
+    mine = await pathoStep(o.device, o.width, o.size, o.batch, o.precision, o.work);
   } catch (e) {
     const err = e as Error & { code?: string };
-    console.log(`not ok - patho's ${precision} step on ${device} failed: ${err.code ?? ''} ${err.message}`);
-    record({ check: `patho ${precision} step`, ok: false, error: `${err.code ?? ''} ${err.message}` });
-    process.exitCode = 1;
-    return;
+    return failure(`patho ${o.precision} step`, `${err.code ?? ''} ${err.message}`);
   }
-  console.log(`# patho ${precision} step on ${device} (${native.backendName(device)}): loss ${mine.loss}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`# patho ${o.precision} step on ${o.device} (${native.backendName(o.device)}): loss ${mine.loss}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const t1 = Date.now();
   // PyTorch runs with the machine's own library path: the GPU kit gives its libraries (oneDNN,
   // libgomp, ...) to patho's processes only and passes the original path along.
@@ -160,25 +170,36 @@ async function main(): Promise<void> {
     if (process.env.PATHO_PYTHON_LD_LIBRARY_PATH) env.LD_LIBRARY_PATH = process.env.PATHO_PYTHON_LD_LIBRARY_PATH;
     else delete env.LD_LIBRARY_PATH;
   }
-  const r = spawnSync('python3', [torchScript, '--parity', work, '--device', torchDevice, '--width', `${width}`, '--precision', precision],
+  const r = spawnSync('python3', [o.torchScript, '--parity', o.work, '--device', o.torchDevice, '--width', `${o.width}`, '--precision', o.precision],
     { encoding: 'utf8', env });
-  const ref = path.join(work, `torch-${precision}.json`);
+  const ref = path.join(o.work, `torch-${o.precision}.json`);
   if (r.status !== 0 || !fs.existsSync(ref)) {
-    const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ');
-    console.log(`not ok - PyTorch's step did not run: ${why}`);
-    record({ check: 'PyTorch reference step', ok: false, error: why });
-    process.exitCode = 1;
-    return;
+    return failure('PyTorch reference step', (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | '));
   }
   const theirs = JSON.parse(fs.readFileSync(ref, 'utf8')) as StepResult & { framework: string };
-  console.log(`# ${theirs.framework} ${precision} step on ${torchDevice}: loss ${theirs.loss}, ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-  let failed = 0;
-  const checks = compareSteps(mine, theirs, precision);
+  log(`# ${theirs.framework} ${o.precision} step on ${o.torchDevice}: loss ${theirs.loss}, ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  const checks = compareSteps(mine, theirs, o.precision);
   for (const c of checks) {
-    if (!c.ok) failed++;
-    console.log(`${c.ok ? 'ok' : 'not ok'} - ${precision} ${c.check}: patho ${c.value.toPrecision(7)}, torch ${c.reference.toPrecision(7)}, error ${c.error.toExponential(2)} (<= ${c.tolerance})`);
-    record({ ...c, against: `${theirs.framework} ${precision} on ${torchDevice}` });
+    log(`${c.ok ? 'ok' : 'not ok'} - ${o.precision} ${c.check}: patho ${c.value.toPrecision(7)}, torch ${c.reference.toPrecision(7)}, error ${c.error.toExponential(2)} (<= ${c.tolerance})`);
+    record({ ...c, against: `${theirs.framework} ${o.precision} on ${o.torchDevice}` });
   }
+  return checks;
+}
+
+async function main(): Promise<void> {
+  const device = option('device', 'cuda:0');
+  const width = Number(option('width', '64')), size = Number(option('size', '512')), batch = Number(option('batch', '16'));
+  const precision = checkPrecision(option('precision', 'fp32'), '--precision');
+  const jsonl = process.argv.includes('--jsonl') ? option('jsonl') : null;
+  const stage = `step-${precision}`;
+  const record = (line: Record<string, unknown>): void => {
+    if (jsonl) fs.appendFileSync(jsonl, JSON.stringify({ stage, device, width, size, batch, ...line }) + '\n');
+  };
+  const checks = await stepParity({
+    device, width, size, batch, precision, work: option('work'), torchScript: option('torch'),
+    torchDevice: option('torch-device', device.startsWith('cuda') ? 'cuda' : 'cpu'), record, log: (l) => console.log(l),
+  });
+  const failed = checks.filter((c) => !c.ok).length;
   console.log(`# ${stage}: ${checks.length} checks, ${failed} failed`);
   record({ summary: true, checks: checks.length, failed });
   process.exitCode = failed ? 1 : 0;
