@@ -40,6 +40,8 @@ teepid=$!
 echo "gpu-check: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), writing to $out"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/patho-gpu-check.XXXXXX")
+device=cuda:0
+[ $rehearse -eq 1 ] && device=cpu:1
 trap 'rm -rf "$work"' EXIT
 failed=0
 
@@ -80,8 +82,8 @@ stage() {
 finish() {  # finish EXIT_CODE [no-gpu reason]
   local code=$1
   if [ -x "${node:-}" ] && [ -f "$work/dist/test/cuda/kit-summary.js" ]; then
-    if [ -n "${2:-}" ]; then "${penv[@]}" "$node" "$work/dist/test/cuda/kit-summary.js" "$out" --no-gpu "$2"
-    else "${penv[@]}" "$node" "$work/dist/test/cuda/kit-summary.js" "$out"; fi
+    if [ -n "${2:-}" ]; then "${penv[@]}" "$node" "$work/dist/test/cuda/kit-summary.js" "$out" --device "$device" --no-gpu "$2"
+    else "${penv[@]}" "$node" "$work/dist/test/cuda/kit-summary.js" "$out" --device "$device"; fi
   else
     printf '# GPU check\n\n**%s**\n\nSee gpu-check.log.\n' "${2:-the kit could not run (see gpu-check.log)}" >"$out/summary.md.tmp" &&
       mv "$out/summary.md.tmp" "$out/summary.md"
@@ -127,8 +129,6 @@ done
 command -v nvidia-smi >/dev/null &&
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | sed 's/^/nvidia-smi: /'
 
-device=cuda:0
-[ $rehearse -eq 1 ] && device=cpu:1
 timeout -k 5 30 "${penv[@]}" "$node" -e '
   const d = require(process.argv[1] + "/dist/lib/doctor.js");
   const r = d.doctor();
@@ -157,19 +157,19 @@ fi
 echo "{\"stage\":\"load\",\"budget\":40,\"seconds\":$SECONDS,\"result\":\"passed\"}" >>"$out/stages.jsonl"
 
 # ---- sizes: the issue's on a GPU, tiny in a rehearsal ----
-if [ $rehearse -eq 1 ]; then W=8; S=64; B=2; torchdev=cpu; steps=(--warmup 1 --steps 2)
-else W=64; S=512; B=16; torchdev=cuda; steps=(--warmup 2 --steps 8); fi
+if [ $rehearse -eq 1 ]; then W=8; S=64; B=2; torchdev=cpu; steps=(--warmup 1 --steps 2); torchfmt=(--memory-format channels_last)
+else W=64; S=512; B=16; torchdev=cuda; steps=(--warmup 2 --steps 8); torchfmt=(); fi
 run=$work/dist/test/cuda
 torch_ok=0
 python3 -c "import torch, sys; sys.exit(0 if '$torchdev' == 'cpu' or torch.cuda.is_available() else 3)" 2>/dev/null && torch_ok=1
 [ $torch_ok -eq 1 ] || echo "gpu-check: python3 cannot use torch on $torchdev here: the PyTorch comparisons will fail"
 
 # ---- op parity ----
-stage "op parity" 90 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases ops --jsonl "$out/parity.jsonl" --stage ops
+stage ops 90 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases ops --jsonl "$out/parity.jsonl" --stage ops
 
 # ---- UNet step parity at real size, fp32 and bf16 ----
 for p in fp32 bf16; do
-  stage "step parity $p" $([ $p = fp32 ] && echo 60 || echo 55) "${penv[@]}" "$node" "$run/step-parity.js" --device "$device" \
+  stage "step-$p" $([ $p = fp32 ] && echo 60 || echo 55) "${penv[@]}" "$node" "$run/step-parity.js" --device "$device" \
     --width $W --size $S --batch $B --precision $p --work "$work/step" --torch "$work/torch/torch_step.py" \
     --torch-device $torchdev --jsonl "$out/parity.jsonl"
 done
@@ -177,13 +177,13 @@ rm -rf "$work/step"
 
 # ---- NCCL ----
 if [ $rehearse -eq 1 ]; then echo "== nccl: skipped in a rehearsal (no GPU)"
-else stage "nccl" 25 "${penv[@]}" "$node" "$run/run-nccl.js" --jsonl "$out/parity.jsonl"; fi
+else stage nccl 25 "${penv[@]}" "$node" "$run/run-nccl.js" --jsonl "$out/parity.jsonl"; fi
 
 # ---- tensors past cuDNN's 2^31-element descriptors: forced at small sizes, then at real size ----
-stage "split paths" 20 "${penv[@]}" PATHO_CUDA_SPLIT_ELEMENTS=4096 "$node" "$run/run-parity.js" "$device" --cases split \
+stage split 20 "${penv[@]}" PATHO_CUDA_SPLIT_ELEMENTS=4096 "$node" "$run/run-parity.js" "$device" --cases split \
   --jsonl "$out/parity.jsonl" --stage split
 if [ $rehearse -eq 1 ]; then echo "== 2^31 elements: skipped in a rehearsal (needs about 60 GB of device memory)"
-else stage "2^31 elements" 40 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases large --jsonl "$out/parity.jsonl" --stage large; fi
+else stage large 40 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases large --jsonl "$out/parity.jsonl" --stage large; fi
 
 # ---- timings, side by side: patho fp32 / TF32 / bf16, PyTorch fp32 / TF32 / AMP bf16 ----
 bench_line() {  # bench_line IMPLEMENTATION MODE OUTPUT-FILE EXIT
@@ -198,7 +198,7 @@ for mode in fp32 tf32 bf16; do
   precision=$([ $mode = bf16 ] && echo bf16 || echo fp32)
   budget=$([ $mode = fp32 ] && echo 40 || echo 30)
   capture=$work/bench.out
-  stage "patho step $mode" $budget "${penv[@]}" PATHO_CUDA_TF32=$tf32 "$node" "$work/dist/bench/train-step.js" --device "$device" \
+  stage "time-patho-$mode" $budget "${penv[@]}" PATHO_CUDA_TF32=$tf32 "$node" "$work/dist/bench/train-step.js" --device "$device" \
     --width $W --size $S --batch $B --precision $precision "${steps[@]}" --no-torch --json
   capture=
   bench_line patho $mode "$work/bench.out" "$stage_rc"
@@ -207,8 +207,8 @@ for mode in fp32 tf32 bf16; do
   [ $rehearse -eq 1 ] && [ $mode = tf32 ] && continue
   budget=$([ $mode = fp32 ] && echo 35 || echo 30)
   capture=$work/bench.out
-  stage "pytorch step $mode" $budget python3 "$work/torch/torch_step.py" --device $torchdev --width $W --size $S --batch $B \
-    --precision $mode "${steps[@]}" --json
+  stage "time-pytorch-$mode" $budget python3 "$work/torch/torch_step.py" --device $torchdev --width $W --size $S --batch $B \
+    --precision $mode "${steps[@]}" "${torchfmt[@]}" --json
   capture=
   bench_line pytorch $mode "$work/bench.out" "$stage_rc"
 done

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <glob.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <sstream>
@@ -114,7 +115,9 @@ std::vector<std::string> candidates(const Library& lib) {
   c.push_back("/usr/local/cuda/lib64/" + lib.soname);
   for (auto& d : globAll("/usr/local/cuda-*/targets/x86_64-linux/lib")) c.push_back(d + "/" + lib.soname);
   if (lib.devSubdir) c.push_back(addonDir() + "/../../.nvidia/" + lib.devSubdir + "/lib/" + lib.soname);  // developer checkout
-  return c;
+  std::vector<std::string> unique;  // overlapping roots ($VIRTUAL_ENV inside ~/.pyenv, say) are tried once
+  for (auto& x : c) if (std::find(unique.begin(), unique.end(), x) == unique.end()) unique.push_back(x);
+  return unique;
 }
 
 // Preloads `lib` globally from the first candidate that works; records each attempt.
