@@ -104,7 +104,8 @@ export function summarize(out: string, noGpu: string | null, info: Record<string
   return lines.join('\n');
 }
 
-if (require.main === module) {
+// Only as a program (tap's include list is *.test.ts, but a folder given to tap runs every file).
+if (require.main === module && !process.env.TAP) {
   const out = process.argv[2];
   if (!out) throw new TypeError('kit-summary: Expected the output folder as the first argument');
   const i = process.argv.indexOf('--no-gpu');

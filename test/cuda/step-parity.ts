@@ -205,7 +205,8 @@ async function main(): Promise<void> {
   process.exitCode = failed ? 1 : 0;
 }
 
-if (require.main === module) {
+// Only as a program (tap's include list is *.test.ts, but a folder given to tap runs every file).
+if (require.main === module && !process.env.TAP) {
   main().catch((e: Error & { code?: string }) => {
     console.error(`step-parity: ${e.code ?? ''} ${e.message}`);
     process.exitCode = 1;
