@@ -40,7 +40,7 @@ def find_reference(explicit):
 
 
 def read_safetensors(path, torch):
-    """float32 tensors of a safetensors file (the format is an 8-byte header length, a JSON header, the data)."""
+    """The tensors of a safetensors file (an 8-byte header length, a JSON header, the data): F32 and I64."""
     with open(path, "rb") as f:
         raw = f.read()
     n = struct.unpack("<Q", raw[:8])[0]
@@ -50,10 +50,11 @@ def read_safetensors(path, torch):
     for name, meta in header.items():
         if name == "__metadata__":
             continue
-        if meta["dtype"] != "F32":
-            sys.exit("torch_step.py: Expected F32 tensors in %s but %s is %s" % (path, name, meta["dtype"]))
+        dtype = {"F32": torch.float32, "I64": torch.int64}.get(meta["dtype"])
+        if dtype is None:
+            sys.exit("torch_step.py: Expected F32 or I64 tensors in %s but %s is %s" % (path, name, meta["dtype"]))
         b, e = meta["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=torch.float32).reshape(meta["shape"]).clone()
+        out[name] = torch.frombuffer(bytearray(data[b:e]), dtype=dtype).reshape(meta["shape"]).clone()
     return out
 
 
