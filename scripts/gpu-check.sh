@@ -2,7 +2,7 @@
 # The GPU kit's one command (issue 16): the whole CUDA verdict from the kit made by
 # scripts/pack-gpu-kit.sh, on a machine with an NVIDIA GPU, its driver, pip's cuDNN/NCCL and PyTorch
 # but maybe no Node.js (the kit carries one). Stages, most important first, each under its own
-# time budget; the budgets add up to less than 540 s, the whole run (unpacking included) never
+# time budget; the budgets add up to 525 s, less than 540 s, and the whole run (unpacking included) never
 # goes past 540 s, and a stage that runs out of time is cut and reported:
 #   load   unpack, plugin load, `patho doctor`               op parity   every op vs the CPU backend
 #   step   UNet step, width 64, 512x512, batch 16, fp32 and bf16, vs PyTorch on the same weights/batch
@@ -165,7 +165,7 @@ python3 -c "import torch, sys; sys.exit(0 if '$torchdev' == 'cpu' or torch.cuda.
 [ $torch_ok -eq 1 ] || echo "gpu-check: python3 cannot use torch on $torchdev here: the PyTorch comparisons will fail"
 
 # ---- op parity ----
-stage ops 90 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases ops --jsonl "$out/parity.jsonl" --stage ops
+stage ops 120 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases ops --jsonl "$out/parity.jsonl" --stage ops
 
 # ---- UNet step parity at real size, fp32 and bf16 ----
 for p in fp32 bf16; do
@@ -180,10 +180,10 @@ if [ $rehearse -eq 1 ]; then echo "== nccl: skipped in a rehearsal (no GPU)"
 else stage nccl 25 "${penv[@]}" "$node" "$run/run-nccl.js" --jsonl "$out/parity.jsonl"; fi
 
 # ---- tensors past cuDNN's 2^31-element descriptors: forced at small sizes, then at real size ----
-stage split 20 "${penv[@]}" PATHO_CUDA_SPLIT_ELEMENTS=4096 "$node" "$run/run-parity.js" "$device" --cases split \
+stage split 15 "${penv[@]}" PATHO_CUDA_SPLIT_ELEMENTS=4096 "$node" "$run/run-parity.js" "$device" --cases split \
   --jsonl "$out/parity.jsonl" --stage split
 if [ $rehearse -eq 1 ]; then echo "== 2^31 elements: skipped in a rehearsal (needs about 60 GB of device memory)"
-else stage large 40 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases large --jsonl "$out/parity.jsonl" --stage large; fi
+else stage large 35 "${penv[@]}" "$node" "$run/run-parity.js" "$device" --cases large --jsonl "$out/parity.jsonl" --stage large; fi
 
 # ---- timings, side by side: patho fp32 / TF32 / bf16, PyTorch fp32 / TF32 / AMP bf16 ----
 bench_line() {  # bench_line IMPLEMENTATION MODE OUTPUT-FILE EXIT
@@ -196,7 +196,7 @@ for mode in fp32 tf32 bf16; do
   [ $rehearse -eq 1 ] && [ $mode = tf32 ] && continue  # TF32 is a CUDA setting
   tf32=$([ $mode = tf32 ] && echo 1 || echo 0)
   precision=$([ $mode = bf16 ] && echo bf16 || echo fp32)
-  budget=$([ $mode = fp32 ] && echo 40 || echo 30)
+  budget=$([ $mode = fp32 ] && echo 40 || echo 25)
   capture=$work/bench.out
   stage "time-patho-$mode" $budget "${penv[@]}" PATHO_CUDA_TF32=$tf32 "$node" "$work/dist/bench/train-step.js" --device "$device" \
     --width $W --size $S --batch $B --precision $precision "${steps[@]}" --no-torch --json
@@ -205,7 +205,7 @@ for mode in fp32 tf32 bf16; do
 done
 for mode in fp32 tf32 bf16; do
   [ $rehearse -eq 1 ] && [ $mode = tf32 ] && continue
-  budget=$([ $mode = fp32 ] && echo 35 || echo 30)
+  budget=$([ $mode = fp32 ] && echo 35 || echo 25)
   capture=$work/bench.out
   stage "time-pytorch-$mode" $budget python3 "$work/torch/torch_step.py" --device $torchdev --width $W --size $S --batch $B \
     --precision $mode "${steps[@]}" "${torchfmt[@]}" --json
