@@ -92,7 +92,8 @@ export function cudaReport(infoJson: string = native.cudaInfo(), loaderJson: str
     ncclPath: raw.ncclPath ?? null,
     ncclError: raw.ncclError ?? null,
     devices,
-    error: raw.error ?? null,
+    // a GPU with an unusable cuDNN is unavailable too, and `error` always says why
+    error: raw.error ?? (devices.length > 0 ? cudnnError : null),
     loader,
   };
 }

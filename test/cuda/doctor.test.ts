@@ -58,6 +58,7 @@ t.test('a GPU with only the cuDNN dispatcher: unavailable, with the reason and t
   const cudnnError = 'cuDNN 9 is incomplete: libcudnn.so.9 in /opt/cudnn cannot load libcudnn_graph.so.9 (libcudnn_graph.so.9 is neither in /opt/cudnn nor on the library path); install the whole nvidia-cudnn-cu13 wheel (pip install nvidia-cudnn-cu13) or set PATHO_CUDNN_PATH to a folder holding all of cuDNN 9\'s libraries';
   const r = report({ cudnn: null, cudnnPath: '/opt/cudnn', cudnnError });
   t.equal(r.available, false, 'a GPU is there, but every backend creation would fail: not "ok"');
+  t.equal(r.error, cudnnError, 'and the report\'s error says why');
   t.equal(formatCuda(r)[0], `  backend    cuda: unavailable: ${cudnnError}`);
   t.equal(formatCuda(r)[3], `    cuDNN    unusable: ${cudnnError}`);
   t.same(cudaFixes(r), [`cuDNN: ${cudnnError}.`]);
