@@ -1,6 +1,7 @@
 // Images/s of a full training step (upload, forward, loss, backward, optimizer) of the UNet, and
-// the same for PyTorch running the reference module (bench/torch_train_step.py) when python3 with
-// torch is available, run one after the other (both use all cores). Prints a table and one JSON line.
+// the same for PyTorch running the reference module (bench/torch_step.py, the one PyTorch baseline
+// the GPU kit uses too) when python3 with torch is available, run one after the other (both use all
+// cores). Prints a table and one JSON line.
 //   npx tsc -p tsconfig.json && node dist/bench/train-step.js [--device cpu] [--width 16] [--size 256]
 //     [--batch 4] [--steps 10] [--warmup 2] [--in-channels 3] [--depth 4] [--precision fp32|bf16] [--no-torch] [--json]
 import { spawnSync } from 'node:child_process';
@@ -44,11 +45,13 @@ async function patho(): Promise<{ msPerStep: number; imagesPerSecond: number; be
 interface TorchResult { torch: string; msPerStep: number; imagesPerSecond: number; bestMsPerStep: number; best: string }
 
 function torch(): TorchResult | { error: string } {
-  const script = path.resolve(__dirname, '..', '..', 'bench', 'torch_train_step.py');
-  const local = path.resolve(__dirname, 'torch_train_step.py');
+  const script = path.resolve(__dirname, '..', '..', 'bench', 'torch_step.py');
+  const local = path.resolve(__dirname, 'torch_step.py');
   const file = fs.existsSync(script) ? script : local;
-  const r = spawnSync('python3', [file, '--width', `${width}`, '--depth', `${depth}`, '--size', `${size}`, '--batch', `${batchSize}`,
-    '--in-channels', `${inChannels}`, '--steps', `${steps}`, '--warmup', `${warmup}`, '--precision', precision], { encoding: 'utf8' });
+  // On the CPU the script times both memory formats and reports the faster: the best PyTorch offers here.
+  const r = spawnSync('python3', [file, '--device', 'cpu', '--width', `${width}`, '--depth', `${depth}`, '--size', `${size}`,
+    '--batch', `${batchSize}`, '--in-channels', `${inChannels}`, '--steps', `${steps}`, '--warmup', `${warmup}`,
+    '--precision', precision, '--threads', `${os.cpus().length}`, '--json'], { encoding: 'utf8' });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').pop() ?? 'failed' };
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
 }

@@ -14,14 +14,30 @@ export interface GpuInfo {
 }
 
 export interface CudaReport {
+  /** a GPU is there and cuDNN is complete: `cuda:N` devices work */
   available: boolean;
   runtime: number | null;
+  /** the newest CUDA version the driver supports (13000 = 13.0), null without a driver */
   driver: number | null;
+  /** the driver's own version, e.g. "580.82.07" */
+  driverVersion: string | null;
+  /** 'none' | 'missing' | 'too-old' | 'no-device' | 'error' (from the plugin; null if it did not load) */
+  driverProblem: string | null;
+  /** the first driver branch that runs this plugin's CUDA (580 for CUDA 13) */
+  minDriver: number | null;
   cudnn: number | null;
+  cudnnPath: string | null;
+  /** why cuDNN cannot run (an incomplete folder, mixed versions): CUDA is then unavailable */
+  cudnnError: string | null;
+  /** what works but is degraded (no NVRTC, a cuDNN built for another CUDA) */
+  cudnnWarning: string | null;
   nccl: number | null;
+  ncclPath: string | null;
+  /** why NCCL cannot be loaded (only multi-GPU training needs it) */
+  ncclError: string | null;
   devices: GpuInfo[];
   error: string | null;
-  /** each place the loader looked for the plugin, cuDNN and NCCL, and what it found */
+  /** each place the loader looked for the plugin, cuDNN, NVRTC and NCCL, and what it found */
   loader: string[];
 }
 
@@ -57,18 +73,29 @@ export function formatNcclVersion(v: number | null): string {
   return v == null ? '-' : `${Math.floor(v / 10000)}.${Math.floor((v % 10000) / 100)}.${v % 100}`;
 }
 
-export function cudaReport(): CudaReport {
-  const raw = JSON.parse(native.cudaInfo()) as Partial<CudaReport> & { deviceCount?: number };
-  const loader = JSON.parse(native.cudaLoaderReport()) as string[];
+/** What the CUDA plugin reports (native.cudaInfo / cudaLoaderReport, or the JSON given, for tests). */
+export function cudaReport(infoJson: string = native.cudaInfo(), loaderJson: string = native.cudaLoaderReport()): CudaReport {
+  const raw = JSON.parse(infoJson) as Partial<CudaReport> & { deviceCount?: number };
+  const loader = JSON.parse(loaderJson) as string[];
   const devices = raw.devices ?? [];
+  const cudnnError = raw.cudnnError ?? null;
   return {
-    available: devices.length > 0,
+    available: devices.length > 0 && cudnnError === null,
     runtime: raw.runtime ?? null,
     driver: raw.driver ?? null,
+    driverVersion: raw.driverVersion ?? null,
+    driverProblem: raw.driverProblem ?? null,
+    minDriver: raw.minDriver ?? null,
     cudnn: raw.cudnn ?? null,
+    cudnnPath: raw.cudnnPath ?? null,
+    cudnnError,
+    cudnnWarning: raw.cudnnWarning ?? null,
     nccl: raw.nccl ?? null,
+    ncclPath: raw.ncclPath ?? null,
+    ncclError: raw.ncclError ?? null,
     devices,
-    error: raw.error ?? null,
+    // a GPU with an unusable cuDNN is unavailable too, and `error` always says why
+    error: raw.error ?? (devices.length > 0 ? cudnnError : null),
     loader,
   };
 }
@@ -84,10 +111,49 @@ function platformReport(): Pick<DoctorReport, 'platform' | 'node' | 'cpu'> {
 /** The report when no addon loaded: every attempt with its reason, and the fixes. */
 function addonFailureReport(addon: AddonStatus): DoctorReport {
   const cuda: CudaReport = {
-    available: false, runtime: null, driver: null, cudnn: null, nccl: null, devices: [],
-    error: 'not checked: the native addon did not load', loader: [],
+    available: false, runtime: null, driver: null, driverVersion: null, driverProblem: null, minDriver: null,
+    cudnn: null, cudnnPath: null, cudnnError: null, cudnnWarning: null, nccl: null, ncclPath: null, ncclError: null,
+    devices: [], error: 'not checked: the native addon did not load', loader: [],
   };
   return { ...platformReport(), addon, oneDnn: null, cuda, fixes: loadFixes().map((f) => `addon: ${f}`) };
+}
+
+const driverName = (c: CudaReport): string =>
+  `the NVIDIA driver${c.driverVersion ? ` ${c.driverVersion}` : ''}${c.driver ? ` (CUDA ${formatCudaVersion(c.driver)})` : ''}`;
+
+/** The fix lines for CUDA, cuDNN and NCCL, each naming what to do (only commands and files a package user has). */
+export function cudaFixes(c: CudaReport): string[] {
+  const fixes: string[] = [];
+  const why = c.error ?? '';
+  const runtime = c.runtime ?? 13000;
+  const cuda13 = `CUDA ${formatCudaVersion(runtime)}`;
+  const minDriver = c.minDriver ?? 580;
+  if (/could not be loaded/.test(why)) {
+    fixes.push(`CUDA: ${why}. Install a patho build whose prebuilds/linux-x64/ holds libpatho_cuda.so, or build the plugin from the package's sources (needs nvcc 13): \`npx cmake-js build --out build --CDPATHO_CUDA=ON --CDCUDNN_ROOT=<cuDNN folder with include/ and lib/> --CDNCCL_ROOT=<NCCL folder>\` in the patho folder, which puts build/Release/libpatho_cuda.so next to patho.node.`);
+    if (/libcudnn/.test(why)) fixes.push('cuDNN: `pip install nvidia-cudnn-cu13` (or set PATHO_CUDNN_PATH to the folder holding libcudnn.so.9 and its libcudnn_*.so.9 sub-libraries).');
+  }
+  switch (c.driverProblem) {
+    case 'missing':
+      fixes.push(`CUDA: no NVIDIA driver found; install the NVIDIA driver (${minDriver} or newer for this ${cuda13} plugin) to train on a GPU. The CPU backend works without it.`);
+      break;
+    case 'too-old':
+      fixes.push(`CUDA: ${driverName(c)} is too old for this ${cuda13} plugin: update the driver to ${minDriver} or newer, or, on a data-center GPU, install NVIDIA's forward-compatibility package cuda-compat-${formatCudaVersion(runtime).replace('.', '-')} and put its folder (e.g. /usr/local/cuda-${formatCudaVersion(runtime)}/compat) first on LD_LIBRARY_PATH.`);
+      break;
+    case 'no-device':
+      fixes.push(`CUDA: ${driverName(c)} sees no GPU; check \`nvidia-smi\` and CUDA_VISIBLE_DEVICES.`);
+      break;
+    case 'error':
+      fixes.push(`CUDA: ${why}; check \`nvidia-smi\`.`);
+      break;
+    default:
+      break;
+  }
+  if (c.cudnnError) fixes.push(`cuDNN: ${c.cudnnError}.`);
+  if (c.cudnnWarning) fixes.push(`cuDNN (works, degraded): ${c.cudnnWarning}.`);
+  if (c.ncclError && c.devices.length > 0) {
+    fixes.push(`NCCL: ${c.ncclError}. Only training on several GPUs needs it: \`pip install nvidia-nccl-cu13\` or set PATHO_NCCL_PATH to the folder holding libnccl.so.2.`);
+  }
+  return fixes;
 }
 
 export function doctor(): DoctorReport {
@@ -98,16 +164,7 @@ export function doctor(): DoctorReport {
   const fixes: string[] = [];
   const features = cpuFeatures();
   if (!features.includes('avx2')) fixes.push('CPU: no AVX2; oneDNN falls back to slower kernels (expect lower CPU throughput).');
-  if (!cuda.available) {
-    const why = cuda.error ?? 'no CUDA device';
-    if (/could not be loaded/.test(why)) {
-      fixes.push(`CUDA: ${why}. Build the plugin with \`PATHO_CUDA=ON bash scripts/setup.sh\` (needs nvcc) or install a patho build that ships prebuilds/linux-x64/cuda/libpatho_cuda.so.`);
-    }
-    if (/cuDNN|libcudnn/.test(why)) fixes.push('cuDNN: `pip install nvidia-cudnn-cu13` (or set PATHO_CUDNN_PATH to the folder holding libcudnn.so.9).');
-    if (/NCCL|libnccl/.test(why)) fixes.push('NCCL: `pip install nvidia-nccl-cu13` (or set PATHO_NCCL_PATH to the folder holding libnccl.so.2).');
-    if (/InsufficientDriver|35\b/.test(why)) fixes.push('CUDA: no NVIDIA driver found; install the NVIDIA driver (>= 580 for CUDA 13) to train on a GPU. The CPU backend works without it.');
-    if (/NoDevice|100\b/.test(why)) fixes.push('CUDA: the driver sees no GPU; check `nvidia-smi` and CUDA_VISIBLE_DEVICES.');
-  }
+  fixes.push(...cudaFixes(cuda));
   return {
     ...platformReport(),
     addon,
@@ -135,18 +192,28 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`  addon      ${r.addon.path} (${r.addon.source}${r.addon.attempts.at(-1)?.probe === 'child' ? ', checked in a child process' : ''})`);
   for (const a of r.addon.attempts.filter((x) => !x.ok)) lines.push(`    skipped  ${a.path}: ${a.error ?? 'failed'}${a.hint ? ` (${a.hint})` : ''}`);
   lines.push(`  backend    cpu: oneDNN ${r.oneDnn.version} (${r.oneDnn.isa})  ok`);
-  const c = r.cuda;
-  if (c.available) {
-    lines.push(`  backend    cuda: driver ${formatCudaVersion(c.driver)}, runtime ${formatCudaVersion(c.runtime)}, cuDNN ${formatCudnnVersion(c.cudnn)}, NCCL ${formatNcclVersion(c.nccl)}  ok`);
-    for (const d of c.devices) lines.push(`    cuda:${d.index}    ${d.name}, ${(d.memory / 2 ** 30).toFixed(1)} GiB, compute ${d.cc}`);
-  } else {
-    lines.push(`  backend    cuda: unavailable: ${c.error ?? 'no CUDA device'}`);
-    if (c.runtime != null) lines.push(`             runtime ${formatCudaVersion(c.runtime)}, cuDNN ${formatCudnnVersion(c.cudnn)}, NCCL ${formatNcclVersion(c.nccl)}`);
-  }
-  for (const l of c.loader) lines.push(`    looked   ${l}`);
+  lines.push(...formatCuda(r.cuda));
+  for (const l of r.cuda.loader) lines.push(`    looked   ${l}`);
   if (r.fixes.length) {
     lines.push('  fixes');
     for (const f of r.fixes) lines.push(`    - ${f}`);
   }
   return lines.join('\n');
+}
+
+/** The CUDA lines of `patho doctor`: the verdict, then driver, runtime, cuDNN, NCCL and each GPU. */
+export function formatCuda(c: CudaReport): string[] {
+  const lines: string[] = [];
+  lines.push(c.available ? '  backend    cuda: ok' : `  backend    cuda: unavailable: ${c.error ?? c.cudnnError ?? 'no CUDA device'}`);
+  if (c.runtime == null) return lines;  // the plugin did not load: nothing more is known
+  const driver = c.driver == null && !c.driverVersion ? 'none found'
+    : `${c.driverVersion ?? 'version unknown'}${c.driver ? ` (CUDA ${formatCudaVersion(c.driver)})` : ''}` +
+      (c.driverProblem === 'too-old' ? `: too old, this plugin needs ${c.minDriver ?? 580} or newer` : '');
+  lines.push(`    driver   ${driver}`);
+  lines.push(`    runtime  CUDA ${formatCudaVersion(c.runtime)} (the plugin's, linked statically)`);
+  lines.push(`    cuDNN    ${c.cudnnError ? `unusable: ${c.cudnnError}` : `${formatCudnnVersion(c.cudnn)}${c.cudnnPath ? ` (${c.cudnnPath})` : ''}`}`);
+  if (c.cudnnWarning) lines.push(`             warning: ${c.cudnnWarning}`);
+  lines.push(`    NCCL     ${c.ncclError ? `not loaded (multi-GPU only): ${c.ncclError}` : `${formatNcclVersion(c.nccl)}${c.ncclPath ? ` (${c.ncclPath})` : ''}`}`);
+  for (const d of c.devices) lines.push(`    cuda:${d.index}   ${d.name}, ${(d.memory / 2 ** 30).toFixed(1)} GiB, compute ${d.cc}`);
+  return lines;
 }

@@ -2,14 +2,23 @@
 # Packs everything scripts/gpu-check.sh needs on a machine with an NVIDIA GPU, CUDA's driver,
 # pip's nvidia-cudnn/nccl and PyTorch, but possibly no Node.js: this machine's node binary, the
 # built patho.node + libpatho_cuda.so (+ the shared libraries patho.node links that a GPU box may
-# lack), the compiled JS (dist/), the few node_modules it requires, and the PyTorch reference.
-# Output: .gpu-kit/kit.tar.xz (ignored by git), at most 64 MiB.
+# lack), the compiled JS (dist/) with the kit's runners (test/cuda: op, step, NCCL parity and the
+# summary), the few node_modules they require, and the PyTorch baseline with the reference module.
+# Output: .gpu-kit/kit.tar.xz (ignored by git), at most 64 MiB. DEVELOPERS.md "On a GPU" says how
+# it travels and runs.
 #   scripts/pack-gpu-kit.sh                   # builds build-cuda (incremental) and packs it
 #   PATHO_KIT_BUILD=build/Release scripts/pack-gpu-kit.sh   # packs an existing build as it is
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kit=${PATHO_KIT_DIR:-.gpu-kit}
 limit=$((64 * 1024 * 1024))
+
+# The plugin is built against cuDNN and NCCL headers from the pip wheels in .nvidia/: say so first,
+# and fetch them when they are missing (two wheels, about 770 MB of downloads).
+if ! { [ -f .nvidia/cudnn/include/cudnn.h ] && [ -f .nvidia/nccl/include/nccl.h ] && [ -e .nvidia/cudnn/lib/libcudnn.so.9 ]; }; then
+  echo "pack-gpu-kit: .nvidia/ lacks cuDNN/NCCL headers or libcudnn.so.9: running scripts/fetch-nvidia.sh first (downloads nvidia-cudnn-cu13 and nvidia-nccl-cu13 from PyPI)" >&2
+  bash scripts/fetch-nvidia.sh
+fi
 
 build=${PATHO_KIT_BUILD:-}
 if [ -z "$build" ]; then
@@ -45,9 +54,15 @@ if ! npx tsc -p tsconfig.json --outDir "$root/dist" >"$stage/tsc.log" 2>&1; then
   echo "pack-gpu-kit: warning: tsc reported errors (files were still emitted):" >&2
   head -20 "$stage/tsc.log" >&2
 fi
+runners=(run-parity step-parity run-nccl kit-summary)
+sources=()
+for r in "${runners[@]}"; do sources+=("test/cuda/$r.ts"); done
 npx tsc --outDir "$root/dist" --rootDir . --module commonjs --target ES2022 --moduleResolution node \
-  --strict --esModuleInterop --skipLibCheck --resolveJsonModule --types node test/cuda/run-parity.ts
-[ -f "$root/dist/test/cuda/run-parity.js" ] || { echo "pack-gpu-kit: the parity runner did not compile" >&2; exit 1; }
+  --strict --esModuleInterop --skipLibCheck --resolveJsonModule --types node "${sources[@]}" >"$stage/tsc-runners.log" 2>&1 ||
+  { head -30 "$stage/tsc-runners.log" >&2; echo "pack-gpu-kit: the kit's runners (test/cuda) do not compile" >&2; exit 1; }
+for r in "${runners[@]}"; do
+  [ -f "$root/dist/test/cuda/$r.js" ] || { echo "pack-gpu-kit: test/cuda/$r.ts did not compile" >&2; exit 1; }
+done
 cp package.json "$root/"
 train_step=missing
 [ -f "$root/dist/bench/train-step.js" ] && train_step=present
@@ -56,7 +71,8 @@ train_step=missing
 node - "$root" <<'JS'
 const fs = require('fs'), path = require('path');
 const root = process.argv[2];
-const entries = ['dist/test/cuda/run-parity.js', 'dist/bench/train-step.js'].map((e) => path.join(root, e)).filter(fs.existsSync);
+const entries = ['run-parity', 'step-parity', 'run-nccl', 'kit-summary'].map((r) => `dist/test/cuda/${r}.js`)
+  .concat(['dist/bench/train-step.js', 'dist/lib/doctor.js']).map((e) => path.join(root, e)).filter(fs.existsSync);
 const seenFiles = new Set(), packages = new Set();
 const builtin = new Set(require('module').builtinModules);
 function walk(file) {
@@ -89,7 +105,7 @@ for (const p of packages) fs.cpSync(path.join('node_modules', p), path.join(root
 console.log(`pack-gpu-kit: node_modules: ${[...packages].sort().join(' ') || '(none needed)'}`);
 JS
 
-# ---- PyTorch reference (../shared does not travel, so the spec module is copied) ----
+# ---- PyTorch baseline and step-parity reference (../shared does not travel: the spec module is copied) ----
 cp bench/torch_step.py "$root/torch/"
 reference=${PATHO_REFERENCE:-../shared/reference/unet_reference.py}
 [ -f "$reference" ] || { echo "pack-gpu-kit: Expected the reference module at $reference (set PATHO_REFERENCE)" >&2; exit 1; }
@@ -100,17 +116,18 @@ cp -L "$(command -v node)" "$root/node"
 node_version=$(node --version)
 
 cat >"$root/MANIFEST" <<EOF
-patho GPU kit, packed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git rev-parse --short HEAD 2>/dev/null || echo '?')
+patho GPU kit, packed $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git describe --always --dirty 2>/dev/null || echo '?')
 node $node_version; native build from $build; needs glibc >= ${glibc#GLIBC_}, libstdc++ with $glibcxx
 bench/train-step.js: $train_step
 EOF
 
 mkdir -p "$kit"
 tar -C "$root" -cf - . | xz -T0 -6 >"$kit/kit.tar.xz.tmp"
-mv "$kit/kit.tar.xz.tmp" "$kit/kit.tar.xz"
-size=$(stat -c %s "$kit/kit.tar.xz")
-echo "pack-gpu-kit: $kit/kit.tar.xz is $((size / 1024 / 1024)) MiB ($size bytes; unpacked $(du -sm "$root" | cut -f1) MiB); needs glibc >= ${glibc#GLIBC_} and $glibcxx; bench/train-step.js $train_step"
+size=$(stat -c %s "$kit/kit.tar.xz.tmp")
 if [ "$size" -gt "$limit" ]; then
-  echo "pack-gpu-kit: the kit exceeds 64 MiB" >&2
+  rm -f "$kit/kit.tar.xz.tmp"
+  echo "pack-gpu-kit: the kit would be $((size / 1024 / 1024)) MiB, over the 64 MiB a device run carries" >&2
   exit 1
 fi
+mv "$kit/kit.tar.xz.tmp" "$kit/kit.tar.xz"
+echo "pack-gpu-kit: $kit/kit.tar.xz is $((size / 1024 / 1024)) MiB ($size bytes; unpacked $(du -sm "$root" | cut -f1) MiB); needs glibc >= ${glibc#GLIBC_} and $glibcxx; bench/train-step.js $train_step"

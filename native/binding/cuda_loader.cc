@@ -1,10 +1,14 @@
-// Finds and dlopens libpatho_cuda.so on demand (DESIGN.md decision 2). Before the plugin, cuDNN
-// and NCCL are preloaded (RTLD_GLOBAL) from the first place that has them: PATHO_CUDNN_PATH /
-// PATHO_NCCL_PATH, the system library path, CUDA's lib64, or a pip environment's nvidia/cudnn/lib
-// and nvidia/nccl/lib. Every attempt is recorded so `patho doctor` can say what was tried.
+// Finds and dlopens libpatho_cuda.so on demand (DESIGN.md decision 2). Before the plugin, cuDNN is
+// preloaded (RTLD_GLOBAL) from the first place that has it: PATHO_CUDNN_PATH, the system library
+// path, a pip environment's nvidia/cudnn/lib, $CONDA_PREFIX/lib, PyTorch's torch/lib, CUDA's lib64.
+// After it, NVRTC (for cuDNN's run-time compiled kernels) the same way. NCCL is not needed to load
+// the plugin: it is preloaded from the same places only when CUDA is described (doctor, device
+// lists) or a communicator is made, and the plugin dlopens it then. Every attempt is recorded so
+// `patho doctor` can say what was tried.
 #include <dlfcn.h>
 #include <glob.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <sstream>
@@ -19,6 +23,7 @@ namespace {
 
 struct Plugin {
   bool tried = false;
+  bool ncclTried = false;
   void* handle = nullptr;
   std::string path, error;
   std::vector<std::string> report;  // one line per attempt
@@ -49,72 +54,106 @@ std::vector<std::string> globAll(const std::string& pattern) {
   return out;
 }
 
-// Folders where pip puts nvidia/<pkg>/lib, most specific first.
-std::vector<std::string> pipLibDirs(const std::string& pkg) {
+std::string env(const char* k) {
+  const char* v = std::getenv(k);
+  return v ? v : "";
+}
+
+// Python site-packages folders (glob patterns), most specific first: where pip puts nvidia/*
+// wheels and PyTorch.
+std::vector<std::string> siteRoots() {
   std::vector<std::string> roots;
-  auto env = [](const char* k) { const char* v = std::getenv(k); return std::string(v ? v : ""); };
   for (auto prefix : {env("VIRTUAL_ENV"), env("CONDA_PREFIX")}) {
     if (!prefix.empty()) roots.push_back(prefix + "/lib/python3*/site-packages");
   }
-  std::string pp = env("PYTHONPATH");
-  std::stringstream ss(pp);
+  std::stringstream ss(env("PYTHONPATH"));
   for (std::string item; std::getline(ss, item, ':');) if (!item.empty()) roots.push_back(item);
-  if (!env("HOME").empty()) roots.push_back(env("HOME") + "/.local/lib/python3*/site-packages");
-  roots.push_back(env("HOME") + "/.pyenv/versions/*/lib/python3*/site-packages");
-  const char* cwd = std::getenv("PWD");
-  if (cwd) roots.push_back(std::string(cwd) + "/.venv/lib/python3*/site-packages");  // uv / poetry
-  if (!env("HOME").empty()) {
-    for (auto conda : {"/miniconda3", "/anaconda3", "/miniforge3"}) roots.push_back(env("HOME") + conda + "/lib/python3*/site-packages");
+  const std::string home = env("HOME");
+  if (!home.empty()) {
+    roots.push_back(home + "/.local/lib/python3*/site-packages");
+    roots.push_back(home + "/.pyenv/versions/*/lib/python3*/site-packages");
   }
-  roots.push_back("/usr/local/lib/python3*/dist-packages");
-  roots.push_back("/usr/local/lib/python3*/site-packages");
-  roots.push_back("/usr/local/lib64/python3*/site-packages");  // Fedora / RHEL
-  roots.push_back("/usr/lib/python3/dist-packages");
-  roots.push_back("/usr/lib/python3*/site-packages");
-  roots.push_back("/usr/lib64/python3*/site-packages");
-  roots.push_back("/opt/conda/lib/python3*/site-packages");
+  if (!env("PWD").empty()) roots.push_back(env("PWD") + "/.venv/lib/python3*/site-packages");  // uv / poetry
+  if (!home.empty()) {
+    for (auto conda : {"/miniconda3", "/anaconda3", "/miniforge3"}) roots.push_back(home + conda + "/lib/python3*/site-packages");
+  }
+  for (auto r : {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
+                 "/usr/local/lib64/python3*/site-packages",  // Fedora / RHEL
+                 "/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages", "/usr/lib64/python3*/site-packages",
+                 "/opt/conda/lib/python3*/site-packages"})
+    roots.push_back(r);
+  return roots;
+}
+
+// Existing folders `sub` (e.g. "nvidia/cudnn/lib", "torch/lib") under every site root.
+std::vector<std::string> underSiteRoots(const std::string& sub) {
   std::vector<std::string> dirs;
-  for (auto& r : roots) for (auto& d : globAll(r + "/nvidia/" + pkg + "/lib")) dirs.push_back(d);
+  for (auto& r : siteRoots()) for (auto& d : globAll(r + "/" + sub)) dirs.push_back(d);
   return dirs;
 }
 
-// Preloads `soname` globally from the first candidate that works; records each attempt.
-bool preload(Plugin& p, const char* what, const char* soname, const char* envVar, const std::string& pipPkg) {
-  std::vector<std::string> candidates;
-  if (const char* v = std::getenv(envVar)) candidates.push_back(std::string(v) + "/" + soname);
-  candidates.push_back(soname);  // system library path / LD_LIBRARY_PATH
-  for (auto& d : pipLibDirs(pipPkg)) candidates.push_back(d + "/" + soname);
+struct Library {
+  const char* what;                 // "cuDNN"
+  std::string soname;               // "libcudnn.so.9"
+  const char* envVar;               // "PATHO_CUDNN_PATH" or null
+  std::vector<std::string> pipSubdirs;  // {"nvidia/cudnn/lib"}
+  const char* devSubdir;            // the developer checkout's .nvidia/<dir>/lib, or null
+  const char* versionSymbol;        // a symbol that tells where the library really is
+};
+
+// Every place `lib` may be, in the order tried.
+std::vector<std::string> candidates(const Library& lib) {
+  std::vector<std::string> c;
+  if (lib.envVar && !env(lib.envVar).empty()) c.push_back(env(lib.envVar) + "/" + lib.soname);
+  c.push_back(lib.soname);  // system library path / LD_LIBRARY_PATH
+  for (auto& sub : lib.pipSubdirs) for (auto& d : underSiteRoots(sub)) c.push_back(d + "/" + lib.soname);
+  if (!env("CONDA_PREFIX").empty()) c.push_back(env("CONDA_PREFIX") + "/lib/" + lib.soname);  // conda's cudnn / nccl packages
+  for (auto& d : underSiteRoots("torch/lib")) c.push_back(d + "/" + lib.soname);  // PyTorch builds that bundle them
   for (const char* k : {"CUDA_HOME", "CUDA_PATH"}) {
-    if (const char* v = std::getenv(k)) candidates.push_back(std::string(v) + "/lib64/" + soname);
+    if (!env(k).empty()) c.push_back(env(k) + "/lib64/" + lib.soname);
   }
-  candidates.push_back(std::string("/usr/local/cuda/lib64/") + soname);
-  for (auto& d : globAll("/usr/local/cuda-*/targets/x86_64-linux/lib")) candidates.push_back(d + "/" + soname);
-  candidates.push_back(addonDir() + "/../../.nvidia/" + pipPkg + "/lib/" + soname);  // developer checkout
-  for (auto& c : candidates) {
+  c.push_back("/usr/local/cuda/lib64/" + lib.soname);
+  for (auto& d : globAll("/usr/local/cuda-*/targets/x86_64-linux/lib")) c.push_back(d + "/" + lib.soname);
+  if (lib.devSubdir) c.push_back(addonDir() + "/../../.nvidia/" + lib.devSubdir + "/lib/" + lib.soname);  // developer checkout
+  std::vector<std::string> unique;  // overlapping roots ($VIRTUAL_ENV inside ~/.pyenv, say) are tried once
+  for (auto& x : c) if (std::find(unique.begin(), unique.end(), x) == unique.end()) unique.push_back(x);
+  return unique;
+}
+
+// Preloads `lib` globally from the first candidate that works; records each attempt.
+bool preload(Plugin& p, const Library& lib) {
+  for (auto& c : candidates(lib)) {
     void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_GLOBAL);
     if (h) {
       Dl_info dl;
       std::string where = c;
-      void* sym = dlsym(h, pipPkg == "cudnn" ? "cudnnGetVersion" : "ncclGetVersion");
+      void* sym = lib.versionSymbol ? dlsym(h, lib.versionSymbol) : nullptr;
       if (sym && dladdr(sym, &dl) && dl.dli_fname) where = dl.dli_fname;
-      p.report.push_back(std::string(what) + ": loaded " + where);
+      p.report.push_back(std::string(lib.what) + ": loaded " + where);
       return true;
     }
     const char* e = dlerror();
     std::string why = e ? e : "not found";
     // "cannot open shared object file" means absent; anything else means present but broken
-    if (why.find("cannot open shared object file") != std::string::npos) p.report.push_back(std::string(what) + ": not at " + c);
-    else p.report.push_back(std::string(what) + ": failed to load " + c + ": " + why);
+    if (why.find("cannot open shared object file") != std::string::npos) p.report.push_back(std::string(lib.what) + ": not at " + c);
+    else p.report.push_back(std::string(lib.what) + ": failed to load " + c + ": " + why);
   }
   return false;
+}
+
+const Library kCudnn{"cuDNN", "libcudnn.so.9", "PATHO_CUDNN_PATH", {"nvidia/cudnn/lib"}, "cudnn", "cudnnGetVersion"};
+const Library kNccl{"NCCL", "libnccl.so.2", "PATHO_NCCL_PATH", {"nvidia/nccl/lib"}, "nccl", "ncclGetVersion"};
+// CUDA 13's pip wheels put their libraries in nvidia/cu13/lib; CUDA 12's in nvidia/cuda_nvrtc/lib.
+Library nvrtcLibrary(int cudaMajor) {
+  return Library{"NVRTC", "libnvrtc.so." + std::to_string(cudaMajor), nullptr,
+                 {"nvidia/cu" + std::to_string(cudaMajor) + "/lib", "nvidia/cuda_nvrtc/lib"}, nullptr, "nvrtcVersion"};
 }
 
 Plugin& loadPlugin() {
   Plugin& p = gPlugin;
   if (p.tried) return p;
   p.tried = true;
-  bool haveCudnn = preload(p, "cuDNN", "libcudnn.so.9", "PATHO_CUDNN_PATH", "cudnn");
-  bool haveNccl = preload(p, "NCCL", "libnccl.so.2", "PATHO_NCCL_PATH", "nccl");
+  bool haveCudnn = preload(p, kCudnn);
   std::vector<std::string> candidates;
   if (const char* v = std::getenv("PATHO_CUDA_PLUGIN")) candidates.push_back(v);
   candidates.push_back(addonDir() + "/libpatho_cuda.so");
@@ -154,6 +193,10 @@ Plugin& loadPlugin() {
     p.handle = h;
     p.path = c;
     p.report.push_back("plugin: loaded " + c);
+    // Optional: older plugins lack it, and then cuDNN finds NVRTC by itself or not at all.
+    if (auto rt = reinterpret_cast<patho_cuda_runtime_version_fn>(dlsym(h, "patho_cuda_runtime_version"))) {
+      if (!preload(p, nvrtcLibrary(rt() / 1000))) p.report.push_back("NVRTC: not found (cuDNN's run-time compiled kernels will be unavailable)");
+    }
     return p;
   }
   std::ostringstream os;
@@ -161,7 +204,6 @@ Plugin& loadPlugin() {
   for (size_t i = 0; i < failures.size(); i++) os << (i ? "; " : "") << failures[i];
   os << ")";
   if (!haveCudnn) os << "; cuDNN 9 (libcudnn.so.9) was not found: pip install nvidia-cudnn-cu13 or set PATHO_CUDNN_PATH";
-  if (!haveNccl) os << "; NCCL 2 (libnccl.so.2) was not found: pip install nvidia-nccl-cu13 or set PATHO_NCCL_PATH";
   p.error = os.str();
   return p;
 }
@@ -183,6 +225,12 @@ std::string cudaInfoJson() {
   std::lock_guard<std::mutex> lock(gMu);
   Plugin& p = loadPlugin();
   if (!p.handle) return "{\"error\":\"" + jsonEscape(p.error) + "\",\"deviceCount\":0,\"devices\":[]}";
+  // NCCL is looked for now, not when the plugin loads: describing CUDA (doctor, device lists) and
+  // making a communicator (comm.cc asks for this first) are what need it.
+  if (!p.ncclTried) {
+    p.ncclTried = true;
+    preload(p, kNccl);
+  }
   return p.info();
 }
 

@@ -13,16 +13,23 @@ class Backend;
 extern "C" {
 // Returns PATHO_CUDA_ABI as compiled into the plugin.
 typedef int (*patho_cuda_abi_fn)();
-// JSON describing what exists: {"runtime":13000,"driver":13000|null,"cudnn":92400,"nccl":23007,
-// "deviceCount":1,"devices":[{"index":0,"name":"...","memory":85899345920,"cc":"9.0"}],
-// "error":null|"no CUDA device (cudaErrorInsufficientDriver: ...)"}. Valid until the next call.
+// JSON describing what exists: {"runtime":13000,"driver":13000|null (CUDA version the driver
+// supports),"driverVersion":"580.82.07"|null,"minDriver":580,"driverProblem":"none"|"missing"|
+// "too-old"|"no-device"|"error","cudnn":92400|null,"cudnnPath","cudnnError","cudnnWarning",
+// "nccl":23007|null,"ncclPath","ncclError","deviceCount":1,"devices":[{"index":0,"name":"...",
+// "memory":85899345920,"cc":"9.0"}],"error":null|"no CUDA device (<why, in words>)"} (strings or
+// null). NCCL is dlopen'ed here, not linked. Valid until the next call.
 typedef const char* (*patho_cuda_info_fn)();
 // Creates the backend of device `index`; on failure returns null and writes a message to err.
 typedef patho::Backend* (*patho_cuda_create_backend_fn)(int index, char* err, size_t errLen);
+
+// Optional: CUDART_VERSION the plugin is built with (the loader preloads libnvrtc.so.<major>).
+typedef int (*patho_cuda_runtime_version_fn)();
 }
 
 // ---- Optional NCCL communicators (looked up with dlsym by native/binding/comm.cc; a plugin
-// without them simply has no NCCL). Not part of PATHO_CUDA_ABI's required set. ----
+// without them simply has no NCCL). Not part of PATHO_CUDA_ABI's required set. They load NCCL
+// (libnccl.so.2) on first use and fail with a message when it cannot be loaded. ----
 namespace patho {
 class Communicator;
 }

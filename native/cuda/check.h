@@ -1,9 +1,9 @@
-// Status checks for CUDA, cuDNN and NCCL: each failure becomes a patho::Error carrying the
-// library's own message and file:line. Nothing here aborts; callers on the queue thread throw.
+// Status checks for CUDA and cuDNN: each failure becomes a patho::Error carrying the library's own
+// message (for cuDNN also cudnnGetLastErrorString's detail) and file:line. Nothing here aborts;
+// callers on the queue thread throw. NCCL is loaded at run time: its check is in nccl_api.h.
 #pragma once
 #include <cuda_runtime.h>
 #include <cudnn.h>
-#include <nccl.h>
 
 #include "core/error.h"
 
@@ -21,11 +21,14 @@ inline const char* baseName(const char* path) {
   PATHO_THROW("ERR_PATHO_CUDA", expr << " failed: " << cudaGetErrorName(e) << " (" << cudaGetErrorString(e) << ") at "
                                      << baseName(file) << ":" << line);
 }
+// cudnnGetErrorString names only the status class (e.g. CUDNN_STATUS_BAD_PARAM); the last error
+// string says which argument or limit it was. Only reached once cuDNN is complete (a backend
+// exists), so calling into the dispatcher is safe here.
 [[noreturn]] inline void throwCudnn(cudnnStatus_t s, const char* expr, const char* file, int line) {
-  PATHO_THROW("ERR_PATHO_CUDNN", expr << " failed: " << cudnnGetErrorString(s) << " at " << baseName(file) << ":" << line);
-}
-[[noreturn]] inline void throwNccl(ncclResult_t r, const char* expr, const char* file, int line) {
-  PATHO_THROW("ERR_PATHO_NCCL", expr << " failed: " << ncclGetErrorString(r) << " at " << baseName(file) << ":" << line);
+  char detail[512] = {0};
+  cudnnGetLastErrorString(detail, sizeof(detail));
+  PATHO_THROW("ERR_PATHO_CUDNN", expr << " failed: " << cudnnGetErrorString(s) << (detail[0] ? " (" : "") << detail
+                                      << (detail[0] ? ")" : "") << " at " << baseName(file) << ":" << line);
 }
 
 }  // namespace cuda_check
@@ -41,12 +44,6 @@ inline const char* baseName(const char* path) {
   do {                                                                                    \
     cudnnStatus_t patho_s_ = (expr);                                                      \
     if (patho_s_ != CUDNN_STATUS_SUCCESS) ::patho::cuda_check::throwCudnn(patho_s_, #expr, __FILE__, __LINE__); \
-  } while (0)
-
-#define CHECK_NCCL(expr)                                                                  \
-  do {                                                                                    \
-    ncclResult_t patho_r_ = (expr);                                                       \
-    if (patho_r_ != ncclSuccess) ::patho::cuda_check::throwNccl(patho_r_, #expr, __FILE__, __LINE__); \
   } while (0)
 
 // After every kernel launch: catches bad launch configurations at once (asynchronous faults

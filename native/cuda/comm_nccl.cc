@@ -1,10 +1,9 @@
 // NCCL communicators (DESIGN.md decision 6) and the plugin's optional NCCL entry points
 // (core/cuda_plugin.h): ncclCommInitRank across processes (the unique id travels through the
 // rendezvous store), ncclCommInitAll for all GPUs of one process, collectives on the device stream.
+// NCCL itself is loaded on first use (nccl_api.h).
 #include <cuda_runtime.h>
-#include <nccl.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -12,9 +11,11 @@
 
 #include "check.h"
 #include "comm/communicator.h"
+#include "comm_guard.h"
 #include "core/backend.h"
 #include "core/cuda_plugin.h"
 #include "cuda_backend.h"
+#include "nccl_api.h"
 
 #define PATHO_NCCL_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -25,24 +26,23 @@ namespace {
 // Every collective runs on the communicator's own stream, after the work already queued on the
 // backend's stream (an event), so compute can overlap it; waitAll makes the backend's stream wait
 // for it. All of one communicator's collectives share that one stream, so they run in call order.
+// abort() may come from the JS thread at any time: every use of comm_ goes through guard_, so
+// nothing touches the communicator once ncclCommAbort has freed it.
 class NcclComm final : public Communicator {
  public:
-  NcclComm(ncclComm_t comm, int rank, int size, Backend* backend)
-      : comm_(comm), rank_(rank), size_(size), backend_(backend), device_(backend->device()) {}
+  NcclComm(const NcclApi& api, ncclComm_t comm, int rank, int size, Backend* backend)
+      : api_(api), comm_(comm), rank_(rank), size_(size), backend_(backend), device_(backend->device()) {}
 
   ~NcclComm() override {
     // Never throws: a communicator that failed is aborted instead of destroyed (destroy would wait
     // for peers that may be gone).
     if (cudaSetDevice(device_.index) != cudaSuccess) cudaGetLastError();
     if (stream_ && cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
-    ncclResult_t async = ncclSuccess;
-    if (aborted_.load()) {
-      // ncclCommAbort already freed it
-    } else if (ncclCommGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) {
-      ncclCommAbort(comm_);
-    } else {
-      ncclCommDestroy(comm_);
-    }
+    guard_.abort("destroyed", [&] {
+      ncclResult_t async = ncclSuccess;
+      if (api_.commGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) api_.commAbort(comm_);
+      else api_.commDestroy(comm_);
+    });
     if (ready_) cudaEventDestroy(ready_);
     if (done_) cudaEventDestroy(done_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -57,8 +57,8 @@ class NcclComm final : public Communicator {
   void allReduceStart(const Tensor& t, ReduceOp op) override {
     if (t.numel() == 0) return;
     start("allReduce", [&](cudaStream_t s) {
-      CHECK_NCCL(ncclAllReduce(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, op == ReduceOp::Avg ? ncclAvg : ncclSum,
-                               comm_, s));
+      CHECK_NCCL(api_, api_.allReduce(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32,
+                                      op == ReduceOp::Avg ? ncclAvg : ncclSum, comm_, s));
     });
   }
   void allReduce(const Tensor& t, ReduceOp op) override {
@@ -71,16 +71,17 @@ class NcclComm final : public Communicator {
                 "commBroadcast: Expected a root rank below " << size_ << " but received " << root);
     if (t.numel() == 0) return;
     start("broadcast", [&](cudaStream_t s) {
-      CHECK_NCCL(ncclBroadcast(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, root, comm_, s));
+      CHECK_NCCL(api_, api_.broadcast(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, root, comm_, s));
     });
     waitAll();
   }
 
-  // NCCL has no barrier: an all-reduce of one float, waited for by the host.
+  // NCCL has no barrier: an all-reduce of one float, waited for by the host (outside the guard,
+  // so an abort from another thread can end a barrier that waits for a dead peer).
   void barrier() override {
     start("barrier", [&](cudaStream_t s) {
       if (!scratch_) CHECK_CUDA(cudaMalloc(&scratch_, sizeof(float)));
-      CHECK_NCCL(ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, s));
+      CHECK_NCCL(api_, api_.allReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, s));
     });
     guard("barrier", [&] { CHECK_CUDA(cudaStreamSynchronize(stream_)); });
     waitAll();
@@ -88,8 +89,7 @@ class NcclComm final : public Communicator {
 
   // ncclCommAbort is NCCL's way to stop collectives that hang on a dead peer, from any thread.
   void abort(const std::string& reason) override {
-    bool expected = false;
-    if (aborted_.compare_exchange_strong(expected, true)) ncclCommAbort(comm_);
+    guard_.abort(reason, [&] { api_.commAbort(comm_); });
   }
 
   void waitAll() override {
@@ -113,10 +113,15 @@ class NcclComm final : public Communicator {
     }
   }
 
+  // Runs fn under the guard; after an abort, fails with its reason instead of touching comm_.
+  template <typename F>
+  void withComm(F&& fn) {
+    if (!guard_.run(fn)) PATHO_THROW("ERR_PATHO_COMM", "the communicator was aborted (" << guard_.reason() << ")");
+  }
+
   template <typename F>
   void start(const char* what, F&& enqueue) {
     guard(what, [&] {
-      PATHO_CHECK(!aborted_.load(), "ERR_PATHO_COMM", "the communicator was aborted");
       CHECK_CUDA(cudaSetDevice(device_.index));
       if (!stream_) {
         CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -125,26 +130,32 @@ class NcclComm final : public Communicator {
       }
       CHECK_CUDA(cudaEventRecord(ready_, cudaBackendStream(*backend_)));
       CHECK_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
-      enqueue(stream_);
-      pending_ = true;
-      checkAsync();
+      withComm([&] {
+        enqueue(stream_);
+        pending_ = true;
+        checkAsyncLocked();
+      });
     });
   }
 
   void checkAsync() {
+    withComm([&] { checkAsyncLocked(); });
+  }
+  void checkAsyncLocked() {
     ncclResult_t async = ncclSuccess;
-    CHECK_NCCL(ncclCommGetAsyncError(comm_, &async));
-    if (async != ncclSuccess && async != ncclInProgress) cuda_check::throwNccl(async, "ncclCommGetAsyncError", __FILE__, __LINE__);
+    CHECK_NCCL(api_, api_.commGetAsyncError(comm_, &async));
+    if (async != ncclSuccess && async != ncclInProgress) throwNccl(api_, async, "ncclCommGetAsyncError", __FILE__, __LINE__);
   }
 
+  const NcclApi& api_;
   ncclComm_t comm_;
   int rank_, size_;
   Backend* backend_;
   Device device_;
+  CommGuard guard_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, done_ = nullptr;
   bool pending_ = false;
-  std::atomic<bool> aborted_{false};
   float* scratch_ = nullptr;
 };
 
@@ -159,8 +170,9 @@ PATHO_NCCL_EXPORT int patho_nccl_unique_id(char* id, size_t idLen, char* err, si
   try {
     static_assert(sizeof(ncclUniqueId) == PATHO_NCCL_ID_BYTES, "PATHO_NCCL_ID_BYTES must match ncclUniqueId");
     PATHO_CHECK(idLen == sizeof(ncclUniqueId), "ERR_PATHO_ARG", "patho_nccl_unique_id: buffer of " << idLen << " bytes");
+    const patho::NcclApi& api = patho::requireNccl("patho_nccl_unique_id");
     ncclUniqueId u;
-    CHECK_NCCL(ncclGetUniqueId(&u));
+    CHECK_NCCL(api, api.getUniqueId(&u));
     std::memcpy(id, &u, sizeof(u));
     return 0;
   } catch (const std::exception& e) {
@@ -174,12 +186,13 @@ PATHO_NCCL_EXPORT patho::Communicator* patho_nccl_create_comm(const char* id, si
   try {
     PATHO_CHECK(idLen == sizeof(ncclUniqueId), "ERR_PATHO_ARG", "NCCL unique id of " << idLen << " bytes");
     PATHO_CHECK(backend && backend->device().kind == patho::Device::Kind::CUDA, "ERR_PATHO_DEVICE", "not a CUDA backend");
+    const patho::NcclApi& api = patho::requireNccl("ncclCommInitRank");
     ncclUniqueId u;
     std::memcpy(&u, id, sizeof(u));
     CHECK_CUDA(cudaSetDevice(backend->device().index));
     ncclComm_t comm = nullptr;
-    CHECK_NCCL(ncclCommInitRank(&comm, size, u, rank));
-    return new patho::NcclComm(comm, rank, size, backend);
+    CHECK_NCCL(api, api.commInitRank(&comm, size, u, rank));
+    return new patho::NcclComm(api, comm, rank, size, backend);
   } catch (const std::exception& e) {
     patho::writeError(err, errLen, e.what());
     return nullptr;
@@ -195,9 +208,10 @@ PATHO_NCCL_EXPORT int patho_nccl_create_comms(int n, patho::Backend* const* back
                   "backend " << i << " is not a CUDA backend");
       devs[i] = backends[i]->device().index;
     }
+    const patho::NcclApi& api = patho::requireNccl("ncclCommInitAll");
     std::vector<ncclComm_t> comms(n, nullptr);
-    CHECK_NCCL(ncclCommInitAll(comms.data(), n, devs.data()));
-    for (int i = 0; i < n; i++) out[i] = new patho::NcclComm(comms[i], i, n, backends[i]);
+    CHECK_NCCL(api, api.commInitAll(comms.data(), n, devs.data()));
+    for (int i = 0; i < n; i++) out[i] = new patho::NcclComm(api, comms[i], i, n, backends[i]);
     return 0;
   } catch (const std::exception& e) {
     patho::writeError(err, errLen, e.what());

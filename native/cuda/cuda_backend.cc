@@ -67,16 +67,30 @@ void* DeviceBuffer::ensure(size_t bytes, CachingAllocator& cache) {
   return ptr_;
 }
 
-CudaBackend::CudaBackend(int index) : index_(index), workspace_(index), uploadParams_(index), biasPartials_(index) {
-  const char* tf32 = std::getenv("PATHO_CUDA_TF32");
-  tf32_ = tf32 && std::strcmp(tf32, "1") == 0;
+namespace {
+bool envFlag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::strcmp(v, "1") == 0;
+}
+}  // namespace
+
+CudaBackend::CudaBackend(int index)
+    : index_(index), workspace_(index), uploadParams_(index), biasPartials_(index), bnScratch_(index) {
+  tf32_ = envFlag("PATHO_CUDA_TF32");
+  deterministic_ = envFlag("PATHO_DETERMINISTIC");
+  if (const char* v = std::getenv("PATHO_CUDA_SPLIT_ELEMENTS")) {
+    const long long n = std::atoll(v);
+    PATHO_CHECK(n >= 16 && n <= kCudnnMaxElements, "ERR_PATHO_ARG",
+                "PATHO_CUDA_SPLIT_ELEMENTS: Expected an element count in [16, 2^31-1] but received '" << v << "'");
+    maxElements_ = n;
+  }
   try {
     use();
     cudaDeviceProp prop;
     CHECK_CUDA(cudaGetDeviceProperties(&prop, index));
     const size_t v = cudnnGetVersion();
     name_ = std::string(prop.name) + " (cuDNN " + std::to_string(v / 10000) + "." + std::to_string(v % 10000 / 100) +
-            "." + std::to_string(v % 100) + (tf32_ ? ", TF32" : "") + ")";
+            "." + std::to_string(v % 100) + (tf32_ ? ", TF32" : "") + (deterministic_ ? ", deterministic" : "") + ")";
     CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CHECK_CUDNN(cudnnCreate(&cudnn_));
     CHECK_CUDNN(cudnnSetStream(cudnn_, stream_));
@@ -84,8 +98,6 @@ CudaBackend::CudaBackend(int index) : index_(index), workspace_(index), uploadPa
                                                 [index](void* p) { deviceFree(index, p); });
     scratch_ = static_cast<double*>(deviceAlloc(index, kernels::kScratchDoubles * sizeof(double)));
     clipFactor_ = static_cast<float*>(deviceAlloc(index, sizeof(float)));
-    CHECK_CUDNN(cudnnSetPooling2dDescriptor(pool_, CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_PROPAGATE_NAN, 2, 2, 0, 0,
-                                            2, 2));
     CHECK_CUDNN(cudnnSetActivationDescriptor(relu_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
     CHECK_CUDNN(cudnnSetActivationDescriptor(sigmoid_, CUDNN_ACTIVATION_SIGMOID, CUDNN_PROPAGATE_NAN, 0.0));
   } catch (...) {
@@ -100,6 +112,7 @@ CudaBackend::~CudaBackend() {
 }
 
 void CudaBackend::release() {
+  while (!bnReserveOrder_.empty()) dropBnReserve(bnReserveOrder_.front());
   alloc_.reset();  // gives every cached block back
   deviceFree(index_, scratch_);
   deviceFree(index_, clipFactor_);
@@ -116,19 +129,22 @@ void CudaBackend::use() const { CHECK_CUDA(cudaSetDevice(index_)); }
 // ---- transfers ----
 void CudaBackend::copyFromHost(const Tensor& dst, const void* src, size_t bytes) {
   use();
-  // From pageable memory this returns once `src` is staged, so the caller may free it after.
-  CHECK_CUDA(cudaMemcpyAsync(dst.raw(), src, bytes, cudaMemcpyHostToDevice, stream_));
+  // Through pinned slots (pinned_staging.h): `src` is not read after this returns, so the caller
+  // may free it, as backend.h promises.
+  staging_.upload(dst.raw(), src, bytes, stream_);
 }
 
 void CudaBackend::copyToHost(void* dst, const Tensor& src, size_t bytes) {
   use();
   CHECK_CUDA(cudaMemcpyAsync(dst, src.raw(), bytes, cudaMemcpyDeviceToHost, stream_));
   CHECK_CUDA(cudaStreamSynchronize(stream_));
+  checkBnOverflow();
 }
 
 void CudaBackend::synchronize() {
   use();
   CHECK_CUDA(cudaStreamSynchronize(stream_));
+  checkBnOverflow();
 }
 
 // ---- elementwise (flat loops over the storage: all ACT tensors of a call share dtype and layout) ----
@@ -268,8 +284,7 @@ void CudaBackend::normalizeImagesU8(const Tensor& pixels, const std::vector<floa
   std::vector<float> meanStd(mean);
   meanStd.insert(meanStd.end(), std.begin(), std.end());
   void* dev = uploadParams_.ensure(meanStd.size() * sizeof(float), *alloc_);
-  // Pageable source: staged before the call returns, so the local vector may go away.
-  CHECK_CUDA(cudaMemcpyAsync(dev, meanStd.data(), meanStd.size() * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  staging_.upload(dev, meanStd.data(), meanStd.size() * sizeof(float), stream_);  // the vector may go away now
   kernels::normalizeImagesU8(pixels.data<uint8_t>(), static_cast<const float*>(dev), y.f32(), pixels.dim(0),
                              pixels.dim(1), pixels.dim(2), C, stream_);
 }

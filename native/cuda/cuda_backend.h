@@ -1,20 +1,24 @@
-// CudaBackend: every op of backend.h on one NVIDIA GPU. cuDNN for convolution, batch norm,
-// pooling and activations (cudnn_*.cc), own kernels for the rest (kernels/*.cu). All work is
+// CudaBackend: every op of backend.h on one NVIDIA GPU. cuDNN for convolution, batch norm and
+// activations (cudnn_*.cc), own kernels for pooling and the rest (kernels/*.cu). All work is
 // enqueued on the device's stream; only copyToHost and synchronize wait for it. Activations may
 // be float32 or bfloat16, NCHW or NHWC: cuDNN gets descriptors of that type and format (bf16
 // convolutions on tensor cores with float accumulation), the kernels are templated on both.
+// Tensors beyond cuDNN's 2^31-element descriptors run in batch chunks (batch_split.h).
 #pragma once
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
 #include <tuple>
 
+#include "batch_split.h"
 #include "core/backend.h"
 #include "cudnn_descriptors.h"
 #include "kernels/kernels.h"
+#include "pinned_staging.h"
 
 namespace patho {
 
@@ -133,32 +137,58 @@ class CudaBackend final : public Backend {
  private:
   void use() const;  // cudaSetDevice(index_) on the calling thread
   void release();    // frees what the constructor made (also after a failed construction)
-  ConvPlan& convPlan(const Tensor& x, const Tensor& w);
-  void chooseForward(ConvPlan& p, const Tensor& x, const Tensor& w, const Tensor& y);
-  void chooseBackwardData(ConvPlan& p, const Tensor& dy, const Tensor& w, const Tensor& dx);
-  void chooseBackwardFilter(ConvPlan& p, const Tensor& x, const Tensor& dy, const Tensor& dw);
-  size_t searchWorkspaceLimit();
+  // Plan of a convolution of n images of x's per-image shape with filter w.
+  ConvPlan& convPlan(int64_t n, const Tensor& x, const Tensor& w);
+  // The batch chunks of a cuDNN call whose largest tensor has perImage elements per image; a
+  // shape error naming `op` and the tensors when one image alone is too large.
+  BatchSplit splitFor(const char* op, int64_t N, int64_t perImage, const Tensor& a, const Tensor& b) const;
+  void chooseForward(ConvPlan& p, const void* x, const void* w, void* y);
+  void chooseBackwardData(ConvPlan& p, const void* dy, const void* w, void* dx);
+  void chooseBackwardFilter(ConvPlan& p, const void* x, const void* dy, void* dw);
+  size_t searchWorkspaceLimit(size_t wanted);
   cudnnMathType_t searchMath(const ConvPlan& p) const;
+  template <typename Perf>
+  ConvAlgo pickAlgo(const Perf* perf, int n, size_t limit, bool anyMath, const char* what) const;
+  // ReLU / sigmoid forward or backward through cuDNN, in chunks when x is too large to describe.
+  void activation(cudnnActivationDescriptor_t act, bool backward, const Tensor& y, const Tensor& dy, const Tensor& x,
+                  const Tensor& out, const char* op);
   cudnnTensorDescriptor_t bnParamDesc(const Tensor& x, cudnnBatchNormMode_t mode);
-  cudnnBatchNormMode_t bnTrainingMode(const Tensor& x) const;
-  template <typename Call>
-  void withBnTrainingMode(const Tensor& x, const char* op, Call call);
+  bool bnPersistent(const Tensor& x) const;
+  bool bnLarge(const Tensor& x) const { return x.numel() > maxElements_; }
+  double* bnScratch(const Tensor& x);
+  void checkBnOverflow();  // after a stream synchronize: did persistent batch norm overflow?
 
   int index_;
   std::string name_;
   bool tf32_ = false;  // PATHO_CUDA_TF32=1 lets cuDNN use TF32 tensor cores for float32 convolutions
-  bool bnPersistent_ = true;  // SPATIAL_PERSISTENT batch norm for bf16 NHWC training (off if cuDNN refuses it)
+  // PATHO_DETERMINISTIC=1: only convolution algorithms cuDNN reports as deterministic (the own
+  // kernels and reductions are deterministic anyway)
+  bool deterministic_ = false;
+  // Largest tensor one cuDNN descriptor gets (kCudnnMaxElements; PATHO_CUDA_SPLIT_ELEMENTS lowers it
+  // so the tests can run the chunked paths at small sizes against the CPU backend)
+  int64_t maxElements_ = kCudnnMaxElements;
+  bool bnPersistent_ = true;  // SPATIAL_PERSISTENT batch norm for bf16 NHWC training (off once cuDNN fails it)
+  bool bnPersistentRan_ = false;  // a persistent call since the last overflow check
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   std::unique_ptr<CachingAllocator> alloc_;
   double* scratch_ = nullptr;  // kernels::kScratchDoubles partial sums
   float* clipFactor_ = nullptr;
-  DeviceBuffer workspace_, uploadParams_, biasPartials_;
+  DeviceBuffer workspace_, uploadParams_, biasPartials_, bnScratch_;
+  PinnedStaging staging_;
   TensorDescCache tensorDescs_;
   std::map<std::pair<TensorKey, int>, std::unique_ptr<TensorDesc>> bnDescs_;  // [1,C,1,1] derived from x, mode
+  // Reserve space of persistent batch norm, from a layer's forward to its backward, found by the
+  // layer's saveMean (one tensor per forward). Insertion order kept to drop the oldest beyond a cap.
+  struct BnReserve {
+    void* ptr = nullptr;
+    size_t bytes = 0, granted = 0;
+  };
+  std::map<const void*, BnReserve> bnReserves_;
+  std::deque<const void*> bnReserveOrder_;
+  void dropBnReserve(const void* key);
   // N, C, H, W, K, R, cuDNN data type, format
   std::map<std::tuple<int, int, int, int, int, int, int, int>, std::unique_ptr<ConvPlan>> convPlans_;
-  PoolDesc pool_;
   ActDesc relu_, sigmoid_;
 };
 

@@ -72,8 +72,12 @@ inline TensorKey tensorKey(const Tensor& t, const char* op) {
 
 class TensorDescCache {
  public:
-  cudnnTensorDescriptor_t get(const Tensor& t, const char* op) {
-    const TensorKey key = tensorKey(t, op);
+  cudnnTensorDescriptor_t get(const Tensor& t, const char* op) { return get(tensorKey(t, op)); }
+  // A descriptor of dims d in t's element type and format (a batch chunk of t, or a flat piece).
+  cudnnTensorDescriptor_t get(const Dims4& d, const Tensor& t, const char* op) {
+    return get(TensorKey{d, int(cudnnType(t.dtype(), op)), int(cudnnFormat(t))});
+  }
+  cudnnTensorDescriptor_t get(const TensorKey& key) {
     auto it = cache_.find(key);
     if (it != cache_.end()) return *it->second;
     const Dims4& d = std::get<0>(key);

@@ -4,6 +4,7 @@
 // Shared by parity.test.ts (tap) and run-parity.ts (plain node, for the GPU kit).
 import { native } from '../../lib/native';
 import { compareArrays, host, parity, type ParityCase, type Tol } from './parity-harness';
+import { firstContactCases } from './parity-first-contact';
 import { mixedCases } from './parity-mixed';
 import { multiclassCases } from './parity-multiclass';
 import { numel, rng, uniform } from './random';
@@ -135,7 +136,8 @@ const fp32Cases: ParityCase[] = [
         compare: { y: EXACT, dx: EXACT },
       });
       // All-zero windows (as after a ReLU): backend.h gives each window's gradient to its first
-      // maximum in row-major order, as PyTorch does; the CPU twin does, and so must cuDNN here.
+      // maximum in row-major order, as PyTorch does; the CPU twin and the CUDA kernel
+      // (kernels/maxpool.cu, pool_math.h) implement that rule, so the comparison is exact.
       await parity(ctx, 'maxPool2d (ties: all-zero windows)', {
         inputs: { x: host(new Float32Array(numel(s)), s), dy: host(uniform(h, 42), h) }, outputs: { y: h, dx: s },
         run: (t) => { native.maxPool2dForward(t.x, t.y); native.maxPool2dBackward(t.x, t.y, t.dy, t.dx); },
@@ -298,4 +300,4 @@ const fp32Cases: ParityCase[] = [
   },
 ];
 
-export const cases: ParityCase[] = [...fp32Cases, ...mixedCases, ...multiclassCases];
+export const cases: ParityCase[] = [...fp32Cases, ...mixedCases, ...multiclassCases, ...firstContactCases];

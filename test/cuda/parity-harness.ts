@@ -3,10 +3,17 @@
 // bfloat16 and/or NHWC), and each compared tensor must agree within its stated tolerance.
 import { native, type DType, type Layout, type NativeTensor } from '../../lib/native';
 
+/** The measured error of a comparison and its bound (|got - want| <= atol + rtol*|want|), for parity.jsonl. */
+export interface CheckDetail {
+  maxError: number;
+  atol: number;
+  rtol: number;
+}
+
 export interface ParityContext {
   /** device under test, e.g. 'cuda:0' (the reference is always 'cpu') */
   device: string;
-  check(ok: boolean, message: string): void;
+  check(ok: boolean, message: string, detail?: CheckDetail): void;
 }
 
 export interface ParityCase {
@@ -80,6 +87,7 @@ export function compareArrays(ctx: ParityContext, what: string, got: Float32Arra
   const atol = tol.scaled ? tol.atol * maxAbs : tol.atol;
   let worst = -1, worstExcess = 0, maxErr = 0;
   for (let i = 0; i < want.length; i++) {
+    if (Number.isNaN(got[i]) && Number.isNaN(want[i])) continue;  // NaN where the reference has NaN agrees
     const err = Math.abs(got[i] - want[i]);
     const excess = Number.isNaN(err) ? Infinity : err - (atol + tol.rtol * Math.abs(want[i]));
     if (!Number.isNaN(err)) maxErr = Math.max(maxErr, err);
@@ -94,6 +102,7 @@ export function compareArrays(ctx: ParityContext, what: string, got: Float32Arra
     worst < 0
       ? `${what}: ${want.length} values, max error ${maxErr.toExponential(2)}, ${bound}`
       : `${what}: at [${worst}] ${ctx.device} ${got[worst]} vs cpu ${want[worst]} (${bound})`,
+    { maxError: maxErr, atol, rtol: tol.rtol },
   );
 }
 

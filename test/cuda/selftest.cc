@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "selftest.h"
 #include "core/bf16.h"
 #include "cuda/kernels/layout_math.h"
 #include "cuda/kernels/loss_math.h"
@@ -20,8 +21,6 @@
 #include "cuda/kernels/upsample_math.h"
 
 using namespace patho::kernels;
-
-namespace {
 
 int failures = 0, checks = 0;
 
@@ -32,6 +31,8 @@ void check(bool ok, const char* what, double got, double want) {
 }
 
 bool close(double got, double want, double rtol, double atol) { return std::fabs(got - want) <= atol + rtol * std::fabs(want); }
+
+namespace {
 
 // ---- bilinear x2: PyTorch's weights for a 3-pixel row are known by hand ----
 void upsampleChecks() {
@@ -396,6 +397,7 @@ int main() {
   bf16Checks();
   layoutChecks();
   upsampleLayoutChecks();
+  pluginChecks();
   std::printf("# %d checks, %d failed\n", checks, failures);
   return failures ? 1 : 0;
 }

@@ -61,6 +61,25 @@ int biasGradChunks(int64_t rows);
 void biasGrad(const Act& dy, float* db, int64_t N, int64_t K, int64_t HW, double* partials, int chunks,
               cudaStream_t s);
 
+// ---- maxpool.cu: 2x2 max pooling, stride 2, x [N,C,H,W] -> y [N,C,H/2,W/2]; the gradient goes to
+// the first maximum of each window in row-major order (pool_math.h) ----
+void maxPool2dForward(const Act& x, const Act& y, int64_t N, int64_t C, int64_t H, int64_t W, cudaStream_t s);
+void maxPool2dBackward(const Act& x, const Act& dy, const Act& dx, int64_t N, int64_t C, int64_t H, int64_t W,
+                       cudaStream_t s);
+
+// ---- batchnorm.cu: batch norm with 64-bit indices over [N,C,HW] (for tensors cuDNN cannot
+// describe); statistics over the whole batch, deterministic. scratch holds bnScratchDoubles. ----
+int bnChunks(int64_t rows);  // row chunks for N*HW rows
+inline int64_t bnScratchDoubles(int chunks, int64_t C) { return int64_t(chunks) * C * 2 + 3 * C; }
+void bnForwardTraining(const Act& x, const Act& y, const float* gamma, const float* beta, float* runningMean,
+                       float* runningVar, float momentum, float eps, float* saveMean, float* saveInvStd, int64_t N,
+                       int64_t C, int64_t HW, double* scratch, int chunks, cudaStream_t s);
+void bnForwardInference(const Act& x, const Act& y, const float* gamma, const float* beta, const float* runningMean,
+                        const float* runningVar, float eps, int64_t N, int64_t C, int64_t HW, cudaStream_t s);
+void bnBackward(const Act& x, const Act& dy, const Act& dx, const float* gamma, const float* saveMean,
+                const float* saveInvStd, float* dgamma, float* dbeta, int64_t N, int64_t C, int64_t HW, double* scratch,
+                int chunks, cudaStream_t s);
+
 // ---- loss.cu: n = numel(logits); stats/loss/dloss are device float arrays ----
 void bceJaccardForward(const float* logits, const float* target, int64_t n, float jaccardWeight, float eps,
                        float* loss, float* stats, double* scratch, cudaStream_t s);
