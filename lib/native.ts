@@ -50,6 +50,11 @@ export interface NativeInfo {
   napiVersion: number;
   oneDnn: string;
   cpuIsa: string;
+  /** the CPU has native bf16 instructions (AVX512_BF16, AMX): bf16 convolutions run faster than float32 */
+  cpuBf16: boolean;
+  /** oneDNN has bf16 kernels here (native or emulated on AVX-512); false: bf16 convolutions and
+   * activations are staged through float32 (same results as with kernels, float32 speed) */
+  cpuBf16Kernels: boolean;
   cudaPluginAbi: number;
 }
 

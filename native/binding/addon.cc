@@ -1,6 +1,7 @@
 // Module entry: tensor creation, device/memory queries, synchronize, and the op table (ops.cc).
 #include <napi.h>
 
+#include "cpu/bf16_support.h"
 #include "cpu/cpu_backend.h"
 #include "devices.h"
 #include "errors.h"
@@ -49,6 +50,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     o.Set("napiVersion", Napi::Number::New(info.Env(), NAPI_VERSION));
     o.Set("oneDnn", Napi::String::New(info.Env(), oneDnnVersion()));
     o.Set("cpuIsa", Napi::String::New(info.Env(), oneDnnIsa()));
+    o.Set("cpuBf16", Napi::Boolean::New(info.Env(), cpuBf16Native()));
+    o.Set("cpuBf16Kernels", Napi::Boolean::New(info.Env(), cpuBf16Kernels()));
     o.Set("cudaPluginAbi", Napi::Number::New(info.Env(), 1));
     return o;
   });

@@ -8,14 +8,18 @@
 // layoutFor and bench/RESULTS.md). NHWC tensors mostly run on oneDNN's channels-last kernels with
 // only the weights reordered. PATHO_CPU_CONV_LAYOUT=plain|blocked|nxc forces one, for comparison.
 // Primitives and reorders are cached per shape; weights are reordered on every call since they
-// change every step.
+// change every step. Where oneDNN has no bfloat16 kernel for a shape (CPUs without AVX-512), the
+// call is staged through float32 (bf16_support.h): the float32 convolution, its output rounded once.
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
+#include "bf16_support.h"
 #include "cpu_ops.h"
+#include "staging.h"
 
 namespace patho {
 namespace cpu {
@@ -64,6 +68,7 @@ struct ConvCache {
   // blocked weights: with OHWI weights a 3x3 conv falls back to its reference code).
   enum class Layout { Auto, Plain, Blocked, Nxc } layout = Layout::Auto;
   std::map<Key, Plan> plans;
+  std::set<Key> noBf16;  // bfloat16 keys oneDNN has no kernel for: staged through float32
 };
 
 namespace {
@@ -192,10 +197,37 @@ Dims dimsOf(const Tensor& x, const Tensor& w) {
   return {x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), dnnlType(x.dtype()), x.nhwc()};
 }
 
+// Whether this bfloat16 call must be staged through float32: oneDNN answers "unimplemented" when
+// asked for the bf16 plan (once per shape; the answer is cached either way).
+bool stagedBf16(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
+  if (d.type != dt::bf16) return false;
+  Key key{int(kind), d.n, d.c, d.h, d.w, d.k, d.r, bias, int(d.type), int(d.nhwc)};
+  if (ctx.conv->noBf16.count(key)) return true;
+  try {
+    getPlan(ctx, kind, d, bias);
+    return false;
+  } catch (const dnnl::error& e) {
+    if (!isUnimplemented(e)) throw;
+  }
+  ctx.conv->noBf16.insert(key);
+  return true;
+}
+
+// float32 copies of bf16 tensors in their own layout, from the backend's allocator.
+Staging f32Staging(DnnlContext& ctx) {
+  return Staging(ctx.alloc, [&ctx]() -> DnnlContext& { return ctx; }, true);
+}
+
 }  // namespace
 
 void conv2dForward(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
   withDnnl("conv2dForward", [&] {
+    if (stagedBf16(ctx, Kind::Forward, dimsOf(x, w), b.defined())) {
+      Staging s = f32Staging(ctx);
+      conv2dForward(ctx, s.in(x), s.in(w), b, s.out(y));
+      s.finish();
+      return;
+    }
     Plan& p = getPlan(ctx, Kind::Forward, dimsOf(x, w), b.defined());
     memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
     memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
@@ -211,6 +243,12 @@ void conv2dForward(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Ten
 
 void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, const Tensor& dx) {
   withDnnl("conv2dBackwardData", [&] {
+    if (stagedBf16(ctx, Kind::BackwardData, dimsOf(dx, w), false)) {
+      Staging s = f32Staging(ctx);
+      conv2dBackwardData(ctx, s.in(dy), s.in(w), s.out(dx));
+      s.finish();
+      return;
+    }
     Plan& p = getPlan(ctx, Kind::BackwardData, dimsOf(dx, w), false);
     memory diffDst = input(ctx, p.a, dy.raw(), ctx.scratch[0]);
     memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
@@ -224,6 +262,12 @@ void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, con
 
 void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) {
   withDnnl("conv2dBackwardFilter", [&] {
+    if (stagedBf16(ctx, Kind::BackwardFilter, dimsOf(x, dw), db.defined())) {
+      Staging s = f32Staging(ctx);
+      conv2dBackwardFilter(ctx, s.in(x), s.in(dy), s.out(dw), db);
+      s.finish();
+      return;
+    }
     Plan& p = getPlan(ctx, Kind::BackwardFilter, dimsOf(x, dw), db.defined());
     memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
     memory diffDst = input(ctx, p.b, dy.raw(), ctx.scratch[1]);
@@ -239,7 +283,7 @@ void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, c
 }
 
 // The context owns the conv cache, so it is built here where ConvCache is complete.
-DnnlContext::DnnlContext() : conv(std::make_unique<ConvCache>()) {
+DnnlContext::DnnlContext(CachingAllocator& a) : conv(std::make_unique<ConvCache>()), alloc(a) {
   withDnnl("cpu backend", [&] {
     engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
     stream = dnnl::stream(engine);

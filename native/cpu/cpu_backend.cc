@@ -154,7 +154,7 @@ class CpuBackend final : public Backend {
  private:
   // Built on first use, on the queue thread: a backend that only moves memory never starts oneDNN.
   cpu::DnnlContext& ctx() {
-    if (!ctx_) ctx_ = std::make_unique<cpu::DnnlContext>();
+    if (!ctx_) ctx_ = std::make_unique<cpu::DnnlContext>(alloc_);
     return *ctx_;
   }
   cpu::Staging staging() { return cpu::Staging(alloc_, [this]() -> cpu::DnnlContext& { return ctx(); }); }
