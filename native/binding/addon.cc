@@ -143,16 +143,24 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     napi_add_env_cleanup_hook(env, [](void*) { shutdownAllQueues(); }, nullptr);
   }
   TensorHandle::Init(env, exports);
-  exports.Set("empty", Napi::Function::New(env, Empty, "empty"));
-  exports.Set("info", Napi::Function::New(env, Info, "info"));
-  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
-  exports.Set("cudaLoaderReport", Napi::Function::New(env, CudaLoaderReport, "cudaLoaderReport"));
-  exports.Set("memoryStats", Napi::Function::New(env, MemoryStatsFn, "memoryStats"));
-  exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeakMemory, "resetPeakMemory"));
-  exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
-  exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
-  exports.Set("backendName", Napi::Function::New(env, BackendName, "backendName"));
-  exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  // The same table pattern as ops.cc and comm.cc: one row per export, its name once.
+  struct Entry {
+    const char* name;
+    Napi::Value (*fn)(const Napi::CallbackInfo&);
+  };
+  const Entry entries[] = {
+      {"empty", Empty},
+      {"info", Info},
+      {"cudaInfo", CudaInfo},
+      {"cudaLoaderReport", CudaLoaderReport},
+      {"memoryStats", MemoryStatsFn},
+      {"resetPeakMemory", ResetPeakMemory},
+      {"releaseCachedMemory", ReleaseCachedMemory},
+      {"liveTensors", LiveTensors},
+      {"backendName", BackendName},
+      {"synchronize", Synchronize},
+  };
+  for (auto& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
   registerOps(env, exports);
   registerComm(env, exports);
   return exports;

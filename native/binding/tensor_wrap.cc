@@ -197,7 +197,6 @@ Napi::Value TensorHandle::Write(const Napi::CallbackInfo& info) {
     PATHO_CHECK(info.Length() >= 1 && info[0].IsTypedArray(), "ERR_PATHO_ARG",
                 "write: Expected a Float32Array or Uint8Array for data");
     auto ta = info[0].As<Napi::TypedArray>();
-    PATHO_CHECK(tensor_.dtype() != DType::F16, "ERR_PATHO_DTYPE", "write: float16 tensors cannot be written from JS: " << tensor_.describe());
     bool okType = (tensor_.dtype() != DType::U8 && ta.TypedArrayType() == napi_float32_array) ||
                   (tensor_.dtype() == DType::U8 && (ta.TypedArrayType() == napi_uint8_array ||
                                                     ta.TypedArrayType() == napi_uint8_clamped_array));

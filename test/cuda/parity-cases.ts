@@ -97,7 +97,7 @@ const fp32Cases: ParityCase[] = [
         inputs, outputs: { y: s, sm: c, si: c, dx: s, dg: c, db: c },
         run: (t) => {
           native.batchNormForwardTraining(t.x, t.gamma, t.beta, t.rm, t.rv, 0.1, 1e-3, t.y, t.sm, t.si);
-          native.batchNormBackward(t.x, t.dy, t.gamma, t.sm, t.si, t.dx, t.dg, t.db, 1e-3);
+          native.batchNormBackward(t.x, t.dy, t.gamma, t.sm, t.si, 1e-3, t.dx, t.dg, t.db);
         },
         compare: { dx: BN, dg: BN, db: BN },
       });
