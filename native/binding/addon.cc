@@ -5,6 +5,7 @@
 #include "cpu/cpu_backend.h"
 #include "devices.h"
 #include "errors.h"
+#include "shape_args.h"
 #include "tensor_wrap.h"
 
 namespace patho {
@@ -23,16 +24,7 @@ Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
 // undefined; layout 'nhwc' only for 4-D shapes, which stay the logical [N,C,H,W])
 Napi::Value Empty(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    PATHO_CHECK(info.Length() >= 1 && info[0].IsArray(), "ERR_PATHO_ARG", "empty: Expected an array of dimensions for shape");
-    auto arr = info[0].As<Napi::Array>();
-    Shape shape;
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      auto v = arr.Get(i);
-      PATHO_CHECK(v.IsNumber(), "ERR_PATHO_ARG", "empty: Expected numbers in shape");
-      double d = v.As<Napi::Number>().DoubleValue();
-      PATHO_CHECK(d >= 0 && d == double(int64_t(d)), "ERR_PATHO_SHAPE", "empty: Expected non-negative integer dimensions but received " << d);
-      shape.push_back(int64_t(d));
-    }
+    Shape shape = shapeArg(info.Length() >= 1 ? info[0] : info.Env().Undefined(), "empty", "shape");
     DType dt = info.Length() > 1 && info[1].IsString() ? parseDType(info[1].As<Napi::String>().Utf8Value()) : DType::F32;
     Device dev = info.Length() > 2 ? deviceArg(info, 2, "empty") : Device{};
     Layout layout = Layout::NCHW;

@@ -1,5 +1,8 @@
 // Op entry points: one exported function per Backend method, same name and argument order
 // (inputs, scalars, outputs). Each checks shapes/dtypes/devices, then queues the work and returns.
+// Tensors with no elements (a 0 dimension) are legal: an op whose outputs are all empty queues
+// nothing, and reductions over nothing write zeros, so no backend loop ever runs over the outer
+// dimensions of an empty tensor (which may be up to 2^53 long: checkedBytes, tensor.h).
 #include <napi.h>
 
 #include "args.h"
@@ -67,6 +70,8 @@ Shape convOutShape(Args& a, const Tensor& x, const char* xn, const Tensor& w) {
   a.rank(w, "w", 4);
   PATHO_CHECK((w.dim(2) == 1 || w.dim(2) == 3) && w.dim(3) == w.dim(2), "ERR_PATHO_SHAPE",
               a.op() << ": Expected a 1x1 or 3x3 kernel for w but received " << w.describe());
+  PATHO_CHECK(w.dim(0) > 0 && w.dim(1) > 0, "ERR_PATHO_SHAPE",
+              a.op() << ": Expected at least one input and one output channel in w but received " << w.describe());
   PATHO_CHECK(w.dim(1) == x.dim(1), "ERR_PATHO_SHAPE",
               a.op() << ": Expected w with " << x.dim(1) << " input channels (from " << xn << " " << x.describe()
                      << ") but received " << w.describe());
@@ -77,6 +82,7 @@ PATHO_OP(conv2dForward, "x", "w", "b", "y") {
   Shape ys = convOutShape(a, x, "x", w);
   if (bias.defined()) a.shape(bias, "b", {w.dim(0)});
   a.shape(y, "y", ys);
+  if (y.numel() == 0) return;  // N, H or W is 0
   a.submit([=](Backend& b) { b.conv2dForward(x, w, bias, y); });
 }
 PATHO_OP(conv2dBackwardData, "dy", "w", "dx") {
@@ -84,6 +90,7 @@ PATHO_OP(conv2dBackwardData, "dy", "w", "dx") {
   a.rank(dx, "dx", 4);
   Shape ys = convOutShape(a, dx, "dx", w);
   a.shape(dy, "dy", ys);
+  if (dx.numel() == 0) return;
   a.submit([=](Backend& b) { b.conv2dBackwardData(dy, w, dx); });
 }
 PATHO_OP(conv2dBackwardFilter, "x", "dy", "dw", "db") {
@@ -91,6 +98,13 @@ PATHO_OP(conv2dBackwardFilter, "x", "dy", "dw", "db") {
   Shape ys = convOutShape(a, x, "x", dw);
   a.shape(dy, "dy", ys);
   if (db.defined()) a.shape(db, "db", {dw.dim(0)});
+  if (x.numel() == 0) {  // sums over no pixels
+    a.submit([=](Backend& b) {
+      b.fill(dw, 0.f);
+      if (db.defined()) b.fill(db, 0.f);
+    });
+    return;
+  }
   a.submit([=](Backend& b) { b.conv2dBackwardFilter(x, dy, dw, db); });
 }
 
@@ -108,6 +122,7 @@ PATHO_OP(batchNormForwardTraining, "x", "gamma", "beta", "runningMean", "running
   a.shape(y, "y", x.shape());
   PATHO_CHECK(x.dim(0) * x.dim(2) * x.dim(3) > 1, "ERR_PATHO_SHAPE",
               "batchNormForwardTraining: Expected more than one value per channel in training but received " << x.describe());
+  if (x.numel() == 0) return;  // no channels
   a.submit([=](Backend& b) { b.batchNormForwardTraining(x, g, be, rm, rv, momentum, eps, y, sm, si); });
 }
 PATHO_OP(batchNormForwardInference, "x", "gamma", "beta", "runningMean", "runningVar", "eps", "y") {
@@ -117,6 +132,7 @@ PATHO_OP(batchNormForwardInference, "x", "gamma", "beta", "runningMean", "runnin
   Tensor y = a.act(6, "y");
   bnChannels(a, x, {{&g, "gamma"}, {&be, "beta"}, {&rm, "runningMean"}, {&rv, "runningVar"}});
   a.shape(y, "y", x.shape());
+  if (x.numel() == 0) return;
   a.submit([=](Backend& b) { b.batchNormForwardInference(x, g, be, rm, rv, eps, y); });
 }
 PATHO_OP(batchNormBackward, "x", "dy", "gamma", "saveMean", "saveInvStd", "eps", "dx", "dgamma", "dbeta") {
@@ -127,6 +143,13 @@ PATHO_OP(batchNormBackward, "x", "dy", "gamma", "saveMean", "saveInvStd", "eps",
   bnChannels(a, x, {{&g, "gamma"}, {&sm, "saveMean"}, {&si, "saveInvStd"}, {&dg, "dgamma"}, {&db, "dbeta"}});
   a.shape(dy, "dy", x.shape());
   a.shape(dx, "dx", x.shape());
+  if (x.numel() == 0) {  // sums over no values
+    a.submit([=](Backend& b) {
+      b.fill(dg, 0.f);
+      b.fill(db, 0.f);
+    });
+    return;
+  }
   a.submit([=](Backend& b) { b.batchNormBackward(x, dy, g, sm, si, eps, dx, dg, db); });
 }
 
@@ -158,6 +181,7 @@ Shape halfShape(Args& a, const Tensor& x, const char* xn) {
 PATHO_OP(maxPool2dForward, "x", "y") {
   Tensor x = a.act(0, "x"), y = a.act(1, "y");
   a.shape(y, "y", halfShape(a, x, "x"));
+  if (x.numel() == 0) return;
   a.submit([=](Backend& b) { b.maxPool2dForward(x, y); });
 }
 PATHO_OP(maxPool2dBackward, "x", "y", "dy", "dx") {
@@ -166,18 +190,21 @@ PATHO_OP(maxPool2dBackward, "x", "y", "dy", "dx") {
   a.shape(y, "y", hs);
   a.shape(dy, "dy", hs);
   a.shape(dx, "dx", x.shape());
+  if (x.numel() == 0) return;
   a.submit([=](Backend& b) { b.maxPool2dBackward(x, y, dy, dx); });
 }
 PATHO_OP(upsampleBilinear2xForward, "x", "y") {
   Tensor x = a.act(0, "x"), y = a.act(1, "y");
   a.rank(x, "x", 4);
   a.shape(y, "y", {x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)});
+  if (x.numel() == 0) return;
   a.submit([=](Backend& b) { b.upsampleBilinear2xForward(x, y); });
 }
 PATHO_OP(upsampleBilinear2xBackward, "dy", "dx") {
   Tensor dy = a.act(0, "dy"), dx = a.act(1, "dx");
   a.rank(dx, "dx", 4);
   a.shape(dy, "dy", {dx.dim(0), dx.dim(1), 2 * dx.dim(2), 2 * dx.dim(3)});
+  if (dx.numel() == 0) return;
   a.submit([=](Backend& b) { b.upsampleBilinear2xBackward(dy, dx); });
 }
 
@@ -192,11 +219,13 @@ void concatShapes(Args& a, const Tensor& p, const char* pn, const Tensor& q, con
 PATHO_OP(concatChannels, "a", "b", "y") {
   Tensor p = a.act(0, "a"), q = a.act(1, "b"), y = a.act(2, "y");
   concatShapes(a, p, "a", q, "b", y, "y");
+  if (y.numel() == 0) return;
   a.submit([=](Backend& b) { b.concatChannels(p, q, y); });
 }
 PATHO_OP(splitChannels, "dy", "da", "db") {
   Tensor dy = a.act(0, "dy"), da = a.act(1, "da"), db = a.act(2, "db");
   concatShapes(a, da, "da", db, "db", dy, "dy");
+  if (dy.numel() == 0) return;
   a.submit([=](Backend& b) { b.splitChannels(dy, da, db); });
 }
 
@@ -250,6 +279,11 @@ PATHO_OP(segmentationCounts, "prob", "target", "thresholds", "counts") {
   a.shape(tg, "target", prob.shape());
   a.rank(th, "thresholds", 1);
   a.shape(counts, "counts", {prob.dim(0), th.dim(0), 3});
+  if (counts.numel() == 0) return;
+  if (prob.numel() == 0) {  // images without pixels: nothing predicted, nothing true
+    a.submit([=](Backend& b) { b.fill(counts, 0.f); });
+    return;
+  }
   a.submit([=](Backend& b) { b.segmentationCounts(prob, tg, th, counts); });
 }
 
@@ -302,12 +336,14 @@ PATHO_OP(normalizeImagesU8, "pixels", "mean", "std", "y") {
               "normalizeImagesU8: Expected " << C << " values for mean and std (one per channel) but received " << mean.size() << " and " << std.size());
   for (float s : std) PATHO_CHECK(s > 0, "ERR_PATHO_ARG", "normalizeImagesU8: Expected std > 0 but received " << s);
   a.shape(y, "y", {px.dim(0), C, px.dim(1), px.dim(2)});
+  if (y.numel() == 0) return;
   a.submit([=](Backend& b) { b.normalizeImagesU8(px, mean, std, y); });
 }
 PATHO_OP(masksU8ToFloat, "masks", "y") {
   Tensor m = a.tensor(0, "masks", DType::U8), y = a.tensor(1, "y");
   a.rank(m, "masks", 3);
   a.shape(y, "y", {m.dim(0), 1, m.dim(1), m.dim(2)});
+  if (y.numel() == 0) return;
   a.submit([=](Backend& b) { b.masksU8ToFloat(m, y); });
 }
 
