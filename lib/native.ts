@@ -88,6 +88,11 @@ export interface Binding {
   liveTensors(): { count: number; bytes: number };
   backendName(device: string): string;
   synchronize(device: string): Promise<void>;
+  /**
+   * A whole forward pass as one queued task that allocates each activation when its step runs and
+   * frees it at its free step (native/binding/inference.cc documents the steps; lib/nn/inference.ts builds them).
+   */
+  inferenceRun(x: T, y: T, dtype: DType, layout: Layout, program: number[], params: T[]): void;
 
   fill(y: T, value: number): void;
   copy(dst: T, src: T): void;
@@ -100,6 +105,8 @@ export interface Binding {
   conv2dForward(x: T, w: T, b: OptT, y: T): void;
   conv2dBackwardData(dy: T, w: T, dx: T): void;
   conv2dBackwardFilter(x: T, dy: T, dw: T, db: OptT): void;
+  /** inference only: y = conv(x, w) + b, then ReLU when relu, in one pass (BatchNorm folded into w and b) */
+  conv2dInference(x: T, w: T, b: OptT, relu: boolean, y: T): void;
   batchNormForwardTraining(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, momentum: number, eps: number,
     y: T, saveMean: T, saveInvStd: T): void;
   batchNormForwardInference(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, eps: number, y: T): void;

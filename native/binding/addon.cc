@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "cpu/bf16_support.h"
+#include "core/cuda_plugin.h"
 #include "cpu/cpu_backend.h"
 #include "devices.h"
 #include "errors.h"
@@ -12,6 +13,7 @@ namespace patho {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
+Napi::Value InferenceRun(const Napi::CallbackInfo& info);  // inference.cc
 
 namespace {
 
@@ -44,7 +46,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     o.Set("cpuIsa", Napi::String::New(info.Env(), oneDnnIsa()));
     o.Set("cpuBf16", Napi::Boolean::New(info.Env(), cpuBf16Native()));
     o.Set("cpuBf16Kernels", Napi::Boolean::New(info.Env(), cpuBf16Kernels()));
-    o.Set("cudaPluginAbi", Napi::Number::New(info.Env(), 1));
+    o.Set("cudaPluginAbi", Napi::Number::New(info.Env(), PATHO_CUDA_ABI));
     return o;
   });
 }
@@ -151,6 +153,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"liveTensors", LiveTensors},
       {"backendName", BackendName},
       {"synchronize", Synchronize},
+      {"inferenceRun", InferenceRun},
   };
   for (auto& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
   registerOps(env, exports);

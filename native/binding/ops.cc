@@ -108,6 +108,17 @@ PATHO_OP(conv2dBackwardFilter, "x", "dy", "dw", "db") {
   a.submit([=](Backend& b) { b.conv2dBackwardFilter(x, dy, dw, db); });
 }
 
+PATHO_OP(conv2dInference, "x", "w", "b", "relu", "y") {
+  Tensor x = a.act(0, "x"), w = a.act(1, "w"), bias = a.optional(2, "b");
+  bool relu = a.boolean(3, "relu");
+  Tensor y = a.act(4, "y");
+  Shape ys = convOutShape(a, x, "x", w);
+  if (bias.defined()) a.shape(bias, "b", {w.dim(0)});
+  a.shape(y, "y", ys);
+  if (y.numel() == 0) return;
+  a.submit([=](Backend& b) { b.conv2dInference(x, w, bias, relu, y); });
+}
+
 // ---- batch norm ----
 void bnChannels(Args& a, const Tensor& x, std::initializer_list<std::pair<const Tensor*, const char*>> vecs) {
   a.rank(x, "x", 4);
@@ -366,6 +377,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
       PATHO_ENTRY(conv2dForward),
       PATHO_ENTRY(conv2dBackwardData),
       PATHO_ENTRY(conv2dBackwardFilter),
+      PATHO_ENTRY(conv2dInference),
       PATHO_ENTRY(batchNormForwardTraining),
       PATHO_ENTRY(batchNormForwardInference),
       PATHO_ENTRY(batchNormBackward),

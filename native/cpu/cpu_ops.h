@@ -75,6 +75,7 @@ double sumSquares(const float* x, int64_t n);
 void conv2dForward(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y);
 void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, const Tensor& dx);
 void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db);
+void conv2dInference(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, bool relu, const Tensor& y);
 
 // ---- batchnorm.cc ----
 void batchNormForwardTraining(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
