@@ -5,6 +5,7 @@
 import { native } from '../../lib/native';
 import { compareArrays, host, parity, type ParityCase, type Tol } from './parity-harness';
 import { mixedCases } from './parity-mixed';
+import { inferenceCases } from './parity-inference';
 import { numel, rng, uniform } from './random';
 import { trainSteps } from './unet-step';
 
@@ -297,4 +298,4 @@ const fp32Cases: ParityCase[] = [
   },
 ];
 
-export const cases: ParityCase[] = [...fp32Cases, ...mixedCases];
+export const cases: ParityCase[] = [...fp32Cases, ...mixedCases, ...inferenceCases];
