@@ -2,7 +2,9 @@
 // (inputs, scalars, outputs). Each checks shapes/dtypes/devices, then queues the work and returns.
 // Tensors with no elements (a 0 dimension) are legal: an op whose outputs are all empty queues
 // nothing, and reductions over nothing write zeros, so no backend loop ever runs over the outer
-// dimensions of an empty tensor (which may be up to 2^53 long: checkedBytes, tensor.h).
+// dimensions of an empty tensor (which may be up to 2^53 long: checkedBytes, tensor.h). The shapes
+// derived here (2H, Ca + Cb, [N, T, 3]) cannot overflow for the same reason, and are only compared
+// with tensors that exist: nothing is allocated from them.
 #include <napi.h>
 
 #include "args.h"

@@ -2,7 +2,8 @@
 // algorithm found for the shape, the bias added by cuDNN or kernels/bias.cu), then cuDNN's ReLU in
 // place on y (cudnnActivationForward allows x == y). Composed from the tested ops rather than
 // cudnnConvolutionBiasActivationForward, which takes only IMPLICIT_PRECOMP_GEMM with ReLU and
-// cannot add a float32 bias to bf16 data: the result is the same, rounded once per op as they are.
+// cannot add a float32 bias to bf16 data. The result is the fused one: ReLU commutes with the one
+// rounding of the convolution's output to bf16 (both are monotone and keep 0).
 #include "cuda_backend.h"
 
 namespace patho {
