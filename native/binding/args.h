@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -120,7 +121,7 @@ class Args {
  private:
   // Argument i is the declared parameter `name`: the op bodies and the signature cannot drift.
   void declared(size_t i, const char* name) {
-    PATHO_CHECK(i < params_.size() && std::string(params_[i]) == name, "ERR_PATHO_INTERNAL",
+    PATHO_CHECK(i < params_.size() && std::strcmp(params_[i], name) == 0, "ERR_PATHO_INTERNAL",
                 op_ << ": argument " << i << " read as " << name << " but declared as "
                     << (i < params_.size() ? params_[i] : "nothing"));
     read_ |= uint64_t(1) << i;
