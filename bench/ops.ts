@@ -114,7 +114,7 @@ async function benchMemoryBound(rows: Row[]): Promise<void> {
     ['maxpool2x2 fwd', 4 * numel * 1.25, () => native.maxPool2dForward(x, half)],
     ['bn inference', 8 * numel, () => native.batchNormForwardInference(x, g, be, rm, rv, 1e-5, y)],
     ['bn training fwd', 12 * numel, () => native.batchNormForwardTraining(x, g, be, rm, rv, 0.1, 1e-5, y, sm, si)],
-    ['bn bwd', 16 * numel, () => native.batchNormBackward(x, dy, g, sm, si, dx(), dg, db)],
+    ['bn bwd', 16 * numel, () => native.batchNormBackward(x, dy, g, sm, si, 1e-5, dx(), dg, db)],
     ['concat', 16 * numel, () => native.concatChannels(x, y, cat)],
     ['bceJaccard fwd', 8 * head, () => native.bceJaccardForward(logits, target, 1, 1e-7, loss, stats)],
     ['bceJaccard bwd', 12 * head, () => native.bceJaccardBackward(logits, target, stats, dloss, 1, 1e-7, dlogits)],

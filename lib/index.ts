@@ -8,6 +8,7 @@ export { Conv2d } from './nn/conv2d';
 export { BatchNorm2d } from './nn/batchnorm2d';
 export { ReLU, MaxPool2d, Upsample } from './nn/layers';
 export { UNet, DoubleConv, Up, type UNetOptions, type UNetConfig } from './nn/unet';
+export { compileForInference, InferenceUNet, inferencePrecision, inferenceLayout, type InferenceOptions, type InferencePrecision } from './nn/inference';
 export * as F from './nn/functional';
 export { bceJaccardLoss, bceLoss, diceLoss, type LossFn } from './nn/losses';
 export { segmentationScores, segmentationCounts, scoresFromCounts, diceCurve, DEFAULT_THRESHOLDS, CURVE_THRESHOLDS } from './nn/metrics';

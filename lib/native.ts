@@ -3,7 +3,7 @@
 // Loading (candidates, child-process probe, diagnostics) is addon-loader.ts's, on first use.
 import { loadAddon } from './addon-loader';
 
-export type DType = 'float32' | 'bfloat16' | 'float16' | 'uint8';
+export type DType = 'float32' | 'bfloat16' | 'uint8';
 /** Memory order of a 4-D tensor whose shape is always the logical [N,C,H,W] (PyTorch's channels_last is 'nhwc'). */
 export type Layout = 'nchw' | 'nhwc';
 
@@ -34,7 +34,11 @@ export interface MemoryStats {
   allocations: number;
 }
 
-/** One rank of a communicator (native/comm). Collectives are queued on `device`'s queue. */
+/**
+ * One rank of a communicator (native/comm/communicator.h, the same method names). Collectives are
+ * queued on `device`'s queue and return at once; their errors (ERR_PATHO_COMM) surface at the
+ * device's next read/synchronize.
+ */
 export interface NativeComm {
   readonly rank: number;
   readonly size: number;
@@ -42,6 +46,16 @@ export interface NativeComm {
   readonly device: string;
   readonly kind: 'inprocess' | 'gloo' | 'nccl';
   readonly destroyed: boolean;
+  /** tensor = sum/average of tensor over all ranks, in place */
+  allReduce(tensor: NativeTensor, op: 'sum' | 'avg'): void;
+  /** starts allReduce; the device queue goes on at once and later work must leave tensor alone until wait() */
+  allReduceStart(tensor: NativeTensor, op: 'sum' | 'avg'): void;
+  /** later work on the device runs after every started collective */
+  wait(): void;
+  broadcast(tensor: NativeTensor, root: number): void;
+  barrier(): void;
+  /** at once, not queued: waiting and later collectives of the group fail with reason (in-process; no-op for Gloo) */
+  abort(reason: string): void;
   /** idempotent; collectives already queued keep the communicator alive until they have run */
   destroy(): void;
 }
@@ -50,6 +64,11 @@ export interface NativeInfo {
   napiVersion: number;
   oneDnn: string;
   cpuIsa: string;
+  /** the CPU has native bf16 instructions (AVX512_BF16, AMX): bf16 convolutions run faster than float32 */
+  cpuBf16: boolean;
+  /** oneDNN has bf16 kernels here (native or emulated on AVX-512); false: bf16 convolutions and
+   * activations are staged through float32 (same results as with kernels, float32 speed) */
+  cpuBf16Kernels: boolean;
   cudaPluginAbi: number;
 }
 
@@ -69,6 +88,11 @@ export interface Binding {
   liveTensors(): { count: number; bytes: number };
   backendName(device: string): string;
   synchronize(device: string): Promise<void>;
+  /**
+   * A whole forward pass as one queued task that allocates each activation when its step runs and
+   * frees it at its free step (native/binding/inference.cc documents the steps; lib/nn/inference.ts builds them).
+   */
+  inferenceRun(x: T, y: T, dtype: DType, layout: Layout, program: number[], params: T[]): void;
 
   fill(y: T, value: number): void;
   copy(dst: T, src: T): void;
@@ -81,11 +105,13 @@ export interface Binding {
   conv2dForward(x: T, w: T, b: OptT, y: T): void;
   conv2dBackwardData(dy: T, w: T, dx: T): void;
   conv2dBackwardFilter(x: T, dy: T, dw: T, db: OptT): void;
+  /** inference only: y = conv(x, w) + b, then ReLU when relu, in one pass (BatchNorm folded into w and b) */
+  conv2dInference(x: T, w: T, b: OptT, relu: boolean, y: T): void;
   batchNormForwardTraining(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, momentum: number, eps: number,
     y: T, saveMean: T, saveInvStd: T): void;
   batchNormForwardInference(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, eps: number, y: T): void;
-  /** eps: the forward's (cuDNN needs it; default 1e-5) */
-  batchNormBackward(x: T, dy: T, gamma: T, saveMean: T, saveInvStd: T, dx: T, dgamma: T, dbeta: T, eps?: number): void;
+  /** eps: the forward's (cuDNN needs it) */
+  batchNormBackward(x: T, dy: T, gamma: T, saveMean: T, saveInvStd: T, eps: number, dx: T, dgamma: T, dbeta: T): void;
   reluForward(x: T, y: T): void;
   reluBackward(y: T, dy: T, dx: T): void;
   sigmoidForward(x: T, y: T): void;
@@ -132,8 +158,10 @@ export interface Binding {
   objectsWatershed(elevation: Float32Array, mask: Uint8Array | null, width: number, height: number,
     connectivity: 4 | 8, labels: Int32Array): Promise<number>;
 
-  // ---- communicators (native/binding/comm.cc); collectives are queued and return at once, their
-  // errors (ERR_PATHO_COMM) surface at the device's next read/synchronize ----
+  /** every op's parameter names, in the order the binding reads them (backend.h's; test/native/binding.test.ts) */
+  readonly opParams: Readonly<Record<string, readonly string[]>>;
+
+  // ---- communicators (native/binding/comm.cc): factories here, the collectives are NativeComm's methods ----
   NativeComm: abstract new () => NativeComm;
   commCreateInProcess(devices: string[], timeoutMs?: number): NativeComm[];
   commCreateGloo(rank: number, size: number, storeAddr: string, storePort: number, prefix: string,
@@ -141,13 +169,6 @@ export interface Binding {
   commNcclUniqueId(): string;
   commCreateNccl(rank: number, size: number, uniqueIdBase64: string, device: string): Promise<NativeComm>;
   commCreateNcclAll(devices: string[]): Promise<NativeComm[]>;
-  /** overlap: the device queue goes on at once; later work must leave tensor alone until commWait */
-  commAllReduce(comm: NativeComm, tensor: T, op: 'sum' | 'avg', overlap?: boolean): void;
-  commWait(comm: NativeComm): void;
-  /** at once, not queued: waiting and later collectives of the group fail with reason (in-process; no-op for Gloo) */
-  commAbort(comm: NativeComm, reason: string): void;
-  commBroadcast(comm: NativeComm, tensor: T, root: number): void;
-  commBarrier(comm: NativeComm): void;
 }
 
 // The loader lives in addon-loader.ts; its diagnostics are re-exported here for `patho doctor` and tests.

@@ -84,7 +84,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
     const sx = gradSink(x);
     const sg = gradSink(gamma);
     const sb = gradSink(beta);
-    native.batchNormBackward(x.value, dy, gamma.value, saveMean.value, saveInvStd.value, sx.dst, sg.dst, sb.dst, o.eps);
+    native.batchNormBackward(x.value, dy, gamma.value, saveMean.value, saveInvStd.value, o.eps, sx.dst, sg.dst, sb.dst);
     sx.done();
     sg.done();
     sb.done();

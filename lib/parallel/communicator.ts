@@ -69,7 +69,7 @@ export class Communicator implements Disposable {
 
   /** Queues t = sum/average of t over all ranks (in place; e.g. a gradient arena or a view of one bucket). */
   allReduce(t: NativeTensor, op: ReduceOp = 'avg'): void {
-    native.commAllReduce(this.handle, t, expectOp(op));
+    this.handle.allReduce(t, expectOp(op));
   }
 
   /**
@@ -77,22 +77,22 @@ export class Communicator implements Disposable {
    * (the next buckets of backward) and must leave t alone until wait(). Collectives keep call order.
    */
   allReduceStart(t: NativeTensor, op: ReduceOp = 'avg'): void {
-    native.commAllReduce(this.handle, t, expectOp(op), true);
+    this.handle.allReduceStart(t, expectOp(op));
   }
 
   /** Queues a wait: work queued after it runs after every started reduction (e.g. the optimizer step). */
   wait(): void {
-    native.commWait(this.handle);
+    this.handle.wait();
   }
 
   /** Queues t = t of rank `root` (e.g. the initial parameters, so every replica starts equal). */
   broadcast(t: NativeTensor, root = 0): void {
-    native.commBroadcast(this.handle, t, root);
+    this.handle.broadcast(t, root);
   }
 
   /** Resolves once every rank has reached the barrier (and everything queued before it has run). */
   async barrier(): Promise<void> {
-    native.commBarrier(this.handle);
+    this.handle.barrier();
     await this.sync();
   }
 
@@ -135,7 +135,7 @@ export class Communicator implements Disposable {
    * every rank of this process (use when a replica failed and will never reach the next collective).
    */
   abort(reason: string): void {
-    native.commAbort(this.handle, reason);
+    this.handle.abort(reason);
   }
 
   /** Idempotent. */

@@ -1,9 +1,12 @@
 // Module entry: tensor creation, device/memory queries, synchronize, and the op table (ops.cc).
 #include <napi.h>
 
+#include "cpu/bf16_support.h"
+#include "core/cuda_plugin.h"
 #include "cpu/cpu_backend.h"
 #include "devices.h"
 #include "errors.h"
+#include "shape_args.h"
 #include "tensor_wrap.h"
 
 namespace patho {
@@ -12,6 +15,7 @@ void registerOps(Napi::Env env, Napi::Object exports);
 void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
 void registerMulticlassOps(Napi::Env env, Napi::Object exports);  // multiclass_ops.cc
 void registerObjects(Napi::Env env, Napi::Object exports);  // objects.cc
+Napi::Value InferenceRun(const Napi::CallbackInfo& info);  // inference.cc
 
 namespace {
 
@@ -24,16 +28,7 @@ Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
 // undefined; layout 'nhwc' only for 4-D shapes, which stay the logical [N,C,H,W])
 Napi::Value Empty(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    PATHO_CHECK(info.Length() >= 1 && info[0].IsArray(), "ERR_PATHO_ARG", "empty: Expected an array of dimensions for shape");
-    auto arr = info[0].As<Napi::Array>();
-    Shape shape;
-    for (uint32_t i = 0; i < arr.Length(); i++) {
-      auto v = arr.Get(i);
-      PATHO_CHECK(v.IsNumber(), "ERR_PATHO_ARG", "empty: Expected numbers in shape");
-      double d = v.As<Napi::Number>().DoubleValue();
-      PATHO_CHECK(d >= 0 && d == double(int64_t(d)), "ERR_PATHO_SHAPE", "empty: Expected non-negative integer dimensions but received " << d);
-      shape.push_back(int64_t(d));
-    }
+    Shape shape = shapeArg(info.Length() >= 1 ? info[0] : info.Env().Undefined(), "empty", "shape");
     DType dt = info.Length() > 1 && info[1].IsString() ? parseDType(info[1].As<Napi::String>().Utf8Value()) : DType::F32;
     Device dev = info.Length() > 2 ? deviceArg(info, 2, "empty") : Device{};
     Layout layout = Layout::NCHW;
@@ -51,7 +46,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
     o.Set("napiVersion", Napi::Number::New(info.Env(), NAPI_VERSION));
     o.Set("oneDnn", Napi::String::New(info.Env(), oneDnnVersion()));
     o.Set("cpuIsa", Napi::String::New(info.Env(), oneDnnIsa()));
-    o.Set("cudaPluginAbi", Napi::Number::New(info.Env(), 1));
+    o.Set("cpuBf16", Napi::Boolean::New(info.Env(), cpuBf16Native()));
+    o.Set("cpuBf16Kernels", Napi::Boolean::New(info.Env(), cpuBf16Kernels()));
+    o.Set("cudaPluginAbi", Napi::Number::New(info.Env(), PATHO_CUDA_ABI));
     return o;
   });
 }
@@ -142,16 +139,25 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     napi_add_env_cleanup_hook(env, [](void*) { shutdownAllQueues(); }, nullptr);
   }
   TensorHandle::Init(env, exports);
-  exports.Set("empty", Napi::Function::New(env, Empty, "empty"));
-  exports.Set("info", Napi::Function::New(env, Info, "info"));
-  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
-  exports.Set("cudaLoaderReport", Napi::Function::New(env, CudaLoaderReport, "cudaLoaderReport"));
-  exports.Set("memoryStats", Napi::Function::New(env, MemoryStatsFn, "memoryStats"));
-  exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeakMemory, "resetPeakMemory"));
-  exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemory, "releaseCachedMemory"));
-  exports.Set("liveTensors", Napi::Function::New(env, LiveTensors, "liveTensors"));
-  exports.Set("backendName", Napi::Function::New(env, BackendName, "backendName"));
-  exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  // The same table pattern as ops.cc and comm.cc: one row per export, its name once.
+  struct Entry {
+    const char* name;
+    Napi::Value (*fn)(const Napi::CallbackInfo&);
+  };
+  const Entry entries[] = {
+      {"empty", Empty},
+      {"info", Info},
+      {"cudaInfo", CudaInfo},
+      {"cudaLoaderReport", CudaLoaderReport},
+      {"memoryStats", MemoryStatsFn},
+      {"resetPeakMemory", ResetPeakMemory},
+      {"releaseCachedMemory", ReleaseCachedMemory},
+      {"liveTensors", LiveTensors},
+      {"backendName", BackendName},
+      {"synchronize", Synchronize},
+      {"inferenceRun", InferenceRun},
+  };
+  for (auto& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
   registerOps(env, exports);
   registerComm(env, exports);
   registerMulticlassOps(env, exports);

@@ -4,6 +4,8 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <string>
@@ -15,13 +17,22 @@
 
 namespace patho {
 
+// The parameter names of an op, in order: the binding's signature, the same as backend.h's
+// (test/native/binding.test.ts compares the two).
+using OpParams = std::vector<const char*>;
+
 class Args {
  public:
-  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+  // Refuses more arguments than the op has (fewer: the missing ones are reported by name when read).
+  Args(const Napi::CallbackInfo& info, const char* op, const OpParams& params) : info_(info), op_(op), params_(params) {
+    PATHO_CHECK(info.Length() <= params.size(), "ERR_PATHO_ARG",
+                op << ": Expected " << params.size() << " arguments (" << joined() << ") but received " << info.Length());
+  }
   const char* op() const { return op_; }
 
   // A tensor of exactly this dtype in the default (NCHW) layout.
   Tensor tensor(size_t i, const char* name, DType dt = DType::F32) {
+    declared(i, name);
     Tensor t = TensorHandle::FromValue(i < info_.Length() ? info_[i] : info_.Env().Undefined(), op_, name);
     PATHO_CHECK(t.dtype() == dt && !t.nhwc(), "ERR_PATHO_DTYPE",
                 op_ << ": Expected " << name << " to be " << dtypeName(dt) << " but received " << t.describe());
@@ -31,6 +42,7 @@ class Args {
   // An activation (ACT in backend.h): float32 or bfloat16, NCHW or NHWC, and like the first
   // activation argument of this call in both.
   Tensor act(size_t i, const char* name) {
+    declared(i, name);
     Tensor t = TensorHandle::FromValue(i < info_.Length() ? info_[i] : info_.Env().Undefined(), op_, name);
     PATHO_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16, "ERR_PATHO_DTYPE",
                 op_ << ": Expected " << name << " to be float32 or bfloat16 but received " << t.describe());
@@ -48,24 +60,29 @@ class Args {
   }
   // Any dtype and layout (convert's arguments).
   Tensor any(size_t i, const char* name) {
+    declared(i, name);
     Tensor t = TensorHandle::FromValue(i < info_.Length() ? info_[i] : info_.Env().Undefined(), op_, name);
     note(t, name);
     return t;
   }
   // null/undefined -> an undefined Tensor (optional bias, optional bias gradient)
   Tensor optional(size_t i, const char* name) {
+    declared(i, name);
     if (i >= info_.Length() || info_[i].IsNull() || info_[i].IsUndefined()) return Tensor();
     return tensor(i, name);
   }
   double number(size_t i, const char* name) {
+    declared(i, name);
     PATHO_CHECK(i < info_.Length() && info_[i].IsNumber(), "ERR_PATHO_ARG", op_ << ": Expected a number for " << name);
     return info_[i].As<Napi::Number>().DoubleValue();
   }
   bool boolean(size_t i, const char* name) {
+    declared(i, name);
     PATHO_CHECK(i < info_.Length() && info_[i].IsBoolean(), "ERR_PATHO_ARG", op_ << ": Expected a boolean for " << name);
     return info_[i].As<Napi::Boolean>().Value();
   }
   std::vector<float> floats(size_t i, const char* name) {
+    declared(i, name);
     PATHO_CHECK(i < info_.Length() && info_[i].IsArray(), "ERR_PATHO_ARG", op_ << ": Expected an array of numbers for " << name);
     auto a = info_[i].As<Napi::Array>();
     std::vector<float> v;
@@ -94,12 +111,26 @@ class Args {
   // Runs fn(backend) on the device queue of the tensors checked so far (all must share a device).
   void submit(std::function<void(Backend&)> fn) {
     PATHO_CHECK(haveDevice_, "ERR_PATHO_INTERNAL", op_ << ": no tensor argument");
+    PATHO_CHECK(read_ == (uint64_t(1) << params_.size()) - 1, "ERR_PATHO_INTERNAL",
+                op_ << ": the binding did not read every declared argument (" << joined() << ")");
     DeviceContext& ctx = deviceContext(device_);
     Backend* be = ctx.backend.get();
     ctx.queue->submit([be, fn = std::move(fn)] { fn(*be); });
   }
 
  private:
+  // Argument i is the declared parameter `name`: the op bodies and the signature cannot drift.
+  void declared(size_t i, const char* name) {
+    PATHO_CHECK(i < params_.size() && std::strcmp(params_[i], name) == 0, "ERR_PATHO_INTERNAL",
+                op_ << ": argument " << i << " read as " << name << " but declared as "
+                    << (i < params_.size() ? params_[i] : "nothing"));
+    read_ |= uint64_t(1) << i;
+  }
+  std::string joined() const {
+    std::string s;
+    for (size_t i = 0; i < params_.size(); i++) s += std::string(i ? ", " : "") + params_[i];
+    return s;
+  }
   void note(const Tensor& t, const char* name) {
     if (!haveDevice_) {
       device_ = t.device();
@@ -113,6 +144,8 @@ class Args {
 
   const Napi::CallbackInfo& info_;
   const char* op_;
+  const OpParams& params_;
+  uint64_t read_ = 0;  // bit i: argument i was read
   bool haveDevice_ = false;
   Device device_;
   std::string first_;

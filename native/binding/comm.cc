@@ -1,6 +1,8 @@
-// Communicators from JS (DESIGN.md decision 6): a NativeComm handle per rank; collectives are
-// queued on the device queue of the tensor (ordered with compute) and return at once, and their
-// failures (ERR_PATHO_COMM, with rank and cause) surface at the next read/synchronize of that device.
+// Communicators from JS (DESIGN.md decision 6): a NativeComm handle per rank whose methods are the
+// collectives of communicator.h under the same names (allReduce, allReduceStart, wait, broadcast,
+// barrier, abort); they are queued on the device queue of the tensor (ordered with compute) and
+// return at once, and their failures (ERR_PATHO_COMM, with rank and cause) surface at the next
+// read/synchronize of that device.
 // Creating Gloo/NCCL communicators blocks until every rank joins, so it runs off the JS thread.
 #include <dlfcn.h>
 #include <napi.h>
@@ -31,6 +33,12 @@ class CommHandle : public Napi::ObjectWrap<CommHandle> {
                                     InstanceAccessor<&CommHandle::DeviceName>("device"),
                                     InstanceAccessor<&CommHandle::Kind>("kind"),
                                     InstanceAccessor<&CommHandle::Destroyed>("destroyed"),
+                                    InstanceMethod<&CommHandle::AllReduce>("allReduce"),
+                                    InstanceMethod<&CommHandle::AllReduceStart>("allReduceStart"),
+                                    InstanceMethod<&CommHandle::Wait>("wait"),
+                                    InstanceMethod<&CommHandle::Broadcast>("broadcast"),
+                                    InstanceMethod<&CommHandle::Barrier>("barrier"),
+                                    InstanceMethod<&CommHandle::Abort>("abort"),
                                     InstanceMethod<&CommHandle::Destroy>("destroy")});
     ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("NativeComm", f);
@@ -45,17 +53,29 @@ class CommHandle : public Napi::ObjectWrap<CommHandle> {
     h->comm_ = std::move(c);
     return obj;
   }
-  static CommPtr FromValue(const Napi::Value& v, const char* op) {
-    PATHO_CHECK(v.IsObject() && v.As<Napi::Object>().InstanceOf(ctor->Value()), "ERR_PATHO_ARG",
-                op << ": Expected a NativeComm for comm");
-    CommHandle* h = Napi::ObjectWrap<CommHandle>::Unwrap(v.As<Napi::Object>());
-    PATHO_CHECK(h->comm_ != nullptr, "ERR_PATHO_DISPOSED", op << ": comm was destroyed");
-    return h->comm_;
-  }
-
   explicit CommHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CommHandle>(info) {}
 
  private:
+  CommPtr live(const char* op) const {
+    PATHO_CHECK(comm_ != nullptr, "ERR_PATHO_DISPOSED", op << ": comm was destroyed");
+    return comm_;
+  }
+  // allReduce(tensor, op: 'sum' | 'avg'): void (queued)
+  Napi::Value AllReduce(const Napi::CallbackInfo& info) { return reduce(info, "allReduce", false); }
+  // allReduceStart(tensor, op): void (queued). The device queue goes on at once; later work must
+  // leave tensor alone until wait().
+  Napi::Value AllReduceStart(const Napi::CallbackInfo& info) { return reduce(info, "allReduceStart", true); }
+  Napi::Value reduce(const Napi::CallbackInfo& info, const char* fn, bool start);
+  // wait(): void (queued): later work on the device runs after every started collective.
+  Napi::Value Wait(const Napi::CallbackInfo& info);
+  // broadcast(tensor, root): void (queued)
+  Napi::Value Broadcast(const Napi::CallbackInfo& info);
+  // barrier(): void (queued; synchronize(comm.device) to wait for it)
+  Napi::Value Barrier(const Napi::CallbackInfo& info);
+  // abort(reason): void, at once (not queued): collectives of this communicator's group that wait,
+  // or come later, fail with reason (in-process groups; a no-op for Gloo).
+  Napi::Value Abort(const Napi::CallbackInfo& info);
+
   // Accessors keep answering after destroy() with what the communicator was.
   Napi::Value Rank(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), rank_); }
   Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), size_); }
@@ -133,8 +153,8 @@ std::vector<Device> deviceList(const Napi::CallbackInfo& info, size_t i, const c
 }
 
 // The tensor of a collective: float32, on the communicator's device (whose queue runs it).
-Tensor commTensor(const Napi::CallbackInfo& info, const CommPtr& c, const char* fn) {
-  Tensor t = TensorHandle::FromValue(info.Length() > 1 ? info[1] : info.Env().Undefined(), fn, "tensor");
+Tensor commTensor(const Napi::CallbackInfo& info, size_t i, const CommPtr& c, const char* fn) {
+  Tensor t = TensorHandle::FromValue(info.Length() > i ? info[i] : info.Env().Undefined(), fn, "tensor");
   PATHO_CHECK(t.dtype() == DType::F32, "ERR_PATHO_DTYPE", fn << ": Expected tensor to be float32 but received " << t.describe());
   PATHO_CHECK(t.device() == c->device(), "ERR_PATHO_DEVICE",
               fn << ": Expected tensor on " << c->device().str() << " (rank " << c->rank() << "'s device) but received "
@@ -264,60 +284,48 @@ Napi::Value CommCreateNcclAll(const Napi::CallbackInfo& info) {
   });
 }
 
-// commAllReduce(comm, tensor, op: 'sum' | 'avg', overlap = false): void (queued). With overlap the
-// device queue goes on at once; later work must leave tensor alone until commWait(comm).
-Napi::Value CommAllReduce(const Napi::CallbackInfo& info) {
+Napi::Value CommHandle::reduce(const Napi::CallbackInfo& info, const char* fn, bool start) {
   return guarded(info, [&]() -> Napi::Value {
-    const char* fn = "commAllReduce";
-    CommPtr c = CommHandle::FromValue(info[0], fn);
-    Tensor t = commTensor(info, c, fn);
-    std::string op = stringArg(info, 2, fn, "op");
+    CommPtr c = live(fn);
+    Tensor t = commTensor(info, 0, c, fn);
+    std::string op = stringArg(info, 1, fn, "op");
     PATHO_CHECK(op == "sum" || op == "avg", "ERR_PATHO_ARG", fn << ": Expected 'sum' or 'avg' for op but received '" << op << "'");
     ReduceOp rop = op == "sum" ? ReduceOp::Sum : ReduceOp::Avg;
-    bool overlap = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
-    if (overlap) submitTo(c, [t, rop](Communicator& comm) { comm.allReduceStart(t, rop); });
+    if (start) submitTo(c, [t, rop](Communicator& comm) { comm.allReduceStart(t, rop); });
     else submitTo(c, [t, rop](Communicator& comm) { comm.allReduce(t, rop); });
     return info.Env().Undefined();
   });
 }
 
-// commWait(comm): void (queued): later work on the device runs after every overlapped collective.
-Napi::Value CommWait(const Napi::CallbackInfo& info) {
+Napi::Value CommHandle::Wait(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    CommPtr c = CommHandle::FromValue(info[0], "commWait");
-    submitTo(c, [](Communicator& comm) { comm.waitAll(); });
+    submitTo(live("wait"), [](Communicator& comm) { comm.wait(); });
     return info.Env().Undefined();
   });
 }
 
-// commBroadcast(comm, tensor, root): void (queued)
-Napi::Value CommBroadcast(const Napi::CallbackInfo& info) {
+Napi::Value CommHandle::Broadcast(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    const char* fn = "commBroadcast";
-    CommPtr c = CommHandle::FromValue(info[0], fn);
-    Tensor t = commTensor(info, c, fn);
-    int root = intArg(info, 2, fn, "root", 0);
+    const char* fn = "broadcast";
+    CommPtr c = live(fn);
+    Tensor t = commTensor(info, 0, c, fn);
+    int root = intArg(info, 1, fn, "root", 0);
     PATHO_CHECK(root < c->size(), "ERR_PATHO_ARG", fn << ": Expected a root rank below " << c->size() << " but received " << root);
     submitTo(c, [t, root](Communicator& comm) { comm.broadcast(t, root); });
     return info.Env().Undefined();
   });
 }
 
-// commBarrier(comm): void (queued; synchronize(comm.device) to wait for it)
-Napi::Value CommBarrier(const Napi::CallbackInfo& info) {
+Napi::Value CommHandle::Barrier(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    CommPtr c = CommHandle::FromValue(info[0], "commBarrier");
-    submitTo(c, [](Communicator& comm) { comm.barrier(); });
+    submitTo(live("barrier"), [](Communicator& comm) { comm.barrier(); });
     return info.Env().Undefined();
   });
 }
 
-// commAbort(comm, reason): void, at once (not queued): collectives of this communicator's group
-// that wait, or come later, fail with reason (in-process groups; a no-op for Gloo).
-Napi::Value CommAbort(const Napi::CallbackInfo& info) {
+Napi::Value CommHandle::Abort(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    CommPtr c = CommHandle::FromValue(info[0], "commAbort");
-    c->abort(stringArg(info, 1, "commAbort", "reason"));
+    live("abort")->abort(stringArg(info, 0, "abort", "reason"));
     return info.Env().Undefined();
   });
 }
@@ -326,16 +334,19 @@ Napi::Value CommAbort(const Napi::CallbackInfo& info) {
 
 void registerComm(Napi::Env env, Napi::Object exports) {
   CommHandle::Init(env, exports);
-  exports.Set("commCreateInProcess", Napi::Function::New(env, CommCreateInProcess, "commCreateInProcess"));
-  exports.Set("commCreateGloo", Napi::Function::New(env, CommCreateGloo, "commCreateGloo"));
-  exports.Set("commNcclUniqueId", Napi::Function::New(env, CommNcclUniqueId, "commNcclUniqueId"));
-  exports.Set("commCreateNccl", Napi::Function::New(env, CommCreateNccl, "commCreateNccl"));
-  exports.Set("commCreateNcclAll", Napi::Function::New(env, CommCreateNcclAll, "commCreateNcclAll"));
-  exports.Set("commAllReduce", Napi::Function::New(env, CommAllReduce, "commAllReduce"));
-  exports.Set("commBroadcast", Napi::Function::New(env, CommBroadcast, "commBroadcast"));
-  exports.Set("commBarrier", Napi::Function::New(env, CommBarrier, "commBarrier"));
-  exports.Set("commWait", Napi::Function::New(env, CommWait, "commWait"));
-  exports.Set("commAbort", Napi::Function::New(env, CommAbort, "commAbort"));
+  // The same table pattern as ops.cc: the factories; the collectives are NativeComm's methods.
+  struct Entry {
+    const char* name;
+    Napi::Value (*fn)(const Napi::CallbackInfo&);
+  };
+  const Entry entries[] = {
+      {"commCreateInProcess", CommCreateInProcess},
+      {"commCreateGloo", CommCreateGloo},
+      {"commNcclUniqueId", CommNcclUniqueId},
+      {"commCreateNccl", CommCreateNccl},
+      {"commCreateNcclAll", CommCreateNcclAll},
+  };
+  for (auto& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
 }
 
 }  // namespace patho

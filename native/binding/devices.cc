@@ -62,9 +62,8 @@ DeviceContext& deviceContext(const Device& d) {
 Tensor allocateTensor(const Shape& shape, DType dtype, const Device& d, Layout layout) {
   PATHO_CHECK(layout == Layout::NCHW || shape.size() == 4, "ERR_PATHO_SHAPE",
               "Expected a 4-D shape for layout 'nhwc' but received " << shapeStr(shape));
-  for (auto s : shape) PATHO_CHECK(s >= 0, "ERR_PATHO_SHAPE", "Expected non-negative dimensions but received " << shapeStr(shape));
+  const size_t bytes = checkedBytes(shape, dtypeSize(dtype), "empty");  // ERR_PATHO_SHAPE on overflow
   auto& ctx = deviceContext(d);
-  size_t bytes = size_t(shapeNumel(shape)) * dtypeSize(dtype);
   auto storage = std::make_shared<Storage>(&ctx.backend->allocator(), bytes);
   return Tensor(shape, dtype, d, std::move(storage), 0, layout);
 }

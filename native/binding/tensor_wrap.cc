@@ -7,6 +7,7 @@
 #include "core/bf16.h"
 #include "devices.h"
 #include "errors.h"
+#include "shape_args.h"
 
 namespace patho {
 
@@ -169,6 +170,8 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
           if (t.dtype() == DType::BF16 || t.nhwc()) res->data = toNchwF32(t, res->data);
         } catch (const Error& ex) {
           res->err = QueueError{true, ex.code(), ex.what()};
+        } catch (const std::bad_alloc&) {
+          res->err = QueueError{true, "ERR_PATHO_OOM", "read: out of host memory for a copy of " + t.describe()};
         } catch (const std::exception& ex) {
           res->err = QueueError{true, "ERR_PATHO_INTERNAL", ex.what()};
         }
@@ -178,10 +181,17 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
           deferred.Reject(makeJsError(env, res->err.code, res->err.message).Value());
           return;
         }
-        auto buf = Napi::ArrayBuffer::New(env, res->data.size());
-        if (!res->data.empty()) std::memcpy(buf.Data(), res->data.data(), res->data.size());
-        if (t.dtype() != DType::U8) deferred.Resolve(Napi::Float32Array::New(env, size_t(t.numel()), buf, 0));
-        else deferred.Resolve(Napi::Uint8Array::New(env, size_t(t.numel()), buf, 0));
+        // An exception must not leave this callback (it would end the process): V8 refuses
+        // ArrayBuffers beyond its limit (4 GiB in Node 20) with a JS error, passed on here.
+        try {
+          auto buf = Napi::ArrayBuffer::New(env, res->data.size());
+          if (!res->data.empty()) std::memcpy(buf.Data(), res->data.data(), res->data.size());
+          if (t.dtype() != DType::U8) deferred.Resolve(Napi::Float32Array::New(env, size_t(t.numel()), buf, 0));
+          else deferred.Resolve(Napi::Uint8Array::New(env, size_t(t.numel()), buf, 0));
+        } catch (const Napi::Error& e) {
+          deferred.Reject(makeJsError(env, "ERR_PATHO_OOM", "read: JavaScript cannot hold " + t.describe() + " in one array: " +
+                                                                e.Message()).Value());
+        }
       });
       tsfn.Release();
     });
@@ -197,7 +207,6 @@ Napi::Value TensorHandle::Write(const Napi::CallbackInfo& info) {
     PATHO_CHECK(info.Length() >= 1 && info[0].IsTypedArray(), "ERR_PATHO_ARG",
                 "write: Expected a Float32Array or Uint8Array for data");
     auto ta = info[0].As<Napi::TypedArray>();
-    PATHO_CHECK(tensor_.dtype() != DType::F16, "ERR_PATHO_DTYPE", "write: float16 tensors cannot be written from JS: " << tensor_.describe());
     bool okType = (tensor_.dtype() != DType::U8 && ta.TypedArrayType() == napi_float32_array) ||
                   (tensor_.dtype() == DType::U8 && (ta.TypedArrayType() == napi_uint8_array ||
                                                     ta.TypedArrayType() == napi_uint8_clamped_array));
@@ -226,14 +235,12 @@ Napi::Value TensorHandle::View(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     PATHO_CHECK(!disposed_, "ERR_PATHO_DISPOSED", "view: the tensor was disposed");
     PATHO_CHECK(!tensor_.nhwc(), "ERR_PATHO_ARG", "view: Expected an NCHW tensor (views are flat slices) but received " << tensor_.describe());
-    PATHO_CHECK(info.Length() >= 2 && info[0].IsNumber() && info[1].IsArray(), "ERR_PATHO_ARG",
-                "view: Expected (offsetElements: number, shape: number[])");
-    int64_t off = info[0].As<Napi::Number>().Int64Value();
-    auto arr = info[1].As<Napi::Array>();
-    patho::Shape shape;
-    for (uint32_t i = 0; i < arr.Length(); i++) shape.push_back(arr.Get(i).As<Napi::Number>().Int64Value());
-    int64_t n = shapeNumel(shape);
-    PATHO_CHECK(off >= 0 && n >= 0 && off + n <= tensor_.numel(), "ERR_PATHO_SHAPE",
+    PATHO_CHECK(info.Length() >= 2, "ERR_PATHO_ARG", "view: Expected (offsetElements: number, shape: number[])");
+    const int64_t off = dimArg(info[0], "view", "offsetElements");
+    patho::Shape shape = shapeArg(info[1], "view", "shape");
+    checkedBytes(shape, dtypeSize(tensor_.dtype()), "view");
+    const int64_t n = shapeNumel(shape);  // both below 2^63 and off <= 2^53: the sum cannot overflow
+    PATHO_CHECK(off + n <= tensor_.numel(), "ERR_PATHO_SHAPE",
                 "view: elements [" << off << ", " << off + n << ") are outside " << tensor_.describe());
     Tensor v(shape, tensor_.dtype(), tensor_.device(), tensor_.storage(),
              tensor_.offset() + size_t(off) * dtypeSize(tensor_.dtype()));

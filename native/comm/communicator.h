@@ -23,20 +23,18 @@ class Communicator {
 
   // t = reduction of t over all ranks; the result is bit-identical on every rank.
   virtual void allReduce(const Tensor& t, ReduceOp op) = 0;
-  void allReduceSum(const Tensor& t) { allReduce(t, ReduceOp::Sum); }
-  void allReduceAvg(const Tensor& t) { allReduce(t, ReduceOp::Avg); }
   // t = t of rank `root` on every rank.
   virtual void broadcast(const Tensor& t, int root) = 0;
   // Returns once every rank has entered barrier().
   virtual void barrier() = 0;
 
   // Overlap with compute: starts t's reduction and returns, so the device queue goes on with
-  // later work (the next gradient buckets of backward), which must leave t alone until waitAll().
+  // later work (the next gradient buckets of backward), which must leave t alone until wait().
   // Collectives still run in the order they were called. Default: synchronous.
   virtual void allReduceStart(const Tensor& t, ReduceOp op) { allReduce(t, op); }
   // Returns once every started collective has finished (on CUDA: once later work on the device is
   // ordered after them); a failure of one of them is thrown here.
-  virtual void waitAll() {}
+  virtual void wait() {}
 
   // Called from any thread (the JS thread), not the queue: breaks the communicator so collectives
   // that are waiting, or come later, on every rank of this process fail at once with `reason`

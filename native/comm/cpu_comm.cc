@@ -1,5 +1,5 @@
 // CpuComm (see cpu_comm.h): the side thread is an ExecQueue, whose sticky error (the first
-// collective that failed, later ones skipped) is what waitAll reports.
+// collective that failed, later ones skipped) is what wait reports.
 #include "cpu_comm.h"
 
 namespace patho {
@@ -15,7 +15,7 @@ void CpuComm::allReduceStart(const Tensor& t, ReduceOp op) {
   side().submit([this, t, op] { doAllReduce(t, op); });
 }
 
-void CpuComm::waitAll() {
+void CpuComm::wait() {
   if (!side_) return;
   QueueError e = side_->drain();
   if (e.set) throw Error(e.code, e.message);
@@ -23,17 +23,17 @@ void CpuComm::waitAll() {
 
 void CpuComm::allReduce(const Tensor& t, ReduceOp op) {
   allReduceStart(t, op);
-  waitAll();
+  wait();
 }
 
 void CpuComm::broadcast(const Tensor& t, int root) {
   side().submit([this, t, root] { doBroadcast(t, root); });
-  waitAll();
+  wait();
 }
 
 void CpuComm::barrier() {
   side().submit([this] { doBarrier(); });
-  waitAll();
+  wait();
 }
 
 }  // namespace patho

@@ -1,6 +1,6 @@
 // Base of the CPU communicators (in-process, Gloo): collectives run on a side thread of their own,
 // in call order, so the device queue can go on computing while a gradient bucket is reduced
-// (allReduceStart/waitAll); the blocking collectives are a start followed by a wait.
+// (allReduceStart/wait); the blocking collectives are a start followed by a wait.
 #pragma once
 #include <memory>
 
@@ -16,7 +16,7 @@ class CpuComm : public Communicator {
   void allReduceStart(const Tensor& t, ReduceOp op) final;
   void broadcast(const Tensor& t, int root) final;
   void barrier() final;
-  void waitAll() final;
+  void wait() final;
 
  protected:
   // Run on the side thread, one at a time, in call order.

@@ -79,7 +79,7 @@ void GlooComm::doAllReduce(const Tensor& t, ReduceOp op) {
 
 void GlooComm::doBroadcast(const Tensor& t, int root) {
   PATHO_CHECK(root >= 0 && root < size_, "ERR_PATHO_ARG",
-              "commBroadcast: Expected a root rank below " << size_ << " but received " << root);
+              "broadcast: Expected a root rank below " << size_ << " but received " << root);
   if (t.numel() == 0) return;
   glooCall(*this, "broadcast", [&] {
     gloo::BroadcastOptions opts(context_);

@@ -70,6 +70,10 @@ class Backend {
   virtual void conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) = 0;
   // dw [K,C,R,R] from x and dy; db [K] (sum of dy over N,H,W) when defined.
   virtual void conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) = 0;
+  // Inference only (no gradient follows): y = conv(x, w) + b, then max(y, 0) when relu, in one pass
+  // where the library fuses it (oneDNN post-op), rounded once to y's dtype. With BatchNorm folded
+  // into w and b (lib/nn/inference.ts) a Conv+BN+ReLU block is this one call. Tensors as conv2dForward.
+  virtual void conv2dInference(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, const Tensor& y) = 0;
 
   // ---- batch normalisation over N,H,W per channel; x,y [N,C,H,W]; gamma, beta, running*, save* [C]
   // ACT: x, y, dy, dx; the [C] vectors float32 ----

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstddef>
 
-#define PATHO_CUDA_ABI 1
+#define PATHO_CUDA_ABI 2  // 2: Backend::conv2dInference
 
 namespace patho {
 class Backend;

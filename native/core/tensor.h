@@ -23,6 +23,15 @@ Layout parseLayout(const std::string& s);  // "nchw" | "nhwc", else ERR_PATHO_AR
 std::string shapeStr(const Shape& s);
 int64_t shapeNumel(const Shape& s);
 
+// The largest dimension a shape may have: 2^53, the largest integer a JS number holds exactly.
+constexpr int64_t kMaxDim = int64_t(1) << 53;
+// Every tensor's shape passed this check when it was made (creation, views), so shape arithmetic
+// elsewhere (2*H, Ca+Cb, sub-products of dims) cannot overflow: each dim is in [0, kMaxDim], the
+// product of the non-zero dims fits int64 (so a shape never wraps to 0 elements, even beside a 0
+// dim, and loops over outer dims stay bounded), and so does numel * dtype size in bytes. Returns
+// the byte size; throws ERR_PATHO_SHAPE naming `what` (e.g. "empty") otherwise.
+size_t checkedBytes(const Shape& s, size_t elemSize, const std::string& what);
+
 class Storage {
  public:
   Storage(CachingAllocator* alloc, size_t bytes) : alloc_(alloc), bytes_(bytes) { ptr_ = alloc_->allocate(bytes, &granted_); }

@@ -1,4 +1,6 @@
-// 3x3 / 1x1 'same' convolutions (stride 1) on oneDNN: forward, backward data, backward filter.
+// 3x3 / 1x1 'same' convolutions (stride 1) on oneDNN: forward, backward data, backward filter, and
+// the inference forward (conv2dInference: forward_inference with the ReLU as a post-op, so a
+// BN-folded Conv+BN+ReLU block is one primitive and one pass over its output).
 // Tensors are plain at the interface: float32 or bfloat16 (x, w, y and their gradients alike),
 // NCHW / OIHW or NHWC / OHWI (bias and its gradient always float32). Primitives are created with
 // format_tag::any so oneDNN picks its blocked layouts (nChw16c, OIhw16i16o on avx512), and each op
@@ -8,14 +10,18 @@
 // layoutFor and bench/RESULTS.md). NHWC tensors mostly run on oneDNN's channels-last kernels with
 // only the weights reordered. PATHO_CPU_CONV_LAYOUT=plain|blocked|nxc forces one, for comparison.
 // Primitives and reorders are cached per shape; weights are reordered on every call since they
-// change every step.
+// change every step. Where oneDNN has no bfloat16 kernel for a shape (CPUs without AVX-512), the
+// call is staged through float32 (bf16_support.h): the float32 convolution, its output rounded once.
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
+#include "bf16_support.h"
 #include "cpu_ops.h"
+#include "staging.h"
 
 namespace patho {
 namespace cpu {
@@ -26,7 +32,8 @@ using dt = memory::data_type;
 
 namespace {
 
-enum class Kind { Forward, BackwardData, BackwardFilter };
+enum class Kind { Forward, BackwardData, BackwardFilter, Inference, InferenceRelu };
+bool isForward(Kind k) { return k == Kind::Forward || k == Kind::Inference || k == Kind::InferenceRelu; }
 
 // One tensor argument of a primitive: the layout at the interface, the layout the primitive
 // wants, and the reorder between them (user -> primitive for inputs, the other way for outputs).
@@ -64,6 +71,7 @@ struct ConvCache {
   // blocked weights: with OHWI weights a 3x3 conv falls back to its reference code).
   enum class Layout { Auto, Plain, Blocked, Nxc } layout = Layout::Auto;
   std::map<Key, Plan> plans;
+  std::set<Key> noBf16;  // bfloat16 keys oneDNN has no kernel for: staged through float32
 };
 
 namespace {
@@ -97,7 +105,7 @@ ConvCache::Layout layoutFor(const ConvCache& cache, Kind kind, const Dims& d) {
   if (d.nhwc) {
     if (d.type == dt::bf16) return L::Nxc;
     if (head && d.r == 1) return L::Plain;
-    return kind == Kind::Forward ? L::Nxc : L::Blocked;
+    return isForward(kind) ? L::Nxc : L::Blocked;
   }
   if (d.type == dt::bf16) return head ? L::Plain : L::Blocked;
   return head || (kind == Kind::BackwardData && d.c < 16) ? L::Plain : L::Blocked;
@@ -114,11 +122,12 @@ Descs descsFor(const Dims& d, ConvCache::Layout layout) {
 }
 
 dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias, ConvCache::Layout layout,
-                                                    const dnnl::primitive_attr& attr) {
+                                                    const dnnl::primitive_attr& attr,
+                                                    dnnl::prop_kind prop = dnnl::prop_kind::forward_training) {
   auto [src, wei, dst] = descsFor(d, layout);
   auto bia = bias ? memory::desc({d.k}, dt::f32, tag::x) : memory::desc();
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
-                                       wei, bia, dst, {1, 1}, d.pad(), d.pad());
+  dnnl::convolution_forward::desc desc(prop, dnnl::algorithm::convolution_direct, src, wei, bia, dst, {1, 1}, d.pad(),
+                                       d.pad());
   return dnnl::convolution_forward::primitive_desc(desc, attr, ctx.engine);
 }
 
@@ -132,8 +141,17 @@ Plan& getPlan(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
   const auto& e = ctx.engine;
   const ConvCache::Layout layout = layoutFor(*ctx.conv, kind, d);
   Plan p;
-  if (kind == Kind::Forward) {
-    auto pd = forwardPd(ctx, d, bias, layout, attr);
+  if (isForward(kind)) {
+    // the inference kinds: no workspace for a backward, and the ReLU applied to the float32
+    // accumulator before the one rounding to bf16
+    const bool inference = kind != Kind::Forward;
+    if (kind == Kind::InferenceRelu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(ops);
+    }
+    auto pd = forwardPd(ctx, d, bias, layout, attr,
+                        inference ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training);
     p.a = makePort(e, userAct(d, d.src()), pd.src_desc(), true);
     p.b = makePort(e, userWei(d), pd.weights_desc(), true);
     p.c = makePort(e, userAct(d, d.dst()), pd.dst_desc(), false);
@@ -192,25 +210,65 @@ Dims dimsOf(const Tensor& x, const Tensor& w) {
   return {x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), dnnlType(x.dtype()), x.nhwc()};
 }
 
+// Whether this bfloat16 call must be staged through float32: oneDNN answers "unimplemented" when
+// asked for the bf16 plan (once per shape; the answer is cached either way).
+bool stagedBf16(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
+  if (d.type != dt::bf16) return false;
+  Key key{int(kind), d.n, d.c, d.h, d.w, d.k, d.r, bias, int(d.type), int(d.nhwc)};
+  if (ctx.conv->noBf16.count(key)) return true;
+  try {
+    getPlan(ctx, kind, d, bias);
+    return false;
+  } catch (const dnnl::error& e) {
+    if (!isUnimplemented(e)) throw;
+  }
+  ctx.conv->noBf16.insert(key);
+  return true;
+}
+
+// float32 copies of bf16 tensors in their own layout, from the backend's allocator.
+Staging f32Staging(DnnlContext& ctx) {
+  return Staging(ctx.alloc, [&ctx]() -> DnnlContext& { return ctx; }, true);
+}
+
+// conv2dForward and conv2dInference: the same primitive but for its kind.
+void forward(DnnlContext& ctx, Kind kind, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
+  if (stagedBf16(ctx, kind, dimsOf(x, w), b.defined())) {
+    Staging s = f32Staging(ctx);
+    forward(ctx, kind, s.in(x), s.in(w), b, s.out(y));
+    s.finish();
+    return;
+  }
+  Plan& p = getPlan(ctx, kind, dimsOf(x, w), b.defined());
+  memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
+  memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
+  memory dst = output(ctx, p.c, y.raw(), ctx.scratch[2]);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst},
+                                       {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
+  if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory({{b.dim(0)}, dt::f32, tag::x}, ctx.engine, b.raw()));
+  p.prim.execute(ctx.stream, args);
+  finish(ctx, p.c, dst, y.raw());
+  ctx.stream.wait();
+}
+
 }  // namespace
 
 void conv2dForward(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
-  withDnnl("conv2dForward", [&] {
-    Plan& p = getPlan(ctx, Kind::Forward, dimsOf(x, w), b.defined());
-    memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
-    memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
-    memory dst = output(ctx, p.c, y.raw(), ctx.scratch[2]);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst},
-                                         {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
-    if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory({{b.dim(0)}, dt::f32, tag::x}, ctx.engine, b.raw()));
-    p.prim.execute(ctx.stream, args);
-    finish(ctx, p.c, dst, y.raw());
-    ctx.stream.wait();
-  });
+  withDnnl("conv2dForward", [&] { forward(ctx, Kind::Forward, x, w, b, y); });
+}
+
+void conv2dInference(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, bool relu, const Tensor& y) {
+  withDnnl("conv2dInference", [&] { forward(ctx, relu ? Kind::InferenceRelu : Kind::Inference, x, w, b, y); });
 }
 
 void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, const Tensor& dx) {
   withDnnl("conv2dBackwardData", [&] {
+    if (stagedBf16(ctx, Kind::BackwardData, dimsOf(dx, w), false)) {
+      Staging s = f32Staging(ctx);
+      conv2dBackwardData(ctx, s.in(dy), s.in(w), s.out(dx));
+      s.finish();
+      return;
+    }
     Plan& p = getPlan(ctx, Kind::BackwardData, dimsOf(dx, w), false);
     memory diffDst = input(ctx, p.a, dy.raw(), ctx.scratch[0]);
     memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
@@ -224,6 +282,12 @@ void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, con
 
 void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) {
   withDnnl("conv2dBackwardFilter", [&] {
+    if (stagedBf16(ctx, Kind::BackwardFilter, dimsOf(x, dw), db.defined())) {
+      Staging s = f32Staging(ctx);
+      conv2dBackwardFilter(ctx, s.in(x), s.in(dy), s.out(dw), db);
+      s.finish();
+      return;
+    }
     Plan& p = getPlan(ctx, Kind::BackwardFilter, dimsOf(x, dw), db.defined());
     memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
     memory diffDst = input(ctx, p.b, dy.raw(), ctx.scratch[1]);
@@ -239,7 +303,7 @@ void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, c
 }
 
 // The context owns the conv cache, so it is built here where ConvCache is complete.
-DnnlContext::DnnlContext() : conv(std::make_unique<ConvCache>()) {
+DnnlContext::DnnlContext(CachingAllocator& a) : conv(std::make_unique<ConvCache>()), alloc(a) {
   withDnnl("cpu backend", [&] {
     engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
     stream = dnnl::stream(engine);

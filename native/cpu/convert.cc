@@ -1,8 +1,10 @@
 // convert(): float32 <-> bfloat16 and/or NCHW <-> NHWC. Layout changes are oneDNN reorders of
 // unchanged values (pure permutations); dtype changes are own flat loops with bf16.h's rounding,
 // because oneDNN's reorder rounds with vcvtneps2bf16, which flushes float32 denormals to zero and
-// so is not round-to-nearest-even for |x| < 2^-126. Both at once: round (or permute) in bfloat16,
+// so is not round-to-nearest-even for |x| < 2^-126 (bf16 layout changes have their own loop too,
+// see permute). Both at once: round (or permute) in bfloat16,
 // the narrower type, through a scratch buffer. Also the oneDNN view of an ACT tensor.
+#include <cstdint>
 #include <cstring>
 
 #include "cpu_ops.h"
@@ -52,13 +54,34 @@ void convertType(DType from, const void* s, void* d, int64_t n) {
   });
 }
 
-// Permutes a 4-D tensor's values from one layout to the other, dtype unchanged.
-void permute(DnnlContext& ctx, const memory::desc& from, const void* s, const memory::desc& to, void* d) {
-  withDnnl("convert", [&] {
-    memory ms(from, ctx.engine, const_cast<void*>(s)), md(to, ctx.engine, d);
-    dnnl::reorder(ms, md).execute(ctx.stream, ms, md);
-    ctx.stream.wait();
-  });
+// Permutes a 4-D tensor's values (dtype t) from src's layout to dst's, bit for bit. float32 goes
+// through a oneDNN reorder. bfloat16 does not: oneDNN's bf16 -> bf16 reorder converts through
+// float32 with a rounding that flushes bf16 denormals to zero on CPUs without AVX512_BF16, so 2-byte
+// elements are moved by a blocked transpose of each image's [C, H*W] matrix (or its inverse).
+void permute(DnnlContext& ctx, DType t, const Tensor& src, const void* s, const Tensor& dst, void* d) {
+  if (t == DType::F32) {
+    withDnnl("convert", [&] {
+      memory ms(actDesc(src), ctx.engine, const_cast<void*>(s)), md(actDesc(dst), ctx.engine, d);
+      dnnl::reorder(ms, md).execute(ctx.stream, ms, md);
+      ctx.stream.wait();
+    });
+    return;
+  }
+  const int64_t N = src.dim(0), C = src.dim(1), P = src.dim(2) * src.dim(3);
+  const int64_t rows = src.nhwc() ? P : C, cols = src.nhwc() ? C : P;  // of each source image
+  const auto* in = static_cast<const uint16_t*>(s);
+  auto* out = static_cast<uint16_t*>(d);
+  constexpr int64_t B = 32;  // 32x32 tiles: a tile's source and destination rows stay in L1
+#pragma omp parallel for collapse(3) schedule(static) if (N * C * P >= kParallelMin)
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t rb = 0; rb < rows; rb += B)
+      for (int64_t cb = 0; cb < cols; cb += B) {
+        const uint16_t* a = in + n * rows * cols;
+        uint16_t* b = out + n * rows * cols;
+        const int64_t re = rb + B < rows ? rb + B : rows, ce = cb + B < cols ? cb + B : cols;
+        for (int64_t r = rb; r < re; r++)
+          for (int64_t c = cb; c < ce; c++) b[c * rows + r] = a[r * cols + c];
+      }
 }
 
 }  // namespace
@@ -69,7 +92,7 @@ void convert(DnnlContext& ctx, const Tensor& src, const Tensor& dst) {
   const bool relayout = src.ndim() == 4 && src.layout() != dst.layout();
   if (src.dtype() == dst.dtype()) {
     if (relayout)
-      permute(ctx, actDesc(src), src.raw(), actDesc(dst), dst.raw());
+      permute(ctx, src.dtype(), src, src.raw(), dst, dst.raw());
     else
       copy(dst, src);
     return;
@@ -81,15 +104,11 @@ void convert(DnnlContext& ctx, const Tensor& src, const Tensor& dst) {
   // Both change: the intermediate is bfloat16 (src layout when rounding first, dst layout when
   // permuting first), in scratch[0], which no other op holds between calls.
   void* mid = ctx.scratch[0].get(size_t(n) * sizeof(bf16_t));
-  auto bf16Desc = [](const Tensor& t) {
-    return memory::desc({t.dim(0), t.dim(1), t.dim(2), t.dim(3)}, memory::data_type::bf16,
-                        t.nhwc() ? memory::format_tag::nhwc : memory::format_tag::nchw);
-  };
   if (src.dtype() == DType::F32) {
     convertType(DType::F32, src.raw(), mid, n);
-    permute(ctx, bf16Desc(src), mid, actDesc(dst), dst.raw());
+    permute(ctx, DType::BF16, src, mid, dst, dst.raw());
   } else {
-    permute(ctx, actDesc(src), src.raw(), bf16Desc(dst), mid);
+    permute(ctx, DType::BF16, src, src.raw(), dst, mid);
     convertType(DType::BF16, mid, dst.raw(), n);
   }
 }

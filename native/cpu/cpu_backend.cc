@@ -75,6 +75,9 @@ class CpuBackend final : public Backend {
   void conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) override {
     cpu::conv2dBackwardFilter(ctx(), x, dy, dw, db);
   }
+  void conv2dInference(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, const Tensor& y) override {
+    cpu::conv2dInference(ctx(), x, w, b, relu, y);
+  }
   void batchNormForwardTraining(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& rm, const Tensor& rv,
                                 float momentum, float eps, const Tensor& y, const Tensor& sm,
                                 const Tensor& si) override {
@@ -176,7 +179,7 @@ class CpuBackend final : public Backend {
  private:
   // Built on first use, on the queue thread: a backend that only moves memory never starts oneDNN.
   cpu::DnnlContext& ctx() {
-    if (!ctx_) ctx_ = std::make_unique<cpu::DnnlContext>();
+    if (!ctx_) ctx_ = std::make_unique<cpu::DnnlContext>(alloc_);
     return *ctx_;
   }
   cpu::Staging staging() { return cpu::Staging(alloc_, [this]() -> cpu::DnnlContext& { return ctx(); }); }

@@ -34,12 +34,16 @@ struct ConvCache;  // conv.cc: primitives and reorders per shape
 
 // Everything oneDNN needs per backend instance: one engine, one stream, caches and scratch.
 struct DnnlContext {
-  DnnlContext();
+  explicit DnnlContext(CachingAllocator& alloc);
   ~DnnlContext();
   dnnl::engine engine;
   dnnl::stream stream;
   std::unique_ptr<ConvCache> conv;
   ScratchBuffer scratch[4];  // conv: blocked src / weights / dst, and the primitive scratchpad
+  // The backend's allocator: float32 copies of bf16 tensors staged where oneDNN has no bf16 kernel.
+  CachingAllocator& alloc;
+  // Whether oneDNN has bf16 eltwise kernels: -1 not asked yet, then 0 or 1 (eltwise.cc).
+  int eltwiseBf16 = -1;
 };
 
 // Runs f and turns a dnnl::error into patho::Error("ERR_PATHO_DNNL", "<op>: <what> (<status>)").
@@ -71,6 +75,7 @@ double sumSquares(const float* x, int64_t n);
 void conv2dForward(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y);
 void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, const Tensor& dx);
 void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db);
+void conv2dInference(DnnlContext& ctx, const Tensor& x, const Tensor& w, const Tensor& b, bool relu, const Tensor& y);
 
 // ---- batchnorm.cc ----
 void batchNormForwardTraining(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,

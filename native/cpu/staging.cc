@@ -9,7 +9,8 @@ namespace cpu {
 
 Tensor Staging::scratch(const Tensor& like) {
   auto storage = std::make_shared<Storage>(&alloc_, size_t(like.numel()) * sizeof(float));
-  return Tensor(like.shape(), DType::F32, like.device(), std::move(storage));
+  return Tensor(like.shape(), DType::F32, like.device(), std::move(storage), 0,
+                keepLayout_ ? like.layout() : Layout::NCHW);
 }
 
 // An empty tensor passes as it is: there is nothing to read or write.

@@ -16,9 +16,10 @@ namespace cpu {
 class Staging {
  public:
   // ctx is asked for only when something needs converting (oneDNN starts lazily).
-  Staging(CachingAllocator& alloc, std::function<DnnlContext&()> ctx) : alloc_(alloc), ctx_(std::move(ctx)) {}
-  static bool plain(const Tensor& t) { return t.dtype() == DType::F32 || t.nhwc(); }
-  // t itself, or a float32 NCHW copy of it.
+  Staging(CachingAllocator& alloc, std::function<DnnlContext&()> ctx, bool keepLayout = false)
+      : alloc_(alloc), ctx_(std::move(ctx)), keepLayout_(keepLayout) {}
+  bool plain(const Tensor& t) const { return t.dtype() == DType::F32 || (!keepLayout_ && t.nhwc()); }
+  // t itself, or a float32 copy of it (NCHW, or t's layout with keepLayout).
   Tensor in(const Tensor& t);
   // t itself, or a float32 NCHW scratch tensor that finish() converts into t.
   Tensor out(const Tensor& t);
@@ -29,6 +30,7 @@ class Staging {
   Tensor scratch(const Tensor& like);
   CachingAllocator& alloc_;
   std::function<DnnlContext&()> ctx_;
+  bool keepLayout_;
   std::vector<std::pair<Tensor, Tensor>> outs_;  // (scratch, destination)
 };
 

@@ -24,7 +24,7 @@ namespace patho {
 namespace {
 
 // Every collective runs on the communicator's own stream, after the work already queued on the
-// backend's stream (an event), so compute can overlap it; waitAll makes the backend's stream wait
+// backend's stream (an event), so compute can overlap it; wait makes the backend's stream wait
 // for it. All of one communicator's collectives share that one stream, so they run in call order.
 // abort() may come from the JS thread at any time: every use of comm_ goes through guard_, so
 // nothing touches the communicator once ncclCommAbort has freed it.
@@ -63,17 +63,17 @@ class NcclComm final : public Communicator {
   }
   void allReduce(const Tensor& t, ReduceOp op) override {
     allReduceStart(t, op);
-    waitAll();
+    wait();
   }
 
   void broadcast(const Tensor& t, int root) override {
     PATHO_CHECK(root >= 0 && root < size_, "ERR_PATHO_ARG",
-                "commBroadcast: Expected a root rank below " << size_ << " but received " << root);
+                "broadcast: Expected a root rank below " << size_ << " but received " << root);
     if (t.numel() == 0) return;
     start("broadcast", [&](cudaStream_t s) {
       CHECK_NCCL(api_, api_.broadcast(t.raw(), t.raw(), size_t(t.numel()), ncclFloat32, root, comm_, s));
     });
-    waitAll();
+    wait();
   }
 
   // NCCL has no barrier: an all-reduce of one float, waited for by the host (outside the guard,
@@ -84,7 +84,7 @@ class NcclComm final : public Communicator {
       CHECK_NCCL(api_, api_.allReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, s));
     });
     guard("barrier", [&] { CHECK_CUDA(cudaStreamSynchronize(stream_)); });
-    waitAll();
+    wait();
   }
 
   // ncclCommAbort is NCCL's way to stop collectives that hang on a dead peer, from any thread.
@@ -92,10 +92,10 @@ class NcclComm final : public Communicator {
     guard_.abort(reason, [&] { api_.commAbort(comm_); });
   }
 
-  void waitAll() override {
+  void wait() override {
     if (!pending_) return;
     pending_ = false;
-    guard("waitAll", [&] {
+    guard("wait", [&] {
       CHECK_CUDA(cudaSetDevice(device_.index));
       CHECK_CUDA(cudaEventRecord(done_, stream_));
       CHECK_CUDA(cudaStreamWaitEvent(cudaBackendStream(*backend_), done_, 0));

@@ -78,6 +78,7 @@ class CudaBackend final : public Backend {
   void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) override;
   void conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) override;
   void conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) override;
+  void conv2dInference(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, const Tensor& y) override;  // cudnn_inference.cc
 
   void batchNormForwardTraining(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
                                 const Tensor& runningVar, float momentum, float eps, const Tensor& y,

@@ -107,8 +107,8 @@ export const largeCases: ParityCase[] = [{
       free(r, dr, p);
       const dy = T([N, C, H, W]), dyRef = T([PERIOD, C, H, W]);
       const dg = T([C]), db = T([C]), dgRef = T([C]), dbRef = T([C]);
-      native.batchNormBackward(y, z, g, sm, si, dy, dg, db, 1e-5);
-      native.batchNormBackward(V(y, 0, PERIOD), V(z, 0, PERIOD), g, smRef, siRef, dyRef, dgRef, dbRef, 1e-5);
+      native.batchNormBackward(y, z, g, sm, si, 1e-5, dy, dg, db);
+      native.batchNormBackward(V(y, 0, PERIOD), V(z, 0, PERIOD), g, smRef, siRef, 1e-5, dyRef, dgRef, dbRef);
       for (const k of periods) await check(ctx, `batchNormBackward dx of images ${k}-${k + PERIOD - 1}`, V(dy, k, PERIOD), dyRef, 1e-8);
       native.scale(dgRef, N / PERIOD);
       native.scale(dbRef, N / PERIOD);

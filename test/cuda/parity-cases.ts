@@ -7,6 +7,7 @@ import { compareArrays, host, parity, type ParityCase, type Tol } from './parity
 import { firstContactCases } from './parity-first-contact';
 import { mixedCases } from './parity-mixed';
 import { multiclassCases } from './parity-multiclass';
+import { inferenceCases } from './parity-inference';
 import { numel, rng, uniform } from './random';
 import { trainSteps } from './unet-step';
 
@@ -99,7 +100,7 @@ const fp32Cases: ParityCase[] = [
         inputs, outputs: { y: s, sm: c, si: c, dx: s, dg: c, db: c },
         run: (t) => {
           native.batchNormForwardTraining(t.x, t.gamma, t.beta, t.rm, t.rv, 0.1, 1e-3, t.y, t.sm, t.si);
-          native.batchNormBackward(t.x, t.dy, t.gamma, t.sm, t.si, t.dx, t.dg, t.db, 1e-3);
+          native.batchNormBackward(t.x, t.dy, t.gamma, t.sm, t.si, 1e-3, t.dx, t.dg, t.db);
         },
         compare: { dx: BN, dg: BN, db: BN },
       });
@@ -300,4 +301,4 @@ const fp32Cases: ParityCase[] = [
   },
 ];
 
-export const cases: ParityCase[] = [...fp32Cases, ...mixedCases, ...multiclassCases, ...firstContactCases];
+export const cases: ParityCase[] = [...fp32Cases, ...mixedCases, ...multiclassCases, ...firstContactCases, ...inferenceCases];

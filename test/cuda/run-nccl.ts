@@ -36,7 +36,7 @@ async function collectives(comms: NativeComm[], devices: string[], how: string):
     `${how}: ${size} rank(s) on ${devices.join(', ')}`);
   for (const op of ['sum', 'avg'] as const) {
     const ts = devices.map((d, r) => upload(values(count, r), d));
-    comms.forEach((c, r) => native.commAllReduce(c, ts[r], op));
+    comms.forEach((c, r) => c.allReduce(ts[r], op));
     const outs = (await Promise.all(ts.map((t) => t.read()))) as Float32Array[];
     const want = (i: number): number => {
       let s = 0;
@@ -49,17 +49,17 @@ async function collectives(comms: NativeComm[], devices: string[], how: string):
   }
   const root = size - 1;
   const ts = devices.map((d, r) => upload(values(count, r), d));
-  comms.forEach((c, r) => native.commBroadcast(c, ts[r], root));
+  comms.forEach((c, r) => c.broadcast(ts[r], root));
   const outs = (await Promise.all(ts.map((t) => t.read()))) as Float32Array[];
   const rootValues = values(count, root);
   check(outs.every((o) => firstMismatch(o, (i) => rootValues[i]) < 0), `${how}: broadcast from rank ${root}, every rank holds its values`);
   ts.forEach((t) => t.dispose());
-  comms.forEach((c) => native.commBarrier(c));
+  comms.forEach((c) => c.barrier());
   await Promise.all(devices.map((d) => native.synchronize(d)));
   check(true, `${how}: barrier returned on every rank`);
 
   // Fencing: fill and scale are queued on the compute stream before the collective, axpy after
-  // commWait: the result is (3 * size) + 1 everywhere only if NCCL waited for the scale and the
+  // wait(): the result is (3 * size) + 1 everywhere only if NCCL waited for the scale and the
   // axpy waited for NCCL. 32 MB per rank, so the kernels take long enough for a race to show.
   const big = 8 << 20;
   const xs = devices.map((d) => native.empty([big], 'float32', d)), ones = devices.map((d) => native.empty([big], 'float32', d));
@@ -67,8 +67,8 @@ async function collectives(comms: NativeComm[], devices: string[], how: string):
     native.fill(x, 1);
     native.fill(ones[r], 1);
     native.scale(x, 3);
-    native.commAllReduce(comms[r], x, 'sum', true);  // overlapped: the device goes on at once
-    native.commWait(comms[r]);
+    comms[r].allReduceStart(x, 'sum');  // overlapped: the device goes on at once
+    comms[r].wait();
     native.axpy(x, ones[r], 1);
   });
   const got = (await Promise.all(xs.map((x) => x.read()))) as Float32Array[];
@@ -82,9 +82,9 @@ async function collectives(comms: NativeComm[], devices: string[], how: string):
 async function abortCase(device: string): Promise<void> {
   const [comm] = await native.commCreateNcclAll([device]);
   const t = upload(values(1 << 16, 0), device);
-  native.commAllReduce(comm, t, 'sum', true);
-  native.commAbort(comm, 'gpu-check abort');
-  native.commWait(comm);
+  comm.allReduceStart(t, 'sum');
+  comm.abort('gpu-check abort');
+  comm.wait();
   let err: (Error & { code?: string }) | undefined;
   try {
     await native.synchronize(device);
@@ -93,7 +93,7 @@ async function abortCase(device: string): Promise<void> {
   }
   check(err?.code === 'ERR_PATHO_COMM' && /aborted \(gpu-check abort\)/.test(err.message),
     `collectives queued around an abort fail with ERR_PATHO_COMM and the reason: ${err?.code}: ${err?.message}`);
-  native.commAllReduce(comm, t, 'sum');
+  comm.allReduce(t, 'sum');
   err = undefined;
   try {
     await t.read();

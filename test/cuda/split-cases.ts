@@ -87,7 +87,7 @@ export const splitCases: ParityCase[] = [
             inputs, outputs: { y: s, sm: ch, si: ch, dx: s, dg: ch, db: ch }, act,
             run: (t) => {
               native.batchNormForwardTraining(t.x, t.gamma, t.beta, t.rm, t.rv, 0.1, 1e-3, t.y, t.sm, t.si);
-              native.batchNormBackward(t.x, t.dy, t.gamma, t.sm, t.si, t.dx, t.dg, t.db, 1e-3);
+              native.batchNormBackward(t.x, t.dy, t.gamma, t.sm, t.si, 1e-3, t.dx, t.dg, t.db);
             },
             compare: { dx: conv(c), dg: stat(c), db: stat(c) },
           }, c);

@@ -81,7 +81,7 @@ Promise<{ losses: number[]; firstGrads: Float32Array }> {
       dg: NativeTensor, db: NativeTensor, shape: number[]) => {
       const dz = Z(shape), dxin = Z(shape);
       native.reluBackward(act, dact, dz);
-      native.batchNormBackward(xin, dz, g, sm, si, dxin, dg, db);
+      native.batchNormBackward(xin, dz, g, sm, si, 1e-5, dxin, dg, db);
       return dxin;
     };
     const w1 = cast(P.w1), w2 = cast(P.w2), wu = cast(P.wu), w3 = cast(P.w3), wh = cast(P.wh);

@@ -156,7 +156,7 @@ t.test('bad arguments get one clear error', async (t) => {
   t.throws(() => Communicator.inProcess(['cpu:0', 'gpu:1']), { code: 'ERR_PATHO_DEVICE' });
   const comms = Communicator.inProcess(['cpu:0', 'cpu:1']);
   const onOther = upload(new Float32Array(3), 'cpu:1');
-  t.throws(() => comms[0].allReduce(onOther), { code: 'ERR_PATHO_DEVICE', message: /commAllReduce: Expected tensor on cpu:0 \(rank 0's device\) but received float32\[3\] on cpu:1/ });
+  t.throws(() => comms[0].allReduce(onOther), { code: 'ERR_PATHO_DEVICE', message: /allReduce: Expected tensor on cpu:0 \(rank 0's device\) but received float32\[3\] on cpu:1/ });
   t.throws(() => comms[0].allReduce(upload(new Float32Array(3), 'cpu:0'), 'max' as never), { message: /Expected 'sum' or 'avg' for op but received 'max'/ });
   const u8 = native.empty([3], 'uint8', 'cpu:0');
   t.throws(() => comms[0].allReduce(u8), { code: 'ERR_PATHO_DTYPE' });
@@ -165,5 +165,5 @@ t.test('bad arguments get one clear error', async (t) => {
   comms[0].destroy();
   t.equal(comms[0].handle.destroyed, true);
   t.equal(comms[0].rank, 0, 'accessors still answer after destroy');
-  t.throws(() => comms[0].allReduce(upload(new Float32Array(3), 'cpu:0')), { code: 'ERR_PATHO_DISPOSED', message: /commAllReduce: comm was destroyed/ });
+  t.throws(() => comms[0].allReduce(upload(new Float32Array(3), 'cpu:0')), { code: 'ERR_PATHO_DISPOSED', message: /allReduce: comm was destroyed/ });
 });

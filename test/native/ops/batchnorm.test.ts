@@ -63,7 +63,7 @@ for (const shape of [[2, 3, 6, 6], [3, 2, 5, 3], [1, 4, 1, 2]]) {
 
     const dy = upload(shape, dyv), dx = upload(shape), dg = upload([C]), db = upload([C]);
     native.fill(dg, 9);
-    native.batchNormBackward(x, dy, g, sm, si, dx, dg, db);
+    native.batchNormBackward(x, dy, g, sm, si, eps, dx, dg, db);
     const tol = { rtol: 1e-3, atol: 1e-4 };
     close(t, await download(dx), numericGrad((v) => bnTrainRef(shape, v, gv, bv, eps).y, xv, dyv), tol, 'dx vs finite differences');
     close(t, await download(dg), numericGrad((v) => bnTrainRef(shape, xv, v, bv, eps).y, gv, dyv), tol, 'dgamma vs finite differences');

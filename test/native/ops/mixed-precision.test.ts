@@ -228,7 +228,7 @@ function layoutOps([N, C, H, W]: number[]): void {
     run: ([x, g, b, dy, rm, rv, sm, si, dx, dg, db]) => {
       const y = make(x.shape, { dtype: x.dtype, layout: x.layout });
       native.batchNormForwardTraining(x, g, b, rm, rv, 0.1, 1e-5, y, sm, si);
-      native.batchNormBackward(x, dy, g, sm, si, dx, dg, db, 1e-5);
+      native.batchNormBackward(x, dy, g, sm, si, 1e-5, dx, dg, db);
       y.dispose();
     },
   });
