@@ -10,7 +10,8 @@ const LIB = path.resolve(__dirname, '..', 'lib');
 
 /** Higher layers may import lower ones; a file's layer comes from the first pattern it matches. */
 const LAYERS: [RegExp, number, string][] = [
-  [/^(errors|defaults|disposable|version|demo-data|line-chart)\.ts$/, 0, 'leaf'],
+  [/^(errors|defaults|disposable|version)\.ts$/, 0, 'leaf'],
+  [/^(demo-data|line-chart)\.ts$/, 1, 'support'],
   [/^(native|addon-loader)\.ts$/, 1, 'native'],
   [/^(tensor|rng|device)\.ts$/, 2, 'tensor'],
   [/^(nn|data|classes|parallel|predict|slide|objects|geometry)\//, 3, 'nn/data/classes/parallel/predict/slide/objects'],

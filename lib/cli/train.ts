@@ -164,12 +164,11 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   });
   await model.ready();
   net = model.net as UNet;
-  if (model.resumedFrom && model.rank === 0 && !opts.quiet) {
-    process.stderr.write(`resumed from ${model.resumedFrom} at epoch ${model.epoch + 1}, step ${model.step}\n`);
-  }
   if (c.resume && model.epoch >= c.epochs && model.rank === 0 && !opts.quiet) {
     process.stderr.write(`patho train: --epochs ${c.epochs} counts total epochs and ${path.basename(c.resume)} is already at epoch ` +
       `${model.epoch}: nothing to train (give --epochs ${model.epoch + c.epochs} for ${c.epochs} more)\n`);
+  } else if (model.resumedFrom && model.rank === 0 && !opts.quiet) {
+    process.stderr.write(`resumed from ${model.resumedFrom} at epoch ${model.epoch + 1}, step ${model.step}\n`);
   }
 
   if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
