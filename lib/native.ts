@@ -2,6 +2,7 @@
 // imports `native` from here and sees only the typed `Binding` interface; no `any` leaves this file.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { OpenSlideBinding } from './slide/openslide-binding';
 
 export type DType = 'float32' | 'bfloat16' | 'float16' | 'uint8';
 /** Memory order of a 4-D tensor whose shape is always the logical [N,C,H,W] (PyTorch's channels_last is 'nhwc'). */
@@ -57,7 +58,7 @@ type T = NativeTensor;
 type OptT = NativeTensor | null;
 
 /** Mirrors native/binding: ops take inputs, scalars, then outputs (overwritten). */
-export interface Binding {
+export interface Binding extends OpenSlideBinding {
   NativeTensor: abstract new () => NativeTensor;
   empty(shape: number[], dtype?: DType, device?: string, layout?: Layout): NativeTensor;
   info(): NativeInfo;

@@ -10,6 +10,7 @@ namespace patho {
 
 void registerOps(Napi::Env env, Napi::Object exports);
 void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
+void registerOpenSlide(Napi::Env env, Napi::Object exports);  // openslide.cc
 
 namespace {
 
@@ -152,6 +153,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   registerOps(env, exports);
   registerComm(env, exports);
+  registerOpenSlide(env, exports);
   return exports;
 }
 
