@@ -4,6 +4,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { loadAttempts, loadedFrom, loadedSource, native } from './native';
+import { openSlideFix, openSlideLines, openSlideReport } from './slide/doctor';
+import type { OpenSlideLibraryInfo } from './slide/openslide-binding';
 
 export interface GpuInfo {
   index: number;
@@ -31,6 +33,7 @@ export interface DoctorReport {
   addon: { path: string; source: string; attempts: typeof loadAttempts };
   oneDnn: { version: string; isa: string };
   cuda: CudaReport;
+  openslide: OpenSlideLibraryInfo;
   fixes: string[];
 }
 
@@ -87,6 +90,9 @@ export function doctor(): DoctorReport {
     if (/InsufficientDriver|35\b/.test(why)) fixes.push('CUDA: no NVIDIA driver found; install the NVIDIA driver (>= 580 for CUDA 13) to train on a GPU. The CPU backend works without it.');
     if (/NoDevice|100\b/.test(why)) fixes.push('CUDA: the driver sees no GPU; check `nvidia-smi` and CUDA_VISIBLE_DEVICES.');
   }
+  const openslide = openSlideReport();
+  const osFix = openSlideFix(openslide);
+  if (osFix) fixes.push(osFix);
   return {
     platform: `${process.platform}-${process.arch} (${os.release()})`,
     node: process.version,
@@ -94,6 +100,7 @@ export function doctor(): DoctorReport {
     addon: { path: loadedFrom, source: loadedSource, attempts: loadAttempts },
     oneDnn: { version: info.oneDnn, isa: info.cpuIsa },
     cuda,
+    openslide,
     fixes,
   };
 }
@@ -115,6 +122,7 @@ export function formatDoctor(r: DoctorReport): string {
     if (c.runtime != null) lines.push(`             runtime ${formatCudaVersion(c.runtime)}, cuDNN ${formatCudnnVersion(c.cudnn)}, NCCL ${formatNcclVersion(c.nccl)}`);
   }
   for (const l of c.loader) lines.push(`    looked   ${l}`);
+  lines.push(...openSlideLines(r.openslide));
   if (r.fixes.length) {
     lines.push('  fixes');
     for (const f of r.fixes) lines.push(`    - ${f}`);
