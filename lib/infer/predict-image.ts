@@ -4,10 +4,11 @@
 import sharp from 'sharp';
 import type { Model } from '../train/model';
 import { predictTiled, type RawImage, type TiledOptions, type TilePredictor } from '../predict/tiled';
+import { predictStepwise } from '../predict/stepwise';
 
 export function modelTilePredictor(model: Model, norm: { mean: number[]; std: number[] }): TilePredictor {
   return async (tiles, n, tile, channels) => {
-    const prob = await model.predict({ images: tiles, n, height: tile, width: tile, channels, mean: norm.mean, std: norm.std });
+    const prob = await predictStepwise(model, { images: tiles, n, height: tile, width: tile, channels, mean: norm.mean, std: norm.std });
     // first output channel (binary segmentation)
     const per = tile * tile;
     const out = prob.length === n * per ? prob : new Float32Array(n * per);
