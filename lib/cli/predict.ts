@@ -10,6 +10,7 @@ import { ensureWritableDir, Flags, parseFlags } from './args';
 import { checkDevice } from './train';
 import { UsageError } from './usage-error';
 import { PRECISIONS } from '../nn/module';
+import { predictSlideCommand, SLIDE_PREDICT_HELP, wantsSlideMode } from './predict-slide';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
 
@@ -73,9 +74,10 @@ export function checkImageChannels(file: string, channels: number, loaded: Loade
 }
 
 export async function predictCommand(argv: string[]): Promise<void> {
+  if (wantsSlideMode(argv)) return predictSlideCommand(argv);
   const f = parseFlags(argv, { ...INFER_FLAGS, input: { type: 'string' }, out: { type: 'string' }, threshold: { type: 'string' }, overlay: { type: 'boolean' } });
   if (f.bool('help')) {
-    process.stdout.write(PREDICT_HELP + '\n');
+    process.stdout.write(`${PREDICT_HELP}\n\n${SLIDE_PREDICT_HELP}\n`);
     return;
   }
   const input = f.existing('input');

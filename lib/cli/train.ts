@@ -14,6 +14,7 @@ import { ensureWritableDir, Flags, parseFlags } from './args';
 import { progressReporter } from './progress';
 import { UsageError } from './usage-error';
 import { PRECISIONS, type Precision } from '../nn/module';
+import { TRAIN_SLIDES_HELP, trainSlidesCommand } from './train-slides';
 
 export const TRAIN_FLAGS = {
   data: { type: 'string' }, images: { type: 'string' }, masks: { type: 'string' }, val: { type: 'string' },
@@ -206,9 +207,10 @@ export async function plotCurves(out: string): Promise<void> {
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
+  if (argv.some((a) => a === '--slides' || a.startsWith('--slides='))) return trainSlidesCommand(argv);
   const f = parseFlags(argv, TRAIN_FLAGS);
   if (f.bool('help')) {
-    process.stdout.write(TRAIN_HELP + '\n');
+    process.stdout.write(`${TRAIN_HELP}\n\n${TRAIN_SLIDES_HELP}\n`);
     return;
   }
   const c = trainConfig(f);

@@ -60,6 +60,8 @@ export interface ModelOptions {
   seed?: number;
   /** 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision); default: the net's own */
   precision?: Precision;
+  /** extra checkpoint metadata saved with every checkpoint (e.g. { mpp, classes } of slide training) */
+  metadata?: Partial<CheckpointMeta>;
 }
 
 export interface EvaluateResult {
@@ -236,6 +238,7 @@ export class Model {
       loss: this.lossName,
       bestDice: this.bestDice,
       stepsPerEpoch: this.lastStepsPerEpoch,
+      ...this.opts.metadata,
       ...extra,
     };
   }
