@@ -24,3 +24,6 @@ export { predictTiled, tileStarts, blendWeights, type TiledOptions, type TilePre
 export { loadInferenceModel, inferUNetConfig, type LoadedModel } from './infer/load';
 export { Communicator, Rendezvous, launch } from './parallel';
 export { doctor, formatDoctor, type DoctorReport } from './doctor';
+export { openSlide, detectTissue, openSlideInfo, isSlideFile, TissueMask, type Slide, type SlideLevel, type RegionRequest, type RgbImage, type TissueOptions } from './slide';
+export { predictSlide, modelSlidePredictor, type SlideModel, type SlidePredictOptions, type SlideSummary } from './predict/slide';
+export * as geometry from './geometry';

@@ -6,6 +6,7 @@
 import { blendWeights } from './tiled';
 
 export const CHUNK = 256;
+const EMIT_ROWS = 64;
 
 interface Chunk {
   acc: Float32Array; // tile rows x CHUNK
@@ -70,27 +71,32 @@ export class BandBlender {
     if (count <= 0) return;
     const stored = Math.min(count, T);
     const keys = [...this.chunks.keys()].sort((a, b) => a - b);
-    // runs of adjacent chunks become one segment, so the sink writes few, long rows
-    const segments: Segment[] = [];
-    for (let i = 0; i < keys.length; ) {
-      let j = i + 1;
-      while (j < keys.length && keys[j] === keys[j - 1] + 1) j++;
-      const x0 = keys[i] * CHUNK, width = Math.min(this.width, keys[j - 1] * CHUNK + CHUNK) - x0;
-      const probs = new Float32Array(stored * width);
-      for (let k = i; k < j; k++) {
-        const ch = this.chunks.get(keys[k])!;
-        const cx = keys[k] * CHUNK - x0, w = Math.min(CHUNK, this.width - keys[k] * CHUNK);
-        for (let y = 0; y < stored; y++) {
-          for (let x = 0; x < w; x++) {
-            const s = ch.wsum[y * CHUNK + x];
-            probs[y * width + cx + x] = s > 0 ? ch.acc[y * CHUNK + x] / s : 0;
+    // runs of adjacent chunks become one segment (the sink writes few, long rows), emitted a few
+    // rows at a time so a full-width band never needs a second full-width copy
+    for (let r0 = 0; r0 < stored; r0 += EMIT_ROWS) {
+      const rows = Math.min(EMIT_ROWS, stored - r0);
+      const segments: Segment[] = [];
+      for (let i = 0; i < keys.length; ) {
+        let j = i + 1;
+        while (j < keys.length && keys[j] === keys[j - 1] + 1) j++;
+        const x0 = keys[i] * CHUNK, width = Math.min(this.width, keys[j - 1] * CHUNK + CHUNK) - x0;
+        const probs = new Float32Array(rows * width);
+        for (let k = i; k < j; k++) {
+          const ch = this.chunks.get(keys[k])!;
+          const cx = keys[k] * CHUNK - x0, w = Math.min(CHUNK, this.width - keys[k] * CHUNK);
+          for (let y = 0; y < rows; y++) {
+            const src = (r0 + y) * CHUNK;
+            for (let x = 0; x < w; x++) {
+              const s = ch.wsum[src + x];
+              probs[y * width + cx + x] = s > 0 ? ch.acc[src + x] / s : 0;
+            }
           }
         }
+        segments.push({ x0, width, probs });
+        i = j;
       }
-      segments.push({ x0, width, probs });
-      i = j;
+      if (segments.length) this.sink(this.base + r0, rows, segments);
     }
-    if (segments.length) this.sink(this.base, stored, segments);
     for (const c of keys) {
       const ch = this.chunks.get(c)!;
       if (count >= T) {

@@ -8,8 +8,8 @@ import { polygonArea, transformPolygon, type Polygon } from '../geometry/polygon
 import type { QuPathObject } from '../geometry/geojson';
 import type { Segment } from './slide-blend';
 
-/** Largest region mask kept in memory (bytes = pixels). */
-export const REGION_MASK_PIXELS = 64 * 2 ** 20;
+/** Largest region mask kept in memory (pixels; tracing needs ~10 bytes per pixel). */
+export const REGION_MASK_PIXELS = 16 * 2 ** 20;
 
 export class RegionMask {
   /** prediction pixels per region-mask pixel */

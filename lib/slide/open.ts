@@ -7,7 +7,7 @@ import { PathoError } from '../errors';
 import { openSlideInfo, openSlideInstallHint, OpenSlideSlide } from './openslide';
 import type { Slide } from './slide';
 import { readTiffInfo, looksLikeTiff } from './tiff';
-import { ImageSlide, NeedsOpenSlideError, TiffSlide } from './tiff-slide';
+import { ImageSlide, NeedsOpenSlideError, sharpReadsSubifds, TiffSlide } from './tiff-slide';
 
 /** Formats only OpenSlide reads. */
 export const OPENSLIDE_EXTENSIONS = ['.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide', '.dcm'];
@@ -51,7 +51,9 @@ export async function openSlide(file: string, opts: OpenSlideOptions = {}): Prom
   }
   if (looksLikeTiff(file)) {
     try {
-      return new TiffSlide(file, readTiffInfo(file));
+      const info = readTiffInfo(file);
+      const subifds = info.pages[0].subifds.length > 0 ? await sharpReadsSubifds(file, info) : true;
+      return new TiffSlide(file, info, subifds);
     } catch (e) {
       if (e instanceof NeedsOpenSlideError && reader === 'auto' && openSlideInfo().available) return new OpenSlideSlide(file);
       throw e;

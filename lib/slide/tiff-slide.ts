@@ -27,12 +27,32 @@ function sameAspect(a: TiffDirectory, b: TiffDirectory): boolean {
   return Math.abs(a.width / a.height - b.width / b.height) < 0.02 * (a.width / a.height) + 2 / Math.min(b.width, b.height);
 }
 
+let subifdsHonoured: boolean | null = null;
+
+/**
+ * Whether this sharp reads the SubIFD its `subifd` option names: 0.34.5 ignores it (lovell/sharp
+ * PR #4572, merged 2026-07), and then only the full-resolution image of an OME-TIFF is usable.
+ * Probed once per process on the first SubIFD pyramid.
+ */
+export async function sharpReadsSubifds(file: string, info: TiffInfo): Promise<boolean> {
+  if (subifdsHonoured === null) {
+    const sub = info.pages[0].subifds[0];
+    try {
+      const m = await sharp(file, { subifd: 0 }).metadata();
+      subifdsHonoured = m.width === sub.width && m.height === sub.height;
+    } catch {
+      subifdsHonoured = false;
+    }
+  }
+  return subifdsHonoured;
+}
+
 /** The pages (or SubIFDs) that make the pyramid, largest first, and the vendor the layout says. */
-export function pyramidOf(info: TiffInfo): { vendor: string; dirs: TiffDirectory[] } {
+export function pyramidOf(info: TiffInfo, useSubifds = true): { vendor: string; dirs: TiffDirectory[] } {
   const first = info.pages[0];
   const desc = first.description ?? '';
   if (desc.includes('<OME') && first.subifds.length > 0) {
-    return { vendor: 'ome-tiff', dirs: [first, ...first.subifds].sort((a, b) => b.width - a.width) };
+    return { vendor: 'ome-tiff', dirs: useSubifds ? [first, ...first.subifds].sort((a, b) => b.width - a.width) : [first] };
   }
   const vendor = desc.startsWith('Aperio') ? 'aperio' : desc.includes('<OME') ? 'ome-tiff' : 'generic-tiff';
   // Aperio: level pages are tiled; the thumbnail is stripped and label/macro carry NewSubfileType 1/9.
@@ -67,9 +87,9 @@ export class TiffSlide extends SlideBase {
   readonly properties: Record<string, string>;
   private readonly sources: LevelSource[];
 
-  constructor(file: string, info: TiffInfo) {
+  constructor(file: string, info: TiffInfo, useSubifds = true) {
     super(file);
-    const { vendor, dirs } = pyramidOf(info);
+    const { vendor, dirs } = pyramidOf(info, useSubifds);
     for (const d of dirs) {
       if (JPEG2000_COMPRESSIONS.has(d.compression)) throw new NeedsOpenSlideError(file, d.compression);
       if (d.dataEnd > info.fileSize) {
