@@ -164,3 +164,29 @@ t.test('an abort leaves no file under a final name and no temporary', async (t) 
     { code: 'ERR_PATHO_ABORTED', message: /abort.tif: interrupted \(Ctrl-C\); no output of this slide was written under a final name/ });
   t.same(fs.readdirSync(out), [], 'the output folder is empty');
 });
+
+t.test('a region mask kept at a reduced resolution (large maps) still places regions in level-0 pixels', async (t) => {
+  const { RegionMask } = await import('../../lib/predict/slide-regions');
+  const W = 400, H = 300;
+  const rm = new RegionMask(W, H, 0.5, 30_000); // 120,000 map pixels over a 30,000 budget: 2 x 2 blocks
+  t.equal(rm.factor, 2);
+  t.same([rm.width, rm.height], [200, 150]);
+  const inDisk = (x: number, y: number) => (x + 0.5 - 220) ** 2 + (y + 0.5 - 140) ** 2 < 90 ** 2;
+  for (let y0 = 0; y0 < H; y0 += 64) {
+    const rows = Math.min(64, H - y0), probs = new Float32Array(rows * W);
+    for (let y = 0; y < rows; y++) for (let x = 0; x < W; x++) probs[y * W + x] = inDisk(x, y0 + y) ? 0.9 : 0.1;
+    rm.add(y0, rows, [{ x0: 0, width: W, probs }]);
+  }
+  rm.finish();
+  // downsample 3: the map is at 3 level-0 pixels per pixel, so a region pixel is 6 level-0 pixels
+  const polys = rm.polygons(3, 0);
+  t.equal(polys.length, 1);
+  const back = rasterizePolygons(polys, { width: W, height: H, scale: 3 });
+  let far = 0, diff = 0;
+  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    if (back[y * W + x] === (inDisk(x, y) ? 1 : 0)) continue;
+    diff++;
+    if (Math.abs(Math.hypot(x + 0.5 - 220, y + 0.5 - 140) - 90) > 2) far++;
+  }
+  t.equal(far, 0, `all ${diff} differences within one region pixel (2 map pixels) of the outline`);
+});
