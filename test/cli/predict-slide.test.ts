@@ -134,3 +134,27 @@ t.test('bad input: one line naming the file and what to do', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stderr, /j2k.svs: .*JPEG 2000 \(Aperio RGB\).*OpenSlide reads it/);
 });
+
+t.test('Ctrl-C stops cleanly: exit 1, nothing under a final name, no temporaries', { skip: !fs.existsSync(svs) && 'no shared/data/wsi' }, async (t) => {
+  const { spawn } = await import('node:child_process');
+  const out = path.join(tmp, 'out-sigint');
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../bin/patho.js'), 'predict', '--model', ckpt, '--input', svs, '--out', out, '--tile', '128', '--tile-batch', '2'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '', sent = false;
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    // the first progress line with at least one batch done: prediction is under way
+    if (!sent && /: [1-9]\d*\/\d+ tiles/.test(stdout)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.ok(sent, 'SIGINT was sent during prediction');
+  t.equal(code, 1);
+  t.match(stderr, /stopping \(Ctrl-C again to quit at once\)/);
+  t.match(stderr, /CMU-1-Small-Region.svs: interrupted \(Ctrl-C\); no output of this slide was written under a final name/);
+  const dir = path.join(out, 'CMU-1-Small-Region');
+  t.same(fs.existsSync(dir) ? fs.readdirSync(dir) : [], [], 'no files, final or temporary');
+});
