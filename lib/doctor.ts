@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { addonStatus, loadFixes, type AddonStatus } from './addon-loader';
 import { native } from './native';
+import { openSlideFix, openSlideLines, openSlideReport } from './slide/doctor';
+import type { OpenSlideLibraryInfo } from './native';
 
 export interface GpuInfo {
   index: number;
@@ -49,6 +51,7 @@ export interface DoctorReport {
   addon: AddonStatus;
   oneDnn: { version: string; isa: string } | null;
   cuda: CudaReport;
+  openslide: OpenSlideLibraryInfo;
   fixes: string[];
 }
 
@@ -115,7 +118,8 @@ function addonFailureReport(addon: AddonStatus): DoctorReport {
     cudnn: null, cudnnPath: null, cudnnError: null, cudnnWarning: null, nccl: null, ncclPath: null, ncclError: null,
     devices: [], error: 'not checked: the native addon did not load', loader: [],
   };
-  return { ...platformReport(), addon, oneDnn: null, cuda, fixes: loadFixes().map((f) => `addon: ${f}`) };
+  const openslide: OpenSlideLibraryInfo = { available: false, version: null, path: null, error: 'not checked: the native addon did not load', tried: [] };
+  return { ...platformReport(), addon, oneDnn: null, cuda, openslide, fixes: loadFixes().map((f) => `addon: ${f}`) };
 }
 
 const driverName = (c: CudaReport): string =>
@@ -165,11 +169,15 @@ export function doctor(): DoctorReport {
   const features = cpuFeatures();
   if (!features.includes('avx2')) fixes.push('CPU: no AVX2; oneDNN falls back to slower kernels (expect lower CPU throughput).');
   fixes.push(...cudaFixes(cuda));
+  const openslide = openSlideReport();
+  const osFix = openSlideFix(openslide);
+  if (osFix) fixes.push(osFix);
   return {
     ...platformReport(),
     addon,
     oneDnn: { version: info.oneDnn, isa: info.cpuIsa },
     cuda,
+    openslide,
     fixes,
   };
 }
@@ -194,6 +202,7 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`  backend    cpu: oneDNN ${r.oneDnn.version} (${r.oneDnn.isa})  ok`);
   lines.push(...formatCuda(r.cuda));
   for (const l of r.cuda.loader) lines.push(`    looked   ${l}`);
+  lines.push(...openSlideLines(r.openslide));
   if (r.fixes.length) {
     lines.push('  fixes');
     for (const f of r.fixes) lines.push(`    - ${f}`);

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_PATHO_LAUNCH' // patho launch and scheduler environments
   | 'ERR_PATHO_LOAD' // the native addon or a plugin could not be loaded
   | 'ERR_PATHO_SLIDE' // a whole-slide image that cannot be read
+  | 'ERR_PATHO_ABORTED' // a long run stopped by the user (Ctrl-C); nothing half-written is left
   | 'ERR_PATHO_STATE' // an object used in the wrong state (disposed, backward twice, ...)
   | 'ERR_PATHO_SHAPE'
   | 'ERR_PATHO_DTYPE'

@@ -41,3 +41,6 @@ export { plotTrainingCurves, plotDiceCurve, type EpochPoint } from './plot';
 export { predictMaps, writeGrey, writeOverlay, modelTilePredictor, type PredictionMaps } from './predict/image';
 export { evaluateDataset, type EvaluationReport, type ImageScores } from './predict/evaluate-folder';
 export { formatReport } from './cli/evaluate';
+export { openSlide, detectTissue, openSlideInfo, isSlideFile, TissueMask, type Slide, type SlideLevel, type RegionRequest, type RgbImage, type TissueOptions } from './slide';
+export { predictSlide, modelSlidePredictor, type SlideModel, type SlidePredictOptions, type SlideSummary } from './predict/slide';
+export * as geometry from './geometry';

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in cmake g++ patchelf libdnnl-dev libgloo-dev libopenblas-dev; do
+for pkg in cmake g++ patchelf libdnnl-dev libgloo-dev libopenblas-dev libopenslide0; do  # libopenslide0: optional at run time (vendor slides), installed so CI covers it
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

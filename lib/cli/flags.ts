@@ -10,10 +10,19 @@ const PRECISION_HELP = 'fp32 or bf16 (bf16: bf16 NHWC activations, float32 maste
 
 export const TRAIN: CommandSpec = {
   name: 'train',
-  usage: 'patho train --data DIR [options]',
-  summary: 'Train a UNet on a folder of images and masks.',
+  usage: 'patho train --data DIR [options] | --slides DIR --annotations DIR [options]',
+  summary: 'Train a UNet on a folder of images and masks, or on whole slides and their annotations.',
   flags: {
     data: { type: 'string', value: 'DIR', help: 'folder with images/ and masks/ (paired by file stem)' },
+    slides: { type: 'string', value: 'DIR', help: 'whole slides to train on (instead of --data), each with an annotation file in --annotations' },
+    annotations: { type: 'string', value: 'DIR', help: '<slide stem>.geojson (QuPath export: polygons with a classification) or <stem>.png|.tif mask images (non-zero = positive)' },
+    mpp: { type: 'string', value: 'X|none', default: 0.5, help: 'slides: µm per pixel of the patches (none: level 0, for slides that state no mpp)' },
+    classes: { type: 'string', value: 'A,B', defaultText: 'every class found', help: 'slides: the annotation classes that are positive' },
+    'positive-fraction': { type: 'string', value: 'F', default: 0.5, help: 'slides: share of patches centred on the annotated class' },
+    'val-slides': { type: 'string', value: 'DIR', defaultText: '--val-split of the slides', help: 'slides: validation slides (their annotations in --annotations too)' },
+    'mask-downsample': { type: 'string', value: 'D', defaultText: 'from the sizes', help: 'slides: level-0 pixels per mask-image pixel' },
+    'patches-per-slide': { type: 'string', value: 'N', default: 512, help: 'slides: patches drawn per training slide (--samples-per-epoch takes a subset each epoch, default 256)' },
+    'val-patches': { type: 'string', value: 'N', default: 64, help: 'slides: validation tiles per slide' },
     images: { type: 'string', value: 'NAME', default: 'images', help: 'sub-folder of --data holding the images' },
     masks: { type: 'string', value: 'NAME', default: 'masks', help: 'sub-folder of --data holding the masks; > 0 is foreground' },
     val: { type: 'string', value: 'DIR', help: 'validation folder (same layout as --data); instead of --val-split' },
@@ -42,7 +51,8 @@ export const TRAIN: CommandSpec = {
     ...HELP,
   },
   notes: ['Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5; needs validation), OUT/metrics.jsonl,',
-    'OUT/config.json and OUT/curves.png. Ctrl-C stops after the current step and saves.'],
+    'OUT/config.json and OUT/curves.png (slides: also OUT/val_slides.json, Dice/IoU per validation slide).',
+    'Ctrl-C stops after the current step and saves.'],
 };
 
 // Shared by predict and evaluate: how a model is loaded and run over whole images.
@@ -58,19 +68,35 @@ const INFER: FlagSpec = {
   precision: { type: 'string', value: 'P', default: DEFAULTS.precision, help: PRECISION_HELP },
 };
 
+/** Flags only slide prediction has: any of them selects slide mode (lib/cli/predict-slide.ts). */
+export const SLIDE_PREDICT: FlagSpec = {
+  mpp: { type: 'string', value: 'X', defaultText: "the checkpoint's patho.mpp, else level 0", help: 'slides: µm per pixel to predict at' },
+  level: { type: 'string', value: 'N', help: 'slides: predict at this pyramid level (instead of --mpp)' },
+  magnification: { type: 'string', value: 'M', help: 'slides: predict at this objective magnification (instead of --mpp)' },
+  'no-tissue-mask': { type: 'boolean', help: 'slides: predict every tile, not only tissue' },
+  'tissue-threshold': { type: 'string', value: 'T', defaultText: 'Otsu', help: 'slides: fixed tissue threshold (saturation 0-1, or optical density)' },
+  'tissue-method': { type: 'string', value: 'saturation|od', default: 'saturation', help: 'slides: what tissue detection thresholds' },
+  simplify: { type: 'string', value: 'UM', default: 2, help: 'slides: region outline tolerance in µm' },
+  reader: { type: 'string', value: 'auto|sharp|openslide', default: 'auto', help: 'slides: the slide reader' },
+  'thumbnail-size': { type: 'string', value: 'PX', default: 1024, help: 'slides: longest side of <stem>_thumb.png' },
+};
+
 export const PREDICT: CommandSpec = {
   name: 'predict',
-  usage: 'patho predict --model CKPT --input FILE|DIR --out DIR [options]',
-  summary: 'Segment whole images of any size (overlapping tiles, blended).',
+  usage: 'patho predict --model CKPT --input FILE|SLIDE|DIR --out DIR [options]',
+  summary: 'Segment whole images of any size and whole slides (overlapping tiles, blended).',
   flags: {
-    input: { type: 'string', value: 'FILE|DIR', help: 'an image, or a folder of images (png, jpg, tif, webp)' },
+    input: { type: 'string', value: 'FILE|SLIDE|DIR', help: 'an image, a slide (.svs, .ndpi, .mrxs, .scn, pyramidal TIFF), or a folder of them' },
     out: { type: 'string', value: 'DIR', help: 'output folder' },
     threshold: { type: 'string', value: 'T', defaultText: `the checkpoint's first threshold, else ${DEFAULTS.threshold}`, help: 'mask threshold on the probability' },
     overlay: { type: 'boolean', help: 'also write <stem>_overlay.png (mask over the image)' },
     ...INFER,
+    ...SLIDE_PREDICT,
     ...HELP,
   },
-  notes: ['Writes <stem>_prob.png (probability x 255) and <stem>_mask.png (0/255) per input image.'],
+  notes: ['Writes <stem>_prob.png (probability x 255) and <stem>_mask.png (0/255) per input image; per slide,',
+    'OUT/<stem>/<stem>_prob.tif (tiled pyramid), _regions.geojson (QuPath), _thumb.png, _tissue.png and _summary.json.',
+    'Any of the slide flags selects slide mode; slides are otherwise told apart from images by their format.'],
 };
 
 export const EVALUATE: CommandSpec = {

@@ -28,6 +28,10 @@ export interface CheckpointMeta {
   bestDice?: number | null;
   /** state of the data loader if it offers getState() (shuffling position) */
   loader?: unknown;
+  /** µm per pixel of the training patches (slides): predict reads slides at this resolution by default */
+  mpp?: number | null;
+  /** names of the predicted classes (the annotations' classification names), in output-channel order */
+  classes?: string[];
   [key: string]: unknown;
 }
 

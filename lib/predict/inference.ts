@@ -1,11 +1,16 @@
 // A network applied for inference: BatchNorm in eval mode, no gradient recording, sigmoid
 // probabilities of uint8 images (normalised on the device) or of normalised float input.
-// Model.predict and InferenceModel (a network loaded for prediction, no optimizer) share it.
+// Model.predict (the training net as it is) and InferenceModel (a network loaded for prediction,
+// no optimizer) share it; InferenceModel runs a UNet through the compiled inference path
+// (lib/nn/inference.ts: BatchNorm folded, conv+bias+ReLU fused, one queued pass that frees each
+// activation once consumed), which bounds predict's memory per tile and is what slides run on.
 import '../disposable';
 import type { ImageBatch, Normalization } from '../data/batch';
 import { normalizationOf, uploadImages } from '../data/upload';
 import { sigmoid } from '../nn/functional';
+import { compileForInference, type InferenceUNet } from '../nn/inference';
 import type { Module } from '../nn/module';
+import { UNet } from '../nn/unet';
 import { noGrad, scope, Tensor } from '../tensor';
 
 /** normalised float32 NCHW input */
@@ -49,19 +54,46 @@ export async function predictProbabilities(net: Module, input: PredictInput, nor
 
 /** A trained network for prediction only: its weights, input normalisation and thresholds. */
 export class InferenceModel implements ProbabilityModel, Disposable {
-  constructor(readonly net: Module, public normalization: Normalization, readonly thresholds: number[] | null = null) {}
+  private compiled: Promise<InferenceUNet> | null = null;
+
+  /** precision: what the compiled UNet computes in ('fp32' or 'bf16'; the logits are float32 either way) */
+  constructor(readonly net: Module, public normalization: Normalization, readonly thresholds: number[] | null = null,
+    readonly precision: 'fp32' | 'bf16' = 'fp32') {}
 
   get device(): string {
     return this.net.device;
   }
 
-  /** Probabilities float32 [N, outChannels, H, W] (see predictProbabilities). */
-  predict(input: PredictInput): Promise<Float32Array> {
-    return predictProbabilities(this.net, input, this.normalization);
+  /**
+   * Probabilities float32 [N, outChannels, H, W]: a UNet through the compiled inference path
+   * (compiled from the weights on first use), other networks as predictProbabilities.
+   */
+  async predict(input: PredictInput): Promise<Float32Array> {
+    if (!(this.net instanceof UNet)) return predictProbabilities(this.net, input, this.normalization);
+    this.compiled ??= compileForInference(this.net, { precision: this.precision });
+    const inf = await this.compiled;
+    const prob = noGrad(() => scope(() => {
+      let x: Tensor;
+      if (input instanceof Tensor) x = input;
+      else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, this.device);
+      else {
+        const n = normalizationOf(input, this.normalization);
+        x = uploadImages(input, this.device, n.mean, n.std);
+      }
+      return sigmoid(inf.forward(x));
+    }));
+    try {
+      return await prob.read();
+    } finally {
+      prob.dispose();
+    }
   }
 
-  /** Frees the weights; idempotent. */
+  /** Frees the weights and the compiled network; idempotent. */
   dispose(): void {
+    const c = this.compiled;
+    this.compiled = null;
+    void c?.then((inf) => inf.dispose(), () => undefined);
     this.net.dispose();
   }
 

@@ -75,7 +75,7 @@ export async function loadInferenceModel(file: string, opts: LoadOptions = {}): 
     throw e;
   }
   const thresholds = isPatho ? ck.meta.thresholds ?? null : null;
-  return { model: new InferenceModel(net, normalization, thresholds), config, normalization, source: isPatho ? 'patho' : 'state_dict', thresholds };
+  return { model: new InferenceModel(net, normalization, thresholds, precision), config, normalization, source: isPatho ? 'patho' : 'state_dict', thresholds };
 }
 
 /** An image whose channel count the model cannot take: ERR_PATHO_DATA naming the file. */

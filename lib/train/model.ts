@@ -68,6 +68,8 @@ export interface ModelOptions {
   seed?: number;
   /** 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision); default: the net's own */
   precision?: Precision;
+  /** extra checkpoint metadata saved with every checkpoint (e.g. { mpp, classes } of slide training) */
+  metadata?: Partial<CheckpointMeta>;
 }
 
 function makeLoss(opts: ModelOptions): { fn: LossFn; name: string } {
@@ -228,6 +230,7 @@ export class Model implements Disposable, AsyncDisposable {
       loss: this.lossName,
       bestDice: this.state.bestDice,
       stepsPerEpoch: this.state.stepsPerEpoch,
+      ...this.opts.metadata,
       ...extra,
     };
   }

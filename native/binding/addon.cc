@@ -16,6 +16,7 @@ void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
 void registerMulticlassOps(Napi::Env env, Napi::Object exports);  // multiclass_ops.cc
 void registerObjects(Napi::Env env, Napi::Object exports);  // objects.cc
 Napi::Value InferenceRun(const Napi::CallbackInfo& info);  // inference.cc
+void registerOpenSlide(Napi::Env env, Napi::Object exports);  // openslide.cc
 
 namespace {
 
@@ -162,6 +163,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerComm(env, exports);
   registerMulticlassOps(env, exports);
   registerObjects(env, exports);
+  registerOpenSlide(env, exports);
   return exports;
 }
 
