@@ -12,8 +12,17 @@ type Command = (argv: string[]) => Promise<number | void>;
 
 const commands = new Map<string, { spec: CommandSpec; load: () => Promise<Command> }>([
   ['demo', { spec: DEMO, load: async () => (await import('./demo')).demoCommand }],
-  ['train', { spec: TRAIN, load: async () => (await import('./train')).trainCommand }],
-  ['predict', { spec: PREDICT, load: async () => (await import('./predict')).predictCommand }],
+  // slide training and prediction share the commands' flags; their modules build on the folder ones
+  ['train', { spec: TRAIN, load: async () => {
+    const { trainCommand } = await import('./train');
+    const { trainSlidesCommand, wantsSlideTraining } = await import('./train-slides');
+    return (argv) => (wantsSlideTraining(argv) ? trainSlidesCommand(argv) : trainCommand(argv));
+  } }],
+  ['predict', { spec: PREDICT, load: async () => {
+    const { predictCommand } = await import('./predict');
+    const { predictSlideCommand, wantsSlideMode } = await import('./predict-slide');
+    return (argv) => (wantsSlideMode(argv) ? predictSlideCommand(argv) : predictCommand(argv));
+  } }],
   ['evaluate', { spec: EVALUATE, load: async () => (await import('./evaluate')).evaluateCommand }],
   ['bench', { spec: BENCH, load: async () => (await import('./bench')).benchCommand }],
   ['launch', { spec: LAUNCH, load: async () => (await import('./launch')).launchCommand }],

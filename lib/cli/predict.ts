@@ -13,7 +13,6 @@ import { PREDICT } from './flags';
 import { checkDevice } from './train';
 import { UsageError } from '../errors';
 import { PRECISIONS } from '../nn/module';
-import { predictSlideCommand, wantsSlideMode } from './predict-slide';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
 
@@ -55,7 +54,6 @@ export function listImages(input: string, flag: string): string[] {
 }
 
 export async function predictCommand(argv: string[]): Promise<void> {
-  if (wantsSlideMode(argv)) return predictSlideCommand(argv);
   const f = parseFlags(argv, PREDICT);
   const input = f.existing('input');
   const files = listImages(input, 'input');

@@ -67,6 +67,11 @@ interface SlideScore {
   iou: Record<string, number>;
 }
 
+/** True when `patho train` should take the slide path (--slides is given). */
+export function wantsSlideTraining(argv: string[]): boolean {
+  return argv.some((a) => a === '--slides' || a.startsWith('--slides='));
+}
+
 export async function trainSlidesCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, TRAIN);
   if (f.has('data') || f.has('val') || f.has('images') || f.has('masks')) throw new UsageError('give either --data (image folders) or --slides with --annotations, not both (use --val-slides for validation slides)');

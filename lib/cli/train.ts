@@ -18,7 +18,6 @@ import { progressReporter } from './progress';
 import { UsageError } from '../errors';
 import { checkDevice as checkDeviceSpec } from '../device';
 import { PRECISIONS, type Precision } from '../nn/module';
-import { trainSlidesCommand } from './train-slides';
 
 /** Everything `patho train` needs, checked; the defaults are lib/defaults.ts's (DEFAULTS) unless said. */
 export interface TrainConfig {
@@ -210,7 +209,6 @@ export async function plotCurves(out: string): Promise<void> {
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
-  if (argv.some((a) => a === '--slides' || a.startsWith('--slides='))) return trainSlidesCommand(argv);
   const c = trainConfig(parseFlags(argv, TRAIN));
   const ac = new AbortController();
   const onSig = () => {

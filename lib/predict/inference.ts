@@ -55,6 +55,8 @@ export async function predictProbabilities(net: Module, input: PredictInput, nor
 /** A trained network for prediction only: its weights, input normalisation and thresholds. */
 export class InferenceModel implements ProbabilityModel, Disposable {
   private compiled: Promise<InferenceUNet> | null = null;
+  /** the compiled network once ready (so dispose() frees it at once) */
+  private ready: InferenceUNet | null = null;
 
   /** precision: what the compiled UNet computes in ('fp32' or 'bf16'; the logits are float32 either way) */
   constructor(readonly net: Module, public normalization: Normalization, readonly thresholds: number[] | null = null,
@@ -72,6 +74,7 @@ export class InferenceModel implements ProbabilityModel, Disposable {
     if (!(this.net instanceof UNet)) return predictProbabilities(this.net, input, this.normalization);
     this.compiled ??= compileForInference(this.net, { precision: this.precision });
     const inf = await this.compiled;
+    this.ready = inf;
     const prob = noGrad(() => scope(() => {
       let x: Tensor;
       if (input instanceof Tensor) x = input;
@@ -93,7 +96,9 @@ export class InferenceModel implements ProbabilityModel, Disposable {
   dispose(): void {
     const c = this.compiled;
     this.compiled = null;
-    void c?.then((inf) => inf.dispose(), () => undefined);
+    if (this.ready) this.ready.dispose();
+    else void c?.then((inf) => inf.dispose(), () => undefined); // still compiling: free it when done
+    this.ready = null;
     this.net.dispose();
   }
 

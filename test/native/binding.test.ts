@@ -45,7 +45,7 @@ function virtualMethods(src: string, structs: Map<string, string[]>): Map<string
 
 /** The members of `interface Binding { ... }` in lib/native.ts that are methods: name -> parameter names. */
 function bindingInterface(src: string): Map<string, string[]> {
-  const body = /export interface Binding \{([\s\S]*?)\n\}/.exec(src)![1];
+  const body = /export interface Binding(?: extends [\w, ]+)? \{([\s\S]*?)\n\}/.exec(src)![1];
   const out = new Map<string, string[]>();
   for (const m of stripComments(body).matchAll(/^\s*(\w+)\(([^)]*)\)\s*:/gm)) {
     out.set(m[1], m[2].split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split(/\??:/)[0].trim()));

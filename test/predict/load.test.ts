@@ -41,7 +41,13 @@ t.test('a patho checkpoint predicts what the trained model predicted', async (t)
   t.same(loaded.normalization, { mean: [0.45], std: [0.2] });
   t.same(loaded.thresholds, [0.4, 0.6]);
   t.equal(loaded.source, 'patho');
-  t.same(Array.from(await loaded.model.predict(images)), Array.from(want), 'bit-identical probabilities');
+  // the loaded model runs the compiled path (BatchNorm folded into the convolutions): the same
+  // probabilities up to float32 rounding of the folded weights
+  const got = await loaded.model.predict(images);
+  t.equal(got.length, want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+  t.ok(worst <= 1e-5, `the trained model's probabilities within 1e-5 (max |diff| ${worst})`);
   {
     using m = loaded.model;
     t.equal(m.device, 'cpu:0');
@@ -59,7 +65,9 @@ t.test('a plain state_dict: config from the shapes, pixel/255 input; errors', as
   t.equal(loaded.thresholds, null);
   t.equal(loaded.source, 'state_dict');
   const x = { data: new Float32Array(3 * 8 * 8).fill(0.3), shape: [1, 3, 8, 8] };
-  t.same(Array.from(await loaded.model.predict(x)), Array.from(await new Model(net, { checkpoint: false }).predict(x)), 'same network');
+  const a = await loaded.model.predict(x), b = await new Model(net, { checkpoint: false }).predict(x);
+  t.equal(a.length, b.length);
+  t.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5), 'same network (BatchNorm folded: within 1e-5)');
   loaded.model.dispose();
   net.dispose();
   await t.rejects(loadInferenceModel(file, { mean: [0.5] }), { code: 'ERR_PATHO_ARG', message: /Expected 3 values for --mean and --std/ });
