@@ -22,6 +22,12 @@ export const DEFAULTS = Object.freeze({
   /** loss: BCE - log(soft Jaccard), weight 1 (the original's with_jaccard=True). */
   loss: 'bce-jaccard' as const,
   jaccardWeight: 1,
+  /** loss of K-class models (K > 1, softmax): CE - log(mean soft Jaccard over the foreground classes), the binary default generalised. */
+  classLoss: 'ce-jaccard' as const,
+  /** K-class training masks derived from instance labels (--from-instances): boundary rim width in pixels. */
+  boundaryWidth: 2,
+  /** predict overlays: opacity of the filled classes. */
+  overlayAlpha: 0.35,
   /** Dice/IoU thresholds of validation and evaluation (the original's 50% / 70%). */
   thresholds: Object.freeze([0.5, 0.7]) as readonly number[],
   /** images per optimizer step. */

@@ -33,7 +33,8 @@ export function progressReporter(out: NodeJS.WriteStream = process.stdout): { on
     } else if (e.type === 'epoch') {
       stop();
       const m = e.metrics;
-      const dice = m.dice ? Object.entries(m.dice).map(([t, v]) => `dice@${t} ${v.toFixed(4)}`).join(' ') : '';
+      const dice = m.classes && m.dice ? `mean dice ${m.dice.mean?.toFixed(4)} (${Object.entries(m.classes).slice(1).map(([k, v]) => `${k} ${v.dice?.toFixed(3)}`).join(', ')})`
+        : m.dice ? Object.entries(m.dice).map(([t, v]) => `dice@${t} ${v.toFixed(4)}`).join(' ') : '';
       out.write(`epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)}${m.valLoss !== undefined ? ` val loss ${m.valLoss.toFixed(4)}` : ''} ${dice} ` +
         `${m.imagesPerSecond.toFixed(1)} img/s ${m.seconds.toFixed(1)} s${m.partial ? ' (partial)' : ''}\n`);
     } else if (e.type === 'checkpoint') {

@@ -18,6 +18,10 @@ import { progressReporter } from './progress';
 import { UsageError } from '../errors';
 import { checkDevice as checkDeviceSpec } from '../device';
 import { PRECISIONS, type Precision } from '../nn/module';
+import { IGNORE_LABEL } from '../classes/labels';
+import { classMeta } from '../classes/meta';
+import { CLASS_LOSSES, type ClassLossName } from '../train/class-loss';
+import { checkResumeClasses, classConfig, describeClassSetup, labelSpec, prepareClasses, type ClassConfig } from './train-classes';
 
 /** Everything `patho train` needs, checked; the defaults are lib/defaults.ts's (DEFAULTS) unless said. */
 export interface TrainConfig {
@@ -57,8 +61,8 @@ export interface TrainConfig {
   clipGradNorm: number | null;
   /** default 'fp32' */
   precision: Precision;
-  /** default 'bce-jaccard' (BCE - log soft Jaccard) */
-  loss: 'bce-jaccard' | 'bce' | 'dice';
+  /** default 'bce-jaccard' (BCE - log soft Jaccard); K-class models: 'ce', 'ce-jaccard' (their default) or 'dice' */
+  loss: 'bce-jaccard' | 'bce' | 'dice' | ClassLossName;
   /** flips, rotations, colour and elastic changes of the crops; default true */
   augment: boolean;
   /** 'cpu', 'cuda:N', or a list of replicas ('cuda:0,1', 'cpu:0,1'); default 'cpu' */
@@ -73,6 +77,8 @@ export interface TrainConfig {
   workers: number | null;
   /** crops per epoch; null: one per training image */
   samplesPerEpoch: number | null;
+  /** K-class training (--classes, classes.json beside the data, --from-instances); null: binary */
+  classes?: ClassConfig | null;
 }
 
 /** lib/device.ts's checkDevice for a flag: usage errors (exit 2) naming --flag. */
@@ -86,8 +92,11 @@ export function trainConfig(f: Flags): TrainConfig {
   const crop = f.num('crop', { int: true, min: 1 });
   if (crop % 2 ** depth !== 0) throw new UsageError(`Expected --crop to be a multiple of ${2 ** depth} (2^depth for --depth ${depth}) but received ${crop}`);
   if (f.has('val') && f.has('val-split')) throw new UsageError('give either --val DIR or --val-split F, not both');
+  const data = f.existing('data', 'dir');
+  // slides: --classes names the positive annotation classes of a binary model (train-slides.ts)
+  const classes = f.has('slides') ? noClassFlags(f) : classConfig(f, data, f.str('masks'));
   return {
-    data: f.existing('data', 'dir'),
+    data,
     images: f.str('images'),
     masks: f.str('masks'),
     val: f.has('val') ? f.existing('val', 'dir') : null,
@@ -105,7 +114,7 @@ export function trainConfig(f: Flags): TrainConfig {
     schedule: f.choice('schedule', ['constant', 'step', 'cosine', 'poly'] as const),
     clipGradNorm: f.optNum('clip-grad-norm', { min: 0, minExclusive: true }) ?? null,
     precision: f.choice('precision', PRECISIONS),
-    loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const),
+    loss: classes && !f.has('loss') ? DEFAULTS.classLoss : f.choice('loss', ['bce-jaccard', 'bce', 'dice', ...CLASS_LOSSES] as const),
     augment: !f.bool('no-augment'),
     device: checkDevice(f.str('device'), 'device', { list: true }),
     out: path.resolve(f.str('out')),
@@ -113,7 +122,16 @@ export function trainConfig(f: Flags): TrainConfig {
     seed: f.num('seed', { int: true, min: 0 }),
     workers: f.optNum('workers', { int: true, min: 0, max: 16 }) ?? null,
     samplesPerEpoch: f.optNum('samples-per-epoch', { int: true, min: 1 }) ?? null,
+    classes,
   };
+}
+
+/** Slide training is binary: the K-class flags are refused. */
+function noClassFlags(f: Flags): null {
+  const stray = ['ignore-index', 'class-weights', 'from-instances', 'boundary-width'].find((k) => f.has(k));
+  if (stray) throw new UsageError(`--${stray} is for K-class training on --data folders; slide training makes a binary model of the --classes annotations`);
+  if (f.has('loss') && (CLASS_LOSSES as readonly string[]).includes(f.str('loss'))) throw new UsageError(`Expected bce-jaccard, bce or dice for --loss of slide training (a binary model) but received '${f.str('loss')}'`);
+  return null;
 }
 
 export interface TrainRun {
@@ -126,15 +144,24 @@ export interface TrainRun {
 /** Everything `patho train` does, for the CLI and the demo. */
 export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?: AbortSignal } = {}): Promise<TrainRun> {
   ensureWritableDir(c.out, 'out');
-  const dataset = await new FolderDataset(c.data, { images: c.images, masks: c.masks }).ready();
+  const labels = c.classes ? labelSpec(c.classes) : null;
+  const dsOptions = { images: c.images, masks: c.masks, ...(labels ? { labels } : {}) };
+  const dataset = await new FolderDataset(c.data, dsOptions).ready();
   let trainSet: Dataset = dataset;
   let valSet: Dataset | null = null;
   if (c.val) {
-    valSet = await new FolderDataset(c.val, { images: c.images, masks: c.masks }).ready();
+    valSet = await new FolderDataset(c.val, dsOptions).ready();
   } else if (c.valSplit > 0) {
     const split = trainValSplit(dataset, c.valSplit, c.seed);
     trainSet = await split.train.ready();
     valSet = await split.val.ready();
+  }
+  const K = c.classes ? c.classes.list.classes.length : 1;
+  if (c.resume) checkResumeClasses(c.resume, K, c.classes?.list ?? null);
+  const classSetup = c.classes ? await prepareClasses(c.classes, trainSet, valSet) : null;
+  if (c.classes && classSetup && !opts.quiet && rendezvousOptionsFromEnv().rank === 0) {
+    process.stderr.write(`patho train: ${describeClassSetup(c.classes, classSetup.counts, classSetup.weights)}\n`);
+    for (const w of classSetup.warnings) process.stderr.write(`patho train: warning: ${w}\n`);
   }
   const inChannels = trainSet.channels;
   const stats = await trainSet.stats();
@@ -147,7 +174,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats,
     ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}) }) : undefined;
 
-  let net = new UNet({ inChannels, outChannels: 1, width: c.width, depth: c.depth, seed: c.seed });
+  let net = new UNet({ inChannels, outChannels: K, width: c.width, depth: c.depth, seed: c.seed });
   const model = new Model(net, {
     lr: c.lr,
     optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay } : { name: c.optimizer, weightDecay: c.weightDecay },
@@ -161,6 +188,12 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     // restarted by `patho launch --max-restarts`: continue from OUT/last.safetensors when there is one
     loadModel: c.resume ?? restartCount() > 0,
     seed: c.seed,
+    ...(c.classes && classSetup ? {
+      classes: c.classes.list.classes.map((k) => k.name),
+      ...(classSetup.weights ? { classWeights: classSetup.weights } : {}),
+      ...(c.classes.list.ignore ? { ignoreIndex: IGNORE_LABEL } : {}),
+      metadata: { ...classMeta(c.classes.list) },
+    } : {}),
   });
   await model.ready();
   net = model.net as UNet;
@@ -174,7 +207,8 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,
     model: { kind: 'unet', ...net.config },
-    dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats },
+    dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats,
+      ...(classSetup ? { classPixels: classSetup.counts, classWeights: classSetup.weights } : {}) },
     patho: packageVersion(),
     started: new Date().toISOString(),
   }, null, 2) + '\n');
@@ -203,7 +237,7 @@ export async function plotCurves(out: string): Promise<void> {
   if (!fs.existsSync(file)) return;
   const points = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => {
     const m = JSON.parse(l) as { epoch: number; trainLoss: number; valLoss?: number; dice?: Record<string, number> };
-    return { epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss ?? null, valDice: m.dice?.['0.5'] ?? null };
+    return { epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss ?? null, valDice: m.dice?.['0.5'] ?? m.dice?.mean ?? null };
   });
   await plotTrainingCurves(points, path.join(out, 'curves.png'));
 }
@@ -219,7 +253,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   process.on('SIGINT', onSig);
   try {
     const { result } = await runTrain(c, { signal: ac.signal });
-    process.stdout.write(`stopped: ${result.stopReason} after ${result.epochs} epochs, ${result.steps} steps; best val Dice@0.5 ${result.bestDice?.toFixed(4) ?? '-'}\n`);
+    process.stdout.write(`stopped: ${result.stopReason} after ${result.epochs} epochs, ${result.steps} steps; best val ${c.classes ? 'mean Dice' : 'Dice@0.5'} ${result.bestDice?.toFixed(4) ?? '-'}\n`);
     process.stdout.write(`wrote ${c.out}/{last,best}.safetensors, metrics.jsonl, config.json, curves.png\n`);
   } finally {
     process.off('SIGINT', onSig);

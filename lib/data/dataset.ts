@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { DataError, invalidOption, type DataProblem } from '../errors';
 import { Pair, pairFolders } from './files';
 import { DecodedImage, probeImage, readImage, readMask, ReadOptions } from './decode';
+import { readLabels, type LabelSpec } from './labels';
 
 export interface ChannelStats {
   mean: number[];   // per channel, [0,1] units
@@ -18,7 +19,7 @@ export interface DatasetEntry extends Pair {
 
 export interface DecodedPair {
   image: DecodedImage;
-  mask: DecodedImage;   // 1 channel, 0/1
+  mask: DecodedImage;   // 1 channel, 0/1 (class labels 0..K-1, 255 ignored, with the labels option)
 }
 
 /** What a DataLoader needs from a dataset. Indices are positions 0..length-1 after ready(). */
@@ -40,6 +41,7 @@ export interface FolderDatasetOptions extends ReadOptions {
   stats?: ChannelStats;     // skip estimating statistics
   statsSample?: number;     // images decoded to estimate statistics (default 16)
   verify?: 'header' | 'full';  // 'full' decodes every file in ready() to find truncated ones
+  labels?: LabelSpec;       // multi-class: masks decode to class labels (lib/data/labels.ts) instead of 0/1
 }
 
 const MIN_STD = 1e-3;
@@ -133,7 +135,7 @@ export class FolderDataset implements Dataset {
     await forEachLimit(this.pairs.length, 8, async (i) => {
       const p = this.pairs[i];
       const [im, mk] = await Promise.allSettled(full
-        ? [readImage(p.image, this.options), readMask(p.mask, this.options.threshold, this.options)]
+        ? [readImage(p.image, this.options), this.readMaskOf(p.mask)]
         : [probeImage(p.image, this.options), probeImage(p.mask, this.options)]);
       let bad = false;
       for (const r of [im, mk]) {
@@ -188,14 +190,19 @@ export class FolderDataset implements Dataset {
     return e[i];
   }
 
-  /** Decode image i (8-bit) and its 0/1 mask. */
+  /** Decode image i (8-bit) and its 0/1 mask (class labels with the labels option). */
   async read(i: number): Promise<DecodedPair> {
     const e = this.entry(i);
-    const [image, mask] = await Promise.all([readImage(e.image, this.options), readMask(e.mask, this.options.threshold, this.options)]);
+    const [image, mask] = await Promise.all([readImage(e.image, this.options), this.readMaskOf(e.mask)]);
     if (image.width !== mask.width || image.height !== mask.height) {
       throw new DataError(`Expected ${e.mask} to match the size of ${e.image}`, [{ files: [e.image, e.mask], reason: 'size mismatch' }]);
     }
     return { image, mask };
+  }
+
+  private readMaskOf(file: string): Promise<DecodedImage> {
+    const l = this.options.labels;
+    return l ? readLabels(file, l, this.options) : readMask(file, this.options.threshold, this.options);
   }
 
   /** Throw a clear error unless the images have the model's number of input channels. */

@@ -61,9 +61,10 @@ function infoFrom(file: string, m: sharp.Metadata): ImageInfo {
   return { width: m.width, height: m.height, channels, bitDepth: m.depth === 'ushort' ? 16 : 8, hasAlpha: !!m.hasAlpha, space };
 }
 
-interface RawDecode { data: Uint8Array | Uint16Array; info: ImageInfo }
+export interface RawDecode { data: Uint8Array | Uint16Array; info: ImageInfo }
 
-async function decodeRaw(file: string, options: ReadOptions): Promise<RawDecode> {
+/** Raw samples in the file's own depth (8 or 16 bits), grey or RGB, alpha dropped (label masks decode from these). */
+export async function decodeRaw(file: string, options: ReadOptions): Promise<RawDecode> {
   try {
     const s = sharp(file, { limitInputPixels: options.limitInputPixels, failOn: 'error' });
     const info = infoFrom(file, await s.metadata());

@@ -59,7 +59,7 @@ export interface ResolvedOptions {
 
 const KNOWN = new Set(['batchSize', 'shuffle', 'crop', 'tiles', 'augment', 'seed', 'dropLast', 'prefetch', 'cache', 'shard',
   'depth', 'workers', 'samplesPerEpoch', 'inChannels', 'stats', 'images', 'masks', 'threshold', 'skipInvalid', 'statsSample',
-  'verify', 'limitInputPixels']);
+  'verify', 'limitInputPixels', 'labels']);
 
 const isInt = (v: unknown, lo: number, hi = Number.MAX_SAFE_INTEGER): v is number =>
   typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;

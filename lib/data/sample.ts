@@ -8,7 +8,7 @@ import { Rng } from '../rng';
 
 export interface SampleSource {
   image: Uint8Array;    // H*W*C
-  mask: Uint8Array;     // H*W, 0/1
+  mask: Uint8Array;     // H*W, 0/1 (or class labels, sampled by nearest neighbour)
   width: number;
   height: number;
   channels: number;
@@ -32,12 +32,15 @@ export interface SampleResult {
   y: number;
 }
 
-/** Foreground pixels in each row of a width-wide mask. */
+// 255 is the label the losses ignore (lib/classes IGNORE_LABEL): never a crop centre
+const isForeground = (v: number): number => (v !== 0 && v !== 255 ? 1 : 0);
+
+/** Foreground pixels in each row of a width-wide mask: 0/1 masks, or class labels (any class > 0; 255 is ignored). */
 export function maskRowCounts(mask: Uint8Array, width: number): Uint32Array {
   const rows = new Uint32Array(mask.length / width);
   for (let y = 0, i = 0; y < rows.length; y++) {
     let c = 0;
-    for (const end = i + width; i < end; i++) c += mask[i];
+    for (const end = i + width; i < end; i++) c += isForeground(mask[i]);
     rows[y] = c;
   }
   return rows;
@@ -50,7 +53,7 @@ export function pickForeground(mask: Uint8Array, width: number, rng: Rng, rowCou
   if (count === 0) return -1;
   let r = rng.int(count), y = 0;
   while (r >= rowCounts[y]) r -= rowCounts[y++];
-  for (let i = y * width; ; i++) if (mask[i] && r-- === 0) return i;
+  for (let i = y * width; ; i++) if (isForeground(mask[i]) && r-- === 0) return i;
 }
 
 const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);

@@ -54,3 +54,21 @@ export function uploadMasks(b: Batch, device: string): Tensor {
     m.dispose();
   }
 }
+
+/**
+ * class-label masks uint8 NHW (0..K-1; 255 where the loss and metrics skip the pixel) -> float32
+ * [N,H,W] class indices on `device`, as the multi-class losses take them
+ */
+export function uploadLabels(b: Batch, device: string): Tensor {
+  checkDims(b);
+  checkCount('masks', b.masks.length, b.n * b.height * b.width);
+  const m = native.empty([b.n, b.height, b.width], 'uint8', device);
+  try {
+    m.write(b.masks);
+    const y = Tensor.empty([b.n, b.height, b.width], device);
+    native.labelsU8ToFloat(m, y.value);
+    return y;
+  } finally {
+    m.dispose();
+  }
+}

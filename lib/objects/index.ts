@@ -5,3 +5,4 @@ export * from './separate';
 export * from './features';
 export * from './metrics';
 export * from './seams';
+export * from './boundary';

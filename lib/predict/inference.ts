@@ -1,5 +1,5 @@
-// A network applied for inference: BatchNorm in eval mode, no gradient recording, sigmoid
-// probabilities of uint8 images (normalised on the device) or of normalised float input.
+// A network applied for inference: BatchNorm in eval mode, no gradient recording, sigmoid (softmax
+// for K-class networks) probabilities of uint8 images (normalised on the device) or of normalised float input.
 // Model.predict (the training net as it is) and InferenceModel (a network loaded for prediction,
 // no optimizer) share it; InferenceModel runs a UNet through the compiled inference path
 // (lib/nn/inference.ts: BatchNorm folded, conv+bias+ReLU fused, one queued pass that frees each
@@ -8,6 +8,7 @@ import '../disposable';
 import type { ImageBatch, Normalization } from '../data/batch';
 import { normalizationOf, uploadImages } from '../data/upload';
 import { sigmoid } from '../nn/functional';
+import { softmax } from '../nn/multiclass';
 import { compileForInference, type InferenceUNet } from '../nn/inference';
 import type { Module } from '../nn/module';
 import { UNet } from '../nn/unet';
@@ -27,6 +28,11 @@ export interface ProbabilityModel {
   predict(input: ImageBatch): Promise<Float32Array>;
 }
 
+/** Sigmoid of one logit map (binary models), softmax over the channels of K-class models. */
+function probabilities(logits: Tensor): Tensor {
+  return logits.shape[1] > 1 ? softmax(logits) : sigmoid(logits);
+}
+
 /** Probabilities float32 [N, outChannels, H, W] of `net` in eval mode; its training mode is restored. */
 export async function predictProbabilities(net: Module, input: PredictInput, normalization: Normalization | null): Promise<Float32Array> {
   const wasTraining = net.training;
@@ -40,7 +46,7 @@ export async function predictProbabilities(net: Module, input: PredictInput, nor
         const n = normalizationOf(input, normalization);
         x = uploadImages(input, net.device, n.mean, n.std);
       }
-      return sigmoid(net.forward(x));
+      return probabilities(net.forward(x));
     }));
     try {
       return await prob.read();
@@ -83,7 +89,7 @@ export class InferenceModel implements ProbabilityModel, Disposable {
         const n = normalizationOf(input, this.normalization);
         x = uploadImages(input, this.device, n.mean, n.std);
       }
-      return sigmoid(inf.forward(x));
+      return probabilities(inf.forward(x));
     }));
     try {
       return await prob.read();

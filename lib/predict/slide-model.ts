@@ -12,7 +12,8 @@ export interface SlideModelMeta {
   id: string;
 }
 
-function headerMetadata(file: string): Record<string, string> {
+/** The safetensors header's __metadata__ strings, without reading the tensors. */
+export function headerMetadata(file: string): Record<string, string> {
   const fd = fs.openSync(file, 'r');
   try {
     const len = Buffer.alloc(8);

@@ -11,15 +11,19 @@ import type { LossFn } from '../nn/losses';
 import { scoresFromCounts } from '../nn/metrics';
 import type { Module } from '../nn/module';
 import { noGrad, scope, Tensor } from '../tensor';
+import { evaluateClasses } from './evaluate-classes';
 import type { ReplicaGroup } from './replicas';
 
 export interface EvaluateResult {
   loss: number;
+  /** binary: the thresholds; K-class: none (argmax) */
   thresholds: number[];
-  /** mean over images, per threshold */
+  /** binary: mean over images, per threshold; K-class: one value, the macro mean over the foreground classes */
   dice: number[];
   iou: number[];
   images: number;
+  /** K-class: Dice and IoU of each class over the whole validation set (its summed confusion matrix) */
+  classes?: Record<string, { dice: number; iou: number }>;
 }
 
 /** What a validation pass reads of a model (Model fits). */
@@ -31,9 +35,21 @@ export interface EvaluationTarget {
   readonly normalization: Normalization | null;
   /** a launched group: rank 0's BatchNorm statistics are used and the sums are all-reduced */
   readonly group: ReplicaGroup | null;
+  /** K-class networks: the class names (validation by argmax, per class); null or absent: binary */
+  readonly classes?: readonly string[] | null;
+  /** K-class: the label validation skips */
+  readonly ignoreIndex?: number;
+}
+
+/** What metrics.jsonl records of a validation: binary Dice/IoU by threshold; K-class the macro means ('mean') and each class. */
+export function validationFields(v: EvaluateResult): { valLoss: number; dice: Record<string, number>; iou: Record<string, number>; classes?: EvaluateResult['classes'] } {
+  if (v.classes) return { valLoss: v.loss, dice: { mean: v.dice[0] }, iou: { mean: v.iou[0] }, classes: v.classes };
+  const by = (x: number[]) => Object.fromEntries(v.thresholds.map((t, i) => [String(t), x[i]]));
+  return { valLoss: v.loss, dice: by(v.dice), iou: by(v.iou) };
 }
 
 export async function evaluateModel(model: EvaluationTarget, loader: AsyncIterable<Batch>): Promise<EvaluateResult> {
+  if (model.classes) return evaluateClasses(model, model.classes, loader);
   const net = model.net;
   const device = net.device;
   const th = [...model.thresholds];

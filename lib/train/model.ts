@@ -20,6 +20,8 @@ import type { Tensor } from '../tensor';
 import { evaluateModel, type EvaluateResult } from './evaluate';
 import { ReplicaGroup, replicaDevices } from './replicas';
 import { positionFromMeta } from './position';
+import { PALETTE } from '../classes/classes';
+import { makeClassLoss, type ClassLossName } from './class-loss';
 import { checkSchedule, type ScheduleSpec } from './schedule';
 import { TrainState } from './state';
 import { trainStep } from './step';
@@ -39,8 +41,17 @@ export interface ModelOptions {
   withJaccard?: boolean;
   /** weight of the Jaccard term (default DEFAULTS.jaccardWeight = 1 with withJaccard) */
   jaccardWeight?: number;
-  /** 'bce-jaccard' (default DEFAULTS.loss), 'bce', 'dice' or a function of (logits, target) */
-  loss?: 'bce-jaccard' | 'bce' | 'dice' | LossFn;
+  /**
+   * 'bce-jaccard' (default DEFAULTS.loss), 'bce', 'dice' or a function of (logits, target); for a K-class
+   * network (K > 1 output channels, softmax) 'ce', 'ce-jaccard' (default DEFAULTS.classLoss) or 'dice'
+   */
+  loss?: 'bce-jaccard' | 'bce' | 'dice' | ClassLossName | LossFn;
+  /** K-class: the class names, background first (default: 'background', 'class1', ...) */
+  classes?: string[];
+  /** K-class: cross-entropy weight per class (e.g. inverse frequencies; lib/nn/class_metrics.ts) */
+  classWeights?: number[];
+  /** K-class: the label whose pixels the loss and validation skip (masks decode ignored pixels to 255) */
+  ignoreIndex?: number;
   /** default DEFAULTS.schedule = 'cosine' (annealed over the run; the original used 'step') */
   schedule?: ScheduleSpec | ScheduleSpec['kind'];
   /** clip gradients to this global L2 norm (off by default) */
@@ -72,7 +83,11 @@ export interface ModelOptions {
   metadata?: Partial<CheckpointMeta>;
 }
 
-function makeLoss(opts: ModelOptions): { fn: LossFn; name: string } {
+function makeLoss(opts: ModelOptions, K: number): { fn: LossFn; name: string } {
+  if (K > 1 && typeof opts.loss !== 'function') {
+    const jw = opts.withJaccard === false ? 0 : opts.jaccardWeight;
+    return makeClassLoss(opts.loss ?? DEFAULTS.classLoss, K, { classWeights: opts.classWeights, ignoreIndex: opts.ignoreIndex, ...(jw !== undefined ? { jaccardWeight: jw } : {}) });
+  }
   const loss = opts.loss ?? (opts.withJaccard === false ? 'bce' : DEFAULTS.loss);
   if (typeof loss === 'function') return { fn: loss, name: loss.name || 'custom' };
   if (loss === 'bce-jaccard' || loss === 'bce') {
@@ -81,6 +96,11 @@ function makeLoss(opts: ModelOptions): { fn: LossFn; name: string } {
   }
   if (loss === 'dice') return { fn: (l, t) => diceLoss(l, t), name: 'dice' };
   throw invalidOption('loss', "'bce-jaccard', 'bce', 'dice' or a function", loss);
+}
+
+/** Output channels of a network (a UNet's config; other modules: the class list's length, else 1). */
+function outChannelsOf(net: Module, opts: ModelOptions): number {
+  return net instanceof UNet ? net.config.outChannels : opts.classes?.length ?? 1;
 }
 
 // The original's lr was tuned for SGD; Adam's is PyTorch's default (see DEFAULTS).
@@ -111,6 +131,10 @@ export class Model implements Disposable, AsyncDisposable {
   resumedFrom: string | null = null;
   /** the replicas, one per device (a group of one on one device); null until ready() */
   group: ReplicaGroup | null = null;
+  /** K-class networks: the class names (K > 1, softmax); null for a binary network (sigmoid) */
+  readonly classes: string[] | null;
+  /** K-class: the label the loss and validation skip (default none) */
+  readonly ignoreIndex: number | undefined;
   private readonly opts: ModelOptions;
   private readyP: Promise<void> | null = null;
   private disposed = false;
@@ -130,7 +154,13 @@ export class Model implements Disposable, AsyncDisposable {
     this.checkpointDir = opts.checkpoint === false ? null : path.resolve(opts.checkpoint ?? this.outDir);
     this.rng = new Rng(opts.seed ?? DEFAULTS.seed);
     if (opts.precision !== undefined) net.setPrecision(checkPrecision(opts.precision));
-    const loss = makeLoss(opts);
+    const K = outChannelsOf(net, opts);
+    if (opts.classes !== undefined && opts.classes.length !== K) {
+      throw invalidOption('classes', `${K} class names (the network has ${K} output channel${K > 1 ? 's' : ''})`, opts.classes);
+    }
+    this.classes = K > 1 ? opts.classes ?? ['background', ...Array.from({ length: K - 1 }, (_, i) => `class${i + 1}`)] : null;
+    this.ignoreIndex = K > 1 ? opts.ignoreIndex : undefined;
+    const loss = makeLoss(opts, K);
     this.lossFn = loss.fn;
     this.lossName = loss.name;
   }
@@ -230,6 +260,8 @@ export class Model implements Disposable, AsyncDisposable {
       loss: this.lossName,
       bestDice: this.state.bestDice,
       stepsPerEpoch: this.state.stepsPerEpoch,
+      // K-class: the class names and display colours (lib/classes/meta.ts reads them back)
+      ...(this.classes ? { classes: this.classes, classColors: this.classes.map((_, k) => PALETTE[k % PALETTE.length]) } : {}),
       ...this.opts.metadata,
       ...extra,
     };
@@ -255,7 +287,7 @@ export class Model implements Disposable, AsyncDisposable {
     const norm = normalizationOf(batch, this.normalization);
     this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
     const r = await trainStep(this.group!, batch, {
-      lossFn: this.lossFn, norm, lr: lr ?? this.optimizer.lr, clipNorm: this.clipNorm, step: this.state.step,
+      lossFn: this.lossFn, norm, lr: lr ?? this.optimizer.lr, clipNorm: this.clipNorm, step: this.state.step, labels: this.classes !== null,
     });
     this.lastGradNorm = r.gradNorm;
     this.state.step++;
@@ -263,7 +295,7 @@ export class Model implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Probabilities (sigmoid of the logits) with BatchNorm in eval mode and no gradient recording.
+   * Probabilities (sigmoid of the logits; softmax over the channels of a K-class network) with BatchNorm in eval mode and no gradient recording.
    * Input: uint8 NHWC images (a Batch or ImageBatch; mean/std default to the training ones) or
    * normalised float32 NCHW ({ data, shape } or a Tensor). Output: float32 [N, outChannels, H, W].
    */

@@ -3,7 +3,7 @@
 // before anything is awaited, then the same optimizer update at the given learning rate on every
 // replica. Loss and gradient norm are those of the whole global batch.
 import type { Batch, Normalization } from '../data/batch';
-import { uploadImages, uploadMasks } from '../data/upload';
+import { uploadImages, uploadLabels, uploadMasks } from '../data/upload';
 import { invalidOption, PathoError } from '../errors';
 import { native } from '../native';
 import type { LossFn } from '../nn/losses';
@@ -37,6 +37,8 @@ export interface StepInput {
   clipNorm: number | null;
   /** steps done before this one (for the error message) */
   step: number;
+  /** K-class network: the masks are class labels, uploaded as float32 [N,H,W] indices (default: 0/1 masks [N,1,H,W]) */
+  labels?: boolean;
 }
 
 /** Resolves to { loss, gradNorm } of the global batch; rejects with ERR_PATHO_NONFINITE before any update. */
@@ -62,7 +64,7 @@ export async function trainStep(group: ReplicaGroup, batch: Batch, s: StepInput)
       r.net.train();
       r.resetStep(true);
       const x = uploadImages(part, dev, s.norm.mean, s.norm.std);
-      const y = uploadMasks(part, dev);
+      const y = s.labels ? uploadLabels(part, dev) : uploadMasks(part, dev);
       r.optimizer.zeroGrad();
       const loss = s.lossFn(r.net.forward(x), y);
       // each replica's loss is a mean over its micro-batch; weighting by its share makes the average

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { Batch } from '../data/batch';
 import { DEFAULTS } from '../defaults';
 import { DataError, invalidOption, PathoError } from '../errors';
-import type { EvaluateResult } from './evaluate';
+import { validationFields, type EvaluateResult } from './evaluate';
 import type { ReplicaGroup } from './replicas';
 import { learningRate, type ScheduleSpec } from './schedule';
 import type { TrainState } from './state';
@@ -17,9 +17,11 @@ export interface EpochMetrics {
   step: number;
   trainLoss: number;
   valLoss?: number;
-  /** mean validation Dice / IoU keyed by threshold ("0.5") */
+  /** mean validation Dice / IoU keyed by threshold ("0.5"); K-class models: { mean } over the foreground classes */
   dice?: Record<string, number>;
   iou?: Record<string, number>;
+  /** K-class models: validation Dice and IoU of each class */
+  classes?: Record<string, { dice: number; iou: number }>;
   lr: number;
   imagesPerSecond: number;
   seconds: number;
@@ -96,8 +98,6 @@ function loaderSteps(loader: unknown): number | null {
   }
   return null;
 }
-
-const byThreshold = (th: number[], v: number[]): Record<string, number> => Object.fromEntries(th.map((t, i) => [String(t), v[i]]));
 
 /**
  * Under `patho launch` every rank must stop after the same step: any rank's stop reason (its time
@@ -212,9 +212,7 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       time: new Date().toISOString(),
     };
     if (val) {
-      m.valLoss = val.loss;
-      m.dice = byThreshold(val.thresholds, val.dice);
-      m.iou = byThreshold(val.thresholds, val.iou);
+      Object.assign(m, validationFields(val)); // K-class: dice/iou { mean } and each class's
     }
     if (stop) m.partial = true;
     if (images > 0) {
