@@ -18,6 +18,8 @@ export interface FlagDef {
   default?: string | number | readonly number[];
   /** --help's wording of a default the command works out at run time ("1e-3 for adam, 5e-3 for sgd") */
   defaultText?: string;
+  /** a string flag that may be given bare (`--overlay`, no value after it): it then takes this value */
+  optionalValue?: string;
 }
 export type FlagSpec = Record<string, FlagDef>;
 
@@ -73,7 +75,8 @@ function showDefault(d: FlagDef): string {
 /** `patho <command> --help`, generated from the spec the parser uses. */
 export function formatHelp(cmd: CommandSpec): string {
   const rows = Object.entries(cmd.flags).map(([name, d]) => {
-    const left = `${d.short ? `-${d.short}, ` : '    '}--${name}${d.value ? ` ${d.value}` : ''}`;
+    const value = d.value ? (d.optionalValue !== undefined ? ` [${d.value}]` : ` ${d.value}`) : '';
+    const left = `${d.short ? `-${d.short}, ` : '    '}--${name}${value}`;
     const def = showDefault(d);
     return [left, `${d.help}${def ? ` (default ${def})` : ''}`];
   });
@@ -175,6 +178,17 @@ export class Flags {
   }
 }
 
+/** argv with each bare flag that has an optionalValue (last, or followed by another flag) given that value. */
+function withOptionalValues(argv: string[], flags: FlagSpec): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => {
+    if ((end >= 0 && i >= end) || !a.startsWith('--')) return a;
+    const d = flags[a.slice(2)];
+    const next = argv[i + 1];
+    return d?.optionalValue !== undefined && (next === undefined || next.startsWith('-')) ? `${a}=${d.optionalValue}` : a;
+  });
+}
+
 /** Parses argv against a command's spec; an unknown flag is one UsageError with a "did you mean". */
 export function parseFlags(argv: string[], cmd: CommandSpec, opts: { positionals?: boolean } = {}): Flags {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
@@ -182,7 +196,7 @@ export function parseFlags(argv: string[], cmd: CommandSpec, opts: { positionals
     options[name] = { type: d.type, ...(d.short ? { short: d.short } : {}), ...(d.multiple ? { multiple: true } : {}) };
   }
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: opts.positionals ?? false });
+    const { values, positionals } = parseArgs({ args: withOptionalValues(argv, cmd.flags), options, strict: true, allowPositionals: opts.positionals ?? false });
     return new Flags(values as Flags['values'], positionals, cmd.flags);
   } catch (e) {
     const err = e as Error & { code?: string };

@@ -73,6 +73,16 @@ const INFER: FlagSpec = {
   precision: { type: 'string', value: 'P', default: DEFAULTS.precision, help: PRECISION_HELP },
 };
 
+// Shared by predict and evaluate: how objects (instances) are separated from a prediction.
+const OBJECTS: FlagSpec = {
+  split: { type: 'string', value: 'on|off', default: DEFAULTS.objectSplit ? 'on' : 'off', help: 'objects: split touching objects (distance-transform watershed; off: connected components)' },
+  'min-area': { type: 'string', value: 'PX', default: DEFAULTS.minArea, help: 'objects: drop objects of fewer pixels' },
+  'max-hole': { type: 'string', value: 'PX', default: DEFAULTS.maxHole, help: 'objects: fill holes of up to PX pixels' },
+  'boundary-class': { type: 'string', value: 'NAME|none', defaultText: 'a class named boundary, in models of 3+ classes',
+    help: 'objects of K-class models: the boundary class of the boundary recipe (interiors seed a watershed split by it); none: class by class' },
+  classes: { type: 'string', value: 'A,B', defaultText: "the checkpoint's", help: 'class names, background first (as many as the model has classes)' },
+};
+
 /** Flags only slide prediction has: any of them selects slide mode (lib/cli/predict-slide.ts). */
 export const SLIDE_PREDICT: FlagSpec = {
   mpp: { type: 'string', value: 'X', defaultText: "the checkpoint's patho.mpp, else level 0", help: 'slides: µm per pixel to predict at' },
@@ -94,12 +104,18 @@ export const PREDICT: CommandSpec = {
     input: { type: 'string', value: 'FILE|SLIDE|DIR', help: 'an image, a slide (.svs, .ndpi, .mrxs, .scn, pyramidal TIFF), or a folder of them' },
     out: { type: 'string', value: 'DIR', help: 'output folder' },
     threshold: { type: 'string', value: 'T', defaultText: `the checkpoint's first threshold, else ${DEFAULTS.threshold}`, help: 'mask threshold on the probability' },
-    overlay: { type: 'boolean', help: 'also write <stem>_overlay.png (mask over the image)' },
+    overlay: { type: 'string', value: 'outline|fill|both', optionalValue: 'auto',
+      help: 'also write <stem>_overlay.png (prediction over the image, with a legend for K classes); bare --overlay: outline for RGB (H&E), both for grey images' },
+    'overlay-alpha': { type: 'string', value: 'A', default: DEFAULTS.overlayAlpha, help: 'opacity of the filled overlay' },
+    objects: { type: 'boolean', help: 'also write <stem>_instances.tif (16-bit labels, 32-bit past 65535), <stem>_objects.csv and <stem>_objects.geojson (QuPath detections)' },
+    'image-mpp': { type: 'string', value: 'UM', help: 'µm per pixel of plain images: adds the µm measurements of --objects (slides state their own)' },
+    ...OBJECTS,
     ...INFER,
     ...SLIDE_PREDICT,
     ...HELP,
   },
-  notes: ['Writes <stem>_prob.png (probability x 255) and <stem>_mask.png (0/255) per input image; per slide,',
+  notes: ['Writes <stem>_prob.png (probability x 255) and <stem>_mask.png (0/255) per input image (K-class models: <stem>_labels.png,',
+    'class index, and <stem>_classes.png, class colours); with --objects OUT/objects_summary.json counts objects per class and image; per slide,',
     'OUT/<stem>/<stem>_prob.tif (tiled pyramid), _regions.geojson (QuPath), _thumb.png, _tissue.png and _summary.json.',
     'Any of the slide flags selects slide mode; slides are otherwise told apart from images by their format.'],
 };
@@ -115,6 +131,11 @@ export const EVALUATE: CommandSpec = {
     thresholds: { type: 'string', value: 'a,b', default: DEFAULTS.thresholds, help: 'probability thresholds' },
     json: { type: 'boolean', help: 'print one JSON object (images, mean, curve) instead of a table' },
     plot: { type: 'string', value: 'FILE', help: 'write a Dice-vs-threshold plot (PNG)' },
+    instances: { type: 'string', value: 'DIR|auto', help: 'instance ground truth (label images named as the images; auto: masks with more than two values): adds AJI, PQ, DQ, SQ, F1@0.5 and the count error' },
+    errors: { type: 'string', value: 'DIR', help: 'write <stem>_errors.png per image: true positives, false positives, false negatives in three colours' },
+    mpp: { type: 'string', value: 'UM', help: 'µm per pixel of the images: Hausdorff distances also in µm' },
+    'ignore-index': { type: 'string', value: 'V', help: 'K-class: mask value whose pixels the metrics skip' },
+    ...OBJECTS,
     ...INFER,
     ...HELP,
   },

@@ -1,9 +1,10 @@
 // `patho predict`: whole images of any size through overlapping, blended tiles; writes
-// <stem>_prob.png (0-255), <stem>_mask.png (0/255) and with --overlay <stem>_overlay.png.
+// <stem>_prob.png (0-255), <stem>_mask.png (0/255) (K-class models: <stem>_labels.png and
+// <stem>_classes.png), with --overlay <stem>_overlay.png, with --objects the instance, CSV and GeoJSON
+// files (predict-image.ts) and OUT/objects_summary.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readImage } from '../data';
-import { predictMaps, writeGrey, writeOverlay } from '../predict/image';
 import { checkImageChannels, loadInferenceModel, type LoadedModel } from '../predict/load';
 import type { TiledOptions } from '../predict/tiled';
 import { DEFAULTS } from '../defaults';
@@ -13,6 +14,10 @@ import { PREDICT } from './flags';
 import { checkDevice } from './train';
 import { UsageError } from '../errors';
 import { PRECISIONS } from '../nn/module';
+import { OVERLAY_STYLES, type OverlayStyle } from '../predict/overlay';
+import { writeAtomic } from '../predict/slide-files';
+import { modelClasses, objectOptions } from './class-flags';
+import { predictImageOutputs } from './predict-image';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
 
@@ -53,25 +58,43 @@ export function listImages(input: string, flag: string): string[] {
   return files;
 }
 
+/** --overlay (bare: 'auto') and --overlay-alpha; null without --overlay. */
+export function overlayFlags(f: Flags): { overlay: OverlayStyle | 'auto' | null; overlayAlpha: number } {
+  const overlay = f.has('overlay') ? f.choice('overlay', ['auto', ...OVERLAY_STYLES] as const) : null;
+  const overlayAlpha = f.num('overlay-alpha', { min: 0, max: 1 });
+  if (f.has('overlay-alpha') && !overlay) throw new UsageError('--overlay-alpha sets the opacity of --overlay: give both');
+  return { overlay, overlayAlpha };
+}
+
 export async function predictCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, PREDICT);
   const input = f.existing('input');
   const files = listImages(input, 'input');
   const out = ensureWritableDir(f.str('out'), 'out');
+  const { overlay, overlayAlpha } = overlayFlags(f);
+  const mpp = f.optNum('image-mpp', { min: 0, minExclusive: true }) ?? null;
   const { loaded, tiled } = await inferSetup(f);
-  const threshold = f.optNum('threshold', { min: 0, max: 1 }) ?? loaded.thresholds?.[0] ?? DEFAULTS.threshold;
-  for (const file of files) {
-    const t0 = Date.now();
-    const img = await readImage(file, { limitInputPixels: false });
-    checkImageChannels(file, img.channels, loaded);
-    const maps = await predictMaps(loaded.model, img, loaded.normalization, tiled, threshold);
-    const stem = path.basename(file, path.extname(file));
-    await writeGrey(maps.prob, img.width, img.height, path.join(out, `${stem}_prob.png`));
-    await writeGrey(maps.mask, img.width, img.height, path.join(out, `${stem}_mask.png`));
-    if (f.bool('overlay')) await writeOverlay(img, maps.mask, path.join(out, `${stem}_overlay.png`));
-    let fg = 0;
-    for (let i = 0; i < maps.mask.length; i++) fg += maps.mask[i] ? 1 : 0;
-    process.stdout.write(`${path.basename(file)}: ${img.width}x${img.height}, foreground ${(100 * fg / maps.mask.length).toFixed(1)}%, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  try {
+    const mc = modelClasses(f, f.existing('model', 'file'), loaded.config.outChannels);
+    const objects = f.bool('objects') ? objectOptions(f, mc) : null;
+    const threshold = f.optNum('threshold', { min: 0, max: 1 }) ?? loaded.thresholds?.[0] ?? DEFAULTS.threshold;
+    const summary: { image: string; counts: Record<string, number> }[] = [];
+    for (const file of files) {
+      const t0 = Date.now();
+      const img = await readImage(file, { limitInputPixels: false });
+      checkImageChannels(file, img.channels, loaded);
+      const stem = path.basename(file, path.extname(file));
+      const r = await predictImageOutputs(loaded.model, loaded.normalization, tiled, img, mc, { out, stem, threshold, overlay, overlayAlpha, objects, mpp });
+      if (r.counts) summary.push({ image: path.basename(file), counts: r.counts });
+      process.stdout.write(`${path.basename(file)}: ${img.width}x${img.height}, ${r.line}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+    if (objects) {
+      const totals: Record<string, number> = {};
+      for (const s of summary) for (const [k, v] of Object.entries(s.counts)) totals[k] = (totals[k] ?? 0) + v;
+      const json = JSON.stringify({ images: summary, totals }, null, 2);
+      await writeAtomic(path.join(out, 'objects_summary.json'), (tmp) => fs.writeFileSync(tmp, `${json}\n`));
+    }
+  } finally {
+    loaded.model.dispose();
   }
-  loaded.model.dispose();
 }

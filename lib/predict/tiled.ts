@@ -4,7 +4,7 @@
 // as soon as no later tile touches them, so a 10000x10000 image never needs a full float map.
 import { invalidOption, PathoError } from '../errors';
 
-/** Predicts a batch of uint8 NHWC tiles; returns n*tile*tile probabilities (NHW). */
+/** Predicts a batch of uint8 NHWC tiles; returns n*tile*tile probabilities (NHW), n*K*tile*tile (NCHW) for K output channels. */
 export type TilePredictor = (tiles: Uint8Array, n: number, tile: number, channels: number) => Promise<Float32Array>;
 
 export interface TiledOptions {
@@ -18,6 +18,8 @@ export interface TiledOptions {
   blend: 'gaussian' | 'linear';
   /** tile sizes must be multiples of this (2^depth of the UNet) */
   multiple: number;
+  /** probability maps per pixel the predictor returns (default 1; K for a K-class model) */
+  outChannels?: number;
 }
 
 export interface RawImage {
@@ -89,6 +91,7 @@ export function effectiveTile(img: { width: number; height: number }, o: TiledOp
 /**
  * Predicts the whole image; calls onRows(y0, rows, count) with finished probability rows
  * (count rows of `width` floats starting at image row y0), top to bottom, each row exactly once.
+ * With K output channels, rows holds K planes of count x width, one per channel.
  */
 export async function predictTiled(
   img: RawImage,
@@ -99,26 +102,32 @@ export async function predictTiled(
   if (!Number.isInteger(o.tile) || o.tile < 1 || o.tile % o.multiple !== 0) throw invalidOption('tile', `a positive multiple of ${o.multiple}`, o.tile);
   if (!(o.overlap >= 0 && o.overlap < 1)) throw invalidOption('overlap', 'a number in [0, 1)', o.overlap);
   if (!Number.isInteger(o.batch) || o.batch < 1) throw invalidOption('batch', 'a positive integer (tiles per forward pass)', o.batch);
+  const K = o.outChannels ?? 1;
+  if (!Number.isInteger(K) || K < 1) throw invalidOption('outChannels', 'a positive integer', K);
   const tile = effectiveTile(img, o);
   const { width: W, height: H, channels: C } = img;
   const xs = tileStarts(W, tile, o.overlap);
   const ys = tileStarts(H, tile, o.overlap);
   const weight = blendWeights(tile, o.blend);
-  // Band accumulators for rows [base, base + tile).
-  const acc = new Float32Array(tile * W);
-  const wsum = new Float32Array(tile * W);
+  // Band accumulators for rows [base, base + tile), one plane per output channel.
+  const band = tile * W;
+  const acc = new Float32Array(K * band);
+  const wsum = new Float32Array(band);
   let base = 0;
   const batchBuf = new Uint8Array(o.batch * tile * tile * C);
   const flush = (upTo: number) => {
     // rows [base, upTo) are final: normalise and emit, then shift the band
     const count = Math.min(upTo, H) - base;
     if (count <= 0) return;
-    const out = new Float32Array(count * W);
-    for (let i = 0; i < count * W; i++) out[i] = wsum[i] > 0 ? acc[i] / wsum[i] : 0;
+    const out = new Float32Array(K * count * W);
+    for (let k = 0; k < K; k++) {
+      const a = k * band, o = k * count * W;
+      for (let i = 0; i < count * W; i++) out[o + i] = wsum[i] > 0 ? acc[a + i] / wsum[i] : 0;
+      acc.copyWithin(a, a + count * W, a + band);
+      acc.fill(0, a + (tile - count) * W, a + band);
+    }
     onRows(base, out, count);
-    acc.copyWithin(0, count * W);
     wsum.copyWithin(0, count * W);
-    acc.fill(0, (tile - count) * W);
     wsum.fill(0, (tile - count) * W);
     base += count;
   };
@@ -128,20 +137,24 @@ export async function predictTiled(
       const n = Math.min(o.batch, xs.length - b0);
       for (let i = 0; i < n; i++) extractTile(img, xs[b0 + i], y0, tile, batchBuf, i * tile * tile * C);
       const probs = await predict(batchBuf.subarray(0, n * tile * tile * C), n, tile, C);
-      if (probs.length !== n * tile * tile) throw new PathoError('ERR_PATHO_SHAPE', `Expected ${n * tile * tile} values from the tile predictor but received ${probs.length}`);
+      const T2 = tile * tile;
+      if (probs.length !== n * K * T2) throw new PathoError('ERR_PATHO_SHAPE', `Expected ${n * K * T2} values from the tile predictor but received ${probs.length}`);
       for (let i = 0; i < n; i++) {
         const x0 = xs[b0 + i];
-        const p = probs.subarray(i * tile * tile, (i + 1) * tile * tile);
-        for (let y = 0; y < tile; y++) {
-          const iy = y0 + y;
-          if (iy >= H) break;
-          const row = (iy - base) * W;
-          for (let x = 0; x < tile; x++) {
-            const ix = x0 + x;
-            if (ix >= W) break;
-            const w = weight[y * tile + x];
-            acc[row + ix] += w * p[y * tile + x];
-            wsum[row + ix] += w;
+        for (let k = 0; k < K; k++) {
+          const p = probs.subarray((i * K + k) * T2, (i * K + k + 1) * T2);
+          const a = k * band;
+          for (let y = 0; y < tile; y++) {
+            const iy = y0 + y;
+            if (iy >= H) break;
+            const row = (iy - base) * W;
+            for (let x = 0; x < tile; x++) {
+              const ix = x0 + x;
+              if (ix >= W) break;
+              const w = weight[y * tile + x];
+              acc[a + row + ix] += w * p[y * tile + x];
+              if (k === 0) wsum[row + ix] += w;
+            }
           }
         }
       }

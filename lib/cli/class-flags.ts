@@ -1,0 +1,93 @@
+// The class list of a model as predict and evaluate use it: the checkpoint's names and colours
+// (patho.classes, patho.classColors), renamed by --classes (which must have as many names as the model
+// has classes), and the flags of object separation (--split, --min-area, --max-hole, --boundary-class).
+import { checkClassCount, classesFromNames, describeClasses, hexColor, parseClasses, PALETTE, type ClassList, type Rgb } from '../classes/classes';
+import { classesFromCheckpoint } from '../classes/meta';
+import { PathoError, UsageError } from '../errors';
+import type { ObjectOptions } from '../predict/objects';
+import type { ObjectClass } from '../predict/object-files';
+import { headerMetadata } from '../predict/slide-model';
+import type { Flags } from './args';
+
+export interface ModelClasses {
+  /** output channels: 1 binary (sigmoid), K > 1 classes (softmax) */
+  K: number;
+  /** K-class models: the class list (index values 0..K-1); null for binary models */
+  list: ClassList | null;
+  /** what objects and regions are called: binary models their positive class, K-class models each class */
+  objectClasses: ObjectClass[];
+}
+
+function parseMeta(file: string): Record<string, unknown> {
+  const raw = headerMetadata(file);
+  const out: Record<string, unknown> = {};
+  for (const k of ['patho.classes', 'patho.classColors']) {
+    if (raw[k] === undefined) continue;
+    try {
+      out[k.slice(6)] = JSON.parse(raw[k]);
+    } catch {
+      throw new PathoError('ERR_PATHO_CHECKPOINT', `${file}: metadata ${k} is not valid JSON`);
+    }
+  }
+  return out;
+}
+
+const BINARY_COLOR: Rgb = [255, 32, 32];
+
+/** The model's classes from its checkpoint, renamed by --classes (same count, or one clear error). */
+export function modelClasses(f: Flags, modelFile: string, K: number): ModelClasses {
+  const meta = parseMeta(modelFile);
+  const given = f.has('classes') ? f.str('classes').split(',').map((s) => s.trim()) : null;
+  if (K <= 1) {
+    if (given && given.length !== 1) {
+      throw new UsageError(`Expected one class name for --classes (${modelFile} is a binary model: one output channel) but received ${given.length} (${given.join(', ')})`);
+    }
+    const recorded = Array.isArray(meta.classes) && typeof meta.classes[0] === 'string' ? (meta.classes[0] as string) : 'Positive';
+    return { K: 1, list: null, objectClasses: [{ name: given?.[0] || recorded, color: BINARY_COLOR }] };
+  }
+  let list = classesFromCheckpoint(meta, K, modelFile)!;
+  if (given) {
+    const renamed = classesFromNames(given);
+    checkClassCount(renamed, K, `the ${K}-class checkpoint ${modelFile} (${describeClasses(list)})`);
+    list = parseClasses({ classes: renamed.classes.map((c, k) => ({ name: c.name, value: k, color: hexColor(list.classes[k].color) })) }, '--classes');
+  }
+  return { K, list, objectClasses: list.classes.map((c) => ({ name: c.name, color: c.color })) };
+}
+
+/** The boundary class of the boundary recipe: --boundary-class NAME, none, or a class named 'boundary' when K >= 3. */
+export function boundaryClass(f: Flags, mc: ModelClasses): number | null {
+  if (!mc.list) {
+    if (f.has('boundary-class')) throw new UsageError('--boundary-class is for K-class models (the recipe background, interior, boundary); this model is binary');
+    return null;
+  }
+  const names = mc.list.classes.map((c) => c.name);
+  if (f.has('boundary-class')) {
+    const v = f.str('boundary-class');
+    if (v === 'none') return null;
+    const k = names.findIndex((n) => n.toLowerCase() === v.toLowerCase());
+    if (k < 1) throw new UsageError(`Expected a foreground class of the model (${names.slice(1).join(', ')}) or none for --boundary-class but received '${v}'`);
+    if (mc.K < 3) throw new UsageError(`--boundary-class needs a model with an interior and a boundary class (3 or more classes); this one has ${mc.K}`);
+    return k;
+  }
+  const k = names.findIndex((n, i) => i > 0 && n.toLowerCase() === 'boundary');
+  return mc.K >= 3 && k > 0 ? k : null;
+}
+
+/** --split, --min-area, --max-hole and the boundary class as separation options. */
+export function objectOptions(f: Flags, mc: ModelClasses): ObjectOptions {
+  return {
+    split: f.choice('split', ['on', 'off'] as const) === 'on',
+    minArea: f.num('min-area', { int: true, min: 0 }),
+    maxHole: f.num('max-hole', { int: true, min: 0 }),
+    boundaryClass: boundaryClass(f, mc),
+  };
+}
+
+/** Display colour of class k (background included) for overlays and legends. */
+export function classColor(mc: ModelClasses, k: number): Rgb {
+  return mc.list?.classes[k]?.color ?? mc.objectClasses[0]?.color ?? hexToRgb(PALETTE[k % PALETTE.length]);
+}
+
+function hexToRgb(h: string): Rgb {
+  return [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
+}
