@@ -3,6 +3,7 @@
 // their means, and the mean Dice-vs-threshold curve; counts streamed row band by row band.
 import type { Normalization } from '../data/batch';
 import type { Dataset } from '../data/dataset';
+import type { DecodedImage } from '../data/decode';
 import { DEFAULTS } from '../defaults';
 import { CURVE_THRESHOLDS, meanOverImages, ThresholdCounts } from '../nn/metrics';
 import { modelTilePredictor } from './image';
@@ -31,6 +32,9 @@ export interface EvaluatedModel {
   config: { inChannels: number };
 }
 
+/** Called per image with its 0/1 mask and blended probabilities; adds its scores to `row`. */
+export type PerImageHook = (index: number, image: DecodedImage, mask: Uint8Array, prob: Float32Array, row: ImageScores) => Promise<void>;
+
 /** The report's column name of a score at a threshold: 'dice@0.5'. */
 export const scoreKey = (kind: 'dice' | 'iou', t: number): string => `${kind}@${t}`;
 
@@ -39,7 +43,7 @@ export const scoreKey = (kind: 'dice' | 'iou', t: number): string => `${kind}@${
  * 0.7]), plus the mean Dice curve over 0.05..0.95 from the same pass.
  */
 export async function evaluateDataset(loaded: EvaluatedModel, dataset: Dataset, tiled: TiledOptions,
-  thresholds: readonly number[] = DEFAULTS.thresholds): Promise<EvaluationReport> {
+  thresholds: readonly number[] = DEFAULTS.thresholds, perImage?: PerImageHook): Promise<EvaluationReport> {
   const all = [...thresholds, ...CURVE_THRESHOLDS];
   const images: ImageScores[] = [];
   const curves: number[][] = [];
@@ -49,7 +53,12 @@ export async function evaluateDataset(loaded: EvaluatedModel, dataset: Dataset, 
     const { image, mask } = await dataset.read(i);
     checkImageChannels(e.image, image.channels, loaded);
     const counts = new ThresholdCounts(all);
-    await predictTiled(image, predictor, tiled, (y0, rows, count) => counts.add(rows, mask.data, y0 * image.width, count * image.width));
+    // the whole probability map only for a hook (instances, boundaries, error maps: evaluate-extra.ts)
+    const prob = perImage ? new Float32Array(image.width * image.height) : null;
+    await predictTiled(image, predictor, tiled, (y0, rows, count) => {
+      counts.add(rows, mask.data, y0 * image.width, count * image.width);
+      prob?.set(rows.subarray(0, count * image.width), y0 * image.width);
+    });
     const s = counts.scores();
     const row: ImageScores = { name: e.stem };
     thresholds.forEach((t, k) => {
@@ -57,6 +66,7 @@ export async function evaluateDataset(loaded: EvaluatedModel, dataset: Dataset, 
       row[scoreKey('iou', t)] = s.iou[k];
     });
     curves.push(s.dice.slice(thresholds.length));
+    if (perImage) await perImage(i, image, mask.data, prob!, row);
     images.push(row);
   }
   const mean: Record<string, number> = {};

@@ -65,13 +65,14 @@ export function renderOverlay(img: RawImage, labels: ArrayLike<number>, o: Overl
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** A PNG of RGB pixels with a legend box (a colour swatch and a name per entry) in its top-left corner. */
+/** A PNG of RGB pixels with a legend box (a colour swatch and a name per entry) in its top-left corner, when it fits in a quarter of the image. */
 export async function pngWithLegend(rgb: Uint8Array, width: number, height: number, legend: { name: string; color: Rgb }[]): Promise<Buffer> {
   let s = sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false });
-  if (legend.length > 0) {
-    const row = 18, pad = 6;
-    const boxW = Math.min(width, pad * 2 + 16 + 8 + 7 * Math.max(...legend.map((l) => l.name.length)));
-    const boxH = Math.min(height, pad * 2 + row * legend.length);
+  const row = 18, pad = 6;
+  const boxW = pad * 2 + 16 + 8 + 7 * Math.max(0, ...legend.map((l) => l.name.length));
+  const boxH = pad * 2 + row * legend.length;
+  // no legend on images too small to keep most of their pixels visible beside it
+  if (legend.length > 0 && boxW <= width / 2 && boxH <= height / 2) {
     const items = legend.map((l, k) => `<rect x="${pad}" y="${pad + k * row + 2}" width="14" height="14" fill="rgb(${l.color.join(',')})" stroke="#000" stroke-width="1"/>` +
       `<text x="${pad + 22}" y="${pad + k * row + 13}" font-size="12" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">${esc(l.name)}</text>`).join('');
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${boxW}" height="${boxH}"><rect width="100%" height="100%" fill="#ffffff" fill-opacity="0.85"/>${items}</svg>`;

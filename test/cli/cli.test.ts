@@ -139,7 +139,7 @@ t.test('evaluate --json matches Dice computed from the predicted masks', async (
   t.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as { images: Record<string, number | string>[]; mean: Record<string, number> };
   t.equal(report.images.length, 6);
-  t.same(Object.keys(report.mean).sort(), ['dice@0.5', 'dice@0.7', 'iou@0.5', 'iou@0.7']);
+  t.same(Object.keys(report.mean).sort(), ['dice@0.5', 'dice@0.7', 'hausdorff', 'hd95', 'iou@0.5', 'iou@0.7']);
   let sum = 0;
   for (const im of report.images) {
     const pred = await pngInfo(path.join(out, `${im.name}_mask.png`));
