@@ -91,3 +91,20 @@ export function classColor(mc: ModelClasses, k: number): Rgb {
 function hexToRgb(h: string): Rgb {
   return [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
 }
+
+/** Flags of plain-image prediction that slide mode does not take (objects and overlays are written for images only). */
+const IMAGE_ONLY = ['objects', 'overlay', 'overlay-alpha', 'image-mpp', 'split', 'min-area', 'max-hole', 'boundary-class', 'classes'] as const;
+
+/**
+ * Slide prediction writes a binary model's probability pyramid and regions; one clear error, rather than
+ * a flag silently ignored, for the image-only flags and for K-class models.
+ */
+export function checkSlideSupport(f: Flags, outChannels?: number, modelFile?: string): void {
+  const given = IMAGE_ONLY.filter((k) => f.has(k));
+  if (given.length) {
+    throw new UsageError(`${given.map((k) => `--${k}`).join(', ')}: written for plain images only; slides give the probability pyramid, regions and summary (predict the slide's regions exported as images for objects)`);
+  }
+  if (outChannels !== undefined && outChannels > 1) {
+    throw new UsageError(`${modelFile} is a ${outChannels}-class model; slide prediction takes binary models (predict the slide's regions exported as images for class maps)`);
+  }
+}

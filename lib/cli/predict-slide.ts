@@ -13,6 +13,7 @@ import { isSlideFile, openSlide } from '../slide/open';
 import { readTiffInfo, looksLikeTiff } from '../slide/tiff';
 import { ensureWritableDir, parseFlags } from './args';
 import { PREDICT, SLIDE_PREDICT } from './flags';
+import { checkSlideSupport } from './class-flags';
 import { IMAGE_EXTENSIONS, inferSetup } from './predict';
 import { UsageError } from '../errors';
 
@@ -88,6 +89,7 @@ function progressBar(name: string, out: NodeJS.WriteStream = process.stdout): { 
 
 export async function predictSlideCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, PREDICT);
+  checkSlideSupport(f);
   const input = f.existing('input');
   const slides = listSlides(input);
   const out = ensureWritableDir(f.str('out'), 'out');
@@ -107,6 +109,7 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
   const modelFile = f.existing('model', 'file');
   const meta = readSlideModelMeta(modelFile);
   const { loaded, tiled } = await inferSetup(f);
+  checkSlideSupport(f, loaded.config.outChannels, modelFile);
   const threshold = f.optNum('threshold', { min: 0, max: 1 }) ?? loaded.thresholds?.[0] ?? DEFAULTS.threshold;
   const sm = {
     predict: modelSlidePredictor(loaded.model, loaded.normalization),
