@@ -7,7 +7,6 @@ import { predictMaps, writeGrey, writeOverlay } from '../predict/image';
 import { checkImageChannels, loadInferenceModel, type LoadedModel } from '../predict/load';
 import type { TiledOptions } from '../predict/tiled';
 import { DEFAULTS } from '../defaults';
-import { PathoError } from '../errors';
 import { ensureWritableDir, Flags, parseFlags } from './args';
 import { PREDICT } from './flags';
 import { checkDevice } from './train';
