@@ -27,26 +27,32 @@ export interface ProbabilityModel {
   predict(input: ImageBatch): Promise<Float32Array>;
 }
 
+/** sigmoid(forward(input on the device)), read back; uint8 images are normalised on the device. */
+async function probabilities(input: PredictInput, device: string, normalization: Normalization | null,
+  forward: (x: Tensor) => Tensor): Promise<Float32Array> {
+  const prob = noGrad(() => scope(() => {
+    let x: Tensor;
+    if (input instanceof Tensor) x = input;
+    else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, device);
+    else {
+      const n = normalizationOf(input, normalization);
+      x = uploadImages(input, device, n.mean, n.std);
+    }
+    return sigmoid(forward(x));
+  }));
+  try {
+    return await prob.read();
+  } finally {
+    prob.dispose();
+  }
+}
+
 /** Probabilities float32 [N, outChannels, H, W] of `net` in eval mode; its training mode is restored. */
 export async function predictProbabilities(net: Module, input: PredictInput, normalization: Normalization | null): Promise<Float32Array> {
   const wasTraining = net.training;
   net.eval();
   try {
-    const prob = noGrad(() => scope(() => {
-      let x: Tensor;
-      if (input instanceof Tensor) x = input;
-      else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, net.device);
-      else {
-        const n = normalizationOf(input, normalization);
-        x = uploadImages(input, net.device, n.mean, n.std);
-      }
-      return sigmoid(net.forward(x));
-    }));
-    try {
-      return await prob.read();
-    } finally {
-      prob.dispose();
-    }
+    return await probabilities(input, net.device, normalization, (x) => net.forward(x));
   } finally {
     net.train(wasTraining);
   }
@@ -75,21 +81,7 @@ export class InferenceModel implements ProbabilityModel, Disposable {
     this.compiled ??= compileForInference(this.net, { precision: this.precision });
     const inf = await this.compiled;
     this.ready = inf;
-    const prob = noGrad(() => scope(() => {
-      let x: Tensor;
-      if (input instanceof Tensor) x = input;
-      else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, this.device);
-      else {
-        const n = normalizationOf(input, this.normalization);
-        x = uploadImages(input, this.device, n.mean, n.std);
-      }
-      return sigmoid(inf.forward(x));
-    }));
-    try {
-      return await prob.read();
-    } finally {
-      prob.dispose();
-    }
+    return probabilities(input, this.device, this.normalization, (x) => inf.forward(x));
   }
 
   /** Frees the weights and the compiled network; idempotent. */
