@@ -12,6 +12,7 @@ const LIB = path.resolve(__dirname, '..', 'lib');
 const LAYERS: [RegExp, number, string][] = [
   [/^(errors|defaults|disposable|version|demo-data|line-chart)\.ts$/, 0, 'leaf'],
   [/^(native|addon-loader)\.ts$/, 1, 'native'],
+  [/^atomic-write\.ts$/, 1, 'files'],
   [/^(tensor|rng|device)\.ts$/, 2, 'tensor'],
   [/^(nn|data|classes|parallel|predict|slide|objects|geometry)\//, 3, 'nn/data/classes/parallel/predict/slide/objects'],
   [/^train\//, 4, 'train'],
