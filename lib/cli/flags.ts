@@ -38,11 +38,13 @@ export const TRAIN: CommandSpec = {
     workers: { type: 'string', value: 'N', defaultText: 'cores - 1, from 1 to 8', help: 'data-loading worker threads (0: decode on the main thread)' },
     out: { type: 'string', value: 'DIR', default: DEFAULTS.out, help: 'run folder' },
     resume: { type: 'string', value: 'CKPT', help: 'continue from a checkpoint (weights, optimizer, epoch, schedule)' },
+    overwrite: { type: 'boolean', help: 'start a new run in an --out that holds files (removes its last checkpoint, metrics, config, curves; keeps a better best.safetensors)' },
     seed: { type: 'string', value: 'N', default: DEFAULTS.seed, help: 'seed of weights, data order and augmentation' },
     ...HELP,
   },
   notes: ['Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5; needs validation), OUT/metrics.jsonl,',
-    'OUT/config.json and OUT/curves.png. Ctrl-C stops after the current step and saves.'],
+    'OUT/config.json and OUT/curves.png. An OUT that holds files needs --resume or --overwrite.',
+    'Ctrl-C, SIGTERM or SIGHUP stops after the current step and saves; a second one quits at once.'],
 };
 
 // Shared by predict and evaluate: how a model is loaded and run over whole images.
