@@ -29,8 +29,15 @@ export function entryProblem(name: string, e: unknown): string | null {
   return null;
 }
 
-/** Values no trained network holds: NaN/Infinity in a float32 tensor, a negative running variance. */
+/**
+ * Values no trained network holds: NaN/Infinity in a float32 tensor, a negative running variance, a
+ * num_batches_tracked that is no count (negative, or beyond 2^53 where a JS number loses it).
+ */
 export function valueProblem(name: string, e: { dtype: string; data: unknown }): string | null {
+  if (e.dtype === 'I64' && /(^|\.)num_batches_tracked$/.test(name)) {
+    const v = (e.data as BigInt64Array)[0];
+    return v === undefined || (v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) ? null : `${name}: Expected a count in [0, 2^53) but received ${v}`;
+  }
   if (e.dtype !== 'F32') return null;
   const d = e.data as Float32Array;
   let bad = 0;

@@ -7,6 +7,7 @@ import { normalizationOf, uploadImages } from '../data/upload';
 import { sigmoid } from '../nn/functional';
 import type { Module } from '../nn/module';
 import { noGrad, scope, Tensor } from '../tensor';
+import { PathoError } from '../errors';
 
 /** normalised float32 NCHW input */
 export interface FloatInput {
@@ -22,8 +23,11 @@ export interface ProbabilityModel {
   predict(input: ImageBatch): Promise<Float32Array>;
 }
 
+const disposedError = (): PathoError => new PathoError('ERR_PATHO_DISPOSED', 'predict: the model was disposed (dispose() frees its weights); load it again');
+
 /** Probabilities float32 [N, outChannels, H, W] of `net` in eval mode; its training mode is restored. */
 export async function predictProbabilities(net: Module, input: PredictInput, normalization: Normalization | null): Promise<Float32Array> {
+  if (net.disposed) throw disposedError();
   const wasTraining = net.training;
   net.eval();
   try {
@@ -56,7 +60,8 @@ export class InferenceModel implements ProbabilityModel, Disposable {
   }
 
   /** Probabilities float32 [N, outChannels, H, W] (see predictProbabilities). */
-  predict(input: PredictInput): Promise<Float32Array> {
+  async predict(input: PredictInput): Promise<Float32Array> {
+    if (this.net.disposed) throw disposedError();
     return predictProbabilities(this.net, input, this.normalization);
   }
 
