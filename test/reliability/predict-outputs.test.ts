@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
+import { readImage } from '../../lib/data/decode';
 import { saveCheckpoint } from '../../lib/nn/checkpoint';
 import { UNet } from '../../lib/nn/unet';
 import { outputStems } from '../../lib/predict/output-names';
@@ -77,6 +78,8 @@ t.test('only regular files are inputs: a FIFO named a.png is refused at once', a
   t.equal(inFolder.code, 2);
   t.match(inFolder.stderr, `Expected regular image files in the folder given by --input but '${dir}' holds a.png (a FIFO)`);
   t.notOk(fs.existsSync(path.join(tmp, 'f2', 'b_prob.png')), 'refused before anything was written');
+  // the library's reader too (a FIFO would block sharp forever)
+  await t.rejects(readImage(fifo), { code: 'ERR_PATHO_DATA', message: `Expected an image file for ${fifo} but it is a FIFO` });
 });
 
 t.test('evaluate --plot at a folder is one line, not libvips noise', async (t) => {
