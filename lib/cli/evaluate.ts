@@ -1,6 +1,8 @@
 // `patho evaluate`: whole-image prediction as in predict, then Dice and IoU per image and their
 // mean at each threshold; a table, or one JSON object with --json; --plot FILE draws Dice vs threshold.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { UsageError } from '../errors';
 import { FolderDataset } from '../data';
 import { plotDiceCurve } from '../plot';
 import { evaluateDataset, scoreKey as key, type EvaluationReport } from '../predict/evaluate-folder';
@@ -22,6 +24,9 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const data = f.existing('data', 'dir');
   const thresholds = f.numList('thresholds', { min: 0, max: 1 });
   const plot = f.optStr('plot');
+  if (plot && fs.statSync(plot, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`Expected a file to write for --plot (e.g. dice.png) but '${path.resolve(plot)}' is a folder`);
+  }
   if (plot) ensureWritableDir(path.dirname(path.resolve(plot)), 'plot');
   const dataset = await new FolderDataset(data, { images: f.str('images'), masks: f.str('masks') }).ready();
   const { loaded, tiled } = await inferSetup(f);

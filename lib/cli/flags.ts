@@ -47,12 +47,14 @@ export const TRAIN: CommandSpec = {
     workers: { type: 'string', value: 'N', defaultText: 'cores - 1, from 1 to 8', help: 'data-loading worker threads (0: decode on the main thread)' },
     out: { type: 'string', value: 'DIR', default: DEFAULTS.out, help: 'run folder' },
     resume: { type: 'string', value: 'CKPT', help: 'continue from a checkpoint (weights, optimizer, epoch, schedule)' },
+    overwrite: { type: 'boolean', help: 'start a new run in an --out that holds files (removes its last checkpoint, metrics, config, curves; keeps a better best.safetensors)' },
     seed: { type: 'string', value: 'N', default: DEFAULTS.seed, help: 'seed of weights, data order and augmentation' },
     ...HELP,
   },
   notes: ['Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5; needs validation), OUT/metrics.jsonl,',
     'OUT/config.json and OUT/curves.png (slides: also OUT/val_slides.json, Dice/IoU per validation slide).',
-    'Ctrl-C stops after the current step and saves.'],
+    'An OUT that holds files needs --resume or --overwrite.',
+    'Ctrl-C, SIGTERM or SIGHUP stops after the current step and saves; a second one quits at once.'],
 };
 
 // Shared by predict and evaluate: how a model is loaded and run over whole images.

@@ -4,6 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readImage } from '../data';
 import { predictMaps, writeGrey, writeOverlay } from '../predict/image';
+import { outputStems } from '../predict/output-names';
+import { cleanStaleTemps } from '../atomic-write';
 import { checkImageChannels, loadInferenceModel, type LoadedModel } from '../predict/load';
 import type { TiledOptions } from '../predict/tiled';
 import { DEFAULTS } from '../defaults';
@@ -43,11 +45,23 @@ export async function inferSetup(f: Flags): Promise<InferSetup> {
   };
 }
 
+/** What a path is, for an error that says why it is not an input (a FIFO would block the decoder forever). */
+function kindOf(st: fs.Stats): string {
+  return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isDirectory() ? 'a folder' : 'not a regular file';
+}
+
+/** The images of --input: the file itself, or the folder's image files; only regular files are inputs. */
 export function listImages(input: string, flag: string): string[] {
   const st = fs.statSync(input);
   if (st.isFile()) return [input];
+  if (!st.isDirectory()) throw new UsageError(`Expected an image file or a folder for --${flag} but '${input}' is ${kindOf(st)}`);
   const files = fs.readdirSync(input).filter((n) => IMAGE_EXTENSIONS.includes(path.extname(n).toLowerCase()) && !n.startsWith('.'))
     .sort().map((n) => path.join(input, n));
+  const odd = files.flatMap((f) => {
+    const s = fs.statSync(f, { throwIfNoEntry: false });
+    return s && !s.isFile() ? [`${path.basename(f)} (${kindOf(s)})`] : [];
+  });
+  if (odd.length > 0) throw new UsageError(`Expected regular image files in the folder given by --${flag} but '${input}' holds ${odd.join(', ')}`);
   if (files.length === 0) throw new UsageError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in the folder given by --${flag} but '${input}' has none`);
   return files;
 }
@@ -56,15 +70,17 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, PREDICT);
   const input = f.existing('input');
   const files = listImages(input, 'input');
+  const stems = outputStems(files, path.resolve(f.str('out')));
   const out = ensureWritableDir(f.str('out'), 'out');
+  cleanStaleTemps(out);
   const { loaded, tiled } = await inferSetup(f);
   const threshold = f.optNum('threshold', { min: 0, max: 1 }) ?? loaded.thresholds?.[0] ?? DEFAULTS.threshold;
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
     const t0 = Date.now();
     const img = await readImage(file, { limitInputPixels: false });
     checkImageChannels(file, img.channels, loaded);
     const maps = await predictMaps(loaded.model, img, loaded.normalization, tiled, threshold);
-    const stem = path.basename(file, path.extname(file));
+    const stem = stems[i];
     await writeGrey(maps.prob, img.width, img.height, path.join(out, `${stem}_prob.png`));
     await writeGrey(maps.mask, img.width, img.height, path.join(out, `${stem}_mask.png`));
     if (f.bool('overlay')) await writeOverlay(img, maps.mask, path.join(out, `${stem}_overlay.png`));

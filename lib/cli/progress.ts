@@ -1,10 +1,19 @@
 // Training progress for the terminal: a cli-progress bar per epoch (step, loss, images/s, ETA)
-// when stdout is a TTY, plain lines otherwise (logs, CI).
+// when stdout is a TTY, plain lines otherwise (logs, CI). After interrupt() no bar is drawn again, so
+// no redraw overwrites the message that says training is stopping.
 import * as cliProgress from 'cli-progress';
 import type { ProgressEvent } from '../train/trainer';
 
-export function progressReporter(out: NodeJS.WriteStream = process.stdout): { onProgress: (e: ProgressEvent) => void; stop: () => void } {
+export interface ProgressReporter {
+  onProgress: (e: ProgressEvent) => void;
+  stop: () => void;
+  /** ends the bar, writes `message` to err on a line of its own and draws no bar after it */
+  interrupt: (message: string) => void;
+}
+
+export function progressReporter(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WritableStream = process.stderr): ProgressReporter {
   const tty = Boolean(out.isTTY);
+  let interrupted = false;
   let bar: cliProgress.SingleBar | null = null;
   let barEpoch = -1;
   let lastLine = 0;
@@ -16,6 +25,7 @@ export function progressReporter(out: NodeJS.WriteStream = process.stdout): { on
     if (e.type === 'step') {
       const total = e.stepsPerEpoch ?? 0;
       if (tty) {
+        if (interrupted) return;
         if (barEpoch !== e.epoch) {
           stop();
           bar = new cliProgress.SingleBar(
@@ -40,5 +50,10 @@ export function progressReporter(out: NodeJS.WriteStream = process.stdout): { on
       if (!tty) out.write(`saved ${e.file}${e.best ? ' (best)' : ''}\n`);
     }
   };
-  return { onProgress, stop };
+  const interrupt = (message: string) => {
+    stop();
+    interrupted = true;
+    err.write(`${message}\n`);
+  };
+  return { onProgress, stop, interrupt };
 }

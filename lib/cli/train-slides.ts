@@ -20,7 +20,10 @@ import { ensureWritableDir, Flags, parseFlags } from './args';
 import { listSlides } from './predict-slide';
 import { progressReporter } from './progress';
 import { TRAIN } from './flags';
-import { plotCurves, trainConfig } from './train';
+import { folderHint, plotCurves, trainConfig } from './train';
+import { onStopSignals, stopMessage } from './train-signals';
+import { writeFileAtomic } from '../atomic-write';
+import { runFolderRefusal } from '../train/run-folder';
 import { UsageError } from '../errors';
 
 const ANNOTATION_EXTENSIONS = ['.geojson', '.json', '.png', '.tif', '.tiff'];
@@ -87,6 +90,10 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
   const patchesPerSlide = f.num('patches-per-slide', { int: true, min: 1 });
   const valPatches = f.num('val-patches', { int: true, min: 1 });
   ensureWritableDir(c.out, 'out');
+  if (c.resume === null && !c.overwrite) {
+    const why = runFolderRefusal(c.out, folderHint(c.out));
+    if (why) throw new UsageError(why);
+  }
 
   const opened: Slide[] = [];
   try {
@@ -124,11 +131,12 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
       optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay } : { name: c.optimizer, weightDecay: c.weightDecay },
       loss: c.loss, schedule: c.schedule, ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}), precision: c.precision,
       ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
-      out: c.out, checkpoint: c.out, loadModel: c.resume ?? false, seed: c.seed,
+      out: c.out, checkpoint: c.out, loadModel: c.resume ?? false, overwrite: c.overwrite, seed: c.seed,
       metadata: { mpp, classes },
     });
     await model.ready();
-    fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
+    model.claimRunFolder(folderHint(c.out));
+    writeFileAtomic(path.join(c.out, 'config.json'), JSON.stringify({
       ...c, data: undefined, slides: slidesDir, annotations, mpp, classes, positiveFraction, patchesPerSlide,
       trainSlides: trainSources.map((s) => s.slide.path), valSlides: valSources.map((s) => s.slide.path),
       model: { kind: 'unet', inChannels: 3, outChannels: 1, width: c.width, depth: c.depth },
@@ -136,12 +144,11 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     }, null, 2) + '\n');
 
     const ac = new AbortController();
-    const onSig = () => {
-      process.stderr.write('\npatho train: stopping after the current step (Ctrl-C again to quit at once)\n');
-      process.off('SIGINT', onSig);
-      ac.abort();
-    };
-    process.on('SIGINT', onSig);
+    // the same stop signals as folder training: SIGINT, SIGTERM, SIGHUP stop after the current step and save
+    const removeHandlers = onStopSignals((sig) => {
+      process.stderr.write(`\n${stopMessage(sig)}\n`);
+      ac.abort(stopMessage(sig));
+    });
     const reporter = progressReporter();
     let result;
     try {
@@ -149,7 +156,7 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
         onProgress: reporter.onProgress, signal: ac.signal });
     } finally {
       reporter.stop();
-      process.off('SIGINT', onSig);
+      removeHandlers();
       await loader.close();
     }
     await plotCurves(c.out);
@@ -167,7 +174,7 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     if (scores.length) {
       const th = Object.keys(scores[0].dice);
       const mean = (key: 'dice' | 'iou') => Object.fromEntries(th.map((t) => [t, scores.reduce((a, s) => a + s[key][t], 0) / scores.length]));
-      fs.writeFileSync(path.join(c.out, 'val_slides.json'), JSON.stringify({ slides: scores, mean: { dice: mean('dice'), iou: mean('iou') } }, null, 2) + '\n');
+      writeFileAtomic(path.join(c.out, 'val_slides.json'), JSON.stringify({ slides: scores, mean: { dice: mean('dice'), iou: mean('iou') } }, null, 2) + '\n');
       for (const s of scores) process.stdout.write(`val ${path.basename(s.slide)}: ${s.tiles} tiles, Dice@${th[0]} ${s.dice[th[0]].toFixed(4)}\n`);
       process.stdout.write(`val mean over ${scores.length} slide(s): Dice@${th[0]} ${mean('dice')[th[0]].toFixed(4)}\n`);
     }

@@ -12,7 +12,11 @@ import { Model } from '../train/model';
 import { packageVersion } from '../version';
 import type { TrainResult } from '../train/trainer';
 import { DEFAULTS } from '../defaults';
+import { writeFileAtomic } from '../atomic-write';
+import { runFolderRefusal } from '../train/run-folder';
 import { ensureWritableDir, Flags, parseFlags } from './args';
+import { finalLines, type RunOutcome } from './train-report';
+import { onStopSignals, stopMessage } from './train-signals';
 import { TRAIN } from './flags';
 import { progressReporter } from './progress';
 import { UsageError } from '../errors';
@@ -67,6 +71,8 @@ export interface TrainConfig {
   out: string;
   /** checkpoint to continue from; null: start fresh */
   resume: string | null;
+  /** start a new run in an `out` that already holds files (default false: refused) */
+  overwrite: boolean;
   /** seed of weights, data order and augmentation; default 0 */
   seed: number;
   /** data-loading worker threads; null: the DataLoader's default (cores - 1, 1..8) */
@@ -86,6 +92,7 @@ export function trainConfig(f: Flags): TrainConfig {
   const crop = f.num('crop', { int: true, min: 1 });
   if (crop % 2 ** depth !== 0) throw new UsageError(`Expected --crop to be a multiple of ${2 ** depth} (2^depth for --depth ${depth}) but received ${crop}`);
   if (f.has('val') && f.has('val-split')) throw new UsageError('give either --val DIR or --val-split F, not both');
+  if (f.has('resume') && f.bool('overwrite')) throw new UsageError('give either --resume CKPT (continue a run) or --overwrite (start a new one), not both');
   return {
     data: f.existing('data', 'dir'),
     images: f.str('images'),
@@ -110,6 +117,7 @@ export function trainConfig(f: Flags): TrainConfig {
     device: checkDevice(f.str('device'), 'device', { list: true }),
     out: path.resolve(f.str('out')),
     resume: f.has('resume') ? f.existing('resume', 'file') : null,
+    overwrite: f.bool('overwrite'),
     seed: f.num('seed', { int: true, min: 0 }),
     workers: f.optNum('workers', { int: true, min: 0, max: 16 }) ?? null,
     samplesPerEpoch: f.optNum('samples-per-epoch', { int: true, min: 1 }) ?? null,
@@ -121,11 +129,28 @@ export interface TrainRun {
   model: Model;
   config: TrainConfig;
   valSet: Dataset | null;
+  /** what the run did and wrote, for its final lines */
+  outcome: RunOutcome;
 }
 
-/** Everything `patho train` does, for the CLI and the demo. */
+/** How the refusal of a run folder that holds files tells a CLI user to go on. */
+export function folderHint(out: string): { resume: string; overwrite: string } {
+  const last = path.join(out, 'last.safetensors');
+  return { resume: fs.existsSync(last) ? `give --resume ${last}` : 'give --resume CKPT', overwrite: 'give --overwrite' };
+}
+
+/**
+ * Everything `patho train` does, for the CLI and the demo. An abort of `signal` stops after the
+ * current step; its reason (a string) is printed, after the progress bar is ended.
+ */
 export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?: AbortSignal } = {}): Promise<TrainRun> {
   ensureWritableDir(c.out, 'out');
+  // refuse another run's folder before the data is read (rank 0 only: the others would see its new files)
+  const resuming = c.resume !== null || restartCount() > 0;
+  if (!resuming && !c.overwrite && rendezvousOptionsFromEnv().rank === 0) {
+    const why = runFolderRefusal(c.out, folderHint(c.out));
+    if (why) throw new UsageError(why);
+  }
   const dataset = await new FolderDataset(c.data, { images: c.images, masks: c.masks }).ready();
   let trainSet: Dataset = dataset;
   let valSet: Dataset | null = null;
@@ -160,10 +185,14 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     checkpoint: c.out,
     // restarted by `patho launch --max-restarts`: continue from OUT/last.safetensors when there is one
     loadModel: c.resume ?? restartCount() > 0,
+    overwrite: c.overwrite,
     seed: c.seed,
   });
   await model.ready();
   net = model.net as UNet;
+  model.claimRunFolder(folderHint(c.out));
+  const startEpoch = model.epoch;
+  const nothingToTrain = model.epoch >= c.epochs;
   if (c.resume && model.epoch >= c.epochs && model.rank === 0 && !opts.quiet) {
     process.stderr.write(`patho train: --epochs ${c.epochs} counts total epochs and ${path.basename(c.resume)} is already at epoch ` +
       `${model.epoch}: nothing to train (give --epochs ${model.epoch + c.epochs} for ${c.epochs} more)\n`);
@@ -171,7 +200,8 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     process.stderr.write(`resumed from ${model.resumedFrom} at epoch ${model.epoch + 1}, step ${model.step}\n`);
   }
 
-  if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
+  // nothing to train: nothing is written, not even config.json (it would describe a run that did not happen)
+  if (model.rank === 0 && !nothingToTrain) writeFileAtomic(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,
     model: { kind: 'unet', ...net.config },
     dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats },
@@ -180,30 +210,57 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   }, null, 2) + '\n');
 
   const reporter = opts.quiet ? null : progressReporter();
+  const onAbort = (): void => {
+    const why = opts.signal?.reason;
+    if (typeof why !== 'string') return;
+    if (reporter) reporter.interrupt(why);
+    else process.stderr.write(`${why}\n`);
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const written = new Set<string>();
   let result: TrainResult;
   try {
     result = await model.train(loader, {
       epochs: c.epochs,
       ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}),
       ...(validation ? { validation } : {}),
-      ...(reporter ? { onProgress: reporter.onProgress } : {}),
+      onProgress: (e) => {
+        if (e.type === 'checkpoint') written.add(e.file);
+        reporter?.onProgress(e);
+      },
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
   } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
     reporter?.stop();
   }
-  if (model.rank === 0) await plotCurves(c.out);
+  const alsoWrote = result.history.length > 0 ? ['metrics.jsonl'] : [];
+  if (!nothingToTrain) alsoWrote.push('config.json');
+  if (model.rank === 0 && result.history.length > 0) {
+    await plotCurves(c.out);
+    alsoWrote.push('curves.png');
+  }
   await model.group?.close(); // a launched rank 0 serves the rendezvous store until every rank is done
-  return { result, model, config: c, valSet };
+  const outcome: RunOutcome = { out: c.out, result, startEpoch, epochs: c.epochs, resumedFrom: model.resumedFrom,
+    validation: valSet !== null, bestMetric: model.bestMetric, run: model.state.run, written, alsoWrote };
+  return { result, model, config: c, valSet, outcome };
 }
 
 /** OUT/curves.png from every line of OUT/metrics.jsonl (a resumed run continues the curve). */
 export async function plotCurves(out: string): Promise<void> {
   const file = path.join(out, 'metrics.jsonl');
   if (!fs.existsSync(file)) return;
-  const points = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => {
-    const m = JSON.parse(l) as { epoch: number; trainLoss: number; valLoss?: number; dice?: Record<string, number> };
-    return { epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss ?? null, valDice: m.dice?.['0.5'] ?? null };
+  const points = fs.readFileSync(file, 'utf8').split('\n').flatMap((l, i) => {
+    if (!l.trim()) return [];
+    let m: { epoch: number; trainLoss: number; valLoss?: number; dice?: Record<string, number> };
+    try {
+      m = JSON.parse(l) as typeof m;
+    } catch {
+      process.stderr.write(`patho: warning: ${file} line ${i + 1} is not JSON; left out of curves.png\n`);
+      return [];
+    }
+    return [{ epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss ?? null, valDice: m.dice?.['0.5'] ?? null }];
   });
   await plotTrainingCurves(points, path.join(out, 'curves.png'));
 }
@@ -211,17 +268,13 @@ export async function plotCurves(out: string): Promise<void> {
 export async function trainCommand(argv: string[]): Promise<void> {
   const c = trainConfig(parseFlags(argv, TRAIN));
   const ac = new AbortController();
-  const onSig = () => {
-    process.stderr.write('\npatho train: stopping after the current step (Ctrl-C again to quit at once)\n');
-    process.off('SIGINT', onSig);
-    ac.abort();
-  };
-  process.on('SIGINT', onSig);
+  // SIGINT, SIGTERM (schedulers) and SIGHUP: stop after the current step and save; a second one quits
+  const removeHandlers = onStopSignals((sig) => ac.abort(stopMessage(sig)));
   try {
-    const { result } = await runTrain(c, { signal: ac.signal });
-    process.stdout.write(`stopped: ${result.stopReason} after ${result.epochs} epochs, ${result.steps} steps; best val Dice@0.5 ${result.bestDice?.toFixed(4) ?? '-'}\n`);
-    process.stdout.write(`wrote ${c.out}/{last,best}.safetensors, metrics.jsonl, config.json, curves.png\n`);
+    const { model, outcome } = await runTrain(c, { signal: ac.signal });
+    if (model.rank === 0) process.stdout.write(finalLines(outcome).join('\n') + '\n');
+    else process.stdout.write(`${finalLines({ ...outcome, written: new Set(), alsoWrote: [] })[0]}\n`);
   } finally {
-    process.off('SIGINT', onSig);
+    removeHandlers();
   }
 }

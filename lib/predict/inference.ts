@@ -12,6 +12,7 @@ import { compileForInference, type InferenceUNet } from '../nn/inference';
 import type { Module } from '../nn/module';
 import { UNet } from '../nn/unet';
 import { noGrad, scope, Tensor } from '../tensor';
+import { PathoError } from '../errors';
 
 /** normalised float32 NCHW input */
 export interface FloatInput {
@@ -46,9 +47,11 @@ async function probabilities(input: PredictInput, device: string, normalization:
     prob.dispose();
   }
 }
+const disposedError = (): PathoError => new PathoError('ERR_PATHO_DISPOSED', 'predict: the model was disposed (dispose() frees its weights); load it again');
 
 /** Probabilities float32 [N, outChannels, H, W] of `net` in eval mode; its training mode is restored. */
 export async function predictProbabilities(net: Module, input: PredictInput, normalization: Normalization | null): Promise<Float32Array> {
+  if (net.disposed) throw disposedError();
   const wasTraining = net.training;
   net.eval();
   try {
@@ -77,6 +80,7 @@ export class InferenceModel implements ProbabilityModel, Disposable {
    * (compiled from the weights on first use), other networks as predictProbabilities.
    */
   async predict(input: PredictInput): Promise<Float32Array> {
+    if (this.net.disposed) throw disposedError();
     if (!(this.net instanceof UNet)) return predictProbabilities(this.net, input, this.normalization);
     this.compiled ??= compileForInference(this.net, { precision: this.precision });
     const inf = await this.compiled;

@@ -8,7 +8,7 @@ import type { Batch, ImageBatch, Normalization } from '../data/batch';
 import { normalizationOf } from '../data/upload';
 import { DEFAULTS } from '../defaults';
 import { invalidOption, PathoError } from '../errors';
-import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../nn/checkpoint';
+import { loadCheckpoint, saveCheckpoint, warnToStderr, type CheckpointMeta } from '../nn/checkpoint';
 import { bceJaccardLoss, diceLoss, type LossFn } from '../nn/losses';
 import { checkThresholds } from '../nn/metrics';
 import { checkPrecision, type Module, type Precision } from '../nn/module';
@@ -24,6 +24,8 @@ import { checkSchedule, type ScheduleSpec } from './schedule';
 import { TrainState } from './state';
 import { trainStep } from './step';
 import { runTraining, type TrainOptions, type TrainResult } from './trainer';
+import { claimRunFolder, keptBest } from './run-folder';
+import { repairMetricsLog } from './metrics-log';
 
 export type { EvaluateResult } from './evaluate';
 
@@ -70,6 +72,22 @@ export interface ModelOptions {
   precision?: Precision;
   /** extra checkpoint metadata saved with every checkpoint (e.g. { mpp, classes } of slide training) */
   metadata?: Partial<CheckpointMeta>;
+  /**
+   * train() into an out/checkpoint folder that already holds files without resuming: true removes
+   * the old run's last checkpoint, metrics.jsonl, config.json and curves.png (its best.safetensors
+   * stays unless the new run beats it); default false: such a folder is refused (ERR_PATHO_OUTPUT)
+   */
+  overwrite?: boolean;
+  /** where warnings go (a reset optimizer, a repaired metrics.jsonl, a kept best); default: stderr */
+  onWarning?: (message: string) => void;
+}
+
+export interface SaveOptions {
+  /** false: no optimizer sidecar (default: written) */
+  optimizer?: boolean;
+  extra?: Partial<CheckpointMeta>;
+  /** another path than <checkpoint>/<name>.safetensors */
+  file?: string;
 }
 
 function makeLoss(opts: ModelOptions): { fn: LossFn; name: string } {
@@ -114,6 +132,8 @@ export class Model implements Disposable, AsyncDisposable {
   private readonly opts: ModelOptions;
   private readyP: Promise<void> | null = null;
   private disposed = false;
+  private claimed = false;
+  private keptBestWarned = false;
 
   constructor(net: Module, opts: ModelOptions = {}) {
     if (!net || typeof (net as Module).forward !== 'function') throw invalidOption('net', 'a Module (e.g. new UNet())', net === null ? null : typeof net);
@@ -203,7 +223,8 @@ export class Model implements Disposable, AsyncDisposable {
 
   /** Restores weights, buffers, optimizer state, counters, RNG and normalisation from a checkpoint. */
   async load(file: string, opts: { optimizer?: boolean } = {}): Promise<CheckpointMeta> {
-    const meta = await loadCheckpoint(file, this.net, { optimizer: opts.optimizer === false ? undefined : this.optimizer });
+    const meta = await loadCheckpoint(file, this.net, { optimizer: opts.optimizer === false ? undefined : this.optimizer, onWarning: (m) => this.warn(m) });
+    if (typeof meta.run === 'string') this.state.run = meta.run;
     this.state.epoch = meta.epoch ?? 0;
     this.state.step = meta.step ?? 0;
     this.state.bestDice = meta.bestDice ?? null;
@@ -231,14 +252,35 @@ export class Model implements Disposable, AsyncDisposable {
       bestDice: this.state.bestDice,
       stepsPerEpoch: this.state.stepsPerEpoch,
       ...this.opts.metadata,
+      run: this.state.run,
+      bestMetric: this.bestMetric,
       ...extra,
     };
   }
 
-  /** Saves <checkpoint>/<name>.safetensors (+ optimizer sidecar unless optimizer=false); returns the path. */
-  async save(name = 'last', opts: { optimizer?: boolean; extra?: Partial<CheckpointMeta>; file?: string } = {}): Promise<string> {
+  /** what bestDice (and so best.safetensors) measures: validation Dice at the first threshold */
+  get bestMetric(): string {
+    return `dice@${this.thresholds[0]}`;
+  }
+
+  /**
+   * Saves <checkpoint>/<name>.safetensors (+ optimizer sidecar unless optimizer=false); returns the
+   * path, or, for 'best', null when that would replace another run's better best (kept, with a warning).
+   */
+  async save(name: 'best', opts?: SaveOptions): Promise<string | null>;
+  async save(name?: string, opts?: SaveOptions): Promise<string>;
+  async save(name = 'last', opts: SaveOptions = {}): Promise<string | null> {
     await this.ready();
+    this.checkUsable('save');
     const file = opts.file ?? path.join(this.checkpointDir ?? this.outDir, `${name}.safetensors`);
+    if (name === 'best' && !opts.file && this.state.bestDice !== null) {
+      const kept = keptBest(file, { run: this.state.run, metric: this.bestMetric, value: this.state.bestDice });
+      if (kept) {
+        if (!this.keptBestWarned) this.warn(kept);
+        this.keptBestWarned = true;
+        return null;
+      }
+    }
     await saveCheckpoint(file, this.net, this.meta(opts.extra), opts.optimizer === false ? undefined : this.optimizer);
     if (opts.optimizer !== false) this.state.lastSaved = file;
     return file;
@@ -252,6 +294,7 @@ export class Model implements Disposable, AsyncDisposable {
    */
   async trainStep(batch: Batch, lr?: number): Promise<number> {
     await this.ready();
+    this.checkUsable('trainStep');
     const norm = normalizationOf(batch, this.normalization);
     this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
     const r = await trainStep(this.group!, batch, {
@@ -268,19 +311,50 @@ export class Model implements Disposable, AsyncDisposable {
    * normalised float32 NCHW ({ data, shape } or a Tensor). Output: float32 [N, outChannels, H, W].
    */
   async predict(input: ImageBatch | { data: Float32Array; shape: number[] } | Tensor): Promise<Float32Array> {
+    this.checkUsable('predict');
     await this.ready();
     return predictProbabilities(this.net, input as PredictInput, this.normalization);
   }
 
   /** Loss and mean Dice/IoU at the thresholds over a loader (eval BN, no gradients). */
   async evaluate(loader: AsyncIterable<Batch>): Promise<EvaluateResult> {
+    this.checkUsable('evaluate');
     await this.ready();
     return evaluateModel(this, loader);
   }
 
   /** Trains until opts.epochs epochs are completed (counting resumed ones), a time limit or an abort. */
   async train(loader: AsyncIterable<Batch>, opts: TrainOptions = {}): Promise<TrainResult> {
+    this.checkUsable('train');
+    await this.ready();
+    this.claimRunFolder();
     return runTraining(this, loader, opts);
+  }
+
+  /**
+   * Readies the run folder(s) before anything is written there (train() does it; the CLI calls it
+   * before writing config.json): stale temporaries removed; a folder holding files refused unless
+   * this run resumes one (a loaded checkpoint, or loadModel: true) or overwrite is set; on a resume,
+   * metrics.jsonl cut back to the lines the checkpoint holds. Only rank 0 writes, so only it checks.
+   */
+  claimRunFolder(hint = { resume: 'give loadModel: true', overwrite: 'give overwrite: true' }): void {
+    if (this.claimed || this.rank !== 0) return;
+    const resuming = this.resumedFrom !== null || this.opts.loadModel === true;
+    const dirs = [...new Set([this.outDir, ...(this.checkpointDir ? [this.checkpointDir] : [])])];
+    for (const dir of dirs) {
+      const removed = claimRunFolder(dir, { resuming, overwrite: this.opts.overwrite ?? false, hint });
+      if (removed.length > 0) this.warn(`overwrite: removed the previous run's ${removed.join(', ')} from ${dir}`);
+    }
+    if (resuming) repairMetricsLog(path.join(this.outDir, 'metrics.jsonl'), this.state.step, (m) => this.warn(m));
+    this.claimed = true;
+  }
+
+  private warn(message: string): void {
+    (this.opts.onWarning ?? warnToStderr)(message);
+  }
+
+  private checkUsable(what: string): void {
+    if (this.disposed) throw new PathoError('ERR_PATHO_DISPOSED', `Model.${what}: the model was disposed (dispose() frees its weights); create or load it again`);
   }
 
   /** Frees the replicas, the optimizer and the network; idempotent. */

@@ -1,5 +1,6 @@
 // Where a training run stands: the counters the training loop advances and a checkpoint records,
 // kept apart from the Model so the loop reads and writes this one small object.
+import { randomUUID } from 'node:crypto';
 import type { LoaderPosition } from './position';
 
 export class TrainState {
@@ -15,4 +16,6 @@ export class TrainState {
   lastSaved: string | null = null;
   /** where in its epoch the resumed checkpoint stopped (the loop continues there, then clears it) */
   resumePosition: LoaderPosition | null = null;
+  /** this training run's id, saved in its checkpoints and kept across resumes (bests of other runs are guarded) */
+  run: string = randomUUID();
 }

@@ -10,6 +10,7 @@ import type { ReplicaGroup } from './replicas';
 import { learningRate, type ScheduleSpec } from './schedule';
 import type { TrainState } from './state';
 import { type LoaderPosition, resumeLoader } from './position';
+import { divergedError, DivergenceWatch } from './divergence';
 
 export interface EpochMetrics {
   /** 1-based number of the epoch this line reports */
@@ -72,8 +73,8 @@ export interface Trainee {
   /** one optimizer step at learning rate lr; resolves to the loss */
   trainStep(batch: Batch, lr: number): Promise<number>;
   evaluate(loader: AsyncIterable<Batch>): Promise<EvaluateResult>;
-  /** writes <checkpointDir>/<name>.safetensors (with the optimizer sidecar when optimizer is true) */
-  save(name: string, opts: { optimizer: boolean; extra?: { loader?: LoaderPosition } }): Promise<string>;
+  /** writes <checkpointDir>/<name>.safetensors (with the optimizer sidecar when optimizer is true); null: not written (another run's better best kept) */
+  save(name: string, opts: { optimizer: boolean; extra?: { loader?: LoaderPosition } }): Promise<string | null>;
 }
 
 /** duck-typed extras a loader may offer (lib/data's DataLoader): epoch-seeded shuffling and a size */
@@ -146,9 +147,11 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
 
   // a stop mid-epoch saves where the epoch stands, so a resume continues with the next batch
   let position: LoaderPosition | null = null;
+  const watch = new DivergenceWatch();
   const save = async (name: string, best: boolean): Promise<void> => {
     if (!model.checkpointDir || !writer) return;
     const file = await model.save(name, { optimizer: !best, ...(position && !best ? { extra: { loader: position } } : {}) });
+    if (file === null) return;
     if (!best) lastCheckpoint = file;
     emit({ type: 'checkpoint', file, best });
   };
@@ -185,6 +188,8 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
           (kept ? `The last good checkpoint is ${kept}.` : 'No checkpoint was written in this run.') +
           ' Try a lower lr or clipGradNorm, and check the input normalisation.'), { cause: err });
       }
+      const diverged = watch.check(loss);
+      if (diverged) throw divergedError(diverged, { step: state.step, epoch: e + 1, stepInEpoch: stepInEpoch + 1 }, state.lastSaved);
       stepInEpoch++;
       lossSum += loss * batch.n * perBatch;
       images += batch.n * perBatch;
