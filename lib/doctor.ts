@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { addonStatus, loadFixes, type AddonStatus } from './addon-loader';
 import { native } from './native';
+import { autoPrecision } from './train/precision';
 
 export interface GpuInfo {
   index: number;
@@ -48,6 +49,8 @@ export interface DoctorReport {
   /** loaded: false when no candidate loaded; then oneDnn is null, cuda was not checked, fixes say what to do */
   addon: AddonStatus;
   oneDnn: { version: string; isa: string } | null;
+  /** what `patho train --precision auto` (the default) uses on the CPU and, when there is one, on a GPU, and why */
+  trainPrecision?: { cpu: { precision: string; reason: string }; cuda: { precision: string; reason: string } | null };
   cuda: CudaReport;
   fixes: string[];
 }
@@ -170,6 +173,7 @@ export function doctor(): DoctorReport {
     addon,
     oneDnn: { version: info.oneDnn, isa: info.cpuIsa },
     cuda,
+    trainPrecision: { cpu: autoPrecision('cpu'), cuda: cuda.available ? autoPrecision('cuda') : null },
     fixes,
   };
 }
@@ -194,6 +198,11 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`  backend    cpu: oneDNN ${r.oneDnn.version} (${r.oneDnn.isa})  ok`);
   lines.push(...formatCuda(r.cuda));
   for (const l of r.cuda.loader) lines.push(`    looked   ${l}`);
+  if (r.trainPrecision) {
+    const p = r.trainPrecision;
+    lines.push(`  precision  train --precision auto: ${p.cpu.precision} on cpu (${p.cpu.reason})` +
+      (p.cuda ? `; ${p.cuda.precision} on cuda (${p.cuda.reason})` : ''));
+  }
   if (r.fixes.length) {
     lines.push('  fixes');
     for (const f of r.fixes) lines.push(`    - ${f}`);

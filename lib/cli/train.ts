@@ -17,10 +17,10 @@ import { TRAIN } from './flags';
 import { progressReporter } from './progress';
 import { UsageError } from '../errors';
 import { checkDevice as checkDeviceSpec } from '../device';
-import { PRECISIONS, type Precision } from '../nn/module';
+import { augmentOption, budgetConfig, describeSelection, selectionPolicy, type BudgetConfig } from './train-budget';
 
 /** Everything `patho train` needs, checked; the defaults are lib/defaults.ts's (DEFAULTS) unless said. */
-export interface TrainConfig {
+export interface TrainConfig extends BudgetConfig {
   /** folder with the image and mask sub-folders */
   data: string;
   /** image sub-folder of data; default 'images' */
@@ -31,9 +31,9 @@ export interface TrainConfig {
   val: string | null;
   /** share of data held out for validation when val is null (0: no validation); default 0.2 */
   valSplit: number;
-  /** epochs to reach, counting those already in a resumed checkpoint; default 10 */
+  /** epochs to reach, counting those already in a resumed checkpoint; default 10 (Infinity with a time limit) */
   epochs: number;
-  /** seconds after which training stops (after saving); null: no limit */
+  /** seconds the run may take, counting those before a resume; null: no limit */
   timeLimit: number | null;
   /** images per step; default 4 */
   batchSize: number;
@@ -55,12 +55,8 @@ export interface TrainConfig {
   schedule: 'constant' | 'step' | 'cosine' | 'poly';
   /** maximum gradient norm; null: no clipping */
   clipGradNorm: number | null;
-  /** default 'fp32' */
-  precision: Precision;
   /** default 'bce-jaccard' (BCE - log soft Jaccard) */
   loss: 'bce-jaccard' | 'bce' | 'dice';
-  /** flips, rotations, colour and elastic changes of the crops; default true */
-  augment: boolean;
   /** 'cpu', 'cuda:N', or a list of replicas ('cuda:0,1', 'cpu:0,1'); default 'cpu' */
   device: string;
   /** run folder; default runs/train */
@@ -92,7 +88,8 @@ export function trainConfig(f: Flags): TrainConfig {
     masks: f.str('masks'),
     val: f.has('val') ? f.existing('val', 'dir') : null,
     valSplit: f.num('val-split', { min: 0, max: 0.9 }),
-    epochs: f.num('epochs', { int: true, min: 1 }),
+    // a time limit alone bounds the run: it decides how many epochs fit
+    epochs: f.has('epochs') || !f.has('time-limit') ? f.num('epochs', { int: true, min: 1 }) : Infinity,
     timeLimit: f.optNum('time-limit', { min: 0, minExclusive: true }) ?? null,
     batchSize: f.num('batch-size', { int: true, min: 1 }),
     crop,
@@ -104,15 +101,14 @@ export function trainConfig(f: Flags): TrainConfig {
     weightDecay: f.num('weight-decay', { min: 0 }),
     schedule: f.choice('schedule', ['constant', 'step', 'cosine', 'poly'] as const),
     clipGradNorm: f.optNum('clip-grad-norm', { min: 0, minExclusive: true }) ?? null,
-    precision: f.choice('precision', PRECISIONS),
     loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const),
-    augment: !f.bool('no-augment'),
     device: checkDevice(f.str('device'), 'device', { list: true }),
     out: path.resolve(f.str('out')),
     resume: f.has('resume') ? f.existing('resume', 'file') : null,
     seed: f.num('seed', { int: true, min: 0 }),
     workers: f.optNum('workers', { int: true, min: 0, max: 16 }) ?? null,
     samplesPerEpoch: f.optNum('samples-per-epoch', { int: true, min: 1 }) ?? null,
+    ...budgetConfig(f),
   };
 }
 
@@ -140,7 +136,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   const stats = await trainSet.stats();
   const common = { batchSize: c.batchSize, depth: c.depth, seed: c.seed, inChannels, ...(c.workers !== null ? { workers: c.workers } : {}) };
   const launched = rendezvousOptionsFromEnv(); // under `patho launch` each rank reads its shard
-  const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: c.augment, shuffle: true,
+  const loader = new DataLoader(trainSet, { ...common, crop: { size: c.crop, foreground: c.cropForeground }, augment: augmentOption(c.augment), shuffle: true,
     ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}),
     ...(c.samplesPerEpoch !== null ? { samplesPerEpoch: c.samplesPerEpoch } : {}) });
   // launched: each rank validates its share of the tiles; evaluate() all-reduces the sums
@@ -155,6 +151,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     schedule: c.schedule,
     ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
     precision: c.precision,
+    ema: c.ema,
     ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
     out: c.out,
     checkpoint: c.out,
@@ -171,10 +168,16 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     process.stderr.write(`patho train: --epochs ${c.epochs} counts total epochs and ${path.basename(c.resume)} is already at epoch ` +
       `${model.epoch}: nothing to train (give --epochs ${model.epoch + c.epochs} for ${c.epochs} more)\n`);
   }
+  const spent = model.state.budget?.spentSeconds ?? 0;
+  if (c.resume && c.timeLimit !== null && spent >= c.timeLimit && model.rank === 0 && !opts.quiet) {
+    process.stderr.write(`patho train: --time-limit ${c.timeLimit} counts the whole run and ${path.basename(c.resume)} has spent ` +
+      `${spent.toFixed(0)} s: nothing to train (give --time-limit ${Math.ceil(spent) + c.timeLimit} for ${c.timeLimit} s more)\n`);
+  }
 
   if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,
-    model: { kind: 'unet', ...net.config },
+    model: { kind: 'unet', ...net.config, precision: net.precision },
+    best: selectionPolicy(valSet !== null, c.ema, DEFAULTS.selectionWindow),
     dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats },
     patho: packageVersion(),
     started: new Date().toISOString(),
@@ -186,6 +189,8 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     result = await model.train(loader, {
       epochs: c.epochs,
       ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}),
+      validateEvery: c.valEvery,
+      validationShare: c.valShare,
       ...(validation ? { validation } : {}),
       ...(reporter ? { onProgress: reporter.onProgress } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -219,8 +224,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', onSig);
   try {
-    const { result } = await runTrain(c, { signal: ac.signal });
+    const { result, valSet } = await runTrain(c, { signal: ac.signal });
     process.stdout.write(`stopped: ${result.stopReason} after ${result.epochs} epochs, ${result.steps} steps; best val Dice@0.5 ${result.bestDice?.toFixed(4) ?? '-'}\n`);
+    process.stdout.write(`best.safetensors: ${describeSelection(result.selection, valSet !== null)}\n`);
+    if (valSet) process.stdout.write(`validation: ${result.validationSeconds.toFixed(1)} s, ${(100 * result.validationSeconds / Math.max(result.seconds, 1e-9)).toFixed(1)}% of the run's ${result.seconds.toFixed(0)} s\n`);
     process.stdout.write(`wrote ${c.out}/{last,best}.safetensors, metrics.jsonl, config.json, curves.png\n`);
   } finally {
     process.off('SIGINT', onSig);

@@ -1,0 +1,49 @@
+// When the training loop validates: every N steps, at every epoch's end, or 'auto', which validates
+// whenever that keeps validation's share of the run's time under a bound (5% by default), so a short
+// epoch over a large validation set no longer spends most of a time budget on validation (issue 17).
+import { DEFAULTS } from '../defaults';
+import { invalidOption } from '../errors';
+import type { RunBudget } from './budget';
+
+export type ValidateEvery = number | 'epoch' | 'auto';
+
+export function checkValidateEvery(v: unknown, name = 'validateEvery'): ValidateEvery {
+  if (v === 'epoch' || v === 'auto') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 1) return v;
+  throw invalidOption(name, "a number of steps >= 1, 'epoch' or 'auto'", v);
+}
+
+export function checkValidationShare(v: unknown, name = 'validationShare'): number {
+  if (typeof v === 'number' && v > 0 && v < 1) return v;
+  throw invalidOption(name, 'a share of the time in (0, 1)', v);
+}
+
+export class ValidationCadence {
+  readonly every: ValidateEvery;
+  /** the share of the run's time 'auto' keeps validation under */
+  readonly share: number;
+
+  constructor(every: ValidateEvery = DEFAULTS.validateEvery, share: number = DEFAULTS.validationShare) {
+    this.every = checkValidateEvery(every);
+    this.share = checkValidationShare(share);
+  }
+
+  /** The share of time to expect validation to take from now on (the schedule plans with it). */
+  expectedShare(budget: RunBudget): number {
+    if (this.every === 'auto') return this.share;
+    // other cadences cost what they cost: assume the share measured so far continues
+    return Math.min(0.9, budget.valShare());
+  }
+
+  /**
+   * Is a validation due after the step that brought the run to `step` steps? `epochEnd`: that step
+   * ended an epoch. 'auto' validates when the validations so far plus this one stay within the
+   * share of the time spent.
+   */
+  due(step: number, epochEnd: boolean, budget: RunBudget): boolean {
+    if (typeof this.every === 'number') return step % this.every === 0;
+    if (this.every === 'epoch') return epochEnd;
+    const cost = budget.validationCost();
+    return cost !== null && budget.valSeconds + cost <= this.share * budget.elapsed();
+  }
+}
