@@ -176,7 +176,8 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
 
   if (model.rank === 0) fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,
-    model: { kind: 'unet', ...net.config, precision: net.precision },
+    model: { kind: 'unet', ...net.config },
+    precisionUsed: net.precision,
     best: selectionPolicy(valSet !== null, c.ema, DEFAULTS.selectionWindow),
     dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats },
     patho: packageVersion(),

@@ -132,6 +132,11 @@ export class RunBudget {
     return this.hasValidation ? this.validationCost() ?? 0 : 0;
   }
 
+  /** Seconds of training left before the limit (the final validation's kept aside); Infinity without a limit. */
+  timeLeft(): number {
+    return this.timeLimit === null ? Infinity : this.timeLimit - this.reserve() - this.elapsed();
+  }
+
   /** True once training must stop for the time limit (the final validation still fits after it). */
   overTime(): boolean {
     return this.timeLimit !== null && this.elapsed() >= this.timeLimit - this.reserve();
@@ -169,8 +174,10 @@ export class RunBudget {
     return this.lastProgress;
   }
 
-  state(): BudgetState {
-    return { spentSeconds: this.elapsed(), valSeconds: this.valSeconds, progress: this.lastProgress };
+  /** The state a checkpoint keeps; `usedUp`: the run stopped for its limit, whose rest was kept for the final validation. */
+  state(usedUp = false): BudgetState {
+    const spent = this.elapsed();
+    return { spentSeconds: usedUp && this.timeLimit !== null ? Math.max(spent, this.timeLimit) : spent, valSeconds: this.valSeconds, progress: this.lastProgress };
   }
 }
 

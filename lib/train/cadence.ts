@@ -7,6 +7,9 @@ import type { RunBudget } from './budget';
 
 export type ValidateEvery = number | 'epoch' | 'auto';
 
+/** 'auto' leaves this share of a time limit's end to training and the final validation. */
+const END_SHARE = 0.05;
+
 export function checkValidateEvery(v: unknown, name = 'validateEvery'): ValidateEvery {
   if (v === 'epoch' || v === 'auto') return v;
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 1) return v;
@@ -44,6 +47,9 @@ export class ValidationCadence {
     if (typeof this.every === 'number') return step % this.every === 0;
     if (this.every === 'epoch') return epochEnd;
     const cost = budget.validationCost();
-    return cost !== null && budget.valSeconds + cost <= this.share * budget.elapsed();
+    if (cost === null || budget.valSeconds + cost > this.share * budget.elapsed()) return false;
+    // near the end of a time limit the final validation comes soon: one now would only take the
+    // time of the last, most annealed steps
+    return budget.timeLimit === null || budget.timeLeft() - cost >= END_SHARE * budget.timeLimit;
   }
 }

@@ -247,7 +247,7 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
   let position: LoaderPosition | null = null;
   const save = async (name: string, best: boolean): Promise<void> => {
     if (!model.checkpointDir || !writer) return;
-    state.budget = budget.state();
+    state.budget = budget.state(stop === 'timeLimit');
     state.selection = selector.state();
     const write = (): Promise<string> => model.save(name, { optimizer: !best, ...(position && !best ? { extra: { loader: position } } : {}) });
     // best holds the weights that were validated (or, without validation, the final ones): the average when kept
@@ -389,7 +389,7 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
   } else if (!validation && trained > 0) {
     selection = { source: 'final', weights, step: state.step, dice: null, smoothedDice: null };
   }
-  state.budget = budget.state();
+  state.budget = budget.state(stop === 'timeLimit');
   state.selection = selector.state();
   return {
     stopReason: stop ?? 'completed', epochs: state.epoch, steps: state.step, bestDice: state.bestDice, history, lastCheckpoint,
