@@ -160,8 +160,6 @@ export class Model implements Disposable, AsyncDisposable {
     if (!this.net.initialized) this.net.init({ device: device ?? DEFAULTS.device });
     if (device) await this.net.to(device);
     if (this.opts.precision === 'auto') this.net.setPrecision(trainingPrecision(this.net.device));
-    const decay = this.opts.ema ?? DEFAULTS.ema;
-    if (decay > 0) this.ema = new WeightEma(this.net, decay);
     const makeOpt = (n: Module): Optimizer => createOptimizer(n.store, this.opts.optimizer ?? DEFAULTS.optimizer, this.baseLr);
     this.optimizer = makeOpt(this.net);
     const lm = this.opts.loadModel ?? false;
@@ -178,6 +176,12 @@ export class Model implements Disposable, AsyncDisposable {
       ...(this.opts.replicate ? { replicate: this.opts.replicate } : {}),
       bucketBytes: this.opts.bucketBytes ?? DEFAULTS.bucketBytes,
     });
+    // the average starts from the weights every replica holds (rank 0's, after the group's broadcast)
+    const decay = this.opts.ema ?? DEFAULTS.ema;
+    if (decay > 0) {
+      this.ema = new WeightEma(this.net, decay);
+      if (this.resumedFrom) await this.ema.load(emaSidecar(this.resumedFrom), this.state.step);
+    }
   }
 
   /** epochs completed */
