@@ -5,6 +5,8 @@
 // Both final models are scored by the same code: `patho evaluate` on the 6 held-out images (whole
 // images, tiles of 512 blended; mean Dice@0.5 over the images). Variants of the patho command
 // (--variant 'name=--flag value ...') compare choices of defaults the same way.
+// A budget of 0 passes no time limit: the variants' own flags (--epochs ...) bound the run, for
+// comparisons at equal steps (PyTorch then does not run).
 // Prints a table of every run, one of means per data set, budget and runner, and one JSON line.
 //   npx tsc -p tsconfig.json && node dist/bench/accuracy.js [--budgets 300,900] [--seeds 0,1,2]
 //     [--data monuseg,membrane] [--variant 'name=flags']... [--no-defaults] [--no-torch] [--out DIR] [--json]
@@ -96,7 +98,7 @@ function runOne(data: string, dirs: { train: string; test: string; split: string
       '--seed', String(seed), '--out', model]);
     steps = (JSON.parse(out.trim().split('\n').pop()!) as { steps: number }).steps;
   } else {
-    const out = run(process.execPath, [cli, 'train', '--data', dirs.train, '--time-limit', String(budget), '--width', '16', '--seed', String(seed),
+    const out = run(process.execPath, [cli, 'train', '--data', dirs.train, ...(budget > 0 ? ['--time-limit', String(budget)] : []), '--width', '16', '--seed', String(seed),
       '--out', dir, ...r.flags]);
     steps = Number(/stopped: \w+ after \d+ epochs, (\d+) steps/.exec(out)?.[1]);
     valShare = Number(/^validation: [\d.]+ s, ([\d.]+)% of/m.exec(out)?.[1] ?? 0) / 100;
@@ -125,6 +127,7 @@ function main(): void {
         // alternate which runner goes first, so a drift in the machine's speed favours neither
         const order = round++ % 2 === 0 ? runners : [...runners].reverse();
         for (const r of order) {
+          if (budget === 0 && r.name === 'torch') continue;
           const row = runOne(data, dirs[data], budget, seed, r);
           rows.push(row);
           fs.appendFileSync(log, `${JSON.stringify(row)}\n`);

@@ -269,7 +269,18 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
     }
     return { val, smoothed: sel.smoothed, seconds };
   };
+  /** A validation that is not at an epoch's end gets a line of its own. */
+  const validationLine = (v: Awaited<ReturnType<typeof validate>>, epoch: number, lr: number): void => {
+    const line: ValidationMetrics = {
+      epoch, step: state.step, valLoss: v.val.loss, dice: byThreshold(v.val.thresholds, v.val.dice),
+      iou: byThreshold(v.val.thresholds, v.val.iou), smoothedDice: v.smoothed, ...(ema ? { ema: true } : {}), lr,
+      seconds: v.seconds, valShare: budget.valShare(), time: new Date().toISOString(),
+    };
+    writeLine(line);
+    emit({ type: 'validation', metrics: line });
+  };
   if (validation) budget.expectedValShare = cadence.expectedShare(budget);
+  let lastLr = model.baseLr;
 
   // time-bounded: the schedule position of the next step, agreed by all ranks (null: not planned yet)
   let progress: number | null = null;
@@ -314,6 +325,7 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
           ' Try a lower lr or clipGradNorm, and check the input normalisation.'), { cause: err });
       }
       budget.stepDone();
+      lastLr = lr;
       stepInEpoch++;
       trained++;
       lossSum += loss * batch.n * perBatch;
@@ -334,13 +346,7 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       else if (ag.validate) {
         const v = await validate();
         valSecondsHere += v.seconds;
-        const line: ValidationMetrics = {
-          epoch: epochAt(stepInEpoch), step: state.step, valLoss: v.val.loss, dice: byThreshold(v.val.thresholds, v.val.dice),
-          iou: byThreshold(v.val.thresholds, v.val.iou), smoothedDice: v.smoothed, ...(ema ? { ema: true } : {}), lr,
-          seconds: v.seconds, valShare: budget.valShare(), time: new Date().toISOString(),
-        };
-        writeLine(line);
-        emit({ type: 'validation', metrics: line });
+        validationLine(v, epochAt(stepInEpoch), lr);
       }
     }
     position = stop ? { epoch: e, batch: stepInEpoch, samples: samplesBefore + images } : null;
@@ -379,6 +385,11 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       emit({ type: 'epoch', metrics: m });
     }
     if (images > 0 || !stop) await save('last', false);
+  }
+  // the limit ran out between two epochs: the final model has not been validated yet
+  if (validation && stop === 'timeLimit' && trained > 0 && lastValStep !== state.step) {
+    validationLine(await validate(), state.epoch, lastLr);
+    await save('last', false); // with the selection's and the budget's final state
   }
   // without validation the final weights (annealed; averaged with ema) are the model to use
   if (!validation && trained > 0) await save('best', true);

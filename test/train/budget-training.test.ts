@@ -138,6 +138,28 @@ t.test('a time-limited run resumed continues its schedule and counts the time be
   third.model.dispose();
 });
 
+t.test('a limit that runs out between epochs still validates the final model', async (t) => {
+  const clock = new FakeClock();
+  const { loader, validation } = loaders(clock);
+  const model = new Model(net(), opts('between'));
+  // saving the epoch's checkpoint takes 5 s on this clock: the limit passes before the next epoch
+  const r = await model.train(loader, {
+    epochs: Infinity, timeLimit: 9.5, validation, clock: clock.now,
+    onProgress: (e) => { if (e.type === 'checkpoint' && !e.best) clock.ms += 5000; },
+  });
+  t.equal(r.stopReason, 'timeLimit');
+  t.equal(r.steps, 4);
+  const all = lines('between');
+  t.equal(all.length, 2);
+  t.ok('trainLoss' in all[0] && all[0].dice === undefined, 'epoch 1 ended without a validation');
+  t.same([all[1].step, all[1].epoch, 'trainLoss' in all[1], typeof all[1].dice?.['0.5']], [4, 1, false, 'number'], 'the final validation, on a line of its own');
+  t.equal(r.selection?.step, 4);
+  const meta = readCheckpoint(path.join(tmp, 'between', 'last.safetensors')).meta as { selection: { bestStep: number }; budget: { spentSeconds: number } };
+  t.equal(meta.selection.bestStep, 4, 'last.safetensors was saved again with the final selection');
+  t.equal(meta.budget.spentSeconds, 9.5, 'and the limit used up');
+  model.dispose();
+});
+
 t.test('an endless run needs a time limit or a signal', async (t) => {
   const m = new Model(net(), opts('endless', { checkpoint: false }));
   await t.rejects(m.train(loaders(new FakeClock()).loader, { epochs: Infinity }),
