@@ -95,7 +95,7 @@ function runOne(data: string, dirs: { train: string; test: string; split: string
   if (r.name === 'torch') {
     model = path.join(dir, 'torch.safetensors');
     const out = run('python3', [path.join(root, 'bench', 'torch_plain.py'), '--data', dirs.train, '--split', dirs.split, '--budget', String(budget),
-      '--seed', String(seed), '--out', model]);
+      '--seed', String(seed), '--out', model, '--reference', path.join(shared, '..', 'reference')]);
     steps = (JSON.parse(out.trim().split('\n').pop()!) as { steps: number }).steps;
   } else {
     const out = run(process.execPath, [cli, 'train', '--data', dirs.train, ...(budget > 0 ? ['--time-limit', String(budget)] : []), '--width', '16', '--seed', String(seed),

@@ -249,7 +249,8 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
     if (!model.checkpointDir || !writer) return;
     state.budget = budget.state(stop === 'timeLimit');
     state.selection = selector.state();
-    const write = (): Promise<string> => model.save(name, { optimizer: !best, ...(position && !best ? { extra: { loader: position } } : {}) });
+    const extra = best ? { weights: ema ? 'ema' : 'trained' } : position ? { loader: position } : null;
+    const write = (): Promise<string> => model.save(name, { optimizer: !best, ...(extra ? { extra } : {}) });
     // best holds the weights that were validated (or, without validation, the final ones): the average when kept
     const file = best && ema ? await ema.withWeights(write) : await write();
     if (!best) lastCheckpoint = file;

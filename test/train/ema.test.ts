@@ -118,6 +118,7 @@ t.test('resume with an average continues bit-for-bit', async (t) => {
   // no validation: best.safetensors holds the final average, and says so
   t.same(r.selection, { source: 'final', weights: 'ema', step: 12, dice: null, smoothedDice: null });
   const best = readCheckpoint(path.join(tmp, 'resumed', 'best.safetensors'));
+  t.equal(best.meta.weights, 'ema', "best's metadata says it holds the average");
   const want = await second.ema!.withWeights(() => stateDict(second.net));
   for (const name of ['encoder.0.conv1.weight', 'head.bias', 'bottleneck.bn2.running_var']) {
     t.same(Array.from(best.state.get(name)!.data as Float32Array), Array.from(want.get(name)!.data as Float32Array), `best ${name} = the average`);
