@@ -8,7 +8,7 @@ import type { Batch } from '../data/batch';
 import { DEFAULTS } from '../defaults';
 import { DataError, invalidOption, PathoError } from '../errors';
 import { RunBudget, type Clock } from './budget';
-import { ValidationCadence, type ValidateEvery } from './cadence';
+import { CheckpointCadence, ValidationCadence, type ValidateEvery } from './cadence';
 import type { WeightEma } from './ema';
 import type { EvaluateResult } from './evaluate';
 import type { ReplicaGroup } from './replicas';
@@ -242,6 +242,7 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
   const perBatch = group?.multiProcess ? group.worldSize : 1;
   let trained = 0;
   let lastValStep = -1;
+  const checkpoints = new CheckpointCadence(clock);
 
   // a stop mid-epoch saves where the epoch stands, so a resume continues with the next batch
   let position: LoaderPosition | null = null;
@@ -385,7 +386,11 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       writeLine(m);
       emit({ type: 'epoch', metrics: m });
     }
-    if (images > 0 || !stop) await save('last', false);
+    if (stop ? images > 0 : last || checkpoints.due()) {
+      const t = clock();
+      await save('last', false);
+      checkpoints.written(t);
+    }
   }
   // the limit ran out between two epochs: the final model has not been validated yet
   if (validation && stop === 'timeLimit' && trained > 0 && lastValStep !== state.step) {

@@ -160,6 +160,22 @@ t.test('a limit that runs out between epochs still validates the final model', a
   model.dispose();
 });
 
+t.test('epochs of a few steps do not write a checkpoint each', async (t) => {
+  const clock = new FakeClock();
+  const { loader } = loaders(clock);
+  const model = new Model(net(), opts('seldom'));
+  const saves: number[] = [];
+  // each write of last.safetensors takes 0.2 s on this clock (an epoch takes 4 s)
+  const r = await model.train(loader, {
+    epochs: 30, clock: clock.now,
+    onProgress: (e) => { if (e.type === 'checkpoint' && !e.best) { saves.push(model.step); clock.ms += 200; } },
+  });
+  t.equal(r.steps, 120);
+  // due when 2% of the time since the last write covers its 0.2 s: every 10 s, i.e. every third epoch
+  t.same(saves, [4, 16, 28, 40, 52, 64, 76, 88, 100, 112, 120], `written after steps ${saves.join(' ')}, and after the last epoch`);
+  model.dispose();
+});
+
 t.test('an endless run needs a time limit or a signal', async (t) => {
   const m = new Model(net(), opts('endless', { checkpoint: false }));
   await t.rejects(m.train(loaders(new FakeClock()).loader, { epochs: Infinity }),

@@ -4,7 +4,7 @@
 // stays within its share; selection ranks the trailing mean of the validation scores.
 import t from 'tap';
 import { budgetFromMeta, RunBudget } from '../../lib/train/budget';
-import { ValidationCadence } from '../../lib/train/cadence';
+import { CheckpointCadence, ValidationCadence } from '../../lib/train/cadence';
 import { learningRate } from '../../lib/train/schedule';
 import { ModelSelector, selectionFromMeta } from '../../lib/train/selection';
 
@@ -147,6 +147,19 @@ t.test("cadence: every N steps, every epoch, or 'auto' within its share", async 
   t.ok(validatedAt.length >= 8 && validatedAt.length <= 10, `${validatedAt.length} validations of 2 s in ~420 s`);
   t.throws(() => new ValidationCadence(0), { code: 'ERR_PATHO_ARG', message: "Expected a number of steps >= 1, 'epoch' or 'auto' for validateEvery but received 0" });
   t.throws(() => new ValidationCadence('auto', 1), { code: 'ERR_PATHO_ARG', message: 'Expected a share of the time in (0, 1) for validationShare but received 1' });
+});
+
+t.test('checkpoints cost at most 2% of the time', async (t) => {
+  const c = fakeClock();
+  const k = new CheckpointCadence(c.now);
+  t.ok(k.due(), 'the first epoch writes');
+  const start = c.now();
+  c.advance(0.5); // the write took 0.5 s
+  k.written(start);
+  c.advance(24.9);
+  t.notOk(k.due(), '24.9 s later: 0.5 s would be more than 2%');
+  c.advance(0.1);
+  t.ok(k.due(), '25 s later: due');
 });
 
 t.test('selection: the trailing mean of 3 validations, continued over a resume', async (t) => {
