@@ -24,10 +24,11 @@ export async function demoCommand(argv: string[]): Promise<void> {
     epochs: f.num('epochs', { int: true, min: 1 }),
     timeLimit: f.num('time-limit', { min: 1 }),
     batchSize: 4, crop: 256, width: f.num('width', { int: true, min: 1, max: 256 }), depth: 4,
-    optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null, precision: 'fp32',
-    loss: 'bce-jaccard', augment: true, device: checkDevice(f.str('device')), out: path.join(out, 'model'),
+    optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null, precision: DEFAULTS.trainPrecision,
+    loss: 'bce-jaccard', augment: DEFAULTS.augmentLevel, cropForeground: DEFAULTS.cropForeground, device: checkDevice(f.str('device')), out: path.join(out, 'model'),
     // a demo run replaces the previous demo's model (its best.safetensors only when it does better)
     resume: null, overwrite: true, seed: 0, workers: null, samplesPerEpoch: 48,
+    valEvery: DEFAULTS.validateEvery, valShare: DEFAULTS.validationShare, ema: DEFAULTS.ema,
   };
   process.stdout.write(`patho demo: training a UNet (width ${config.width}, depth 4) on ${config.data}\n` +
     `  24 images for training (random 256x256 crops, augmented), 6 held out; stops after ${config.epochs} epochs or ${config.timeLimit} s\n`);

@@ -12,6 +12,8 @@ export interface ProgressReporter {
 }
 
 export function progressReporter(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WritableStream = process.stderr): ProgressReporter {
+const valShare = (v: number | undefined): string => (v === undefined ? '' : `; validation ${(100 * v).toFixed(1)}% of the time`);
+
   const tty = Boolean(out.isTTY);
   let interrupted = false;
   let bar: cliProgress.SingleBar | null = null;
@@ -45,7 +47,13 @@ export function progressReporter(out: NodeJS.WriteStream = process.stdout, err: 
       const m = e.metrics;
       const dice = m.dice ? Object.entries(m.dice).map(([t, v]) => `dice@${t} ${v.toFixed(4)}`).join(' ') : '';
       out.write(`epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)}${m.valLoss !== undefined ? ` val loss ${m.valLoss.toFixed(4)}` : ''} ${dice} ` +
-        `${m.imagesPerSecond.toFixed(1)} img/s ${m.seconds.toFixed(1)} s${m.partial ? ' (partial)' : ''}\n`);
+        `${m.imagesPerSecond.toFixed(1)} img/s ${m.seconds.toFixed(1)} s${m.partial ? ' (partial)' : ''}${valShare(m.valShare)}\n`);
+    } else if (e.type === 'validation') {
+      stop();
+      barEpoch = -1; // the next step starts a fresh bar below this line
+      const m = e.metrics;
+      out.write(`step ${m.step}: val loss ${m.valLoss.toFixed(4)} ${Object.entries(m.dice).map(([t, v]) => `dice@${t} ${v.toFixed(4)}`).join(' ')}${m.ema ? ' (moving average)' : ''}` +
+        ` ${m.seconds.toFixed(1)} s${valShare(m.valShare)}\n`);
     } else if (e.type === 'checkpoint') {
       if (!tty) out.write(`saved ${e.file}${e.best ? ' (best)' : ''}\n`);
     }

@@ -21,6 +21,7 @@ import { listSlides } from './predict-slide';
 import { progressReporter } from './progress';
 import { TRAIN } from './flags';
 import { folderHint, plotCurves, trainConfig } from './train';
+import { augmentOption } from './train-budget';
 import { onStopSignals, stopMessage } from './train-signals';
 import { writeFileAtomic } from '../atomic-write';
 import { runFolderRefusal } from '../train/run-folder';
@@ -121,7 +122,7 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     const trainSet = await new SlidePatchDataset(trainSources, { mode: 'random', mpp, crop: c.crop, positiveFraction, patchesPerSlide, seed: c.seed }).ready();
     const stats = await trainSet.stats();
     const common = { batchSize: c.batchSize, depth: c.depth, seed: c.seed, inChannels: 3, cache: false, ...(c.workers !== null ? { workers: c.workers } : {}) };
-    const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: c.augment, shuffle: true, samplesPerEpoch: c.samplesPerEpoch ?? Math.min(trainSet.length, 256) });
+    const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: augmentOption(c.augment), shuffle: true, samplesPerEpoch: c.samplesPerEpoch ?? Math.min(trainSet.length, 256) });
     const valSet = valSources.length ? await new SlidePatchDataset(valSources, { mode: 'grid', mpp, crop: c.crop, patchesPerSlide: valPatches }).ready() : null;
     const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats }) : undefined;
     if (!valSet) process.stderr.write('patho train: one slide and no --val-slides: training without validation (best.safetensors needs validation)\n');

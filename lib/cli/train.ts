@@ -21,10 +21,10 @@ import { TRAIN } from './flags';
 import { progressReporter } from './progress';
 import { UsageError } from '../errors';
 import { checkDevice as checkDeviceSpec } from '../device';
-import { PRECISIONS, type Precision } from '../nn/module';
+import { augmentOption, budgetConfig, describeSelection, selectionPolicy, type BudgetConfig } from './train-budget';
 
 /** Everything `patho train` needs, checked; the defaults are lib/defaults.ts's (DEFAULTS) unless said. */
-export interface TrainConfig {
+export interface TrainConfig extends BudgetConfig {
   /** folder with the image and mask sub-folders */
   data: string;
   /** image sub-folder of data; default 'images' */
@@ -35,9 +35,9 @@ export interface TrainConfig {
   val: string | null;
   /** share of data held out for validation when val is null (0: no validation); default 0.2 */
   valSplit: number;
-  /** epochs to reach, counting those already in a resumed checkpoint; default 10 */
+  /** epochs to reach, counting those already in a resumed checkpoint; default 10 (Infinity with a time limit) */
   epochs: number;
-  /** seconds after which training stops (after saving); null: no limit */
+  /** seconds the run may take, counting those before a resume; null: no limit */
   timeLimit: number | null;
   /** images per step; default 4 */
   batchSize: number;
@@ -59,12 +59,8 @@ export interface TrainConfig {
   schedule: 'constant' | 'step' | 'cosine' | 'poly';
   /** maximum gradient norm; null: no clipping */
   clipGradNorm: number | null;
-  /** default 'fp32' */
-  precision: Precision;
   /** default 'bce-jaccard' (BCE - log soft Jaccard) */
   loss: 'bce-jaccard' | 'bce' | 'dice';
-  /** flips, rotations, colour and elastic changes of the crops; default true */
-  augment: boolean;
   /** 'cpu', 'cuda:N', or a list of replicas ('cuda:0,1', 'cpu:0,1'); default 'cpu' */
   device: string;
   /** run folder; default runs/train */
@@ -99,7 +95,8 @@ export function trainConfig(f: Flags): TrainConfig {
     masks: f.str('masks'),
     val: f.has('val') ? f.existing('val', 'dir') : null,
     valSplit: f.num('val-split', { min: 0, max: 0.9 }),
-    epochs: f.num('epochs', { int: true, min: 1 }),
+    // a time limit alone bounds the run: it decides how many epochs fit
+    epochs: f.has('epochs') || !f.has('time-limit') ? f.num('epochs', { int: true, min: 1 }) : Infinity,
     timeLimit: f.optNum('time-limit', { min: 0, minExclusive: true }) ?? null,
     batchSize: f.num('batch-size', { int: true, min: 1 }),
     crop,
@@ -111,9 +108,7 @@ export function trainConfig(f: Flags): TrainConfig {
     weightDecay: f.num('weight-decay', { min: 0 }),
     schedule: f.choice('schedule', ['constant', 'step', 'cosine', 'poly'] as const),
     clipGradNorm: f.optNum('clip-grad-norm', { min: 0, minExclusive: true }) ?? null,
-    precision: f.choice('precision', PRECISIONS),
     loss: f.choice('loss', ['bce-jaccard', 'bce', 'dice'] as const),
-    augment: !f.bool('no-augment'),
     device: checkDevice(f.str('device'), 'device', { list: true }),
     out: path.resolve(f.str('out')),
     resume: f.has('resume') ? f.existing('resume', 'file') : null,
@@ -121,6 +116,7 @@ export function trainConfig(f: Flags): TrainConfig {
     seed: f.num('seed', { int: true, min: 0 }),
     workers: f.optNum('workers', { int: true, min: 0, max: 16 }) ?? null,
     samplesPerEpoch: f.optNum('samples-per-epoch', { int: true, min: 1 }) ?? null,
+    ...budgetConfig(f),
   };
 }
 
@@ -165,7 +161,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   const stats = await trainSet.stats();
   const common = { batchSize: c.batchSize, depth: c.depth, seed: c.seed, inChannels, ...(c.workers !== null ? { workers: c.workers } : {}) };
   const launched = rendezvousOptionsFromEnv(); // under `patho launch` each rank reads its shard
-  const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: c.augment, shuffle: true,
+  const loader = new DataLoader(trainSet, { ...common, crop: { size: c.crop, foreground: c.cropForeground }, augment: augmentOption(c.augment), shuffle: true,
     ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}),
     ...(c.samplesPerEpoch !== null ? { samplesPerEpoch: c.samplesPerEpoch } : {}) });
   // launched: each rank validates its share of the tiles; evaluate() all-reduces the sums
@@ -180,6 +176,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     schedule: c.schedule,
     ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
     precision: c.precision,
+    ema: c.ema,
     ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
     out: c.out,
     checkpoint: c.out,
@@ -199,11 +196,18 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   } else if (model.resumedFrom && model.rank === 0 && !opts.quiet) {
     process.stderr.write(`resumed from ${model.resumedFrom} at epoch ${model.epoch + 1}, step ${model.step}\n`);
   }
+  const spent = model.state.budget?.spentSeconds ?? 0;
+  if (c.resume && c.timeLimit !== null && spent >= c.timeLimit && model.rank === 0 && !opts.quiet) {
+    process.stderr.write(`patho train: --time-limit ${c.timeLimit} counts the whole run and ${path.basename(c.resume)} has spent ` +
+      `${spent.toFixed(0)} s: nothing to train (give --time-limit ${Math.ceil(spent) + c.timeLimit} for ${c.timeLimit} s more)\n`);
+  }
 
   // nothing to train: nothing is written, not even config.json (it would describe a run that did not happen)
   if (model.rank === 0 && !nothingToTrain) writeFileAtomic(path.join(c.out, 'config.json'), JSON.stringify({
     ...c,
     model: { kind: 'unet', ...net.config },
+    precisionUsed: net.precision,
+    best: selectionPolicy(valSet !== null, c.ema, DEFAULTS.selectionWindow),
     dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats },
     patho: packageVersion(),
     started: new Date().toISOString(),
@@ -224,6 +228,8 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     result = await model.train(loader, {
       epochs: c.epochs,
       ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}),
+      validateEvery: c.valEvery,
+      validationShare: c.valShare,
       ...(validation ? { validation } : {}),
       onProgress: (e) => {
         if (e.type === 'checkpoint') written.add(e.file);
@@ -271,9 +277,15 @@ export async function trainCommand(argv: string[]): Promise<void> {
   // SIGINT, SIGTERM (schedulers) and SIGHUP: stop after the current step and save; a second one quits
   const removeHandlers = onStopSignals((sig) => ac.abort(stopMessage(sig)));
   try {
-    const { model, outcome } = await runTrain(c, { signal: ac.signal });
-    if (model.rank === 0) process.stdout.write(finalLines(outcome).join('\n') + '\n');
-    else process.stdout.write(`${finalLines({ ...outcome, written: new Set(), alsoWrote: [] })[0]}\n`);
+    const { model, outcome, result, valSet } = await runTrain(c, { signal: ac.signal });
+    if (model.rank === 0) {
+      const lines = finalLines(outcome);
+      if (result.history.length > 0) {
+        lines.splice(1, 0, `best.safetensors: ${describeSelection(result.selection, valSet !== null)}`);
+        if (valSet) lines.splice(2, 0, `validation: ${result.validationSeconds.toFixed(1)} s, ${(100 * result.validationSeconds / Math.max(result.seconds, 1e-9)).toFixed(1)}% of the run's ${result.seconds.toFixed(0)} s`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+    } else process.stdout.write(`${finalLines({ ...outcome, written: new Set(), alsoWrote: [] })[0]}\n`);
   } finally {
     removeHandlers();
   }

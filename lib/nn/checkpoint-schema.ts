@@ -62,6 +62,11 @@ const SCHEMA: Record<string, Check> = {
   loader: (v) => (v === null || isObj(v) ? null : expected('an object or null', v)),
   run: (v) => (typeof v === 'string' && v.length > 0 ? null : expected('a run id (a non-empty string)', v)),
   pair: (v) => (typeof v === 'string' && v.length > 0 ? null : expected('a non-empty string', v)),
+  mpp: (v) => (v === null || (typeof v === 'number' && Number.isFinite(v) && v > 0) ? null : expected('null or a positive number (µm per pixel)', v)),
+  budget: (v) => (v === null || isObj(v) ? null : expected('an object or null', v)),
+  selection: (v) => (v === null || isObj(v) ? null : expected('an object or null', v)),
+  ema: (v) => (isObj(v) && typeof v.decay === 'number' && v.decay >= 0 && v.decay < 1 && isCount(v.updates) ? null : expected('{ decay in [0, 1), updates: a count }', v)),
+  weights: (v) => (v === 'ema' || v === 'trained' ? null : expected("'ema' or 'trained'", v)),
 };
 
 /**

@@ -17,10 +17,14 @@ import { UNet } from '../nn/unet';
 import { predictProbabilities, type PredictInput } from '../predict/inference';
 import { Rng } from '../rng';
 import type { Tensor } from '../tensor';
+import { budgetFromMeta } from './budget';
+import { checkEmaDecay, emaSidecar, WeightEma } from './ema';
 import { evaluateModel, type EvaluateResult } from './evaluate';
+import { checkTrainPrecision, trainingPrecision, type TrainPrecision } from './precision';
 import { ReplicaGroup, replicaDevices } from './replicas';
 import { positionFromMeta } from './position';
 import { checkSchedule, type ScheduleSpec } from './schedule';
+import { selectionFromMeta } from './selection';
 import { TrainState } from './state';
 import { trainStep } from './step';
 import { runTraining, type TrainOptions, type TrainResult } from './trainer';
@@ -68,8 +72,16 @@ export interface ModelOptions {
   thresholds?: number[];
   /** trainer RNG seed, saved in checkpoints (default DEFAULTS.seed = 0) */
   seed?: number;
-  /** 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision); default: the net's own */
-  precision?: Precision;
+  /**
+   * 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision);
+   * 'auto': bf16 on GPUs and on CPUs with native bf16, else fp32 (the CLI's default); default: the net's own
+   */
+  precision?: TrainPrecision;
+  /**
+   * keep an exponential moving average of the weights with this decay, validate it and save it as
+   * best (0: none; default DEFAULTS.ema); it is kept across resumes in <name>.ema.safetensors
+   */
+  ema?: number;
   /** extra checkpoint metadata saved with every checkpoint (e.g. { mpp, classes } of slide training) */
   metadata?: Partial<CheckpointMeta>;
   /**
@@ -129,6 +141,8 @@ export class Model implements Disposable, AsyncDisposable {
   resumedFrom: string | null = null;
   /** the replicas, one per device (a group of one on one device); null until ready() */
   group: ReplicaGroup | null = null;
+  /** the moving average of the weights (null without the ema option; created by ready()) */
+  ema: WeightEma | null = null;
   private readonly opts: ModelOptions;
   private readyP: Promise<void> | null = null;
   private disposed = false;
@@ -149,7 +163,8 @@ export class Model implements Disposable, AsyncDisposable {
     this.outDir = path.resolve(opts.out ?? DEFAULTS.out);
     this.checkpointDir = opts.checkpoint === false ? null : path.resolve(opts.checkpoint ?? this.outDir);
     this.rng = new Rng(opts.seed ?? DEFAULTS.seed);
-    if (opts.precision !== undefined) net.setPrecision(checkPrecision(opts.precision));
+    if (opts.precision !== undefined && checkTrainPrecision(opts.precision) !== 'auto') net.setPrecision(checkPrecision(opts.precision));
+    checkEmaDecay(opts.ema ?? DEFAULTS.ema);
     const loss = makeLoss(opts);
     this.lossFn = loss.fn;
     this.lossName = loss.name;
@@ -166,6 +181,7 @@ export class Model implements Disposable, AsyncDisposable {
     const device = devices?.[0] ?? this.opts.device;
     if (!this.net.initialized) this.net.init({ device: device ?? DEFAULTS.device });
     if (device) await this.net.to(device);
+    if (this.opts.precision === 'auto') this.net.setPrecision(trainingPrecision(this.net.device));
     const makeOpt = (n: Module): Optimizer => createOptimizer(n.store, this.opts.optimizer ?? DEFAULTS.optimizer, this.baseLr);
     this.optimizer = makeOpt(this.net);
     const lm = this.opts.loadModel ?? false;
@@ -182,6 +198,12 @@ export class Model implements Disposable, AsyncDisposable {
       ...(this.opts.replicate ? { replicate: this.opts.replicate } : {}),
       bucketBytes: this.opts.bucketBytes ?? DEFAULTS.bucketBytes,
     });
+    // the average starts from the weights every replica holds (rank 0's, after the group's broadcast)
+    const decay = this.opts.ema ?? DEFAULTS.ema;
+    if (decay > 0) {
+      this.ema = new WeightEma(this.net, decay);
+      if (this.resumedFrom) await this.ema.load(emaSidecar(this.resumedFrom), this.state.step);
+    }
   }
 
   /** epochs completed */
@@ -232,6 +254,10 @@ export class Model implements Disposable, AsyncDisposable {
     if (meta.normalization) this.normalization = meta.normalization;
     if (typeof meta.stepsPerEpoch === 'number') this.state.stepsPerEpoch = meta.stepsPerEpoch;
     this.state.resumePosition = positionFromMeta(meta);
+    this.state.budget = budgetFromMeta(meta, file);
+    this.state.selection = selectionFromMeta(meta, file);
+    // the average continues from its sidecar; without one (a run without ema) it starts at these weights
+    if (this.ema) await this.ema.load(emaSidecar(file), this.state.step);
     this.resumedFrom = file;
     this.state.lastSaved ??= file;
     await this.group?.broadcastState();
@@ -254,6 +280,9 @@ export class Model implements Disposable, AsyncDisposable {
       ...this.opts.metadata,
       run: this.state.run,
       bestMetric: this.bestMetric,
+      ...(this.state.budget ? { budget: this.state.budget } : {}),
+      ...(this.state.selection ? { selection: this.state.selection } : {}),
+      ...(this.ema ? { ema: { decay: this.ema.decay, updates: this.ema.updates } } : {}),
       ...extra,
     };
   }
@@ -281,6 +310,8 @@ export class Model implements Disposable, AsyncDisposable {
         return null;
       }
     }
+    // sidecars first (as saveCheckpoint does): an interrupted save leaves a step mismatch that load reports
+    if (this.ema && opts.optimizer !== false) await this.ema.save(emaSidecar(file), this.state.step);
     await saveCheckpoint(file, this.net, this.meta(opts.extra), opts.optimizer === false ? undefined : this.optimizer);
     if (opts.optimizer !== false) this.state.lastSaved = file;
     return file;
@@ -301,6 +332,7 @@ export class Model implements Disposable, AsyncDisposable {
       lossFn: this.lossFn, norm, lr: lr ?? this.optimizer.lr, clipNorm: this.clipNorm, step: this.state.step,
     });
     this.lastGradNorm = r.gradNorm;
+    this.ema?.update();
     this.state.step++;
     return r.loss;
   }
@@ -362,6 +394,7 @@ export class Model implements Disposable, AsyncDisposable {
     if (this.disposed) return;
     this.disposed = true;
     this.group?.dispose();
+    this.ema?.dispose();
     this.optimizer?.dispose();
     this.net.dispose();
   }
