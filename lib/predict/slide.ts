@@ -222,7 +222,7 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
   if (tissue && files.tissue) {
     const t = tissue;
     await writeAtomic(files.tissue, (tmp) => sharp(Buffer.from(t.data.map((v) => v * 255)), { raw: { width: t.width, height: t.height, channels: 1 } })
-      .toColourspace('b-w').png().toFile(tmp).then(() => undefined));
+      .toColourspace('b-w').png().toFile(tmp));
   }
   const thumb = await slide.thumbnail(o.thumbnailSize ?? 1024);
   await writeThumbnail(files.thumbnail, thumb, slide.width, polys, tissue ? tissuePolygons(tissue) : []);
