@@ -34,6 +34,10 @@ export const DEFAULTS = Object.freeze({
   batchSize: 4,
   /** training crop side in pixels (a multiple of 2^depth). */
   crop: 256,
+  /** share of training crops centred on a foreground pixel (nnU-Net's 0.33; the rest uniform). */
+  cropForeground: 0.33,
+  /** augmentation of the CLI's training crops: 'full' (lib/data/augment.ts's DEFAULT_AUGMENT), 'flips' (flips, 90-degree rotations) or 'none'. */
+  augmentLevel: 'full' as 'full' | 'flips' | 'none',
   /** share of --data held out for validation when no --val folder is given. */
   valSplit: 0.2,
   /** UNet width (channels of the first block) and depth (poolings): the reference module's. */
@@ -43,6 +47,15 @@ export const DEFAULTS = Object.freeze({
   seed: 0,
   /** 'fp32' or 'bf16' (autocast with channels_last). */
   precision: 'fp32' as const,
+  /** training precision of the CLI: 'auto' is bf16 on GPUs and on CPUs with native bf16, fp32 otherwise (lib/train/precision.ts). */
+  trainPrecision: 'auto' as const,
+  /** when training validates: 'auto' keeps validation under validationShare of the run's time (lib/train/cadence.ts). */
+  validateEvery: 'auto' as const,
+  validationShare: 0.05,
+  /** best.safetensors: the weights where the mean validation Dice of this many consecutive validations peaks. */
+  selectionWindow: 3,
+  /** decay of the moving average of the weights that is validated and saved as best (0: none). */
+  ema: 0,
   /** gradient all-reduce bucket size in bytes (PyTorch DDP's 25 MiB). */
   bucketBytes: 25 * 1024 * 1024,
   /** inference tile side in pixels, the share neighbouring tiles overlap, tiles per forward pass, the blend. */

@@ -7,6 +7,7 @@ import { addonStatus, loadFixes, type AddonStatus } from './addon-loader';
 import { native } from './native';
 import { openSlideFix, openSlideLines, openSlideReport } from './slide/doctor';
 import type { OpenSlideLibraryInfo } from './native';
+import { autoPrecision } from './train/precision';
 
 export interface GpuInfo {
   index: number;
@@ -50,6 +51,8 @@ export interface DoctorReport {
   /** loaded: false when no candidate loaded; then oneDnn is null, cuda was not checked, fixes say what to do */
   addon: AddonStatus;
   oneDnn: { version: string; isa: string } | null;
+  /** what `patho train --precision auto` (the default) uses on the CPU and, when there is one, on a GPU, and why */
+  trainPrecision?: { cpu: { precision: string; reason: string }; cuda: { precision: string; reason: string } | null };
   cuda: CudaReport;
   openslide: OpenSlideLibraryInfo;
   fixes: string[];
@@ -178,6 +181,7 @@ export function doctor(): DoctorReport {
     oneDnn: { version: info.oneDnn, isa: info.cpuIsa },
     cuda,
     openslide,
+    trainPrecision: { cpu: autoPrecision('cpu'), cuda: cuda.available ? autoPrecision('cuda') : null },
     fixes,
   };
 }
@@ -203,6 +207,11 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(...formatCuda(r.cuda));
   for (const l of r.cuda.loader) lines.push(`    looked   ${l}`);
   lines.push(...openSlideLines(r.openslide));
+  if (r.trainPrecision) {
+    const p = r.trainPrecision;
+    lines.push(`  precision  train --precision auto: ${p.cpu.precision} on cpu (${p.cpu.reason})` +
+      (p.cuda ? `; ${p.cuda.precision} on cuda (${p.cuda.reason})` : ''));
+  }
   if (r.fixes.length) {
     lines.push('  fixes');
     for (const f of r.fixes) lines.push(`    - ${f}`);

@@ -70,6 +70,7 @@ export class DataError extends PathoError {
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
   if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number') return String(value); // JSON would print NaN and Infinity as null
   if (typeof value === 'function') return `a function`;
   try {
     return JSON.stringify(value) ?? String(value);

@@ -1,17 +1,14 @@
 // Plots as PNG: line charts drawn as SVG (lib/line-chart.ts: d3-scale and d3-shape) and rasterised
 // by sharp, written atomically. Training curves (train/val loss and val Dice per epoch) and
 // Dice-vs-threshold curves.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import sharp from 'sharp';
+import { writeFileAtomic } from './atomic-write';
 import { lineChartSvg, type Panel } from './line-chart';
 
 async function renderPng(panels: Panel[], file: string): Promise<void> {
   const { svg } = lineChartSvg(panels);
   const png = await sharp(Buffer.from(svg), { density: 144 }).flatten({ background: '#ffffff' }).png().toBuffer();
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, png);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, png);
 }
 
 export interface EpochPoint {

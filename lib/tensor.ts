@@ -132,6 +132,13 @@ export class Tensor implements Disposable {
     if (!this.requiresGrad) {
       throw new PathoError('ERR_PATHO_STATE', 'backward: Expected a tensor that depends on parameters requiring gradients, but this one does not (was it computed under noGrad()?)');
     }
+    if (gradient !== undefined) checkInputs('backward', { gradient });
+    // the tape is consumed by a backward (PyTorch frees the graph the same way): a second backward
+    // through it, or one after its scope ended, would silently add nothing
+    if (!this.isLeaf && !onTape(this)) {
+      throw new PathoError('ERR_PATHO_STATE', 'backward: the graph of this tensor was already consumed by an earlier backward() ' +
+        '(or its scope ended); compute it again to backpropagate again, as PyTorch says "Trying to backward through the graph a second time"');
+    }
     const sink = gradSink(this);
     if (gradient) {
       if (gradient.numel !== this.numel) {
@@ -159,6 +166,35 @@ export class Tensor implements Disposable {
     }
     tape.length = 0;
   }
+}
+
+function describeInput(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return `an object${v.constructor && v.constructor !== Object ? ` (${v.constructor.name})` : ''}`;
+  return typeof v === 'string' ? `'${v}'` : `${typeof v} ${String(v)}`;
+}
+
+/**
+ * The op boundary's check (JS validates, native trusts): every tensor argument of a public op is a
+ * Tensor that has not been disposed; `optional` ones may also be null or undefined. One coded
+ * error naming the op and the argument, instead of a TypeError from deep inside.
+ */
+export function checkInputs(op: string, required: Record<string, unknown>, optional: Record<string, unknown> = {}): void {
+  for (const [args, canBeNull] of [[required, false], [optional, true]] as const) {
+    for (const [name, v] of Object.entries(args)) {
+      if (canBeNull && (v === null || v === undefined)) continue;
+      if (!(v instanceof Tensor)) {
+        throw new PathoError('ERR_PATHO_ARG', `${op}: Expected a Tensor${canBeNull ? ' or null' : ''} for ${name} but received ${describeInput(v)}`);
+      }
+      if (v.disposed) throw new PathoError('ERR_PATHO_DISPOSED', `${op}: the Tensor given for ${name} was disposed`);
+    }
+  }
+}
+
+function onTape(t: Tensor): boolean {
+  for (let i = tape.length - 1; i >= 0; i--) if (tape[i].output === t) return true;
+  return false;
 }
 
 /** true when gradients are being recorded (outside noGrad) */

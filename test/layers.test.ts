@@ -13,6 +13,7 @@ const LAYERS: [RegExp, number, string][] = [
   [/^(errors|defaults|disposable|version)\.ts$/, 0, 'leaf'],
   [/^(demo-data|line-chart)\.ts$/, 1, 'support'],
   [/^(native|addon-loader)\.ts$/, 1, 'native'],
+  [/^atomic-write\.ts$/, 1, 'files'],
   [/^(tensor|rng|device)\.ts$/, 2, 'tensor'],
   [/^(nn|data|classes|parallel|predict|slide|objects|geometry)\//, 3, 'nn/data/classes/parallel/predict/slide/objects'],
   [/^train\//, 4, 'train'],

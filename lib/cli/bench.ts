@@ -2,6 +2,7 @@
 // JSON line.
 import { benchScaling } from '../bench/data-parallel';
 import { benchTrainStep } from '../bench/train-step';
+import { benchSizeProblem } from '../bench/limits';
 import { processesCommand } from './bench-processes';
 import { parseFlags, type Flags } from './args';
 import { BENCH } from './flags';
@@ -19,15 +20,21 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const depth = f.num('depth', { int: true, min: 1, max: 8 });
   const size = f.num('size', { int: true, min: 1 });
   if (size % 2 ** depth !== 0) throw new UsageError(`Expected --size to be a multiple of ${2 ** depth} (2^depth) but received ${size}`);
-  const r = await benchTrainStep({
+  const shape = {
     device: checkDevice(f.optStr('device') ?? DEFAULTS.device),
     width: f.num('width', { int: true, min: 1, max: 1024 }),
     depth,
     size,
     batch: f.num('batch', { int: true, min: 1 }),
+    channels: f.num('channels', { int: true, min: 1, max: 64 }),
+  };
+  const tooLarge = benchSizeProblem(shape);
+  if (tooLarge) throw new UsageError(tooLarge);
+  const r = await benchTrainStep({
+    ...shape,
     steps: f.num('steps', { int: true, min: 1 }),
     warmup: f.num('warmup', { int: true, min: 0 }),
-    inChannels: f.num('channels', { int: true, min: 1, max: 64 }),
+    inChannels: shape.channels,
     precision: f.choice('precision', PRECISIONS),
   });
   if (f.bool('json')) {

@@ -3,6 +3,7 @@
 // and plots a person can open.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../atomic-write';
 import { DEFAULTS } from '../defaults';
 import { demoDataDir } from '../demo-data';
 import { PathoError } from '../errors';
@@ -23,9 +24,11 @@ export async function demoCommand(argv: string[]): Promise<void> {
     epochs: f.num('epochs', { int: true, min: 1 }),
     timeLimit: f.num('time-limit', { min: 1 }),
     batchSize: 4, crop: 256, width: f.num('width', { int: true, min: 1, max: 256 }), depth: 4,
-    optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null, precision: 'fp32',
-    loss: 'bce-jaccard', augment: true, device: checkDevice(f.str('device')), out: path.join(out, 'model'),
-    resume: null, seed: 0, workers: null, samplesPerEpoch: 48,
+    optimizer: 'adam', lr: 2e-3, momentum: 0.9, weightDecay: 0, schedule: 'cosine', clipGradNorm: null, precision: DEFAULTS.trainPrecision,
+    loss: 'bce-jaccard', augment: DEFAULTS.augmentLevel, cropForeground: DEFAULTS.cropForeground, device: checkDevice(f.str('device')), out: path.join(out, 'model'),
+    // a demo run replaces the previous demo's model (its best.safetensors only when it does better)
+    resume: null, overwrite: true, seed: 0, workers: null, samplesPerEpoch: 48,
+    valEvery: DEFAULTS.validateEvery, valShare: DEFAULTS.validationShare, ema: DEFAULTS.ema,
   };
   process.stdout.write(`patho demo: training a UNet (width ${config.width}, depth 4) on ${config.data}\n` +
     `  24 images for training (random 256x256 crops, augmented), 6 held out; stops after ${config.epochs} epochs or ${config.timeLimit} s\n`);
@@ -42,7 +45,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const thresholds = [...DEFAULTS.thresholds];
   const report = await evaluateDataset(loaded, valSet, tiled, thresholds);
   process.stdout.write(formatReport(report, thresholds) + '\n');
-  fs.writeFileSync(path.join(out, 'evaluation.json'), JSON.stringify({ images: report.images, mean: report.mean, curve: report.curve }, null, 2) + '\n');
+  writeFileAtomic(path.join(out, 'evaluation.json'), JSON.stringify({ images: report.images, mean: report.mean, curve: report.curve }, null, 2) + '\n');
   await plotDiceCurve(report.curve, path.join(out, 'dice-threshold.png'), 'Held-out Dice vs threshold');
 
   const predDir = path.join(out, 'predictions');

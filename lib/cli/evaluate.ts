@@ -2,6 +2,7 @@
 // mean at each threshold; a table, or one JSON object with --json; --plot FILE draws Dice vs threshold.
 // K-class models: per-class Dice/IoU, macro means and the confusion matrix (evaluate-classes.ts); both
 // kinds: boundary quality, --instances (AJI, PQ, ...) and --errors overlays (evaluate-extra.ts).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkClassCount, readClassesFile, type ClassList } from '../classes/classes';
 import { FolderDataset } from '../data';
@@ -64,6 +65,9 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const data = f.existing('data', 'dir');
   const thresholds = f.numList('thresholds', { min: 0, max: 1 });
   const plot = f.optStr('plot');
+  if (plot && fs.statSync(plot, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`Expected a file to write for --plot (e.g. dice.png) but '${path.resolve(plot)}' is a folder`);
+  }
   if (plot) ensureWritableDir(path.dirname(path.resolve(plot)), 'plot');
   const errors = f.has('errors') ? ensureWritableDir(f.str('errors'), 'errors') : null;
   const instances: ExtraOptions['instances'] = !f.has('instances') ? null : f.str('instances') === 'auto' ? 'auto' : { dir: f.existing('instances', 'dir') };

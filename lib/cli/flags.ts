@@ -7,6 +7,7 @@ import { LAUNCH_MAX_NPROC } from '../parallel/launch';
 const HELP: FlagSpec = { help: { type: 'boolean', short: 'h', help: 'show this help' } };
 const DEVICE_HELP = 'cpu, cuda or cuda:N';
 const PRECISION_HELP = 'fp32 or bf16 (bf16: bf16 NHWC activations, float32 master weights; fast on GPUs)';
+const TRAIN_PRECISION_HELP = 'fp32, bf16 or auto (bf16 on GPUs and on CPUs with native bf16, fp32 otherwise; `patho doctor` says which)';
 
 export const TRAIN: CommandSpec = {
   name: 'train',
@@ -31,9 +32,12 @@ export const TRAIN: CommandSpec = {
     images: { type: 'string', value: 'NAME', default: 'images', help: 'sub-folder of --data holding the images' },
     masks: { type: 'string', value: 'NAME', default: 'masks', help: 'sub-folder of --data holding the masks; > 0 is foreground (K-class: class values or colours)' },
     val: { type: 'string', value: 'DIR', help: 'validation folder (same layout as --data); instead of --val-split' },
-    'val-split': { type: 'string', value: 'F', default: DEFAULTS.valSplit, help: 'share of --data held out for validation (0 = none)' },
-    epochs: { type: 'string', value: 'N', default: DEFAULTS.epochs, help: 'epochs to reach, counting those already in a --resume checkpoint' },
-    'time-limit': { type: 'string', value: 'S', help: 'stop after S seconds (saves first)' },
+    'val-split': { type: 'string', value: 'F', default: DEFAULTS.valSplit, help: 'share of --data held out for validation (0 = none: the final model is best)' },
+    'val-every': { type: 'string', value: 'N|epoch|auto', default: DEFAULTS.validateEvery,
+      help: 'validate every N steps, after every epoch, or whenever that keeps validation under --val-share of the time (the final model is always validated)' },
+    'val-share': { type: 'string', value: 'F', default: DEFAULTS.validationShare, help: "the share of the run's time --val-every auto keeps validation under" },
+    epochs: { type: 'string', value: 'N', default: DEFAULTS.epochs, defaultText: `${DEFAULTS.epochs}, or none with --time-limit`, help: 'epochs to reach, counting those already in a --resume checkpoint' },
+    'time-limit': { type: 'string', value: 'S', help: 'seconds the run may take, counting those before a --resume; the learning-rate schedule spans them, so training ends annealed (then validates and saves)' },
     'batch-size': { type: 'string', value: 'B', default: DEFAULTS.batchSize, help: 'images per step' },
     crop: { type: 'string', value: 'S', default: DEFAULTS.crop, help: 'training crop side (a multiple of 2^depth)' },
     'samples-per-epoch': { type: 'string', value: 'N', defaultText: 'one per training image', help: 'crops drawn per epoch' },
@@ -46,18 +50,23 @@ export const TRAIN: CommandSpec = {
     schedule: { type: 'string', value: 'constant|step|cosine|poly', default: DEFAULTS.schedule, help: 'learning-rate schedule' },
     'clip-grad-norm': { type: 'string', value: 'X', help: 'clip the gradient norm to X' },
     loss: { type: 'string', value: 'L', default: DEFAULTS.loss, help: `loss: bce-jaccard, bce or dice; K-class: ce, ce-jaccard (their default) or dice` },
-    'no-augment': { type: 'boolean', help: 'train on plain crops (no flips, rotations, colour or elastic changes)' },
+    augment: { type: 'string', value: 'full|flips|none', default: DEFAULTS.augmentLevel, help: 'augmentation of the crops: flips, rotations, colour, stain and elastic changes (full), flips and 90-degree rotations only, or none' },
+    'no-augment': { type: 'boolean', help: 'train on plain crops (--augment none)' },
+    'crop-foreground': { type: 'string', value: 'F', default: DEFAULTS.cropForeground, help: 'share of crops centred on a foreground pixel (the rest uniform)' },
+    ema: { type: 'string', value: 'D', default: DEFAULTS.ema, help: 'decay of a moving average of the weights that is validated and saved as best (0: none)' },
     device: { type: 'string', value: 'D', default: DEFAULTS.device, help: `${DEVICE_HELP}, or a list (cuda:0,1 or cpu:0,1) of data-parallel replicas` },
-    precision: { type: 'string', value: 'P', default: DEFAULTS.precision, help: PRECISION_HELP },
+    precision: { type: 'string', value: 'P', default: DEFAULTS.trainPrecision, help: TRAIN_PRECISION_HELP },
     workers: { type: 'string', value: 'N', defaultText: 'cores - 1, from 1 to 8', help: 'data-loading worker threads (0: decode on the main thread)' },
     out: { type: 'string', value: 'DIR', default: DEFAULTS.out, help: 'run folder' },
     resume: { type: 'string', value: 'CKPT', help: 'continue from a checkpoint (weights, optimizer, epoch, schedule)' },
+    overwrite: { type: 'boolean', help: 'start a new run in an --out that holds files (removes its last checkpoint, metrics, config, curves; keeps a better best.safetensors)' },
     seed: { type: 'string', value: 'N', default: DEFAULTS.seed, help: 'seed of weights, data order and augmentation' },
     ...HELP,
   },
   notes: ['Writes OUT/last.safetensors, OUT/best.safetensors (by validation Dice@0.5, K-class: mean Dice; needs validation), OUT/metrics.jsonl,',
     'OUT/config.json and OUT/curves.png (slides: also OUT/val_slides.json, Dice/IoU per validation slide).',
-    'Ctrl-C stops after the current step and saves.'],
+    'An OUT that holds files needs --resume or --overwrite.',
+    'Ctrl-C, SIGTERM or SIGHUP stops after the current step and saves; a second one quits at once.'],
 };
 
 // Shared by predict and evaluate: how a model is loaded and run over whole images.

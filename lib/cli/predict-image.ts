@@ -14,7 +14,7 @@ import { writeLabelTiff } from '../predict/label-tiff';
 import { countByClass, objectsCsv, objectsGeoJSON } from '../predict/object-files';
 import { predictedObjects, type ImageObjects, type ObjectOptions } from '../predict/objects';
 import { defaultOverlayStyle, pngWithLegend, renderOverlay, type OverlayStyle } from '../predict/overlay';
-import { writeAtomic } from '../predict/slide-files';
+import { writeFileAtomic } from '../atomic-write';
 import type { RawImage, TiledOptions } from '../predict/tiled';
 import type { ModelClasses } from './class-flags';
 
@@ -47,10 +47,10 @@ async function writeObjectFiles(o: ImageOutputOptions, img: RawImage, objs: Imag
   const base = path.join(o.out, o.stem);
   await writeLabelTiff(`${base}_instances.tif`, instances.labels, img.width, img.height, o.mpp);
   const csv = objectsCsv(features, mc.objectClasses);
-  await writeAtomic(`${base}_objects.csv`, (tmp) => fs.writeFileSync(tmp, csv));
+  writeFileAtomic(`${base}_objects.csv`, csv);
   const polygons = traceLabels(instances.labels, img.width, img.height);
   const fc = objectsGeoJSON(features, polygons, mc.objectClasses);
-  await writeAtomic(`${base}_objects.geojson`, (tmp) => fs.writeFileSync(tmp, JSON.stringify(fc)));
+  writeFileAtomic(`${base}_objects.geojson`, JSON.stringify(fc));
   return countByClass(features, mc.objectClasses, o.objects?.boundaryClass ?? null);
 }
 
@@ -85,7 +85,7 @@ export async function predictImageOutputs(model: ProbabilityModel, norm: Normali
       const labels = Uint8Array.from(maps.mask, (v) => (v ? 1 : 0));
       const rgb = renderOverlay(img, labels, { style, alpha: o.overlayAlpha, fill: [GREEN, GREEN], outline: [RED, RED], ...(objs ? { edges: objs.instances.labels } : {}) });
       const png = await pngWithLegend(rgb, img.width, img.height, []);
-      await writeAtomic(`${base}_overlay.png`, (tmp) => fs.writeFileSync(tmp, png));
+      writeFileAtomic(`${base}_overlay.png`, png);
     }
   } else {
     const list = mc.list!;
@@ -108,7 +108,7 @@ export async function predictImageOutputs(model: ProbabilityModel, norm: Normali
       const rgb = renderOverlay(img, labels, { style, alpha: o.overlayAlpha, fill: colors, ...(objs ? { edges: objs.instances.labels } : {}) });
       const shown = objs && o.objects?.boundaryClass != null ? list.classes.filter((_, k) => k > 0 && k !== o.objects!.boundaryClass) : list.classes.slice(1);
       const png = await pngWithLegend(rgb, img.width, img.height, shown.map((c) => ({ name: c.name, color: c.color })));
-      await writeAtomic(`${base}_overlay.png`, (tmp) => fs.writeFileSync(tmp, png));
+      writeFileAtomic(`${base}_overlay.png`, png);
     }
   }
   return { line: parts.join(', '), ...(counts ? { counts } : {}) };

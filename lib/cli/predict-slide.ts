@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as cliProgress from 'cli-progress';
 import { DEFAULTS } from '../defaults';
+import { onStopSignals } from './train-signals';
 import { PathoError } from '../errors';
 import { modelSlidePredictor, predictSlide, slideStem, type SlideProgress } from '../predict/slide';
 import { readSlideModelMeta } from '../predict/slide-model';
@@ -121,13 +122,12 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
   };
 
   const ac = new AbortController();
-  const onSig = () => {
-    process.stderr.write('\npatho predict: stopping (Ctrl-C again to quit at once)\n');
-    process.off('SIGINT', onSig);
-    process.once('SIGINT', () => process.exit(130));
-    ac.abort(new Error('interrupted (Ctrl-C)'));
-  };
-  process.on('SIGINT', onSig);
+  // SIGINT, SIGTERM (schedulers), SIGHUP: stop at the next tile (no partial file keeps a final name);
+  // a second signal takes its default action
+  const removeHandlers = onStopSignals((sig) => {
+    process.stderr.write(`\npatho predict: ${sig} received: stopping (a second one quits at once)\n`);
+    ac.abort(new Error(`interrupted (${sig})`));
+  });
   const failures: string[] = [];
   try {
     for (const file of slides) {
@@ -157,7 +157,7 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
       }
     }
   } finally {
-    process.off('SIGINT', onSig);
+    removeHandlers();
     loaded.model.dispose();
   }
   if (failures.length) throw new PathoError('ERR_PATHO_SLIDE', `${failures.length} of ${slides.length} slides failed (${failures.join(', ')}); the others were written to ${out}`);

@@ -20,7 +20,11 @@ import { ensureWritableDir, Flags, parseFlags } from './args';
 import { listSlides } from './predict-slide';
 import { progressReporter } from './progress';
 import { TRAIN } from './flags';
-import { plotCurves, trainConfig } from './train';
+import { folderHint, plotCurves, trainConfig } from './train';
+import { augmentOption } from './train-budget';
+import { onStopSignals, stopMessage } from './train-signals';
+import { writeFileAtomic } from '../atomic-write';
+import { runFolderRefusal } from '../train/run-folder';
 import { UsageError } from '../errors';
 
 const ANNOTATION_EXTENSIONS = ['.geojson', '.json', '.png', '.tif', '.tiff'];
@@ -87,6 +91,10 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
   const patchesPerSlide = f.num('patches-per-slide', { int: true, min: 1 });
   const valPatches = f.num('val-patches', { int: true, min: 1 });
   ensureWritableDir(c.out, 'out');
+  if (c.resume === null && !c.overwrite) {
+    const why = runFolderRefusal(c.out, folderHint(c.out));
+    if (why) throw new UsageError(why);
+  }
 
   const opened: Slide[] = [];
   try {
@@ -114,7 +122,7 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     const trainSet = await new SlidePatchDataset(trainSources, { mode: 'random', mpp, crop: c.crop, positiveFraction, patchesPerSlide, seed: c.seed }).ready();
     const stats = await trainSet.stats();
     const common = { batchSize: c.batchSize, depth: c.depth, seed: c.seed, inChannels: 3, cache: false, ...(c.workers !== null ? { workers: c.workers } : {}) };
-    const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: c.augment, shuffle: true, samplesPerEpoch: c.samplesPerEpoch ?? Math.min(trainSet.length, 256) });
+    const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: augmentOption(c.augment), shuffle: true, samplesPerEpoch: c.samplesPerEpoch ?? Math.min(trainSet.length, 256) });
     const valSet = valSources.length ? await new SlidePatchDataset(valSources, { mode: 'grid', mpp, crop: c.crop, patchesPerSlide: valPatches }).ready() : null;
     const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats }) : undefined;
     if (!valSet) process.stderr.write('patho train: one slide and no --val-slides: training without validation (best.safetensors needs validation)\n');
@@ -124,11 +132,12 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
       optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay } : { name: c.optimizer, weightDecay: c.weightDecay },
       loss: c.loss, schedule: c.schedule, ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}), precision: c.precision,
       ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
-      out: c.out, checkpoint: c.out, loadModel: c.resume ?? false, seed: c.seed,
+      out: c.out, checkpoint: c.out, loadModel: c.resume ?? false, overwrite: c.overwrite, seed: c.seed,
       metadata: { mpp, classes },
     });
     await model.ready();
-    fs.writeFileSync(path.join(c.out, 'config.json'), JSON.stringify({
+    model.claimRunFolder(folderHint(c.out));
+    writeFileAtomic(path.join(c.out, 'config.json'), JSON.stringify({
       ...c, data: undefined, slides: slidesDir, annotations, mpp, classes, positiveFraction, patchesPerSlide,
       trainSlides: trainSources.map((s) => s.slide.path), valSlides: valSources.map((s) => s.slide.path),
       model: { kind: 'unet', inChannels: 3, outChannels: 1, width: c.width, depth: c.depth },
@@ -136,12 +145,11 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     }, null, 2) + '\n');
 
     const ac = new AbortController();
-    const onSig = () => {
-      process.stderr.write('\npatho train: stopping after the current step (Ctrl-C again to quit at once)\n');
-      process.off('SIGINT', onSig);
-      ac.abort();
-    };
-    process.on('SIGINT', onSig);
+    // the same stop signals as folder training: SIGINT, SIGTERM, SIGHUP stop after the current step and save
+    const removeHandlers = onStopSignals((sig) => {
+      process.stderr.write(`\n${stopMessage(sig)}\n`);
+      ac.abort(stopMessage(sig));
+    });
     const reporter = progressReporter();
     let result;
     try {
@@ -149,7 +157,7 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
         onProgress: reporter.onProgress, signal: ac.signal });
     } finally {
       reporter.stop();
-      process.off('SIGINT', onSig);
+      removeHandlers();
       await loader.close();
     }
     await plotCurves(c.out);
@@ -167,7 +175,7 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     if (scores.length) {
       const th = Object.keys(scores[0].dice);
       const mean = (key: 'dice' | 'iou') => Object.fromEntries(th.map((t) => [t, scores.reduce((a, s) => a + s[key][t], 0) / scores.length]));
-      fs.writeFileSync(path.join(c.out, 'val_slides.json'), JSON.stringify({ slides: scores, mean: { dice: mean('dice'), iou: mean('iou') } }, null, 2) + '\n');
+      writeFileAtomic(path.join(c.out, 'val_slides.json'), JSON.stringify({ slides: scores, mean: { dice: mean('dice'), iou: mean('iou') } }, null, 2) + '\n');
       for (const s of scores) process.stdout.write(`val ${path.basename(s.slide)}: ${s.tiles} tiles, Dice@${th[0]} ${s.dice[th[0]].toFixed(4)}\n`);
       process.stdout.write(`val mean over ${scores.length} slide(s): Dice@${th[0]} ${mean('dice')[th[0]].toFixed(4)}\n`);
     }

@@ -1,5 +1,6 @@
 // Image reading through sharp: header probes and full decodes to 8-bit grey/RGB (alpha dropped,
 // 16-bit scaled) and 0/1 masks; also the entry point for whole-image prediction.
+import * as fs from 'node:fs';
 import sharp from 'sharp';
 import { DataError } from '../errors';
 
@@ -34,8 +35,18 @@ function wrap(file: string, err: unknown): DataError {
     [{ files: [file], reason: `unreadable or corrupt (${msg})` }]);
 }
 
+// Only regular files are images: sharp would wait forever on a FIFO (a path that exists is left to sharp).
+function checkRegular(file: string): void {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (st && !st.isFile()) {
+    const what = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a folder' : st.isSocket() ? 'a socket' : 'not a regular file';
+    throw new DataError(`Expected an image file for ${file} but it is ${what}`, [{ files: [file], reason: `${what}, not an image file` }]);
+  }
+}
+
 /** Header-only probe: size, channel count after alpha removal, bit depth. */
 export async function probeImage(file: string, options: ReadOptions = {}): Promise<ImageInfo> {
+  checkRegular(file);
   let m: sharp.Metadata;
   try {
     m = await sharp(file, { limitInputPixels: options.limitInputPixels }).metadata();
@@ -65,6 +76,7 @@ export interface RawDecode { data: Uint8Array | Uint16Array; info: ImageInfo }
 
 /** Raw samples in the file's own depth (8 or 16 bits), grey or RGB, alpha dropped (label masks decode from these). */
 export async function decodeRaw(file: string, options: ReadOptions): Promise<RawDecode> {
+  checkRegular(file);
   try {
     const s = sharp(file, { limitInputPixels: options.limitInputPixels, failOn: 'error' });
     const info = infoFrom(file, await s.metadata());

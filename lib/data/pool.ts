@@ -90,7 +90,10 @@ export class WorkerPool {
       w.postMessage(p.task);
     }
     // Keep the process alive only while work is in flight.
-    for (const w of this.workers) (this.running.has(w) ? w.ref() : w.unref());
+    for (const w of this.workers) {
+      if (this.running.has(w)) w.ref();
+      else w.unref();
+    }
   }
 
   async close(): Promise<void> {

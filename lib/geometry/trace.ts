@@ -8,7 +8,8 @@ import type { Polygon, Ring } from './polygon';
 // Directions in image coordinates (y down): east, south, west, north. A right turn is d + 1.
 const DX = [1, 0, -1, 0];
 const DY = [0, 1, 0, -1];
-const E = 0, S = 1, W = 2, N = 3;
+// directions E = 0, S = 1, W = 2, N = 3 (the order of DX/DY)
+const E = 0, S = 1, W = 2;
 
 export interface TraceOptions {
   /** foreground connectivity: 8 (default, QuPath's and OpenCV's findContours' choice) or 4 */

@@ -4,7 +4,7 @@
 // cast() converts between them and is differentiable.
 import { PathoError } from '../errors';
 import { native, type DType, type Layout } from '../native';
-import { Tensor, gradSink, isGradEnabled, needsGrad, record } from '../tensor';
+import { Tensor, checkInputs, gradSink, isGradEnabled, needsGrad, record } from '../tensor';
 
 /**
  * x in another dtype and/or layout (x itself when it already is): the mixed-precision boundary.
@@ -12,6 +12,7 @@ import { Tensor, gradSink, isGradEnabled, needsGrad, record } from '../tensor';
  * weight land in its float32 gradient).
  */
 export function cast(x: Tensor, dtype: DType, layout: Layout = 'nchw'): Tensor {
+  checkInputs('cast', { x });
   if (x.dtype === dtype && x.layout === layout) return x;
   if (layout === 'nhwc' && x.shape.length !== 4) {
     throw new PathoError('ERR_PATHO_SHAPE', `cast: Expected a 4-D tensor for layout 'nhwc' but received [${x.shape.join(',')}]`);
@@ -39,6 +40,7 @@ function dims4(x: Tensor, name: string, op: string): [number, number, number, nu
 
 /** 'same' convolution, stride 1, 1x1 or 3x3 kernel: x [N,C,H,W], w [K,C,R,R], b [K] or null. */
 export function conv2d(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
+  checkInputs('conv2d', { x, w }, { b });
   const [n, , h, wd] = dims4(x, 'x', 'conv2d');
   const y = Tensor.emptyLike(x, [n, w.shape[0], h, wd]);
   native.conv2dForward(x.value, w.value, b ? b.value : null, y.value);
@@ -67,6 +69,7 @@ export interface BatchNormOptions {
 
 /** Per-channel batch normalisation; training uses batch statistics and updates the running ones. */
 export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVar: Tensor, o: BatchNormOptions): Tensor {
+  checkInputs('batchNorm', { x, gamma, beta, runningMean, runningVar });
   const [, c] = dims4(x, 'x', 'batchNorm');
   const y = Tensor.emptyLike(x);
   if (!o.training) {
@@ -93,6 +96,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
 }
 
 export function relu(x: Tensor): Tensor {
+  checkInputs('relu', { x });
   const y = Tensor.emptyLike(x);
   native.reluForward(x.value, y.value);
   record(y, [x], (dy) => {
@@ -105,6 +109,7 @@ export function relu(x: Tensor): Tensor {
 
 /** float32 NCHW probabilities from logits, for inference and metrics (losses take logits and fuse the sigmoid). */
 export function sigmoid(x: Tensor): Tensor {
+  checkInputs('sigmoid', { x });
   if (isGradEnabled() && x.requiresGrad) {
     throw new PathoError('ERR_PATHO_ARG', 'sigmoid: has no backward rule; use it under noGrad() (the losses take logits)');
   }
@@ -117,6 +122,7 @@ export function sigmoid(x: Tensor): Tensor {
 
 /** 2x2 max pooling, stride 2. */
 export function maxPool2d(x: Tensor): Tensor {
+  checkInputs('maxPool2d', { x });
   const [n, c, h, w] = dims4(x, 'x', 'maxPool2d');
   const y = Tensor.emptyLike(x, [n, c, h >> 1, w >> 1]);
   native.maxPool2dForward(x.value, y.value);
@@ -130,6 +136,7 @@ export function maxPool2d(x: Tensor): Tensor {
 
 /** Bilinear x2 upsampling with align_corners=false (F.interpolate(scale_factor=2, mode='bilinear')). */
 export function upsample2x(x: Tensor): Tensor {
+  checkInputs('upsample2x', { x });
   const [n, c, h, w] = dims4(x, 'x', 'upsample2x');
   const y = Tensor.emptyLike(x, [n, c, 2 * h, 2 * w]);
   native.upsampleBilinear2xForward(x.value, y.value);
@@ -143,6 +150,7 @@ export function upsample2x(x: Tensor): Tensor {
 
 /** torch.cat([a, b], dim=1); b is cast to a's dtype and layout when they differ. */
 export function concat(a: Tensor, b0: Tensor): Tensor {
+  checkInputs('concat', { a, b: b0 });
   const [n, ca, h, w] = dims4(a, 'a', 'concat');
   const [, cb] = dims4(b0, 'b', 'concat');
   const b = cast(b0, a.dtype, a.layout);

@@ -2,7 +2,7 @@
 // Jaccard) as in the reference (w = 0: plain BCE), and the soft Dice loss. Each returns a scalar [1].
 import { invalidOption, PathoError } from '../errors';
 import { native } from '../native';
-import { Tensor, gradSink, record } from '../tensor';
+import { Tensor, checkInputs, gradSink, record } from '../tensor';
 import { toFloat32 } from './functional';
 
 export interface BceJaccardOptions {
@@ -21,6 +21,7 @@ function checkPair(logits: Tensor, target: Tensor, op: string): void {
 
 /** Computed in float32: bfloat16 logits (mixed precision) are cast first, as autocast does. */
 export function bceJaccardLoss(logits0: Tensor, target: Tensor, opts: BceJaccardOptions = {}): Tensor {
+  checkInputs('bceJaccardLoss', { logits: logits0, target });
   checkPair(logits0, target, 'bceJaccardLoss');
   const logits = toFloat32(logits0);
   const w = opts.jaccardWeight ?? 1;
@@ -40,11 +41,13 @@ export function bceJaccardLoss(logits0: Tensor, target: Tensor, opts: BceJaccard
 
 /** mean binary cross-entropy with logits (bceJaccardLoss with jaccardWeight 0) */
 export function bceLoss(logits: Tensor, target: Tensor): Tensor {
+  checkInputs('bceLoss', { logits, target });
   return bceJaccardLoss(logits, target, { jaccardWeight: 0 });
 }
 
 /** 1 - (2*sum(p*y) + eps) / (sum p + sum y + eps) over the whole batch */
 export function diceLoss(logits0: Tensor, target: Tensor, opts: { eps?: number } = {}): Tensor {
+  checkInputs('diceLoss', { logits: logits0, target });
   checkPair(logits0, target, 'diceLoss');
   const logits = toFloat32(logits0);
   const eps = opts.eps ?? 1e-7;

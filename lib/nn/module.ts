@@ -37,6 +37,7 @@ export abstract class Module {
   private readonly counters = new Map<string, Counter>();
   private readonly children = new Map<string, Module>();
   private storeOrNull: ParamStore | null = null;
+  private wasDisposed = false;
   /** set by makeParallel(): the devices a Model trains this network on (data-parallel replicas) */
   parallelDevices: string | string[] | null = null;
 
@@ -172,9 +173,15 @@ export abstract class Module {
       `Expected a replicate() function in the model options to build replicas of ${C.name} (its constructor takes arguments and it does not override emptyCopy())`);
   }
 
+  /** true once dispose() was called on this module */
+  get disposed(): boolean {
+    return this.wasDisposed;
+  }
+
   /** Frees the arenas; the module cannot be used afterwards. Idempotent. */
   dispose(): void {
     this.storeOrNull?.dispose();
+    this.wasDisposed = true;
   }
 }
 

@@ -4,7 +4,7 @@
 // [N,H,W] class indices (labelsU8ToFloat uploads uint8 masks). Each loss returns a scalar [1].
 import { invalidOption } from '../errors';
 import { native } from '../native';
-import { Tensor, gradSink, isGradEnabled, record } from '../tensor';
+import { Tensor, checkInputs, gradSink, isGradEnabled, record } from '../tensor';
 import { toFloat32 } from './functional';
 
 /** PyTorch's default ignore_index: no label in [0, 255] equals it, so nothing is ignored by default. */
@@ -72,6 +72,7 @@ function weightTensor(w: CrossEntropyOptions['weight'], K: number, device: strin
 
 /** Softmax over channels as float32 NCHW probabilities (inference and metrics; the losses fuse it). */
 export function softmax(x: Tensor): Tensor {
+  checkInputs('softmax', { x });
   if (isGradEnabled() && x.requiresGrad) {
     throw new Error('softmax: has no backward rule; use it under noGrad() (the losses take logits)');
   }
@@ -89,6 +90,7 @@ export function softmax(x: Tensor): Tensor {
  * ignore_index): the weighted mean over the pixels not ignored (0 when every pixel is ignored).
  */
 export function crossEntropyJaccardLoss(logits0: Tensor, labels: Tensor, opts: CrossEntropyJaccardOptions = {}): Tensor {
+  checkInputs('crossEntropyJaccardLoss', { logits: logits0, labels });
   const op = 'crossEntropyJaccardLoss';
   const [, K] = classDims(logits0, labels, op);
   const jw = opts.jaccardWeight ?? 1;
@@ -111,11 +113,13 @@ export function crossEntropyJaccardLoss(logits0: Tensor, labels: Tensor, opts: C
 
 /** F.cross_entropy(logits, labels, weight=, ignore_index=) (crossEntropyJaccardLoss with jaccardWeight 0). */
 export function crossEntropy(logits: Tensor, labels: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  checkInputs('crossEntropy', { logits, labels });
   return crossEntropyJaccardLoss(logits, labels, { ...opts, jaccardWeight: 0 });
 }
 
 /** 1 - mean over classes (foreground only unless includeBackground) of (2 I_k + eps)/(P_k + Y_k + eps). */
 export function multiclassDiceLoss(logits0: Tensor, labels: Tensor, opts: MulticlassDiceOptions = {}): Tensor {
+  checkInputs('multiclassDiceLoss', { logits: logits0, labels });
   const op = 'multiclassDiceLoss';
   const [, K] = classDims(logits0, labels, op);
   const eps = epsOf(opts.eps, op);

@@ -1,6 +1,7 @@
 // state_dict for patho modules: every parameter, buffer and counter under its PyTorch name, read
 // from / written to the arenas in one transfer each; loading checks names, shapes and dtypes.
-import { PathoError } from '../errors';
+import { invalidOption, PathoError } from '../errors';
+import { entryProblem, valueProblem } from './state-check';
 import type { Module } from './module';
 
 export type StateDType = 'F32' | 'I64' | 'F64' | 'F16' | 'BF16' | 'I32' | 'U8' | 'BOOL' | 'I8' | 'I16';
@@ -68,10 +69,21 @@ export function stateMismatches(module: Module, state: StateDict, strict = true)
  * lists every mismatch; nothing is written unless all entries fit. strict=false skips missing/extra names.
  */
 export async function loadStateDict(module: Module, state: StateDict, opts: { strict?: boolean; source?: string } = {}): Promise<void> {
+  if (!module || typeof (module as Module).namedParameters !== 'function') throw invalidOption('module', 'a Module (e.g. a UNet)', module);
+  if (!(state instanceof Map)) {
+    throw invalidOption('state', 'a Map of name -> { dtype, shape, data } (e.g. readCheckpoint(file).state or stateDict(net))', state, 'ERR_PATHO_CHECKPOINT');
+  }
   const strict = opts.strict ?? true;
-  const problems = stateMismatches(module, state, strict);
+  // malformed entries first (they would be read wrongly below), then names/shapes, then values
+  const malformed = [...state].map(([name, e]) => entryProblem(name, e)).filter((p): p is string => p !== null);
+  let problems = malformed.length > 0 ? malformed : stateMismatches(module, state, strict);
+  let what = malformed.length > 0 ? 'has malformed entries' : 'does not match the model';
+  if (problems.length === 0) {
+    problems = [...state].map(([name, e]) => valueProblem(name, e)).filter((p): p is string => p !== null);
+    what = 'holds values no trained network has';
+  }
   if (problems.length > 0) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${opts.source ?? 'state dict'} does not match the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    throw new PathoError('ERR_PATHO_CHECKPOINT', `${opts.source ?? 'state dict'} ${what} (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
   }
   const store = module.store;
   const [params, buffers] = await Promise.all([store.readParams(), store.readBuffers()]);

@@ -7,7 +7,7 @@ import { colorizeLabels } from '../classes/labels';
 import type { ClassList } from '../classes/classes';
 import type { Normalization } from '../data/batch';
 import type { ProbabilityModel } from './inference';
-import { writeAtomic } from './slide-files';
+import { writeAtomic } from '../atomic-write';
 import { predictTiled, type RawImage, type TiledOptions, type TilePredictor } from './tiled';
 
 /** A TilePredictor of all K channels of the model (NCHW softmax probabilities). */
@@ -54,12 +54,12 @@ export function floatPlanes(prob: Uint8Array): Float32Array {
 /** <stem>_labels.png: the class index of each pixel as 8-bit grey. */
 export async function writeLabelsPng(labels: Uint8Array, width: number, height: number, file: string): Promise<void> {
   await writeAtomic(file, (tmp) => sharp(labels, { raw: { width, height, channels: 1 }, limitInputPixels: false })
-    .toColourspace('b-w').png({ compressionLevel: 6 }).toFile(tmp).then(() => undefined));
+    .toColourspace('b-w').png({ compressionLevel: 6 }).toFile(tmp));
 }
 
 /** <stem>_classes.png: each pixel in its class's display colour. */
 export async function writeClassesPng(labels: Uint8Array, width: number, height: number, classes: ClassList, file: string): Promise<void> {
   const rgb = colorizeLabels(labels, classes);
   await writeAtomic(file, (tmp) => sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false })
-    .png({ compressionLevel: 6 }).toFile(tmp).then(() => undefined));
+    .png({ compressionLevel: 6 }).toFile(tmp));
 }

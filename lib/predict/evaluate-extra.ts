@@ -12,7 +12,7 @@ import { DataError } from '../errors';
 import { boundaryScores, classBoundaryScores, distinctLabels, instanceScores, type BoundaryScores } from '../objects/metrics';
 import { predictedObjects, type ObjectOptions, type PredictionInput } from './objects';
 import { ERROR_COLORS, errorCodes, pngWithLegend, renderOverlay } from './overlay';
-import { writeAtomic } from './slide-files';
+import { writeFileAtomic } from '../atomic-write';
 
 export interface ExtraOptions {
   /** class names, background first (binary: [background, positive]) */
@@ -112,7 +112,7 @@ export async function writeErrorOverlay(file: string, image: DecodedImage, truth
   const png = await pngWithLegend(rgb, image.width, image.height, [
     { name: 'true positive', color: ERROR_COLORS.tp }, { name: 'false positive', color: ERROR_COLORS.fp }, { name: 'false negative', color: ERROR_COLORS.fn },
   ]);
-  await writeAtomic(file, (tmp) => fs.writeFileSync(tmp, png));
+  writeFileAtomic(file, png);
 }
 
 /** Opacity of the error colours: strong enough to read at a glance, the tissue still visible. */

@@ -1,8 +1,8 @@
 // Whole-image prediction with a model: tiles through model.predict, blended rows handed out as they
 // finish (tiled.ts), kept as 8-bit probability and mask maps; writers for <stem>_prob.png,
 // <stem>_mask.png and <stem>_overlay.png (each written to a temporary name, then renamed).
-import * as fs from 'node:fs';
 import sharp from 'sharp';
+import { writeAtomic } from '../atomic-write';
 import type { Normalization } from '../data/batch';
 import type { ProbabilityModel } from './inference';
 import { predictTiled, type RawImage, type TiledOptions, type TilePredictor } from './tiled';
@@ -44,22 +44,10 @@ export async function predictMaps(model: ProbabilityModel, img: RawImage, norm: 
   return { prob, mask };
 }
 
-// A crash mid-write leaves a .tmp file, never a truncated PNG under the final name.
-async function writeAtomically(file: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await write(tmp);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
 /** An 8-bit grey PNG of H*W bytes. */
 export async function writeGrey(data: Uint8Array, width: number, height: number, file: string): Promise<void> {
   // b-w: sharp would otherwise write a 1-channel raw buffer as an RGB PNG
-  await writeAtomically(file, (tmp) => sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false })
+  await writeAtomic(file, (tmp) => sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false })
     .toColourspace('b-w').png({ compressionLevel: 6 }).toFile(tmp));
 }
 
@@ -83,6 +71,6 @@ export async function writeOverlay(img: RawImage, mask: Uint8Array, file: string
       out[i * 3] = r; out[i * 3 + 1] = g; out[i * 3 + 2] = b;
     }
   }
-  await writeAtomically(file, (tmp) => sharp(out, { raw: { width: W, height: H, channels: 3 }, limitInputPixels: false })
+  await writeAtomic(file, (tmp) => sharp(out, { raw: { width: W, height: H, channels: 3 }, limitInputPixels: false })
     .png({ compressionLevel: 6 }).toFile(tmp));
 }

@@ -13,6 +13,7 @@ import { compileForInference, type InferenceUNet } from '../nn/inference';
 import type { Module } from '../nn/module';
 import { UNet } from '../nn/unet';
 import { noGrad, scope, Tensor } from '../tensor';
+import { PathoError } from '../errors';
 
 /** normalised float32 NCHW input */
 export interface FloatInput {
@@ -28,31 +29,36 @@ export interface ProbabilityModel {
   predict(input: ImageBatch): Promise<Float32Array>;
 }
 
-/** Sigmoid of one logit map (binary models), softmax over the channels of K-class models. */
-function probabilities(logits: Tensor): Tensor {
-  return logits.shape[1] > 1 ? softmax(logits) : sigmoid(logits);
+/** sigmoid (binary) or softmax (K classes) of forward(input on the device), read back; uint8 images are normalised on the device. */
+async function probabilities(input: PredictInput, device: string, normalization: Normalization | null,
+  forward: (x: Tensor) => Tensor): Promise<Float32Array> {
+  const prob = noGrad(() => scope(() => {
+    let x: Tensor;
+    if (input instanceof Tensor) x = input;
+    else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, device);
+    else {
+      const n = normalizationOf(input, normalization);
+      x = uploadImages(input, device, n.mean, n.std);
+    }
+    // sigmoid of one logit map (binary models), softmax over the channels of K-class models
+    const logits = forward(x);
+    return logits.shape[1] > 1 ? softmax(logits) : sigmoid(logits);
+  }));
+  try {
+    return await prob.read();
+  } finally {
+    prob.dispose();
+  }
 }
+const disposedError = (): PathoError => new PathoError('ERR_PATHO_DISPOSED', 'predict: the model was disposed (dispose() frees its weights); load it again');
 
 /** Probabilities float32 [N, outChannels, H, W] of `net` in eval mode; its training mode is restored. */
 export async function predictProbabilities(net: Module, input: PredictInput, normalization: Normalization | null): Promise<Float32Array> {
+  if (net.disposed) throw disposedError();
   const wasTraining = net.training;
   net.eval();
   try {
-    const prob = noGrad(() => scope(() => {
-      let x: Tensor;
-      if (input instanceof Tensor) x = input;
-      else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, net.device);
-      else {
-        const n = normalizationOf(input, normalization);
-        x = uploadImages(input, net.device, n.mean, n.std);
-      }
-      return probabilities(net.forward(x));
-    }));
-    try {
-      return await prob.read();
-    } finally {
-      prob.dispose();
-    }
+    return await probabilities(input, net.device, normalization, (x) => net.forward(x));
   } finally {
     net.train(wasTraining);
   }
@@ -77,25 +83,12 @@ export class InferenceModel implements ProbabilityModel, Disposable {
    * (compiled from the weights on first use), other networks as predictProbabilities.
    */
   async predict(input: PredictInput): Promise<Float32Array> {
+    if (this.net.disposed) throw disposedError();
     if (!(this.net instanceof UNet)) return predictProbabilities(this.net, input, this.normalization);
     this.compiled ??= compileForInference(this.net, { precision: this.precision });
     const inf = await this.compiled;
     this.ready = inf;
-    const prob = noGrad(() => scope(() => {
-      let x: Tensor;
-      if (input instanceof Tensor) x = input;
-      else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, this.device);
-      else {
-        const n = normalizationOf(input, this.normalization);
-        x = uploadImages(input, this.device, n.mean, n.std);
-      }
-      return probabilities(inf.forward(x));
-    }));
-    try {
-      return await prob.read();
-    } finally {
-      prob.dispose();
-    }
+    return probabilities(input, this.device, this.normalization, (x) => inf.forward(x));
   }
 
   /** Frees the weights and the compiled network; idempotent. */

@@ -6,7 +6,7 @@ import { deflateSync } from 'node:zlib';
 import * as fs from 'node:fs';
 import sharp from 'sharp';
 import { invalidOption } from '../errors';
-import { writeAtomic } from './slide-files';
+import { writeAtomic, writeFileAtomic } from '../atomic-write';
 
 const ROWS_PER_STRIP = 64;
 
@@ -80,11 +80,11 @@ export async function writeLabelTiff(file: string, labels: Int32Array, width: nu
   for (const v of labels) if (v > max) max = v;
   if (max > 65535) {
     const bytes = encodeUint32Tiff(labels, width, height, mpp);
-    await writeAtomic(file, (tmp) => fs.writeFileSync(tmp, bytes));
+    writeFileAtomic(file, bytes);
     return 32;
   }
   const u16 = Uint16Array.from(labels);
   await writeAtomic(file, (tmp) => sharp(u16, { raw: { width, height, channels: 1 }, limitInputPixels: false }).toColourspace('grey16')
-    .tiff({ compression: 'deflate', ...(mpp !== null ? { xres: 1000 / mpp, yres: 1000 / mpp, resolutionUnit: 'cm' as const } : {}) }).toFile(tmp).then(() => undefined));
+    .tiff({ compression: 'deflate', ...(mpp !== null ? { xres: 1000 / mpp, yres: 1000 / mpp, resolutionUnit: 'cm' as const } : {}) }).toFile(tmp));
   return 16;
 }

@@ -55,6 +55,13 @@ export async function loadInferenceModel(file: string, opts: LoadOptions = {}): 
   const config = isPatho && m && m.kind === 'unet'
     ? { inChannels: Number(m.inChannels), outChannels: Number(m.outChannels), width: Number(m.width), depth: Number(m.depth) }
     : inferUNetConfig(ck.state, file);
+  // metadata and tensors must tell the same network before one is built from the metadata
+  const shapes = inferUNetConfig(ck.state, file);
+  const differs = (Object.keys(shapes) as (keyof UNetConfig)[]).filter((k) => shapes[k] !== config[k]);
+  if (differs.length > 0) {
+    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file}: patho.model says ${differs.map((k) => `${k} ${config[k]}`).join(', ')} ` +
+      `but its tensors are those of a UNet with ${differs.map((k) => `${k} ${shapes[k]}`).join(', ')}`);
+  }
   let normalization = isPatho && ck.meta.normalization ? ck.meta.normalization
     : { mean: new Array<number>(config.inChannels).fill(0), std: new Array<number>(config.inChannels).fill(1) };
   if (opts.mean || opts.std) {

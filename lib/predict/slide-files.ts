@@ -7,24 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
+import { writeAtomic } from '../atomic-write';
 import { PathoError } from '../errors';
-
-/** A temporary name next to `file` (hidden, with the pid so concurrent runs never collide). */
-export function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-}
-
-/** Writes through `write(tmp)` and renames tmp over `file`; the temporary is removed on failure. */
-export async function writeAtomic(file: string, write: (tmp: string) => Promise<void> | void): Promise<void> {
-  const tmp = tempName(file);
-  try {
-    await write(tmp);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 const VIPS_MAGIC_INTEL = 0xb6a6f208; // little-endian data
 const HEADER = 64;

@@ -1,6 +1,7 @@
 // <stem>_thumb.png: the slide's thumbnail with the predicted regions drawn over it (translucent fill,
 // outline) and the tissue mask's outline, composited by sharp from an SVG so librsvg does the drawing.
 import sharp from 'sharp';
+import { writeAtomic } from '../atomic-write';
 import type { Polygon, Ring } from '../geometry/polygon';
 import type { RgbImage } from '../slide/slide';
 
@@ -24,8 +25,8 @@ export function regionsSvg(polygons: Polygon[], width: number, height: number, s
 export async function writeThumbnail(file: string, thumb: RgbImage, slideWidth: number, regions: Polygon[], tissue: Polygon[] = []): Promise<void> {
   const scale = thumb.width / slideWidth;
   const svg = regionsSvg(regions, thumb.width, thumb.height, scale, tissue);
-  await sharp(thumb.data, { raw: { width: thumb.width, height: thumb.height, channels: 3 } })
+  await writeAtomic(file, (tmp) => sharp(thumb.data, { raw: { width: thumb.width, height: thumb.height, channels: 3 } })
     .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
     .png({ compressionLevel: 6 })
-    .toFile(file);
+    .toFile(tmp));
 }

@@ -5,6 +5,7 @@
 // _regions.geojson (QuPath), _thumb.png, _tissue.png and, last, _summary.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { tempPathFor, writeAtomic, writeFileAtomic } from '../atomic-write';
 import { PathoError } from '../errors';
 import { toQuPathFeatureCollection } from '../geometry/geojson';
 import { transformPolygon, type Polygon } from '../geometry/polygon';
@@ -15,7 +16,7 @@ import type { ProbabilityModel } from './inference';
 import type { TilePredictor } from './tiled';
 import { prefetchInOrder } from './prefetch';
 import { BandBlender, type Segment } from './slide-blend';
-import { tempName, vipsToPyramidTiff, VipsFileWriter, writeAtomic } from './slide-files';
+import { vipsToPyramidTiff, VipsFileWriter } from './slide-files';
 import { RegionMask, regionObjects } from './slide-regions';
 import { predictionResolution, type ResolutionRequest } from './slide-resolution';
 import { writeThumbnail } from './slide-thumbnail';
@@ -147,7 +148,7 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
 
   const C = sm.inChannels;
   if (C !== 1 && C !== 3) throw new PathoError('ERR_PATHO_ARG', `Expected a model with 1 or 3 input channels for slides but it has ${C}`);
-  const vFile = tempName(path.join(o.outDir, `${stem}_prob.v`));
+  const vFile = tempPathFor(path.join(o.outDir, `${stem}_prob.v`));
   const writer = new VipsFileWriter(vFile, W, H, res.mpp !== null ? 1000 / res.mpp : null);
   const regions = new RegionMask(W, H, threshold);
   let positive = 0, positiveInTissue = 0;
@@ -217,14 +218,14 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
   const tolerance = o.simplifyUm !== undefined && mpp0 !== null ? o.simplifyUm / mpp0 : mpp0 !== null ? 2 / mpp0 : ds;
   const polys = regions.polygons(ds, tolerance);
   const fc = toQuPathFeatureCollection(regionObjects(polys, sm.className, mpp0));
-  await writeAtomic(files.regions, (tmp) => fs.writeFileSync(tmp, JSON.stringify(fc)));
+  writeFileAtomic(files.regions, JSON.stringify(fc));
   if (tissue && files.tissue) {
     const t = tissue;
     await writeAtomic(files.tissue, (tmp) => sharp(Buffer.from(t.data.map((v) => v * 255)), { raw: { width: t.width, height: t.height, channels: 1 } })
-      .toColourspace('b-w').png().toFile(tmp).then(() => undefined));
+      .toColourspace('b-w').png().toFile(tmp));
   }
   const thumb = await slide.thumbnail(o.thumbnailSize ?? 1024);
-  await writeAtomic(files.thumbnail, (tmp) => writeThumbnail(tmp, thumb, slide.width, polys, tissue ? tissuePolygons(tissue) : []));
+  await writeThumbnail(files.thumbnail, thumb, slide.width, polys, tissue ? tissuePolygons(tissue) : []);
 
   let tissuePx0 = slide.width * slide.height;
   if (tissue) {
@@ -263,6 +264,6 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
     className: sm.className,
     files: Object.fromEntries(Object.entries(files).filter(([k, v]) => v !== null && k !== 'summary').map(([k, v]) => [k, path.basename(v as string)])),
   };
-  await writeAtomic(files.summary, (tmp) => fs.writeFileSync(tmp, `${JSON.stringify(summary, null, 2)}\n`));
+  writeFileAtomic(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
   return { summary, files };
 }

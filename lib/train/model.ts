@@ -8,7 +8,7 @@ import type { Batch, ImageBatch, Normalization } from '../data/batch';
 import { normalizationOf } from '../data/upload';
 import { DEFAULTS } from '../defaults';
 import { invalidOption, PathoError } from '../errors';
-import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../nn/checkpoint';
+import { loadCheckpoint, saveCheckpoint, warnToStderr, type CheckpointMeta } from '../nn/checkpoint';
 import { bceJaccardLoss, diceLoss, type LossFn } from '../nn/losses';
 import { checkThresholds } from '../nn/metrics';
 import { checkPrecision, type Module, type Precision } from '../nn/module';
@@ -17,15 +17,21 @@ import { UNet } from '../nn/unet';
 import { predictProbabilities, type PredictInput } from '../predict/inference';
 import { Rng } from '../rng';
 import type { Tensor } from '../tensor';
+import { budgetFromMeta } from './budget';
+import { checkEmaDecay, emaSidecar, WeightEma } from './ema';
 import { evaluateModel, type EvaluateResult } from './evaluate';
+import { checkTrainPrecision, trainingPrecision, type TrainPrecision } from './precision';
 import { ReplicaGroup, replicaDevices } from './replicas';
 import { positionFromMeta } from './position';
 import { PALETTE } from '../classes/classes';
 import { makeClassLoss, type ClassLossName } from './class-loss';
 import { checkSchedule, type ScheduleSpec } from './schedule';
+import { selectionFromMeta } from './selection';
 import { TrainState } from './state';
 import { trainStep } from './step';
 import { runTraining, type TrainOptions, type TrainResult } from './trainer';
+import { claimRunFolder, keptBest } from './run-folder';
+import { repairMetricsLog } from './metrics-log';
 
 export type { EvaluateResult } from './evaluate';
 
@@ -77,10 +83,34 @@ export interface ModelOptions {
   thresholds?: number[];
   /** trainer RNG seed, saved in checkpoints (default DEFAULTS.seed = 0) */
   seed?: number;
-  /** 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision); default: the net's own */
-  precision?: Precision;
+  /**
+   * 'bf16': mixed precision (bf16 NHWC activations, float32 master weights; Module.setPrecision);
+   * 'auto': bf16 on GPUs and on CPUs with native bf16, else fp32 (the CLI's default); default: the net's own
+   */
+  precision?: TrainPrecision;
+  /**
+   * keep an exponential moving average of the weights with this decay, validate it and save it as
+   * best (0: none; default DEFAULTS.ema); it is kept across resumes in <name>.ema.safetensors
+   */
+  ema?: number;
   /** extra checkpoint metadata saved with every checkpoint (e.g. { mpp, classes } of slide training) */
   metadata?: Partial<CheckpointMeta>;
+  /**
+   * train() into an out/checkpoint folder that already holds files without resuming: true removes
+   * the old run's last checkpoint, metrics.jsonl, config.json and curves.png (its best.safetensors
+   * stays unless the new run beats it); default false: such a folder is refused (ERR_PATHO_OUTPUT)
+   */
+  overwrite?: boolean;
+  /** where warnings go (a reset optimizer, a repaired metrics.jsonl, a kept best); default: stderr */
+  onWarning?: (message: string) => void;
+}
+
+export interface SaveOptions {
+  /** false: no optimizer sidecar (default: written) */
+  optimizer?: boolean;
+  extra?: Partial<CheckpointMeta>;
+  /** another path than <checkpoint>/<name>.safetensors */
+  file?: string;
 }
 
 function makeLoss(opts: ModelOptions, K: number): { fn: LossFn; name: string } {
@@ -135,9 +165,13 @@ export class Model implements Disposable, AsyncDisposable {
   readonly classes: string[] | null;
   /** K-class: the label the loss and validation skip (default none) */
   readonly ignoreIndex: number | undefined;
+  /** the moving average of the weights (null without the ema option; created by ready()) */
+  ema: WeightEma | null = null;
   private readonly opts: ModelOptions;
   private readyP: Promise<void> | null = null;
   private disposed = false;
+  private claimed = false;
+  private keptBestWarned = false;
 
   constructor(net: Module, opts: ModelOptions = {}) {
     if (!net || typeof (net as Module).forward !== 'function') throw invalidOption('net', 'a Module (e.g. new UNet())', net === null ? null : typeof net);
@@ -153,7 +187,8 @@ export class Model implements Disposable, AsyncDisposable {
     this.outDir = path.resolve(opts.out ?? DEFAULTS.out);
     this.checkpointDir = opts.checkpoint === false ? null : path.resolve(opts.checkpoint ?? this.outDir);
     this.rng = new Rng(opts.seed ?? DEFAULTS.seed);
-    if (opts.precision !== undefined) net.setPrecision(checkPrecision(opts.precision));
+    if (opts.precision !== undefined && checkTrainPrecision(opts.precision) !== 'auto') net.setPrecision(checkPrecision(opts.precision));
+    checkEmaDecay(opts.ema ?? DEFAULTS.ema);
     const K = outChannelsOf(net, opts);
     if (opts.classes !== undefined && opts.classes.length !== K) {
       throw invalidOption('classes', `${K} class names (the network has ${K} output channel${K > 1 ? 's' : ''})`, opts.classes);
@@ -176,6 +211,7 @@ export class Model implements Disposable, AsyncDisposable {
     const device = devices?.[0] ?? this.opts.device;
     if (!this.net.initialized) this.net.init({ device: device ?? DEFAULTS.device });
     if (device) await this.net.to(device);
+    if (this.opts.precision === 'auto') this.net.setPrecision(trainingPrecision(this.net.device));
     const makeOpt = (n: Module): Optimizer => createOptimizer(n.store, this.opts.optimizer ?? DEFAULTS.optimizer, this.baseLr);
     this.optimizer = makeOpt(this.net);
     const lm = this.opts.loadModel ?? false;
@@ -192,6 +228,12 @@ export class Model implements Disposable, AsyncDisposable {
       ...(this.opts.replicate ? { replicate: this.opts.replicate } : {}),
       bucketBytes: this.opts.bucketBytes ?? DEFAULTS.bucketBytes,
     });
+    // the average starts from the weights every replica holds (rank 0's, after the group's broadcast)
+    const decay = this.opts.ema ?? DEFAULTS.ema;
+    if (decay > 0) {
+      this.ema = new WeightEma(this.net, decay);
+      if (this.resumedFrom) await this.ema.load(emaSidecar(this.resumedFrom), this.state.step);
+    }
   }
 
   /** epochs completed */
@@ -233,7 +275,8 @@ export class Model implements Disposable, AsyncDisposable {
 
   /** Restores weights, buffers, optimizer state, counters, RNG and normalisation from a checkpoint. */
   async load(file: string, opts: { optimizer?: boolean } = {}): Promise<CheckpointMeta> {
-    const meta = await loadCheckpoint(file, this.net, { optimizer: opts.optimizer === false ? undefined : this.optimizer });
+    const meta = await loadCheckpoint(file, this.net, { optimizer: opts.optimizer === false ? undefined : this.optimizer, onWarning: (m) => this.warn(m) });
+    if (typeof meta.run === 'string') this.state.run = meta.run;
     this.state.epoch = meta.epoch ?? 0;
     this.state.step = meta.step ?? 0;
     this.state.bestDice = meta.bestDice ?? null;
@@ -241,6 +284,10 @@ export class Model implements Disposable, AsyncDisposable {
     if (meta.normalization) this.normalization = meta.normalization;
     if (typeof meta.stepsPerEpoch === 'number') this.state.stepsPerEpoch = meta.stepsPerEpoch;
     this.state.resumePosition = positionFromMeta(meta);
+    this.state.budget = budgetFromMeta(meta, file);
+    this.state.selection = selectionFromMeta(meta, file);
+    // the average continues from its sidecar; without one (a run without ema) it starts at these weights
+    if (this.ema) await this.ema.load(emaSidecar(file), this.state.step);
     this.resumedFrom = file;
     this.state.lastSaved ??= file;
     await this.group?.broadcastState();
@@ -263,14 +310,40 @@ export class Model implements Disposable, AsyncDisposable {
       // K-class: the class names and display colours (lib/classes/meta.ts reads them back)
       ...(this.classes ? { classes: this.classes, classColors: this.classes.map((_, k) => PALETTE[k % PALETTE.length]) } : {}),
       ...this.opts.metadata,
+      run: this.state.run,
+      bestMetric: this.bestMetric,
+      ...(this.state.budget ? { budget: this.state.budget } : {}),
+      ...(this.state.selection ? { selection: this.state.selection } : {}),
+      ...(this.ema ? { ema: { decay: this.ema.decay, updates: this.ema.updates } } : {}),
       ...extra,
     };
   }
 
-  /** Saves <checkpoint>/<name>.safetensors (+ optimizer sidecar unless optimizer=false); returns the path. */
-  async save(name = 'last', opts: { optimizer?: boolean; extra?: Partial<CheckpointMeta>; file?: string } = {}): Promise<string> {
+  /** what bestDice (and so best.safetensors) measures: validation Dice at the first threshold; K-class: the macro mean over the foreground */
+  get bestMetric(): string {
+    return this.classes ? 'dice (macro mean)' : `dice@${this.thresholds[0]}`;
+  }
+
+  /**
+   * Saves <checkpoint>/<name>.safetensors (+ optimizer sidecar unless optimizer=false); returns the
+   * path, or, for 'best', null when that would replace another run's better best (kept, with a warning).
+   */
+  async save(name: 'best', opts?: SaveOptions): Promise<string | null>;
+  async save(name?: string, opts?: SaveOptions): Promise<string>;
+  async save(name = 'last', opts: SaveOptions = {}): Promise<string | null> {
     await this.ready();
+    this.checkUsable('save');
     const file = opts.file ?? path.join(this.checkpointDir ?? this.outDir, `${name}.safetensors`);
+    if (name === 'best' && !opts.file && this.state.bestDice !== null) {
+      const kept = keptBest(file, { run: this.state.run, metric: this.bestMetric, value: this.state.bestDice });
+      if (kept) {
+        if (!this.keptBestWarned) this.warn(kept);
+        this.keptBestWarned = true;
+        return null;
+      }
+    }
+    // sidecars first (as saveCheckpoint does): an interrupted save leaves a step mismatch that load reports
+    if (this.ema && opts.optimizer !== false) await this.ema.save(emaSidecar(file), this.state.step);
     await saveCheckpoint(file, this.net, this.meta(opts.extra), opts.optimizer === false ? undefined : this.optimizer);
     if (opts.optimizer !== false) this.state.lastSaved = file;
     return file;
@@ -284,12 +357,14 @@ export class Model implements Disposable, AsyncDisposable {
    */
   async trainStep(batch: Batch, lr?: number): Promise<number> {
     await this.ready();
+    this.checkUsable('trainStep');
     const norm = normalizationOf(batch, this.normalization);
     this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
     const r = await trainStep(this.group!, batch, {
       lossFn: this.lossFn, norm, lr: lr ?? this.optimizer.lr, clipNorm: this.clipNorm, step: this.state.step, labels: this.classes !== null,
     });
     this.lastGradNorm = r.gradNorm;
+    this.ema?.update();
     this.state.step++;
     return r.loss;
   }
@@ -300,19 +375,50 @@ export class Model implements Disposable, AsyncDisposable {
    * normalised float32 NCHW ({ data, shape } or a Tensor). Output: float32 [N, outChannels, H, W].
    */
   async predict(input: ImageBatch | { data: Float32Array; shape: number[] } | Tensor): Promise<Float32Array> {
+    this.checkUsable('predict');
     await this.ready();
     return predictProbabilities(this.net, input as PredictInput, this.normalization);
   }
 
   /** Loss and mean Dice/IoU at the thresholds over a loader (eval BN, no gradients). */
   async evaluate(loader: AsyncIterable<Batch>): Promise<EvaluateResult> {
+    this.checkUsable('evaluate');
     await this.ready();
     return evaluateModel(this, loader);
   }
 
   /** Trains until opts.epochs epochs are completed (counting resumed ones), a time limit or an abort. */
   async train(loader: AsyncIterable<Batch>, opts: TrainOptions = {}): Promise<TrainResult> {
+    this.checkUsable('train');
+    await this.ready();
+    this.claimRunFolder();
     return runTraining(this, loader, opts);
+  }
+
+  /**
+   * Readies the run folder(s) before anything is written there (train() does it; the CLI calls it
+   * before writing config.json): stale temporaries removed; a folder holding files refused unless
+   * this run resumes one (a loaded checkpoint, or loadModel: true) or overwrite is set; on a resume,
+   * metrics.jsonl cut back to the lines the checkpoint holds. Only rank 0 writes, so only it checks.
+   */
+  claimRunFolder(hint = { resume: 'give loadModel: true', overwrite: 'give overwrite: true' }): void {
+    if (this.claimed || this.rank !== 0) return;
+    const resuming = this.resumedFrom !== null || this.opts.loadModel === true;
+    const dirs = [...new Set([this.outDir, ...(this.checkpointDir ? [this.checkpointDir] : [])])];
+    for (const dir of dirs) {
+      const removed = claimRunFolder(dir, { resuming, overwrite: this.opts.overwrite ?? false, hint });
+      if (removed.length > 0) this.warn(`overwrite: removed the previous run's ${removed.join(', ')} from ${dir}`);
+    }
+    if (resuming) repairMetricsLog(path.join(this.outDir, 'metrics.jsonl'), this.state.step, (m) => this.warn(m));
+    this.claimed = true;
+  }
+
+  private warn(message: string): void {
+    (this.opts.onWarning ?? warnToStderr)(message);
+  }
+
+  private checkUsable(what: string): void {
+    if (this.disposed) throw new PathoError('ERR_PATHO_DISPOSED', `Model.${what}: the model was disposed (dispose() frees its weights); create or load it again`);
   }
 
   /** Frees the replicas, the optimizer and the network; idempotent. */
@@ -320,6 +426,7 @@ export class Model implements Disposable, AsyncDisposable {
     if (this.disposed) return;
     this.disposed = true;
     this.group?.dispose();
+    this.ema?.dispose();
     this.optimizer?.dispose();
     this.net.dispose();
   }

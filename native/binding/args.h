@@ -154,4 +154,40 @@ class Args {
   Layout actLayout_ = Layout::NCHW;
 };
 
+// Declares an exported op and its parameter names (backend.h's, in order): the body gets `a`
+// (Args, which reads argument i only under the i-th declared name) and must end with a.submit(...).
+#define PATHO_OP(NAME, ...)                                \
+  const OpParams NAME##Params{__VA_ARGS__};                \
+  void NAME##Body(Args& a);                                \
+  Napi::Value NAME(const Napi::CallbackInfo& info) {       \
+    return guarded(info, [&]() -> Napi::Value {            \
+      Args a(info, #NAME, NAME##Params);                   \
+      NAME##Body(a);                                       \
+      return info.Env().Undefined();                       \
+    });                                                    \
+  }                                                        \
+  void NAME##Body(Args& a)
+
+// One row of an op table: the exported name, its entry point and its parameter names.
+struct OpEntry {
+  const char* name;
+  Napi::Value (*fn)(const Napi::CallbackInfo&);
+  const OpParams* params;
+};
+#define PATHO_ENTRY(NAME) \
+  OpEntry { #NAME, NAME, &NAME##Params }
+
+// Exports each op of the table and adds its parameter names to exports.opParams (created on first use).
+inline void registerOpTable(Napi::Env env, Napi::Object exports, const OpEntry* entries, size_t count) {
+  if (!exports.Has("opParams")) exports.Set("opParams", Napi::Object::New(env));
+  auto params = exports.Get("opParams").As<Napi::Object>();
+  for (size_t k = 0; k < count; k++) {
+    const OpEntry& e = entries[k];
+    exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+    auto names = Napi::Array::New(env, e.params->size());
+    for (size_t i = 0; i < e.params->size(); i++) names.Set(uint32_t(i), Napi::String::New(env, (*e.params)[i]));
+    params.Set(e.name, names);
+  }
+}
+
 }  // namespace patho

@@ -10,20 +10,6 @@
 namespace patho {
 namespace {
 
-using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
-
-// As ops.cc's PATHO_OP: the op and its parameter names (backend.h's, in order).
-#define PATHO_MC_OP(NAME, ...)                             \
-  const OpParams NAME##Params{__VA_ARGS__};                \
-  void NAME##Body(Args& a);                                \
-  Napi::Value NAME(const Napi::CallbackInfo& info) {       \
-    return guarded(info, [&]() -> Napi::Value {            \
-      Args a(info, #NAME, NAME##Params);                   \
-      NAME##Body(a);                                       \
-      return info.Env().Undefined();                       \
-    });                                                    \
-  }                                                        \
-  void NAME##Body(Args& a)
 
 int integer(Args& a, size_t i, const char* name) {
   const double v = a.number(i, name);
@@ -48,13 +34,13 @@ int firstClassArg(Args& a, size_t i, const Tensor& x) {
   return f;
 }
 
-PATHO_MC_OP(softmaxForward, "x", "y") {
+PATHO_OP(softmaxForward, "x", "y") {
   Tensor x = a.tensor(0, "x"), y = a.tensor(1, "y");
   a.rank(x, "x", 4);
   a.shape(y, "y", x.shape());
   a.submit([=](Backend& b) { b.softmaxForward(x, y); });
 }
-PATHO_MC_OP(crossEntropyForward, "logits", "labels", "weight", "ignoreIndex", "jaccardWeight", "eps", "prob", "loss", "stats") {
+PATHO_OP(crossEntropyForward, "logits", "labels", "weight", "ignoreIndex", "jaccardWeight", "eps", "prob", "loss", "stats") {
   Tensor lg = a.tensor(0, "logits"), lb = a.tensor(1, "labels"), w = a.optional(2, "weight");
   const int ig = integer(a, 3, "ignoreIndex");
   const float jw = float(a.number(4, "jaccardWeight")), eps = float(a.number(5, "eps"));
@@ -65,7 +51,7 @@ PATHO_MC_OP(crossEntropyForward, "logits", "labels", "weight", "ignoreIndex", "j
   a.shape(stats, "stats", {2 + 3 * lg.dim(1)});
   a.submit([=](Backend& b) { b.crossEntropyForward(lg, lb, w, ig, jw, eps, prob, loss, stats); });
 }
-PATHO_MC_OP(crossEntropyBackward, "prob", "labels", "weight", "ignoreIndex", "stats", "dloss", "jaccardWeight", "eps", "dlogits") {
+PATHO_OP(crossEntropyBackward, "prob", "labels", "weight", "ignoreIndex", "stats", "dloss", "jaccardWeight", "eps", "dlogits") {
   Tensor prob = a.tensor(0, "prob"), lb = a.tensor(1, "labels"), w = a.optional(2, "weight");
   const int ig = integer(a, 3, "ignoreIndex");
   Tensor stats = a.tensor(4, "stats"), dloss = a.tensor(5, "dloss");
@@ -77,7 +63,7 @@ PATHO_MC_OP(crossEntropyBackward, "prob", "labels", "weight", "ignoreIndex", "st
   a.shape(dlg, "dlogits", prob.shape());
   a.submit([=](Backend& b) { b.crossEntropyBackward(prob, lb, w, ig, stats, dloss, jw, eps, dlg); });
 }
-PATHO_MC_OP(multiclassDiceForward, "logits", "labels", "ignoreIndex", "firstClass", "eps", "prob", "loss", "stats") {
+PATHO_OP(multiclassDiceForward, "logits", "labels", "ignoreIndex", "firstClass", "eps", "prob", "loss", "stats") {
   Tensor lg = a.tensor(0, "logits"), lb = a.tensor(1, "labels");
   const int ig = integer(a, 2, "ignoreIndex");
   classShapes(a, lg, "logits", lb, nullptr);
@@ -89,7 +75,7 @@ PATHO_MC_OP(multiclassDiceForward, "logits", "labels", "ignoreIndex", "firstClas
   a.shape(stats, "stats", {2 + 3 * lg.dim(1)});
   a.submit([=](Backend& b) { b.multiclassDiceForward(lg, lb, ig, first, eps, prob, loss, stats); });
 }
-PATHO_MC_OP(multiclassDiceBackward, "prob", "labels", "ignoreIndex", "firstClass", "stats", "dloss", "eps", "dlogits") {
+PATHO_OP(multiclassDiceBackward, "prob", "labels", "ignoreIndex", "firstClass", "stats", "dloss", "eps", "dlogits") {
   Tensor prob = a.tensor(0, "prob"), lb = a.tensor(1, "labels");
   const int ig = integer(a, 2, "ignoreIndex");
   classShapes(a, prob, "prob", lb, nullptr);
@@ -102,7 +88,7 @@ PATHO_MC_OP(multiclassDiceBackward, "prob", "labels", "ignoreIndex", "firstClass
   a.shape(dlg, "dlogits", prob.shape());
   a.submit([=](Backend& b) { b.multiclassDiceBackward(prob, lb, ig, first, stats, dloss, eps, dlg); });
 }
-PATHO_MC_OP(classConfusion, "logits", "labels", "ignoreIndex", "counts") {
+PATHO_OP(classConfusion, "logits", "labels", "ignoreIndex", "counts") {
   Tensor lg = a.tensor(0, "logits"), lb = a.tensor(1, "labels");
   const int ig = integer(a, 2, "ignoreIndex");
   Tensor counts = a.tensor(3, "counts");
@@ -110,7 +96,7 @@ PATHO_MC_OP(classConfusion, "logits", "labels", "ignoreIndex", "counts") {
   a.shape(counts, "counts", {lg.dim(0), lg.dim(1), lg.dim(1)});
   a.submit([=](Backend& b) { b.classConfusion(lg, lb, ig, counts); });
 }
-PATHO_MC_OP(labelsU8ToFloat, "masks", "y") {
+PATHO_OP(labelsU8ToFloat, "masks", "y") {
   Tensor m = a.tensor(0, "masks", DType::U8), y = a.tensor(1, "y");
   a.rank(m, "masks", 3);
   a.shape(y, "y", m.shape());
@@ -121,25 +107,12 @@ PATHO_MC_OP(labelsU8ToFloat, "masks", "y") {
 
 // After registerOps: adds these ops and their parameter names to the same exports and `opParams`.
 void registerMulticlassOps(Napi::Env env, Napi::Object exports) {
-  struct Entry {
-    const char* name;
-    Fn fn;
-    const OpParams* params;
-  };
-#define PATHO_ENTRY(NAME) {#NAME, NAME, &NAME##Params}
-  const Entry entries[] = {
+  const OpEntry entries[] = {
       PATHO_ENTRY(softmaxForward),        PATHO_ENTRY(crossEntropyForward),    PATHO_ENTRY(crossEntropyBackward),
       PATHO_ENTRY(multiclassDiceForward), PATHO_ENTRY(multiclassDiceBackward), PATHO_ENTRY(classConfusion),
       PATHO_ENTRY(labelsU8ToFloat),
   };
-#undef PATHO_ENTRY
-  auto params = exports.Get("opParams").As<Napi::Object>();
-  for (auto& e : entries) {
-    exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
-    auto names = Napi::Array::New(env, e.params->size());
-    for (size_t i = 0; i < e.params->size(); i++) names.Set(uint32_t(i), Napi::String::New(env, (*e.params)[i]));
-    params.Set(e.name, names);
-  }
+  registerOpTable(env, exports, entries, sizeof(entries) / sizeof(entries[0]));
 }
 
 }  // namespace patho

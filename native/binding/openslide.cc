@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "core/dl_symbols.h"
 
 namespace patho {
 namespace {
@@ -48,13 +49,6 @@ bool isDir(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-template <typename F>
-bool resolve(void* lib, const char* name, F& fn, std::string& missing) {
-  fn = reinterpret_cast<F>(dlsym(lib, name));
-  if (!fn) missing += std::string(missing.empty() ? "" : ", ") + name;
-  return fn != nullptr;
-}
-
 bool tryLoad(OpenSlideApi& a, const std::string& candidate) {
   dlerror();
   void* lib = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -64,16 +58,16 @@ bool tryLoad(OpenSlideApi& a, const std::string& candidate) {
     return false;
   }
   std::string missing;
-  resolve(lib, "openslide_open", a.open, missing);
-  resolve(lib, "openslide_close", a.close, missing);
-  resolve(lib, "openslide_get_error", a.get_error, missing);
-  resolve(lib, "openslide_get_level_count", a.get_level_count, missing);
-  resolve(lib, "openslide_get_level_dimensions", a.get_level_dimensions, missing);
-  resolve(lib, "openslide_get_level_downsample", a.get_level_downsample, missing);
-  resolve(lib, "openslide_get_property_names", a.get_property_names, missing);
-  resolve(lib, "openslide_get_property_value", a.get_property_value, missing);
-  resolve(lib, "openslide_read_region", a.read_region, missing);
-  resolve(lib, "openslide_get_version", a.get_version, missing);
+  resolveSymbol(lib, "openslide_open", a.open, missing);
+  resolveSymbol(lib, "openslide_close", a.close, missing);
+  resolveSymbol(lib, "openslide_get_error", a.get_error, missing);
+  resolveSymbol(lib, "openslide_get_level_count", a.get_level_count, missing);
+  resolveSymbol(lib, "openslide_get_level_dimensions", a.get_level_dimensions, missing);
+  resolveSymbol(lib, "openslide_get_level_downsample", a.get_level_downsample, missing);
+  resolveSymbol(lib, "openslide_get_property_names", a.get_property_names, missing);
+  resolveSymbol(lib, "openslide_get_property_value", a.get_property_value, missing);
+  resolveSymbol(lib, "openslide_read_region", a.read_region, missing);
+  resolveSymbol(lib, "openslide_get_version", a.get_version, missing);
   a.detect_vendor = reinterpret_cast<const char* (*)(const char*)>(dlsym(lib, "openslide_detect_vendor"));  // optional
   if (!missing.empty()) {
     a.tried_paths.push_back(candidate + ": loaded but lacks " + missing + " (not OpenSlide 3.4 or later?)");

@@ -13,21 +13,6 @@
 namespace patho {
 namespace {
 
-using Fn = Napi::Value (*)(const Napi::CallbackInfo&);
-
-// Declares an exported op and its parameter names (backend.h's, in order): the body gets `a`
-// (Args, which reads argument i only under the i-th declared name) and must end with a.submit(...).
-#define PATHO_OP(NAME, ...)                                                 \
-  const OpParams NAME##Params{__VA_ARGS__};                                 \
-  void NAME##Body(Args& a);                                                 \
-  Napi::Value NAME(const Napi::CallbackInfo& info) {                        \
-    return guarded(info, [&]() -> Napi::Value {                             \
-      Args a(info, #NAME, NAME##Params);                                    \
-      NAME##Body(a);                                                        \
-      return info.Env().Undefined();                                        \
-    });                                                                     \
-  }                                                                         \
-  void NAME##Body(Args& a)
 
 // ---- elementwise ----
 PATHO_OP(fill, "y", "value") {
@@ -363,13 +348,8 @@ PATHO_OP(masksU8ToFloat, "masks", "y") {
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
-  struct Entry {
-    const char* name;
-    Fn fn;
-    const OpParams* params;
-  };
-#define PATHO_ENTRY(NAME) {#NAME, NAME, &NAME##Params}
-  const Entry entries[] = {
+  // opParams: every op's parameter names, as the binding reads them (for tests and tooling)
+  const OpEntry entries[] = {
       PATHO_ENTRY(fill),
       PATHO_ENTRY(copy),
       PATHO_ENTRY(scale),
@@ -403,16 +383,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
       PATHO_ENTRY(normalizeImagesU8),
       PATHO_ENTRY(masksU8ToFloat),
   };
-#undef PATHO_ENTRY
-  // opParams: every op's parameter names, as the binding reads them (for tests and tooling)
-  auto params = Napi::Object::New(env);
-  for (auto& e : entries) {
-    exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
-    auto names = Napi::Array::New(env, e.params->size());
-    for (size_t i = 0; i < e.params->size(); i++) names.Set(uint32_t(i), Napi::String::New(env, (*e.params)[i]));
-    params.Set(e.name, names);
-  }
-  exports.Set("opParams", params);
+  registerOpTable(env, exports, entries, sizeof(entries) / sizeof(entries[0]));
 }
 
 }  // namespace patho

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "check.h"
+#include "core/dl_symbols.h"
 
 namespace patho {
 namespace {
@@ -13,13 +14,6 @@ namespace {
 std::mutex gMu;
 NcclApi gApi;
 bool gLoaded = false;
-
-template <typename F>
-bool resolve(void* h, const char* name, F& out, std::string& missing) {
-  out = reinterpret_cast<F>(dlsym(h, name));
-  if (!out) missing += (missing.empty() ? "" : ", ") + std::string(name);
-  return out != nullptr;
-}
 
 }  // namespace
 
@@ -36,16 +30,16 @@ const NcclApi* ncclApi(std::string* why) {
   }
   NcclApi api;
   std::string missing;
-  resolve(h, "ncclGetVersion", api.getVersion, missing);
-  resolve(h, "ncclGetErrorString", api.getErrorString, missing);
-  resolve(h, "ncclGetUniqueId", api.getUniqueId, missing);
-  resolve(h, "ncclCommInitRank", api.commInitRank, missing);
-  resolve(h, "ncclCommInitAll", api.commInitAll, missing);
-  resolve(h, "ncclCommDestroy", api.commDestroy, missing);
-  resolve(h, "ncclCommAbort", api.commAbort, missing);
-  resolve(h, "ncclCommGetAsyncError", api.commGetAsyncError, missing);
-  resolve(h, "ncclAllReduce", api.allReduce, missing);
-  resolve(h, "ncclBroadcast", api.broadcast, missing);
+  resolveSymbol(h, "ncclGetVersion", api.getVersion, missing);
+  resolveSymbol(h, "ncclGetErrorString", api.getErrorString, missing);
+  resolveSymbol(h, "ncclGetUniqueId", api.getUniqueId, missing);
+  resolveSymbol(h, "ncclCommInitRank", api.commInitRank, missing);
+  resolveSymbol(h, "ncclCommInitAll", api.commInitAll, missing);
+  resolveSymbol(h, "ncclCommDestroy", api.commDestroy, missing);
+  resolveSymbol(h, "ncclCommAbort", api.commAbort, missing);
+  resolveSymbol(h, "ncclCommGetAsyncError", api.commGetAsyncError, missing);
+  resolveSymbol(h, "ncclAllReduce", api.allReduce, missing);
+  resolveSymbol(h, "ncclBroadcast", api.broadcast, missing);
   api.getLastError = reinterpret_cast<decltype(api.getLastError)>(dlsym(h, "ncclGetLastError"));
   Dl_info info;
   if (api.getVersion && dladdr(reinterpret_cast<void*>(api.getVersion), &info) && info.dli_fname) api.path = info.dli_fname;

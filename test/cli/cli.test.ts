@@ -45,7 +45,7 @@ const EPOCHS = 3, SAMPLES = 32, BATCH = 4, LR = 0.02;
 
 t.test('train learns, and writes checkpoints, metrics, config and curves', async (t) => {
   const r = patho(['train', '--data', dataDir, '--width', '8', '--depth', '2', '--crop', '64', '--batch-size', String(BATCH), '--epochs', String(EPOCHS),
-    '--samples-per-epoch', String(SAMPLES), '--val-split', '0.34', '--lr', String(LR), '--out', run, '--workers', '0']);
+    '--samples-per-epoch', String(SAMPLES), '--val-split', '0.34', '--val-every', 'epoch', '--lr', String(LR), '--out', run, '--workers', '0']);
   t.equal(r.code, 0, r.stderr);
   for (const f of ['last.safetensors', 'best.safetensors', 'metrics.jsonl', 'config.json', 'curves.png']) t.ok(fs.existsSync(path.join(run, f)), f);
   const lines = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -207,7 +207,7 @@ t.test('bad input: one line, exit 2 for usage and 1 for runtime problems', async
     [['train', '--data', dataDir, '--crop', '100'], 2, /multiple of 16/],
     [['train', '--data', dataDir, '--optimizer', 'lbfgs'], 2, /Expected one of sgd, adam, adamw for --optimizer/],
     [['train', '--data', dataDir, '--device', 'tpu'], 2, /Expected cpu, cuda or cuda:N for --device/],
-    [['train', '--data', dataDir, '--precision', 'fp16'], 2, /Expected one of fp32, bf16 for --precision but received 'fp16'/],
+    [['train', '--data', dataDir, '--precision', 'fp16'], 2, /Expected one of fp32, bf16, auto for --precision but received 'fp16'/],
     [['predict', '--model', ck, '--input', path.join(dataDir, 'images')], 2, /missing required flag --out/],
     [['predict', '--model', path.join(tmp, 'nope.safetensors'), '--input', path.join(dataDir, 'images'), '--out', tmp], 2, /Expected an existing file for --model/],
     [['predict', '--model', ck, '--input', path.join(dataDir, 'images'), '--out', '/proc/patho-cannot-write'], 1, /cannot write to the folder given by --out/],

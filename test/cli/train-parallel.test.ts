@@ -32,7 +32,7 @@ t.before(async () => {
 });
 
 const common = ['--data', dataDir, '--width', '4', '--depth', '2', '--crop', '32', '--batch-size', '2', '--epochs', '2',
-  '--samples-per-epoch', '8', '--val-split', '0.25', '--lr', '0.01', '--workers', '0'];
+  '--samples-per-epoch', '8', '--val-split', '0.25', '--val-every', 'epoch', '--lr', '0.01', '--workers', '0'];
 
 for (const mode of ['replicas', 'launch'] as const) {
   t.test(`train with 2 CPU ${mode === 'replicas' ? 'replicas in one process (--device cpu:0,1)' : 'processes (patho launch -n 2)'}`, async (t) => {

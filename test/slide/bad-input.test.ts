@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { openSlide } from '../../lib/slide/open';
 import { openSlideInfo } from '../../lib/slide/openslide';
+import { readTiffInfo } from '../../lib/slide/tiff';
 import { patchShortTag, writeSlide } from './fixtures/synthetic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-slide-bad-'));
@@ -44,7 +45,7 @@ t.test('truncated, corrupt and empty files', async (t) => {
   await t.rejects(openSlide(path.join(tmp, 'nope.svs')), /Expected a slide file but '.*nope.svs' does not exist/);
   const badMagic = path.join(tmp, 'magic.tif');
   fs.writeFileSync(badMagic, Buffer.concat([Buffer.from('II'), Buffer.from([99, 0]), Buffer.alloc(100)]));
-  t.throws(() => require('../../lib/slide/tiff').readTiffInfo(badMagic), /magic.tif: Expected a readable TIFF but its version number is 99/);
+  t.throws(() => readTiffInfo(badMagic), /magic.tif: Expected a readable TIFF but its version number is 99/);
 });
 
 t.test('JPEG 2000 tiles: sharp cannot decode them and the error says OpenSlide reads them', async (t) => {

@@ -83,7 +83,7 @@ async function validationByHand(model: Model): Promise<{ loss: number; dice: num
 t.test('epochs write metrics.jsonl, progress events and checkpoints', async (t) => {
   const model = new Model(new UNet({ inChannels: 3, width: 4, depth: 2, seed: 1 }), opts('run1'));
   const events: ProgressEvent[] = [];
-  const r = await model.train(loader(train), { epochs: 2, validation: valLoader, onProgress: (e) => events.push(e) });
+  const r = await model.train(loader(train), { epochs: 2, validation: valLoader, validateEvery: 'epoch', onProgress: (e) => events.push(e) });
   t.equal(r.stopReason, 'completed');
   t.equal(r.steps, 8);
   const lines = fs.readFileSync(path.join(tmp, 'run1', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
