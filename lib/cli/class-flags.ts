@@ -92,6 +92,17 @@ function hexToRgb(h: string): Rgb {
   return [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
 }
 
+/** The object flags do nothing without predict's --objects (evaluate's --instances): one error rather than a silent no-op. */
+export function checkObjectFlags(f: Flags, enabledBy: 'objects' | 'instances'): void {
+  if (f.has(enabledBy)) return;
+  const keys = ['split', 'min-area', 'max-hole', 'boundary-class', ...(enabledBy === 'objects' ? ['image-mpp'] : [])];
+  const given = keys.filter((k) => f.has(k));
+  if (given.length) {
+    const what = enabledBy === 'objects' ? 'how --objects are found and measured' : 'how the objects that --instances scores are found';
+    throw new UsageError(`${given.map((k) => `--${k}`).join(', ')} set${given.length === 1 ? 's' : ''} ${what}: add --${enabledBy}`);
+  }
+}
+
 /** Flags of plain-image prediction that slide mode does not take (objects and overlays are written for images only). */
 const IMAGE_ONLY = ['objects', 'overlay', 'overlay-alpha', 'image-mpp', 'split', 'min-area', 'max-hole', 'boundary-class', 'classes'] as const;
 

@@ -14,7 +14,7 @@ import { evaluateClassDataset, checkAutoInstances, type ClassEvaluationReport } 
 import { EXTRA_KEYS, imageExtras, meanOfKeys, type ExtraOptions } from '../predict/evaluate-extra';
 import { evaluateDataset, scoreKey as key, type EvaluationReport } from '../predict/evaluate-folder';
 import { ensureWritableDir, parseFlags, type Flags } from './args';
-import { modelClasses, objectOptions, type ModelClasses } from './class-flags';
+import { checkObjectFlags, modelClasses, objectOptions, type ModelClasses } from './class-flags';
 import { EVALUATE } from './flags';
 import { inferSetup } from './predict';
 import { findClassesFile } from './train-classes';
@@ -72,6 +72,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const errors = f.has('errors') ? ensureWritableDir(f.str('errors'), 'errors') : null;
   const instances: ExtraOptions['instances'] = !f.has('instances') ? null : f.str('instances') === 'auto' ? 'auto' : { dir: f.existing('instances', 'dir') };
   const mpp = f.optNum('mpp', { min: 0, minExclusive: true }) ?? null;
+  checkObjectFlags(f, 'instances');
   const modelFile = f.existing('model', 'file');
   const { loaded, tiled } = await inferSetup(f);
   try {

@@ -16,7 +16,7 @@ import { checkDevice } from './train';
 import { UsageError } from '../errors';
 import { PRECISIONS } from '../nn/module';
 import { OVERLAY_STYLES, type OverlayStyle } from '../predict/overlay';
-import { modelClasses, objectOptions } from './class-flags';
+import { checkObjectFlags, modelClasses, objectOptions } from './class-flags';
 import { predictImageOutputs } from './predict-image';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
@@ -85,6 +85,7 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const stems = outputStems(files, path.resolve(f.str('out')));
   const out = ensureWritableDir(f.str('out'), 'out');
   const { overlay, overlayAlpha } = overlayFlags(f);
+  checkObjectFlags(f, 'objects');
   const mpp = f.optNum('image-mpp', { min: 0, minExclusive: true }) ?? null;
   cleanStaleTemps(out);
   const { loaded, tiled } = await inferSetup(f);

@@ -151,6 +151,7 @@ t.test('bad evaluate input: one clear error each', async (t) => {
     [['--model', ck1, '--instances', 'auto'], 2, /--instances auto needs instance labels .* no mask in .*masks holds more than two values/],
     [['--model', ck1, '--instances', single], 1, /single\/t0\.png: instance ground truth holds the single value 7 in every pixel/],
     [['--model', ck1, '--ignore-index', '3'], 2, /--ignore-index is for K-class models/],
+    [['--model', ck1, '--split', 'off'], 2, /--split sets how the objects that --instances scores are found: add --instances/],
     [['--model', ck3, '--masks', 'instances', '--plot', path.join(tmp, 'p.png')], 2, /--plot .* 3 classes/],
     [['--model', ck3, '--classes', 'a,b'], 2, /3 classes .*3-class checkpoint/],
   ];
