@@ -2,7 +2,6 @@
 // <stem>_labels.png and <stem>_classes.png), the overlay (outline, fill or both; K-class with a legend)
 // and with --objects <stem>_instances.tif, <stem>_objects.csv and <stem>_objects.geojson. Every file is
 // written under a temporary name and renamed.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Rgb } from '../classes/classes';
 import type { Normalization } from '../data/batch';

@@ -3,7 +3,6 @@
 // 32-bit file is written here: one baseline TIFF page (II, one uint32 sample per pixel, SampleFormat 1,
 // deflate-compressed strips of 64 rows, resolution tags when the mpp is known).
 import { deflateSync } from 'node:zlib';
-import * as fs from 'node:fs';
 import sharp from 'sharp';
 import { invalidOption } from '../errors';
 import { writeAtomic, writeFileAtomic } from '../atomic-write';
