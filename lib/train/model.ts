@@ -11,7 +11,7 @@ import { invalidOption, PathoError } from '../errors';
 import { loadCheckpoint, saveCheckpoint, warnToStderr, type CheckpointMeta } from '../nn/checkpoint';
 import { bceJaccardLoss, diceLoss, type LossFn } from '../nn/losses';
 import { checkThresholds } from '../nn/metrics';
-import { checkPrecision, type Module, type Precision } from '../nn/module';
+import { checkPrecision, type Module } from '../nn/module';
 import { createOptimizer, type Optimizer, type OptimizerName, type OptimizerOptions } from '../nn/optim';
 import { UNet } from '../nn/unet';
 import { predictProbabilities, type PredictInput } from '../predict/inference';
