@@ -50,7 +50,7 @@ export function finalLines(o: RunOutcome): string[] {
     status = `nothing to train: ${o.resumedFrom ? path.basename(o.resumedFrom) : 'the checkpoint'} is already at epoch ${o.startEpoch} ` +
       `and --epochs ${o.epochs} counts total epochs`;
   } else {
-    const bestPart = !o.validation ? 'no validation data, so no best model'
+    const bestPart = !o.validation ? 'no validation data, so best.safetensors is the final model'
       : r.bestDice !== null ? `best val ${metric} ${r.bestDice.toFixed(4)}` : `no val ${metric} yet`;
     status = `stopped: ${r.stopReason} after ${r.epochs} epochs, ${r.steps} steps; ${bestPart}`;
   }
@@ -58,7 +58,8 @@ export function finalLines(o: RunOutcome): string[] {
   if (o.written.has(last) && fs.existsSync(last)) files.push(`last.safetensors (${checkpointSays(last)})`);
   let kept = '';
   if (o.written.has(best) && fs.existsSync(best)) {
-    files.push(`best.safetensors (${checkpointSays(best)}, val ${metric} ${bestOnDisk(best)?.value?.toFixed(4) ?? '?'})`);
+    const v = bestOnDisk(best)?.value;
+    files.push(`best.safetensors (${checkpointSays(best)}, ${typeof v === 'number' ? `val ${metric} ${v.toFixed(4)}` : 'the final model'})`);
   } else if (fs.existsSync(best)) {
     const b = bestOnDisk(best);
     const v = b?.value !== null && b?.value !== undefined ? `, ${(b.metric ?? metric).replace(/^dice/, 'Dice')} ${b.value.toFixed(4)}` : '';

@@ -314,9 +314,11 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const { model, outcome, result, valSet } = await runTrain(c, { signal: ac.signal });
     if (model.rank === 0) {
       const lines = finalLines(outcome);
+      // before the stop line: how best was chosen and, with validation, what validation cost
       if (result.history.length > 0) {
-        lines.splice(1, 0, `best.safetensors: ${describeSelection(result.selection, valSet !== null, c.classes ? 'mean Dice' : undefined)}`);
-        if (valSet) lines.splice(2, 0, `validation: ${result.validationSeconds.toFixed(1)} s, ${(100 * result.validationSeconds / Math.max(result.seconds, 1e-9)).toFixed(1)}% of the run's ${result.seconds.toFixed(0)} s`);
+        const extra = [`best.safetensors: ${describeSelection(result.selection, valSet !== null, c.classes ? 'mean Dice' : undefined)}`];
+        if (valSet) extra.push(`validation: ${result.validationSeconds.toFixed(1)} s, ${(100 * result.validationSeconds / Math.max(result.seconds, 1e-9)).toFixed(1)}% of the run's ${result.seconds.toFixed(0)} s`);
+        lines.unshift(...extra);
       }
       process.stdout.write(lines.join('\n') + '\n');
     } else process.stdout.write(`${finalLines({ ...outcome, written: new Set(), alsoWrote: [] })[0]}\n`);

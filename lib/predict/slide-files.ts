@@ -5,7 +5,6 @@
 // with the µm per pixel in its resolution tags; libvips reads .v files through mapped windows, so
 // neither step holds the map in memory.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import sharp from 'sharp';
 import { writeAtomic } from '../atomic-write';
 import { PathoError } from '../errors';

@@ -36,10 +36,10 @@ for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
     const ck = readCheckpoint(path.join(out, 'last.safetensors'));
     t.ok(ck.meta.step >= 8, `saved at step ${ck.meta.step}, at or past the first epoch's 8`);
     const lines = r.stdout.trim().split('\n');
-    t.match(lines.at(-2), new RegExp(`^stopped: aborted after \\d+ epochs, ${ck.meta.step} steps; no validation data, so no best model$`));
-    t.match(lines.at(-1), new RegExp(`^wrote in ${out}: last\\.safetensors \\(epoch \\d+( and part of the next)?, step ${ck.meta.step}\\), metrics\\.jsonl, config\\.json, curves\\.png$`),
-      'the final line names what is on disk, and no best.safetensors');
-    t.notOk(fs.existsSync(path.join(out, 'best.safetensors')));
+    t.match(lines.at(-2), new RegExp(`^stopped: aborted after \\d+ epochs, ${ck.meta.step} steps; no validation data, so best\\.safetensors is the final model$`));
+    t.match(lines.at(-1), new RegExp(`^wrote in ${out}: last\\.safetensors \\(epoch \\d+( and part of the next)?, step ${ck.meta.step}\\), best\\.safetensors \\(epoch \\d+( and part of the next)?, step ${ck.meta.step}, the final model\\), metrics\\.jsonl, config\\.json, curves\\.png$`),
+      'the final line names what is on disk: without validation best is the final model (issue 17)');
+    t.equal(readCheckpoint(path.join(out, 'best.safetensors')).meta.step, ck.meta.step, 'best holds the final step');
   });
 }
 

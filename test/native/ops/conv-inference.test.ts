@@ -7,7 +7,7 @@
 import t from 'tap';
 import { native, type DType, type Layout } from '../../../lib/native';
 import { roundBf16 } from '../../helpers/bf16';
-import { close, rng, uniform } from './reference';
+import { close, conv2dRef, rng, uniform } from './reference';
 
 interface Case {
   n: number;
@@ -24,27 +24,10 @@ const cases: Case[] = [
   { n: 2, c: 16, k: 1, h: 6, w: 6, r: 1 },
 ];
 
+/** the naive float64 convolution, then ReLU when asked */
 function ref(s: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, relu: boolean): Float64Array {
-  const { n: N, c: C, k: K, h: H, w: W, r: R } = s;
-  const p = (R - 1) / 2;
-  const y = new Float64Array(N * K * H * W);
-  for (let n = 0; n < N; n++)
-    for (let k = 0; k < K; k++)
-      for (let i = 0; i < H; i++)
-        for (let j = 0; j < W; j++) {
-          let acc = b ? b[k] : 0;
-          for (let c = 0; c < C; c++)
-            for (let u = 0; u < R; u++) {
-              const ii = i + u - p;
-              if (ii < 0 || ii >= H) continue;
-              for (let v = 0; v < R; v++) {
-                const jj = j + v - p;
-                if (jj >= 0 && jj < W) acc += x[((n * C + c) * H + ii) * W + jj] * w[((k * C + c) * R + u) * R + v];
-              }
-            }
-          y[((n * K + k) * H + i) * W + j] = relu ? Math.max(acc, 0) : acc;
-        }
-  return y;
+  const y = conv2dRef(s, x, w, b);
+  return relu ? y.map((v) => Math.max(v, 0)) : y;
 }
 
 const combos: { dtype: DType; layout: Layout }[] = [

@@ -2,7 +2,7 @@
 // naive float64 convolution, and the backward ops against its float64 central differences.
 import t from 'tap';
 import { native } from '../../../lib/native';
-import { close, download, numel, numericGrad, rng, uniform, upload } from './reference';
+import { close, conv2dRef, download, numel, numericGrad, rng, uniform, upload } from './reference';
 
 interface Case {
   n: number;
@@ -12,31 +12,6 @@ interface Case {
   w: number;
   r: number;
   bias: boolean;
-}
-
-/** y[n,k,i,j] = b[k] + sum_{c,u,v} x[n,c,i+u-p,j+v-p] * w[k,c,u,v], zero outside the image. */
-function convRef(s: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null): Float64Array {
-  const { n: N, c: C, k: K, h: H, w: W, r: R } = s;
-  const p = (R - 1) / 2;
-  const y = new Float64Array(N * K * H * W);
-  for (let n = 0; n < N; n++)
-    for (let k = 0; k < K; k++)
-      for (let i = 0; i < H; i++)
-        for (let j = 0; j < W; j++) {
-          let acc = b ? b[k] : 0;
-          for (let c = 0; c < C; c++)
-            for (let u = 0; u < R; u++) {
-              const ii = i + u - p;
-              if (ii < 0 || ii >= H) continue;
-              for (let v = 0; v < R; v++) {
-                const jj = j + v - p;
-                if (jj < 0 || jj >= W) continue;
-                acc += x[((n * C + c) * H + ii) * W + jj] * w[((k * C + c) * R + u) * R + v];
-              }
-            }
-          y[((n * K + k) * H + i) * W + j] = acc;
-        }
-  return y;
 }
 
 const fwdTol = { rtol: 1e-4, atol: 1e-5 };
@@ -65,27 +40,27 @@ for (const s of cases) {
     const x = upload(xs, xv), w = upload(ws, wv), b = bv ? upload([s.k], bv) : null, y = upload(ys);
     native.fill(y, 123); // outputs are overwritten, never accumulated
     native.conv2dForward(x, w, b, y);
-    close(t, await download(y), convRef(s, xv, wv, bv), fwdTol, 'forward');
+    close(t, await download(y), conv2dRef(s, xv, wv, bv), fwdTol, 'forward');
 
     const dy = upload(ys, rv), dx = upload(xs), dw = upload(ws), db = s.bias ? upload([s.k]) : null;
     native.fill(dx, 7);
     native.fill(dw, 7);
     native.conv2dBackwardData(dy, w, dx);
     native.conv2dBackwardFilter(x, dy, dw, db);
-    close(t, await download(dx), numericGrad((v) => convRef(s, v, wv, bv), xv, rv), gradTol, 'dx vs finite differences');
-    close(t, await download(dw), numericGrad((v) => convRef(s, xv, v, bv), wv, rv), gradTol, 'dw vs finite differences');
-    if (db && bv) close(t, await download(db), numericGrad((v) => convRef(s, xv, wv, v), bv, rv), gradTol, 'db vs finite differences');
+    close(t, await download(dx), numericGrad((v) => conv2dRef(s, v, wv, bv), xv, rv), gradTol, 'dx vs finite differences');
+    close(t, await download(dw), numericGrad((v) => conv2dRef(s, xv, v, bv), wv, rv), gradTol, 'dw vs finite differences');
+    if (db && bv) close(t, await download(db), numericGrad((v) => conv2dRef(s, xv, wv, v), bv, rv), gradTol, 'db vs finite differences');
 
     // Same shape again (cached primitives) with new weights and inputs: nothing stale may be reused.
     const xv2 = uniform(next, numel(xs)), wv2 = uniform(next, numel(ws));
     x.write(Float32Array.from(xv2));
     w.write(Float32Array.from(wv2));
     native.conv2dForward(x, w, b, y);
-    close(t, await download(y), convRef(s, xv2, wv2, bv), fwdTol, 'forward again with new weights (cached plan)');
+    close(t, await download(y), conv2dRef(s, xv2, wv2, bv), fwdTol, 'forward again with new weights (cached plan)');
     native.conv2dBackwardData(dy, w, dx);
     native.conv2dBackwardFilter(x, dy, dw, null);
-    close(t, await download(dx), numericGrad((v) => convRef(s, v, wv2, bv), xv2, rv), gradTol, 'dx again with new weights');
-    close(t, await download(dw), numericGrad((v) => convRef(s, xv2, v, bv), wv2, rv), gradTol, 'dw again, without db');
+    close(t, await download(dx), numericGrad((v) => conv2dRef(s, v, wv2, bv), xv2, rv), gradTol, 'dx again with new weights');
+    close(t, await download(dw), numericGrad((v) => conv2dRef(s, xv2, v, bv), wv2, rv), gradTol, 'dw again, without db');
     for (const z of [x, w, b, y, dy, dx, dw, db]) z?.dispose();
   });
 }
@@ -99,6 +74,6 @@ t.test('a 32->32 channel layer at 32x32 agrees with the reference', async (t) =>
   const x = upload([s.n, s.c, s.h, s.w], xv), w = upload([s.k, s.c, 3, 3], wv), b = upload([s.k], bv);
   const y = upload([s.n, s.k, s.h, s.w]);
   native.conv2dForward(x, w, b, y);
-  close(t, await download(y), convRef(s, xv, wv, bv), fwdTol, 'forward');
+  close(t, await download(y), conv2dRef(s, xv, wv, bv), fwdTol, 'forward');
   for (const z of [x, w, b, y]) z.dispose();
 });

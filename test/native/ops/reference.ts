@@ -102,3 +102,38 @@ export function numericGrad(
   }
   return g;
 }
+
+/** The shape of a stride-1 'same' convolution: batch n, c -> k channels, h x w, an r x r kernel. */
+export interface ConvShape {
+  n: number;
+  c: number;
+  k: number;
+  h: number;
+  w: number;
+  r: number;
+}
+
+/** y[n,k,i,j] = b[k] + sum_{c,u,v} x[n,c,i+u-p,j+v-p] * w[k,c,u,v], zero outside the image. */
+export function conv2dRef(s: ConvShape, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null): Float64Array {
+  const { n: N, c: C, k: K, h: H, w: W, r: R } = s;
+  const p = (R - 1) / 2;
+  const y = new Float64Array(N * K * H * W);
+  for (let n = 0; n < N; n++)
+    for (let k = 0; k < K; k++)
+      for (let i = 0; i < H; i++)
+        for (let j = 0; j < W; j++) {
+          let acc = b ? b[k] : 0;
+          for (let c = 0; c < C; c++)
+            for (let u = 0; u < R; u++) {
+              const ii = i + u - p;
+              if (ii < 0 || ii >= H) continue;
+              for (let v = 0; v < R; v++) {
+                const jj = j + v - p;
+                if (jj < 0 || jj >= W) continue;
+                acc += x[((n * C + c) * H + ii) * W + jj] * w[((k * C + c) * R + u) * R + v];
+              }
+            }
+          y[((n * K + k) * H + i) * W + j] = acc;
+        }
+  return y;
+}
