@@ -92,6 +92,11 @@ function hexToRgb(h: string): Rgb {
   return [parseInt(h.slice(1, 3), 16), parseInt(h.slice(3, 5), 16), parseInt(h.slice(5, 7), 16)];
 }
 
+/** A probability threshold (--threshold, --thresholds) means nothing to a K-class model (argmax): one error, not a silent no-op. */
+export function checkNoThreshold(f: Flags, mc: ModelClasses, modelFile: string, flag: 'threshold' | 'thresholds'): void {
+  if (mc.K > 1 && f.has(flag)) throw new UsageError(`--${flag} applies to binary models; ${modelFile} has ${mc.K} classes and each pixel takes its most probable class`);
+}
+
 /** The object flags do nothing without predict's --objects (evaluate's --instances): one error rather than a silent no-op. */
 export function checkObjectFlags(f: Flags, enabledBy: 'objects' | 'instances'): void {
   if (f.has(enabledBy)) return;

@@ -14,7 +14,7 @@ import { evaluateClassDataset, checkAutoInstances, type ClassEvaluationReport } 
 import { EXTRA_KEYS, imageExtras, meanOfKeys, type ExtraOptions } from '../predict/evaluate-extra';
 import { evaluateDataset, scoreKey as key, type EvaluationReport } from '../predict/evaluate-folder';
 import { ensureWritableDir, parseFlags, type Flags } from './args';
-import { checkObjectFlags, modelClasses, objectOptions, type ModelClasses } from './class-flags';
+import { checkNoThreshold, checkObjectFlags, modelClasses, objectOptions, type ModelClasses } from './class-flags';
 import { EVALUATE } from './flags';
 import { inferSetup } from './predict';
 import { findClassesFile } from './train-classes';
@@ -77,6 +77,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const { loaded, tiled } = await inferSetup(f);
   try {
     const mc = modelClasses(f, modelFile, loaded.config.outChannels);
+    checkNoThreshold(f, mc, modelFile, 'thresholds');
     const objects = objectOptions(f, mc);
     const masks = f.str('masks');
     if (mc.K > 1) {

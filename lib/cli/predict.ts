@@ -16,7 +16,7 @@ import { checkDevice } from './train';
 import { UsageError } from '../errors';
 import { PRECISIONS } from '../nn/module';
 import { OVERLAY_STYLES, type OverlayStyle } from '../predict/overlay';
-import { checkObjectFlags, modelClasses, objectOptions } from './class-flags';
+import { checkNoThreshold, checkObjectFlags, modelClasses, objectOptions } from './class-flags';
 import { predictImageOutputs } from './predict-image';
 
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp'];
@@ -91,6 +91,7 @@ export async function predictCommand(argv: string[]): Promise<void> {
   const { loaded, tiled } = await inferSetup(f);
   try {
     const mc = modelClasses(f, f.existing('model', 'file'), loaded.config.outChannels);
+    checkNoThreshold(f, mc, f.str('model'), 'threshold');
     const objects = f.bool('objects') ? objectOptions(f, mc) : null;
     const threshold = f.optNum('threshold', { min: 0, max: 1 }) ?? loaded.thresholds?.[0] ?? DEFAULTS.threshold;
     const summary: { image: string; counts: Record<string, number> }[] = [];

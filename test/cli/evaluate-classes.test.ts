@@ -154,6 +154,7 @@ t.test('bad evaluate input: one clear error each', async (t) => {
     [['--model', ck1, '--split', 'off'], 2, /--split sets how the objects that --instances scores are found: add --instances/],
     [['--model', ck3, '--masks', 'instances', '--plot', path.join(tmp, 'p.png')], 2, /--plot .* 3 classes/],
     [['--model', ck3, '--classes', 'a,b'], 2, /3 classes .*3-class checkpoint/],
+    [['--model', ck3, '--masks', 'instances', '--thresholds', '0.5'], 2, /--thresholds applies to binary models; .*has 3 classes/],
   ];
   for (const [args, code, re] of cases) {
     const r = patho(['evaluate', '--data', data, '--tile', '64', ...args]);

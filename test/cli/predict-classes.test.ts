@@ -194,6 +194,7 @@ t.test('bad predict flags: one clear error each', async (t) => {
     [['--model', ck3, '--objects', '--boundary-class', 'nucleus'], /foreground class of the model \(interior, boundary\) or none for --boundary-class but received 'nucleus'/],
     [['--model', path.join(run1, 'last.safetensors'), '--objects', '--boundary-class', 'boundary'], /--boundary-class.*binary/],
     [['--model', ck3, '--min-area', '5', '--image-mpp', '0.5'], /--min-area, --image-mpp set how --objects are found and measured: add --objects/],
+    [['--model', ck3, '--threshold', '0.3'], /--threshold applies to binary models; .*last\.safetensors has 3 classes/],
     // slide mode (any slide flag) refuses what it does not write instead of ignoring it
     [['--model', ck3, '--level', '0'], /3-class model; slide prediction takes binary models/],
     [['--model', path.join(run1, 'last.safetensors'), '--level', '0', '--objects', '--overlay'], /--objects, --overlay: written for plain images only/],
