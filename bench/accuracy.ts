@@ -43,14 +43,36 @@ if (!process.argv.includes('--no-defaults')) runners.push({ name: 'patho', flags
 for (const v of args('variant')) {
   const eq = v.indexOf('=');
   if (eq < 1) throw new TypeError(`Expected --variant 'name=--flag value ...' but received ${v}`);
-  runners.push({ name: v.slice(0, eq), flags: v.slice(eq + 1).split(/\s+/).filter(Boolean) });
+  runners.push({
+    name: v.slice(0, eq),
+    flags: v
+      .slice(eq + 1)
+      .split(/\s+/)
+      .filter(Boolean),
+  });
 }
 if (!process.argv.includes('--no-torch')) runners.push({ name: 'torch', flags: [] });
 
-interface Split { data: string; train: string[]; test: string[] }
-interface Row { data: string; budget: number; seed: number; runner: string; dice: number; steps: number; valShare: number; seconds: number; load: number }
+interface Split {
+  data: string;
+  train: string[];
+  test: string[];
+}
+interface Row {
+  data: string;
+  budget: number;
+  seed: number;
+  runner: string;
+  dice: number;
+  steps: number;
+  valShare: number;
+  seconds: number;
+  load: number;
+}
 
-const say = (s: string): void => { if (!jsonOnly) process.stdout.write(s); };
+const say = (s: string): void => {
+  if (!jsonOnly) process.stdout.write(s);
+};
 
 /** <out>/splits/<name>/{train,test}/{images,masks}: links to the split's files. */
 function prepareSplit(name: string): { train: string; test: string; split: string } {
@@ -82,24 +104,59 @@ function run(cmd: string, argv: string[]): string {
 
 /** Mean Dice@0.5 of a model over the held-out images, by `patho evaluate`. */
 function heldOutDice(model: string, test: string): number {
-  const report = JSON.parse(run(process.execPath, [cli, 'evaluate', '--model', model, '--data', test, '--json'])) as { mean: Record<string, number> };
+  const report = JSON.parse(run(process.execPath, [cli, 'evaluate', '--model', model, '--data', test, '--json'])) as {
+    mean: Record<string, number>;
+  };
   return report.mean['dice@0.5'];
 }
 
-function runOne(data: string, dirs: { train: string; test: string; split: string }, budget: number, seed: number, r: { name: string; flags: string[] }): Row {
+function runOne(
+  data: string,
+  dirs: { train: string; test: string; split: string },
+  budget: number,
+  seed: number,
+  r: { name: string; flags: string[] },
+): Row {
   const dir = path.join(outDir, 'runs', `${data}-${budget}-s${seed}-${r.name}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
-  let model: string, steps: number, valShare = 0;
+  let model: string,
+    steps: number,
+    valShare = 0;
   if (r.name === 'torch') {
     model = path.join(dir, 'torch.safetensors');
-    const out = run('python3', [path.join(root, 'bench', 'torch_plain.py'), '--data', dirs.train, '--split', dirs.split, '--budget', String(budget),
-      '--seed', String(seed), '--out', model, '--reference', path.join(shared, '..', 'reference')]);
+    const out = run('python3', [
+      path.join(root, 'bench', 'torch_plain.py'),
+      '--data',
+      dirs.train,
+      '--split',
+      dirs.split,
+      '--budget',
+      String(budget),
+      '--seed',
+      String(seed),
+      '--out',
+      model,
+      '--reference',
+      path.join(shared, '..', 'reference'),
+    ]);
     steps = (JSON.parse(out.trim().split('\n').pop()!) as { steps: number }).steps;
   } else {
-    const out = run(process.execPath, [cli, 'train', '--data', dirs.train, ...(budget > 0 ? ['--time-limit', String(budget)] : []), '--width', '16', '--seed', String(seed),
-      '--out', dir, ...r.flags]);
+    const out = run(process.execPath, [
+      cli,
+      'train',
+      '--data',
+      dirs.train,
+      ...(budget > 0 ? ['--time-limit', String(budget)] : []),
+      '--width',
+      '16',
+      '--seed',
+      String(seed),
+      '--out',
+      dir,
+      ...r.flags,
+    ]);
     steps = Number(/stopped: \w+ after \d+ epochs, (\d+) steps/.exec(out)?.[1]);
     valShare = Number(/^validation: [\d.]+ s, ([\d.]+)% of/m.exec(out)?.[1] ?? 0) / 100;
     model = path.join(dir, 'best.safetensors');
@@ -120,7 +177,9 @@ function main(): void {
   const dirs = Object.fromEntries(datasets.map((d) => [d, prepareSplit(d)]));
   const rows: Row[] = [];
   let round = 0;
-  say(`${'data'.padEnd(9)} ${'budget'.padStart(6)} ${'seed'.padStart(4)} ${'runner'.padEnd(16)} ${'dice@0.5'.padStart(8)} ${'steps'.padStart(6)} ${'val%'.padStart(5)} ${'wall s'.padStart(7)} ${'load'.padStart(5)}\n`);
+  say(
+    `${'data'.padEnd(9)} ${'budget'.padStart(6)} ${'seed'.padStart(4)} ${'runner'.padEnd(16)} ${'dice@0.5'.padStart(8)} ${'steps'.padStart(6)} ${'val%'.padStart(5)} ${'wall s'.padStart(7)} ${'load'.padStart(5)}\n`,
+  );
   for (const budget of budgets) {
     for (const seed of seeds) {
       for (const data of datasets) {
@@ -131,14 +190,18 @@ function main(): void {
           const row = runOne(data, dirs[data], budget, seed, r);
           rows.push(row);
           fs.appendFileSync(log, `${JSON.stringify(row)}\n`);
-          say(`${data.padEnd(9)} ${String(budget).padStart(6)} ${String(seed).padStart(4)} ${r.name.padEnd(16)} ${row.dice.toFixed(4).padStart(8)} ` +
-            `${String(row.steps).padStart(6)} ${(100 * row.valShare).toFixed(1).padStart(5)} ${row.seconds.toFixed(0).padStart(7)} ${row.load.toFixed(2).padStart(5)}\n`);
+          say(
+            `${data.padEnd(9)} ${String(budget).padStart(6)} ${String(seed).padStart(4)} ${r.name.padEnd(16)} ${row.dice.toFixed(4).padStart(8)} ` +
+              `${String(row.steps).padStart(6)} ${(100 * row.valShare).toFixed(1).padStart(5)} ${row.seconds.toFixed(0).padStart(7)} ${row.load.toFixed(2).padStart(5)}\n`,
+          );
         }
       }
     }
   }
   const summary: Record<string, unknown>[] = [];
-  say(`\nmeans over seeds ${seeds.join(',')}:\n${'data'.padEnd(9)} ${'budget'.padStart(6)} ${'runner'.padEnd(16)} ${'dice@0.5'.padStart(8)} ${'sd'.padStart(6)} ${'vs torch'.padStart(8)} ${'steps'.padStart(6)} ${'val%'.padStart(5)}\n`);
+  say(
+    `\nmeans over seeds ${seeds.join(',')}:\n${'data'.padEnd(9)} ${'budget'.padStart(6)} ${'runner'.padEnd(16)} ${'dice@0.5'.padStart(8)} ${'sd'.padStart(6)} ${'vs torch'.padStart(8)} ${'steps'.padStart(6)} ${'val%'.padStart(5)}\n`,
+  );
   for (const data of datasets) {
     for (const budget of budgets) {
       const of = (name: string): Row[] => rows.filter((x) => x.data === data && x.budget === budget && x.runner === name);
@@ -147,14 +210,29 @@ function main(): void {
         const mine = of(r.name);
         const d = mine.map((x) => x.dice);
         const vsTorch = torch.length && r.name !== 'torch' ? mean(d) - mean(torch.map((x) => x.dice)) : null;
-        const s = { data, budget, runner: r.name, flags: r.flags.join(' '), dice: mean(d), sd: sd(d), vsTorch, steps: mean(mine.map((x) => x.steps)), valShare: mean(mine.map((x) => x.valShare)), runs: mine.length };
+        const s = {
+          data,
+          budget,
+          runner: r.name,
+          flags: r.flags.join(' '),
+          dice: mean(d),
+          sd: sd(d),
+          vsTorch,
+          steps: mean(mine.map((x) => x.steps)),
+          valShare: mean(mine.map((x) => x.valShare)),
+          runs: mine.length,
+        };
         summary.push(s);
-        say(`${data.padEnd(9)} ${String(budget).padStart(6)} ${r.name.padEnd(16)} ${s.dice.toFixed(4).padStart(8)} ${s.sd.toFixed(4).padStart(6)} ` +
-          `${(vsTorch === null ? '' : (vsTorch >= 0 ? '+' : '') + vsTorch.toFixed(4)).padStart(8)} ${s.steps.toFixed(0).padStart(6)} ${(100 * s.valShare).toFixed(1).padStart(5)}\n`);
+        say(
+          `${data.padEnd(9)} ${String(budget).padStart(6)} ${r.name.padEnd(16)} ${s.dice.toFixed(4).padStart(8)} ${s.sd.toFixed(4).padStart(6)} ` +
+            `${(vsTorch === null ? '' : (vsTorch >= 0 ? '+' : '') + vsTorch.toFixed(4)).padStart(8)} ${s.steps.toFixed(0).padStart(6)} ${(100 * s.valShare).toFixed(1).padStart(5)}\n`,
+        );
       }
     }
   }
-  process.stdout.write(`${JSON.stringify({ bench: 'accuracy', machine, date: new Date().toISOString(), budgets, seeds, datasets, runners, summary, rows })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'accuracy', machine, date: new Date().toISOString(), budgets, seeds, datasets, runners, summary, rows })}\n`,
+  );
 }
 
 main();

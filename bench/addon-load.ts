@@ -14,7 +14,8 @@ function arg(name: string, fallback: string): string {
 }
 const runs = Number(arg('runs', '7'));
 const index = path.resolve(__dirname, '..', 'lib', 'index.js');
-if (!fs.existsSync(index)) throw new Error(`Expected the compiled package at ${index} (run npx tsc -p tsconfig.json and node dist/bench/addon-load.js)`);
+if (!fs.existsSync(index))
+  throw new Error(`Expected the compiled package at ${index} (run npx tsc -p tsconfig.json and node dist/bench/addon-load.js)`);
 
 // Each child reports its own timings, so process start-up is left out.
 const script = (touch: boolean) => `
@@ -37,7 +38,10 @@ function once(touch: boolean, tmp: string): { require: number; firstUse: number;
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-bench-load-'));
 try {
-  const lazy: number[] = [], cold: number[] = [], coldProbe: number[] = [], warm: number[] = [];
+  const lazy: number[] = [],
+    cold: number[] = [],
+    coldProbe: number[] = [],
+    warm: number[] = [];
   for (let i = 0; i < runs; i++) {
     lazy.push(once(false, fs.mkdtempSync(path.join(base, 'l'))).require);
     const c = once(true, fs.mkdtempSync(path.join(base, 'c'))); // empty temp folder: no verdict cached
@@ -53,11 +57,16 @@ try {
     warm.push(w.firstUse);
   }
   const rows = {
-    requireMs: median(lazy), firstUseColdMs: median(cold), probeMs: median(coldProbe), firstUseCachedMs: median(warm),
+    requireMs: median(lazy),
+    firstUseColdMs: median(cold),
+    probeMs: median(coldProbe),
+    firstUseCachedMs: median(warm),
   };
   console.log(`addon load, median of ${runs} fresh processes; load average ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores`);
   console.log(`require('patho') (no native code)       ${rows.requireMs.toFixed(1).padStart(8)} ms`);
-  console.log(`first use, no cached verdict             ${rows.firstUseColdMs.toFixed(1).padStart(8)} ms  (of which the child-process probe ${rows.probeMs.toFixed(1)} ms)`);
+  console.log(
+    `first use, no cached verdict             ${rows.firstUseColdMs.toFixed(1).padStart(8)} ms  (of which the child-process probe ${rows.probeMs.toFixed(1)} ms)`,
+  );
   console.log(`first use, cached verdict                ${rows.firstUseCachedMs.toFixed(1).padStart(8)} ms`);
   console.log(JSON.stringify({ bench: 'addon-load', runs, loadavg: os.loadavg()[0], ...rows }));
 } finally {

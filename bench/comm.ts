@@ -11,7 +11,16 @@ import { Communicator } from '../lib/parallel/communicator';
 import { launch } from '../lib/parallel/launch';
 import { Rendezvous } from '../lib/parallel/rendezvous';
 
-interface Row { comm: string; ranks: number; label: string; mb: number; buckets: number; ms: number; algbw: number; busbw: number }
+interface Row {
+  comm: string;
+  ranks: number;
+  label: string;
+  mb: number;
+  buckets: number;
+  ms: number;
+  algbw: number;
+  busbw: number;
+}
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,8 +68,9 @@ async function timeSteps(comms: Communicator[], arenas: NativeTensor[], bucketed
 }
 
 function row(comm: string, ranks: number, label: string, numel: number, nb: number, ms: number): Row {
-  const bytes = numel * 4, algbw = bytes / (ms / 1e3) / 1e9;
-  return { comm, ranks, label, mb: bytes / 1e6, buckets: nb, ms, algbw, busbw: algbw * 2 * (ranks - 1) / ranks };
+  const bytes = numel * 4,
+    algbw = bytes / (ms / 1e3) / 1e9;
+  return { comm, ranks, label, mb: bytes / 1e6, buckets: nb, ms, algbw, busbw: (algbw * 2 * (ranks - 1)) / ranks };
 }
 
 async function inProcess(ranks: number): Promise<Row[]> {
@@ -68,7 +78,11 @@ async function inProcess(ranks: number): Promise<Row[]> {
   const comms = Communicator.inProcess(devices);
   const rows: Row[] = [];
   for (const s of SIZES) {
-    const arenas = devices.map((d) => { const a = native.empty([s.numel], 'float32', d); native.fill(a, 0.5); return a; });
+    const arenas = devices.map((d) => {
+      const a = native.empty([s.numel], 'float32', d);
+      native.fill(a, 0.5);
+      return a;
+    });
     for (const bucketed of [false, true]) {
       if (bucketed && bucketsOf(s.numel).length < 2) continue;
       const { ms, nb } = await timeSteps(comms, arenas, bucketed);
@@ -103,10 +117,29 @@ async function glooWorker(): Promise<void> {
 async function gloo(ranks: number): Promise<Row[]> {
   const out = new PassThrough();
   let text = '';
-  out.on('data', (c) => { text += c; });
-  await launch({ nproc: ranks, nnodes: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: 0, timeoutS: 600, graceS: 2,
-    command: [process.execPath, __filename, '--gloo-worker', '--reps', String(reps), '--bucket-mb', arg('bucket-mb', '25'),
-      ...(quick ? ['--quick'] : [])], stdout: out });
+  out.on('data', (c) => {
+    text += c;
+  });
+  await launch({
+    nproc: ranks,
+    nnodes: 1,
+    nodeRank: 0,
+    masterAddr: '127.0.0.1',
+    masterPort: 0,
+    timeoutS: 600,
+    graceS: 2,
+    command: [
+      process.execPath,
+      __filename,
+      '--gloo-worker',
+      '--reps',
+      String(reps),
+      '--bucket-mb',
+      arg('bucket-mb', '25'),
+      ...(quick ? ['--quick'] : []),
+    ],
+    stdout: out,
+  });
   const line = text.split('\n').find((l) => l.includes('ROWS '));
   if (!line) throw new Error(`gloo workers printed no results:\n${text}`);
   return JSON.parse(line.slice(line.indexOf('ROWS ') + 5)) as Row[];
@@ -114,7 +147,7 @@ async function gloo(ranks: number): Promise<Row[]> {
 
 async function main(): Promise<void> {
   if (process.argv.includes('--gloo-worker')) return glooWorker();
-  const rows = [...await inProcess(2), ...await gloo(2)];
+  const rows = [...(await inProcess(2)), ...(await gloo(2))];
   const cpu = os.cpus()[0]?.model ?? 'cpu';
   console.log(`all-reduce (avg) on ${cpu}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}; median of ${reps}`);
   console.log(['comm', 'ranks', 'arena', 'MB', 'buckets', 'ms', 'algbw GB/s', 'busbw GB/s'].join('\t'));

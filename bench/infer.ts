@@ -23,7 +23,8 @@ function arg(name: string, fallback: string): string {
 }
 function ints(name: string, fallback: string): number[] {
   const v = arg(name, fallback).split(',').map(Number);
-  if (v.some((n) => !Number.isInteger(n) || n < 1)) throw new TypeError(`Expected positive integers for --${name} but received ${arg(name, '')}`);
+  if (v.some((n) => !Number.isInteger(n) || n < 1))
+    throw new TypeError(`Expected positive integers for --${name} but received ${arg(name, '')}`);
   return v;
 }
 
@@ -39,13 +40,21 @@ const jsonOnly = process.argv.includes('--json');
 const withEval = !process.argv.includes('--no-eval');
 const withTorch = !process.argv.includes('--no-torch');
 const cpuBf16 = device.startsWith('cpu') && native.info().cpuBf16;
-const precisions = arg('precisions', 'fp32,bf16').split(',').filter((p) => {
-  if (p !== 'fp32' && p !== 'bf16') throw new TypeError(`Expected fp32 and/or bf16 for --precisions but received ${p}`);
-  return p === 'fp32' || cpuBf16 || !device.startsWith('cpu');  // bf16 only where the CPU has it
-}) as ('fp32' | 'bf16')[];
+const precisions = arg('precisions', 'fp32,bf16')
+  .split(',')
+  .filter((p) => {
+    if (p !== 'fp32' && p !== 'bf16') throw new TypeError(`Expected fp32 and/or bf16 for --precisions but received ${p}`);
+    return p === 'fp32' || cpuBf16 || !device.startsWith('cpu'); // bf16 only where the CPU has it
+  }) as ('fp32' | 'bf16')[];
 if (size % 2 ** depth !== 0) throw new TypeError(`Expected --size to be a multiple of ${2 ** depth} but received ${size}`);
 
-interface Stats { bestMs: number; medianMs: number; tilesPerSecond: number; megapixelsPerSecond: number; passes: number }
+interface Stats {
+  bestMs: number;
+  medianMs: number;
+  tilesPerSecond: number;
+  megapixelsPerSecond: number;
+  passes: number;
+}
 function stats(ms: number[]): Stats {
   const s = [...ms].sort((a, b) => a - b);
   const med = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -55,17 +64,37 @@ function stats(ms: number[]): Stats {
 
 /** One PyTorch process per configuration, answering "run N" with N pass times. */
 class TorchPeer {
-  private constructor(private readonly proc: ChildProcessWithoutNullStreams, private readonly lines: AsyncIterableIterator<string>,
-    readonly framework: string) {}
+  private constructor(
+    private readonly proc: ChildProcessWithoutNullStreams,
+    private readonly lines: AsyncIterableIterator<string>,
+    readonly framework: string,
+  ) {}
 
   static async start(width: number, precision: string): Promise<TorchPeer | { error: string }> {
     const candidates = [path.resolve(__dirname, 'torch_infer.py'), path.resolve(__dirname, '..', '..', 'bench', 'torch_infer.py')];
     const script = candidates.find((c) => fs.existsSync(c));
     if (!script) return { error: 'bench/torch_infer.py not found' };
-    const proc = spawn('python3', [script, '--device', device, '--width', `${width}`, '--depth', `${depth}`, '--size', `${size}`,
-      '--batch', `${batch}`, '--precision', precision, '--warmup', `${warmup}`]);
+    const proc = spawn('python3', [
+      script,
+      '--device',
+      device,
+      '--width',
+      `${width}`,
+      '--depth',
+      `${depth}`,
+      '--size',
+      `${size}`,
+      '--batch',
+      `${batch}`,
+      '--precision',
+      precision,
+      '--warmup',
+      `${warmup}`,
+    ]);
     let stderr = '';
-    proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    proc.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<{ error: string }>((resolve) => {
       proc.on('error', (e) => resolve({ error: e.message }));
       proc.on('exit', () => resolve({ error: stderr.trim().split('\n').pop() || 'python3 exited' }));
@@ -112,7 +141,11 @@ async function runConfig(width: number, precision: 'fp32' | 'bf16'): Promise<Con
   const net = new UNet({ width, depth, seed: 1, device });
   net.eval();
   if (precision === 'bf16') net.setPrecision('bf16');
-  const x = Tensor.fromArray(Float32Array.from({ length: batch * 3 * size * size }, (_, i) => Math.sin(i * 0.37)), [batch, 3, size, size], device);
+  const x = Tensor.fromArray(
+    Float32Array.from({ length: batch * 3 * size * size }, (_, i) => Math.sin(i * 0.37)),
+    [batch, 3, size, size],
+    device,
+  );
   let inf: InferenceUNet | null = null;
   const peer = withTorch ? await TorchPeer.start(width, precision) : null;
   try {
@@ -124,14 +157,20 @@ async function runConfig(width: number, precision: 'fp32' | 'bf16'): Promise<Con
     await timePasses(warmup, passCompiled);
     if (withEval) await timePasses(warmup, passEval);
     for (let r = 0; r < rounds; r++) {
-      ms.patho.push(...await timePasses(iters, passCompiled));
-      if (peer && peer instanceof TorchPeer) ms.torch.push(...await peer.run(iters));
-      if (withEval) ms.eval.push(...await timePasses(iters, passEval));
+      ms.patho.push(...(await timePasses(iters, passCompiled)));
+      if (peer && peer instanceof TorchPeer) ms.torch.push(...(await peer.run(iters)));
+      if (withEval) ms.eval.push(...(await timePasses(iters, passEval)));
     }
     const p = { ...stats(ms.patho), layout: compiled.layout };
     const t = peer instanceof TorchPeer ? { ...stats(ms.torch), framework: peer.framework } : peer;
-    return { width, precision, patho: p, eval: withEval ? stats(ms.eval) : null, torch: t,
-      ratio: t && 'tilesPerSecond' in t ? p.tilesPerSecond / t.tilesPerSecond : null };
+    return {
+      width,
+      precision,
+      patho: p,
+      eval: withEval ? stats(ms.eval) : null,
+      torch: t,
+      ratio: t && 'tilesPerSecond' in t ? p.tilesPerSecond / t.tilesPerSecond : null,
+    };
   } finally {
     if (peer instanceof TorchPeer) peer.stop();
     inf?.dispose();
@@ -144,12 +183,17 @@ async function main(): Promise<void> {
   const results: Config[] = [];
   for (const width of widths) for (const precision of precisions) results.push(await runConfig(width, precision));
   if (!jsonOnly) {
-    console.log(`UNet inference, ${size}x${size} tiles, batch ${batch}, depth ${depth} on ${device} (${native.backendName(device)}); ` +
-      `${rounds} alternating rounds of ${iters} passes after ${warmup} warm-up`);
+    console.log(
+      `UNet inference, ${size}x${size} tiles, batch ${batch}, depth ${depth} on ${device} (${native.backendName(device)}); ` +
+        `${rounds} alternating rounds of ${iters} passes after ${warmup} warm-up`,
+    );
     console.log('| width | precision | implementation | best ms/batch | median ms/batch | tiles/s | megapixels/s |');
     console.log('|---:|---|---|---:|---:|---:|---:|');
-    const row = (c: Config, name: string, s: Stats) => console.log(`| ${c.width} | ${c.precision} | ${name} | ${s.bestMs.toFixed(1)} | ` +
-      `${s.medianMs.toFixed(1)} | ${s.tilesPerSecond.toFixed(2)} | ${s.megapixelsPerSecond.toFixed(2)} |`);
+    const row = (c: Config, name: string, s: Stats) =>
+      console.log(
+        `| ${c.width} | ${c.precision} | ${name} | ${s.bestMs.toFixed(1)} | ` +
+          `${s.medianMs.toFixed(1)} | ${s.tilesPerSecond.toFixed(2)} | ${s.megapixelsPerSecond.toFixed(2)} |`,
+      );
     for (const c of results) {
       row(c, `patho inference (${c.patho.layout})`, c.patho);
       if (c.eval) row(c, 'patho eval-mode forward', c.eval);
@@ -158,8 +202,22 @@ async function main(): Promise<void> {
       if (c.ratio !== null) console.log(`| ${c.width} | ${c.precision} | patho / PyTorch tiles/s | ${c.ratio.toFixed(2)}x | | | |`);
     }
   }
-  console.log(JSON.stringify({ bench: 'infer', device, backend: native.backendName(device), size, batch, depth, rounds, iters,
-    cpuBf16, results, cpus: os.cpus().length, date: new Date().toISOString() }));
+  console.log(
+    JSON.stringify({
+      bench: 'infer',
+      device,
+      backend: native.backendName(device),
+      size,
+      batch,
+      depth,
+      rounds,
+      iters,
+      cpuBf16,
+      results,
+      cpus: os.cpus().length,
+      date: new Date().toISOString(),
+    }),
+  );
 }
 
 main().catch((e: Error) => {

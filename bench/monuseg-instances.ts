@@ -47,8 +47,10 @@ export function rasterizeInstances(rings: number[][], width: number, height: num
     // vertex (X, Y) is the centre of pixel (X, Y): plane coordinates X + 0.5, Y + 0.5
     const p: Polygon = { outer: r.map((v) => v + 0.5), holes: [] };
     const b = polygonBounds(p);
-    const x0 = Math.max(0, Math.floor(b.minX)), y0 = Math.max(0, Math.floor(b.minY));
-    const w = Math.min(width, Math.ceil(b.maxX)) - x0, h = Math.min(height, Math.ceil(b.maxY)) - y0;
+    const x0 = Math.max(0, Math.floor(b.minX)),
+      y0 = Math.max(0, Math.floor(b.minY));
+    const w = Math.min(width, Math.ceil(b.maxX)) - x0,
+      h = Math.min(height, Math.ceil(b.maxY)) - y0;
     if (w <= 0 || h <= 0) return;
     const m = rasterizePolygons([p], { width: w, height: h, x0, y0 });
     for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (m[y * w + x]) labels[(y0 + y) * width + x0 + x] = k + 1;
@@ -56,11 +58,15 @@ export function rasterizeInstances(rings: number[][], width: number, height: num
   return labels;
 }
 
-
 async function main(): Promise<void> {
-  const xmlDir = arg('xml'), imagesDir = path.resolve(arg('images')), out = arg('out');
+  const xmlDir = arg('xml'),
+    imagesDir = path.resolve(arg('images')),
+    out = arg('out');
   const stemsArg = arg('stems', '');
-  let stems = fs.readdirSync(imagesDir).filter((f) => /\.(tif|tiff|png)$/i.test(f)).map((f) => f.replace(/\.[^.]+$/, ''));
+  let stems = fs
+    .readdirSync(imagesDir)
+    .filter((f) => /\.(tif|tiff|png)$/i.test(f))
+    .map((f) => f.replace(/\.[^.]+$/, ''));
   if (stemsArg) {
     const [file, key] = stemsArg.split(':');
     stems = (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string[]>)[key];
@@ -75,14 +81,27 @@ async function main(): Promise<void> {
       continue;
     }
     const meta = await sharp(path.join(imagesDir, image)).metadata();
-    const W = meta.width!, H = meta.height!;
+    const W = meta.width!,
+      H = meta.height!;
     const rings = parseAperioRegions(fs.readFileSync(xml, 'utf8'));
     const labels = rasterizeInstances(rings, W, H);
     const union = Uint8Array.from(labels, (v) => (v ? 255 : 0));
     const present = new Set(labels).size - (labels.includes(0) ? 1 : 0);
     const components = labelComponents(union, W, H, 8).count;
-    writeFileAtomic(path.join(out, 'instances', `${stem}.png`), await sharp(labels, { raw: { width: W, height: H, channels: 1 } }).toColourspace('grey16').png().toBuffer());
-    writeFileAtomic(path.join(out, 'masks', `${stem}.png`), await sharp(union, { raw: { width: W, height: H, channels: 1 } }).toColourspace('b-w').png().toBuffer());
+    writeFileAtomic(
+      path.join(out, 'instances', `${stem}.png`),
+      await sharp(labels, { raw: { width: W, height: H, channels: 1 } })
+        .toColourspace('grey16')
+        .png()
+        .toBuffer(),
+    );
+    writeFileAtomic(
+      path.join(out, 'masks', `${stem}.png`),
+      await sharp(union, { raw: { width: W, height: H, channels: 1 } })
+        .toColourspace('b-w')
+        .png()
+        .toBuffer(),
+    );
     const link = path.join(out, 'images', image);
     if (!fs.existsSync(link)) fs.symlinkSync(path.join(imagesDir, image), link);
     process.stdout.write(`${stem}: ${rings.length} nuclei in the XML, ${present} with pixels, ${components} components of their union\n`);

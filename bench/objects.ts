@@ -20,10 +20,12 @@ const repeats = Number(arg('repeats', '3'));
 function nucleiMap(w: number, h: number): Float32Array {
   const p = new Float32Array(w * h).fill(0.1);
   let s = 12345;
-  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
   for (let cy = 8; cy < h; cy += 16)
     for (let cx = 8; cx < w; cx += 16) {
-      const r = 4 + rnd() * 5, x0 = cx + (rnd() - 0.5) * 6, y0 = cy + (rnd() - 0.5) * 6;
+      const r = 4 + rnd() * 5,
+        x0 = cx + (rnd() - 0.5) * 6,
+        y0 = cy + (rnd() - 0.5) * 6;
       for (let y = Math.max(0, Math.floor(y0 - r)); y <= Math.min(h - 1, Math.ceil(y0 + r)); y++)
         for (let x = Math.max(0, Math.floor(x0 - r)); x <= Math.min(w - 1, Math.ceil(x0 + r)); x++)
           if ((x - x0) ** 2 + (y - y0) ** 2 <= r * r) p[y * w + x] = 0.9;
@@ -32,7 +34,7 @@ function nucleiMap(w: number, h: number): Float32Array {
 }
 
 async function best(fn: () => Promise<unknown>): Promise<number> {
-  await fn();  // warm-up
+  await fn(); // warm-up
   let t = Infinity;
   for (let r = 0; r < repeats; r++) {
     const t0 = performance.now();
@@ -43,7 +45,9 @@ async function best(fn: () => Promise<unknown>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const w = size, h = size, mp = (w * h) / 1e6;
+  const w = size,
+    h = size,
+    mp = (w * h) / 1e6;
   const prob = nucleiMap(w, h);
   const fg = foreground(prob, 0.5);
   const dist = await distanceTransform(fg, w, h);
@@ -59,11 +63,21 @@ async function main(): Promise<void> {
     ['separateObjects', await best(() => separateObjects(prob, w, h))],
     ['objectFeatures', await best(async () => objectFeatures(objects, { probability: prob, mpp: 0.25 }))],
   ];
-  console.log(`objects bench: ${w}x${h} (${mp.toFixed(2)} MP), ${objects.count} objects, best of ${repeats}, load average ${os.loadavg()[0].toFixed(2)}`);
+  console.log(
+    `objects bench: ${w}x${h} (${mp.toFixed(2)} MP), ${objects.count} objects, best of ${repeats}, load average ${os.loadavg()[0].toFixed(2)}`,
+  );
   console.log('step                     seconds   MP/s');
   for (const [name, s] of rows) console.log(`${name.padEnd(24)} ${s.toFixed(4).padStart(8)} ${(mp / s).toFixed(1).padStart(7)}`);
-  console.log(JSON.stringify({ bench: 'objects', width: w, height: h, objects: objects.count, loadavg: os.loadavg()[0],
-    mpPerS: Object.fromEntries(rows.map(([n, s]) => [n, mp / s])) }));
+  console.log(
+    JSON.stringify({
+      bench: 'objects',
+      width: w,
+      height: h,
+      objects: objects.count,
+      loadavg: os.loadavg()[0],
+      mpPerS: Object.fromEntries(rows.map(([n, s]) => [n, mp / s])),
+    }),
+  );
 }
 
 main().catch((e) => {

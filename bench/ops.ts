@@ -69,9 +69,13 @@ async function benchConvs(rows: Row[]): Promise<void> {
   const n = 4;
   for (const w of quick ? [16] : [16, 64]) {
     for (const L of convLayers(w)) {
-      const x = tensor([n, L.c, L.hw, L.hw]), wt = tensor([L.k, L.c, L.r, L.r]), y = tensor([n, L.k, L.hw, L.hw]);
+      const x = tensor([n, L.c, L.hw, L.hw]),
+        wt = tensor([L.k, L.c, L.r, L.r]),
+        y = tensor([n, L.k, L.hw, L.hw]);
       const b = L.bias ? tensor([L.k], false) : null;
-      const dx = tensor([n, L.c, L.hw, L.hw]), dw = tensor([L.k, L.c, L.r, L.r]), db = L.bias ? tensor([L.k], false) : null;
+      const dx = tensor([n, L.c, L.hw, L.hw]),
+        dw = tensor([L.k, L.c, L.r, L.r]),
+        db = L.bias ? tensor([L.k], false) : null;
       const flops = 2 * n * L.c * L.k * L.r * L.r * L.hw * L.hw;
       const ops: [string, () => void][] = [
         ['conv fwd', () => native.conv2dForward(x, wt, b, y)],
@@ -90,16 +94,28 @@ async function benchConvs(rows: Row[]): Promise<void> {
 async function benchMemoryBound(rows: Row[]): Promise<void> {
   const shape = [4, 64, 256, 256];
   const numel = shape.reduce((a, b) => a * b, 1);
-  const x = tensor(shape), y = tensor(shape), dy = tensor(shape);
+  const x = tensor(shape),
+    y = tensor(shape),
+    dy = tensor(shape);
   const half = tensor([4, 64, 128, 128]);
   const vec = (): NativeTensor => tensor([64], false);
-  const g = vec(), be = vec(), rm = vec(), rv = vec(), sm = vec(), si = vec();
-  const dg = vec(), db = vec();
+  const g = vec(),
+    be = vec(),
+    rm = vec(),
+    rv = vec(),
+    sm = vec(),
+    si = vec();
+  const dg = vec(),
+    db = vec();
   native.fill(rv, 1);
   const cat = tensor([4, 128, 256, 256]);
   const head4 = [4, 1, 256, 256];
-  const logits = tensor(head4, false), target = tensor(head4, false), dlogits = tensor(head4, false);
-  const loss = tensor([1], false), stats = tensor([4], false), dloss = tensor([1], false);
+  const logits = tensor(head4, false),
+    target = tensor(head4, false),
+    dlogits = tensor(head4, false);
+  const loss = tensor([1], false),
+    stats = tensor([4], false),
+    dloss = tensor([1], false);
   native.fill(dloss, 1);
   const head = 4 * 256 * 256;
   const name = '4x64x256x256';
@@ -139,7 +155,9 @@ async function main(): Promise<void> {
   if (only !== 'conv') await benchMemoryBound(rows);
   const info = native.info();
   console.log(`ops benchmark on ${device}: ${native.backendName(device)}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}`);
-  console.log(`${dtype} ${layout} activations; best of ${reps} calls after a warm-up call; conv layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'auto'}; load average ${os.loadavg()[0].toFixed(2)}`);
+  console.log(
+    `${dtype} ${layout} activations; best of ${reps} calls after a warm-up call; conv layout ${process.env.PATHO_CPU_CONV_LAYOUT ?? 'auto'}; load average ${os.loadavg()[0].toFixed(2)}`,
+  );
   const pad = (s: string, n: number) => s.padEnd(n);
   console.log(`${pad('shape', 34)}${pad('op', 18)}${'ms'.padStart(10)}${'rate'.padStart(12)}`);
   for (const r of rows)

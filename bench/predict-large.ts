@@ -30,14 +30,34 @@ async function main(): Promise<void> {
   await model.save('model', { file: ckpt, optimizer: false });
   model.dispose();
   const t0 = Date.now();
-  const child = spawn(process.execPath, [path.resolve(__dirname, '../../bin/patho.js'), 'predict', '--model', ckpt, '--input', file,
-    '--out', dir, '--tile', String(tile), '--overlap', '0.25', '--tile-batch', '4'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      path.resolve(__dirname, '../../bin/patho.js'),
+      'predict',
+      '--model',
+      ckpt,
+      '--input',
+      file,
+      '--out',
+      dir,
+      '--tile',
+      String(tile),
+      '--overlap',
+      '0.25',
+      '--tile-batch',
+      '4',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   let peakRss = 0;
   const poll = setInterval(() => {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (m) peakRss = Math.max(peakRss, Number(m[1]) * 1024);
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }, 50);
   const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
   clearInterval(poll);
@@ -45,8 +65,12 @@ async function main(): Promise<void> {
   const seconds = (Date.now() - t0) / 1000;
   fs.rmSync(dir, { recursive: true, force: true });
   const r = { bench: 'predict-large', size, tile, seconds, peakRssBytes: peakRss, withinTwoGB: peakRss < 2 * 2 ** 30 };
-  process.stdout.write(`image ${size}x${size} RGB, tile ${tile}, overlap 0.25, 4 tiles a batch\n` +
-    `time       ${seconds.toFixed(1)} s\npeak RSS   ${(peakRss / 2 ** 20).toFixed(0)} MiB (bound: 2048 MiB)\n` + JSON.stringify(r) + '\n');
+  process.stdout.write(
+    `image ${size}x${size} RGB, tile ${tile}, overlap 0.25, 4 tiles a batch\n` +
+      `time       ${seconds.toFixed(1)} s\npeak RSS   ${(peakRss / 2 ** 20).toFixed(0)} MiB (bound: 2048 MiB)\n` +
+      JSON.stringify(r) +
+      '\n',
+  );
 }
 
 main().catch((e) => {

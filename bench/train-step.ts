@@ -42,16 +42,47 @@ async function patho(): Promise<{ msPerStep: number; imagesPerSecond: number; be
   return { msPerStep: med, imagesPerSecond: (batchSize * 1000) / med, bestMsPerStep: r.msPerStepBest, peakBytes: r.peakBytes };
 }
 
-interface TorchResult { torch: string; msPerStep: number; imagesPerSecond: number; bestMsPerStep: number; best: string }
+interface TorchResult {
+  torch: string;
+  msPerStep: number;
+  imagesPerSecond: number;
+  bestMsPerStep: number;
+  best: string;
+}
 
 function torch(): TorchResult | { error: string } {
   const script = path.resolve(__dirname, '..', '..', 'bench', 'torch_step.py');
   const local = path.resolve(__dirname, 'torch_step.py');
   const file = fs.existsSync(script) ? script : local;
   // On the CPU the script times both memory formats and reports the faster: the best PyTorch offers here.
-  const r = spawnSync('python3', [file, '--device', 'cpu', '--width', `${width}`, '--depth', `${depth}`, '--size', `${size}`,
-    '--batch', `${batchSize}`, '--in-channels', `${inChannels}`, '--steps', `${steps}`, '--warmup', `${warmup}`,
-    '--precision', precision, '--threads', `${os.cpus().length}`, '--json'], { encoding: 'utf8' });
+  const r = spawnSync(
+    'python3',
+    [
+      file,
+      '--device',
+      'cpu',
+      '--width',
+      `${width}`,
+      '--depth',
+      `${depth}`,
+      '--size',
+      `${size}`,
+      '--batch',
+      `${batchSize}`,
+      '--in-channels',
+      `${inChannels}`,
+      '--steps',
+      `${steps}`,
+      '--warmup',
+      `${warmup}`,
+      '--precision',
+      precision,
+      '--threads',
+      `${os.cpus().length}`,
+      '--json',
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || 'failed').trim().split('\n').pop() ?? 'failed' };
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
 }
@@ -66,14 +97,31 @@ async function main(): Promise<void> {
     console.log('| implementation | median ms/step | images/s | fastest step ms |');
     console.log('|---|---:|---:|---:|');
     console.log(`| patho | ${p.msPerStep.toFixed(1)} | ${p.imagesPerSecond.toFixed(2)} | ${p.bestMsPerStep.toFixed(1)} |`);
-    if (t && 'imagesPerSecond' in t) console.log(`| PyTorch ${t.torch} (${t.best}) | ${t.msPerStep.toFixed(1)} | ${t.imagesPerSecond.toFixed(2)} | ${t.bestMsPerStep.toFixed(1)} |`);
+    if (t && 'imagesPerSecond' in t)
+      console.log(
+        `| PyTorch ${t.torch} (${t.best}) | ${t.msPerStep.toFixed(1)} | ${t.imagesPerSecond.toFixed(2)} | ${t.bestMsPerStep.toFixed(1)} |`,
+      );
     else if (t) console.log(`| PyTorch | n/a (${t.error}) | |`);
     if (ratio !== null) console.log(`patho / PyTorch: ${ratio.toFixed(2)}x`);
   }
-  console.log(JSON.stringify({
-    bench: 'train-step', device, backend: native.backendName(device), width, depth, size, batch: batchSize, inChannels, steps,
-    patho: p, torch: t, ratio, cpus: os.cpus().length, date: new Date().toISOString(),
-  }));
+  console.log(
+    JSON.stringify({
+      bench: 'train-step',
+      device,
+      backend: native.backendName(device),
+      width,
+      depth,
+      size,
+      batch: batchSize,
+      inChannels,
+      steps,
+      patho: p,
+      torch: t,
+      ratio,
+      cpus: os.cpus().length,
+      date: new Date().toISOString(),
+    }),
+  );
 }
 
 main().catch((e: Error) => {

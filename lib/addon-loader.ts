@@ -46,8 +46,14 @@ export const BUILD_FROM_SOURCE =
 // tuples such as linux-x64+arm64, tags such as napi/glibc/musl). Its resolve() answers with one file
 // and puts a local build first with no way to ask for the prebuild alone, so we use its matchers
 // (public in 4.x) for the prebuilt candidate and keep our own order and diagnostics around them.
-interface Tuple { name: string; platform: string; architectures: string[] }
-interface Tags { file: string }
+interface Tuple {
+  name: string;
+  platform: string;
+  architectures: string[];
+}
+interface Tags {
+  file: string;
+}
 interface NodeGypBuild {
   parseTuple(name: string): Tuple | undefined;
   matchTuple(platform: string, arch: string): (t: Tuple | undefined) => t is Tuple;
@@ -69,19 +75,24 @@ function readdir(dir: string): string[] {
 
 /** The prebuilt binary node-gyp-build matches for this process, or where one was expected and why it is absent. */
 function prebuildCandidate(): { path: string; missing?: string } {
-  const tuple = readdir(prebuildsDir).map(nodeGypBuild.parseTuple)
-    .filter(nodeGypBuild.matchTuple(process.platform, process.arch)).sort(nodeGypBuild.compareTuples)[0];
+  const tuple = readdir(prebuildsDir)
+    .map(nodeGypBuild.parseTuple)
+    .filter(nodeGypBuild.matchTuple(process.platform, process.arch))
+    .sort(nodeGypBuild.compareTuples)[0];
   if (!tuple) {
     return {
       path: path.join(prebuildsDir, platformTag, 'patho.node'),
-      missing: platformTag === 'linux-x64'
-        ? 'not found (the package has no prebuilds/linux-x64 folder: a partial or pruned install)'
-        : `not found (patho ships prebuilt binaries for linux-x64 only; this is ${platformTag})`,
+      missing:
+        platformTag === 'linux-x64'
+          ? 'not found (the package has no prebuilds/linux-x64 folder: a partial or pruned install)'
+          : `not found (patho ships prebuilt binaries for linux-x64 only; this is ${platformTag})`,
     };
   }
   const dir = path.join(prebuildsDir, tuple.name);
-  const winner = readdir(dir).map(nodeGypBuild.parseTags)
-    .filter(nodeGypBuild.matchTags('node', process.versions.modules)).sort(nodeGypBuild.compareTags('node'))[0];
+  const winner = readdir(dir)
+    .map(nodeGypBuild.parseTags)
+    .filter(nodeGypBuild.matchTags('node', process.versions.modules))
+    .sort(nodeGypBuild.compareTags('node'))[0];
   return winner ? { path: path.join(dir, winner.file) } : { path: path.join(dir, 'patho.node'), missing: 'not found' };
 }
 
@@ -98,8 +109,9 @@ function candidates(): { source: AddonSource; path: string; missing?: string }[]
 /** glibc / libstdc++ symbol versions the prebuild needs, as scripts/prebuild.sh recorded them. */
 function prebuildRequirement(): string {
   try {
-    const m = JSON.parse(fs.readFileSync(path.join(prebuildsDir, platformTag, 'manifest.json'), 'utf8')) as
-      { requires?: { glibc?: string; glibcxx?: string } };
+    const m = JSON.parse(fs.readFileSync(path.join(prebuildsDir, platformTag, 'manifest.json'), 'utf8')) as {
+      requires?: { glibc?: string; glibcxx?: string };
+    };
     if (m.requires?.glibc) return `glibc >= ${m.requires.glibc} and libstdc++ with GLIBCXX_${m.requires.glibcxx}`;
   } catch {
     // no manifest (a local build, or a pruned install): fall back to the generic wording
@@ -138,7 +150,12 @@ function verdictFile(file: string): string | null {
   }
   const key = [file, st.size, st.mtimeMs, st.ino, process.versions.node, process.arch].join('\0');
   const user = typeof process.getuid === 'function' ? String(process.getuid()) : os.userInfo().username;
-  return path.join(os.tmpdir(), `patho-${user}`, 'addon-probe', `${crypto.createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
+  return path.join(
+    os.tmpdir(),
+    `patho-${user}`,
+    'addon-probe',
+    `${crypto.createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`,
+  );
 }
 
 function cachedOk(file: string): boolean {
@@ -260,11 +277,13 @@ export function loadAddon(): unknown {
     const b = loadFrom(c);
     if (b !== undefined) return (addon = b);
   }
-  const tried = loadAttempts
-    .map((a) => `  ${a.source}: ${a.path}: ${a.error}${a.hint ? `\n    -> ${a.hint}` : ''}`)
-    .join('\n');
-  failure = new PathoError('ERR_PATHO_LOAD',
-    `patho: could not load the native addon patho.node. Tried, in order:\n${tried}\nFixes:\n${loadFixes().map((f) => `  - ${f}`).join('\n')}`);
+  const tried = loadAttempts.map((a) => `  ${a.source}: ${a.path}: ${a.error}${a.hint ? `\n    -> ${a.hint}` : ''}`).join('\n');
+  failure = new PathoError(
+    'ERR_PATHO_LOAD',
+    `patho: could not load the native addon patho.node. Tried, in order:\n${tried}\nFixes:\n${loadFixes()
+      .map((f) => `  - ${f}`)
+      .join('\n')}`,
+  );
   throw failure;
 }
 

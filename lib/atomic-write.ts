@@ -19,7 +19,7 @@ function outputError(file: string, e: unknown): PathoError {
   if (e instanceof PathoError) return e;
   const err = e as NodeJS.ErrnoException;
   // sharp/libvips errors run over several lines; the first says what went wrong
-  const why = err.code === 'EISDIR' ? 'it is a folder' : err.code ?? String(err.message ?? e).split('\n')[0];
+  const why = err.code === 'EISDIR' ? 'it is a folder' : (err.code ?? String(err.message ?? e).split('\n')[0]);
   return new PathoError('ERR_PATHO_OUTPUT', `Could not write ${file}: ${why}`, { cause: e });
 }
 

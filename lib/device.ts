@@ -82,7 +82,8 @@ export function resolveDevices(spec: string | string[], name = 'devices', code: 
     if (!d) throw invalidOption(name, 'cpu, cpu:N, cuda or cuda:N', s, code);
     return `${d.kind}:${d.index ?? next[d.kind]++}`;
   });
-  if (new Set(out.map(deviceKind)).size > 1) throw new PathoError(code, `Expected devices of one kind for ${name} but received ${out.join(', ')}`);
+  if (new Set(out.map(deviceKind)).size > 1)
+    throw new PathoError(code, `Expected devices of one kind for ${name} but received ${out.join(', ')}`);
   const dup = out.find((d, i) => out.indexOf(d) !== i);
   if (dup) throw new PathoError(code, `Expected distinct devices for ${name} but received ${dup} twice`);
   return out;

@@ -117,11 +117,30 @@ function platformReport(): Pick<DoctorReport, 'platform' | 'node' | 'cpu'> {
 /** The report when no addon loaded: every attempt with its reason, and the fixes. */
 function addonFailureReport(addon: AddonStatus): DoctorReport {
   const cuda: CudaReport = {
-    available: false, runtime: null, driver: null, driverVersion: null, driverProblem: null, minDriver: null,
-    cudnn: null, cudnnPath: null, cudnnError: null, cudnnWarning: null, nccl: null, ncclPath: null, ncclError: null,
-    devices: [], error: 'not checked: the native addon did not load', loader: [],
+    available: false,
+    runtime: null,
+    driver: null,
+    driverVersion: null,
+    driverProblem: null,
+    minDriver: null,
+    cudnn: null,
+    cudnnPath: null,
+    cudnnError: null,
+    cudnnWarning: null,
+    nccl: null,
+    ncclPath: null,
+    ncclError: null,
+    devices: [],
+    error: 'not checked: the native addon did not load',
+    loader: [],
   };
-  const openslide: OpenSlideLibraryInfo = { available: false, version: null, path: null, error: 'not checked: the native addon did not load', tried: [] };
+  const openslide: OpenSlideLibraryInfo = {
+    available: false,
+    version: null,
+    path: null,
+    error: 'not checked: the native addon did not load',
+    tried: [],
+  };
   return { ...platformReport(), addon, oneDnn: null, cuda, openslide, fixes: loadFixes().map((f) => `addon: ${f}`) };
 }
 
@@ -136,15 +155,24 @@ export function cudaFixes(c: CudaReport): string[] {
   const cuda13 = `CUDA ${formatCudaVersion(runtime)}`;
   const minDriver = c.minDriver ?? 580;
   if (/could not be loaded/.test(why)) {
-    fixes.push(`CUDA: ${why}. Install a patho build whose prebuilds/linux-x64/ holds libpatho_cuda.so, or build the plugin from the package's sources (needs nvcc 13): \`npx cmake-js build --out build --CDPATHO_CUDA=ON --CDCUDNN_ROOT=<cuDNN folder with include/ and lib/> --CDNCCL_ROOT=<NCCL folder>\` in the patho folder, which puts build/Release/libpatho_cuda.so next to patho.node.`);
-    if (/libcudnn/.test(why)) fixes.push('cuDNN: `pip install nvidia-cudnn-cu13` (or set PATHO_CUDNN_PATH to the folder holding libcudnn.so.9 and its libcudnn_*.so.9 sub-libraries).');
+    fixes.push(
+      `CUDA: ${why}. Install a patho build whose prebuilds/linux-x64/ holds libpatho_cuda.so, or build the plugin from the package's sources (needs nvcc 13): \`npx cmake-js build --out build --CDPATHO_CUDA=ON --CDCUDNN_ROOT=<cuDNN folder with include/ and lib/> --CDNCCL_ROOT=<NCCL folder>\` in the patho folder, which puts build/Release/libpatho_cuda.so next to patho.node.`,
+    );
+    if (/libcudnn/.test(why))
+      fixes.push(
+        'cuDNN: `pip install nvidia-cudnn-cu13` (or set PATHO_CUDNN_PATH to the folder holding libcudnn.so.9 and its libcudnn_*.so.9 sub-libraries).',
+      );
   }
   switch (c.driverProblem) {
     case 'missing':
-      fixes.push(`CUDA: no NVIDIA driver found; install the NVIDIA driver (${minDriver} or newer for this ${cuda13} plugin) to train on a GPU. The CPU backend works without it.`);
+      fixes.push(
+        `CUDA: no NVIDIA driver found; install the NVIDIA driver (${minDriver} or newer for this ${cuda13} plugin) to train on a GPU. The CPU backend works without it.`,
+      );
       break;
     case 'too-old':
-      fixes.push(`CUDA: ${driverName(c)} is too old for this ${cuda13} plugin: update the driver to ${minDriver} or newer, or, on a data-center GPU, install NVIDIA's forward-compatibility package cuda-compat-${formatCudaVersion(runtime).replace('.', '-')} and put its folder (e.g. /usr/local/cuda-${formatCudaVersion(runtime)}/compat) first on LD_LIBRARY_PATH.`);
+      fixes.push(
+        `CUDA: ${driverName(c)} is too old for this ${cuda13} plugin: update the driver to ${minDriver} or newer, or, on a data-center GPU, install NVIDIA's forward-compatibility package cuda-compat-${formatCudaVersion(runtime).replace('.', '-')} and put its folder (e.g. /usr/local/cuda-${formatCudaVersion(runtime)}/compat) first on LD_LIBRARY_PATH.`,
+      );
       break;
     case 'no-device':
       fixes.push(`CUDA: ${driverName(c)} sees no GPU; check \`nvidia-smi\` and CUDA_VISIBLE_DEVICES.`);
@@ -158,7 +186,9 @@ export function cudaFixes(c: CudaReport): string[] {
   if (c.cudnnError) fixes.push(`cuDNN: ${c.cudnnError}.`);
   if (c.cudnnWarning) fixes.push(`cuDNN (works, degraded): ${c.cudnnWarning}.`);
   if (c.ncclError && c.devices.length > 0) {
-    fixes.push(`NCCL: ${c.ncclError}. Only training on several GPUs needs it: \`pip install nvidia-nccl-cu13\` or set PATHO_NCCL_PATH to the folder holding libnccl.so.2.`);
+    fixes.push(
+      `NCCL: ${c.ncclError}. Only training on several GPUs needs it: \`pip install nvidia-nccl-cu13\` or set PATHO_NCCL_PATH to the folder holding libnccl.so.2.`,
+    );
   }
   return fixes;
 }
@@ -201,16 +231,21 @@ export function formatDoctor(r: DoctorReport): string {
     for (const f of r.fixes) lines.push(`    - ${f}`);
     return lines.join('\n');
   }
-  lines.push(`  addon      ${r.addon.path} (${r.addon.source}${r.addon.attempts.at(-1)?.probe === 'child' ? ', checked in a child process' : ''})`);
-  for (const a of r.addon.attempts.filter((x) => !x.ok)) lines.push(`    skipped  ${a.path}: ${a.error ?? 'failed'}${a.hint ? ` (${a.hint})` : ''}`);
+  lines.push(
+    `  addon      ${r.addon.path} (${r.addon.source}${r.addon.attempts.at(-1)?.probe === 'child' ? ', checked in a child process' : ''})`,
+  );
+  for (const a of r.addon.attempts.filter((x) => !x.ok))
+    lines.push(`    skipped  ${a.path}: ${a.error ?? 'failed'}${a.hint ? ` (${a.hint})` : ''}`);
   lines.push(`  backend    cpu: oneDNN ${r.oneDnn.version} (${r.oneDnn.isa})  ok`);
   lines.push(...formatCuda(r.cuda));
   for (const l of r.cuda.loader) lines.push(`    looked   ${l}`);
   lines.push(...openSlideLines(r.openslide));
   if (r.trainPrecision) {
     const p = r.trainPrecision;
-    lines.push(`  precision  train --precision auto: ${p.cpu.precision} on cpu (${p.cpu.reason})` +
-      (p.cuda ? `; ${p.cuda.precision} on cuda (${p.cuda.reason})` : ''));
+    lines.push(
+      `  precision  train --precision auto: ${p.cpu.precision} on cpu (${p.cpu.reason})` +
+        (p.cuda ? `; ${p.cuda.precision} on cuda (${p.cuda.reason})` : ''),
+    );
   }
   if (r.fixes.length) {
     lines.push('  fixes');
@@ -223,15 +258,21 @@ export function formatDoctor(r: DoctorReport): string {
 export function formatCuda(c: CudaReport): string[] {
   const lines: string[] = [];
   lines.push(c.available ? '  backend    cuda: ok' : `  backend    cuda: unavailable: ${c.error ?? c.cudnnError ?? 'no CUDA device'}`);
-  if (c.runtime == null) return lines;  // the plugin did not load: nothing more is known
-  const driver = c.driver == null && !c.driverVersion ? 'none found'
-    : `${c.driverVersion ?? 'version unknown'}${c.driver ? ` (CUDA ${formatCudaVersion(c.driver)})` : ''}` +
-      (c.driverProblem === 'too-old' ? `: too old, this plugin needs ${c.minDriver ?? 580} or newer` : '');
+  if (c.runtime == null) return lines; // the plugin did not load: nothing more is known
+  const driver =
+    c.driver == null && !c.driverVersion
+      ? 'none found'
+      : `${c.driverVersion ?? 'version unknown'}${c.driver ? ` (CUDA ${formatCudaVersion(c.driver)})` : ''}` +
+        (c.driverProblem === 'too-old' ? `: too old, this plugin needs ${c.minDriver ?? 580} or newer` : '');
   lines.push(`    driver   ${driver}`);
   lines.push(`    runtime  CUDA ${formatCudaVersion(c.runtime)} (the plugin's, linked statically)`);
-  lines.push(`    cuDNN    ${c.cudnnError ? `unusable: ${c.cudnnError}` : `${formatCudnnVersion(c.cudnn)}${c.cudnnPath ? ` (${c.cudnnPath})` : ''}`}`);
+  lines.push(
+    `    cuDNN    ${c.cudnnError ? `unusable: ${c.cudnnError}` : `${formatCudnnVersion(c.cudnn)}${c.cudnnPath ? ` (${c.cudnnPath})` : ''}`}`,
+  );
   if (c.cudnnWarning) lines.push(`             warning: ${c.cudnnWarning}`);
-  lines.push(`    NCCL     ${c.ncclError ? `not loaded (multi-GPU only): ${c.ncclError}` : `${formatNcclVersion(c.nccl)}${c.ncclPath ? ` (${c.ncclPath})` : ''}`}`);
+  lines.push(
+    `    NCCL     ${c.ncclError ? `not loaded (multi-GPU only): ${c.ncclError}` : `${formatNcclVersion(c.nccl)}${c.ncclPath ? ` (${c.ncclPath})` : ''}`}`,
+  );
   for (const d of c.devices) lines.push(`    cuda:${d.index}   ${d.name}, ${(d.memory / 2 ** 30).toFixed(1)} GiB, compute ${d.cc}`);
   return lines;
 }

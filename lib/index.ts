@@ -8,7 +8,14 @@ export { Conv2d } from './nn/conv2d';
 export { BatchNorm2d } from './nn/batchnorm2d';
 export { ReLU, MaxPool2d, Upsample } from './nn/layers';
 export { UNet, DoubleConv, Up, type UNetOptions, type UNetConfig } from './nn/unet';
-export { compileForInference, InferenceUNet, inferencePrecision, inferenceLayout, type InferenceOptions, type InferencePrecision } from './nn/inference';
+export {
+  compileForInference,
+  InferenceUNet,
+  inferencePrecision,
+  inferenceLayout,
+  type InferenceOptions,
+  type InferencePrecision,
+} from './nn/inference';
 export * as F from './nn/functional';
 export { bceJaccardLoss, bceLoss, diceLoss, type LossFn } from './nn/losses';
 export { segmentationScores, segmentationCounts, scoresFromCounts, diceCurve, DEFAULT_THRESHOLDS, CURVE_THRESHOLDS } from './nn/metrics';
@@ -22,7 +29,18 @@ export type { TrainOptions, TrainResult, ProgressEvent, EpochMetrics } from './t
 export { learningRate, type ScheduleSpec } from './train/schedule';
 export { saveCheckpoint, loadCheckpoint, readCheckpoint, type CheckpointMeta } from './nn/checkpoint';
 export { readSafetensors, writeSafetensors } from './nn/safetensors';
-export { DataLoader, FolderDataset, DatasetSubset, trainValSplit, readImage, readMask, probeImage, DataError, DEFAULT_AUGMENT, NO_AUGMENT } from './data';
+export {
+  DataLoader,
+  FolderDataset,
+  DatasetSubset,
+  trainValSplit,
+  readImage,
+  readMask,
+  probeImage,
+  DataError,
+  DEFAULT_AUGMENT,
+  NO_AUGMENT,
+} from './data';
 export type { Batch, Dataset, DatasetEntry, DataLoaderOptions, AugmentOptions, ChannelStats, DecodedImage } from './data';
 export { predictTiled, tileStarts, blendWeights, type TiledOptions, type TilePredictor } from './predict/tiled';
 export { loadInferenceModel, inferUNetConfig, type LoadedModel } from './predict/load';
@@ -41,6 +59,17 @@ export { plotTrainingCurves, plotDiceCurve, type EpochPoint } from './plot';
 export { predictMaps, writeGrey, writeOverlay, modelTilePredictor, type PredictionMaps } from './predict/image';
 export { evaluateDataset, type EvaluationReport, type ImageScores } from './predict/evaluate-folder';
 export { formatReport } from './cli/evaluate';
-export { openSlide, detectTissue, openSlideInfo, isSlideFile, TissueMask, type Slide, type SlideLevel, type RegionRequest, type RgbImage, type TissueOptions } from './slide';
+export {
+  openSlide,
+  detectTissue,
+  openSlideInfo,
+  isSlideFile,
+  TissueMask,
+  type Slide,
+  type SlideLevel,
+  type RegionRequest,
+  type RgbImage,
+  type TissueOptions,
+} from './slide';
 export { predictSlide, modelSlidePredictor, type SlideModel, type SlidePredictOptions, type SlideSummary } from './predict/slide';
 export * as geometry from './geometry';

@@ -61,39 +61,55 @@ function esc(s: string): string {
 function extent(values: number[], fallback: [number, number]): [number, number] {
   const v = values.filter(Number.isFinite);
   if (v.length === 0) return fallback;
-  const lo = Math.min(...v), hi = Math.max(...v);
+  const lo = Math.min(...v),
+    hi = Math.max(...v);
   if (lo === hi) return lo === 0 ? [0, 1] : [lo - Math.abs(lo) * 0.1, hi + Math.abs(hi) * 0.1];
   return [lo, hi];
 }
 
 function panelSvg(p: Panel, x0: number): string {
   const { scaleLinear, line } = loadD3();
-  const w = p.width ?? 420, h = p.height ?? 220;
+  const w = p.width ?? 420,
+    h = p.height ?? 220;
   const xs = p.series.flatMap((s) => s.points.map(([x]) => x));
   const ys = p.series.flatMap((s) => s.points.map(([, y]) => y));
-  const x = scaleLinear().domain(p.xDomain ?? extent(xs, [0, 1])).range([0, w]);
-  const y = scaleLinear().domain(p.yDomain ?? extent(ys, [0, 1])).range([h, 0]);
+  const x = scaleLinear()
+    .domain(p.xDomain ?? extent(xs, [0, 1]))
+    .range([0, w]);
+  const y = scaleLinear()
+    .domain(p.yDomain ?? extent(ys, [0, 1]))
+    .range([h, 0]);
   if (!p.xDomain) x.nice(8); // the same count as the ticks, so the ends are labelled
   if (!p.yDomain) y.nice(6);
   const xTicks = x.ticks(8).filter((t) => !p.xIntegers || Number.isInteger(t));
   const xFmt = p.xIntegers ? (t: number) => String(t) : x.tickFormat(8);
-  const yTicks = y.ticks(6), yFmt = y.tickFormat(6);
+  const yTicks = y.ticks(6),
+    yFmt = y.tickFormat(6);
   const out: string[] = [`<g transform="translate(${x0 + MARGIN.left},${MARGIN.top})">`];
   out.push(`<text x="${w / 2}" y="-14" text-anchor="middle" font-size="14" font-weight="bold" ${FONT}>${esc(p.title)}</text>`);
   for (const t of yTicks) {
     const py = y(t).toFixed(1);
-    out.push(`<line x1="0" x2="${w}" y1="${py}" y2="${py}" stroke="#e6e6e6"/>`,
-      `<text x="-6" y="${py}" dy="0.32em" text-anchor="end" font-size="10" ${FONT}>${esc(yFmt(t))}</text>`);
+    out.push(
+      `<line x1="0" x2="${w}" y1="${py}" y2="${py}" stroke="#e6e6e6"/>`,
+      `<text x="-6" y="${py}" dy="0.32em" text-anchor="end" font-size="10" ${FONT}>${esc(yFmt(t))}</text>`,
+    );
   }
   for (const t of xTicks) {
     const px = x(t).toFixed(1);
-    out.push(`<line x1="${px}" x2="${px}" y1="0" y2="${h}" stroke="#e6e6e6"/>`,
-      `<text x="${px}" y="${h + 14}" text-anchor="middle" font-size="10" ${FONT}>${esc(xFmt(t))}</text>`);
+    out.push(
+      `<line x1="${px}" x2="${px}" y1="0" y2="${h}" stroke="#e6e6e6"/>`,
+      `<text x="${px}" y="${h + 14}" text-anchor="middle" font-size="10" ${FONT}>${esc(xFmt(t))}</text>`,
+    );
   }
-  out.push(`<rect x="0" y="0" width="${w}" height="${h}" fill="none" stroke="#888"/>`,
+  out.push(
+    `<rect x="0" y="0" width="${w}" height="${h}" fill="none" stroke="#888"/>`,
     `<text x="${w / 2}" y="${h + 34}" text-anchor="middle" font-size="11" ${FONT}>${esc(p.xTitle)}</text>`,
-    `<text transform="translate(${-MARGIN.left + 14},${h / 2}) rotate(-90)" text-anchor="middle" font-size="11" ${FONT}>${esc(p.yTitle)}</text>`);
-  const path = line().defined(([, v]) => Number.isFinite(v)).x(([u]) => x(u)).y(([, v]) => y(v));
+    `<text transform="translate(${-MARGIN.left + 14},${h / 2}) rotate(-90)" text-anchor="middle" font-size="11" ${FONT}>${esc(p.yTitle)}</text>`,
+  );
+  const path = line()
+    .defined(([, v]) => Number.isFinite(v))
+    .x(([u]) => x(u))
+    .y(([, v]) => y(v));
   p.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     out.push(`<path d="${path(s.points) ?? ''}" fill="none" stroke="${color}" stroke-width="2"/>`);
@@ -101,8 +117,10 @@ function panelSvg(p: Panel, x0: number): string {
       if (Number.isFinite(v)) out.push(`<circle cx="${x(u).toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5" fill="${color}"/>`);
     }
     const ly = 12 + 15 * i;
-    out.push(`<line x1="${w - 128}" x2="${w - 112}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${w - 106}" y="${ly}" dy="0.32em" font-size="10" ${FONT}>${esc(s.name)}</text>`);
+    out.push(
+      `<line x1="${w - 128}" x2="${w - 112}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`,
+      `<text x="${w - 106}" y="${ly}" dy="0.32em" font-size="10" ${FONT}>${esc(s.name)}</text>`,
+    );
   });
   out.push('</g>');
   return out.join('\n');
@@ -117,7 +135,8 @@ export function lineChartSvg(panels: Panel[]): { svg: string; width: number; hei
     x0 += MARGIN.left + (p.width ?? 420) + MARGIN.right;
   }
   const height = MARGIN.top + Math.max(...panels.map((p) => p.height ?? 220)) + MARGIN.bottom;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${x0}" height="${height}" viewBox="0 0 ${x0} ${height}">\n` +
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${x0}" height="${height}" viewBox="0 0 ${x0} ${height}">\n` +
     `<rect width="100%" height="100%" fill="#ffffff"/>\n${parts.join('\n')}\n</svg>\n`;
   return { svg, width: x0, height };
 }

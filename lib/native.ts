@@ -142,8 +142,18 @@ export interface Binding extends OpenSlideBinding {
   conv2dBackwardFilter(x: T, dy: T, dw: T, db: OptT): void;
   /** inference only: y = conv(x, w) + b, then ReLU when relu, in one pass (BatchNorm folded into w and b) */
   conv2dInference(x: T, w: T, b: OptT, relu: boolean, y: T): void;
-  batchNormForwardTraining(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, momentum: number, eps: number,
-    y: T, saveMean: T, saveInvStd: T): void;
+  batchNormForwardTraining(
+    x: T,
+    gamma: T,
+    beta: T,
+    runningMean: T,
+    runningVar: T,
+    momentum: number,
+    eps: number,
+    y: T,
+    saveMean: T,
+    saveInvStd: T,
+  ): void;
   batchNormForwardInference(x: T, gamma: T, beta: T, runningMean: T, runningVar: T, eps: number, y: T): void;
   /** eps: the forward's (cuDNN needs it) */
   batchNormBackward(x: T, dy: T, gamma: T, saveMean: T, saveInvStd: T, eps: number, dx: T, dgamma: T, dbeta: T): void;
@@ -161,24 +171,59 @@ export interface Binding extends OpenSlideBinding {
   diceLossForward(logits: T, target: T, eps: number, loss: T, stats: T): void;
   diceLossBackward(logits: T, target: T, stats: T, dloss: T, eps: number, dlogits: T): void;
   segmentationCounts(prob: T, target: T, thresholds: T, counts: T): void;
-  sgdUpdate(params: T, grads: T, momentumBuf: T, lr: number, momentum: number, dampening: number,
-    weightDecay: number, nesterov: boolean): void;
-  adamUpdate(params: T, grads: T, m: T, v: T, lr: number, beta1: number, beta2: number, eps: number,
-    weightDecay: number, decoupled: boolean, step: number): void;
+  sgdUpdate(
+    params: T,
+    grads: T,
+    momentumBuf: T,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+  ): void;
+  adamUpdate(
+    params: T,
+    grads: T,
+    m: T,
+    v: T,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    decoupled: boolean,
+    step: number,
+  ): void;
   clipGradNorm(grads: T, maxNorm: number, normOut: T): void;
   normalizeImagesU8(pixels: T, mean: number[], std: number[], y: T): void;
   masksU8ToFloat(masks: T, y: T): void;
   // ---- multi-class (backend.h): logits/prob [N,K,H,W], labels float32 [N,H,W] class indices, weight [K] or
   // null, stats [2+3K]; labels equal to ignoreIndex (or not in [0,K)) are skipped ----
   softmaxForward(x: T, y: T): void;
-  crossEntropyForward(logits: T, labels: T, weight: OptT, ignoreIndex: number, jaccardWeight: number, eps: number,
-    prob: T, loss: T, stats: T): void;
-  crossEntropyBackward(prob: T, labels: T, weight: OptT, ignoreIndex: number, stats: T, dloss: T,
-    jaccardWeight: number, eps: number, dlogits: T): void;
-  multiclassDiceForward(logits: T, labels: T, ignoreIndex: number, firstClass: number, eps: number, prob: T, loss: T,
-    stats: T): void;
-  multiclassDiceBackward(prob: T, labels: T, ignoreIndex: number, firstClass: number, stats: T, dloss: T, eps: number,
-    dlogits: T): void;
+  crossEntropyForward(
+    logits: T,
+    labels: T,
+    weight: OptT,
+    ignoreIndex: number,
+    jaccardWeight: number,
+    eps: number,
+    prob: T,
+    loss: T,
+    stats: T,
+  ): void;
+  crossEntropyBackward(
+    prob: T,
+    labels: T,
+    weight: OptT,
+    ignoreIndex: number,
+    stats: T,
+    dloss: T,
+    jaccardWeight: number,
+    eps: number,
+    dlogits: T,
+  ): void;
+  multiclassDiceForward(logits: T, labels: T, ignoreIndex: number, firstClass: number, eps: number, prob: T, loss: T, stats: T): void;
+  multiclassDiceBackward(prob: T, labels: T, ignoreIndex: number, firstClass: number, stats: T, dloss: T, eps: number, dlogits: T): void;
   /** counts [N,K,K]: [n][label][argmax] */
   classConfusion(logits: T, labels: T, ignoreIndex: number, counts: T): void;
   /** uint8 [N,H,W] -> float32 [N,H,W], values unchanged */
@@ -190,8 +235,14 @@ export interface Binding extends OpenSlideBinding {
   objectsLabelComponents(mask: Uint8Array, width: number, height: number, connectivity: 4 | 8, out: Int32Array): Promise<number>;
   objectsHMaxima(image: Float32Array, width: number, height: number, h: number, out: Uint8Array): Promise<number>;
   /** labels: markers in, labels out (in place) */
-  objectsWatershed(elevation: Float32Array, mask: Uint8Array | null, width: number, height: number,
-    connectivity: 4 | 8, labels: Int32Array): Promise<number>;
+  objectsWatershed(
+    elevation: Float32Array,
+    mask: Uint8Array | null,
+    width: number,
+    height: number,
+    connectivity: 4 | 8,
+    labels: Int32Array,
+  ): Promise<number>;
 
   /** every op's parameter names, in the order the binding reads them (backend.h's; test/native/binding.test.ts) */
   readonly opParams: Readonly<Record<string, readonly string[]>>;
@@ -199,8 +250,16 @@ export interface Binding extends OpenSlideBinding {
   // ---- communicators (native/binding/comm.cc): factories here, the collectives are NativeComm's methods ----
   NativeComm: abstract new () => NativeComm;
   commCreateInProcess(devices: string[], timeoutMs?: number): NativeComm[];
-  commCreateGloo(rank: number, size: number, storeAddr: string, storePort: number, prefix: string,
-    timeoutMs: number, bindHost?: string, device?: string): Promise<NativeComm>;
+  commCreateGloo(
+    rank: number,
+    size: number,
+    storeAddr: string,
+    storePort: number,
+    prefix: string,
+    timeoutMs: number,
+    bindHost?: string,
+    device?: string,
+  ): Promise<NativeComm>;
   commNcclUniqueId(): string;
   commCreateNccl(rank: number, size: number, uniqueIdBase64: string, device: string): Promise<NativeComm>;
   commCreateNcclAll(devices: string[]): Promise<NativeComm[]>;
@@ -208,8 +267,15 @@ export interface Binding extends OpenSlideBinding {
 
 // The loader lives in addon-loader.ts; its diagnostics are re-exported here for `patho doctor` and tests.
 export {
-  addonStatus, loadAttempts, loadedFrom, loadedSource, packageRoot, platformTag,
-  type AddonSource, type AddonStatus, type LoadAttempt,
+  addonStatus,
+  loadAttempts,
+  loadedFrom,
+  loadedSource,
+  packageRoot,
+  platformTag,
+  type AddonSource,
+  type AddonStatus,
+  type LoadAttempt,
 } from './addon-loader';
 
 /**
@@ -219,7 +285,18 @@ export {
  * of object this is (symbols, `then`, `href`, `toJSON`, ... as util.inspect, await and JSON ask) do
  * not load it: the addon exports none of them.
  */
-const PROBING_KEYS = new Set(['then', 'href', 'toJSON', 'toString', 'valueOf', 'constructor', 'inspect', 'nodeType', '$$typeof', 'asymmetricMatch']);
+const PROBING_KEYS = new Set([
+  'then',
+  'href',
+  'toJSON',
+  'toString',
+  'valueOf',
+  'constructor',
+  'inspect',
+  'nodeType',
+  '$$typeof',
+  'asymmetricMatch',
+]);
 
 function lazyBinding(): Binding {
   const binding = Object.create(null) as Binding;

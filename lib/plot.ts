@@ -22,20 +22,40 @@ const finite = (v: number | null | undefined): number => (v != null && Number.is
 
 /** curves.png: loss (train, val) and validation Dice per epoch, one panel each. */
 export async function plotTrainingCurves(points: EpochPoint[], file: string, diceLabel = 'val Dice@0.5'): Promise<void> {
-  const series = (name: string, pick: (p: EpochPoint) => number | null | undefined) =>
-    ({ name, points: points.map((p): [number, number] => [p.epoch, finite(pick(p))]).filter(([, v]) => Number.isFinite(v)) });
+  const series = (name: string, pick: (p: EpochPoint) => number | null | undefined) => ({
+    name,
+    points: points.map((p): [number, number] => [p.epoch, finite(pick(p))]).filter(([, v]) => Number.isFinite(v)),
+  });
   const loss = [series('train loss', (p) => p.trainLoss), series('val loss', (p) => p.valLoss)].filter((s) => s.points.length > 0);
   const dice = [series(diceLabel, (p) => p.valDice)].filter((s) => s.points.length > 0);
-  await renderPng([
-    { title: 'Loss', xTitle: 'epoch', yTitle: 'loss', series: loss, xIntegers: true },
-    { title: 'Validation Dice', xTitle: 'epoch', yTitle: 'Dice', series: dice, yDomain: [0, 1], xIntegers: true },
-  ], file);
+  await renderPng(
+    [
+      { title: 'Loss', xTitle: 'epoch', yTitle: 'loss', series: loss, xIntegers: true },
+      { title: 'Validation Dice', xTitle: 'epoch', yTitle: 'Dice', series: dice, yDomain: [0, 1], xIntegers: true },
+    ],
+    file,
+  );
 }
 
 /** Dice (mean over images) against the probability threshold. */
-export async function plotDiceCurve(curve: { threshold: number; dice: number }[], file: string, title = 'Dice vs threshold'): Promise<void> {
-  await renderPng([{
-    title, xTitle: 'threshold', yTitle: 'mean Dice', width: 420, height: 240, xDomain: [0, 1], yDomain: [0, 1],
-    series: [{ name: 'mean Dice', points: curve.map((c): [number, number] => [c.threshold, c.dice]) }],
-  }], file);
+export async function plotDiceCurve(
+  curve: { threshold: number; dice: number }[],
+  file: string,
+  title = 'Dice vs threshold',
+): Promise<void> {
+  await renderPng(
+    [
+      {
+        title,
+        xTitle: 'threshold',
+        yTitle: 'mean Dice',
+        width: 420,
+        height: 240,
+        xDomain: [0, 1],
+        yDomain: [0, 1],
+        series: [{ name: 'mean Dice', points: curve.map((c): [number, number] => [c.threshold, c.dice]) }],
+      },
+    ],
+    file,
+  );
 }

@@ -27,12 +27,17 @@ export function mixSeed(...parts: number[]): number {
 const rotl = (x: number, k: number): number => (x << k) | (x >>> (32 - k));
 
 export class Rng {
-  private s0: number; private s1: number; private s2: number; private s3: number;
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
 
   constructor(seed = 0) {
     let x = mixSeed(seed);
-    this.s0 = x = splitmix32(x); this.s1 = x = splitmix32(x);
-    this.s2 = x = splitmix32(x); this.s3 = splitmix32(x);
+    this.s0 = x = splitmix32(x);
+    this.s1 = x = splitmix32(x);
+    this.s2 = x = splitmix32(x);
+    this.s3 = splitmix32(x);
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
@@ -40,22 +45,34 @@ export class Rng {
   next(): number {
     const r = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
     const t = this.s1 << 9;
-    this.s2 ^= this.s0; this.s3 ^= this.s1; this.s1 ^= this.s2; this.s0 ^= this.s3;
-    this.s2 ^= t; this.s3 = rotl(this.s3, 11);
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
     return r;
   }
 
   /** Uniform in [0, 1) with 32 bits of resolution. */
-  float(): number { return this.next() / 4294967296; }
+  float(): number {
+    return this.next() / 4294967296;
+  }
 
   /** Uniform in [a, b). */
-  uniform(a: number, b: number): number { return a + (b - a) * this.float(); }
+  uniform(a: number, b: number): number {
+    return a + (b - a) * this.float();
+  }
 
   /** Uniform integer in [0, n). */
-  int(n: number): number { return Math.floor(this.float() * n); }
+  int(n: number): number {
+    return Math.floor(this.float() * n);
+  }
 
   /** True with probability p. */
-  chance(p: number): boolean { return p > 0 && this.float() < p; }
+  chance(p: number): boolean {
+    return p > 0 && this.float() < p;
+  }
 
   /** The four state words (for checkpoints). */
   getState(): number[] {
@@ -82,7 +99,9 @@ export function permutation(n: number, rng: Rng): number[] {
   const p = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = rng.int(i + 1);
-    const t = p[i]; p[i] = p[j]; p[j] = t;
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
   }
   return p;
 }

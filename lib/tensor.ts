@@ -97,7 +97,8 @@ export class Tensor implements Disposable {
   }
 
   async item(): Promise<number> {
-    if (this.numel !== 1) throw new PathoError('ERR_PATHO_SHAPE', `Expected a tensor with one element for item() but received [${this.shape.join(',')}]`);
+    if (this.numel !== 1)
+      throw new PathoError('ERR_PATHO_SHAPE', `Expected a tensor with one element for item() but received [${this.shape.join(',')}]`);
     return (await this.read())[0];
   }
 
@@ -130,24 +131,36 @@ export class Tensor implements Disposable {
    */
   backward(gradient?: Tensor): void {
     if (!this.requiresGrad) {
-      throw new PathoError('ERR_PATHO_STATE', 'backward: Expected a tensor that depends on parameters requiring gradients, but this one does not (was it computed under noGrad()?)');
+      throw new PathoError(
+        'ERR_PATHO_STATE',
+        'backward: Expected a tensor that depends on parameters requiring gradients, but this one does not (was it computed under noGrad()?)',
+      );
     }
     if (gradient !== undefined) checkInputs('backward', { gradient });
     // the tape is consumed by a backward (PyTorch frees the graph the same way): a second backward
     // through it, or one after its scope ended, would silently add nothing
     if (!this.isLeaf && !onTape(this)) {
-      throw new PathoError('ERR_PATHO_STATE', 'backward: the graph of this tensor was already consumed by an earlier backward() ' +
-        '(or its scope ended); compute it again to backpropagate again, as PyTorch says "Trying to backward through the graph a second time"');
+      throw new PathoError(
+        'ERR_PATHO_STATE',
+        'backward: the graph of this tensor was already consumed by an earlier backward() ' +
+          '(or its scope ended); compute it again to backpropagate again, as PyTorch says "Trying to backward through the graph a second time"',
+      );
     }
     const sink = gradSink(this);
     if (gradient) {
       if (gradient.numel !== this.numel) {
-        throw new PathoError('ERR_PATHO_SHAPE', `backward: Expected a gradient of shape [${this.shape.join(',')}] but received [${gradient.shape.join(',')}]`);
+        throw new PathoError(
+          'ERR_PATHO_SHAPE',
+          `backward: Expected a gradient of shape [${this.shape.join(',')}] but received [${gradient.shape.join(',')}]`,
+        );
       }
       native.copy(sink.dst, gradient.value);
     } else {
       if (this.numel !== 1) {
-        throw new PathoError('ERR_PATHO_SHAPE', `backward: Expected a scalar (one element) without a gradient argument but received [${this.shape.join(',')}]`);
+        throw new PathoError(
+          'ERR_PATHO_SHAPE',
+          `backward: Expected a scalar (one element) without a gradient argument but received [${this.shape.join(',')}]`,
+        );
       }
       native.fill(sink.dst, 1);
     }
@@ -181,11 +194,17 @@ function describeInput(v: unknown): string {
  * error naming the op and the argument, instead of a TypeError from deep inside.
  */
 export function checkInputs(op: string, required: Record<string, unknown>, optional: Record<string, unknown> = {}): void {
-  for (const [args, canBeNull] of [[required, false], [optional, true]] as const) {
+  for (const [args, canBeNull] of [
+    [required, false],
+    [optional, true],
+  ] as const) {
     for (const [name, v] of Object.entries(args)) {
       if (canBeNull && (v === null || v === undefined)) continue;
       if (!(v instanceof Tensor)) {
-        throw new PathoError('ERR_PATHO_ARG', `${op}: Expected a Tensor${canBeNull ? ' or null' : ''} for ${name} but received ${describeInput(v)}`);
+        throw new PathoError(
+          'ERR_PATHO_ARG',
+          `${op}: Expected a Tensor${canBeNull ? ' or null' : ''} for ${name} but received ${describeInput(v)}`,
+        );
       }
       if (v.disposed) throw new PathoError('ERR_PATHO_DISPOSED', `${op}: the Tensor given for ${name} was disposed`);
     }
@@ -219,7 +238,10 @@ export function noGrad<T>(fn: () => T): T {
 
 function checkSync(fn: () => unknown, name: string): void {
   if (fn.constructor.name === 'AsyncFunction') {
-    throw new PathoError('ERR_PATHO_ARG', `${name}: Expected a synchronous function but received an async one (start reads inside, await them after)`);
+    throw new PathoError(
+      'ERR_PATHO_ARG',
+      `${name}: Expected a synchronous function but received an async one (start reads inside, await them after)`,
+    );
   }
 }
 

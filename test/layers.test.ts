@@ -36,7 +36,8 @@ function libFiles(dir = LIB): string[] {
 
 // Static imports and re-exports (`import x from`, `import type`, `export * from`, `import './x'`),
 // dynamic import() and require() of relative paths; comments are dropped first.
-const SPEC = /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;])import\s*['"]([^'"]+)['"]|(?:import|require)\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
+const SPEC =
+  /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;])import\s*['"]([^'"]+)['"]|(?:import|require)\s*\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 export function importsOf(source: string): string[] {
   const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
@@ -102,17 +103,34 @@ t.test('the import parser sees every form of import', async (t) => {
     "const f = require('./f');",
     "// import { g } from './commented';",
     "/* import { h } from './block'; */",
-    "const s = 'import { i } from \"./in-a-string-is-not-an-import-of-ours\"';",
+    'const s = \'import { i } from "./in-a-string-is-not-an-import-of-ours"\';',
     'import {\n  j,\n  k,\n} from "./multi-line";',
   ].join('\n');
   const found = importsOf(src);
-  t.same(found.filter((s) => !s.includes('in-a-string')), ['node:fs', './a', '../c', './side-effect', './d', './e', './f', './multi-line']);
+  t.same(
+    found.filter((s) => !s.includes('in-a-string')),
+    ['node:fs', './a', '../c', './side-effect', './d', './e', './f', './multi-line'],
+  );
 });
 
 t.test('cycle detection finds a cycle and only that', async (t) => {
-  const g = new Map<string, Set<string>>([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set(['a'])], ['d', new Set(['a'])], ['e', new Set(['e'])]]);
+  const g = new Map<string, Set<string>>([
+    ['a', new Set(['b'])],
+    ['b', new Set(['c'])],
+    ['c', new Set(['a'])],
+    ['d', new Set(['a'])],
+    ['e', new Set(['e'])],
+  ]);
   t.same(cycles(g), [['a', 'b', 'c'], ['e']]);
-  t.same(cycles(new Map([['a', new Set(['b'])], ['b', new Set<string>()]])), []);
+  t.same(
+    cycles(
+      new Map([
+        ['a', new Set(['b'])],
+        ['b', new Set<string>()],
+      ]),
+    ),
+    [],
+  );
 });
 
 t.test('lib/ imports point down the layers and form no cycle', async (t) => {
@@ -129,7 +147,10 @@ t.test('lib/ imports point down the layers and form no cycle', async (t) => {
     for (const spec of importsOf(fs.readFileSync(path.join(LIB, f), 'utf8'))) {
       const to = resolve(f, spec);
       if (to === null) continue;
-      if (to.endsWith('(missing)')) { missing.push(`${f} -> ${spec}`); continue; }
+      if (to.endsWith('(missing)')) {
+        missing.push(`${f} -> ${spec}`);
+        continue;
+      }
       deps.add(to);
       const target = layerOf(to);
       if (from && target && (target.rank > from.rank || (from.rank === 0 && to !== f))) {
@@ -145,10 +166,11 @@ t.test('lib/ imports point down the layers and form no cycle', async (t) => {
   const dirs = new Map<string, Set<string>>();
   for (const [f, deps] of graph) {
     if (!f.includes('/')) continue;
-    for (const d of deps) if (d.includes('/') && dirOf(d) !== dirOf(f)) {
-      if (!dirs.has(dirOf(f))) dirs.set(dirOf(f), new Set());
-      dirs.get(dirOf(f))!.add(dirOf(d));
-    }
+    for (const d of deps)
+      if (d.includes('/') && dirOf(d) !== dirOf(f)) {
+        if (!dirs.has(dirOf(f))) dirs.set(dirOf(f), new Set());
+        dirs.get(dirOf(f))!.add(dirOf(d));
+      }
   }
   t.same(cycles(dirs), [], 'no cycle between directories');
 });

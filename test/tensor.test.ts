@@ -9,7 +9,12 @@ const seq = (n: number, f: (i: number) => number): Float32Array => Float32Array.
 
 t.test('a tensor used twice accumulates both gradients (y = sum(x*w1) + sum(x*w2) by 1x1 convs)', async (t) => {
   // conv 1x1 with one in/out channel is x*w; d/dw = sum(x*dy), d/dx = w*dy; dy = ones via backward(gradient)
-  const x = Tensor.fromArray(seq(8, (i) => i - 3), [1, 1, 2, 4], 'cpu', { requiresGrad: true });
+  const x = Tensor.fromArray(
+    seq(8, (i) => i - 3),
+    [1, 1, 2, 4],
+    'cpu',
+    { requiresGrad: true },
+  );
   const w1 = Tensor.fromArray([2], [1, 1, 1, 1], 'cpu', { requiresGrad: true });
   const w2 = Tensor.fromArray([-0.5], [1, 1, 1, 1], 'cpu', { requiresGrad: true });
   const ones = Tensor.full([1, 2, 2, 4], 1);
@@ -39,7 +44,12 @@ t.test('relu passes gradient only where the output is positive', async (t) => {
 });
 
 t.test('noGrad records nothing; backward then says why it cannot run', async (t) => {
-  const x = Tensor.fromArray(seq(4, (i) => i), [1, 1, 2, 2], 'cpu', { requiresGrad: true });
+  const x = Tensor.fromArray(
+    seq(4, (i) => i),
+    [1, 1, 2, 2],
+    'cpu',
+    { requiresGrad: true },
+  );
   const w = Tensor.fromArray([1], [1, 1, 1, 1], 'cpu', { requiresGrad: true });
   const y = noGrad(() => conv2d(x, w));
   t.equal(tapeLength(), 0);
@@ -55,7 +65,10 @@ t.test('noGrad records nothing; backward then says why it cannot run', async (t)
   t.equal(r.requiresGrad, true, 'an op while the read is pending is recorded');
   t.same(Array.from(await pending), [0, 1, 2, 3], 'the read resolves (1x1 conv with weight 1)');
   const z = conv2d(x, w);
-  t.throws(() => z.backward(), { code: 'ERR_PATHO_SHAPE', message: /Expected a scalar \(one element\) without a gradient argument but received \[1,1,2,2\]/ });
+  t.throws(() => z.backward(), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected a scalar \(one element\) without a gradient argument but received \[1,1,2,2\]/,
+  });
   scope(() => {}); // outside-scope ops stay on the tape until a backward or scope consumes them
   z.backward(Tensor.full([1, 1, 2, 2], 1));
   for (const v of [x, w, y, r, z]) v.dispose();
@@ -66,7 +79,10 @@ t.test('scope frees every tensor created inside except returned and kept ones', 
   const w = Tensor.fromArray([1], [1, 1, 1, 1], 'cpu', { requiresGrad: true });
   let kept: Tensor | null = null;
   const { out } = scope(() => {
-    const x = Tensor.fromArray(seq(16, (i) => i), [1, 1, 4, 4]);
+    const x = Tensor.fromArray(
+      seq(16, (i) => i),
+      [1, 1, 4, 4],
+    );
     const a = relu(conv2d(x, w));
     kept = conv2d(a, w).keep();
     const inner = scope(() => conv2d(a, w));
@@ -86,10 +102,14 @@ t.test('scope frees every tensor created inside except returned and kept ones', 
 
 t.test('an error inside a scope still frees its tensors', async (t) => {
   const before = native.liveTensors();
-  t.throws(() => scope(() => {
-    Tensor.empty([100]);
-    throw new Error('boom');
-  }), { message: 'boom' });
+  t.throws(
+    () =>
+      scope(() => {
+        Tensor.empty([100]);
+        throw new Error('boom');
+      }),
+    { message: 'boom' },
+  );
   t.same(native.liveTensors(), before);
 });
 

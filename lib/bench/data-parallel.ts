@@ -37,7 +37,11 @@ export interface ScalingRow {
 
 async function timeAllReduce(devices: string[], numel: number, reps: number): Promise<number> {
   const comms = devices[0].startsWith('cuda') ? await Communicator.ncclAll(devices) : Communicator.inProcess(devices);
-  const ts = comms.map((c) => { const t = native.empty([numel], 'float32', c.device); native.fill(t, 1); return t; });
+  const ts = comms.map((c) => {
+    const t = native.empty([numel], 'float32', c.device);
+    native.fill(t, 1);
+    return t;
+  });
   try {
     const once = async (): Promise<void> => {
       comms.forEach((c, i) => c.allReduce(ts[i], 'avg'));
@@ -61,7 +65,13 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingRow[]> {
   for (const k of [0, ...o.counts]) {
     const devices = Array.from({ length: Math.max(k, 1) }, (_, i) => `${o.kind}:${i}`);
     const net = new UNet({ inChannels, outChannels: 1, width: o.width, depth: o.depth ?? 4, seed: 0, device: devices[0] });
-    const model = new Model(net, { ...(k > 1 ? { devices } : { device: devices[0] }), checkpoint: false, optimizer: 'sgd', lr: 1e-3, schedule: 'constant' });
+    const model = new Model(net, {
+      ...(k > 1 ? { devices } : { device: devices[0] }),
+      checkpoint: false,
+      optimizer: 'sgd',
+      lr: 1e-3,
+      schedule: 'constant',
+    });
     await model.ready();
     const batch = syntheticBatch(o.batch * Math.max(k, 1), o.size, inChannels, 1);
     try {
@@ -74,8 +84,15 @@ export async function benchScaling(o: ScalingOptions): Promise<ScalingRow[]> {
       const numel = net.store.size;
       const msAllReduce = k > 1 ? await timeAllReduce(devices, numel, Math.max(3, o.steps)) : 0;
       rows.push({
-        devices: k, globalBatch: o.batch * k, imagesPerSecond: ips, imagesPerSecondPerDevice: ips / k,
-        efficiency: 1, msPerStep: ms, msAllReduce, msExposed: 0, gradientBytes: numel * 4,
+        devices: k,
+        globalBatch: o.batch * k,
+        imagesPerSecond: ips,
+        imagesPerSecondPerDevice: ips / k,
+        efficiency: 1,
+        msPerStep: ms,
+        msAllReduce,
+        msExposed: 0,
+        gradientBytes: numel * 4,
       });
     } finally {
       model.dispose();

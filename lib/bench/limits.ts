@@ -31,14 +31,18 @@ export function benchSizeProblem(o: BenchShape, totalMemory = os.totalmem()): st
   const largest = (perPixelArea: number, budget: number): number => Math.floor(Math.sqrt(budget / perPixelArea) / m) * m;
   const batchBytes = o.batch * o.channels * o.size * o.size;
   if (batchBytes > MAX_TYPED_ARRAY) {
-    return `Expected --size at most ${largest(o.batch * o.channels, MAX_TYPED_ARRAY)} for --batch ${o.batch} with ${o.channels} channels ` +
-      `(the synthetic batch of ${gib(batchBytes)} must fit one buffer of at most 4 GiB) but received ${o.size}`;
+    return (
+      `Expected --size at most ${largest(o.batch * o.channels, MAX_TYPED_ARRAY)} for --batch ${o.batch} with ${o.channels} channels ` +
+      `(the synthetic batch of ${gib(batchBytes)} must fit one buffer of at most 4 GiB) but received ${o.size}`
+    );
   }
   const need = estimatedStepBytes(o);
   if (o.device.startsWith('cpu') && need > totalMemory) {
-    return `Expected --size at most ${largest(STEP_BYTES_PER_PIXEL_WIDTH * o.width * o.batch, totalMemory)} for --batch ${o.batch} --width ${o.width} ` +
+    return (
+      `Expected --size at most ${largest(STEP_BYTES_PER_PIXEL_WIDTH * o.width * o.batch, totalMemory)} for --batch ${o.batch} --width ${o.width} ` +
       `on this machine (a training step needs about ${gib(need)} at --size ${o.size}, ${STEP_BYTES_PER_PIXEL_WIDTH} bytes per pixel per unit of width; ` +
-      `it has ${gib(totalMemory)}) but received ${o.size}`;
+      `it has ${gib(totalMemory)}) but received ${o.size}`
+    );
   }
   return null;
 }

@@ -65,7 +65,7 @@ const ROW = 'PATHO_BENCH_ROW ';
 // One rank (a process started by launch): the timed steps, then the all-reduce alone; rank 0 prints a row.
 async function worker(o: ProcessesBenchOptions): Promise<void> {
   const net0 = new UNet({ inChannels: o.inChannels, outChannels: 1, width: o.width, depth: o.depth, seed: 0 });
-  const device = o.kind === 'cuda' ? 'cuda:0' : 'cpu';  // several processes: each takes cuda:<local rank>
+  const device = o.kind === 'cuda' ? 'cuda:0' : 'cpu'; // several processes: each takes cuda:<local rank>
   const model = new Model(net0, { device, checkpoint: false, optimizer: 'sgd', lr: 1e-3, schedule: 'constant' });
   await model.ready();
   const comm = model.group?.replicas[0].comm ?? null;
@@ -95,8 +95,17 @@ async function worker(o: ProcessesBenchOptions): Promise<void> {
     const algbw = msAllReduce > 0 ? bytes / (msAllReduce / 1e3) / 1e9 : null;
     const ips = (o.batch * k * 1000) / msPerStep;
     const row: ProcessesRow = {
-      processes: k, globalBatch: o.batch * k, imagesPerSecond: ips, imagesPerSecondPerProcess: ips / k, efficiency: 1, msPerStep, msAllReduce,
-      allReduceShare: msAllReduce / msPerStep, gradientBytes: bytes, algbwGBs: algbw, busbwGBs: algbw === null ? null : (algbw * 2 * (k - 1)) / k,
+      processes: k,
+      globalBatch: o.batch * k,
+      imagesPerSecond: ips,
+      imagesPerSecondPerProcess: ips / k,
+      efficiency: 1,
+      msPerStep,
+      msAllReduce,
+      allReduceShare: msAllReduce / msPerStep,
+      gradientBytes: bytes,
+      algbwGBs: algbw,
+      busbwGBs: algbw === null ? null : (algbw * 2 * (k - 1)) / k,
     };
     process.stdout.write(ROW + JSON.stringify(row) + '\n');
   }
@@ -117,7 +126,10 @@ export async function measureLoopback(bytes = 256 << 20): Promise<number> {
     server.once('connection', (sock) => {
       let n = 0;
       let t0 = 0n;
-      sock.on('data', (c: Buffer) => { if (n === 0) t0 = process.hrtime.bigint(); n += c.length; });
+      sock.on('data', (c: Buffer) => {
+        if (n === 0) t0 = process.hrtime.bigint();
+        n += c.length;
+      });
       sock.on('end', () => resolve(n / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9));
       sock.on('error', reject);
     });
@@ -138,7 +150,7 @@ function statedGbps(iface: string): number | null {
     const mbps = Number(fs.readFileSync(`/sys/class/net/${iface}/speed`, 'utf8'));
     return Number.isFinite(mbps) && mbps > 0 ? mbps / 1000 : null;
   } catch {
-    return null;  // loopback and virtual links state none
+    return null; // loopback and virtual links state none
   }
 }
 
@@ -148,13 +160,27 @@ export async function benchProcesses(o: ProcessesBenchOptions): Promise<Processe
   for (const k of o.counts) {
     const out = new PassThrough();
     let text = '';
-    out.on('data', (c) => { text += c; });
+    out.on('data', (c) => {
+      text += c;
+    });
     const errOut = new PassThrough();
     let errText = '';
-    errOut.on('data', (c) => { errText += c; });
+    errOut.on('data', (c) => {
+      errText += c;
+    });
     try {
-      await launch({ nproc: k, nnodes: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: 0, timeoutS: 3600, graceS: 5,
-        command: [process.execPath, workerScript(), '--patho-bench-worker', JSON.stringify(o)], stdout: out, stderr: errOut });
+      await launch({
+        nproc: k,
+        nnodes: 1,
+        nodeRank: 0,
+        masterAddr: '127.0.0.1',
+        masterPort: 0,
+        timeoutS: 3600,
+        graceS: 5,
+        command: [process.execPath, workerScript(), '--patho-bench-worker', JSON.stringify(o)],
+        stdout: out,
+        stderr: errOut,
+      });
     } catch (e) {
       (e as Error).message += `\n${errText.trim()}`;
       throw e;
@@ -165,7 +191,11 @@ export async function benchProcesses(o: ProcessesBenchOptions): Promise<Processe
   }
   const base = rows.reduce((a, r) => (r.processes < a.processes ? r : a), rows[0]);
   for (const r of rows) r.efficiency = r.imagesPerSecondPerProcess / base.imagesPerSecondPerProcess;
-  return { comm: o.kind === 'cuda' ? 'nccl' : 'gloo', link: { iface: 'lo', statedGbps: statedGbps('lo'), measuredGBs: await measureLoopback() }, rows };
+  return {
+    comm: o.kind === 'cuda' ? 'nccl' : 'gloo',
+    link: { iface: 'lo', statedGbps: statedGbps('lo'), measuredGBs: await measureLoopback() },
+    rows,
+  };
 }
 
 if (require.main === module && process.argv[2] === '--patho-bench-worker') {

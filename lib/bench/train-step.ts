@@ -47,19 +47,32 @@ export function syntheticBatch(n: number, size: number, channels: number, seed =
   const images = new Uint8Array(n * size * size * channels);
   const masks = new Uint8Array(n * size * size);
   let s = seed >>> 0;
-  const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
   for (let i = 0; i < n; i++) {
-    const fx = 2 + rand() * 6, fy = 2 + rand() * 6, ph = rand() * 6.28;
+    const fx = 2 + rand() * 6,
+      fy = 2 + rand() * 6,
+      ph = rand() * 6.28;
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {
-        const v = Math.sin((fx * x) / size * 6.28 + ph) * Math.cos((fy * y) / size * 6.28);
+        const v = Math.sin(((fx * x) / size) * 6.28 + ph) * Math.cos(((fy * y) / size) * 6.28);
         const p = (i * size + y) * size + x;
         masks[p] = v > 0.2 ? 1 : 0;
-        for (let c = 0; c < channels; c++) images[p * channels + c] = Math.max(0, Math.min(255, Math.round(128 + 90 * v + (rand() - 0.5) * 40)));
+        for (let c = 0; c < channels; c++)
+          images[p * channels + c] = Math.max(0, Math.min(255, Math.round(128 + 90 * v + (rand() - 0.5) * 40)));
       }
     }
   }
-  return { images, masks, n, height: size, width: size, channels, mean: Array(channels).fill(0.5), std: Array(channels).fill(0.25), names: [] };
+  return {
+    images,
+    masks,
+    n,
+    height: size,
+    width: size,
+    channels,
+    mean: Array(channels).fill(0.5),
+    std: Array(channels).fill(0.25),
+    names: [],
+  };
 }
 
 export async function benchTrainStep(o: StepBenchOptions): Promise<StepBenchResult> {
@@ -67,7 +80,14 @@ export async function benchTrainStep(o: StepBenchOptions): Promise<StepBenchResu
   const inChannels = o.inChannels ?? 3;
   const net = new UNet({ inChannels, outChannels: 1, width: o.width, depth, seed: o.seed ?? 0, device: o.device });
   const precision = o.precision ?? 'fp32';
-  const model = new Model(net, { device: o.device, checkpoint: false, optimizer: o.optimizer ?? 'sgd', lr: 1e-3, schedule: 'constant', precision });
+  const model = new Model(net, {
+    device: o.device,
+    checkpoint: false,
+    optimizer: o.optimizer ?? 'sgd',
+    lr: 1e-3,
+    schedule: 'constant',
+    precision,
+  });
   await model.ready();
   const batch = syntheticBatch(o.batch, o.size, inChannels, (o.seed ?? 0) + 1);
   try {

@@ -32,8 +32,26 @@ export interface ClassList {
 
 /** Display colours: black background, then well-separated hues (Sasha Trubetskoy's 20 distinct colours). */
 export const PALETTE: readonly string[] = [
-  '#000000', '#e6194b', '#3cb44b', '#4363d8', '#ffe119', '#f58231', '#911eb4', '#46f0f0', '#f032e6', '#bcf60c',
-  '#fabebe', '#008080', '#e6beff', '#9a6324', '#fffac8', '#800000', '#aaffc3', '#808000', '#ffd8b1', '#000075',
+  '#000000',
+  '#e6194b',
+  '#3cb44b',
+  '#4363d8',
+  '#ffe119',
+  '#f58231',
+  '#911eb4',
+  '#46f0f0',
+  '#f032e6',
+  '#bcf60c',
+  '#fabebe',
+  '#008080',
+  '#e6beff',
+  '#9a6324',
+  '#fffac8',
+  '#800000',
+  '#aaffc3',
+  '#808000',
+  '#ffd8b1',
+  '#000075',
 ];
 
 /** Most classes a model may have: labels are uint8 on the device and 255 stays free for the ignore index. */
@@ -64,25 +82,41 @@ export function parseClasses(json: unknown, file: string): ClassList {
   }
   const raw = (obj as { classes: unknown[] }).classes;
   if (raw.length < 2 || raw.length > MAX_CLASSES) {
-    throw invalidOption(`"classes" in ${file}`, `2 to ${MAX_CLASSES} classes (class 0 is background)`, `${raw.length} classes`, 'ERR_PATHO_DATA');
+    throw invalidOption(
+      `"classes" in ${file}`,
+      `2 to ${MAX_CLASSES} classes (class 0 is background)`,
+      `${raw.length} classes`,
+      'ERR_PATHO_DATA',
+    );
   }
   let kind: ClassList['kind'] | undefined;
   const names = new Set<string>();
   const keys = new Set<string>();
   const classes = raw.map((c, i): ClassDef => {
     const where = `classes[${i}]`;
-    if (!c || typeof c !== 'object') throw invalidOption(`${where} in ${file}`, 'an object with "name" and "value" or "rgb"', c, 'ERR_PATHO_DATA');
+    if (!c || typeof c !== 'object')
+      throw invalidOption(`${where} in ${file}`, 'an object with "name" and "value" or "rgb"', c, 'ERR_PATHO_DATA');
     const e = c as Record<string, unknown>;
-    if (typeof e.name !== 'string' || e.name.trim() === '') throw invalidOption(`${where}.name in ${file}`, 'a non-empty string', e.name, 'ERR_PATHO_DATA');
+    if (typeof e.name !== 'string' || e.name.trim() === '')
+      throw invalidOption(`${where}.name in ${file}`, 'a non-empty string', e.name, 'ERR_PATHO_DATA');
     if (names.has(e.name)) throw invalidOption(`${where}.name in ${file}`, 'a name used once', e.name, 'ERR_PATHO_DATA');
     names.add(e.name);
     const k: ClassList['kind'] = e.rgb !== undefined ? 'rgb' : 'index';
-    if (e.rgb !== undefined && e.value !== undefined) throw invalidOption(`${where} in ${file}`, 'either "value" or "rgb", not both', c, 'ERR_PATHO_DATA');
+    if (e.rgb !== undefined && e.value !== undefined)
+      throw invalidOption(`${where} in ${file}`, 'either "value" or "rgb", not both', c, 'ERR_PATHO_DATA');
     if (kind && k !== kind) {
-      throw invalidOption(`${where} in ${file}`, `a "${kind === 'rgb' ? 'rgb' : 'value'}" like the classes before it (masks are index or colour images, not both)`, c, 'ERR_PATHO_DATA');
+      throw invalidOption(
+        `${where} in ${file}`,
+        `a "${kind === 'rgb' ? 'rgb' : 'value'}" like the classes before it (masks are index or colour images, not both)`,
+        c,
+        'ERR_PATHO_DATA',
+      );
     }
     kind = k;
-    const def: ClassDef = { name: e.name, color: e.color !== undefined ? parseRgb(e.color, `${where}.color`, file) : parseRgb(PALETTE[i % PALETTE.length], where, file) };
+    const def: ClassDef = {
+      name: e.name,
+      color: e.color !== undefined ? parseRgb(e.color, `${where}.color`, file) : parseRgb(PALETTE[i % PALETTE.length], where, file),
+    };
     if (k === 'rgb') def.rgb = parseRgb(e.rgb, `${where}.rgb`, file);
     else def.value = e.value === undefined ? i : parseValue(e.value, `${where}.value`, file);
     const key = def.rgb ? hexColor(def.rgb) : String(def.value);
@@ -122,7 +156,12 @@ export function readClassesFile(file: string): ClassList {
 export function classesFromNames(names: string[], flag = '--classes'): ClassList {
   const list = names.map((n) => n.trim());
   if (list.length < 2 || list.length > MAX_CLASSES || list.some((n) => n === '') || new Set(list).size !== list.length) {
-    throw invalidOption(flag, `2 to ${MAX_CLASSES} distinct, non-empty class names separated by commas (class 0 is background)`, names.join(','), 'ERR_PATHO_USAGE');
+    throw invalidOption(
+      flag,
+      `2 to ${MAX_CLASSES} distinct, non-empty class names separated by commas (class 0 is background)`,
+      names.join(','),
+      'ERR_PATHO_USAGE',
+    );
   }
   return parseClasses({ classes: list.map((name, value) => ({ name, value })) }, flag);
 }
@@ -130,8 +169,12 @@ export function classesFromNames(names: string[], flag = '--classes'): ClassList
 /** A K-class checkpoint (or model) used with a class list of another length: one clear error. */
 export function checkClassCount(list: ClassList, K: number, what: string): void {
   if (list.classes.length !== K) {
-    throw invalidOption(`the class list (${list.source ?? 'classes'}: ${list.classes.map((c) => c.name).join(', ')})`,
-      `${K} classes to match ${what}`, `${list.classes.length} classes`, 'ERR_PATHO_USAGE');
+    throw invalidOption(
+      `the class list (${list.source ?? 'classes'}: ${list.classes.map((c) => c.name).join(', ')})`,
+      `${K} classes to match ${what}`,
+      `${list.classes.length} classes`,
+      'ERR_PATHO_USAGE',
+    );
   }
 }
 

@@ -25,15 +25,19 @@ const rgbKey = (r: number, g: number, b: number) => (r << 16) | (g << 8) | b;
 export function decodeLabels(mask: MaskPixels, classes: ClassList, file: string, ignoreIndex = IGNORE_LABEL): Uint8Array {
   const { data, width, height, channels } = mask;
   const n = width * height;
-  if (data.length !== n * channels) throw invalidOption(`decodeLabels ${file}`, `${n * channels} values (${width}x${height}x${channels})`, data.length, 'ERR_PATHO_SHAPE');
+  if (data.length !== n * channels)
+    throw invalidOption(`decodeLabels ${file}`, `${n * channels} values (${width}x${height}x${channels})`, data.length, 'ERR_PATHO_SHAPE');
   if (!Number.isInteger(ignoreIndex) || ignoreIndex < classes.classes.length || ignoreIndex > 255) {
     throw invalidOption('ignoreIndex', `an integer from ${classes.classes.length} to 255 (not a class index)`, ignoreIndex);
   }
   const out = new Uint8Array(n);
   const bad = (what: string, i: number): DataError => {
-    const x = i % width, y = Math.floor(i / width);
-    return new DataError(`${file}: mask ${what} at pixel (${x}, ${y}) is not in the class list (${describeClasses(classes)}${classes.source ? ` from ${classes.source}` : ''})`,
-      [{ files: [file], reason: `${what} is not a class` }]);
+    const x = i % width,
+      y = Math.floor(i / width);
+    return new DataError(
+      `${file}: mask ${what} at pixel (${x}, ${y}) is not in the class list (${describeClasses(classes)}${classes.source ? ` from ${classes.source}` : ''})`,
+      [{ files: [file], reason: `${what} is not a class` }],
+    );
   };
   if (classes.kind === 'index') {
     const lut = new Int16Array(65536).fill(-1);
@@ -43,8 +47,10 @@ export function decodeLabels(mask: MaskPixels, classes: ClassList, file: string,
       const o = i * channels;
       const v = data[o];
       if (channels >= 3 && (data[o + 1] !== v || data[o + 2] !== v)) {
-        throw new DataError(`${file}: a colour mask (pixel (${i % width}, ${Math.floor(i / width)}) is ${hexColor([data[o], data[o + 1], data[o + 2]] as Rgb)}) but the class list gives mask values (${describeClasses(classes)}): give the classes "rgb" colours in classes.json`,
-          [{ files: [file], reason: 'colour mask with value classes' }]);
+        throw new DataError(
+          `${file}: a colour mask (pixel (${i % width}, ${Math.floor(i / width)}) is ${hexColor([data[o], data[o + 1], data[o + 2]] as Rgb)}) but the class list gives mask values (${describeClasses(classes)}): give the classes "rgb" colours in classes.json`,
+          [{ files: [file], reason: 'colour mask with value classes' }],
+        );
       }
       const k = lut[v];
       if (k < 0) throw bad(`value ${v}`, i);
@@ -53,8 +59,10 @@ export function decodeLabels(mask: MaskPixels, classes: ClassList, file: string,
     return out;
   }
   if (channels < 3) {
-    throw new DataError(`${file}: a ${channels}-channel mask but the class list gives mask colours (${describeClasses(classes)}): colour masks must be RGB or palette images`,
-      [{ files: [file], reason: 'grey mask with colour classes' }]);
+    throw new DataError(
+      `${file}: a ${channels}-channel mask but the class list gives mask colours (${describeClasses(classes)}): colour masks must be RGB or palette images`,
+      [{ files: [file], reason: 'grey mask with colour classes' }],
+    );
   }
   const map = new Map<number, number>();
   classes.classes.forEach((c, k) => map.set(rgbKey(...c.rgb!), k));

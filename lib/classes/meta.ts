@@ -33,15 +33,30 @@ export function classesFromCheckpoint(meta: Record<string, unknown>, outChannels
   if (names === undefined || names === null) {
     return classesFromNames(['background', ...Array.from({ length: K - 1 }, (_, i) => `class${i + 1}`)], file);
   }
-  if (!Array.isArray(names) || names.length !== K || names.some((n) => typeof n !== 'string' || n.trim() === '') || new Set(names).size !== K) {
+  if (
+    !Array.isArray(names) ||
+    names.length !== K ||
+    names.some((n) => typeof n !== 'string' || n.trim() === '') ||
+    new Set(names).size !== K
+  ) {
     throw bad(file, 'classes', `${K} distinct class names (one per output channel of the model)`, names);
   }
   const colors = meta.classColors;
-  if (colors !== undefined && (!Array.isArray(colors) || colors.length !== K || colors.some((c) => typeof c !== 'string' || !/^#[0-9a-fA-F]{6}$/.test(c)))) {
+  if (
+    colors !== undefined &&
+    (!Array.isArray(colors) || colors.length !== K || colors.some((c) => typeof c !== 'string' || !/^#[0-9a-fA-F]{6}$/.test(c)))
+  ) {
     throw bad(file, 'classColors', `${K} colours '#rrggbb'`, colors);
   }
-  const list = parseClasses({
-    classes: (names as string[]).map((name, value) => ({ name, value, color: (colors as string[] | undefined)?.[value] ?? PALETTE[value % PALETTE.length] })),
-  }, file);
+  const list = parseClasses(
+    {
+      classes: (names as string[]).map((name, value) => ({
+        name,
+        value,
+        color: (colors as string[] | undefined)?.[value] ?? PALETTE[value % PALETTE.length],
+      })),
+    },
+    file,
+  );
   return list;
 }

@@ -133,7 +133,9 @@ export class Flags {
     const bounds = check?.min !== undefined ? ` ${check.minExclusive ? '>' : '>='} ${check.min}` : '';
     const upper = check?.max !== undefined ? `${bounds ? ' and' : ''} <= ${check.max}` : '';
     const bad =
-      String(raw).trim() === '' || !Number.isFinite(v) || (check?.int && !Number.isInteger(v)) ||
+      String(raw).trim() === '' ||
+      !Number.isFinite(v) ||
+      (check?.int && !Number.isInteger(v)) ||
       (check?.min !== undefined && (check.minExclusive ? v <= check.min : v < check.min)) ||
       (check?.max !== undefined && v > check.max);
     if (bad) throw new UsageError(`Expected ${what}${bounds}${upper} for --${name} but received '${raw}'`);
@@ -145,7 +147,8 @@ export class Flags {
   }
   choice<T extends string>(name: string, choices: readonly T[]): T {
     const v = this.str(name);
-    if (!(choices as readonly string[]).includes(v)) throw new UsageError(`Expected one of ${choices.join(', ')} for --${name} but received '${v}'`);
+    if (!(choices as readonly string[]).includes(v))
+      throw new UsageError(`Expected one of ${choices.join(', ')} for --${name} but received '${v}'`);
     return v as T;
   }
   numList(name: string, check?: { min?: number; max?: number; int?: boolean }): number[] {
@@ -157,9 +160,19 @@ export class Flags {
     }
     const parts = raw.split(',').map((s) => s.trim());
     const vals = parts.map(Number);
-    if (parts.some((p) => p === '') || vals.some((v) => !Number.isFinite(v) || (check?.int && !Number.isInteger(v)) ||
-        (check?.min !== undefined && v < check.min) || (check?.max !== undefined && v > check.max))) {
-      throw new UsageError(`Expected a comma-separated list of ${check?.int ? 'integers' : 'numbers'}${check?.min !== undefined ? ` >= ${check.min}` : ''}${check?.max !== undefined ? ` <= ${check.max}` : ''} for --${name} but received '${raw}'`);
+    if (
+      parts.some((p) => p === '') ||
+      vals.some(
+        (v) =>
+          !Number.isFinite(v) ||
+          (check?.int && !Number.isInteger(v)) ||
+          (check?.min !== undefined && v < check.min) ||
+          (check?.max !== undefined && v > check.max),
+      )
+    ) {
+      throw new UsageError(
+        `Expected a comma-separated list of ${check?.int ? 'integers' : 'numbers'}${check?.min !== undefined ? ` >= ${check.min}` : ''}${check?.max !== undefined ? ` <= ${check.max}` : ''} for --${name} but received '${raw}'`,
+      );
     }
     return vals;
   }
@@ -170,7 +183,9 @@ export class Flags {
     try {
       st = fs.statSync(p);
     } catch {
-      throw new UsageError(`Expected an existing ${kind === 'any' ? 'file or folder' : kind === 'dir' ? 'folder' : 'file'} for --${name} but '${p}' does not exist`);
+      throw new UsageError(
+        `Expected an existing ${kind === 'any' ? 'file or folder' : kind === 'dir' ? 'folder' : 'file'} for --${name} but '${p}' does not exist`,
+      );
     }
     if (kind === 'file' && !st.isFile()) throw new UsageError(`Expected a file for --${name} but '${p}' is a folder`);
     if (kind === 'dir' && !st.isDirectory()) throw new UsageError(`Expected a folder for --${name} but '${p}' is a file`);
@@ -196,7 +211,12 @@ export function parseFlags(argv: string[], cmd: CommandSpec, opts: { positionals
     options[name] = { type: d.type, ...(d.short ? { short: d.short } : {}), ...(d.multiple ? { multiple: true } : {}) };
   }
   try {
-    const { values, positionals } = parseArgs({ args: withOptionalValues(argv, cmd.flags), options, strict: true, allowPositionals: opts.positionals ?? false });
+    const { values, positionals } = parseArgs({
+      args: withOptionalValues(argv, cmd.flags),
+      options,
+      strict: true,
+      allowPositionals: opts.positionals ?? false,
+    });
     return new Flags(values as Flags['values'], positionals, cmd.flags);
   } catch (e) {
     const err = e as Error & { code?: string };
@@ -204,7 +224,9 @@ export function parseFlags(argv: string[], cmd: CommandSpec, opts: { positionals
       const given = /Unknown option '([^']+)'/.exec(err.message)?.[1] ?? '';
       const word = given.replace(/^--?/, '').replace(/=.*$/, '');
       const guess = given.startsWith('--') ? didYouMean(word, Object.keys(cmd.flags)) : undefined;
-      throw new UsageError(`Unknown option '${given}'${guess ? `; did you mean --${guess}?` : ''} (\`patho ${cmd.name} --help\` lists them)`);
+      throw new UsageError(
+        `Unknown option '${given}'${guess ? `; did you mean --${guess}?` : ''} (\`patho ${cmd.name} --help\` lists them)`,
+      );
     }
     if (err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || err.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
       throw new UsageError(err.message.split('\n')[0]);
@@ -217,7 +239,10 @@ export function parseFlags(argv: string[], cmd: CommandSpec, opts: { positionals
 export function ensureWritableDir(dir: string, flag: string): string {
   const p = path.resolve(dir);
   const fail = (e: unknown): never => {
-    throw new PathoError('ERR_PATHO_OUTPUT', `cannot write to the folder given by --${flag}: '${p}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PathoError(
+      'ERR_PATHO_OUTPUT',
+      `cannot write to the folder given by --${flag}: '${p}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   };
   try {
     // Create missing levels one at a time from the nearest existing ancestor: mkdirSync's

@@ -1,7 +1,16 @@
 // The class list of a model as predict and evaluate use it: the checkpoint's names and colours
 // (patho.classes, patho.classColors), renamed by --classes (which must have as many names as the model
 // has classes), and the flags of object separation (--split, --min-area, --max-hole, --boundary-class).
-import { checkClassCount, classesFromNames, describeClasses, hexColor, parseClasses, PALETTE, type ClassList, type Rgb } from '../classes/classes';
+import {
+  checkClassCount,
+  classesFromNames,
+  describeClasses,
+  hexColor,
+  parseClasses,
+  PALETTE,
+  type ClassList,
+  type Rgb,
+} from '../classes/classes';
 import { classesFromCheckpoint } from '../classes/meta';
 import { PathoError, UsageError } from '../errors';
 import type { ObjectOptions } from '../predict/objects';
@@ -37,10 +46,17 @@ const BINARY_COLOR: Rgb = [255, 32, 32];
 /** The model's classes from its checkpoint, renamed by --classes (same count, or one clear error). */
 export function modelClasses(f: Flags, modelFile: string, K: number): ModelClasses {
   const meta = parseMeta(modelFile);
-  const given = f.has('classes') ? f.str('classes').split(',').map((s) => s.trim()) : null;
+  const given = f.has('classes')
+    ? f
+        .str('classes')
+        .split(',')
+        .map((s) => s.trim())
+    : null;
   if (K <= 1) {
     if (given && given.length !== 1) {
-      throw new UsageError(`Expected one class name for --classes (${modelFile} is a binary model: one output channel) but received ${given.length} (${given.join(', ')})`);
+      throw new UsageError(
+        `Expected one class name for --classes (${modelFile} is a binary model: one output channel) but received ${given.length} (${given.join(', ')})`,
+      );
     }
     const recorded = Array.isArray(meta.classes) && typeof meta.classes[0] === 'string' ? (meta.classes[0] as string) : 'Positive';
     return { K: 1, list: null, objectClasses: [{ name: given?.[0] || recorded, color: BINARY_COLOR }] };
@@ -49,7 +65,10 @@ export function modelClasses(f: Flags, modelFile: string, K: number): ModelClass
   if (given) {
     const renamed = classesFromNames(given);
     checkClassCount(renamed, K, `the ${K}-class checkpoint ${modelFile} (${describeClasses(list)})`);
-    list = parseClasses({ classes: renamed.classes.map((c, k) => ({ name: c.name, value: k, color: hexColor(list.classes[k].color) })) }, '--classes');
+    list = parseClasses(
+      { classes: renamed.classes.map((c, k) => ({ name: c.name, value: k, color: hexColor(list.classes[k].color) })) },
+      '--classes',
+    );
   }
   return { K, list, objectClasses: list.classes.map((c) => ({ name: c.name, color: c.color })) };
 }
@@ -57,7 +76,8 @@ export function modelClasses(f: Flags, modelFile: string, K: number): ModelClass
 /** The boundary class of the boundary recipe: --boundary-class NAME, none, or a class named 'boundary' when K >= 3. */
 export function boundaryClass(f: Flags, mc: ModelClasses): number | null {
   if (!mc.list) {
-    if (f.has('boundary-class')) throw new UsageError('--boundary-class is for K-class models (the recipe background, interior, boundary); this model is binary');
+    if (f.has('boundary-class'))
+      throw new UsageError('--boundary-class is for K-class models (the recipe background, interior, boundary); this model is binary');
     return null;
   }
   const names = mc.list.classes.map((c) => c.name);
@@ -65,8 +85,14 @@ export function boundaryClass(f: Flags, mc: ModelClasses): number | null {
     const v = f.str('boundary-class');
     if (v === 'none') return null;
     const k = names.findIndex((n) => n.toLowerCase() === v.toLowerCase());
-    if (k < 1) throw new UsageError(`Expected a foreground class of the model (${names.slice(1).join(', ')}) or none for --boundary-class but received '${v}'`);
-    if (mc.K < 3) throw new UsageError(`--boundary-class needs a model with an interior and a boundary class (3 or more classes); this one has ${mc.K}`);
+    if (k < 1)
+      throw new UsageError(
+        `Expected a foreground class of the model (${names.slice(1).join(', ')}) or none for --boundary-class but received '${v}'`,
+      );
+    if (mc.K < 3)
+      throw new UsageError(
+        `--boundary-class needs a model with an interior and a boundary class (3 or more classes); this one has ${mc.K}`,
+      );
     return k;
   }
   const k = names.findIndex((n, i) => i > 0 && n.toLowerCase() === 'boundary');
@@ -94,7 +120,10 @@ function hexToRgb(h: string): Rgb {
 
 /** A probability threshold (--threshold, --thresholds) means nothing to a K-class model (argmax): one error, not a silent no-op. */
 export function checkNoThreshold(f: Flags, mc: ModelClasses, modelFile: string, flag: 'threshold' | 'thresholds'): void {
-  if (mc.K > 1 && f.has(flag)) throw new UsageError(`--${flag} applies to binary models; ${modelFile} has ${mc.K} classes and each pixel takes its most probable class`);
+  if (mc.K > 1 && f.has(flag))
+    throw new UsageError(
+      `--${flag} applies to binary models; ${modelFile} has ${mc.K} classes and each pixel takes its most probable class`,
+    );
 }
 
 /** The object flags do nothing without predict's --objects (evaluate's --instances): one error rather than a silent no-op. */
@@ -109,7 +138,17 @@ export function checkObjectFlags(f: Flags, enabledBy: 'objects' | 'instances'): 
 }
 
 /** Flags of plain-image prediction that slide mode does not take (objects and overlays are written for images only). */
-const IMAGE_ONLY = ['objects', 'overlay', 'overlay-alpha', 'image-mpp', 'split', 'min-area', 'max-hole', 'boundary-class', 'classes'] as const;
+const IMAGE_ONLY = [
+  'objects',
+  'overlay',
+  'overlay-alpha',
+  'image-mpp',
+  'split',
+  'min-area',
+  'max-hole',
+  'boundary-class',
+  'classes',
+] as const;
 
 /**
  * Slide prediction writes a binary model's probability pyramid and regions; one clear error, rather than
@@ -118,9 +157,13 @@ const IMAGE_ONLY = ['objects', 'overlay', 'overlay-alpha', 'image-mpp', 'split',
 export function checkSlideSupport(f: Flags, outChannels?: number, modelFile?: string): void {
   const given = IMAGE_ONLY.filter((k) => f.has(k));
   if (given.length) {
-    throw new UsageError(`${given.map((k) => `--${k}`).join(', ')}: written for plain images only; slides give the probability pyramid, regions and summary (predict the slide's regions exported as images for objects)`);
+    throw new UsageError(
+      `${given.map((k) => `--${k}`).join(', ')}: written for plain images only; slides give the probability pyramid, regions and summary (predict the slide's regions exported as images for objects)`,
+    );
   }
   if (outChannels !== undefined && outChannels > 1) {
-    throw new UsageError(`${modelFile} is a ${outChannels}-class model; slide prediction takes binary models (predict the slide's regions exported as images for class maps)`);
+    throw new UsageError(
+      `${modelFile} is a ${outChannels}-class model; slide prediction takes binary models (predict the slide's regions exported as images for class maps)`,
+    );
   }
 }

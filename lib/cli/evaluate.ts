@@ -33,7 +33,9 @@ export function formatClassReport(r: ClassEvaluationReport, names: readonly stri
   const fg = names.slice(1);
   const nameW = Math.max(5, ...r.images.map((i) => String(i.name).length));
   const cell = (v: unknown) => (typeof v === 'number' ? v.toFixed(4) : '-').padStart(Math.max(10, ...fg.map((n) => n.length)));
-  const lines = [['image'.padEnd(nameW), ...['dice', 'iou', ...fg].map((c) => c.padStart(Math.max(10, ...fg.map((n) => n.length))))].join('  ')];
+  const lines = [
+    ['image'.padEnd(nameW), ...['dice', 'iou', ...fg].map((c) => c.padStart(Math.max(10, ...fg.map((n) => n.length))))].join('  '),
+  ];
   for (const im of r.images) {
     const cls = im.classes as ClassEvaluationReport['classes'];
     lines.push([String(im.name).padEnd(nameW), cell(im.dice), cell(im.iou), ...fg.map((n) => cell(cls[n].dice))].join('  '));
@@ -43,8 +45,15 @@ export function formatClassReport(r: ClassEvaluationReport, names: readonly stri
 }
 
 /** The masks' decoding for a K-class model: a classes.json beside the data, instance labels (--instances auto, boundary recipe), or index masks. */
-function labelSpecFor(f: Flags, data: string, masks: string, mc: ModelClasses, modelFile: string, instances: ExtraOptions['instances'],
-  boundaryClass: number | null): { spec: LabelSpec; names: string[] } {
+function labelSpecFor(
+  f: Flags,
+  data: string,
+  masks: string,
+  mc: ModelClasses,
+  modelFile: string,
+  instances: ExtraOptions['instances'],
+  boundaryClass: number | null,
+): { spec: LabelSpec; names: string[] } {
   const file = findClassesFile(data, masks);
   let list: ClassList = mc.list!;
   if (file) {
@@ -53,11 +62,17 @@ function labelSpecFor(f: Flags, data: string, masks: string, mc: ModelClasses, m
   }
   if (f.has('ignore-index')) {
     const v = f.num('ignore-index', { int: true, min: 0, max: 65535 });
-    if (list.kind === 'rgb') throw new UsageError(`--ignore-index gives a mask value but the masks of ${list.source} are colour masks: give "ignore": { "rgb": ... } in it`);
+    if (list.kind === 'rgb')
+      throw new UsageError(
+        `--ignore-index gives a mask value but the masks of ${list.source} are colour masks: give "ignore": { "rgb": ... } in it`,
+      );
     list = { ...list, ignore: { value: v } };
   }
   const fromInstances = !file && instances === 'auto' && boundaryClass !== null;
-  return { spec: { classes: list, ...(fromInstances ? { fromInstances: { rim: DEFAULTS.boundaryWidth } } : {}) }, names: list.classes.map((c) => c.name) };
+  return {
+    spec: { classes: list, ...(fromInstances ? { fromInstances: { rim: DEFAULTS.boundaryWidth } } : {}) },
+    names: list.classes.map((c) => c.name),
+  };
 }
 
 export async function evaluateCommand(argv: string[]): Promise<void> {
@@ -70,7 +85,11 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   }
   if (plot) ensureWritableDir(path.dirname(path.resolve(plot)), 'plot');
   const errors = f.has('errors') ? ensureWritableDir(f.str('errors'), 'errors') : null;
-  const instances: ExtraOptions['instances'] = !f.has('instances') ? null : f.str('instances') === 'auto' ? 'auto' : { dir: f.existing('instances', 'dir') };
+  const instances: ExtraOptions['instances'] = !f.has('instances')
+    ? null
+    : f.str('instances') === 'auto'
+      ? 'auto'
+      : { dir: f.existing('instances', 'dir') };
   const mpp = f.optNum('mpp', { min: 0, minExclusive: true }) ?? null;
   checkObjectFlags(f, 'instances');
   const modelFile = f.existing('model', 'file');
@@ -81,22 +100,42 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     const objects = objectOptions(f, mc);
     const masks = f.str('masks');
     if (mc.K > 1) {
-      if (plot) throw new UsageError(`--plot draws Dice against the threshold of a binary model; ${modelFile} has ${mc.K} classes (argmax, no threshold)`);
+      if (plot)
+        throw new UsageError(
+          `--plot draws Dice against the threshold of a binary model; ${modelFile} has ${mc.K} classes (argmax, no threshold)`,
+        );
       const { spec, names } = labelSpecFor(f, data, masks, mc, modelFile, instances, objects.boundaryClass ?? null);
       const dataset = await new FolderDataset(data, { images: f.str('images'), masks, labels: spec }).ready();
-      const r = await evaluateClassDataset(loaded, dataset, tiled, { names, instances, objects, errors, mpp, boundaryClass: objects.boundaryClass ?? null });
+      const r = await evaluateClassDataset(loaded, dataset, tiled, {
+        names,
+        instances,
+        objects,
+        errors,
+        mpp,
+        boundaryClass: objects.boundaryClass ?? null,
+      });
       if (f.bool('json')) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stdout.write(formatClassReport(r, names) + '\n');
       return;
     }
-    if (f.has('ignore-index')) throw new UsageError(`--ignore-index is for K-class models; ${modelFile} is binary (masks: > 0 is foreground)`);
+    if (f.has('ignore-index'))
+      throw new UsageError(`--ignore-index is for K-class models; ${modelFile} is binary (masks: > 0 is foreground)`);
     const dataset = await new FolderDataset(data, { images: f.str('images'), masks }).ready();
-    const o: ExtraOptions = { names: ['background', mc.objectClasses[0].name], instances, objects: { ...objects, threshold: thresholds[0] }, errors, mpp };
+    const o: ExtraOptions = {
+      names: ['background', mc.objectClasses[0].name],
+      instances,
+      objects: { ...objects, threshold: thresholds[0] },
+      errors,
+      mpp,
+    };
     let instanceValues = false;
     const report = await evaluateDataset(loaded, dataset, tiled, thresholds, async (i, image, mask, prob, row) => {
       const pred = Uint8Array.from(prob, (p) => (p > thresholds[0] ? 1 : 0));
       const e = dataset.entry(i);
-      const x = await imageExtras({ stem: e.stem, maskFile: e.mask, image, truth: mask, pred, prediction: { kind: 'binary', prob, mask: pred } }, o);
+      const x = await imageExtras(
+        { stem: e.stem, maskFile: e.mask, image, truth: mask, pred, prediction: { kind: 'binary', prob, mask: pred } },
+        o,
+      );
       instanceValues ||= x.instanceValues;
       Object.assign(row, x.scores);
     });

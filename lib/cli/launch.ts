@@ -30,10 +30,12 @@ export function parseLaunchArgs(argv: string[]): LaunchOptions {
   const f = parseFlags(own, LAUNCH, { positionals: true });
   const value = (name: string): string | undefined => f.optStr(name);
   if (sep < 0) command.push(...f.positionals);
-  else if (f.positionals.length > 0) throw new UsageError(`Expected options before '--' but received '${f.positionals[0]}'\n${launchUsage}`);
+  else if (f.positionals.length > 0)
+    throw new UsageError(`Expected options before '--' but received '${f.positionals[0]}'\n${launchUsage}`);
   if (command.length === 0) throw new UsageError(`Expected a command to run after '--' but received none\n${launchUsage}`);
   const nproc = intOption(value('nproc'), '-n/--nproc', null, 1);
-  if (nproc > LAUNCH_MAX_NPROC) throw new UsageError(`Expected at most ${LAUNCH_MAX_NPROC} worker processes per node for -n/--nproc but received '${nproc}'`);
+  if (nproc > LAUNCH_MAX_NPROC)
+    throw new UsageError(`Expected at most ${LAUNCH_MAX_NPROC} worker processes per node for -n/--nproc but received '${nproc}'`);
   const nnodes = intOption(value('nnodes'), '--nnodes', specDefault('nnodes'), 1);
   const nodeRank = intOption(value('node-rank'), '--node-rank', specDefault('node-rank'), 0);
   if (nodeRank >= nnodes) throw new UsageError(`Expected --node-rank below --nnodes (${nnodes}) but received '${nodeRank}'`);
@@ -47,7 +49,11 @@ export function parseLaunchArgs(argv: string[]): LaunchOptions {
     return v;
   };
   return {
-    nproc, nnodes, nodeRank, masterPort, command,
+    nproc,
+    nnodes,
+    nodeRank,
+    masterPort,
+    command,
     masterAddr: f.str('master-addr'),
     timeoutS: num(value('timeout'), '--timeout', 0),
     graceS: num(value('grace'), '--grace', specDefault('grace')),

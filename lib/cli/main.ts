@@ -13,16 +13,28 @@ type Command = (argv: string[]) => Promise<number | void>;
 const commands = new Map<string, { spec: CommandSpec; load: () => Promise<Command> }>([
   ['demo', { spec: DEMO, load: async () => (await import('./demo')).demoCommand }],
   // slide training and prediction share the commands' flags; their modules build on the folder ones
-  ['train', { spec: TRAIN, load: async () => {
-    const { trainCommand } = await import('./train');
-    const { trainSlidesCommand, wantsSlideTraining } = await import('./train-slides');
-    return (argv) => (wantsSlideTraining(argv) ? trainSlidesCommand(argv) : trainCommand(argv));
-  } }],
-  ['predict', { spec: PREDICT, load: async () => {
-    const { predictCommand } = await import('./predict');
-    const { predictSlideCommand, wantsSlideMode } = await import('./predict-slide');
-    return (argv) => (wantsSlideMode(argv) ? predictSlideCommand(argv) : predictCommand(argv));
-  } }],
+  [
+    'train',
+    {
+      spec: TRAIN,
+      load: async () => {
+        const { trainCommand } = await import('./train');
+        const { trainSlidesCommand, wantsSlideTraining } = await import('./train-slides');
+        return (argv) => (wantsSlideTraining(argv) ? trainSlidesCommand(argv) : trainCommand(argv));
+      },
+    },
+  ],
+  [
+    'predict',
+    {
+      spec: PREDICT,
+      load: async () => {
+        const { predictCommand } = await import('./predict');
+        const { predictSlideCommand, wantsSlideMode } = await import('./predict-slide');
+        return (argv) => (wantsSlideMode(argv) ? predictSlideCommand(argv) : predictCommand(argv));
+      },
+    },
+  ],
   ['evaluate', { spec: EVALUATE, load: async () => (await import('./evaluate')).evaluateCommand }],
   ['bench', { spec: BENCH, load: async () => (await import('./bench')).benchCommand }],
   ['launch', { spec: LAUNCH, load: async () => (await import('./launch')).launchCommand }],
@@ -32,7 +44,12 @@ const commands = new Map<string, { spec: CommandSpec; load: () => Promise<Comman
 export function usage(): string {
   const lines = ['Usage: patho <command> [options]', '', 'Commands:'];
   for (const c of COMMANDS) lines.push(`  ${c.name.padEnd(10)} ${c.summary.split('\n')[0]}`);
-  lines.push('', 'Options:', '  -h, --help     this help; `patho <command> --help` lists a command\'s options', '  -v, --version  the version of patho');
+  lines.push(
+    '',
+    'Options:',
+    "  -h, --help     this help; `patho <command> --help` lists a command's options",
+    '  -v, --version  the version of patho',
+  );
   return lines.join('\n');
 }
 
@@ -50,7 +67,9 @@ export async function main(argv: string[]): Promise<number> {
     const cmd = commands.get(name);
     if (!cmd) {
       const guess = didYouMean(name, [...commands.keys()]);
-      throw new UsageError(`unknown command '${name}'${guess ? `; did you mean ${guess}?` : ''} (expected one of: ${[...commands.keys()].join(', ')})`);
+      throw new UsageError(
+        `unknown command '${name}'${guess ? `; did you mean ${guess}?` : ''} (expected one of: ${[...commands.keys()].join(', ')})`,
+      );
     }
     // launch's own flags end at `--`; what follows belongs to the workers' command
     if (wantsHelp(rest)) {

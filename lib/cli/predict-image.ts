@@ -41,7 +41,12 @@ export interface ImageOutputs {
 const GREEN: Rgb = [0, 255, 0];
 const RED: Rgb = [255, 32, 32];
 
-async function writeObjectFiles(o: ImageOutputOptions, img: RawImage, objs: ImageObjects, mc: ModelClasses): Promise<Record<string, number>> {
+async function writeObjectFiles(
+  o: ImageOutputOptions,
+  img: RawImage,
+  objs: ImageObjects,
+  mc: ModelClasses,
+): Promise<Record<string, number>> {
   const { instances, features } = objs;
   const base = path.join(o.out, o.stem);
   await writeLabelTiff(`${base}_instances.tif`, instances.labels, img.width, img.height, o.mpp);
@@ -55,12 +60,20 @@ async function writeObjectFiles(o: ImageOutputOptions, img: RawImage, objs: Imag
 
 function describeCounts(counts: Record<string, number>): string {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  return `${total} objects (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')})`;
+  return `${total} objects (${Object.entries(counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')})`;
 }
 
 /** Predicts one image with a binary or K-class model and writes its outputs. */
-export async function predictImageOutputs(model: ProbabilityModel, norm: Normalization, tiled: TiledOptions, img: RawImage, mc: ModelClasses,
-  o: ImageOutputOptions): Promise<ImageOutputs> {
+export async function predictImageOutputs(
+  model: ProbabilityModel,
+  norm: Normalization,
+  tiled: TiledOptions,
+  img: RawImage,
+  mc: ModelClasses,
+  o: ImageOutputOptions,
+): Promise<ImageOutputs> {
   const base = path.join(o.out, o.stem);
   const style = o.overlay === 'auto' ? defaultOverlayStyle(img.channels) : o.overlay;
   const parts: string[] = [];
@@ -71,18 +84,28 @@ export async function predictImageOutputs(model: ProbabilityModel, norm: Normali
     await writeGrey(maps.mask, img.width, img.height, `${base}_mask.png`);
     let fg = 0;
     for (let i = 0; i < maps.mask.length; i++) fg += maps.mask[i] ? 1 : 0;
-    parts.push(`foreground ${(100 * fg / maps.mask.length).toFixed(1)}%`);
+    parts.push(`foreground ${((100 * fg) / maps.mask.length).toFixed(1)}%`);
     let objs: ImageObjects | null = null;
     if (o.objects) {
       const prob = new Float32Array(maps.prob.length);
       for (let i = 0; i < prob.length; i++) prob[i] = maps.prob[i] / 255;
-      objs = await predictedObjects(img, { kind: 'binary', prob, mask: maps.mask }, { ...o.objects, threshold: o.threshold, ...(o.mpp !== null ? { mpp: o.mpp } : {}) });
+      objs = await predictedObjects(
+        img,
+        { kind: 'binary', prob, mask: maps.mask },
+        { ...o.objects, threshold: o.threshold, ...(o.mpp !== null ? { mpp: o.mpp } : {}) },
+      );
       counts = await writeObjectFiles(o, img, objs, mc);
       parts.push(describeCounts(counts));
     }
     if (style) {
       const labels = Uint8Array.from(maps.mask, (v) => (v ? 1 : 0));
-      const rgb = renderOverlay(img, labels, { style, alpha: o.overlayAlpha, fill: [GREEN, GREEN], outline: [RED, RED], ...(objs ? { edges: objs.instances.labels } : {}) });
+      const rgb = renderOverlay(img, labels, {
+        style,
+        alpha: o.overlayAlpha,
+        fill: [GREEN, GREEN],
+        outline: [RED, RED],
+        ...(objs ? { edges: objs.instances.labels } : {}),
+      });
       const png = await pngWithLegend(rgb, img.width, img.height, []);
       writeFileAtomic(`${base}_overlay.png`, png);
     }
@@ -93,10 +116,19 @@ export async function predictImageOutputs(model: ProbabilityModel, norm: Normali
     await writeClassesPng(cm.labels, img.width, img.height, list, `${base}_classes.png`);
     const px = new Float64Array(mc.K);
     for (const v of cm.labels) px[v]++;
-    parts.push(list.classes.slice(1).map((c, k) => `${c.name} ${(100 * px[k + 1] / cm.labels.length).toFixed(1)}%`).join(', '));
+    parts.push(
+      list.classes
+        .slice(1)
+        .map((c, k) => `${c.name} ${((100 * px[k + 1]) / cm.labels.length).toFixed(1)}%`)
+        .join(', '),
+    );
     let objs: ImageObjects | null = null;
     if (o.objects) {
-      objs = await predictedObjects(img, { kind: 'classes', K: mc.K, probs: floatPlanes(cm.prob), labels: cm.labels }, { ...o.objects, ...(o.mpp !== null ? { mpp: o.mpp } : {}) });
+      objs = await predictedObjects(
+        img,
+        { kind: 'classes', K: mc.K, probs: floatPlanes(cm.prob), labels: cm.labels },
+        { ...o.objects, ...(o.mpp !== null ? { mpp: o.mpp } : {}) },
+      );
       counts = await writeObjectFiles(o, img, objs, mc);
       parts.push(describeCounts(counts));
     }
@@ -104,9 +136,22 @@ export async function predictImageOutputs(model: ProbabilityModel, norm: Normali
       const colors = list.classes.map((c) => c.color);
       // with objects: each object outlined (touching ones apart) in the colour of its class
       const labels = objs ? objectClassImage(objs) : cm.labels;
-      const rgb = renderOverlay(img, labels, { style, alpha: o.overlayAlpha, fill: colors, ...(objs ? { edges: objs.instances.labels } : {}) });
-      const shown = objs && o.objects?.boundaryClass != null ? list.classes.filter((_, k) => k > 0 && k !== o.objects!.boundaryClass) : list.classes.slice(1);
-      const png = await pngWithLegend(rgb, img.width, img.height, shown.map((c) => ({ name: c.name, color: c.color })));
+      const rgb = renderOverlay(img, labels, {
+        style,
+        alpha: o.overlayAlpha,
+        fill: colors,
+        ...(objs ? { edges: objs.instances.labels } : {}),
+      });
+      const shown =
+        objs && o.objects?.boundaryClass != null
+          ? list.classes.filter((_, k) => k > 0 && k !== o.objects!.boundaryClass)
+          : list.classes.slice(1);
+      const png = await pngWithLegend(
+        rgb,
+        img.width,
+        img.height,
+        shown.map((c) => ({ name: c.name, color: c.color })),
+      );
       writeFileAtomic(`${base}_overlay.png`, png);
     }
   }

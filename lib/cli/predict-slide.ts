@@ -46,23 +46,36 @@ export function wantsSlideMode(argv: string[]): boolean {
   const st = fs.statSync(input);
   if (st.isFile()) return isSlideLike(input);
   if (!st.isDirectory()) return false;
-  return fs.readdirSync(input).some((n) => !n.startsWith('.') && fs.statSync(path.join(input, n)).isFile() && isSlideLike(path.join(input, n)));
+  return fs
+    .readdirSync(input)
+    .some((n) => !n.startsWith('.') && fs.statSync(path.join(input, n)).isFile() && isSlideLike(path.join(input, n)));
 }
 
 /** Slides of a folder: slide formats and plain images (opened as one-level slides). */
 export function listSlides(input: string): string[] {
   if (fs.statSync(input).isFile()) return [input];
   const exts = new Set([...IMAGE_EXTENSIONS, '.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide', '.btf', '.tf8', '.dcm']);
-  const files = fs.readdirSync(input).filter((n) => !n.startsWith('.') && exts.has(path.extname(n).toLowerCase()))
-    .map((n) => path.join(input, n)).filter((f) => fs.statSync(f).isFile()).sort();
+  const files = fs
+    .readdirSync(input)
+    .filter((n) => !n.startsWith('.') && exts.has(path.extname(n).toLowerCase()))
+    .map((n) => path.join(input, n))
+    .filter((f) => fs.statSync(f).isFile())
+    .sort();
   if (files.length === 0) throw new UsageError(`Expected slides or images in the folder given by --input but '${input}' has none`);
   return files;
 }
 
 function progressBar(name: string, out: NodeJS.WriteStream = process.stdout): { update: (p: SlideProgress) => void; stop: () => void } {
   if (out.isTTY) {
-    const bar = new cliProgress.SingleBar({ format: `${name} [{bar}] {value}/{total} tiles | {tps} tiles/s | ETA {eta_formatted}`, hideCursor: true, stream: out, etaBuffer: 50 },
-      cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${name} [{bar}] {value}/{total} tiles | {tps} tiles/s | ETA {eta_formatted}`,
+        hideCursor: true,
+        stream: out,
+        etaBuffer: 50,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     let started = false;
     return {
       update: (p) => {
@@ -95,7 +108,8 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
   const slides = listSlides(input);
   const out = ensureWritableDir(f.str('out'), 'out');
   const given = (['mpp', 'level', 'magnification'] as const).filter((k) => f.has(k));
-  if (given.length > 1) throw new UsageError(`Expected one of --mpp, --level and --magnification but received ${given.map((g) => `--${g}`).join(' and ')}`);
+  if (given.length > 1)
+    throw new UsageError(`Expected one of --mpp, --level and --magnification but received ${given.map((g) => `--${g}`).join(' and ')}`);
   const resolution = {
     ...(f.has('mpp') ? { mpp: f.num('mpp', { min: 0, minExclusive: true }) } : {}),
     ...(f.has('level') ? { level: f.num('level', { int: true, min: 0 }) } : {}),
@@ -103,7 +117,8 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
   };
   const method = f.choice('tissue-method', ['saturation', 'od'] as const);
   const tissueThreshold = f.optNum('tissue-threshold', { min: 0, max: method === 'od' ? 1.5 : 1 });
-  if (f.bool('no-tissue-mask') && tissueThreshold !== undefined) throw new UsageError('give either --no-tissue-mask or --tissue-threshold, not both');
+  if (f.bool('no-tissue-mask') && tissueThreshold !== undefined)
+    throw new UsageError('give either --no-tissue-mask or --tissue-threshold, not both');
   const reader = f.choice('reader', ['auto', 'sharp', 'openslide'] as const);
   const simplifyUm = f.num('simplify', { min: 0 });
   const thumbnailSize = f.num('thumbnail-size', { int: true, min: 16, max: 16384 });
@@ -138,14 +153,25 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
         const slide = await openSlide(file, { reader });
         try {
           const { summary } = await predictSlide(sm, slide, {
-            outDir: path.join(out, slideStem(file)), resolution, tile: tiled.tile, overlap: tiled.overlap, batch: tiled.batch, blend: tiled.blend,
-            threshold, tissue: f.bool('no-tissue-mask') ? false : { method, ...(tissueThreshold !== undefined ? { threshold: tissueThreshold } : {}) },
-            simplifyUm, thumbnailSize, signal: ac.signal, onProgress: bar.update,
+            outDir: path.join(out, slideStem(file)),
+            resolution,
+            tile: tiled.tile,
+            overlap: tiled.overlap,
+            batch: tiled.batch,
+            blend: tiled.blend,
+            threshold,
+            tissue: f.bool('no-tissue-mask') ? false : { method, ...(tissueThreshold !== undefined ? { threshold: tissueThreshold } : {}) },
+            simplifyUm,
+            thumbnailSize,
+            signal: ac.signal,
+            onProgress: bar.update,
           });
           bar.stop();
           const area = summary.positiveAreaMm2 !== null ? `${summary.positiveAreaMm2.toFixed(3)} mm² positive, ` : '';
-          process.stdout.write(`${name}: ${summary.width}x${summary.height}, ${summary.resolution as string}, ${summary.tiles} tiles, ${area}` +
-            `${(100 * summary.positiveFraction).toFixed(1)}% of tissue, ${summary.seconds.toFixed(1)} s -> ${path.join(out, slideStem(file))}\n`);
+          process.stdout.write(
+            `${name}: ${summary.width}x${summary.height}, ${summary.resolution as string}, ${summary.tiles} tiles, ${area}` +
+              `${(100 * summary.positiveFraction).toFixed(1)}% of tissue, ${summary.seconds.toFixed(1)} s -> ${path.join(out, slideStem(file))}\n`,
+          );
         } finally {
           slide.close();
         }
@@ -160,5 +186,9 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
     removeHandlers();
     loaded.model.dispose();
   }
-  if (failures.length) throw new PathoError('ERR_PATHO_SLIDE', `${failures.length} of ${slides.length} slides failed (${failures.join(', ')}); the others were written to ${out}`);
+  if (failures.length)
+    throw new PathoError(
+      'ERR_PATHO_SLIDE',
+      `${failures.length} of ${slides.length} slides failed (${failures.join(', ')}); the others were written to ${out}`,
+    );
 }

@@ -36,7 +36,8 @@ export async function inferSetup(f: Flags): Promise<InferSetup> {
   const loaded = await loadInferenceModel(modelFile, { device, mean, std, precision });
   const multiple = 2 ** loaded.config.depth;
   const tile = f.num('tile', { int: true, min: multiple });
-  if (tile % multiple !== 0) throw new UsageError(`Expected --tile to be a multiple of ${multiple} (2^depth of the model) but received ${tile}`);
+  if (tile % multiple !== 0)
+    throw new UsageError(`Expected --tile to be a multiple of ${multiple} (2^depth of the model) but received ${tile}`);
   return {
     loaded,
     tiled: {
@@ -51,7 +52,15 @@ export async function inferSetup(f: Flags): Promise<InferSetup> {
 
 /** What a path is, for an error that says why it is not an input (a FIFO would block the decoder forever). */
 function kindOf(st: fs.Stats): string {
-  return st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isDirectory() ? 'a folder' : 'not a regular file';
+  return st.isFIFO()
+    ? 'a FIFO'
+    : st.isSocket()
+      ? 'a socket'
+      : st.isCharacterDevice() || st.isBlockDevice()
+        ? 'a device'
+        : st.isDirectory()
+          ? 'a folder'
+          : 'not a regular file';
 }
 
 /** The images of --input: the file itself, or the folder's image files; only regular files are inputs. */
@@ -59,14 +68,19 @@ export function listImages(input: string, flag: string): string[] {
   const st = fs.statSync(input);
   if (st.isFile()) return [input];
   if (!st.isDirectory()) throw new UsageError(`Expected an image file or a folder for --${flag} but '${input}' is ${kindOf(st)}`);
-  const files = fs.readdirSync(input).filter((n) => IMAGE_EXTENSIONS.includes(path.extname(n).toLowerCase()) && !n.startsWith('.'))
-    .sort().map((n) => path.join(input, n));
+  const files = fs
+    .readdirSync(input)
+    .filter((n) => IMAGE_EXTENSIONS.includes(path.extname(n).toLowerCase()) && !n.startsWith('.'))
+    .sort()
+    .map((n) => path.join(input, n));
   const odd = files.flatMap((f) => {
     const s = fs.statSync(f, { throwIfNoEntry: false });
     return s && !s.isFile() ? [`${path.basename(f)} (${kindOf(s)})`] : [];
   });
-  if (odd.length > 0) throw new UsageError(`Expected regular image files in the folder given by --${flag} but '${input}' holds ${odd.join(', ')}`);
-  if (files.length === 0) throw new UsageError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in the folder given by --${flag} but '${input}' has none`);
+  if (odd.length > 0)
+    throw new UsageError(`Expected regular image files in the folder given by --${flag} but '${input}' holds ${odd.join(', ')}`);
+  if (files.length === 0)
+    throw new UsageError(`Expected images (${IMAGE_EXTENSIONS.join(', ')}) in the folder given by --${flag} but '${input}' has none`);
   return files;
 }
 
@@ -100,7 +114,15 @@ export async function predictCommand(argv: string[]): Promise<void> {
       const img = await readImage(file, { limitInputPixels: false });
       checkImageChannels(file, img.channels, loaded);
       const stem = stems[i];
-      const r = await predictImageOutputs(loaded.model, loaded.normalization, tiled, img, mc, { out, stem, threshold, overlay, overlayAlpha, objects, mpp });
+      const r = await predictImageOutputs(loaded.model, loaded.normalization, tiled, img, mc, {
+        out,
+        stem,
+        threshold,
+        overlay,
+        overlayAlpha,
+        objects,
+        mpp,
+      });
       if (r.counts) summary.push({ image: path.basename(file), counts: r.counts });
       process.stdout.write(`${path.basename(file)}: ${img.width}x${img.height}, ${r.line}, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     }

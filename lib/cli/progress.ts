@@ -12,7 +12,7 @@ export interface ProgressReporter {
 }
 
 export function progressReporter(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WritableStream = process.stderr): ProgressReporter {
-const valShare = (v: number | undefined): string => (v === undefined ? '' : `; validation ${(100 * v).toFixed(1)}% of the time`);
+  const valShare = (v: number | undefined): string => (v === undefined ? '' : `; validation ${(100 * v).toFixed(1)}% of the time`);
 
   const tty = Boolean(out.isTTY);
   let interrupted = false;
@@ -31,7 +31,12 @@ const valShare = (v: number | undefined): string => (v === undefined ? '' : `; v
         if (barEpoch !== e.epoch) {
           stop();
           bar = new cliProgress.SingleBar(
-            { format: `epoch ${e.epoch} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`, hideCursor: true, stream: out, etaBuffer: 20 },
+            {
+              format: `epoch ${e.epoch} [{bar}] {value}/{total} | loss {loss} | {ips} img/s | ETA {eta_formatted}`,
+              hideCursor: true,
+              stream: out,
+              etaBuffer: 20,
+            },
             cliProgress.Presets.shades_classic,
           );
           bar.start(total || 1, 0, { loss: '-', ips: '-' });
@@ -40,21 +45,37 @@ const valShare = (v: number | undefined): string => (v === undefined ? '' : `; v
         bar?.update(e.stepInEpoch, { loss: e.loss.toFixed(4), ips: e.imagesPerSecond.toFixed(1) });
       } else if (Date.now() - lastLine > 5000 || e.stepInEpoch === total) {
         lastLine = Date.now();
-        out.write(`epoch ${e.epoch} step ${e.stepInEpoch}${total ? `/${total}` : ''} loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(1)} img/s lr ${e.lr.toExponential(2)}\n`);
+        out.write(
+          `epoch ${e.epoch} step ${e.stepInEpoch}${total ? `/${total}` : ''} loss ${e.loss.toFixed(4)} ${e.imagesPerSecond.toFixed(1)} img/s lr ${e.lr.toExponential(2)}\n`,
+        );
       }
     } else if (e.type === 'epoch') {
       stop();
       const m = e.metrics;
-      const dice = m.classes && m.dice ? `mean dice ${m.dice.mean?.toFixed(4)} (${Object.entries(m.classes).slice(1).map(([k, v]) => `${k} ${v.dice?.toFixed(3)}`).join(', ')})`
-        : m.dice ? Object.entries(m.dice).map(([t, v]) => `dice@${t} ${v.toFixed(4)}`).join(' ') : '';
-      out.write(`epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)}${m.valLoss !== undefined ? ` val loss ${m.valLoss.toFixed(4)}` : ''} ${dice} ` +
-        `${m.imagesPerSecond.toFixed(1)} img/s ${m.seconds.toFixed(1)} s${m.partial ? ' (partial)' : ''}${valShare(m.valShare)}\n`);
+      const dice =
+        m.classes && m.dice
+          ? `mean dice ${m.dice.mean?.toFixed(4)} (${Object.entries(m.classes)
+              .slice(1)
+              .map(([k, v]) => `${k} ${v.dice?.toFixed(3)}`)
+              .join(', ')})`
+          : m.dice
+            ? Object.entries(m.dice)
+                .map(([t, v]) => `dice@${t} ${v.toFixed(4)}`)
+                .join(' ')
+            : '';
+      out.write(
+        `epoch ${m.epoch}: train loss ${m.trainLoss.toFixed(4)}${m.valLoss !== undefined ? ` val loss ${m.valLoss.toFixed(4)}` : ''} ${dice} ` +
+          `${m.imagesPerSecond.toFixed(1)} img/s ${m.seconds.toFixed(1)} s${m.partial ? ' (partial)' : ''}${valShare(m.valShare)}\n`,
+      );
     } else if (e.type === 'validation') {
       stop();
       barEpoch = -1; // the next step starts a fresh bar below this line
       const m = e.metrics;
-      out.write(`step ${m.step}: val loss ${m.valLoss.toFixed(4)} ${Object.entries(m.dice).map(([t, v]) => `dice@${t} ${v.toFixed(4)}`).join(' ')}${m.ema ? ' (moving average)' : ''}` +
-        ` ${m.seconds.toFixed(1)} s${valShare(m.valShare)}\n`);
+      out.write(
+        `step ${m.step}: val loss ${m.valLoss.toFixed(4)} ${Object.entries(m.dice)
+          .map(([t, v]) => `dice@${t} ${v.toFixed(4)}`)
+          .join(' ')}${m.ema ? ' (moving average)' : ''}` + ` ${m.seconds.toFixed(1)} s${valShare(m.valShare)}\n`,
+      );
     } else if (e.type === 'checkpoint') {
       if (!tty) out.write(`saved ${e.file}${e.best ? ' (best)' : ''}\n`);
     }

@@ -63,8 +63,10 @@ export function describeSelection(s: Selection | null, hasValidation: boolean, m
   const weights = (w: Selection['weights']): string => (w === 'ema' ? 'the moving average of the weights' : 'the weights');
   if (!s) return hasValidation ? 'not written (nothing was validated)' : 'not written (nothing was trained)';
   if (s.source === 'final') return `the final model (no validation set): ${weights(s.weights)} at step ${s.step}`;
-  return `${weights(s.weights)} at step ${s.step}, where the validation ${metric} averaged over the last validations peaked ` +
-    `(${s.smoothedDice?.toFixed(4)}; ${s.dice?.toFixed(4)} at that step)`;
+  return (
+    `${weights(s.weights)} at step ${s.step}, where the validation ${metric} averaged over the last validations peaked ` +
+    `(${s.smoothedDice?.toFixed(4)}; ${s.dice?.toFixed(4)} at that step)`
+  );
 }
 
 /** config.json's statement of how best.safetensors is chosen (known before training). */

@@ -42,16 +42,24 @@ export function classConfig(f: Flags, data: string, masks: string): ClassConfig 
   if (f.has('boundary-width') && fromInstances === null) throw new UsageError('--boundary-width is the rim of --from-instances: give both');
   let list: ClassList | null = null;
   if (fromInstances !== null) {
-    if (file) throw new UsageError(`--from-instances derives the classes ${BOUNDARY_RECIPE.join(', ')} from instance labels, but ${file} defines a class list: remove one of them`);
+    if (file)
+      throw new UsageError(
+        `--from-instances derives the classes ${BOUNDARY_RECIPE.join(', ')} from instance labels, but ${file} defines a class list: remove one of them`,
+      );
     list = classesFromNames(f.has('classes') ? f.str('classes').split(',') : BOUNDARY_RECIPE);
     checkClassCount(list, 3, '--from-instances (background, interior, boundary)');
   } else if (file) {
     list = readClassesFile(file);
     if (f.has('classes')) {
-      const given = f.str('classes').split(',').map((s) => s.trim());
+      const given = f
+        .str('classes')
+        .split(',')
+        .map((s) => s.trim());
       const names = list.classes.map((c) => c.name);
       if (given.join(',') !== names.join(',')) {
-        throw new UsageError(`Expected --classes to name the classes of ${file} in its order (${names.join(',')}) but received '${given.join(',')}'`);
+        throw new UsageError(
+          `Expected --classes to name the classes of ${file} in its order (${names.join(',')}) but received '${given.join(',')}'`,
+        );
       }
     }
   } else if (f.has('classes')) {
@@ -61,14 +69,21 @@ export function classConfig(f: Flags, data: string, masks: string): ClassConfig 
     const stray = CLASS_ONLY.find((k) => f.has(k));
     if (stray) throw new UsageError(`--${stray} is for K-class models: give --classes background,a,b (or a classes.json in ${data})`);
     const loss = f.str('loss');
-    if ((CLASS_LOSSES as readonly string[]).includes(loss)) throw new UsageError(`Expected bce-jaccard, bce or dice for --loss of a binary model but received '${loss}' (give --classes for a K-class model)`);
+    if ((CLASS_LOSSES as readonly string[]).includes(loss))
+      throw new UsageError(
+        `Expected bce-jaccard, bce or dice for --loss of a binary model but received '${loss}' (give --classes for a K-class model)`,
+      );
     return null;
   }
   const K = list.classes.length;
   if (f.has('ignore-index')) {
-    if (list.kind === 'rgb') throw new UsageError(`--ignore-index gives a mask value but the masks of ${list.source} are colour masks: give "ignore": { "rgb": ... } in it`);
+    if (list.kind === 'rgb')
+      throw new UsageError(
+        `--ignore-index gives a mask value but the masks of ${list.source} are colour masks: give "ignore": { "rgb": ... } in it`,
+      );
     const v = f.num('ignore-index', { int: true, min: 0, max: 65535 });
-    if (list.classes.some((c) => c.value === v)) throw new UsageError(`Expected a mask value that is no class's (${describeClasses(list)}) for --ignore-index but received ${v}`);
+    if (list.classes.some((c) => c.value === v))
+      throw new UsageError(`Expected a mask value that is no class's (${describeClasses(list)}) for --ignore-index but received ${v}`);
     list = { ...list, ignore: { value: v } };
   }
   let weights: ClassConfig['weights'] = null;
@@ -78,14 +93,18 @@ export function classConfig(f: Flags, data: string, masks: string): ClassConfig 
     else {
       const w = raw.split(',').map((s) => Number(s.trim()));
       if (w.length !== K || w.some((x) => !(x >= 0) || !Number.isFinite(x))) {
-        throw new UsageError(`Expected auto or ${K} weights >= 0 (one per class: ${list.classes.map((c) => c.name).join(', ')}) for --class-weights but received '${raw}'`);
+        throw new UsageError(
+          `Expected auto or ${K} weights >= 0 (one per class: ${list.classes.map((c) => c.name).join(', ')}) for --class-weights but received '${raw}'`,
+        );
       }
       weights = w;
     }
   }
   const loss = f.has('loss') ? f.str('loss') : DEFAULTS.classLoss;
-  if (!(CLASS_LOSSES as readonly string[]).includes(loss)) throw new UsageError(`Expected one of ${CLASS_LOSSES.join(', ')} for --loss of a ${K}-class model but received '${loss}'`);
-  if (weights && loss === 'dice') throw new UsageError("--class-weights weigh the cross-entropy: use them with --loss ce or ce-jaccard, not dice");
+  if (!(CLASS_LOSSES as readonly string[]).includes(loss))
+    throw new UsageError(`Expected one of ${CLASS_LOSSES.join(', ')} for --loss of a ${K}-class model but received '${loss}'`);
+  if (weights && loss === 'dice')
+    throw new UsageError('--class-weights weigh the cross-entropy: use them with --loss ce or ce-jaccard, not dice');
   return { list, fromInstances, weights };
 }
 
@@ -98,7 +117,11 @@ export function labelSpec(c: ClassConfig): LabelSpec {
  * Reads every mask of the training and validation sets (one error naming the masks that do not fit the
  * class list) and resolves the class weights ('auto': inverse frequency over the training masks).
  */
-export async function prepareClasses(c: ClassConfig, train: Dataset, val: Dataset | null): Promise<{ counts: number[]; weights: number[] | null; warnings: string[] }> {
+export async function prepareClasses(
+  c: ClassConfig,
+  train: Dataset,
+  val: Dataset | null,
+): Promise<{ counts: number[]; weights: number[] | null; warnings: string[] }> {
   const spec = labelSpec(c);
   const masks = (d: Dataset) => Array.from({ length: d.length }, (_, i) => d.entry(i).mask);
   const counts = await scanLabels(masks(train), spec);
@@ -129,7 +152,11 @@ export function checkResumeClasses(file: string, K: number, list: ClassList | nu
 /** A line for the log: the classes, their share of the training pixels and their weights. */
 export function describeClassSetup(c: ClassConfig, counts: number[], weights: number[] | null): string {
   const total = counts.reduce((a, b) => a + b, 0) || 1;
-  const parts = c.list.classes.map((cl, k) => `${cl.name} ${(100 * counts[k] / total).toFixed(1)}%${weights ? ` (weight ${weights[k].toPrecision(3)})` : ''}`);
-  return `${c.list.classes.length} classes${c.fromInstances !== null ? ` from instance labels (rim ${c.fromInstances} px)` : ''}: ${parts.join(', ')}` +
-    `${c.list.ignore ? `; mask ${c.list.ignore.value ?? c.list.ignore.rgb} ignored (label ${IGNORE_LABEL})` : ''}`;
+  const parts = c.list.classes.map(
+    (cl, k) => `${cl.name} ${((100 * counts[k]) / total).toFixed(1)}%${weights ? ` (weight ${weights[k].toPrecision(3)})` : ''}`,
+  );
+  return (
+    `${c.list.classes.length} classes${c.fromInstances !== null ? ` from instance labels (rim ${c.fromInstances} px)` : ''}: ${parts.join(', ')}` +
+    `${c.list.ignore ? `; mask ${c.list.ignore.value ?? c.list.ignore.rgb} ignored (label ${IGNORE_LABEL})` : ''}`
+  );
 }

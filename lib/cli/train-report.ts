@@ -35,7 +35,9 @@ function checkpointSays(file: string): string {
   const epoch = num('patho.epoch');
   const step = num('patho.step');
   const mid = m['patho.loader'] !== undefined && m['patho.loader'] !== 'null';
-  return [epoch !== null ? `epoch ${epoch}${mid ? ' and part of the next' : ''}` : '', step !== null ? `step ${step}` : ''].filter(Boolean).join(', ');
+  return [epoch !== null ? `epoch ${epoch}${mid ? ' and part of the next' : ''}` : '', step !== null ? `step ${step}` : '']
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** The final lines (without newlines): the stop line, then the files line. */
@@ -47,11 +49,15 @@ export function finalLines(o: RunOutcome): string[] {
   const best = path.join(o.out, 'best.safetensors');
   let status: string;
   if (trainedNothing && r.stopReason === 'completed' && o.startEpoch >= o.epochs) {
-    status = `nothing to train: ${o.resumedFrom ? path.basename(o.resumedFrom) : 'the checkpoint'} is already at epoch ${o.startEpoch} ` +
+    status =
+      `nothing to train: ${o.resumedFrom ? path.basename(o.resumedFrom) : 'the checkpoint'} is already at epoch ${o.startEpoch} ` +
       `and --epochs ${o.epochs} counts total epochs`;
   } else {
-    const bestPart = !o.validation ? 'no validation data, so best.safetensors is the final model'
-      : r.bestDice !== null ? `best val ${metric} ${r.bestDice.toFixed(4)}` : `no val ${metric} yet`;
+    const bestPart = !o.validation
+      ? 'no validation data, so best.safetensors is the final model'
+      : r.bestDice !== null
+        ? `best val ${metric} ${r.bestDice.toFixed(4)}`
+        : `no val ${metric} yet`;
     status = `stopped: ${r.stopReason} after ${r.epochs} epochs, ${r.steps} steps; ${bestPart}`;
   }
   const files: string[] = [];
@@ -59,7 +65,9 @@ export function finalLines(o: RunOutcome): string[] {
   let kept = '';
   if (o.written.has(best) && fs.existsSync(best)) {
     const v = bestOnDisk(best)?.value;
-    files.push(`best.safetensors (${checkpointSays(best)}, ${typeof v === 'number' ? `val ${metric} ${v.toFixed(4)}` : 'the final model'})`);
+    files.push(
+      `best.safetensors (${checkpointSays(best)}, ${typeof v === 'number' ? `val ${metric} ${v.toFixed(4)}` : 'the final model'})`,
+    );
   } else if (fs.existsSync(best)) {
     const b = bestOnDisk(best);
     const v = b?.value !== null && b?.value !== undefined ? `, ${(b.metric ?? metric).replace(/^dice/, 'Dice')} ${b.value.toFixed(4)}` : '';

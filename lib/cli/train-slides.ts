@@ -44,11 +44,19 @@ function findAnnotation(dir: string, stem: string): string | null {
   return null;
 }
 
-async function loadSources(files: string[], annotations: string, classes: string[] | null, maskDownsample: number | null, opened: Slide[]): Promise<SlideSource[]> {
+async function loadSources(
+  files: string[],
+  annotations: string,
+  classes: string[] | null,
+  maskDownsample: number | null,
+  opened: Slide[],
+): Promise<SlideSource[]> {
   const missing = files.filter((f) => !findAnnotation(annotations, stemOf(f)));
   if (missing.length) {
-    throw new DataError(`Expected an annotation file for every slide in ${annotations} (<stem>.geojson, or a <stem>.png/.tif mask)`,
-      missing.map((f) => ({ files: [f], reason: `no ${stemOf(f)}.geojson or mask image` })));
+    throw new DataError(
+      `Expected an annotation file for every slide in ${annotations} (<stem>.geojson, or a <stem>.png/.tif mask)`,
+      missing.map((f) => ({ files: [f], reason: `no ${stemOf(f)}.geojson or mask image` })),
+    );
   }
   const out: SlideSource[] = [];
   for (const f of files) {
@@ -78,14 +86,23 @@ export function wantsSlideTraining(argv: string[]): boolean {
 
 export async function trainSlidesCommand(argv: string[]): Promise<void> {
   const f = parseFlags(argv, TRAIN);
-  if (f.has('data') || f.has('val') || f.has('images') || f.has('masks')) throw new UsageError('give either --data (image folders) or --slides with --annotations, not both (use --val-slides for validation slides)');
+  if (f.has('data') || f.has('val') || f.has('images') || f.has('masks'))
+    throw new UsageError(
+      'give either --data (image folders) or --slides with --annotations, not both (use --val-slides for validation slides)',
+    );
   const slidesDir = f.existing('slides', 'dir');
   const annotations = f.existing('annotations', 'dir');
   // the usual training options, validated by the folder path's own parser
   const c = trainConfig(new Flags({ ...f.values, data: slidesDir }, f.positionals, f.spec));
   const mpp = f.str('mpp') === 'none' ? null : f.num('mpp', { min: 0, minExclusive: true });
-  const classesArg = f.optStr('classes')?.split(',').map((s) => s.trim()).filter(Boolean) ?? null;
-  if (classesArg && classesArg.length === 0) throw new UsageError(`Expected class names for --classes but received '${f.optStr('classes')}'`);
+  const classesArg =
+    f
+      .optStr('classes')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ?? null;
+  if (classesArg && classesArg.length === 0)
+    throw new UsageError(`Expected class names for --classes but received '${f.optStr('classes')}'`);
   const positiveFraction = f.num('positive-fraction', { min: 0, max: 1 });
   const maskDownsample = f.optNum('mask-downsample', { min: 0, minExclusive: true }) ?? null;
   const patchesPerSlide = f.num('patches-per-slide', { int: true, min: 1 });
@@ -114,35 +131,90 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     const classes = classesArg ?? (found.length ? found : ['Positive']);
     if (classesArg) {
       const unknown = classesArg.filter((k) => !found.some((g) => g.toLowerCase() === k.toLowerCase()));
-      if (found.length && unknown.length) throw new UsageError(`Expected --classes among the annotations' classes (${found.join(', ')}) but ${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among them`);
+      if (found.length && unknown.length)
+        throw new UsageError(
+          `Expected --classes among the annotations' classes (${found.join(', ')}) but ${unknown.join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among them`,
+        );
     }
     if (!trainSources.some((s) => s.labels.positiveArea > 0)) {
-      throw new DataError(`Expected annotations of ${classes.join(', ')} in the training slides but none has any (classes found: ${found.join(', ') || 'none'})`);
+      throw new DataError(
+        `Expected annotations of ${classes.join(', ')} in the training slides but none has any (classes found: ${found.join(', ') || 'none'})`,
+      );
     }
-    const trainSet = await new SlidePatchDataset(trainSources, { mode: 'random', mpp, crop: c.crop, positiveFraction, patchesPerSlide, seed: c.seed }).ready();
+    const trainSet = await new SlidePatchDataset(trainSources, {
+      mode: 'random',
+      mpp,
+      crop: c.crop,
+      positiveFraction,
+      patchesPerSlide,
+      seed: c.seed,
+    }).ready();
     const stats = await trainSet.stats();
-    const common = { batchSize: c.batchSize, depth: c.depth, seed: c.seed, inChannels: 3, cache: false, ...(c.workers !== null ? { workers: c.workers } : {}) };
-    const loader = new DataLoader(trainSet, { ...common, crop: c.crop, augment: augmentOption(c.augment), shuffle: true, samplesPerEpoch: c.samplesPerEpoch ?? Math.min(trainSet.length, 256) });
-    const valSet = valSources.length ? await new SlidePatchDataset(valSources, { mode: 'grid', mpp, crop: c.crop, patchesPerSlide: valPatches }).ready() : null;
+    const common = {
+      batchSize: c.batchSize,
+      depth: c.depth,
+      seed: c.seed,
+      inChannels: 3,
+      cache: false,
+      ...(c.workers !== null ? { workers: c.workers } : {}),
+    };
+    const loader = new DataLoader(trainSet, {
+      ...common,
+      crop: c.crop,
+      augment: augmentOption(c.augment),
+      shuffle: true,
+      samplesPerEpoch: c.samplesPerEpoch ?? Math.min(trainSet.length, 256),
+    });
+    const valSet = valSources.length
+      ? await new SlidePatchDataset(valSources, { mode: 'grid', mpp, crop: c.crop, patchesPerSlide: valPatches }).ready()
+      : null;
     const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats }) : undefined;
-    if (!valSet) process.stderr.write('patho train: one slide and no --val-slides: training without validation (best.safetensors needs validation)\n');
+    if (!valSet)
+      process.stderr.write('patho train: one slide and no --val-slides: training without validation (best.safetensors needs validation)\n');
 
     const model = new Model(new UNet({ inChannels: 3, outChannels: 1, width: c.width, depth: c.depth, seed: c.seed }), {
       lr: c.lr,
-      optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay } : { name: c.optimizer, weightDecay: c.weightDecay },
-      loss: c.loss, schedule: c.schedule, ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}), precision: c.precision,
+      optimizer:
+        c.optimizer === 'sgd'
+          ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay }
+          : { name: c.optimizer, weightDecay: c.weightDecay },
+      loss: c.loss,
+      schedule: c.schedule,
+      ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
+      precision: c.precision,
       ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
-      out: c.out, checkpoint: c.out, loadModel: c.resume ?? false, overwrite: c.overwrite, seed: c.seed,
+      out: c.out,
+      checkpoint: c.out,
+      loadModel: c.resume ?? false,
+      overwrite: c.overwrite,
+      seed: c.seed,
       metadata: { mpp, classes },
     });
     await model.ready();
     model.claimRunFolder(folderHint(c.out));
-    writeFileAtomic(path.join(c.out, 'config.json'), JSON.stringify({
-      ...c, data: undefined, slides: slidesDir, annotations, mpp, classes, positiveFraction, patchesPerSlide,
-      trainSlides: trainSources.map((s) => s.slide.path), valSlides: valSources.map((s) => s.slide.path),
-      model: { kind: 'unet', inChannels: 3, outChannels: 1, width: c.width, depth: c.depth },
-      dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: 3, stats }, patho: packageVersion(), started: new Date().toISOString(),
-    }, null, 2) + '\n');
+    writeFileAtomic(
+      path.join(c.out, 'config.json'),
+      JSON.stringify(
+        {
+          ...c,
+          data: undefined,
+          slides: slidesDir,
+          annotations,
+          mpp,
+          classes,
+          positiveFraction,
+          patchesPerSlide,
+          trainSlides: trainSources.map((s) => s.slide.path),
+          valSlides: valSources.map((s) => s.slide.path),
+          model: { kind: 'unet', inChannels: 3, outChannels: 1, width: c.width, depth: c.depth },
+          dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: 3, stats },
+          patho: packageVersion(),
+          started: new Date().toISOString(),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
 
     const ac = new AbortController();
     // the same stop signals as folder training: SIGINT, SIGTERM, SIGHUP stop after the current step and save
@@ -153,8 +225,13 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     const reporter = progressReporter();
     let result;
     try {
-      result = await model.train(loader, { epochs: c.epochs, ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}), ...(validation ? { validation } : {}),
-        onProgress: reporter.onProgress, signal: ac.signal });
+      result = await model.train(loader, {
+        epochs: c.epochs,
+        ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}),
+        ...(validation ? { validation } : {}),
+        onProgress: reporter.onProgress,
+        signal: ac.signal,
+      });
     } finally {
       reporter.stop();
       removeHandlers();
@@ -174,16 +251,24 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     await validation?.close();
     if (scores.length) {
       const th = Object.keys(scores[0].dice);
-      const mean = (key: 'dice' | 'iou') => Object.fromEntries(th.map((t) => [t, scores.reduce((a, s) => a + s[key][t], 0) / scores.length]));
-      writeFileAtomic(path.join(c.out, 'val_slides.json'), JSON.stringify({ slides: scores, mean: { dice: mean('dice'), iou: mean('iou') } }, null, 2) + '\n');
-      for (const s of scores) process.stdout.write(`val ${path.basename(s.slide)}: ${s.tiles} tiles, Dice@${th[0]} ${s.dice[th[0]].toFixed(4)}\n`);
+      const mean = (key: 'dice' | 'iou') =>
+        Object.fromEntries(th.map((t) => [t, scores.reduce((a, s) => a + s[key][t], 0) / scores.length]));
+      writeFileAtomic(
+        path.join(c.out, 'val_slides.json'),
+        JSON.stringify({ slides: scores, mean: { dice: mean('dice'), iou: mean('iou') } }, null, 2) + '\n',
+      );
+      for (const s of scores)
+        process.stdout.write(`val ${path.basename(s.slide)}: ${s.tiles} tiles, Dice@${th[0]} ${s.dice[th[0]].toFixed(4)}\n`);
       process.stdout.write(`val mean over ${scores.length} slide(s): Dice@${th[0]} ${mean('dice')[th[0]].toFixed(4)}\n`);
     }
-    process.stdout.write(`stopped: ${result.stopReason} after ${result.epochs} epochs, ${result.steps} steps; classes ${classes.join(', ')} at ${mpp ?? 'level-0'} ${mpp ? 'µm/px' : ''}\n`);
-    process.stdout.write(`wrote ${c.out}/{last,best}.safetensors, metrics.jsonl, config.json, curves.png${scores.length ? ', val_slides.json' : ''}\n`);
+    process.stdout.write(
+      `stopped: ${result.stopReason} after ${result.epochs} epochs, ${result.steps} steps; classes ${classes.join(', ')} at ${mpp ?? 'level-0'} ${mpp ? 'µm/px' : ''}\n`,
+    );
+    process.stdout.write(
+      `wrote ${c.out}/{last,best}.safetensors, metrics.jsonl, config.json, curves.png${scores.length ? ', val_slides.json' : ''}\n`,
+    );
     model.dispose();
   } finally {
     for (const s of opened) s.close();
   }
 }
-

@@ -92,9 +92,11 @@ export function trainConfig(f: Flags): TrainConfig {
   const optimizer = f.choice('optimizer', ['sgd', 'adam', 'adamw'] as const);
   const depth = f.num('depth', { int: true, min: 1, max: 8 });
   const crop = f.num('crop', { int: true, min: 1 });
-  if (crop % 2 ** depth !== 0) throw new UsageError(`Expected --crop to be a multiple of ${2 ** depth} (2^depth for --depth ${depth}) but received ${crop}`);
+  if (crop % 2 ** depth !== 0)
+    throw new UsageError(`Expected --crop to be a multiple of ${2 ** depth} (2^depth for --depth ${depth}) but received ${crop}`);
   if (f.has('val') && f.has('val-split')) throw new UsageError('give either --val DIR or --val-split F, not both');
-  if (f.has('resume') && f.bool('overwrite')) throw new UsageError('give either --resume CKPT (continue a run) or --overwrite (start a new one), not both');
+  if (f.has('resume') && f.bool('overwrite'))
+    throw new UsageError('give either --resume CKPT (continue a run) or --overwrite (start a new one), not both');
   const data = f.existing('data', 'dir');
   // slides: --classes names the positive annotation classes of a binary model (train-slides.ts)
   const classes = f.has('slides') ? noClassFlags(f) : classConfig(f, data, f.str('masks'));
@@ -133,8 +135,12 @@ export function trainConfig(f: Flags): TrainConfig {
 /** Slide training is binary: the K-class flags are refused. */
 function noClassFlags(f: Flags): null {
   const stray = ['ignore-index', 'class-weights', 'from-instances', 'boundary-width'].find((k) => f.has(k));
-  if (stray) throw new UsageError(`--${stray} is for K-class training on --data folders; slide training makes a binary model of the --classes annotations`);
-  if (f.has('loss') && (CLASS_LOSSES as readonly string[]).includes(f.str('loss'))) throw new UsageError(`Expected bce-jaccard, bce or dice for --loss of slide training (a binary model) but received '${f.str('loss')}'`);
+  if (stray)
+    throw new UsageError(
+      `--${stray} is for K-class training on --data folders; slide training makes a binary model of the --classes annotations`,
+    );
+  if (f.has('loss') && (CLASS_LOSSES as readonly string[]).includes(f.str('loss')))
+    throw new UsageError(`Expected bce-jaccard, bce or dice for --loss of slide training (a binary model) but received '${f.str('loss')}'`);
   return null;
 }
 
@@ -186,19 +192,40 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   }
   const inChannels = trainSet.channels;
   const stats = await trainSet.stats();
-  const common = { batchSize: c.batchSize, depth: c.depth, seed: c.seed, inChannels, ...(c.workers !== null ? { workers: c.workers } : {}) };
+  const common = {
+    batchSize: c.batchSize,
+    depth: c.depth,
+    seed: c.seed,
+    inChannels,
+    ...(c.workers !== null ? { workers: c.workers } : {}),
+  };
   const launched = rendezvousOptionsFromEnv(); // under `patho launch` each rank reads its shard
-  const loader = new DataLoader(trainSet, { ...common, crop: { size: c.crop, foreground: c.cropForeground }, augment: augmentOption(c.augment), shuffle: true,
+  const loader = new DataLoader(trainSet, {
+    ...common,
+    crop: { size: c.crop, foreground: c.cropForeground },
+    augment: augmentOption(c.augment),
+    shuffle: true,
     ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}),
-    ...(c.samplesPerEpoch !== null ? { samplesPerEpoch: c.samplesPerEpoch } : {}) });
+    ...(c.samplesPerEpoch !== null ? { samplesPerEpoch: c.samplesPerEpoch } : {}),
+  });
   // launched: each rank validates its share of the tiles; evaluate() all-reduces the sums
-  const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats,
-    ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}) }) : undefined;
+  const validation = valSet
+    ? new DataLoader(valSet, {
+        ...common,
+        crop: c.crop,
+        tiles: true,
+        stats,
+        ...(launched.worldSize > 1 ? { shard: { rank: launched.rank, worldSize: launched.worldSize } } : {}),
+      })
+    : undefined;
 
   let net = new UNet({ inChannels, outChannels: K, width: c.width, depth: c.depth, seed: c.seed });
   const model = new Model(net, {
     lr: c.lr,
-    optimizer: c.optimizer === 'sgd' ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay } : { name: c.optimizer, weightDecay: c.weightDecay },
+    optimizer:
+      c.optimizer === 'sgd'
+        ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay }
+        : { name: c.optimizer, weightDecay: c.weightDecay },
     loss: c.loss,
     schedule: c.schedule,
     ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
@@ -211,12 +238,14 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     loadModel: c.resume ?? restartCount() > 0,
     overwrite: c.overwrite,
     seed: c.seed,
-    ...(c.classes && classSetup ? {
-      classes: c.classes.list.classes.map((k) => k.name),
-      ...(classSetup.weights ? { classWeights: classSetup.weights } : {}),
-      ...(c.classes.list.ignore ? { ignoreIndex: IGNORE_LABEL } : {}),
-      metadata: { ...classMeta(c.classes.list) },
-    } : {}),
+    ...(c.classes && classSetup
+      ? {
+          classes: c.classes.list.classes.map((k) => k.name),
+          ...(classSetup.weights ? { classWeights: classSetup.weights } : {}),
+          ...(c.classes.list.ignore ? { ignoreIndex: IGNORE_LABEL } : {}),
+          metadata: { ...classMeta(c.classes.list) },
+        }
+      : {}),
   });
   await model.ready();
   net = model.net as UNet;
@@ -224,28 +253,45 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   const startEpoch = model.epoch;
   const nothingToTrain = model.epoch >= c.epochs;
   if (c.resume && model.epoch >= c.epochs && model.rank === 0 && !opts.quiet) {
-    process.stderr.write(`patho train: --epochs ${c.epochs} counts total epochs and ${path.basename(c.resume)} is already at epoch ` +
-      `${model.epoch}: nothing to train (give --epochs ${model.epoch + c.epochs} for ${c.epochs} more)\n`);
+    process.stderr.write(
+      `patho train: --epochs ${c.epochs} counts total epochs and ${path.basename(c.resume)} is already at epoch ` +
+        `${model.epoch}: nothing to train (give --epochs ${model.epoch + c.epochs} for ${c.epochs} more)\n`,
+    );
   } else if (model.resumedFrom && model.rank === 0 && !opts.quiet) {
     process.stderr.write(`resumed from ${model.resumedFrom} at epoch ${model.epoch + 1}, step ${model.step}\n`);
   }
   const spent = model.state.budget?.spentSeconds ?? 0;
   if (c.resume && c.timeLimit !== null && spent >= c.timeLimit && model.rank === 0 && !opts.quiet) {
-    process.stderr.write(`patho train: --time-limit ${c.timeLimit} counts the whole run and ${path.basename(c.resume)} has spent ` +
-      `${spent.toFixed(0)} s: nothing to train (give --time-limit ${Math.ceil(spent) + c.timeLimit} for ${c.timeLimit} s more)\n`);
+    process.stderr.write(
+      `patho train: --time-limit ${c.timeLimit} counts the whole run and ${path.basename(c.resume)} has spent ` +
+        `${spent.toFixed(0)} s: nothing to train (give --time-limit ${Math.ceil(spent) + c.timeLimit} for ${c.timeLimit} s more)\n`,
+    );
   }
 
   // nothing to train: nothing is written, not even config.json (it would describe a run that did not happen)
-  if (model.rank === 0 && !nothingToTrain) writeFileAtomic(path.join(c.out, 'config.json'), JSON.stringify({
-    ...c,
-    model: { kind: 'unet', ...net.config },
-    precisionUsed: net.precision,
-    best: selectionPolicy(valSet !== null, c.ema, DEFAULTS.selectionWindow, c.classes ? 'mean Dice' : undefined),
-    dataset: { train: trainSet.length, val: valSet?.length ?? 0, channels: inChannels, stats,
-      ...(classSetup ? { classPixels: classSetup.counts, classWeights: classSetup.weights } : {}) },
-    patho: packageVersion(),
-    started: new Date().toISOString(),
-  }, null, 2) + '\n');
+  if (model.rank === 0 && !nothingToTrain)
+    writeFileAtomic(
+      path.join(c.out, 'config.json'),
+      JSON.stringify(
+        {
+          ...c,
+          model: { kind: 'unet', ...net.config },
+          precisionUsed: net.precision,
+          best: selectionPolicy(valSet !== null, c.ema, DEFAULTS.selectionWindow, c.classes ? 'mean Dice' : undefined),
+          dataset: {
+            train: trainSet.length,
+            val: valSet?.length ?? 0,
+            channels: inChannels,
+            stats,
+            ...(classSetup ? { classPixels: classSetup.counts, classWeights: classSetup.weights } : {}),
+          },
+          patho: packageVersion(),
+          started: new Date().toISOString(),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
 
   const reporter = opts.quiet ? null : progressReporter();
   const onAbort = (): void => {
@@ -282,8 +328,18 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
     alsoWrote.push('curves.png');
   }
   await model.group?.close(); // a launched rank 0 serves the rendezvous store until every rank is done
-  const outcome: RunOutcome = { out: c.out, result, startEpoch, epochs: c.epochs, resumedFrom: model.resumedFrom,
-    validation: valSet !== null, bestMetric: model.bestMetric, run: model.state.run, written, alsoWrote };
+  const outcome: RunOutcome = {
+    out: c.out,
+    result,
+    startEpoch,
+    epochs: c.epochs,
+    resumedFrom: model.resumedFrom,
+    validation: valSet !== null,
+    bestMetric: model.bestMetric,
+    run: model.state.run,
+    written,
+    alsoWrote,
+  };
   return { result, model, config: c, valSet, outcome };
 }
 
@@ -291,17 +347,20 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
 export async function plotCurves(out: string): Promise<void> {
   const file = path.join(out, 'metrics.jsonl');
   if (!fs.existsSync(file)) return;
-  const points = fs.readFileSync(file, 'utf8').split('\n').flatMap((l, i) => {
-    if (!l.trim()) return [];
-    let m: { epoch: number; trainLoss: number; valLoss?: number; dice?: Record<string, number> };
-    try {
-      m = JSON.parse(l) as typeof m;
-    } catch {
-      process.stderr.write(`patho: warning: ${file} line ${i + 1} is not JSON; left out of curves.png\n`);
-      return [];
-    }
-    return [{ epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss ?? null, valDice: m.dice?.['0.5'] ?? m.dice?.mean ?? null }];
-  });
+  const points = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .flatMap((l, i) => {
+      if (!l.trim()) return [];
+      let m: { epoch: number; trainLoss: number; valLoss?: number; dice?: Record<string, number> };
+      try {
+        m = JSON.parse(l) as typeof m;
+      } catch {
+        process.stderr.write(`patho: warning: ${file} line ${i + 1} is not JSON; left out of curves.png\n`);
+        return [];
+      }
+      return [{ epoch: m.epoch, trainLoss: m.trainLoss, valLoss: m.valLoss ?? null, valDice: m.dice?.['0.5'] ?? m.dice?.mean ?? null }];
+    });
   await plotTrainingCurves(points, path.join(out, 'curves.png'));
 }
 
@@ -317,7 +376,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
       // before the stop line: how best was chosen and, with validation, what validation cost
       if (result.history.length > 0) {
         const extra = [`best.safetensors: ${describeSelection(result.selection, valSet !== null, c.classes ? 'mean Dice' : undefined)}`];
-        if (valSet) extra.push(`validation: ${result.validationSeconds.toFixed(1)} s, ${(100 * result.validationSeconds / Math.max(result.seconds, 1e-9)).toFixed(1)}% of the run's ${result.seconds.toFixed(0)} s`);
+        if (valSet)
+          extra.push(
+            `validation: ${result.validationSeconds.toFixed(1)} s, ${((100 * result.validationSeconds) / Math.max(result.seconds, 1e-9)).toFixed(1)}% of the run's ${result.seconds.toFixed(0)} s`,
+          );
         lines.unshift(...extra);
       }
       process.stdout.write(lines.join('\n') + '\n');

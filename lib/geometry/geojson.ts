@@ -32,7 +32,7 @@ export interface ReadResult {
 }
 
 function bad(source: string, where: string, expected: string, got: unknown): DataError {
-  const shown = typeof got === 'string' ? `'${got}'` : JSON.stringify(got)?.slice(0, 80) ?? String(got);
+  const shown = typeof got === 'string' ? `'${got}'` : (JSON.stringify(got)?.slice(0, 80) ?? String(got));
   return new DataError(`${source}: ${where}: Expected ${expected} but received ${shown}`);
 }
 
@@ -40,7 +40,14 @@ function readRing(v: unknown, source: string, where: string): Ring {
   if (!Array.isArray(v) || v.length < 4) throw bad(source, where, 'a linear ring of at least 4 [x, y] positions', v);
   const out: number[] = [];
   for (const [i, p] of v.entries()) {
-    if (!Array.isArray(p) || p.length < 2 || typeof p[0] !== 'number' || typeof p[1] !== 'number' || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) {
+    if (
+      !Array.isArray(p) ||
+      p.length < 2 ||
+      typeof p[0] !== 'number' ||
+      typeof p[1] !== 'number' ||
+      !Number.isFinite(p[0]) ||
+      !Number.isFinite(p[1])
+    ) {
       throw bad(source, `${where} position ${i}`, '[x, y] with finite numbers', p);
     }
     out.push(p[0], p[1]);
@@ -69,7 +76,10 @@ function readMeasurements(m: unknown): Record<string, number> | undefined {
     return out;
   }
   if (m && typeof m === 'object') {
-    return Object.fromEntries(Object.entries(m as Record<string, unknown>).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+    return Object.fromEntries(Object.entries(m as Record<string, unknown>).filter(([, v]) => typeof v === 'number')) as Record<
+      string,
+      number
+    >;
   }
   return undefined;
 }
@@ -99,7 +109,8 @@ export function parseQuPathGeoJSON(text: string, source = 'GeoJSON'): ReadResult
   let skipped = 0;
   for (const [index, f] of features.entries()) {
     const where = `feature ${index}`;
-    if (!f || typeof f !== 'object' || (f as { type?: unknown }).type !== 'Feature') throw bad(source, where, "an object with type 'Feature'", (f as { type?: unknown })?.type ?? f);
+    if (!f || typeof f !== 'object' || (f as { type?: unknown }).type !== 'Feature')
+      throw bad(source, where, "an object with type 'Feature'", (f as { type?: unknown })?.type ?? f);
     const g = (f as { geometry?: { type?: unknown; coordinates?: unknown } }).geometry;
     if (!g || typeof g !== 'object') throw bad(source, `${where} geometry`, 'a GeoJSON geometry', g);
     const props = ((f as { properties?: unknown }).properties ?? {}) as Record<string, unknown>;
@@ -144,22 +155,24 @@ function closedRing(r: Ring, digits: number): number[][] {
 /** A GeoJSON FeatureCollection QuPath imports (File > Import objects, or drag and drop). */
 export function toQuPathFeatureCollection(objects: QuPathObject[], opts: { digits?: number } = {}): Record<string, unknown> {
   const digits = opts.digits ?? 2;
-  const features = objects.filter((o) => o.polygons.length > 0).map((o) => {
-    const polys = o.polygons.map((p) => {
-      const q = orientPolygon(p);
-      return [closedRing(q.outer, digits), ...q.holes.map((h) => closedRing(h, digits))];
+  const features = objects
+    .filter((o) => o.polygons.length > 0)
+    .map((o) => {
+      const polys = o.polygons.map((p) => {
+        const q = orientPolygon(p);
+        return [closedRing(q.outer, digits), ...q.holes.map((h) => closedRing(h, digits))];
+      });
+      const properties: Record<string, unknown> = { objectType: o.objectType };
+      if (o.classification !== null) properties.classification = { name: o.classification, color: o.color ?? [255, 0, 0] };
+      if (o.name !== undefined) properties.name = o.name;
+      if (o.objectType === 'annotation') properties.isLocked = false;
+      if (o.measurements) properties.measurements = o.measurements;
+      return {
+        type: 'Feature',
+        id: randomUUID(),
+        geometry: polys.length === 1 ? { type: 'Polygon', coordinates: polys[0] } : { type: 'MultiPolygon', coordinates: polys },
+        properties,
+      };
     });
-    const properties: Record<string, unknown> = { objectType: o.objectType };
-    if (o.classification !== null) properties.classification = { name: o.classification, color: o.color ?? [255, 0, 0] };
-    if (o.name !== undefined) properties.name = o.name;
-    if (o.objectType === 'annotation') properties.isLocked = false;
-    if (o.measurements) properties.measurements = o.measurements;
-    return {
-      type: 'Feature',
-      id: randomUUID(),
-      geometry: polys.length === 1 ? { type: 'Polygon', coordinates: polys[0] } : { type: 'MultiPolygon', coordinates: polys },
-      properties,
-    };
-  });
   return { type: 'FeatureCollection', features };
 }

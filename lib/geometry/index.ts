@@ -4,4 +4,11 @@ export * from './polygon';
 export { traceMask, traceLabels, labelComponents, type TraceOptions } from './trace';
 export { simplifyRing, simplifyPolygon } from './simplify';
 export { rasterizePolygons, type RasterOptions } from './rasterize';
-export { parseQuPathGeoJSON, toQuPathFeatureCollection, type QuPathObject, type QuPathObjectType, type ReadFeature, type ReadResult } from './geojson';
+export {
+  parseQuPathGeoJSON,
+  toQuPathFeatureCollection,
+  type QuPathObject,
+  type QuPathObjectType,
+  type ReadFeature,
+  type ReadResult,
+} from './geojson';

@@ -80,7 +80,8 @@ export function pointInRing(x: number, y: number, r: Ring): boolean {
   let inside = false;
   const n = r.length;
   for (let i = 0, j = n - 2; i < n; j = i, i += 2) {
-    const yi = r[i + 1], yj = r[j + 1];
+    const yi = r[i + 1],
+      yj = r[j + 1];
     if (yi > y !== yj > y) {
       const xc = r[i] + ((y - yi) * (r[j] - r[i])) / (yj - yi);
       if (x < xc) inside = !inside;

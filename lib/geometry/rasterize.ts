@@ -30,8 +30,12 @@ interface Edge {
 
 export function rasterizePolygons(polygons: Polygon[], o: RasterOptions): Uint8Array {
   const { width: W, height: H } = o;
-  if (!Number.isInteger(W) || !Number.isInteger(H) || W < 0 || H < 0) throw new RangeError(`rasterizePolygons: Expected integer width and height but received ${W}x${H}`);
-  const x0 = o.x0 ?? 0, y0 = o.y0 ?? 0, s = o.scale ?? 1, value = o.value ?? 1;
+  if (!Number.isInteger(W) || !Number.isInteger(H) || W < 0 || H < 0)
+    throw new RangeError(`rasterizePolygons: Expected integer width and height but received ${W}x${H}`);
+  const x0 = o.x0 ?? 0,
+    y0 = o.y0 ?? 0,
+    s = o.scale ?? 1,
+    value = o.value ?? 1;
   if (!(s > 0)) throw new RangeError(`rasterizePolygons: Expected a positive scale but received ${s}`);
   const out = o.out ?? new Uint8Array(W * H);
   if (out.length < W * H) throw new RangeError(`rasterizePolygons: Expected an output of ${W * H} bytes but received ${out.length}`);
@@ -51,8 +55,10 @@ function addEdges(r: number[], x0: number, y0: number, s: number, H: number, edg
   for (let i = 0; i < n; i += 2) {
     const j = (i + 2) % n;
     // pixel-centre units: pixel (c, row) has its centre at (c, row)
-    const ax = (r[i] - x0) / s - 0.5, ay = (r[i + 1] - y0) / s - 0.5;
-    const bx = (r[j] - x0) / s - 0.5, by = (r[j + 1] - y0) / s - 0.5;
+    const ax = (r[i] - x0) / s - 0.5,
+      ay = (r[i + 1] - y0) / s - 0.5;
+    const bx = (r[j] - x0) / s - 0.5,
+      by = (r[j + 1] - y0) / s - 0.5;
     if (ay === by) continue;
     const [tx, ty, ux, uy, dir] = ay < by ? [ax, ay, bx, by, 1] : [bx, by, ax, ay, -1];
     // half-open [ty, uy): a vertex on a row centre counts once

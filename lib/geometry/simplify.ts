@@ -4,11 +4,13 @@
 import { ringArea, type Polygon, type Ring } from './polygon';
 
 function segDist2(px: number, py: number, ax: number, ay: number, bx: number, by: number): number {
-  const dx = bx - ax, dy = by - ay;
+  const dx = bx - ax,
+    dy = by - ay;
   const len2 = dx * dx + dy * dy;
   let t = len2 > 0 ? ((px - ax) * dx + (py - ay) * dy) / len2 : 0;
   t = t < 0 ? 0 : t > 1 ? 1 : t;
-  const ex = ax + t * dx - px, ey = ay + t * dy - py;
+  const ex = ax + t * dx - px,
+    ey = ay + t * dy - py;
   return ex * ex + ey * ey;
 }
 
@@ -16,9 +18,12 @@ function segDist2(px: number, py: number, ax: number, ay: number, bx: number, by
 function simplifyChain(r: Ring, n: number, i0: number, i1: number, tol2: number, keep: Uint8Array): void {
   const stack: number[] = [i0, i1];
   while (stack.length) {
-    const b = stack.pop()!, a = stack.pop()!;
-    const ia = a % n, ib = b % n;
-    let best = -1, bestD = tol2;
+    const b = stack.pop()!,
+      a = stack.pop()!;
+    const ia = a % n,
+      ib = b % n;
+    let best = -1,
+      bestD = tol2;
     for (let k = a + 1; k < b; k++) {
       const ik = k % n;
       const d = segDist2(r[2 * ik], r[2 * ik + 1], r[2 * ia], r[2 * ia + 1], r[2 * ib], r[2 * ib + 1]);
@@ -40,7 +45,8 @@ export function simplifyRing(r: Ring, tolerance: number): Ring {
   if (!(tolerance > 0)) return r.slice();
   if (n < 3) return [];
   // split the closed ring at its first point and the point farthest from it
-  let far = 0, farD = -1;
+  let far = 0,
+    farD = -1;
   for (let i = 1; i < n; i++) {
     const d = (r[2 * i] - r[0]) ** 2 + (r[2 * i + 1] - r[1]) ** 2;
     if (d > farD) {

@@ -9,7 +9,9 @@ import type { Polygon, Ring } from './polygon';
 const DX = [1, 0, -1, 0];
 const DY = [0, 1, 0, -1];
 // directions E = 0, S = 1, W = 2, N = 3 (the order of DX/DY)
-const E = 0, S = 1, W = 2;
+const E = 0,
+  S = 1,
+  W = 2;
 
 export interface TraceOptions {
   /** foreground connectivity: 8 (default, QuPath's and OpenCV's findContours' choice) or 4 */
@@ -17,7 +19,12 @@ export interface TraceOptions {
 }
 
 /** Connected components of the foreground (mask != 0): labels 1..count, 0 for background. */
-export function labelComponents(mask: ArrayLike<number>, width: number, height: number, connectivity: 4 | 8 = 8): { labels: Int32Array; count: number } {
+export function labelComponents(
+  mask: ArrayLike<number>,
+  width: number,
+  height: number,
+  connectivity: 4 | 8 = 8,
+): { labels: Int32Array; count: number } {
   const labels = new Int32Array(width * height);
   const stack = new Int32Array(width * height);
   let count = 0;
@@ -29,7 +36,8 @@ export function labelComponents(mask: ArrayLike<number>, width: number, height: 
     labels[start] = count;
     while (top > 0) {
       const p = stack[--top];
-      const y = (p / width) | 0, x = p - y * width;
+      const y = (p / width) | 0,
+        x = p - y * width;
       for (let dy = -1; dy <= 1; dy++) {
         const ny = y + dy;
         if (ny < 0 || ny >= height) continue;
@@ -59,10 +67,14 @@ export function traceMask(mask: ArrayLike<number>, width: number, height: number
   // the boundary edge leaving vertex (x, y) in direction d, walked with the foreground on the right
   const hasOut = (x: number, y: number, d: number): boolean => {
     switch (d) {
-      case E: return fg(x, y) && !fg(x, y - 1);
-      case S: return fg(x - 1, y) && !fg(x, y);
-      case W: return fg(x - 1, y - 1) && !fg(x - 1, y);
-      default: return fg(x, y - 1) && !fg(x - 1, y - 1);
+      case E:
+        return fg(x, y) && !fg(x, y - 1);
+      case S:
+        return fg(x - 1, y) && !fg(x, y);
+      case W:
+        return fg(x - 1, y - 1) && !fg(x - 1, y);
+      default:
+        return fg(x, y - 1) && !fg(x - 1, y - 1);
     }
   };
   const VW = width + 1;
@@ -95,17 +107,29 @@ function signedArea2(r: Ring): number {
   return s;
 }
 
-function followRing(sx: number, sy: number, hasOut: (x: number, y: number, d: number) => boolean, visited: Uint8Array, VW: number, conn: 4 | 8): Ring {
+function followRing(
+  sx: number,
+  sy: number,
+  hasOut: (x: number, y: number, d: number) => boolean,
+  visited: Uint8Array,
+  VW: number,
+  conn: 4 | 8,
+): Ring {
   const pts: number[] = [];
-  let x = sx, y = sy, d = E;
+  let x = sx,
+    y = sy,
+    d = E;
   for (;;) {
     visited[y * VW + x] |= 1 << d;
     x += DX[d];
     y += DY[d];
-    const right = (d + 1) & 3, left = (d + 3) & 3;
+    const right = (d + 1) & 3,
+      left = (d + 3) & 3;
     let nd: number;
-    const r = hasOut(x, y, right), l = hasOut(x, y, left);
-    if (r && l) nd = conn === 8 ? left : right; // a saddle: keep diagonal foreground pixels together for 8-connectivity
+    const r = hasOut(x, y, right),
+      l = hasOut(x, y, left);
+    if (r && l)
+      nd = conn === 8 ? left : right; // a saddle: keep diagonal foreground pixels together for 8-connectivity
     else if (r) nd = right;
     else if (l) nd = left;
     else nd = d;
@@ -136,16 +160,20 @@ export function traceLabels(labels: ArrayLike<number>, width: number, height: nu
   }
   const out = new Map<number, Polygon[]>();
   for (const [v, [x0, y0, x1, y1]] of [...boxes.entries()].sort((a, b) => a[0] - b[0])) {
-    const w = x1 - x0 + 1, h = y1 - y0 + 1;
+    const w = x1 - x0 + 1,
+      h = y1 - y0 + 1;
     const sub = new Uint8Array(w * h);
     for (let y = 0; y < h; y++) {
       const row = (y0 + y) * width + x0;
       for (let x = 0; x < w; x++) if (labels[row + x] === v) sub[y * w + x] = 1;
     }
-    out.set(v, traceMask(sub, w, h, opts).map((p) => ({
-      outer: shift(p.outer, x0, y0),
-      holes: p.holes.map((r) => shift(r, x0, y0)),
-    })));
+    out.set(
+      v,
+      traceMask(sub, w, h, opts).map((p) => ({
+        outer: shift(p.outer, x0, y0),
+        holes: p.holes.map((r) => shift(r, x0, y0)),
+      })),
+    );
   }
   return out;
 }

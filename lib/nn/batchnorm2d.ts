@@ -21,7 +21,10 @@ export class BatchNorm2d extends Module {
   readonly eps: number;
   readonly momentum: number;
 
-  constructor(readonly numFeatures: number, opts: BatchNorm2dOptions = {}) {
+  constructor(
+    readonly numFeatures: number,
+    opts: BatchNorm2dOptions = {},
+  ) {
     super();
     if (!Number.isInteger(numFeatures) || numFeatures < 1) {
       throw invalidOption('BatchNorm2d numFeatures', 'a positive integer', numFeatures);

@@ -40,8 +40,10 @@ const SCHEMA: Record<string, Check> = {
   epoch: (v) => (isCount(v) ? null : expected('a non-negative integer', v)),
   step: (v) => (isCount(v) ? null : expected('a non-negative integer', v)),
   schedule: (v) => (v === null || isObj(v) ? null : expected('an object', v)),
-  rng: (v) => (Array.isArray(v) && v.length === 4 && v.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) && v.some((w) => w !== 0)
-    ? null : expected('four uint32 words, not all zero', v)),
+  rng: (v) =>
+    Array.isArray(v) && v.length === 4 && v.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) && v.some((w) => w !== 0)
+      ? null
+      : expected('four uint32 words, not all zero', v),
   normalization: (v, meta) => {
     if (v === null) return null;
     if (!isObj(v)) return expected('{ mean: [...], std: [...] } or null', v);
@@ -62,10 +64,14 @@ const SCHEMA: Record<string, Check> = {
   loader: (v) => (v === null || isObj(v) ? null : expected('an object or null', v)),
   run: (v) => (typeof v === 'string' && v.length > 0 ? null : expected('a run id (a non-empty string)', v)),
   pair: (v) => (typeof v === 'string' && v.length > 0 ? null : expected('a non-empty string', v)),
-  mpp: (v) => (v === null || (typeof v === 'number' && Number.isFinite(v) && v > 0) ? null : expected('null or a positive number (µm per pixel)', v)),
+  mpp: (v) =>
+    v === null || (typeof v === 'number' && Number.isFinite(v) && v > 0) ? null : expected('null or a positive number (µm per pixel)', v),
   budget: (v) => (v === null || isObj(v) ? null : expected('an object or null', v)),
   selection: (v) => (v === null || isObj(v) ? null : expected('an object or null', v)),
-  ema: (v) => (isObj(v) && typeof v.decay === 'number' && v.decay >= 0 && v.decay < 1 && isCount(v.updates) ? null : expected('{ decay in [0, 1), updates: a count }', v)),
+  ema: (v) =>
+    isObj(v) && typeof v.decay === 'number' && v.decay >= 0 && v.decay < 1 && isCount(v.updates)
+      ? null
+      : expected('{ decay in [0, 1), updates: a count }', v),
   weights: (v) => (v === 'ema' || v === 'trained' ? null : expected("'ema' or 'trained'", v)),
 };
 
@@ -81,6 +87,9 @@ export function checkCheckpointMeta(meta: Record<string, unknown>, file: string)
     if (why) problems.push(`patho.${key}: ${why}`);
   }
   if (problems.length > 0) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} has invalid metadata (${problems.length} key${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${file} has invalid metadata (${problems.length} key${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`,
+    );
   }
 }

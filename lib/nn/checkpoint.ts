@@ -69,7 +69,10 @@ function encodeMeta(meta: CheckpointMeta): Record<string, string> {
 function decodeMeta(raw: Record<string, string>, file: string): CheckpointMeta {
   const format = raw['patho.format'];
   if (format !== undefined && format !== CHECKPOINT_FORMAT) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file}: Expected patho.format '${CHECKPOINT_FORMAT}' (what this patho reads) but received '${format}'`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${file}: Expected patho.format '${CHECKPOINT_FORMAT}' (what this patho reads) but received '${format}'`,
+    );
   }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) {
@@ -146,8 +149,10 @@ export async function loadCheckpoint(file: string, net: Module, opts: LoadCheckp
     if (why) {
       const o = opts.optimizer;
       resetOptimizer(o);
-      (opts.onWarning ?? warnToStderr)(`${why}: the ${o.name} optimizer state was reset (moments zero, step count 0); ` +
-        `training goes on from the weights of ${file} at step ${ck.meta.step}`);
+      (opts.onWarning ?? warnToStderr)(
+        `${why}: the ${o.name} optimizer state was reset (moments zero, step count 0); ` +
+          `training goes on from the weights of ${file} at step ${ck.meta.step}`,
+      );
     }
   }
   return ck.meta;
@@ -205,7 +210,10 @@ export async function loadOptimizerState(file: string, optimizer: Optimizer, exp
   const f = readSafetensors(file);
   const step = Number(f.metadata['patho.step']);
   if (expectedStep !== undefined && step !== expectedStep) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} does not match the optimizer: step ${step} does not match the model checkpoint's step ${expectedStep} (interrupted save?)`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${file} does not match the optimizer: step ${step} does not match the model checkpoint's step ${expectedStep} (interrupted save?)`,
+    );
   }
   await applyOptimizerState(f, file, optimizer);
   return true;
@@ -220,7 +228,8 @@ async function applyOptimizerState(f: SafetensorsFile, file: string, optimizer: 
   } catch {
     problems.push('metadata patho.optimizer is not JSON');
   }
-  if (hyper.name !== undefined && hyper.name !== optimizer.name) problems.push(`optimizer ${hyper.name} was saved but ${optimizer.name} is in use`);
+  if (hyper.name !== undefined && hyper.name !== optimizer.name)
+    problems.push(`optimizer ${hyper.name} was saved but ${optimizer.name} is in use`);
   const wanted = optimizer.stateTensors();
   for (const [name, t] of Object.entries(wanted)) {
     const e = f.tensors.get(`optimizer.${name}`);
@@ -231,7 +240,10 @@ async function applyOptimizerState(f: SafetensorsFile, file: string, optimizer: 
   }
   for (const name of f.tensors.keys()) if (!(name.replace(/^optimizer\./, '') in wanted)) problems.push(`unexpected ${name}`);
   if (problems.length > 0) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} does not match the optimizer (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${file} does not match the optimizer (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`,
+    );
   }
   for (const [name, t] of Object.entries(wanted)) t.write(f.tensors.get(`optimizer.${name}`)!.data as Float32Array);
   optimizer.stepCount = Number.isSafeInteger(hyper.stepCount) ? hyper.stepCount! : step;

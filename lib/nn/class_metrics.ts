@@ -13,7 +13,7 @@ import { NO_IGNORE } from './multiclass';
  */
 export async function classConfusion(logits: Tensor, labels: Tensor, opts: { ignoreIndex?: number } = {}): Promise<Float64Array> {
   const [N, K] = logits.shape;
-  const x = toFloat32(logits);  // bf16 logits: the argmax of their float32 values
+  const x = toFloat32(logits); // bf16 logits: the argmax of their float32 values
   const counts = Tensor.empty([N, K, K], logits.device);
   try {
     native.classConfusion(x.value, labels.value, opts.ignoreIndex ?? NO_IGNORE, counts.value);
@@ -72,7 +72,10 @@ export function scoresFromConfusion(conf: ArrayLike<number>, K: number, opts: { 
   }
   const from = opts.includeBackground ? 0 : 1;
   const nanMean = (f: (c: ClassScore) => number) => {
-    const v = classes.slice(from).map(f).filter((x) => !Number.isNaN(x));
+    const v = classes
+      .slice(from)
+      .map(f)
+      .filter((x) => !Number.isNaN(x));
     return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
   };
   return { classes, meanDice: nanMean((c) => c.dice), meanIou: nanMean((c) => c.iou), accuracy: total ? right / total : NaN };
@@ -95,7 +98,8 @@ export function countLabels(labels: ArrayLike<number>, K: number, ignoreIndex = 
 export function inverseFrequencyWeights(counts: ArrayLike<number>): { weights: number[]; missing: number[] } {
   const present = Array.from(counts).filter((c) => c > 0).length;
   const total = Array.from(counts).reduce((a, b) => a + b, 0);
-  if (present === 0) throw invalidOption('inverseFrequencyWeights counts', 'at least one labelled pixel', Array.from(counts), 'ERR_PATHO_DATA');
+  if (present === 0)
+    throw invalidOption('inverseFrequencyWeights counts', 'at least one labelled pixel', Array.from(counts), 'ERR_PATHO_DATA');
   const weights: number[] = [];
   const missing: number[] = [];
   for (let k = 0; k < counts.length; k++) {

@@ -15,16 +15,23 @@ export class Conv2d extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | null;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, opts: Conv2dOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    opts: Conv2dOptions = {},
+  ) {
     super();
     const k = opts.kernelSize ?? 3;
-    for (const [v, n] of [[inChannels, 'inChannels'], [outChannels, 'outChannels']] as const) {
+    for (const [v, n] of [
+      [inChannels, 'inChannels'],
+      [outChannels, 'outChannels'],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw invalidOption(`Conv2d ${n}`, 'a positive integer', v);
     }
     if (k !== 1 && k !== 3) throw invalidOption('Conv2d kernelSize', '1 or 3', k);
     const fanIn = inChannels * k * k;
     this.weight = this.addParameter('weight', [outChannels, inChannels, k, k], kaimingUniformA5(fanIn));
-    this.bias = opts.bias ?? true ? this.addParameter('bias', [outChannels], biasUniform(fanIn)) : null;
+    this.bias = (opts.bias ?? true) ? this.addParameter('bias', [outChannels], biasUniform(fanIn)) : null;
   }
 
   forward(x: Tensor): Tensor {

@@ -34,7 +34,8 @@ export function toFloat32(x: Tensor): Tensor {
 
 function dims4(x: Tensor, name: string, op: string): [number, number, number, number] {
   const s = x.shape;
-  if (s.length !== 4) throw new PathoError('ERR_PATHO_SHAPE', `${op}: Expected a 4-D NCHW tensor for ${name} but received [${s.join(',')}]`);
+  if (s.length !== 4)
+    throw new PathoError('ERR_PATHO_SHAPE', `${op}: Expected a 4-D NCHW tensor for ${name} but received [${s.join(',')}]`);
   return [s[0], s[1], s[2], s[3]];
 }
 
@@ -74,15 +75,28 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, runningMean: T
   const y = Tensor.emptyLike(x);
   if (!o.training) {
     if (isGradEnabled() && (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad)) {
-      throw new PathoError('ERR_PATHO_STATE', 'batchNorm: gradients through BatchNorm2d in eval mode are not supported; call train() or use noGrad()');
+      throw new PathoError(
+        'ERR_PATHO_STATE',
+        'batchNorm: gradients through BatchNorm2d in eval mode are not supported; call train() or use noGrad()',
+      );
     }
     native.batchNormForwardInference(x.value, gamma.value, beta.value, runningMean.value, runningVar.value, o.eps, y.value);
     return y;
   }
   const saveMean = Tensor.empty([c], x.device);
   const saveInvStd = Tensor.empty([c], x.device);
-  native.batchNormForwardTraining(x.value, gamma.value, beta.value, runningMean.value, runningVar.value, o.momentum, o.eps,
-    y.value, saveMean.value, saveInvStd.value);
+  native.batchNormForwardTraining(
+    x.value,
+    gamma.value,
+    beta.value,
+    runningMean.value,
+    runningVar.value,
+    o.momentum,
+    o.eps,
+    y.value,
+    saveMean.value,
+    saveInvStd.value,
+  );
   record(y, [x, gamma, beta], (dy) => {
     const sx = gradSink(x);
     const sg = gradSink(gamma);

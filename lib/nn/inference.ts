@@ -106,8 +106,10 @@ export class InferenceUNet {
     const s = x.shape;
     const m = this.sizeMultiple;
     if (s.length !== 4 || s[1] !== this.inChannels || s[2] % m !== 0 || s[3] % m !== 0) {
-      throw new PathoError('ERR_PATHO_SHAPE',
-        `InferenceUNet.forward: Expected input [N, ${this.inChannels}, H, W] with H and W multiples of ${m} but received [${s.join(',')}]`);
+      throw new PathoError(
+        'ERR_PATHO_SHAPE',
+        `InferenceUNet.forward: Expected input [N, ${this.inChannels}, H, W] with H and W multiples of ${m} but received [${s.join(',')}]`,
+      );
     }
     if (x.device !== this.device) {
       throw new PathoError('ERR_PATHO_DEVICE', `InferenceUNet.forward: Expected x on ${this.device} but received it on ${x.device}`);
@@ -131,8 +133,10 @@ export class InferenceUNet {
   // ---- folding (once, on the host, in float64, each value rounded to float32 once) ----
 
   private foldBlock(state: StateDict, prefix: string, b: DoubleConv): FoldedBlock {
-    return { conv1: this.fold(state, `${prefix}.conv1`, b.conv1, `${prefix}.bn1`, b.bn1),
-      conv2: this.fold(state, `${prefix}.conv2`, b.conv2, `${prefix}.bn2`, b.bn2) };
+    return {
+      conv1: this.fold(state, `${prefix}.conv1`, b.conv1, `${prefix}.bn1`, b.bn1),
+      conv2: this.fold(state, `${prefix}.conv2`, b.conv2, `${prefix}.bn2`, b.bn2),
+    };
   }
 
   /**
@@ -146,10 +150,10 @@ export class InferenceUNet {
     const b = c.bias ? entry(state, `${conv}.bias`) : new Float32Array(k);
     const w2 = new Float32Array(w.length);
     const b2 = new Float32Array(k);
-    const stats = bn && bnName
-      ? ['weight', 'bias', 'running_mean', 'running_var'].map((n) => entry(state, `${bnName}.${n}`)) : null;
+    const stats = bn && bnName ? ['weight', 'bias', 'running_mean', 'running_var'].map((n) => entry(state, `${bnName}.${n}`)) : null;
     for (let o = 0; o < k; o++) {
-      let scale = 1, shift = b[o];
+      let scale = 1,
+        shift = b[o];
       if (stats && bn) {
         const [gamma, beta, mean, v] = stats.map((a) => a[o]);
         scale = gamma / Math.sqrt(v + bn.eps);
@@ -161,7 +165,7 @@ export class InferenceUNet {
     const r = c.weight.shape[2];
     const wt = native.empty([k, c.inChannels, r, r], this.dtype, this.device, this.layout);
     const weight = this.keep(wt);
-    wt.write(w2);  // logical OIHW order; write() lays it out (OHWI for nhwc) and rounds to bf16
+    wt.write(w2); // logical OIHW order; write() lays it out (OHWI for nhwc) and rounds to bf16
     const bt = native.empty([k], 'float32', this.device);
     const bias = this.keep(bt);
     bt.write(b2);
@@ -179,15 +183,21 @@ export class InferenceUNet {
  * The steps of native/binding/inference.cc for one forward pass. Slot 0 is the input, 1 the float32
  * NCHW logits; every other slot is freed as soon as its last reader has been issued.
  */
-function unetProgram(encoder: FoldedBlock[], bottleneck: FoldedBlock, decoder: { up: FoldedConv; block: FoldedBlock }[],
-  head: FoldedConv): number[] {
+function unetProgram(
+  encoder: FoldedBlock[],
+  bottleneck: FoldedBlock,
+  decoder: { up: FoldedConv; block: FoldedBlock }[],
+  head: FoldedConv,
+): number[] {
   const p: number[] = [];
   let next = 2;
   const conv = (x: number, c: FoldedConv, relu: boolean): number => {
     p.push(1, x, c.weight, c.bias, relu ? 1 : 0, next);
     return next++;
   };
-  const free = (slot: number): void => { p.push(5, slot); };
+  const free = (slot: number): void => {
+    p.push(5, slot);
+  };
   const block = (x: number, b: FoldedBlock): number => {
     const a = conv(x, b.conv1, true);
     free(x);
@@ -195,7 +205,7 @@ function unetProgram(encoder: FoldedBlock[], bottleneck: FoldedBlock, decoder: {
     free(a);
     return y;
   };
-  p.push(6, 0, next);  // the input in the compute dtype and layout (no copy when it already is)
+  p.push(6, 0, next); // the input in the compute dtype and layout (no copy when it already is)
   let h = next++;
   const skips: number[] = [];
   for (const b of encoder) {
@@ -227,7 +237,8 @@ function unetProgram(encoder: FoldedBlock[], bottleneck: FoldedBlock, decoder: {
 
 function entry(state: StateDict, name: string): Float32Array {
   const e = state.get(name);
-  if (!e || !(e.data instanceof Float32Array)) throw new PathoError('ERR_PATHO_STATE', `compileForInference: the network has no float32 ${name}`);
+  if (!e || !(e.data instanceof Float32Array))
+    throw new PathoError('ERR_PATHO_STATE', `compileForInference: the network has no float32 ${name}`);
   return e.data;
 }
 

@@ -31,7 +31,8 @@ export function bceJaccardLoss(logits0: Tensor, target: Tensor, opts: BceJaccard
   const stats = Tensor.empty([4], logits.device);
   native.bceJaccardForward(logits.value, target.value, w, eps, loss.value, stats.value);
   record(loss, [logits, target], (dloss) => {
-    if (target.requiresGrad) throw new PathoError('ERR_PATHO_ARG', 'bceJaccardLoss: gradients with respect to the target are not supported');
+    if (target.requiresGrad)
+      throw new PathoError('ERR_PATHO_ARG', 'bceJaccardLoss: gradients with respect to the target are not supported');
     const s = gradSink(logits);
     native.bceJaccardBackward(logits.value, target.value, stats.value, dloss, w, eps, s.dst);
     s.done();

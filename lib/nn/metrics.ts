@@ -30,7 +30,11 @@ export interface SegmentationScores {
  * Counts for each image and threshold: float32 [N, T, 3] = {sum(pred*y), sum(pred), sum(y)}.
  * prob and target are [N,1,H,W] (probabilities, 0/1 target). The result is read to the host.
  */
-export async function segmentationCounts(prob: Tensor, target: Tensor, thresholds: readonly number[] = DEFAULT_THRESHOLDS): Promise<Float32Array> {
+export async function segmentationCounts(
+  prob: Tensor,
+  target: Tensor,
+  thresholds: readonly number[] = DEFAULT_THRESHOLDS,
+): Promise<Float32Array> {
   checkThresholds(thresholds);
   const th = Tensor.fromArray([...thresholds], [thresholds.length], prob.device);
   const counts = Tensor.empty([prob.shape[0], thresholds.length, 3], prob.device);
@@ -76,7 +80,11 @@ export function scoresFromCounts(counts: ArrayLike<number>, n: number, threshold
   return { thresholds: [...thresholds], dice, iou };
 }
 
-export async function segmentationScores(prob: Tensor, target: Tensor, thresholds: readonly number[] = DEFAULT_THRESHOLDS): Promise<SegmentationScores> {
+export async function segmentationScores(
+  prob: Tensor,
+  target: Tensor,
+  thresholds: readonly number[] = DEFAULT_THRESHOLDS,
+): Promise<SegmentationScores> {
   const counts = await segmentationCounts(prob, target, thresholds);
   return scoresFromCounts(counts, prob.shape[0], thresholds);
 }

@@ -133,7 +133,8 @@ export abstract class Module {
 
   /** the arenas of the root module (after init) */
   get store(): ParamStore {
-    if (!this.storeOrNull) throw new PathoError('ERR_PATHO_STATE', `${this.constructor.name}: call init({ device, seed }) before using the module's parameters`);
+    if (!this.storeOrNull)
+      throw new PathoError('ERR_PATHO_STATE', `${this.constructor.name}: call init({ device, seed }) before using the module's parameters`);
     return this.storeOrNull;
   }
 
@@ -169,8 +170,10 @@ export abstract class Module {
   emptyCopy(): Module {
     const C = this.constructor as new () => Module;
     if (C.length === 0) return new C();
-    throw new PathoError('ERR_PATHO_ARG',
-      `Expected a replicate() function in the model options to build replicas of ${C.name} (its constructor takes arguments and it does not override emptyCopy())`);
+    throw new PathoError(
+      'ERR_PATHO_ARG',
+      `Expected a replicate() function in the model options to build replicas of ${C.name} (its constructor takes arguments and it does not override emptyCopy())`,
+    );
   }
 
   /** true once dispose() was called on this module */

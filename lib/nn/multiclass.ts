@@ -60,7 +60,12 @@ function weightTensor(w: CrossEntropyOptions['weight'], K: number, device: strin
   if (w === undefined || w === null) return null;
   if (w instanceof Tensor) {
     if (w.shape.length !== 1 || w.shape[0] !== K || w.dtype !== 'float32') {
-      throw invalidOption(`${op} weight`, `a float32 [${K}] tensor (one weight per class)`, `${w.dtype} [${w.shape.join(',')}]`, 'ERR_PATHO_SHAPE');
+      throw invalidOption(
+        `${op} weight`,
+        `a float32 [${K}] tensor (one weight per class)`,
+        `${w.dtype} [${w.shape.join(',')}]`,
+        'ERR_PATHO_SHAPE',
+      );
     }
     return w;
   }

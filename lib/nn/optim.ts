@@ -38,7 +38,10 @@ export abstract class Optimizer {
   lr: number;
   private normOut: NativeTensor | null = null;
 
-  constructor(readonly store: ParamStore, lr: number) {
+  constructor(
+    readonly store: ParamStore,
+    lr: number,
+  ) {
     this.lr = check('lr', lr, 0, Infinity, true);
   }
 
@@ -89,19 +92,37 @@ export class SGD extends Optimizer {
     this.weightDecay = check('weightDecay', opts.weightDecay ?? 0, 0);
     this.nesterov = opts.nesterov ?? false;
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new PathoError('ERR_PATHO_ARG', 'SGD: Expected momentum > 0 and dampening 0 for nesterov but received ' +
-        `momentum ${this.momentum}, dampening ${this.dampening}`);
+      throw new PathoError(
+        'ERR_PATHO_ARG',
+        'SGD: Expected momentum > 0 and dampening 0 for nesterov but received ' + `momentum ${this.momentum}, dampening ${this.dampening}`,
+      );
     }
     this.buf = this.zeros();
   }
 
   step(): void {
     this.stepCount++;
-    native.sgdUpdate(this.store.params, this.store.grads, this.buf, this.lr, this.momentum, this.dampening, this.weightDecay, this.nesterov);
+    native.sgdUpdate(
+      this.store.params,
+      this.store.grads,
+      this.buf,
+      this.lr,
+      this.momentum,
+      this.dampening,
+      this.weightDecay,
+      this.nesterov,
+    );
   }
 
   hyperParams(): Record<string, number | boolean | string> {
-    return { name: this.name, lr: this.lr, momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov };
+    return {
+      name: this.name,
+      lr: this.lr,
+      momentum: this.momentum,
+      dampening: this.dampening,
+      weightDecay: this.weightDecay,
+      nesterov: this.nesterov,
+    };
   }
 
   stateTensors(): Record<string, NativeTensor> {
@@ -125,7 +146,8 @@ export class Adam extends Optimizer {
     this.name = this.decoupled ? 'adamw' : 'adam';
     this.beta1 = check('beta1', opts.beta1 ?? 0.9, 0, 1);
     this.beta2 = check('beta2', opts.beta2 ?? 0.999, 0, 1);
-    if (this.beta1 >= 1 || this.beta2 >= 1) throw new PathoError('ERR_PATHO_ARG', `Expected beta1 and beta2 < 1 but received ${this.beta1}, ${this.beta2}`);
+    if (this.beta1 >= 1 || this.beta2 >= 1)
+      throw new PathoError('ERR_PATHO_ARG', `Expected beta1 and beta2 < 1 but received ${this.beta1}, ${this.beta2}`);
     this.eps = check('eps', opts.eps ?? 1e-8, 0, Infinity, true);
     this.weightDecay = check('weightDecay', opts.weightDecay ?? (this.decoupled ? 0.01 : 0), 0);
     this.m = this.zeros();
@@ -134,12 +156,31 @@ export class Adam extends Optimizer {
 
   step(): void {
     this.stepCount++;
-    native.adamUpdate(this.store.params, this.store.grads, this.m, this.v, this.lr, this.beta1, this.beta2, this.eps,
-      this.weightDecay, this.decoupled, this.stepCount);
+    native.adamUpdate(
+      this.store.params,
+      this.store.grads,
+      this.m,
+      this.v,
+      this.lr,
+      this.beta1,
+      this.beta2,
+      this.eps,
+      this.weightDecay,
+      this.decoupled,
+      this.stepCount,
+    );
   }
 
   hyperParams(): Record<string, number | boolean | string> {
-    return { name: this.name, lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, decoupled: this.decoupled };
+    return {
+      name: this.name,
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      decoupled: this.decoupled,
+    };
   }
 
   stateTensors(): Record<string, NativeTensor> {

@@ -13,7 +13,10 @@ export abstract class Slot {
   /** set when the owning tree is allocated (Module.init), cleared when it is disposed */
   tensorOrNull: Tensor | null = null;
   protected abstract readonly kind: string;
-  constructor(readonly shape: number[], readonly owner: string) {}
+  constructor(
+    readonly shape: number[],
+    readonly owner: string,
+  ) {}
 
   get numel(): number {
     return this.shape.reduce((a, b) => a * b, 1);
@@ -21,7 +24,10 @@ export abstract class Slot {
 
   get tensor(): Tensor {
     if (!this.tensorOrNull) {
-      throw new PathoError('ERR_PATHO_STATE', `${this.owner}: ${this.kind} are not allocated yet; call init({ device, seed }) on the root module first`);
+      throw new PathoError(
+        'ERR_PATHO_STATE',
+        `${this.owner}: ${this.kind} are not allocated yet; call init({ device, seed }) on the root module first`,
+      );
     }
     return this.tensorOrNull;
   }
@@ -30,7 +36,11 @@ export abstract class Slot {
 /** A learnable tensor; its value and gradient are views into the model's arenas. */
 export class Parameter extends Slot {
   protected readonly kind = 'parameters';
-  constructor(shape: number[], readonly initFn: InitFn, owner: string) {
+  constructor(
+    shape: number[],
+    readonly initFn: InitFn,
+    owner: string,
+  ) {
     super(shape, owner);
   }
 }
@@ -38,7 +48,11 @@ export class Parameter extends Slot {
 /** A float32 state tensor that is saved but not learned (BatchNorm running statistics). */
 export class Buffer extends Slot {
   protected readonly kind = 'buffers';
-  constructor(shape: number[], readonly initValue: number, owner: string) {
+  constructor(
+    shape: number[],
+    readonly initValue: number,
+    owner: string,
+  ) {
     super(shape, owner);
   }
 }

@@ -32,7 +32,10 @@ export function encodeSafetensors(tensors: StateDict, metadata: Record<string, s
     const e = tensors.get(name) as StateEntry;
     const bytes = numelOf(e.shape) * DTYPE_SIZE[e.dtype];
     if (e.data.byteLength !== bytes) {
-      throw new PathoError('ERR_PATHO_SHAPE', `safetensors: Expected ${bytes} bytes for ${name} (${e.dtype}[${e.shape.join(',')}]) but received ${e.data.byteLength}`);
+      throw new PathoError(
+        'ERR_PATHO_SHAPE',
+        `safetensors: Expected ${bytes} bytes for ${name} (${e.dtype}[${e.shape.join(',')}]) but received ${e.data.byteLength}`,
+      );
     }
     header[name] = { dtype: e.dtype, shape: e.shape, data_offsets: [off, off + bytes] };
     parts.push(Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
@@ -99,7 +102,8 @@ export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsFile
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') {
       if (raw === null) continue; // the format's Option: no metadata
-      if (typeof raw !== 'object' || Array.isArray(raw)) throw bad(file, `__metadata__ is not an object of strings (received ${Array.isArray(raw) ? 'an array' : typeof raw})`);
+      if (typeof raw !== 'object' || Array.isArray(raw))
+        throw bad(file, `__metadata__ is not an object of strings (received ${Array.isArray(raw) ? 'an array' : typeof raw})`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string') throw bad(file, `metadata ${k} is not a string`);
         metadata[k] = v;
@@ -135,7 +139,11 @@ export function decodeSafetensors(buf: Buffer, file = 'buffer'): SafetensorsFile
     at = t.end;
     prev = t.name;
   }
-  if (at !== dataLen) throw bad(file, `${dataLen - at} bytes after the last tensor's data (the file must end where the data ends; header length off, or bytes appended?)`);
+  if (at !== dataLen)
+    throw bad(
+      file,
+      `${dataLen - at} bytes after the last tensor's data (the file must end where the data ends; header length off, or bytes appended?)`,
+    );
   const tensors: StateDict = new Map();
   for (const { name, dtype, shape, begin, end } of infos) {
     // copy into a fresh, aligned buffer (the data section need not be 4/8-byte aligned in memory)
@@ -161,7 +169,10 @@ export function readSafetensorsMetadata(file: string): Record<string, string> | 
     const h = JSON.parse(utf8.decode(head)) as { __metadata__?: unknown };
     const m = h?.__metadata__;
     if (m === null || typeof m !== 'object' || Array.isArray(m)) return {};
-    return Object.fromEntries(Object.entries(m as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    return Object.fromEntries(Object.entries(m as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<
+      string,
+      string
+    >;
   } catch {
     return null;
   } finally {

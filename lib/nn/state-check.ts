@@ -12,7 +12,8 @@ const BYTES: Record<StateDType, number> = { F32: 4, I64: 8, F64: 8, F16: 2, BF16
 export function entryProblem(name: string, e: unknown): string | null {
   if (e === null || typeof e !== 'object') return `${name}: Expected an entry { dtype, shape, data } but received ${describeValue(e)}`;
   const { dtype, shape, data } = e as { dtype?: StateDType; shape?: number[]; data?: unknown };
-  if (typeof dtype !== 'string' || !DTYPES.includes(dtype)) return `${name}: Expected a dtype (${DTYPES.join(', ')}) but received ${describeValue(dtype)}`;
+  if (typeof dtype !== 'string' || !DTYPES.includes(dtype))
+    return `${name}: Expected a dtype (${DTYPES.join(', ')}) but received ${describeValue(dtype)}`;
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
     return `${name}: Expected a shape of non-negative integers but received ${describeValue(shape)}`;
   }
@@ -20,11 +21,13 @@ export function entryProblem(name: string, e: unknown): string | null {
   const fmt = `${dtype}[${shape.join(',')}]`;
   if (dtype === 'F32' || dtype === 'I64') {
     const want = dtype === 'F32' ? Float32Array : BigInt64Array;
-    if (!(data instanceof want)) return `${name}: Expected a ${want.name} of ${numel} values for ${fmt} but received ${data === undefined ? 'no data' : (data as object)?.constructor?.name ?? typeof data}`;
+    if (!(data instanceof want))
+      return `${name}: Expected a ${want.name} of ${numel} values for ${fmt} but received ${data === undefined ? 'no data' : ((data as object)?.constructor?.name ?? typeof data)}`;
     if (data.length !== numel) return `${name}: Expected ${numel} values for ${fmt} but received ${data.length}`;
     return null;
   }
-  if (!(data instanceof Uint8Array)) return `${name}: Expected the raw bytes (a Uint8Array) of ${fmt} but received ${data === undefined ? 'no data' : (data as object)?.constructor?.name ?? typeof data}`;
+  if (!(data instanceof Uint8Array))
+    return `${name}: Expected the raw bytes (a Uint8Array) of ${fmt} but received ${data === undefined ? 'no data' : ((data as object)?.constructor?.name ?? typeof data)}`;
   if (data.length !== numel * BYTES[dtype]) return `${name}: Expected ${numel * BYTES[dtype]} bytes for ${fmt} but received ${data.length}`;
   return null;
 }
@@ -36,7 +39,9 @@ export function entryProblem(name: string, e: unknown): string | null {
 export function valueProblem(name: string, e: { dtype: string; data: unknown }): string | null {
   if (e.dtype === 'I64' && /(^|\.)num_batches_tracked$/.test(name)) {
     const v = (e.data as BigInt64Array)[0];
-    return v === undefined || (v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) ? null : `${name}: Expected a count in [0, 2^53) but received ${v}`;
+    return v === undefined || (v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER))
+      ? null
+      : `${name}: Expected a count in [0, 2^53) but received ${v}`;
   }
   if (e.dtype !== 'F32') return null;
   const d = e.data as Float32Array;

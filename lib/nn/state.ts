@@ -15,7 +15,6 @@ export interface StateEntry {
 
 export type StateDict = Map<string, StateEntry>;
 
-
 export async function stateDict(module: Module): Promise<StateDict> {
   const store = module.store;
   const [params, buffers] = await Promise.all([store.readParams(), store.readBuffers()]);
@@ -55,8 +54,10 @@ export function stateMismatches(module: Module, state: StateDict, strict = true)
       continue;
     }
     // PyTorch saves num_batches_tracked as a 0-d tensor; accept [1] too
-    const shapeOk = got.shape.length === e.shape.length ? got.shape.every((d, i) => d === e.shape[i])
-      : e.shape.length === 0 && got.shape.length === 1 && got.shape[0] === 1;
+    const shapeOk =
+      got.shape.length === e.shape.length
+        ? got.shape.every((d, i) => d === e.shape[i])
+        : e.shape.length === 0 && got.shape.length === 1 && got.shape[0] === 1;
     if (got.dtype !== e.dtype) problems.push(`${name}: Expected dtype ${e.dtype} but received ${got.dtype}`);
     if (!shapeOk) problems.push(`${name}: Expected shape ${fmt(e.shape)} but received ${fmt(got.shape)}`);
   }
@@ -71,7 +72,12 @@ export function stateMismatches(module: Module, state: StateDict, strict = true)
 export async function loadStateDict(module: Module, state: StateDict, opts: { strict?: boolean; source?: string } = {}): Promise<void> {
   if (!module || typeof (module as Module).namedParameters !== 'function') throw invalidOption('module', 'a Module (e.g. a UNet)', module);
   if (!(state instanceof Map)) {
-    throw invalidOption('state', 'a Map of name -> { dtype, shape, data } (e.g. readCheckpoint(file).state or stateDict(net))', state, 'ERR_PATHO_CHECKPOINT');
+    throw invalidOption(
+      'state',
+      'a Map of name -> { dtype, shape, data } (e.g. readCheckpoint(file).state or stateDict(net))',
+      state,
+      'ERR_PATHO_CHECKPOINT',
+    );
   }
   const strict = opts.strict ?? true;
   // malformed entries first (they would be read wrongly below), then names/shapes, then values
@@ -83,7 +89,10 @@ export async function loadStateDict(module: Module, state: StateDict, opts: { st
     what = 'holds values no trained network has';
   }
   if (problems.length > 0) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${opts.source ?? 'state dict'} ${what} (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${opts.source ?? 'state dict'} ${what} (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`,
+    );
   }
   const store = module.store;
   const [params, buffers] = await Promise.all([store.readParams(), store.readBuffers()]);

@@ -86,11 +86,15 @@ export class UNet extends Module {
     this.config = config;
     const { inChannels, outChannels, width, depth } = config;
     const ch = Array.from({ length: depth + 1 }, (_, i) => width * 2 ** i);
-    this.encoder = this.addModule('encoder', new ModuleList(
-      Array.from({ length: depth }, (_, i) => new DoubleConv(i === 0 ? inChannels : ch[i - 1], ch[i]))));
+    this.encoder = this.addModule(
+      'encoder',
+      new ModuleList(Array.from({ length: depth }, (_, i) => new DoubleConv(i === 0 ? inChannels : ch[i - 1], ch[i]))),
+    );
     this.bottleneck = this.addModule('bottleneck', new DoubleConv(ch[depth - 1], ch[depth]));
-    this.decoder = this.addModule('decoder', new ModuleList(
-      Array.from({ length: depth }, (_, j) => new Up(ch[depth - j], ch[depth - 1 - j]))));
+    this.decoder = this.addModule(
+      'decoder',
+      new ModuleList(Array.from({ length: depth }, (_, j) => new Up(ch[depth - j], ch[depth - 1 - j]))),
+    );
     this.head = this.addModule('head', new Conv2d(ch[0], outChannels, { kernelSize: 1, bias: true }));
     this.init({ seed: opts.seed ?? DEFAULTS.seed, device: opts.device ?? DEFAULTS.device });
   }
@@ -110,7 +114,10 @@ export class UNet extends Module {
     const s = x.shape;
     const m = this.sizeMultiple;
     if (s.length !== 4 || s[1] !== this.config.inChannels || s[2] % m !== 0 || s[3] % m !== 0) {
-      throw new PathoError('ERR_PATHO_SHAPE', `UNet: Expected input [N, ${this.config.inChannels}, H, W] with H and W multiples of ${m} but received [${s.join(',')}]`);
+      throw new PathoError(
+        'ERR_PATHO_SHAPE',
+        `UNet: Expected input [N, ${this.config.inChannels}, H, W] with H and W multiples of ${m} but received [${s.join(',')}]`,
+      );
     }
     const skips: Tensor[] = [];
     let h = x;

@@ -13,7 +13,8 @@ export const BOUNDARY = 2;
 /** Class labels (0 background, 1 interior, 2 boundary) of an instance label image (0 background). */
 export function instancesToBoundaryClasses(labels: ArrayLike<number>, width: number, height: number, rim = 2): Uint8Array {
   checkSize(width, height, { labels }, 'instancesToBoundaryClasses');
-  if (!Number.isInteger(rim) || rim < 1 || rim > 64) throw invalidOption('instancesToBoundaryClasses width', 'an integer from 1 to 64 (pixels)', rim);
+  if (!Number.isInteger(rim) || rim < 1 || rim > 64)
+    throw invalidOption('instancesToBoundaryClasses width', 'an integer from 1 to 64 (pixels)', rim);
   const n = width * height;
   const out = new Uint8Array(n);
   // distance (in 4-steps) from the rim's outer pixels, grown breadth-first inside each object
@@ -26,8 +27,11 @@ export function instancesToBoundaryClasses(labels: ArrayLike<number>, width: num
       const v = labels[i];
       if (v <= 0) continue;
       out[i] = INTERIOR;
-      const touches = (x > 0 && labels[i - 1] !== v) || (x < width - 1 && labels[i + 1] !== v) ||
-        (y > 0 && labels[i - width] !== v) || (y < height - 1 && labels[i + width] !== v);
+      const touches =
+        (x > 0 && labels[i - 1] !== v) ||
+        (x < width - 1 && labels[i + 1] !== v) ||
+        (y > 0 && labels[i - width] !== v) ||
+        (y < height - 1 && labels[i + width] !== v);
       if (touches) {
         dist[i] = 0;
         queue[qn++] = i;

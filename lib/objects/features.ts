@@ -60,7 +60,9 @@ export function perimeterOf(crop: Uint8Array, bw: number, bh: number): number {
   for (let y = 0; y < bh; y++)
     for (let x = 0; x < bw; x++) {
       if (!border[y * bw + x]) continue;
-      const code = 1 + 2 * (b(x - 1, y) + b(x + 1, y) + b(x, y - 1) + b(x, y + 1)) +
+      const code =
+        1 +
+        2 * (b(x - 1, y) + b(x + 1, y) + b(x, y - 1) + b(x, y + 1)) +
         10 * (b(x - 1, y - 1) + b(x + 1, y - 1) + b(x - 1, y + 1) + b(x + 1, y + 1));
       if (code === 5 || code === 7 || code === 15 || code === 17 || code === 25 || code === 27) p += 1;
       else if (code === 21 || code === 33) p += SQRT2;
@@ -100,10 +102,11 @@ export function convexAreaOf(crop: Uint8Array, bw: number, bh: number): number {
   for (let y = 0; y < bh; y++) {
     let first = -1;
     let last = -1;
-    for (let x = 0; x < bw; x++) if (crop[y * bw + x]) {
-      if (first < 0) first = x;
-      last = x;
-    }
+    for (let x = 0; x < bw; x++)
+      if (crop[y * bw + x]) {
+        if (first < 0) first = x;
+        last = x;
+      }
     if (first < 0) continue;
     for (const x of first === last ? [first] : [first, last]) pts.push([x - 0.5, y], [x + 0.5, y], [x, y - 0.5], [x, y + 0.5]);
   }
@@ -122,10 +125,16 @@ export function convexAreaOf(crop: Uint8Array, bw: number, bh: number): number {
 export function objectFeatures(img: LabelImage, opts: FeatureOptions = {}): ObjectFeatures[] {
   const { width: w, height: h, labels } = img;
   const n = w * h;
-  for (const [name, a] of [['probability', opts.probability], ['intensity', opts.intensity], ['classMap', opts.classMap]] as const) {
-    if (a && a.length !== n) throw invalidOption(`objectFeatures ${name}`, `${n} values (${w}x${h})`, `${a.length} values`, 'ERR_PATHO_SHAPE');
+  for (const [name, a] of [
+    ['probability', opts.probability],
+    ['intensity', opts.intensity],
+    ['classMap', opts.classMap],
+  ] as const) {
+    if (a && a.length !== n)
+      throw invalidOption(`objectFeatures ${name}`, `${n} values (${w}x${h})`, `${a.length} values`, 'ERR_PATHO_SHAPE');
   }
-  if (opts.mpp !== undefined && !(opts.mpp > 0)) throw invalidOption('objectFeatures mpp', 'a number > 0 (micrometres per pixel)', opts.mpp);
+  if (opts.mpp !== undefined && !(opts.mpp > 0))
+    throw invalidOption('objectFeatures mpp', 'a number > 0 (micrometres per pixel)', opts.mpp);
   let count = 0;
   for (const v of labels) if (v > count) count = v;
   const box = Array.from({ length: count + 1 }, () => ({ x0: Infinity, y0: Infinity, x1: -1, y1: -1 }));
@@ -142,7 +151,7 @@ export function objectFeatures(img: LabelImage, opts: FeatureOptions = {}): Obje
   const out: ObjectFeatures[] = [];
   for (let id = 1; id <= count; id++) {
     const b = box[id];
-    if (b.x1 < 0) continue;  // a label with no pixel
+    if (b.x1 < 0) continue; // a label with no pixel
     const bw = b.x1 - b.x0 + 1;
     const bh = b.y1 - b.y0 + 1;
     const crop = new Uint8Array(bw * bh);
@@ -170,11 +179,12 @@ export function objectFeatures(img: LabelImage, opts: FeatureOptions = {}): Obje
     let myy = 0;
     let mxy = 0;
     for (let y = 0; y < bh; y++)
-      for (let x = 0; x < bw; x++) if (crop[y * bw + x]) {
-        mxx += (x - cx) ** 2;
-        myy += (y - cy) ** 2;
-        mxy += (x - cx) * (y - cy);
-      }
+      for (let x = 0; x < bw; x++)
+        if (crop[y * bw + x]) {
+          mxx += (x - cx) ** 2;
+          myy += (y - cy) ** 2;
+          mxy += (x - cx) * (y - cy);
+        }
     // eigenvalues of the inertia tensor (covariance of the pixel centres)
     const a = myy / area;
     const c = mxx / area;
@@ -187,9 +197,16 @@ export function objectFeatures(img: LabelImage, opts: FeatureOptions = {}): Obje
     const perimeter = perimeterOf(crop, bw, bh);
     const diameter = Math.sqrt((4 * area) / Math.PI);
     const f: ObjectFeatures = {
-      id, classIndex, centroidX: cx + b.x0 + (opts.offsetX ?? 0), centroidY: cy + b.y0 + (opts.offsetY ?? 0), areaPx: area,
-      perimeterPx: perimeter, equivalentDiameterPx: diameter, eccentricity: l1 === 0 ? 0 : Math.sqrt(1 - l2 / l1),
-      solidity: area / convexAreaOf(crop, bw, bh), bbox: { ...b },
+      id,
+      classIndex,
+      centroidX: cx + b.x0 + (opts.offsetX ?? 0),
+      centroidY: cy + b.y0 + (opts.offsetY ?? 0),
+      areaPx: area,
+      perimeterPx: perimeter,
+      equivalentDiameterPx: diameter,
+      eccentricity: l1 === 0 ? 0 : Math.sqrt(1 - l2 / l1),
+      solidity: area / convexAreaOf(crop, bw, bh),
+      bbox: { ...b },
     };
     if (opts.mpp !== undefined) {
       f.areaUm2 = area * opts.mpp * opts.mpp;
@@ -204,7 +221,11 @@ export function objectFeatures(img: LabelImage, opts: FeatureOptions = {}): Obje
 }
 
 // Ruifrok & Johnston's H&E-DAB stain vectors (skimage.color's rgb_from_hed) and their inverse.
-const RGB_FROM_HED = [[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]];
+const RGB_FROM_HED = [
+  [0.65, 0.7, 0.29],
+  [0.07, 0.99, 0.11],
+  [0.27, 0.57, 0.78],
+];
 function inverse3(m: number[][]): number[][] {
   const [[a, b, c], [d, e, f], [g, h, i]] = m;
   const A = e * i - f * h;
@@ -225,7 +246,8 @@ const HED_FROM_RGB = inverse3(RGB_FROM_HED);
  */
 export function stainDensity(rgb: Uint8Array, channels: number, stain: 0 | 1 | 2 = 0): Float32Array {
   if (channels < 3) throw invalidOption('stainDensity channels', '3 or 4 (RGB or RGBA pixels)', channels);
-  if (rgb.length % channels !== 0) throw invalidOption('stainDensity rgb', `a multiple of ${channels} values`, rgb.length, 'ERR_PATHO_SHAPE');
+  if (rgb.length % channels !== 0)
+    throw invalidOption('stainDensity rgb', `a multiple of ${channels} values`, rgb.length, 'ERR_PATHO_SHAPE');
   const n = rgb.length / channels;
   const out = new Float32Array(n);
   const logAdjust = Math.log(1e-6);

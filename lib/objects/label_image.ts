@@ -16,11 +16,15 @@ export interface LabelImage {
 export type Connectivity = 4 | 8;
 
 export function checkSize(width: number, height: number, arrays: Record<string, ArrayLike<number> | null | undefined>, op: string): void {
-  for (const [name, v] of [['width', width], ['height', height]] as const) {
+  for (const [name, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw invalidOption(`${op} ${name}`, 'a positive integer', v);
   }
   for (const [name, a] of Object.entries(arrays)) {
-    if (a && a.length !== width * height) throw invalidOption(`${op} ${name}`, `${width * height} values (${width}x${height})`, `${a.length} values`, 'ERR_PATHO_SHAPE');
+    if (a && a.length !== width * height)
+      throw invalidOption(`${op} ${name}`, `${width * height} values (${width}x${height})`, `${a.length} values`, 'ERR_PATHO_SHAPE');
   }
 }
 
@@ -33,7 +37,12 @@ export async function distanceTransform(mask: Uint8Array, width: number, height:
 }
 
 /** Connected components of the nonzero pixels, numbered in raster order of their first pixel. */
-export async function labelComponents(mask: Uint8Array, width: number, height: number, connectivity: Connectivity = 8): Promise<LabelImage> {
+export async function labelComponents(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  connectivity: Connectivity = 8,
+): Promise<LabelImage> {
   checkSize(width, height, { mask }, 'labelComponents');
   const labels = new Int32Array(width * height);
   const count = await native.objectsLabelComponents(mask, width, height, connectivity, labels);
@@ -53,8 +62,14 @@ export async function hMaxima(image: Float32Array, width: number, height: number
  * Floods `elevation` from the markers (Int32Array, 0 = unlabelled; not modified) inside `mask` (null: the
  * whole image), as skimage.segmentation.watershed: returns the label image.
  */
-export async function watershed(elevation: Float32Array, markers: Int32Array, mask: Uint8Array | null, width: number, height: number,
-  connectivity: Connectivity = 4): Promise<Int32Array> {
+export async function watershed(
+  elevation: Float32Array,
+  markers: Int32Array,
+  mask: Uint8Array | null,
+  width: number,
+  height: number,
+  connectivity: Connectivity = 4,
+): Promise<Int32Array> {
   checkSize(width, height, { elevation, markers, mask }, 'watershed');
   const labels = Int32Array.from(markers);
   await native.objectsWatershed(elevation, mask, width, height, connectivity, labels);
@@ -62,7 +77,12 @@ export async function watershed(elevation: Float32Array, markers: Int32Array, ma
 }
 
 /** Renumbers labels to 1..n in raster order of first pixel, dropping objects for which keep(label, area) is false. */
-export function relabel(labels: Int32Array, width: number, height: number, keep: (label: number, area: number) => boolean = () => true): LabelImage {
+export function relabel(
+  labels: Int32Array,
+  width: number,
+  height: number,
+  keep: (label: number, area: number) => boolean = () => true,
+): LabelImage {
   let max = 0;
   for (const v of labels) if (v > max) max = v;
   const area = new Float64Array(max + 1);
@@ -96,7 +116,7 @@ export async function fillHoles(img: LabelImage, maxHole = Infinity): Promise<La
   const holes = await labelComponents(bg, w, h, 4);
   if (holes.count === 0) return img;
   const area = new Float64Array(holes.count + 1);
-  const owner = new Int32Array(holes.count + 1);  // 0 unknown, -1 border or several objects
+  const owner = new Int32Array(holes.count + 1); // 0 unknown, -1 border or several objects
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       const i = y * w + x;

@@ -31,7 +31,8 @@ interface Overlaps {
 }
 
 function overlaps(truth: ArrayLike<number>, pred: ArrayLike<number>): Overlaps {
-  if (truth.length !== pred.length) throw invalidOption('instanceScores pred', `${truth.length} labels like the truth`, `${pred.length}`, 'ERR_PATHO_SHAPE');
+  if (truth.length !== pred.length)
+    throw invalidOption('instanceScores pred', `${truth.length} labels like the truth`, `${pred.length}`, 'ERR_PATHO_SHAPE');
   const trueArea = new Map<number, number>();
   const predArea = new Map<number, number>();
   const inter = new Map<number, Map<number, number>>();
@@ -87,7 +88,8 @@ export function instanceScores(truth: ArrayLike<number>, pred: ArrayLike<number>
     const ga = o.trueArea.get(g)!;
     for (const [p, i] of row) {
       const iou = i / (ga + o.predArea.get(p)! - i);
-      if (iou > 0.5) {  // at most one such pair per object: IoU > 0.5 makes matches unique
+      if (iou > 0.5) {
+        // at most one such pair per object: IoU > 0.5 makes matches unique
         tp++;
         iouSum += iou;
       }
@@ -101,9 +103,19 @@ export function instanceScores(truth: ArrayLike<number>, pred: ArrayLike<number>
   const dq = none ? NaN : tp / (tp + 0.5 * fp + 0.5 * fn);
   const sq = none ? NaN : tp > 0 ? iouSum / tp : 0;
   return {
-    aji: aji(o), pq: none ? NaN : dq * sq, dq, sq,
-    precision: nPred ? tp / nPred : NaN, recall: nTrue ? tp / nTrue : NaN, f1: dq,
-    tp, fp, fn, nTrue, nPred, countError: Math.abs(nPred - nTrue),
+    aji: aji(o),
+    pq: none ? NaN : dq * sq,
+    dq,
+    sq,
+    precision: nPred ? tp / nPred : NaN,
+    recall: nTrue ? tp / nTrue : NaN,
+    f1: dq,
+    tp,
+    fp,
+    fn,
+    nTrue,
+    nPred,
+    countError: Math.abs(nPred - nTrue),
   };
 }
 
@@ -121,8 +133,7 @@ export function boundaryOf(mask: ArrayLike<number>, width: number, height: numbe
   const out = new Uint8Array(width * height);
   const at = (x: number, y: number) => x >= 0 && y >= 0 && x < width && y < height && mask[y * width + x] > 0;
   for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++)
-      if (at(x, y) && !(at(x - 1, y) && at(x + 1, y) && at(x, y - 1) && at(x, y + 1))) out[y * width + x] = 1;
+    for (let x = 0; x < width; x++) if (at(x, y) && !(at(x - 1, y) && at(x + 1, y) && at(x, y - 1) && at(x, y + 1))) out[y * width + x] = 1;
   return out;
 }
 
@@ -139,7 +150,7 @@ export function percentile(values: Float64Array, q: number): number {
 async function directed(from: Uint8Array, to: Uint8Array, width: number, height: number): Promise<Float64Array> {
   const notTo = new Uint8Array(to.length);
   for (let i = 0; i < to.length; i++) notTo[i] = to[i] ? 0 : 1;
-  const dist = await distanceTransform(notTo, width, height);  // distance to the nearest `to` pixel
+  const dist = await distanceTransform(notTo, width, height); // distance to the nearest `to` pixel
   const out: number[] = [];
   for (let i = 0; i < from.length; i++) if (from[i]) out.push(dist[i]);
   return Float64Array.from(out);
@@ -149,10 +160,20 @@ async function directed(from: Uint8Array, to: Uint8Array, width: number, height:
  * Hausdorff distance between the boundaries of two binary masks (nonzero = inside). NaN when both are
  * empty, Infinity when only one is.
  */
-export async function boundaryScores(truth: ArrayLike<number>, pred: ArrayLike<number>, width: number, height: number,
-  opts: { mpp?: number } = {}): Promise<BoundaryScores> {
+export async function boundaryScores(
+  truth: ArrayLike<number>,
+  pred: ArrayLike<number>,
+  width: number,
+  height: number,
+  opts: { mpp?: number } = {},
+): Promise<BoundaryScores> {
   if (truth.length !== width * height || pred.length !== width * height) {
-    throw invalidOption('boundaryScores masks', `${width * height} values (${width}x${height}) each`, `${truth.length} and ${pred.length}`, 'ERR_PATHO_SHAPE');
+    throw invalidOption(
+      'boundaryScores masks',
+      `${width * height} values (${width}x${height}) each`,
+      `${truth.length} and ${pred.length}`,
+      'ERR_PATHO_SHAPE',
+    );
   }
   const bt = boundaryOf(truth, width, height);
   const bp = boundaryOf(pred, width, height);
@@ -165,7 +186,10 @@ export async function boundaryScores(truth: ArrayLike<number>, pred: ArrayLike<n
   } else {
     const dp = await directed(bp, bt, width, height);
     const dt = await directed(bt, bp, width, height);
-    hd = Math.max(dp.reduce((a, b) => Math.max(a, b), 0), dt.reduce((a, b) => Math.max(a, b), 0));
+    hd = Math.max(
+      dp.reduce((a, b) => Math.max(a, b), 0),
+      dt.reduce((a, b) => Math.max(a, b), 0),
+    );
     hd95 = Math.max(percentile(dp, 95), percentile(dt, 95));
   }
   const r: BoundaryScores = { hausdorffPx: hd, hausdorff95Px: hd95 };
@@ -177,8 +201,14 @@ export async function boundaryScores(truth: ArrayLike<number>, pred: ArrayLike<n
 }
 
 /** boundaryScores of each class k of two class-index masks (label == k), for k in 1..K-1 (or 0..K-1). */
-export async function classBoundaryScores(truth: ArrayLike<number>, pred: ArrayLike<number>, width: number, height: number, K: number,
-  opts: { mpp?: number; includeBackground?: boolean } = {}): Promise<BoundaryScores[]> {
+export async function classBoundaryScores(
+  truth: ArrayLike<number>,
+  pred: ArrayLike<number>,
+  width: number,
+  height: number,
+  K: number,
+  opts: { mpp?: number; includeBackground?: boolean } = {},
+): Promise<BoundaryScores[]> {
   const out: BoundaryScores[] = [];
   for (let k = opts.includeBackground ? 0 : 1; k < K; k++) {
     const t = new Uint8Array(truth.length);
@@ -207,6 +237,8 @@ export function checkInstanceTruth(labels: ArrayLike<number>, file: string, opts
   if (labels.length === 0 || distinctLabels(labels) > 1) return;
   const v = labels[0];
   if (v === 0 && opts.allowEmpty) return;
-  throw new DataError(`${file}: instance ground truth holds the single value ${v} in every pixel; expected a label image with 0 for background and one value per object`,
-    [{ files: [file], reason: `single value ${v}` }]);
+  throw new DataError(
+    `${file}: instance ground truth holds the single value ${v} in every pixel; expected a label image with 0 for background and one value per object`,
+    [{ files: [file], reason: `single value ${v}` }],
+  );
 }

@@ -74,7 +74,10 @@ function partsOf(win: WindowLabels, index: number, rx0: number, ry0: number, rx1
       }
     }
   // which window edges are cuts (inside the region)
-  const cutL = x > rx0, cutT = y > ry0, cutR = x + w < rx1, cutB = y + h < ry1;
+  const cutL = x > rx0,
+    cutT = y > ry0,
+    cutR = x + w < rx1,
+    cutB = y + h < ry1;
   const parts: Part[] = [];
   for (const [label, b] of boxes) {
     const pw = b.x1 - b.x0 + 1;
@@ -96,8 +99,10 @@ function partsOf(win: WindowLabels, index: number, rx0: number, ry0: number, rx1
 
 /** Pixels two parts share (in global coordinates). */
 function shared(a: Part, b: Part): number {
-  const x0 = Math.max(a.x0, b.x0), x1 = Math.min(a.x0 + a.w, b.x0 + b.w);
-  const y0 = Math.max(a.y0, b.y0), y1 = Math.min(a.y0 + a.h, b.y0 + b.h);
+  const x0 = Math.max(a.x0, b.x0),
+    x1 = Math.min(a.x0 + a.w, b.x0 + b.w);
+  const y0 = Math.max(a.y0, b.y0),
+    y1 = Math.min(a.y0 + a.h, b.y0 + b.h);
   let n = 0;
   for (let y = y0; y < y1; y++)
     for (let x = x0; x < x1; x++) if (a.mask[(y - a.y0) * a.w + x - a.x0] && b.mask[(y - b.y0) * b.w + x - b.x0]) n++;
@@ -122,7 +127,8 @@ function candidatePairs(parts: Part[], cell: number): [number, number][] {
     for (let a = 0; a < list.length; a++)
       for (let b = a + 1; b < list.length; b++) {
         const [i, j] = list[a] < list[b] ? [list[a], list[b]] : [list[b], list[a]];
-        const P = parts[i], Q = parts[j];
+        const P = parts[i],
+          Q = parts[j];
         if (P.window === Q.window || P.x0 >= Q.x0 + Q.w || Q.x0 >= P.x0 + P.w || P.y0 >= Q.y0 + Q.h || Q.y0 >= P.y0 + P.h) continue;
         const k = `${i},${j}`;
         if (seen.has(k)) continue;
@@ -133,13 +139,15 @@ function candidatePairs(parts: Part[], cell: number): [number, number][] {
 }
 
 function unionMask(group: Part[]): Omit<MergedObject, 'id'> {
-  const x0 = Math.min(...group.map((p) => p.x0)), y0 = Math.min(...group.map((p) => p.y0));
-  const x1 = Math.max(...group.map((p) => p.x0 + p.w)), y1 = Math.max(...group.map((p) => p.y0 + p.h));
-  const width = x1 - x0, height = y1 - y0;
+  const x0 = Math.min(...group.map((p) => p.x0)),
+    y0 = Math.min(...group.map((p) => p.y0));
+  const x1 = Math.max(...group.map((p) => p.x0 + p.w)),
+    y1 = Math.max(...group.map((p) => p.y0 + p.h));
+  const width = x1 - x0,
+    height = y1 - y0;
   const mask = new Uint8Array(width * height);
   for (const p of group)
-    for (let j = 0; j < p.h; j++)
-      for (let i = 0; i < p.w; i++) if (p.mask[j * p.w + i]) mask[(j + p.y0 - y0) * width + i + p.x0 - x0] = 1;
+    for (let j = 0; j < p.h; j++) for (let i = 0; i < p.w; i++) if (p.mask[j * p.w + i]) mask[(j + p.y0 - y0) * width + i + p.x0 - x0] = 1;
   let area = 0;
   for (const v of mask) area += v;
   return { x0, y0, width, height, mask, area, sources: group.map((p) => ({ window: p.window, label: p.label })) };
@@ -149,10 +157,20 @@ function unionMask(group: Part[]): Omit<MergedObject, 'id'> {
 export function mergeWindowObjects(windows: WindowLabels[], region: SeamRegion = {}): MergedObject[] {
   windows.forEach((w, i) => {
     if (![w.x, w.y, w.width, w.height].every(Number.isInteger) || w.width < 1 || w.height < 1) {
-      throw invalidOption(`mergeWindowObjects windows[${i}]`, 'integer x, y and a positive integer width and height', { x: w.x, y: w.y, width: w.width, height: w.height });
+      throw invalidOption(`mergeWindowObjects windows[${i}]`, 'integer x, y and a positive integer width and height', {
+        x: w.x,
+        y: w.y,
+        width: w.width,
+        height: w.height,
+      });
     }
     if (w.labels.length !== w.width * w.height) {
-      throw invalidOption(`mergeWindowObjects windows[${i}].labels`, `${w.width * w.height} values`, `${w.labels.length} values`, 'ERR_PATHO_SHAPE');
+      throw invalidOption(
+        `mergeWindowObjects windows[${i}].labels`,
+        `${w.width * w.height} values`,
+        `${w.labels.length} values`,
+        'ERR_PATHO_SHAPE',
+      );
     }
   });
   if (windows.length === 0) return [];
@@ -190,10 +208,11 @@ export function mergeWindowObjects(windows: WindowLabels[], region: SeamRegion =
     while (stack.length) {
       const k = stack.pop()!;
       group.push(parts[k]);
-      for (const j of neighbours[k]) if (parts[j].cut && !dropped[j] && !visited[j]) {
-        visited[j] = 1;
-        stack.push(j);
-      }
+      for (const j of neighbours[k])
+        if (parts[j].cut && !dropped[j] && !visited[j]) {
+          visited[j] = 1;
+          stack.push(j);
+        }
     }
     out.push(unionMask(group));
   }
@@ -207,8 +226,10 @@ export function paintObjects(objects: MergedObject[], x: number, y: number, widt
   for (const o of objects)
     for (let j = 0; j < o.height; j++)
       for (let i = 0; i < o.width; i++) {
-        const gx = o.x0 + i - x, gy = o.y0 + j - y;
-        if (o.mask[j * o.width + i] && gx >= 0 && gy >= 0 && gx < width && gy < height && out[gy * width + gx] === 0) out[gy * width + gx] = o.id;
+        const gx = o.x0 + i - x,
+          gy = o.y0 + j - y;
+        if (o.mask[j * o.width + i] && gx >= 0 && gy >= 0 && gx < width && gy < height && out[gy * width + gx] === 0)
+          out[gy * width + gx] = o.id;
       }
   return out;
 }

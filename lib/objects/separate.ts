@@ -10,8 +10,16 @@
 import { DEFAULTS } from '../defaults';
 import { invalidOption } from '../errors';
 import {
-  checkSize, distanceTransform, fillHoles, hMaxima, labelComponents, relabel, removeSmallObjects, watershed,
-  type Connectivity, type LabelImage,
+  checkSize,
+  distanceTransform,
+  fillHoles,
+  hMaxima,
+  labelComponents,
+  relabel,
+  removeSmallObjects,
+  watershed,
+  type Connectivity,
+  type LabelImage,
 } from './label_image';
 
 export interface SeparateOptions {
@@ -37,8 +45,11 @@ export function foreground(map: Float32Array | Uint8Array, threshold = 0.5): Uin
 
 function checkOptions(o: SeparateOptions, op: string): Required<SeparateOptions> {
   const r = {
-    threshold: o.threshold ?? 0.5, split: o.split ?? DEFAULTS.objectSplit, h: o.h ?? DEFAULTS.objectH,
-    minArea: o.minArea ?? DEFAULTS.minArea, maxHole: o.maxHole ?? DEFAULTS.maxHole,
+    threshold: o.threshold ?? 0.5,
+    split: o.split ?? DEFAULTS.objectSplit,
+    h: o.h ?? DEFAULTS.objectH,
+    minArea: o.minArea ?? DEFAULTS.minArea,
+    maxHole: o.maxHole ?? DEFAULTS.maxHole,
   };
   if (!(r.threshold >= 0 && r.threshold < 1)) throw invalidOption(`${op} threshold`, 'a number in [0, 1)', r.threshold);
   if (!(r.h > 0) || !Number.isFinite(r.h)) throw invalidOption(`${op} h`, 'a finite number > 0', r.h);
@@ -57,12 +68,17 @@ async function finish(img: LabelImage, o: Required<SeparateOptions>): Promise<La
  * With split, foreground pixels are flooded from the h-maxima of their distance to the background
  * (8-connected markers, 4-connected flooding as skimage's watershed default).
  */
-export async function separateObjects(map: Float32Array | Uint8Array, width: number, height: number, opts: SeparateOptions = {}): Promise<LabelImage> {
+export async function separateObjects(
+  map: Float32Array | Uint8Array,
+  width: number,
+  height: number,
+  opts: SeparateOptions = {},
+): Promise<LabelImage> {
   checkSize(width, height, { map }, 'separateObjects');
   const o = checkOptions(opts, 'separateObjects');
   const fg = foreground(map, o.threshold);
   if (!o.split) return finish(await labelComponents(fg, width, height, 8), o);
-  if (!fg.includes(0)) return finish(await labelComponents(fg, width, height, 8), o);  // no background: no distances
+  if (!fg.includes(0)) return finish(await labelComponents(fg, width, height, 8), o); // no background: no distances
   const dist = await distanceTransform(fg, width, height);
   const peaks = await hMaxima(dist, width, height, o.h);
   for (let i = 0; i < peaks.length; i++) peaks[i] &= fg[i];
@@ -97,18 +113,33 @@ export interface BoundaryClassOptions {
  * and the seeds grow over the foreground (argmax not background) by a watershed on the boundary
  * probability, so objects meet where the model puts their boundary.
  */
-export async function separateBoundaryClasses(probs: Float32Array, classes: number, width: number, height: number,
-  opts: BoundaryClassOptions = {}): Promise<LabelImage> {
+export async function separateBoundaryClasses(
+  probs: Float32Array,
+  classes: number,
+  width: number,
+  height: number,
+  opts: BoundaryClassOptions = {},
+): Promise<LabelImage> {
   const op = 'separateBoundaryClasses';
-  if (!Number.isInteger(classes) || classes < 3) throw invalidOption(`${op} classes`, 'an integer >= 3 (background, interior, boundary)', classes);
+  if (!Number.isInteger(classes) || classes < 3)
+    throw invalidOption(`${op} classes`, 'an integer >= 3 (background, interior, boundary)', classes);
   checkSize(width, height, {}, op);
   if (probs.length !== classes * width * height) {
-    throw invalidOption(`${op} probs`, `${classes * width * height} values ([${classes},${height},${width}])`, `${probs.length} values`, 'ERR_PATHO_SHAPE');
+    throw invalidOption(
+      `${op} probs`,
+      `${classes * width * height} values ([${classes},${height},${width}])`,
+      `${probs.length} values`,
+      'ERR_PATHO_SHAPE',
+    );
   }
   const bgc = opts.background ?? 0;
   const inc = opts.interior ?? 1;
   const bdc = opts.boundary ?? 2;
-  for (const [n, v] of [['background', bgc], ['interior', inc], ['boundary', bdc]] as const) {
+  for (const [n, v] of [
+    ['background', bgc],
+    ['interior', inc],
+    ['boundary', bdc],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v >= classes) throw invalidOption(`${op} ${n}`, `a class index in [0, ${classes})`, v);
   }
   const HW = width * height;

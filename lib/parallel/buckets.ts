@@ -47,11 +47,16 @@ export function planBuckets(params: ParamSpan[], opts: BucketOptions = {}): Buck
   const firstLimit = positive(opts.firstBucketBytes ?? limit, 'firstBucketBytes');
   params.forEach((p, i) => {
     const name = p.name ?? `params[${i}]`;
-    if (!Number.isInteger(p.offset) || p.offset < 0) throw new PathoError('ERR_PATHO_ARG', `Expected an integer offset >= 0 for ${name} but received ${p.offset}`);
-    if (!Number.isInteger(p.numel) || p.numel < 0) throw new PathoError('ERR_PATHO_ARG', `Expected an integer numel >= 0 for ${name} but received ${p.numel}`);
+    if (!Number.isInteger(p.offset) || p.offset < 0)
+      throw new PathoError('ERR_PATHO_ARG', `Expected an integer offset >= 0 for ${name} but received ${p.offset}`);
+    if (!Number.isInteger(p.numel) || p.numel < 0)
+      throw new PathoError('ERR_PATHO_ARG', `Expected an integer numel >= 0 for ${name} but received ${p.numel}`);
     if (i > 0 && p.offset < params[i - 1].offset + params[i - 1].numel) {
-      throw new PathoError('ERR_PATHO_ARG', `Expected ${name} to start at or after element ${params[i - 1].offset + params[i - 1].numel} ` +
-        `(the end of ${params[i - 1].name ?? `params[${i - 1}]`}) but received offset ${p.offset}`);
+      throw new PathoError(
+        'ERR_PATHO_ARG',
+        `Expected ${name} to start at or after element ${params[i - 1].offset + params[i - 1].numel} ` +
+          `(the end of ${params[i - 1].name ?? `params[${i - 1}]`}) but received offset ${p.offset}`,
+      );
     }
   });
   const buckets: Bucket[] = [];
@@ -59,7 +64,8 @@ export function planBuckets(params: ParamSpan[], opts: BucketOptions = {}): Buck
   let bytes = 0;
   const flush = (): void => {
     if (cur.length === 0) return;
-    const first = params[cur[cur.length - 1]], last = params[cur[0]];
+    const first = params[cur[cur.length - 1]],
+      last = params[cur[0]];
     buckets.push({ index: buckets.length, offset: first.offset, numel: last.offset + last.numel - first.offset, params: cur });
     cur = [];
     bytes = 0;

@@ -28,12 +28,23 @@ function expectOp(op: string): ReduceOp {
 }
 
 export class Communicator implements Disposable {
-  constructor(readonly handle: NativeComm, private readonly rendezvous: Rendezvous | null = null) {}
+  constructor(
+    readonly handle: NativeComm,
+    private readonly rendezvous: Rendezvous | null = null,
+  ) {}
 
-  get rank(): number { return this.handle.rank; }
-  get size(): number { return this.handle.size; }
-  get device(): string { return this.handle.device; }
-  get kind(): NativeComm['kind'] { return this.handle.kind; }
+  get rank(): number {
+    return this.handle.rank;
+  }
+  get size(): number {
+    return this.handle.size;
+  }
+  get device(): string {
+    return this.handle.device;
+  }
+  get kind(): NativeComm['kind'] {
+    return this.handle.kind;
+  }
 
   /** One communicator per device ('cpu:0', 'cpu:1', ...) in this process; rank i drives devices[i]. */
   static inProcess(devices: string[], opts: { timeoutMs?: number } = {}): Communicator[] {
@@ -45,7 +56,11 @@ export class Communicator implements Disposable {
 
   /** This process's rank of a Gloo communicator over every rank of the rendezvous. */
   static async gloo(rdv: Rendezvous, opts: GlooOptions = {}): Promise<Communicator> {
-    const h = await createGlooRank(rdv, { ...(opts.bindHost !== undefined ? { bindHost: opts.bindHost } : {}), device: opts.device ?? 'cpu', timeoutMs: opts.timeoutMs ?? rdv.timeoutMs });
+    const h = await createGlooRank(rdv, {
+      ...(opts.bindHost !== undefined ? { bindHost: opts.bindHost } : {}),
+      device: opts.device ?? 'cpu',
+      timeoutMs: opts.timeoutMs ?? rdv.timeoutMs,
+    });
     return new Communicator(h, rdv);
   }
 
@@ -123,7 +138,9 @@ export class Communicator implements Disposable {
         throw await this.explain(e);
       }
       const out = {} as Record<K, number>;
-      keys.forEach((k, i) => { out[k] = data[i]; });
+      keys.forEach((k, i) => {
+        out[k] = data[i];
+      });
       return out;
     } finally {
       t.dispose();
@@ -157,11 +174,12 @@ export class Communicator implements Disposable {
     const err = e as Error & { code?: string };
     if (err.code !== 'ERR_PATHO_COMM' || !this.rendezvous) return e;
     try {
-      const silentNow = await this.rendezvous.silentRanks();  // first: it gives up on a silent store
+      const silentNow = await this.rendezvous.silentRanks(); // first: it gives up on a silent store
       const gone = await this.rendezvous.goneRanks();
       const silent = silentNow.filter((x) => Number.isFinite(x.silentMs) && !gone.includes(x.rank));
       if (silent.length > 0) {
-        err.message += `; ${silent.map((x) => `rank ${x.rank}`).join(', ')} ${silent.length > 1 ? 'are' : 'is'} not responding ` +
+        err.message +=
+          `; ${silent.map((x) => `rank ${x.rank}`).join(', ')} ${silent.length > 1 ? 'are' : 'is'} not responding ` +
           `(no heartbeat for ${(Math.min(...silent.map((x) => x.silentMs)) / 1000).toFixed(1)} s: stopped, hung or cut off)` +
           (gone.length > 0 ? `; ${gone.length > 1 ? 'ranks' : 'rank'} ${gone.join(', ')} exited` : '');
         return err;
@@ -178,7 +196,7 @@ export class Communicator implements Disposable {
       try {
         gone = await this.rendezvous.goneRanks();
       } catch {
-        gone = [0];  // the store itself is gone: it lived in rank 0
+        gone = [0]; // the store itself is gone: it lived in rank 0
       }
       if (gone.length === 0) await new Promise((r) => setTimeout(r, 40));
     }

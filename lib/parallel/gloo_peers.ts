@@ -13,7 +13,7 @@ const PROBE_MS = 2000;
 function listenProbe(host: string): Promise<net.Server | null> {
   return new Promise((resolve) => {
     const s = net.createServer((sock) => sock.destroy());
-    s.once('error', () => resolve(null));  // a probe is a diagnosis aid: never a reason to fail
+    s.once('error', () => resolve(null)); // a probe is a diagnosis aid: never a reason to fail
     s.listen(0, host, () => {
       s.unref();
       resolve(s);
@@ -42,16 +42,18 @@ async function unreachablePeers(rdv: Rendezvous, prefix: string): Promise<string
   const checks: Promise<string>[] = [];
   for (let k = 0; k < rdv.worldSize; k++) {
     if (k === rdv.rank || gone.has(k)) continue;
-    checks.push((async () => {
-      let rec: { host: string; port: number; how: string };
-      try {
-        rec = JSON.parse((await rdv.store.get(`${prefix}/probe/${k}`, 0, PROBE_MS)).toString()) as typeof rec;
-      } catch {
-        return '';  // rank k never got this far; the rendezvous names it
-      }
-      const why = await probe(rec.host, rec.port);
-      return why ? `rank ${k}'s Gloo address ${rec.host} (${rec.how}) is unreachable from rank ${rdv.rank} (${why})` : '';
-    })());
+    checks.push(
+      (async () => {
+        let rec: { host: string; port: number; how: string };
+        try {
+          rec = JSON.parse((await rdv.store.get(`${prefix}/probe/${k}`, 0, PROBE_MS)).toString()) as typeof rec;
+        } catch {
+          return ''; // rank k never got this far; the rendezvous names it
+        }
+        const why = await probe(rec.host, rec.port);
+        return why ? `rank ${k}'s Gloo address ${rec.host} (${rec.how}) is unreachable from rank ${rdv.rank} (${why})` : '';
+      })(),
+    );
   }
   return (await Promise.all(checks)).filter((s) => s !== '');
 }
@@ -63,9 +65,8 @@ async function unreachablePeers(rdv: Rendezvous, prefix: string): Promise<string
 export async function createGlooRank(rdv: Rendezvous, opts: { bindHost?: string; device: string; timeoutMs: number }): Promise<NativeComm> {
   const prefix = rdv.nextPrefix('gloo');
   const { masterAddr, masterPort } = rdv.options;
-  const bind = opts.bindHost !== undefined
-    ? { host: opts.bindHost, how: 'bindHost' }
-    : await glooBindHost(rdv.rank, process.env, () => rdv.network());
+  const bind =
+    opts.bindHost !== undefined ? { host: opts.bindHost, how: 'bindHost' } : await glooBindHost(rdv.rank, process.env, () => rdv.network());
   const probeServer = rdv.worldSize > 1 ? await listenProbe(bind.host) : null;
   try {
     if (probeServer) {

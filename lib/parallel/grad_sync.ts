@@ -10,18 +10,25 @@ import type { Communicator } from './communicator';
 export class GradientSync {
   readonly buckets: Bucket[];
   private readonly views: NativeTensor[];
-  private readonly bucketOf: Int32Array;  // param index -> bucket index (-1: empty parameter)
-  private missing: number[];              // per bucket: parameters not yet ready
+  private readonly bucketOf: Int32Array; // param index -> bucket index (-1: empty parameter)
+  private missing: number[]; // per bucket: parameters not yet ready
   private ready: Uint8Array;
-  private next = 0;                       // buckets start strictly in order 0, 1, 2, ...
+  private next = 0; // buckets start strictly in order 0, 1, 2, ...
   /** bucket indices in the order their all-reduce was queued, since construction (for tests and tracing) */
   started: number[] = [];
 
-  constructor(private readonly comm: Communicator, gradArena: NativeTensor, private readonly params: ParamSpan[],
-    opts: BucketOptions = {}) {
+  constructor(
+    private readonly comm: Communicator,
+    gradArena: NativeTensor,
+    private readonly params: ParamSpan[],
+    opts: BucketOptions = {},
+  ) {
     const end = params.reduce((m, p) => Math.max(m, p.offset + p.numel), 0);
     if (end > gradArena.numel) {
-      throw new PathoError('ERR_PATHO_SHAPE', `Expected a gradient arena of at least ${end} elements for these parameters but received ${gradArena.numel}`);
+      throw new PathoError(
+        'ERR_PATHO_SHAPE',
+        `Expected a gradient arena of at least ${end} elements for these parameters but received ${gradArena.numel}`,
+      );
     }
     this.buckets = planBuckets(params, opts);
     this.views = bucketViews(gradArena, this.buckets);
@@ -36,7 +43,8 @@ export class GradientSync {
     if (!Number.isInteger(index) || index < 0 || index >= this.params.length) {
       throw new PathoError('ERR_PATHO_ARG', `Expected a parameter index 0..${this.params.length - 1} but received ${index}`);
     }
-    if (this.ready[index]) throw new PathoError('ERR_PATHO_STATE', `parameter ${this.params[index].name ?? index} was marked ready twice in one step`);
+    if (this.ready[index])
+      throw new PathoError('ERR_PATHO_STATE', `parameter ${this.params[index].name ?? index} was marked ready twice in one step`);
     this.ready[index] = 1;
     const b = this.bucketOf[index];
     if (b >= 0) this.missing[b]--;

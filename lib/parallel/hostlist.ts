@@ -8,7 +8,10 @@ import { PathoError } from '../errors';
 export const MAX_HOSTS = 1_000_000;
 
 function bad(what: string, list: string, why: string): PathoError {
-  return new PathoError('ERR_PATHO_LAUNCH', `Expected a SLURM host list (e.g. 'gpu[01-04,07],login1') for ${what} but received '${list}': ${why}`);
+  return new PathoError(
+    'ERR_PATHO_LAUNCH',
+    `Expected a SLURM host list (e.g. 'gpu[01-04,07],login1') for ${what} but received '${list}': ${why}`,
+  );
 }
 
 // Splits at commas outside brackets: "a[1,2],b" -> ["a[1,2]", "b"].
@@ -95,7 +98,8 @@ export function expandTasksPerNode(list: string, what = 'SLURM_STEP_TASKS_PER_NO
     const m = /^\s*(\d+)(?:\(x(\d+)\))?\s*$/.exec(part);
     if (!m) throw new PathoError('ERR_PATHO_LAUNCH', `Expected tasks per node such as '2(x3),1' for ${what} but received '${list}'`);
     const repeat = m[2] === undefined ? 1 : Number(m[2]);
-    if (out.length + repeat > MAX_HOSTS) throw new PathoError('ERR_PATHO_LAUNCH', `Expected at most ${MAX_HOSTS} nodes in ${what} but received '${list}'`);
+    if (out.length + repeat > MAX_HOSTS)
+      throw new PathoError('ERR_PATHO_LAUNCH', `Expected at most ${MAX_HOSTS} nodes in ${what} but received '${list}'`);
     for (let i = 0; i < repeat; i++) out.push(Number(m[1]));
   }
   return out;

@@ -12,7 +12,6 @@ export const LAUNCH_MAX_NPROC = 1024;
 /** Pause before a restart, so the old group's ports and files are released. */
 const RESTART_DELAY_MS = 1000;
 
-
 export interface LaunchOptions {
   nproc: number;
   nnodes: number;
@@ -39,7 +38,8 @@ export function restartCount(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env.PATHO_RESTART_COUNT;
   if (raw === undefined || raw === '') return 0;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < 0) throw new PathoError('ERR_PATHO_LAUNCH', `Expected an integer >= 0 for PATHO_RESTART_COUNT but received '${raw}'`);
+  if (!Number.isInteger(v) || v < 0)
+    throw new PathoError('ERR_PATHO_LAUNCH', `Expected an integer >= 0 for PATHO_RESTART_COUNT but received '${raw}'`);
   return v;
 }
 
@@ -76,7 +76,11 @@ function signalWorker(w: Worker, sig: NodeJS.Signals): void {
   try {
     process.kill(-w.child.pid, sig);
   } catch {
-    try { w.child.kill(sig); } catch { /* already gone */ }
+    try {
+      w.child.kill(sig);
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -91,7 +95,8 @@ interface Group {
 function startGroup(o: LaunchOptions, attempt: number, masterPort: number, deadline: number): Group {
   const world = o.nproc * o.nnodes;
   const [cmd, ...args] = /\.(c|m)?js$/.test(o.command[0]) ? [process.execPath, ...o.command] : o.command;
-  const out = o.stdout ?? process.stdout, err = o.stderr ?? process.stderr;
+  const out = o.stdout ?? process.stdout,
+    err = o.stderr ?? process.stderr;
   let failure: string | null = null;
   let restartable = false;
   let stopping: NodeJS.Signals | null = null;
@@ -124,9 +129,15 @@ function startGroup(o: LaunchOptions, attempt: number, masterPort: number, deadl
       // its own process group: a terminal's Ctrl-C reaches the launcher alone, which forwards it once
       detached: true,
       env: {
-        ...process.env, ...o.env,
-        PATHO_RANK: String(rank), PATHO_LOCAL_RANK: String(local), PATHO_WORLD_SIZE: String(world), PATHO_LOCAL_WORLD_SIZE: String(o.nproc),
-        PATHO_MASTER_ADDR: o.masterAddr, PATHO_MASTER_PORT: String(masterPort), PATHO_RESTART_COUNT: String(attempt),
+        ...process.env,
+        ...o.env,
+        PATHO_RANK: String(rank),
+        PATHO_LOCAL_RANK: String(local),
+        PATHO_WORLD_SIZE: String(world),
+        PATHO_LOCAL_WORLD_SIZE: String(o.nproc),
+        PATHO_MASTER_ADDR: o.masterAddr,
+        PATHO_MASTER_PORT: String(masterPort),
+        PATHO_RESTART_COUNT: String(attempt),
         PATHO_LAUNCHER_PID: String(process.pid),
       },
     });
@@ -159,21 +170,28 @@ function startGroup(o: LaunchOptions, attempt: number, masterPort: number, deadl
 
   let watchdog: NodeJS.Timeout | null = null;
   if (Number.isFinite(deadline)) {
-    watchdog = setTimeout(() => {
-      const running = workers.filter((w) => !w.done).map((w) => w.rank);
-      failure ??= `watchdog: workers did not finish within ${o.timeoutS} s (still running: ${rankList(running)}); stopped them`;
-      restartable = false;
-      stopAll('SIGTERM');
-    }, Math.max(0, deadline - Date.now()));
+    watchdog = setTimeout(
+      () => {
+        const running = workers.filter((w) => !w.done).map((w) => w.rank);
+        failure ??= `watchdog: workers did not finish within ${o.timeoutS} s (still running: ${rankList(running)}); stopped them`;
+        restartable = false;
+        stopAll('SIGTERM');
+      },
+      Math.max(0, deadline - Date.now()),
+    );
   }
   const finished = Promise.all(workers.map((w) => w.exited)).then(() => {
     if (watchdog) clearTimeout(watchdog);
     if (killer) clearTimeout(killer);
     if (stopping === 'SIGINT' && failure?.startsWith('launch received')) {
       const unclean = workers.filter((w) => w.code !== 0 || w.signal).map((w) => w.rank);
-      failure += forced ? '; received it again: killed the workers at once'
-        : killed.length > 0 ? `; ${rankList(killed)} did not stop within the ${o.graceS} s grace period and ${killed.length > 1 ? 'were' : 'was'} killed`
-        : unclean.length > 0 ? `; ${rankList(unclean)} exited with an error` : '; forwarded it, and every worker stopped cleanly';
+      failure += forced
+        ? '; received it again: killed the workers at once'
+        : killed.length > 0
+          ? `; ${rankList(killed)} did not stop within the ${o.graceS} s grace period and ${killed.length > 1 ? 'were' : 'was'} killed`
+          : unclean.length > 0
+            ? `; ${rankList(unclean)} exited with an error`
+            : '; forwarded it, and every worker stopped cleanly';
     }
     return { failure, restartable };
   });
@@ -184,7 +202,7 @@ function startGroup(o: LaunchOptions, attempt: number, masterPort: number, deadl
       restartable = false;
       if (sig === 'SIGINT' && count > 1) {
         forced = true;
-        for (const w of workers) signalWorker(w, 'SIGKILL');  // Ctrl-C twice: at once
+        for (const w of workers) signalWorker(w, 'SIGKILL'); // Ctrl-C twice: at once
       } else {
         stopAll(sig === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
       }
@@ -215,7 +233,7 @@ export async function launch(o: LaunchOptions): Promise<void> {
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
   try {
     for (let attempt = 0; ; attempt++) {
-      const masterPort = o.masterPort || await freePort(o.masterAddr);
+      const masterPort = o.masterPort || (await freePort(o.masterAddr));
       current = startGroup(o, attempt, masterPort, deadline);
       if (interrupted) current.signal(interrupted, signals);
       const r = await current.finished;
@@ -225,8 +243,10 @@ export async function launch(o: LaunchOptions): Promise<void> {
         const tried = attempt > 0 ? ` (after ${attempt} restart${attempt > 1 ? 's' : ''})` : '';
         throw new PathoError('ERR_PATHO_LAUNCH', r.failure + tried);
       }
-      err.write(`patho launch: restart ${attempt + 1} of ${maxRestarts}: ${r.failure}; restarting all ${o.nproc} worker${o.nproc > 1 ? 's' : ''} ` +
-        'of this node from the last checkpoint\n');
+      err.write(
+        `patho launch: restart ${attempt + 1} of ${maxRestarts}: ${r.failure}; restarting all ${o.nproc} worker${o.nproc > 1 ? 's' : ''} ` +
+          'of this node from the last checkpoint\n',
+      );
       await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
     }
   } finally {

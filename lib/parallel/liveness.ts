@@ -25,7 +25,7 @@ export async function startHeartbeat(host: string, port: number, rank: number, t
   client.unref();
   let stopped = false;
   const beat = (): void => {
-    if (!stopped) client.set(`alive/${rank}`, '').catch(() => undefined);  // the store is gone: its owner reports that
+    if (!stopped) client.set(`alive/${rank}`, '').catch(() => undefined); // the store is gone: its owner reports that
   };
   beat();
   const timer = setInterval(beat, HEARTBEAT_MS);

@@ -18,7 +18,8 @@ export function localAddresses(): string[] {
 
 function describeInterfaces(): string {
   return Object.entries(os.networkInterfaces())
-    .map(([name, l]) => `${name} (${(l ?? []).map((a) => a.address).join(', ') || 'no address'})`).join(', ');
+    .map(([name, l]) => `${name} (${(l ?? []).map((a) => a.address).join(', ') || 'no address'})`)
+    .join(', ');
 }
 
 async function resolve(host: string): Promise<{ address: string; family: number }> {
@@ -36,8 +37,11 @@ export async function storeListenHost(masterAddr: string): Promise<string> {
   try {
     r = await resolve(masterAddr);
   } catch (e) {
-    throw new PathoError('ERR_PATHO_COMM', `rank 0 could not resolve the master address '${masterAddr}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ` +
-      'set PATHO_MASTER_ADDR (or MASTER_ADDR) to a name or address of the host of rank 0');
+    throw new PathoError(
+      'ERR_PATHO_COMM',
+      `rank 0 could not resolve the master address '${masterAddr}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ` +
+        'set PATHO_MASTER_ADDR (or MASTER_ADDR) to a name or address of the host of rank 0',
+    );
   }
   if (!isLoopback(r.address) && localAddresses().includes(r.address)) return r.address;
   return r.family === 6 ? '::' : '0.0.0.0';
@@ -47,12 +51,19 @@ export async function storeListenHost(masterAddr: string): Promise<string> {
 export function interfaceAddress(iface: string, what = 'PATHO_GLOO_IFACE'): string {
   const list = os.networkInterfaces()[iface];
   if (!list || list.length === 0) {
-    throw new PathoError('ERR_PATHO_COMM', `Expected a network interface of this host for ${what} but received '${iface}' (this host has: ${describeInterfaces()})`);
+    throw new PathoError(
+      'ERR_PATHO_COMM',
+      `Expected a network interface of this host for ${what} but received '${iface}' (this host has: ${describeInterfaces()})`,
+    );
   }
   const v4 = list.find((a) => a.family === 'IPv4');
   const v6 = list.find((a) => a.family === 'IPv6' && !a.address.toLowerCase().startsWith('fe80:'));
   const a = v4 ?? v6;
-  if (!a) throw new PathoError('ERR_PATHO_COMM', `Expected an IPv4 or global IPv6 address on interface ${iface} (${what}) but it has only ${list.map((x) => x.address).join(', ')}`);
+  if (!a)
+    throw new PathoError(
+      'ERR_PATHO_COMM',
+      `Expected an IPv4 or global IPv6 address on interface ${iface} (${what}) but it has only ${list.map((x) => x.address).join(', ')}`,
+    );
   return a.address;
 }
 
@@ -63,11 +74,17 @@ export async function localHostAddress(host: string, what = 'PATHO_GLOO_HOST'): 
     try {
       address = (await resolve(host)).address;
     } catch (e) {
-      throw new PathoError('ERR_PATHO_COMM', `Expected an address or resolvable name of this host for ${what} but received '${host}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new PathoError(
+        'ERR_PATHO_COMM',
+        `Expected an address or resolvable name of this host for ${what} but received '${host}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      );
     }
   }
   if (!localAddresses().includes(address)) {
-    throw new PathoError('ERR_PATHO_COMM', `Expected an address of this host for ${what} but received '${host}'${address !== host ? ` (${address})` : ''}; this host has: ${describeInterfaces()}`);
+    throw new PathoError(
+      'ERR_PATHO_COMM',
+      `Expected an address of this host for ${what} but received '${host}'${address !== host ? ` (${address})` : ''}; this host has: ${describeInterfaces()}`,
+    );
   }
   return address;
 }
@@ -98,7 +115,11 @@ export interface BindChoice {
  * reached it over loopback: the address the other hosts reached rank 0 at). A loopback address in a
  * job over several hosts is refused: the other hosts could never connect to it.
  */
-export async function glooBindHost(rank: number, env: NodeJS.ProcessEnv, info: () => Promise<{ layout: NetworkInfo; seenAs: string }>): Promise<BindChoice> {
+export async function glooBindHost(
+  rank: number,
+  env: NodeJS.ProcessEnv,
+  info: () => Promise<{ layout: NetworkInfo; seenAs: string }>,
+): Promise<BindChoice> {
   let choice: BindChoice;
   if (env.PATHO_GLOO_HOST) {
     choice = { host: await localHostAddress(env.PATHO_GLOO_HOST), how: `PATHO_GLOO_HOST=${env.PATHO_GLOO_HOST}` };
@@ -108,14 +129,21 @@ export async function glooBindHost(rank: number, env: NodeJS.ProcessEnv, info: (
     const { layout, seenAs } = await info();
     if (layout.singleHost) return { host: '127.0.0.1', how: 'every rank on this host' };
     if (!isLoopback(seenAs)) return { host: seenAs, how: 'the address this rank reached the rendezvous store from' };
-    if (!layout.masterSeenAt) throw new PathoError('ERR_PATHO_COMM', `rank ${rank}: could not tell which address other hosts reach this host at; set PATHO_GLOO_IFACE or PATHO_GLOO_HOST`);
+    if (!layout.masterSeenAt)
+      throw new PathoError(
+        'ERR_PATHO_COMM',
+        `rank ${rank}: could not tell which address other hosts reach this host at; set PATHO_GLOO_IFACE or PATHO_GLOO_HOST`,
+      );
     return { host: layout.masterSeenAt, how: "the address other hosts reached rank 0's host at" };
   }
   if (isLoopback(choice.host)) {
     const { layout } = await info();
     if (!layout.singleHost) {
-      throw new PathoError('ERR_PATHO_COMM', `rank ${rank}: Gloo would listen on the loopback address ${choice.host} (${choice.how}), which ranks on other hosts cannot reach; ` +
-        'set PATHO_GLOO_IFACE or PATHO_GLOO_HOST to the interface or address the hosts share');
+      throw new PathoError(
+        'ERR_PATHO_COMM',
+        `rank ${rank}: Gloo would listen on the loopback address ${choice.host} (${choice.how}), which ranks on other hosts cannot reach; ` +
+          'set PATHO_GLOO_IFACE or PATHO_GLOO_HOST to the interface or address the hosts share',
+      );
     }
   }
   return choice;

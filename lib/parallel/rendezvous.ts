@@ -36,9 +36,19 @@ export function rendezvousOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, t
   if (timeout === undefined) {
     const raw = env.PATHO_TIMEOUT_MS;
     timeout = raw === undefined || raw === '' ? 300_000 : Number(raw);
-    if (!Number.isInteger(timeout) || timeout < 1) throw new PathoError('ERR_PATHO_LAUNCH', `Expected an integer >= 1 for PATHO_TIMEOUT_MS but received '${raw}'`);
+    if (!Number.isInteger(timeout) || timeout < 1)
+      throw new PathoError('ERR_PATHO_LAUNCH', `Expected an integer >= 1 for PATHO_TIMEOUT_MS but received '${raw}'`);
   }
-  return { rank: p.rank, worldSize: p.worldSize, localRank: p.localRank, masterAddr: p.masterAddr, masterPort: p.masterPort, timeoutMs: timeout, source: p.source, vars: p.vars };
+  return {
+    rank: p.rank,
+    worldSize: p.worldSize,
+    localRank: p.localRank,
+    masterAddr: p.masterAddr,
+    masterPort: p.masterPort,
+    timeoutMs: timeout,
+    source: p.source,
+    vars: p.vars,
+  };
 }
 
 function rankList(ranks: number[]): string {
@@ -53,19 +63,33 @@ export class Rendezvous {
   /** ranks a failed collective found silent: close() does not wait for them */
   private readonly silent = new Set<number>();
 
-  private constructor(readonly options: RendezvousOptions, readonly store: StoreClient, private readonly server: StoreServer | null) {}
+  private constructor(
+    readonly options: RendezvousOptions,
+    readonly store: StoreClient,
+    private readonly server: StoreServer | null,
+  ) {}
 
-  get rank(): number { return this.options.rank; }
-  get worldSize(): number { return this.options.worldSize; }
-  get localRank(): number { return this.options.localRank; }
-  get timeoutMs(): number { return this.options.timeoutMs; }
+  get rank(): number {
+    return this.options.rank;
+  }
+  get worldSize(): number {
+    return this.options.worldSize;
+  }
+  get localRank(): number {
+    return this.options.localRank;
+  }
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
+  }
 
   /** Rank 0 serves the store; every rank connects, announces itself and waits for all the others. */
   static async join(options: RendezvousOptions = rendezvousOptionsFromEnv()): Promise<Rendezvous> {
     const { rank, masterAddr, timeoutMs } = options;
     watchLauncher();
     if (options.worldSize > 1 && options.masterPort === 0) {
-      throw new StoreError(`Expected a master port for a job of ${options.worldSize} ranks but received 0 (only a single rank may let the system pick one)`);
+      throw new StoreError(
+        `Expected a master port for a job of ${options.worldSize} ranks but received 0 (only a single rank may let the system pick one)`,
+      );
     }
     if (options.worldSize > 1 && options.source && options.source !== 'patho' && options.vars) {
       process.stderr.write(describePlacement({ ...options, localWorldSize: null, source: options.source, vars: options.vars }) + '\n');
@@ -84,7 +108,7 @@ export class Rendezvous {
     try {
       await store.set(`rank/${rank}`, JSON.stringify({ host: os.hostname(), pid: process.pid }));
       await r.waitForAll((k) => `rank/${k}`, 'the rendezvous', timeoutMs);
-      if (server) await r.network();  // publish how the job spreads over hosts: every rank may ask
+      if (server) await r.network(); // publish how the job spreads over hosts: every rank may ask
       if (options.worldSize > 1) r.heartbeat = await startHeartbeat(masterAddr, port, rank, timeoutMs);
     } catch (e) {
       // rank 0 keeps the store a moment, so the ranks that did arrive report their own timeout
@@ -129,7 +153,10 @@ export class Rendezvous {
     this.netInfo ??= (async (): Promise<NetworkInfo> => {
       if (this.server) {
         const get = (k: string): string => this.server!.value(k)?.toString() ?? '';
-        const info = networkInfo(Array.from({ length: this.worldSize }, (_, k) => get(`addr/${k}`)), Array.from({ length: this.worldSize }, (_, k) => get(`via/${k}`)));
+        const info = networkInfo(
+          Array.from({ length: this.worldSize }, (_, k) => get(`addr/${k}`)),
+          Array.from({ length: this.worldSize }, (_, k) => get(`via/${k}`)),
+        );
         await this.store.set('network', JSON.stringify(info));
         return info;
       }
@@ -153,7 +180,8 @@ export class Rendezvous {
       const server = this.server;
       if (server && opts.waitForOthers !== false) {
         const deadline = Date.now() + (opts.waitMs ?? this.timeoutMs);
-        const busy = (k: number): boolean => server.has(`rank/${k}`) && !server.has(`done/${k}`) && !server.has(`gone/${k}`) && !this.silent.has(k);
+        const busy = (k: number): boolean =>
+          server.has(`rank/${k}`) && !server.has(`done/${k}`) && !server.has(`gone/${k}`) && !this.silent.has(k);
         const others = Array.from({ length: this.worldSize - 1 }, (_, i) => i + 1);
         while (others.some(busy) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       }
@@ -186,12 +214,15 @@ export class Rendezvous {
           for (let j = 0; j < this.worldSize; j++) if (!(await this.store.has(key(j), 3000))) missing.push(j);
           gone = (await this.goneRanks()).filter((g) => missing.includes(g));
         } catch {
-          missing = [k];  // the store went away meanwhile (rank 0 gave up too): name the rank we know of
+          missing = [k]; // the store went away meanwhile (rank 0 gave up too): name the rank we know of
         }
         const { masterAddr, masterPort } = this.options;
-        throw new StoreError(`rank ${this.rank}: ${rankList(missing)} did not arrive at ${what} within ${timeoutMs} ms ` +
-          `(world size ${this.worldSize}, store ${masterAddr}:${masterPort})` +
-          (gone.length ? `; ${rankList(gone)} exited` : ''), true);
+        throw new StoreError(
+          `rank ${this.rank}: ${rankList(missing)} did not arrive at ${what} within ${timeoutMs} ms ` +
+            `(world size ${this.worldSize}, store ${masterAddr}:${masterPort})` +
+            (gone.length ? `; ${rankList(gone)} exited` : ''),
+          true,
+        );
       }
     }
   }

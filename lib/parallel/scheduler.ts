@@ -30,7 +30,12 @@ export interface Placement {
   vars: PlacementVars;
 }
 
-const SOURCE_NAMES: Record<PlacementSource, string> = { patho: 'patho launch', torchrun: 'torchrun/Kubernetes', slurm: 'SLURM', mpi: 'Open MPI' };
+const SOURCE_NAMES: Record<PlacementSource, string> = {
+  patho: 'patho launch',
+  torchrun: 'torchrun/Kubernetes',
+  slurm: 'SLURM',
+  mpi: 'Open MPI',
+};
 
 /** The port a SLURM job's ranks agree on without talking: 15000 + job id mod 17000 (below Linux's ephemeral ports at 32768). */
 export function slurmPort(jobId: number): number {
@@ -77,10 +82,14 @@ function check(p: Placement): Placement {
     throw fail(`Expected ${v.rank} below ${v.worldSize} (${p.worldSize}) but received '${p.rank}' (${SOURCE_NAMES[p.source]})`);
   }
   if (p.localWorldSize !== null && p.localRank >= p.localWorldSize) {
-    throw fail(`Expected ${v.localRank} below the ${p.localWorldSize} ranks on this node but received '${p.localRank}' (${SOURCE_NAMES[p.source]})`);
+    throw fail(
+      `Expected ${v.localRank} below the ${p.localWorldSize} ranks on this node but received '${p.localRank}' (${SOURCE_NAMES[p.source]})`,
+    );
   }
   if (p.worldSize > 1 && p.masterPort === 0) {
-    throw fail(`Expected a master port for a job of ${p.worldSize} ranks but received 0 from ${v.masterPort} (only a single rank may let the system pick one)`);
+    throw fail(
+      `Expected a master port for a job of ${p.worldSize} ranks but received 0 from ${v.masterPort} (only a single rank may let the system pick one)`,
+    );
   }
   return p;
 }
@@ -90,15 +99,25 @@ function fromPatho(env: NodeJS.ProcessEnv): Placement {
   const rank = set(env, 'PATHO_RANK') ? int(env, 'PATHO_RANK', 0) : 0;
   if (rank >= worldSize) throw fail(`Expected PATHO_RANK below PATHO_WORLD_SIZE (${worldSize}) but received '${rank}'`);
   if (worldSize > 1 && !set(env, 'PATHO_MASTER_PORT')) {
-    throw fail(`Expected PATHO_MASTER_PORT to be set (a port for the ${worldSize} ranks to meet at) but it is not set; start workers with \`patho launch\``);
+    throw fail(
+      `Expected PATHO_MASTER_PORT to be set (a port for the ${worldSize} ranks to meet at) but it is not set; start workers with \`patho launch\``,
+    );
   }
   return check({
-    source: 'patho', rank, worldSize,
+    source: 'patho',
+    rank,
+    worldSize,
     localRank: set(env, 'PATHO_LOCAL_RANK') ? int(env, 'PATHO_LOCAL_RANK', 0) : rank,
     localWorldSize: optInt(env, 'PATHO_LOCAL_WORLD_SIZE', 1),
     masterAddr: env.PATHO_MASTER_ADDR || '127.0.0.1',
     masterPort: set(env, 'PATHO_MASTER_PORT') ? port(env, 'PATHO_MASTER_PORT') : 0,
-    vars: { rank: 'PATHO_RANK', worldSize: 'PATHO_WORLD_SIZE', localRank: 'PATHO_LOCAL_RANK', masterAddr: 'PATHO_MASTER_ADDR', masterPort: 'PATHO_MASTER_PORT' },
+    vars: {
+      rank: 'PATHO_RANK',
+      worldSize: 'PATHO_WORLD_SIZE',
+      localRank: 'PATHO_LOCAL_RANK',
+      masterAddr: 'PATHO_MASTER_ADDR',
+      masterPort: 'PATHO_MASTER_PORT',
+    },
   });
 }
 
@@ -108,7 +127,9 @@ function fromTorchrun(env: NodeJS.ProcessEnv): Placement {
   if (worldSize > 1 && !set(env, 'MASTER_ADDR')) throw missing('MASTER_ADDR', 'torchrun', `the host of rank 0, for ${worldSize} ranks`);
   if (worldSize > 1 && !set(env, 'MASTER_PORT')) throw missing('MASTER_PORT', 'torchrun', `the port of rank 0, for ${worldSize} ranks`);
   return check({
-    source: 'torchrun', rank, worldSize,
+    source: 'torchrun',
+    rank,
+    worldSize,
     // torchrun always sets LOCAL_RANK; a PyTorchJob pod without torchrun runs one process: local rank 0
     localRank: set(env, 'LOCAL_RANK') ? int(env, 'LOCAL_RANK', 0) : 0,
     localWorldSize: optInt(env, 'LOCAL_WORLD_SIZE', 1),
@@ -126,11 +147,16 @@ function fromSlurm(env: NodeJS.ProcessEnv): Placement {
   const localRank = set(env, 'SLURM_LOCALID') ? int(env, 'SLURM_LOCALID', 0) : 0;
   // tasks on this node: SLURM_STEP_TASKS_PER_NODE ("2(x3),1") at SLURM_NODEID
   let localWorldSize: number | null = null;
-  const tpn = set(env, 'SLURM_STEP_TASKS_PER_NODE') ? 'SLURM_STEP_TASKS_PER_NODE' : set(env, 'SLURM_TASKS_PER_NODE') ? 'SLURM_TASKS_PER_NODE' : null;
+  const tpn = set(env, 'SLURM_STEP_TASKS_PER_NODE')
+    ? 'SLURM_STEP_TASKS_PER_NODE'
+    : set(env, 'SLURM_TASKS_PER_NODE')
+      ? 'SLURM_TASKS_PER_NODE'
+      : null;
   if (tpn && set(env, 'SLURM_NODEID')) {
     const perNode = expandTasksPerNode(env[tpn]!, tpn);
     const node = int(env, 'SLURM_NODEID', 0);
-    if (node >= perNode.length) throw fail(`Expected SLURM_NODEID below the ${perNode.length} nodes of ${tpn} ('${env[tpn]}') but received '${node}'`);
+    if (node >= perNode.length)
+      throw fail(`Expected SLURM_NODEID below the ${perNode.length} nodes of ${tpn} ('${env[tpn]}') but received '${node}'`);
     localWorldSize = perNode[node];
     const total = perNode.reduce((a, b) => a + b, 0);
     if (total !== worldSize) throw fail(`Expected ${tpn} ('${env[tpn]}', ${total} tasks) to add up to ${wsVar} (${worldSize})`);
@@ -162,7 +188,13 @@ function fromSlurm(env: NodeJS.ProcessEnv): Placement {
     throw missing('PATHO_MASTER_PORT', 'slurm', `or SLURM_JOB_ID, to agree on a port for ${worldSize} ranks`);
   }
   return check({
-    source: 'slurm', rank, worldSize, localRank, localWorldSize, masterAddr, masterPort,
+    source: 'slurm',
+    rank,
+    worldSize,
+    localRank,
+    localWorldSize,
+    masterAddr,
+    masterPort,
     vars: { rank: 'SLURM_PROCID', worldSize: wsVar, localRank: 'SLURM_LOCALID', masterAddr: addrVar, masterPort: portVar },
   });
 }
@@ -176,18 +208,30 @@ function fromMpi(env: NodeJS.ProcessEnv): Placement {
   if (!masterAddr) {
     // every rank on this host: rank 0 is here too
     if (worldSize > 1 && localWorldSize !== worldSize) {
-      throw missing('PATHO_MASTER_ADDR', 'mpi', `the host of rank 0: mpirun does not say which it is, e.g. mpirun -x PATHO_MASTER_ADDR=$(hostname)`);
+      throw missing(
+        'PATHO_MASTER_ADDR',
+        'mpi',
+        `the host of rank 0: mpirun does not say which it is, e.g. mpirun -x PATHO_MASTER_ADDR=$(hostname)`,
+      );
     }
     masterAddr = '127.0.0.1';
     addrVar = 'one host';
   }
   return check({
-    source: 'mpi', rank, worldSize,
+    source: 'mpi',
+    rank,
+    worldSize,
     localRank: set(env, 'OMPI_COMM_WORLD_LOCAL_RANK') ? int(env, 'OMPI_COMM_WORLD_LOCAL_RANK', 0) : rank,
-    localWorldSize, masterAddr,
+    localWorldSize,
+    masterAddr,
     masterPort: set(env, 'PATHO_MASTER_PORT') ? port(env, 'PATHO_MASTER_PORT') : worldSize > 1 ? MPI_DEFAULT_PORT : 0,
-    vars: { rank: 'OMPI_COMM_WORLD_RANK', worldSize: 'OMPI_COMM_WORLD_SIZE', localRank: 'OMPI_COMM_WORLD_LOCAL_RANK', masterAddr: addrVar,
-      masterPort: set(env, 'PATHO_MASTER_PORT') ? 'PATHO_MASTER_PORT' : 'default' },
+    vars: {
+      rank: 'OMPI_COMM_WORLD_RANK',
+      worldSize: 'OMPI_COMM_WORLD_SIZE',
+      localRank: 'OMPI_COMM_WORLD_LOCAL_RANK',
+      masterAddr: addrVar,
+      masterPort: set(env, 'PATHO_MASTER_PORT') ? 'PATHO_MASTER_PORT' : 'default',
+    },
   });
 }
 
@@ -208,21 +252,28 @@ export function detectPlacement(env: NodeJS.ProcessEnv = process.env): Placement
 /** One line: which starter's variables placed this process, and where its master is. */
 export function describePlacement(p: Placement): string {
   const v = p.vars;
-  return `patho: rank ${p.rank} of ${p.worldSize} (local rank ${p.localRank}) from ${SOURCE_NAMES[p.source]} ` +
-    `(${v.rank}, ${v.worldSize}, ${v.localRank}); master ${p.masterAddr}:${p.masterPort} (${v.masterAddr}; port: ${v.masterPort})`;
+  return (
+    `patho: rank ${p.rank} of ${p.worldSize} (local rank ${p.localRank}) from ${SOURCE_NAMES[p.source]} ` +
+    `(${v.rank}, ${v.worldSize}, ${v.localRank}); master ${p.masterAddr}:${p.masterPort} (${v.masterAddr}; port: ${v.masterPort})`
+  );
 }
 
 /**
  * The GPU of a rank: cuda:<local rank>, or cuda:0 when the scheduler gave this task a single GPU
  * of its own (CUDA_VISIBLE_DEVICES names one, as srun --gpus-per-task=1 does).
  */
-export function cudaDeviceForPlacement(p: { localRank: number; source?: PlacementSource; vars?: PlacementVars }, deviceCount: number,
-  env: NodeJS.ProcessEnv = process.env): string {
+export function cudaDeviceForPlacement(
+  p: { localRank: number; source?: PlacementSource; vars?: PlacementVars },
+  deviceCount: number,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   // no device found at all: the CUDA layer's own error says what is missing (driver, plugin, GPU)
   if (p.localRank < deviceCount || deviceCount === 0) return `cuda:${p.localRank}`;
   const visible = (env.CUDA_VISIBLE_DEVICES ?? '').split(',').filter((s) => s.trim() !== '');
   if (deviceCount === 1 && visible.length === 1) return 'cuda:0';
-  throw fail(`Expected ${p.vars?.localRank ?? 'the local rank'} below the ${deviceCount} CUDA device${deviceCount === 1 ? '' : 's'} of this machine ` +
-    `but received '${p.localRank}' (${SOURCE_NAMES[p.source ?? 'patho']}): start at most ${deviceCount} rank${deviceCount === 1 ? '' : 's'} per node, ` +
-    'or give each task one GPU through CUDA_VISIBLE_DEVICES');
+  throw fail(
+    `Expected ${p.vars?.localRank ?? 'the local rank'} below the ${deviceCount} CUDA device${deviceCount === 1 ? '' : 's'} of this machine ` +
+      `but received '${p.localRank}' (${SOURCE_NAMES[p.source ?? 'patho']}): start at most ${deviceCount} rank${deviceCount === 1 ? '' : 's'} per node, ` +
+      'or give each task one GPU through CUDA_VISIBLE_DEVICES',
+  );
 }

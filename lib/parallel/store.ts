@@ -10,11 +10,14 @@ import { PathoError } from '../errors';
 const OK = 0;
 const TIMED_OUT = 1;
 const FAILED = 2;
-const MAX_FIELD = 64 << 20;  // a rendezvous value is small; anything bigger is a stray client
+const MAX_FIELD = 64 << 20; // a rendezvous value is small; anything bigger is a stray client
 
 /** ERR_PATHO_COMM from the store or the rendezvous; timedOut when a key did not arrive in time. */
 export class StoreError extends PathoError {
-  constructor(message: string, readonly timedOut = false) {
+  constructor(
+    message: string,
+    readonly timedOut = false,
+  ) {
     super('ERR_PATHO_COMM', message);
     this.name = 'StoreError';
   }
@@ -37,15 +40,23 @@ export class StoreServer {
   /** server-clock time of each rank's last heartbeat (a set of alive/<r>) */
   private readonly lastSeen = new Map<number, number>();
 
-  private constructor(private readonly server: net.Server, readonly host: string, readonly port: number) {}
+  private constructor(
+    private readonly server: net.Server,
+    readonly host: string,
+    readonly port: number,
+  ) {}
 
   /** Listens on host:port (port 0 picks a free one). Unref'ed: it never keeps a finished process alive. */
   static listen(host: string, port: number): Promise<StoreServer> {
     return new Promise((resolve, reject) => {
       const server = net.createServer();
       server.once('error', (e: NodeJS.ErrnoException) => {
-        reject(new StoreError(`rank 0 could not serve the rendezvous store on ${host}:${port} (${e.code ?? e.message})` +
-          (e.code === 'EADDRINUSE' ? '; another job uses this port: pick another PATHO_MASTER_PORT' : '')));
+        reject(
+          new StoreError(
+            `rank 0 could not serve the rendezvous store on ${host}:${port} (${e.code ?? e.message})` +
+              (e.code === 'EADDRINUSE' ? '; another job uses this port: pick another PATHO_MASTER_PORT' : ''),
+          ),
+        );
       });
       server.listen(port, host, () => {
         const addr = server.address() as net.AddressInfo;
@@ -90,7 +101,7 @@ export class StoreServer {
     sock.unref();
     this.sockets.add(sock);
     let pending = Buffer.alloc(0);
-    let busy = false;  // one request at a time per connection: answers stay in order
+    let busy = false; // one request at a time per connection: answers stay in order
     let rank: number | null = null;
     let done = false;
     const pump = (): void => {
@@ -135,10 +146,12 @@ export class StoreServer {
   }
 
   private handle(op: number, key: string, value: Buffer, timeoutMs: number, respond: Waiter['respond']): void {
-    if (op === 0x53) {  // 'S'
+    if (op === 0x53) {
+      // 'S'
       this.set(key, value);
       respond(OK, Buffer.alloc(0));
-    } else if (op === 0x47) {  // 'G'
+    } else if (op === 0x47) {
+      // 'G'
       if (key === 'liveness') {
         const now = Date.now();
         return respond(OK, Buffer.from(JSON.stringify(Object.fromEntries([...this.lastSeen].map(([r, t]) => [r, now - t])))));
@@ -226,7 +239,10 @@ export class StoreClient {
   private reader: (() => void) | null = null;
   private closedWith: Error | null = null;
 
-  private constructor(private readonly sock: net.Socket, readonly where: string) {
+  private constructor(
+    private readonly sock: net.Socket,
+    readonly where: string,
+  ) {
     sock.on('data', (c) => {
       this.buffered = Buffer.concat([this.buffered, c]);
       this.reader?.();
@@ -257,8 +273,11 @@ export class StoreClient {
         last = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
       }
       if (Date.now() >= deadline) {
-        throw new StoreError(`${who} could not reach the rendezvous store at ${host}:${port} within ${timeoutMs} ms ` +
-          `(${last}); is rank 0 running, and are PATHO_MASTER_ADDR/PATHO_MASTER_PORT right?`, true);
+        throw new StoreError(
+          `${who} could not reach the rendezvous store at ${host}:${port} within ${timeoutMs} ms ` +
+            `(${last}); is rank 0 running, and are PATHO_MASTER_ADDR/PATHO_MASTER_PORT right?`,
+          true,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -304,7 +323,9 @@ export class StoreClient {
       let timer: NodeJS.Timeout | null = null;
       if (answerMs !== undefined) {
         timer = setTimeout(() => {
-          this.closedWith ??= new StoreError(`the rendezvous store at ${this.where} did not answer within ${timeoutMs + answerMs} ms (is rank 0, which serves it, stopped or hung?)`);
+          this.closedWith ??= new StoreError(
+            `the rendezvous store at ${this.where} did not answer within ${timeoutMs + answerMs} ms (is rank 0, which serves it, stopped or hung?)`,
+          );
           this.sock.destroy();
           this.reader?.();
         }, timeoutMs + answerMs);

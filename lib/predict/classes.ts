@@ -12,7 +12,8 @@ import { predictTiled, type RawImage, type TiledOptions, type TilePredictor } fr
 
 /** A TilePredictor of all K channels of the model (NCHW softmax probabilities). */
 export function classTilePredictor(model: ProbabilityModel, norm: Normalization): TilePredictor {
-  return (tiles, n, tile, channels) => model.predict({ images: tiles, n, height: tile, width: tile, channels, mean: norm.mean, std: norm.std });
+  return (tiles, n, tile, channels) =>
+    model.predict({ images: tiles, n, height: tile, width: tile, channels, mean: norm.mean, std: norm.std });
 }
 
 export interface ClassMaps {
@@ -26,13 +27,20 @@ export interface ClassMaps {
 }
 
 /** Tiled prediction of the K class maps; onRows sees the blended float rows (K planes of count x width). */
-export async function predictClassMaps(model: ProbabilityModel, img: RawImage, norm: Normalization, o: TiledOptions, K: number,
-  onRows?: (y0: number, rows: Float32Array, count: number) => void): Promise<ClassMaps> {
+export async function predictClassMaps(
+  model: ProbabilityModel,
+  img: RawImage,
+  norm: Normalization,
+  o: TiledOptions,
+  K: number,
+  onRows?: (y0: number, rows: Float32Array, count: number) => void,
+): Promise<ClassMaps> {
   const n = img.width * img.height;
   const labels = new Uint8Array(n);
   const prob = new Uint8Array(K * n);
   await predictTiled(img, classTilePredictor(model, norm), { ...o, outChannels: K }, (y0, rows, count) => {
-    const m = count * img.width, off = y0 * img.width;
+    const m = count * img.width,
+      off = y0 * img.width;
     for (let i = 0; i < m; i++) {
       let best = 0;
       for (let k = 1; k < K; k++) if (rows[k * m + i] > rows[best * m + i]) best = k;
@@ -53,13 +61,20 @@ export function floatPlanes(prob: Uint8Array): Float32Array {
 
 /** <stem>_labels.png: the class index of each pixel as 8-bit grey. */
 export async function writeLabelsPng(labels: Uint8Array, width: number, height: number, file: string): Promise<void> {
-  await writeAtomic(file, (tmp) => sharp(labels, { raw: { width, height, channels: 1 }, limitInputPixels: false })
-    .toColourspace('b-w').png({ compressionLevel: 6 }).toFile(tmp));
+  await writeAtomic(file, (tmp) =>
+    sharp(labels, { raw: { width, height, channels: 1 }, limitInputPixels: false })
+      .toColourspace('b-w')
+      .png({ compressionLevel: 6 })
+      .toFile(tmp),
+  );
 }
 
 /** <stem>_classes.png: each pixel in its class's display colour. */
 export async function writeClassesPng(labels: Uint8Array, width: number, height: number, classes: ClassList, file: string): Promise<void> {
   const rgb = colorizeLabels(labels, classes);
-  await writeAtomic(file, (tmp) => sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false })
-    .png({ compressionLevel: 6 }).toFile(tmp));
+  await writeAtomic(file, (tmp) =>
+    sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false })
+      .png({ compressionLevel: 6 })
+      .toFile(tmp),
+  );
 }

@@ -37,12 +37,18 @@ const orNull = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
 function classRecord(names: readonly string[], s: ClassScores): ClassEvaluationReport['classes'] {
   const out: ClassEvaluationReport['classes'] = {};
-  names.forEach((n, k) => { out[n] = { dice: orNull(s.classes[k].dice), iou: orNull(s.classes[k].iou), support: s.classes[k].support }; });
+  names.forEach((n, k) => {
+    out[n] = { dice: orNull(s.classes[k].dice), iou: orNull(s.classes[k].iou), support: s.classes[k].support };
+  });
   return out;
 }
 
-export async function evaluateClassDataset(model: { model: ProbabilityModel; normalization: Normalization; config: { inChannels: number } }, dataset: Dataset,
-  tiled: TiledOptions, o: ExtraOptions & { boundaryClass: number | null }): Promise<ClassEvaluationReport> {
+export async function evaluateClassDataset(
+  model: { model: ProbabilityModel; normalization: Normalization; config: { inChannels: number } },
+  dataset: Dataset,
+  tiled: TiledOptions,
+  o: ExtraOptions & { boundaryClass: number | null },
+): Promise<ClassEvaluationReport> {
   const K = o.names.length;
   const total = new Float64Array(K * K);
   const images: Record<string, unknown>[] = [];
@@ -56,10 +62,17 @@ export async function evaluateClassDataset(model: { model: ProbabilityModel; nor
     const conf = confusionOf(mask.data, cm.labels, K);
     for (let j = 0; j < conf.length; j++) total[j] += conf[j];
     const s = scoresFromConfusion(conf, K);
-    const extra = await imageExtras({
-      stem: e.stem, maskFile: e.mask, image, truth: mask.data, pred: cm.labels,
-      prediction: { kind: 'classes', K, probs: floatPlanes(cm.prob), labels: cm.labels },
-    }, o);
+    const extra = await imageExtras(
+      {
+        stem: e.stem,
+        maskFile: e.mask,
+        image,
+        truth: mask.data,
+        pred: cm.labels,
+        prediction: { kind: 'classes', K, probs: floatPlanes(cm.prob), labels: cm.labels },
+      },
+      o,
+    );
     instanceValues ||= extra.instanceValues;
     const cls = classRecord(o.names, s);
     extra.perClass?.forEach((b, j) => {
@@ -69,12 +82,21 @@ export async function evaluateClassDataset(model: { model: ProbabilityModel; nor
         hd95[j + 1].push(b.hd95);
       }
     });
-    images.push({ name: e.stem, dice: orNull(s.meanDice), iou: orNull(s.meanIou), accuracy: orNull(s.accuracy), classes: cls, ...extra.scores });
+    images.push({
+      name: e.stem,
+      dice: orNull(s.meanDice),
+      iou: orNull(s.meanIou),
+      accuracy: orNull(s.accuracy),
+      classes: cls,
+      ...extra.scores,
+    });
   }
   checkAutoInstances(o, instanceValues, dataset);
   const s = scoresFromConfusion(total, K);
   const classes = classRecord(o.names, s);
-  hd95.forEach((v, k) => { if (v.length) classes[o.names[k]].hd95 = v.reduce((a, b) => a + b, 0) / v.length; });
+  hd95.forEach((v, k) => {
+    if (v.length) classes[o.names[k]].hd95 = v.reduce((a, b) => a + b, 0) / v.length;
+  });
   const mean: Record<string, number> = { ...meanOfKeys(images, EXTRA_KEYS) };
   if (Number.isFinite(s.meanDice)) mean.dice = s.meanDice;
   if (Number.isFinite(s.meanIou)) mean.iou = s.meanIou;
@@ -87,6 +109,8 @@ export async function evaluateClassDataset(model: { model: ProbabilityModel; nor
 export function checkAutoInstances(o: ExtraOptions, instanceValues: boolean, dataset: Dataset): void {
   if (o.instances !== 'auto' || instanceValues || dataset.length === 0) return;
   const dir = dataset.entry(0).mask.replace(/[\\/][^\\/]*$/, '');
-  throw new UsageError(`--instances auto needs instance labels as masks (one value per object), but no mask in ${dir} holds more than two values: ` +
-    'give --instances DIR with instance label images');
+  throw new UsageError(
+    `--instances auto needs instance labels as masks (one value per object), but no mask in ${dir} holds more than two values: ` +
+      'give --instances DIR with instance label images',
+  );
 }

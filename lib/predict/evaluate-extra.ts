@@ -48,15 +48,19 @@ export function instanceFile(dir: string, stem: string): string {
     const f = path.join(dir, `${stem}${ext}`);
     if (fs.existsSync(f)) return f;
   }
-  throw new DataError(`Expected an instance label image ${stem}.png or .tif in ${dir} (--instances) for the image ${stem}, but there is none`,
-    [{ files: [path.join(dir, stem)], reason: 'missing instance labels' }]);
+  throw new DataError(
+    `Expected an instance label image ${stem}.png or .tif in ${dir} (--instances) for the image ${stem}, but there is none`,
+    [{ files: [path.join(dir, stem)], reason: 'missing instance labels' }],
+  );
 }
 
 const finite = (v: number | undefined): number | undefined => (v !== undefined && Number.isFinite(v) ? v : undefined);
 
 function boundaryRow(b: BoundaryScores): Record<string, number> {
   const out: Record<string, number> = {};
-  const put = (k: string, v: number | undefined) => { if (finite(v) !== undefined) out[k] = v!; };
+  const put = (k: string, v: number | undefined) => {
+    if (finite(v) !== undefined) out[k] = v!;
+  };
   put('hausdorff', b.hausdorffPx);
   put('hd95', b.hausdorff95Px);
   put('hausdorffUm', b.hausdorffUm);
@@ -65,7 +69,10 @@ function boundaryRow(b: BoundaryScores): Record<string, number> {
 }
 
 /** Scores of one image: boundary (whole mask, and per class when K > 2), instances; writes its error overlay. */
-export async function imageExtras(x: ImageInput, o: ExtraOptions): Promise<{ scores: Record<string, number>; perClass: Record<string, number>[] | null; instanceValues: boolean }> {
+export async function imageExtras(
+  x: ImageInput,
+  o: ExtraOptions,
+): Promise<{ scores: Record<string, number>; perClass: Record<string, number>[] | null; instanceValues: boolean }> {
   const { width: W, height: H } = x.image;
   const K = o.names.length;
   const mpp = o.mpp !== null ? { mpp: o.mpp } : {};
@@ -77,7 +84,8 @@ export async function imageExtras(x: ImageInput, o: ExtraOptions): Promise<{ sco
     scores = boundaryRow(await boundaryScores(truth, x.pred, W, H, mpp));
   } else {
     perClass = (await classBoundaryScores(truth, x.pred, W, H, K, mpp)).map(boundaryRow);
-    const fgT = Uint8Array.from(truth, (v) => (v > 0 ? 1 : 0)), fgP = Uint8Array.from(x.pred, (v) => (v > 0 ? 1 : 0));
+    const fgT = Uint8Array.from(truth, (v) => (v > 0 ? 1 : 0)),
+      fgP = Uint8Array.from(x.pred, (v) => (v > 0 ? 1 : 0));
     scores = boundaryRow(await boundaryScores(fgT, fgP, W, H, mpp));
   }
   let instanceValues = false;
@@ -85,12 +93,16 @@ export async function imageExtras(x: ImageInput, o: ExtraOptions): Promise<{ sco
     const file = o.instances === 'auto' ? x.maskFile : instanceFile(o.instances.dir, x.stem);
     const inst = await readInstanceLabels(file);
     if (inst.width !== W || inst.height !== H) {
-      throw new DataError(`${file}: Expected instance labels of the image's size ${W}x${H} but it is ${inst.width}x${inst.height}`, [{ files: [file], reason: 'size' }]);
+      throw new DataError(`${file}: Expected instance labels of the image's size ${W}x${H} but it is ${inst.width}x${inst.height}`, [
+        { files: [file], reason: 'size' },
+      ]);
     }
     instanceValues = distinctLabels(inst.data) > 2;
     const objs = await predictedObjects(x.image, x.prediction, { ...o.objects, ...mpp });
     const s = instanceScores(inst.data, objs.instances.labels);
-    const put = (k: string, v: number) => { if (Number.isFinite(v)) scores[k] = v; };
+    const put = (k: string, v: number) => {
+      if (Number.isFinite(v)) scores[k] = v;
+    };
     put('aji', s.aji);
     put('pq', s.pq);
     put('dq', s.dq);
@@ -110,7 +122,9 @@ export async function writeErrorOverlay(file: string, image: DecodedImage, truth
   const fill: Rgb[] = [[0, 0, 0], ERROR_COLORS.tp, ERROR_COLORS.fp, ERROR_COLORS.fn];
   const rgb = renderOverlay(image, codes, { style: 'fill', alpha: ERROR_ALPHA, fill });
   const png = await pngWithLegend(rgb, image.width, image.height, [
-    { name: 'true positive', color: ERROR_COLORS.tp }, { name: 'false positive', color: ERROR_COLORS.fp }, { name: 'false negative', color: ERROR_COLORS.fn },
+    { name: 'true positive', color: ERROR_COLORS.tp },
+    { name: 'false positive', color: ERROR_COLORS.fp },
+    { name: 'false negative', color: ERROR_COLORS.fn },
   ]);
   writeFileAtomic(file, png);
 }

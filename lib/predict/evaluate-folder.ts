@@ -42,8 +42,13 @@ export const scoreKey = (kind: 'dice' | 'iou', t: number): string => `${kind}@${
  * Scores every image/mask pair of `dataset` at `thresholds` (default DEFAULTS.thresholds = [0.5,
  * 0.7]), plus the mean Dice curve over 0.05..0.95 from the same pass.
  */
-export async function evaluateDataset(loaded: EvaluatedModel, dataset: Dataset, tiled: TiledOptions,
-  thresholds: readonly number[] = DEFAULTS.thresholds, perImage?: PerImageHook): Promise<EvaluationReport> {
+export async function evaluateDataset(
+  loaded: EvaluatedModel,
+  dataset: Dataset,
+  tiled: TiledOptions,
+  thresholds: readonly number[] = DEFAULTS.thresholds,
+  perImage?: PerImageHook,
+): Promise<EvaluationReport> {
   const all = [...thresholds, ...CURVE_THRESHOLDS];
   const images: ImageScores[] = [];
   const curves: number[][] = [];

@@ -28,8 +28,14 @@ export interface PredictionMaps {
 }
 
 /** Runs tiled prediction and keeps 8-bit probability and mask maps (no full float map). */
-export async function predictMaps(model: ProbabilityModel, img: RawImage, norm: Normalization, o: TiledOptions, threshold: number,
-  onRows?: (y0: number, rows: Float32Array, count: number) => void): Promise<PredictionMaps> {
+export async function predictMaps(
+  model: ProbabilityModel,
+  img: RawImage,
+  norm: Normalization,
+  o: TiledOptions,
+  threshold: number,
+  onRows?: (y0: number, rows: Float32Array, count: number) => void,
+): Promise<PredictionMaps> {
   const prob = new Uint8Array(img.width * img.height);
   const mask = new Uint8Array(img.width * img.height);
   await predictTiled(img, modelTilePredictor(model, norm), o, (y0, rows, count) => {
@@ -47,8 +53,12 @@ export async function predictMaps(model: ProbabilityModel, img: RawImage, norm: 
 /** An 8-bit grey PNG of H*W bytes. */
 export async function writeGrey(data: Uint8Array, width: number, height: number, file: string): Promise<void> {
   // b-w: sharp would otherwise write a 1-channel raw buffer as an RGB PNG
-  await writeAtomic(file, (tmp) => sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false })
-    .toColourspace('b-w').png({ compressionLevel: 6 }).toFile(tmp));
+  await writeAtomic(file, (tmp) =>
+    sharp(data, { raw: { width, height, channels: 1 }, limitInputPixels: false })
+      .toColourspace('b-w')
+      .png({ compressionLevel: 6 })
+      .toFile(tmp),
+  );
 }
 
 /** The image (as RGB) tinted green inside the mask, with the mask outline in red. */
@@ -59,18 +69,29 @@ export async function writeOverlay(img: RawImage, mask: Uint8Array, file: string
     for (let x = 0; x < W; x++) {
       const i = y * W + x;
       const s = i * C;
-      let r = img.data[s], g = C >= 3 ? img.data[s + 1] : r, b = C >= 3 ? img.data[s + 2] : r;
+      let r = img.data[s],
+        g = C >= 3 ? img.data[s + 1] : r,
+        b = C >= 3 ? img.data[s + 2] : r;
       if (mask[i]) {
         const edge = (x > 0 && !mask[i - 1]) || (x < W - 1 && !mask[i + 1]) || (y > 0 && !mask[i - W]) || (y < H - 1 && !mask[i + W]);
         if (edge) {
-          r = 255; g = 32; b = 32;
+          r = 255;
+          g = 32;
+          b = 32;
         } else {
-          r = Math.round(r * 0.65); g = Math.round(g * 0.65 + 255 * 0.35); b = Math.round(b * 0.65);
+          r = Math.round(r * 0.65);
+          g = Math.round(g * 0.65 + 255 * 0.35);
+          b = Math.round(b * 0.65);
         }
       }
-      out[i * 3] = r; out[i * 3 + 1] = g; out[i * 3 + 2] = b;
+      out[i * 3] = r;
+      out[i * 3 + 1] = g;
+      out[i * 3 + 2] = b;
     }
   }
-  await writeAtomic(file, (tmp) => sharp(out, { raw: { width: W, height: H, channels: 3 }, limitInputPixels: false })
-    .png({ compressionLevel: 6 }).toFile(tmp));
+  await writeAtomic(file, (tmp) =>
+    sharp(out, { raw: { width: W, height: H, channels: 3 }, limitInputPixels: false })
+      .png({ compressionLevel: 6 })
+      .toFile(tmp),
+  );
 }

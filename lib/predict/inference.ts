@@ -30,27 +30,34 @@ export interface ProbabilityModel {
 }
 
 /** sigmoid (binary) or softmax (K classes) of forward(input on the device), read back; uint8 images are normalised on the device. */
-async function probabilities(input: PredictInput, device: string, normalization: Normalization | null,
-  forward: (x: Tensor) => Tensor): Promise<Float32Array> {
-  const prob = noGrad(() => scope(() => {
-    let x: Tensor;
-    if (input instanceof Tensor) x = input;
-    else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, device);
-    else {
-      const n = normalizationOf(input, normalization);
-      x = uploadImages(input, device, n.mean, n.std);
-    }
-    // sigmoid of one logit map (binary models), softmax over the channels of K-class models
-    const logits = forward(x);
-    return logits.shape[1] > 1 ? softmax(logits) : sigmoid(logits);
-  }));
+async function probabilities(
+  input: PredictInput,
+  device: string,
+  normalization: Normalization | null,
+  forward: (x: Tensor) => Tensor,
+): Promise<Float32Array> {
+  const prob = noGrad(() =>
+    scope(() => {
+      let x: Tensor;
+      if (input instanceof Tensor) x = input;
+      else if ('data' in input) x = Tensor.fromArray(input.data, input.shape, device);
+      else {
+        const n = normalizationOf(input, normalization);
+        x = uploadImages(input, device, n.mean, n.std);
+      }
+      // sigmoid of one logit map (binary models), softmax over the channels of K-class models
+      const logits = forward(x);
+      return logits.shape[1] > 1 ? softmax(logits) : sigmoid(logits);
+    }),
+  );
   try {
     return await prob.read();
   } finally {
     prob.dispose();
   }
 }
-const disposedError = (): PathoError => new PathoError('ERR_PATHO_DISPOSED', 'predict: the model was disposed (dispose() frees its weights); load it again');
+const disposedError = (): PathoError =>
+  new PathoError('ERR_PATHO_DISPOSED', 'predict: the model was disposed (dispose() frees its weights); load it again');
 
 /** Probabilities float32 [N, outChannels, H, W] of `net` in eval mode; its training mode is restored. */
 export async function predictProbabilities(net: Module, input: PredictInput, normalization: Normalization | null): Promise<Float32Array> {
@@ -71,8 +78,12 @@ export class InferenceModel implements ProbabilityModel, Disposable {
   private ready: InferenceUNet | null = null;
 
   /** precision: what the compiled UNet computes in ('fp32' or 'bf16'; the logits are float32 either way) */
-  constructor(readonly net: Module, public normalization: Normalization, readonly thresholds: number[] | null = null,
-    readonly precision: 'fp32' | 'bf16' = 'fp32') {}
+  constructor(
+    readonly net: Module,
+    public normalization: Normalization,
+    readonly thresholds: number[] | null = null,
+    readonly precision: 'fp32' | 'bf16' = 'fp32',
+  ) {}
 
   get device(): string {
     return this.net.device;
@@ -96,7 +107,11 @@ export class InferenceModel implements ProbabilityModel, Disposable {
     const c = this.compiled;
     this.compiled = null;
     if (this.ready) this.ready.dispose();
-    else void c?.then((inf) => inf.dispose(), () => undefined); // still compiling: free it when done
+    else
+      void c?.then(
+        (inf) => inf.dispose(),
+        () => undefined,
+      ); // still compiling: free it when done
     this.ready = null;
     this.net.dispose();
   }

@@ -11,7 +11,8 @@ const ROWS_PER_STRIP = 64;
 
 /** Bytes of a single-page uint32 TIFF of `labels` (row-major, width x height). */
 export function encodeUint32Tiff(labels: ArrayLike<number>, width: number, height: number, mpp: number | null = null): Buffer {
-  if (labels.length !== width * height) throw invalidOption('encodeUint32Tiff labels', `${width * height} values`, labels.length, 'ERR_PATHO_SHAPE');
+  if (labels.length !== width * height)
+    throw invalidOption('encodeUint32Tiff labels', `${width * height} values`, labels.length, 'ERR_PATHO_SHAPE');
   const strips: Buffer[] = [];
   for (let y0 = 0; y0 < height; y0 += ROWS_PER_STRIP) {
     const rows = Math.min(ROWS_PER_STRIP, height - y0);
@@ -22,11 +23,19 @@ export function encodeUint32Tiff(labels: ArrayLike<number>, width: number, heigh
   const n = strips.length;
   // tag, type (3 SHORT, 4 LONG, 5 RATIONAL), count, value (or values stored after the IFD)
   const entries: [number, number, number, number[]][] = [
-    [256, 4, 1, [width]], [257, 4, 1, [height]], [258, 3, 1, [32]], [259, 3, 1, [8]], [262, 3, 1, [1]],
-    [273, 4, n, []], [277, 3, 1, [1]], [278, 4, 1, [ROWS_PER_STRIP]], [279, 4, n, strips.map((s) => s.length)], [284, 3, 1, [1]],
+    [256, 4, 1, [width]],
+    [257, 4, 1, [height]],
+    [258, 3, 1, [32]],
+    [259, 3, 1, [8]],
+    [262, 3, 1, [1]],
+    [273, 4, n, []],
+    [277, 3, 1, [1]],
+    [278, 4, 1, [ROWS_PER_STRIP]],
+    [279, 4, n, strips.map((s) => s.length)],
+    [284, 3, 1, [1]],
   ];
   if (mpp !== null) {
-    const perCm = Math.round(1e4 / mpp * 1000); // pixels per cm as a rational with denominator 1000
+    const perCm = Math.round((1e4 / mpp) * 1000); // pixels per cm as a rational with denominator 1000
     entries.push([282, 5, 1, [perCm, 1000]], [283, 5, 1, [perCm, 1000]], [296, 3, 1, [3]]);
   }
   entries.push([339, 3, 1, [1]]);
@@ -41,7 +50,11 @@ export function encodeUint32Tiff(labels: ArrayLike<number>, width: number, heigh
     const size = (type === 3 ? 2 : type === 4 ? 4 : 8) * count;
     if (size <= 4) continue;
     const b = Buffer.alloc(size);
-    if (type === 5) for (let i = 0; i < vals.length; i += 2) { b.writeUInt32LE(vals[i], 4 * i); b.writeUInt32LE(vals[i + 1], 4 * i + 4); }
+    if (type === 5)
+      for (let i = 0; i < vals.length; i += 2) {
+        b.writeUInt32LE(vals[i], 4 * i);
+        b.writeUInt32LE(vals[i + 1], 4 * i + 4);
+      }
     else if (tag !== 273) vals.forEach((v, i) => b.writeUInt32LE(v, 4 * i));
     extra.push({ entry: k, bytes: b });
     offsetsAt.set(k, extraOffset);
@@ -74,7 +87,13 @@ export function encodeUint32Tiff(labels: ArrayLike<number>, width: number, heigh
 }
 
 /** Writes <file> atomically: 16-bit when every label is <= 65535, else 32-bit. Returns the bit depth. */
-export async function writeLabelTiff(file: string, labels: Int32Array, width: number, height: number, mpp: number | null = null): Promise<16 | 32> {
+export async function writeLabelTiff(
+  file: string,
+  labels: Int32Array,
+  width: number,
+  height: number,
+  mpp: number | null = null,
+): Promise<16 | 32> {
   let max = 0;
   for (const v of labels) if (v > max) max = v;
   if (max > 65535) {
@@ -83,7 +102,11 @@ export async function writeLabelTiff(file: string, labels: Int32Array, width: nu
     return 32;
   }
   const u16 = Uint16Array.from(labels);
-  await writeAtomic(file, (tmp) => sharp(u16, { raw: { width, height, channels: 1 }, limitInputPixels: false }).toColourspace('grey16')
-    .tiff({ compression: 'deflate', ...(mpp !== null ? { xres: 1000 / mpp, yres: 1000 / mpp, resolutionUnit: 'cm' as const } : {}) }).toFile(tmp));
+  await writeAtomic(file, (tmp) =>
+    sharp(u16, { raw: { width, height, channels: 1 }, limitInputPixels: false })
+      .toColourspace('grey16')
+      .tiff({ compression: 'deflate', ...(mpp !== null ? { xres: 1000 / mpp, yres: 1000 / mpp, resolutionUnit: 'cm' as const } : {}) })
+      .toFile(tmp),
+  );
   return 16;
 }

@@ -35,7 +35,8 @@ export interface LoadOptions {
 export function inferUNetConfig(state: StateDict, file: string): UNetConfig {
   const shape = (name: string): number[] => {
     const e = state.get(name);
-    if (!e) throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} is not a UNet state_dict of the reference module: it has no tensor '${name}'`);
+    if (!e)
+      throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} is not a UNet state_dict of the reference module: it has no tensor '${name}'`);
     return e.shape;
   };
   let depth = 0;
@@ -51,24 +52,33 @@ export async function loadInferenceModel(file: string, opts: LoadOptions = {}): 
   const precision = checkPrecision(opts.precision ?? DEFAULTS.precision);
   const ck = readCheckpoint(file);
   const isPatho = ck.rawMetadata['patho.format'] !== undefined;
-  const m = ck.meta.model as Partial<UNetConfig> & { kind?: string } | undefined;
-  const config = isPatho && m && m.kind === 'unet'
-    ? { inChannels: Number(m.inChannels), outChannels: Number(m.outChannels), width: Number(m.width), depth: Number(m.depth) }
-    : inferUNetConfig(ck.state, file);
+  const m = ck.meta.model as (Partial<UNetConfig> & { kind?: string }) | undefined;
+  const config =
+    isPatho && m && m.kind === 'unet'
+      ? { inChannels: Number(m.inChannels), outChannels: Number(m.outChannels), width: Number(m.width), depth: Number(m.depth) }
+      : inferUNetConfig(ck.state, file);
   // metadata and tensors must tell the same network before one is built from the metadata
   const shapes = inferUNetConfig(ck.state, file);
   const differs = (Object.keys(shapes) as (keyof UNetConfig)[]).filter((k) => shapes[k] !== config[k]);
   if (differs.length > 0) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file}: patho.model says ${differs.map((k) => `${k} ${config[k]}`).join(', ')} ` +
-      `but its tensors are those of a UNet with ${differs.map((k) => `${k} ${shapes[k]}`).join(', ')}`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${file}: patho.model says ${differs.map((k) => `${k} ${config[k]}`).join(', ')} ` +
+        `but its tensors are those of a UNet with ${differs.map((k) => `${k} ${shapes[k]}`).join(', ')}`,
+    );
   }
-  let normalization = isPatho && ck.meta.normalization ? ck.meta.normalization
-    : { mean: new Array<number>(config.inChannels).fill(0), std: new Array<number>(config.inChannels).fill(1) };
+  let normalization =
+    isPatho && ck.meta.normalization
+      ? ck.meta.normalization
+      : { mean: new Array<number>(config.inChannels).fill(0), std: new Array<number>(config.inChannels).fill(1) };
   if (opts.mean || opts.std) {
     const mean = opts.mean ?? normalization.mean;
     const std = opts.std ?? normalization.std;
     if (mean.length !== config.inChannels || std.length !== config.inChannels) {
-      throw new PathoError('ERR_PATHO_ARG', `Expected ${config.inChannels} values for --mean and --std (the model has ${config.inChannels} input channels) but received ${mean.length} and ${std.length}`);
+      throw new PathoError(
+        'ERR_PATHO_ARG',
+        `Expected ${config.inChannels} values for --mean and --std (the model has ${config.inChannels} input channels) but received ${mean.length} and ${std.length}`,
+      );
     }
     normalization = { mean, std };
   }
@@ -81,13 +91,21 @@ export async function loadInferenceModel(file: string, opts: LoadOptions = {}): 
     net.dispose();
     throw e;
   }
-  const thresholds = isPatho ? ck.meta.thresholds ?? null : null;
-  return { model: new InferenceModel(net, normalization, thresholds, precision), config, normalization, source: isPatho ? 'patho' : 'state_dict', thresholds };
+  const thresholds = isPatho ? (ck.meta.thresholds ?? null) : null;
+  return {
+    model: new InferenceModel(net, normalization, thresholds, precision),
+    config,
+    normalization,
+    source: isPatho ? 'patho' : 'state_dict',
+    thresholds,
+  };
 }
 
 /** An image whose channel count the model cannot take: ERR_PATHO_DATA naming the file. */
 export function checkImageChannels(file: string, channels: number, loaded: { config: { inChannels: number } }): void {
   if (channels !== loaded.config.inChannels) {
-    throw new DataError(`${file} has ${channels} channel(s) but the model expects ${loaded.config.inChannels} (inChannels of the checkpoint)`);
+    throw new DataError(
+      `${file} has ${channels} channel(s) but the model expects ${loaded.config.inChannels} (inChannels of the checkpoint)`,
+    );
   }
 }

@@ -14,8 +14,20 @@ export interface ObjectClass {
 }
 
 export const CSV_COLUMNS = [
-  'id', 'class', 'centroid_x', 'centroid_y', 'area_px', 'area_um2', 'perimeter_px', 'perimeter_um',
-  'equivalent_diameter_px', 'equivalent_diameter_um', 'eccentricity', 'solidity', 'mean_probability', 'mean_stain_intensity',
+  'id',
+  'class',
+  'centroid_x',
+  'centroid_y',
+  'area_px',
+  'area_um2',
+  'perimeter_px',
+  'perimeter_um',
+  'equivalent_diameter_px',
+  'equivalent_diameter_um',
+  'eccentricity',
+  'solidity',
+  'mean_probability',
+  'mean_stain_intensity',
 ] as const;
 
 const num = (v: number | undefined, digits = 4): string => (v === undefined || !Number.isFinite(v) ? '' : String(+v.toFixed(digits)));
@@ -32,12 +44,24 @@ export function objectsCsv(features: ObjectFeatures[], classes: readonly ObjectC
   const s = o.scale ?? 1;
   const lines = [CSV_COLUMNS.join(',')];
   for (const f of features) {
-    lines.push([
-      String(f.id), csvField(classes[f.classIndex]?.name ?? String(f.classIndex)), num(f.centroidX * s, 2), num(f.centroidY * s, 2),
-      num(f.areaPx * s * s, 2), num(f.areaUm2, 3), num(f.perimeterPx * s, 3), num(f.perimeterUm, 3),
-      num(f.equivalentDiameterPx * s, 3), num(f.equivalentDiameterUm, 3), num(f.eccentricity), num(f.solidity),
-      num(f.meanProbability), num(f.meanIntensity),
-    ].join(','));
+    lines.push(
+      [
+        String(f.id),
+        csvField(classes[f.classIndex]?.name ?? String(f.classIndex)),
+        num(f.centroidX * s, 2),
+        num(f.centroidY * s, 2),
+        num(f.areaPx * s * s, 2),
+        num(f.areaUm2, 3),
+        num(f.perimeterPx * s, 3),
+        num(f.perimeterUm, 3),
+        num(f.equivalentDiameterPx * s, 3),
+        num(f.equivalentDiameterUm, 3),
+        num(f.eccentricity),
+        num(f.solidity),
+        num(f.meanProbability),
+        num(f.meanIntensity),
+      ].join(','),
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -64,8 +88,12 @@ export function objectMeasurements(f: ObjectFeatures, scale = 1): Record<string,
  * A QuPath FeatureCollection of detections: the polygons of each object (pixel coordinates of its label
  * image) mapped by x * scale + offsetX, y * scale + offsetY.
  */
-export function objectsGeoJSON(features: ObjectFeatures[], polygons: Map<number, Polygon[]>, classes: readonly ObjectClass[],
-  o: { scale?: number; offsetX?: number; offsetY?: number } = {}): Record<string, unknown> {
+export function objectsGeoJSON(
+  features: ObjectFeatures[],
+  polygons: Map<number, Polygon[]>,
+  classes: readonly ObjectClass[],
+  o: { scale?: number; offsetX?: number; offsetY?: number } = {},
+): Record<string, unknown> {
   const s = o.scale ?? 1;
   const objects: QuPathObject[] = features.map((f) => {
     const c = classes[f.classIndex];
@@ -82,7 +110,11 @@ export function objectsGeoJSON(features: ObjectFeatures[], polygons: Map<number,
 }
 
 /** Objects per class name, in class order (classes without objects included, except `skip`: the boundary class of the recipe). */
-export function countByClass(features: ObjectFeatures[], classes: readonly ObjectClass[], skip: number | null = null): Record<string, number> {
+export function countByClass(
+  features: ObjectFeatures[],
+  classes: readonly ObjectClass[],
+  skip: number | null = null,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, c] of classes.entries()) if ((k > 0 || classes.length === 1) && k !== skip) out[c.name] = 0;
   for (const f of features) {

@@ -29,8 +29,7 @@ export interface ObjectOptions {
 
 /** A prediction as objects.ts reads it: a binary probability map (and the mask thresholded from it), or K class planes and their argmax. */
 export type PredictionInput =
-  | { kind: 'binary'; prob: Float32Array; mask?: Uint8Array }
-  | { kind: 'classes'; K: number; probs: Float32Array; labels: Uint8Array };
+  { kind: 'binary'; prob: Float32Array; mask?: Uint8Array } | { kind: 'classes'; K: number; probs: Float32Array; labels: Uint8Array };
 
 export interface ImageObjects {
   instances: LabelImage;
@@ -55,10 +54,15 @@ export async function predictedObjects(img: RawImage, pred: PredictionInput, o: 
   let probability: Float32Array;
   if (pred.kind === 'binary') {
     probability = pred.prob;
-    instances = await separateObjects(pred.mask ?? pred.prob, W, H, { ...common, threshold: o.threshold ?? 0.5, split: o.split ?? DEFAULTS.objectSplit });
+    instances = await separateObjects(pred.mask ?? pred.prob, W, H, {
+      ...common,
+      threshold: o.threshold ?? 0.5,
+      split: o.split ?? DEFAULTS.objectSplit,
+    });
   } else {
     const { K, probs, labels } = pred;
-    if (probs.length !== K * n || labels.length !== n) throw invalidOption('predictedObjects probs', `${K} planes of ${W}x${H}`, probs.length, 'ERR_PATHO_SHAPE');
+    if (probs.length !== K * n || labels.length !== n)
+      throw invalidOption('predictedObjects probs', `${K} planes of ${W}x${H}`, probs.length, 'ERR_PATHO_SHAPE');
     probability = new Float32Array(n);
     for (let i = 0; i < n; i++) probability[i] = 1 - probs[i];
     const b = o.boundaryClass ?? null;
@@ -68,7 +72,9 @@ export async function predictedObjects(img: RawImage, pred: PredictionInput, o: 
       const three = new Float32Array(3 * n);
       classMap = new Uint8Array(n);
       for (let i = 0; i < n; i++) {
-        let inner = 0, best = -1, bestP = -1;
+        let inner = 0,
+          best = -1,
+          bestP = -1;
         for (let k = 1; k < K; k++) {
           if (k === b) continue;
           const p = probs[k * n + i];
@@ -89,7 +95,11 @@ export async function predictedObjects(img: RawImage, pred: PredictionInput, o: 
       for (let k = 1; k < K; k++) {
         const mask = new Uint8Array(n);
         let any = false;
-        for (let i = 0; i < n; i++) if (labels[i] === k) { mask[i] = 1; any = true; }
+        for (let i = 0; i < n; i++)
+          if (labels[i] === k) {
+            mask[i] = 1;
+            any = true;
+          }
         if (!any) continue;
         const objs = await separateObjects(mask, W, H, { ...common, split: o.split ?? DEFAULTS.objectSplit });
         for (let i = 0; i < n; i++) if (objs.labels[i] > 0) all[i] = objs.labels[i] + offset;
@@ -99,7 +109,10 @@ export async function predictedObjects(img: RawImage, pred: PredictionInput, o: 
     }
   }
   const features = objectFeatures(instances, {
-    probability, intensity: stainIntensity(img), ...(classMap ? { classMap } : {}), ...(o.mpp !== undefined ? { mpp: o.mpp } : {}),
+    probability,
+    intensity: stainIntensity(img),
+    ...(classMap ? { classMap } : {}),
+    ...(o.mpp !== undefined ? { mpp: o.mpp } : {}),
   });
   return { instances, features };
 }

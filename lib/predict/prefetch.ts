@@ -2,8 +2,14 @@
 // reads themselves run in sharp's and the addon's worker threads), results come out in order, and
 // an abort stops launching new work and lets the running reads settle before it throws.
 
-export async function* prefetchInOrder<T, R>(items: readonly T[], fn: (item: T) => Promise<R>, depth: number, signal?: AbortSignal): AsyncGenerator<R> {
-  if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`prefetchInOrder: Expected a positive integer depth but received ${depth}`);
+export async function* prefetchInOrder<T, R>(
+  items: readonly T[],
+  fn: (item: T) => Promise<R>,
+  depth: number,
+  signal?: AbortSignal,
+): AsyncGenerator<R> {
+  if (!Number.isInteger(depth) || depth < 1)
+    throw new RangeError(`prefetchInOrder: Expected a positive integer depth but received ${depth}`);
   const pending: Promise<R>[] = [];
   let next = 0;
   try {

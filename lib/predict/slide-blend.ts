@@ -28,7 +28,13 @@ export class BandBlender {
   private base = 0;
   private readonly weight: Float32Array;
 
-  constructor(readonly width: number, readonly height: number, readonly tile: number, blend: 'gaussian' | 'linear', private readonly sink: RowsSink) {
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly tile: number,
+    blend: 'gaussian' | 'linear',
+    private readonly sink: RowsSink,
+  ) {
     this.weight = blendWeights(tile, blend);
   }
 
@@ -47,15 +53,19 @@ export class BandBlender {
     const T = this.tile;
     if (y0 < this.base) throw new RangeError(`BandBlender: tile at row ${y0} arrived after rows up to ${this.base} were emitted`);
     if (y0 > this.base) this.flush(y0);
-    const xEnd = Math.min(this.width, x0 + T), yEnd = Math.min(this.height, y0 + T);
+    const xEnd = Math.min(this.width, x0 + T),
+      yEnd = Math.min(this.height, y0 + T);
     for (let c = Math.floor(x0 / CHUNK); c * CHUNK < xEnd; c++) {
       let ch = this.chunks.get(c);
       if (!ch) this.chunks.set(c, (ch = { acc: new Float32Array(T * CHUNK), wsum: new Float32Array(T * CHUNK) }));
-      const cx0 = Math.max(x0, c * CHUNK), cx1 = Math.min(xEnd, (c + 1) * CHUNK);
+      const cx0 = Math.max(x0, c * CHUNK),
+        cx1 = Math.min(xEnd, (c + 1) * CHUNK);
       for (let y = y0; y < yEnd; y++) {
-        const ty = y - y0, row = (y - this.base) * CHUNK - c * CHUNK;
+        const ty = y - y0,
+          row = (y - this.base) * CHUNK - c * CHUNK;
         for (let x = cx0; x < cx1; x++) {
-          const k = ty * T + (x - x0), w = this.weight[k];
+          const k = ty * T + (x - x0),
+            w = this.weight[k];
           ch.acc[row + x] += w * probs[k];
           ch.wsum[row + x] += w;
         }
@@ -76,14 +86,16 @@ export class BandBlender {
     for (let r0 = 0; r0 < stored; r0 += EMIT_ROWS) {
       const rows = Math.min(EMIT_ROWS, stored - r0);
       const segments: Segment[] = [];
-      for (let i = 0; i < keys.length; ) {
+      for (let i = 0; i < keys.length;) {
         let j = i + 1;
         while (j < keys.length && keys[j] === keys[j - 1] + 1) j++;
-        const x0 = keys[i] * CHUNK, width = Math.min(this.width, keys[j - 1] * CHUNK + CHUNK) - x0;
+        const x0 = keys[i] * CHUNK,
+          width = Math.min(this.width, keys[j - 1] * CHUNK + CHUNK) - x0;
         const probs = new Float32Array(rows * width);
         for (let k = i; k < j; k++) {
           const ch = this.chunks.get(keys[k])!;
-          const cx = keys[k] * CHUNK - x0, w = Math.min(CHUNK, this.width - keys[k] * CHUNK);
+          const cx = keys[k] * CHUNK - x0,
+            w = Math.min(CHUNK, this.width - keys[k] * CHUNK);
           for (let y = 0; y < rows; y++) {
             const src = (r0 + y) * CHUNK;
             for (let x = 0; x < w; x++) {

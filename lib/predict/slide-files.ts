@@ -17,7 +17,12 @@ export class VipsFileWriter {
   private fd: number;
   closed = false;
 
-  constructor(readonly file: string, readonly width: number, readonly height: number, pixelsPerMm: number | null) {
+  constructor(
+    readonly file: string,
+    readonly width: number,
+    readonly height: number,
+    pixelsPerMm: number | null,
+  ) {
     this.fd = fs.openSync(file, 'w');
     try {
       const h = Buffer.alloc(HEADER);
@@ -71,7 +76,12 @@ export async function vipsToPyramidTiff(vFile: string, tiff: string, o: PyramidO
       await sharp(vFile, { limitInputPixels: false, sequentialRead: true })
         .toColourspace('b-w')
         .tiff({
-          tile: true, tileWidth: o.tile ?? 256, tileHeight: o.tile ?? 256, pyramid: true, compression: 'deflate', predictor: 'horizontal',
+          tile: true,
+          tileWidth: o.tile ?? 256,
+          tileHeight: o.tile ?? 256,
+          pyramid: true,
+          compression: 'deflate',
+          predictor: 'horizontal',
           // classic TIFF offsets end at 4 GB; past a quarter of that raw, BigTIFF (libvips, QuPath and OpenSlide read it)
           bigtiff: w > 2 ** 30,
           ...(o.mpp !== null ? { xres: 1000 / o.mpp, yres: 1000 / o.mpp, resolutionUnit: 'cm' as const } : {}),

@@ -20,7 +20,12 @@ export class RegionMask {
   private rowSum: Float32Array;
   private current = 0;
 
-  constructor(readonly mapWidth: number, readonly mapHeight: number, readonly threshold: number, maxPixels = REGION_MASK_PIXELS) {
+  constructor(
+    readonly mapWidth: number,
+    readonly mapHeight: number,
+    readonly threshold: number,
+    maxPixels = REGION_MASK_PIXELS,
+  ) {
     this.factor = Math.max(1, Math.ceil(Math.sqrt((mapWidth * mapHeight) / maxPixels)));
     this.width = Math.ceil(mapWidth / this.factor);
     this.height = Math.ceil(mapHeight / this.factor);
@@ -29,7 +34,8 @@ export class RegionMask {
   }
 
   private finishRow(): void {
-    const f = this.factor, r = this.current;
+    const f = this.factor,
+      r = this.current;
     const rows = Math.min(f, this.mapHeight - r * f);
     for (let x = 0; x < this.width; x++) {
       const cols = Math.min(f, this.mapWidth - x * f);
@@ -80,7 +86,8 @@ export class RegionMask {
 /** One QuPath annotation per connected region, with its area. */
 export function regionObjects(polygons: Polygon[], className: string, mpp0: number | null): QuPathObject[] {
   return polygons.map((p): QuPathObject => {
-    const measurements: Record<string, number> = mpp0 !== null ? { 'Area µm^2': Math.round(polygonArea(p) * mpp0 * mpp0 * 100) / 100 } : { 'Area px^2': polygonArea(p) };
+    const measurements: Record<string, number> =
+      mpp0 !== null ? { 'Area µm^2': Math.round(polygonArea(p) * mpp0 * mpp0 * 100) / 100 } : { 'Area px^2': polygonArea(p) };
     return { objectType: 'annotation', classification: className, color: [220, 40, 40], polygons: [p], measurements };
   });
 }

@@ -15,18 +15,28 @@ function ringPath(r: Ring, s: number): string {
 export function regionsSvg(polygons: Polygon[], width: number, height: number, scale: number, tissue: Polygon[] = []): string {
   const d = polygons.map((p) => [p.outer, ...p.holes].map((r) => ringPath(r, scale)).join('')).join('');
   const t = tissue.map((p) => [p.outer, ...p.holes].map((r) => ringPath(r, scale)).join('')).join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
     (t ? `<path d="${t}" fill="none" stroke="#2060ff" stroke-width="1" fill-rule="evenodd"/>` : '') +
     (d ? `<path d="${d}" fill="#00c040" fill-opacity="0.35" stroke="#e02020" stroke-width="1.5" fill-rule="evenodd"/>` : '') +
-    '</svg>';
+    '</svg>'
+  );
 }
 
 /** Writes the thumbnail (level-0 size slideWidth) with regions and tissue outlines as PNG to `file`. */
-export async function writeThumbnail(file: string, thumb: RgbImage, slideWidth: number, regions: Polygon[], tissue: Polygon[] = []): Promise<void> {
+export async function writeThumbnail(
+  file: string,
+  thumb: RgbImage,
+  slideWidth: number,
+  regions: Polygon[],
+  tissue: Polygon[] = [],
+): Promise<void> {
   const scale = thumb.width / slideWidth;
   const svg = regionsSvg(regions, thumb.width, thumb.height, scale, tissue);
-  await writeAtomic(file, (tmp) => sharp(thumb.data, { raw: { width: thumb.width, height: thumb.height, channels: 3 } })
-    .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
-    .png({ compressionLevel: 6 })
-    .toFile(tmp));
+  await writeAtomic(file, (tmp) =>
+    sharp(thumb.data, { raw: { width: thumb.width, height: thumb.height, channels: 3 } })
+      .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
+      .png({ compressionLevel: 6 })
+      .toFile(tmp),
+  );
 }

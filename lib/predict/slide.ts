@@ -98,7 +98,8 @@ export interface SlideOutputs {
 export function modelSlidePredictor(model: ProbabilityModel, norm: { mean: number[]; std: number[] }): TilePredictor {
   return async (tiles, n, tile, channels) => {
     const prob = await model.predict({ images: tiles, n, height: tile, width: tile, channels, mean: norm.mean, std: norm.std });
-    const per = tile * tile, oc = prob.length / (n * per);
+    const per = tile * tile,
+      oc = prob.length / (n * per);
     if (oc === 1) return prob;
     const out = new Float32Array(n * per);
     for (let i = 0; i < n; i++) out.set(prob.subarray(i * oc * per, i * oc * per + per), i * per);
@@ -121,7 +122,11 @@ function aborted(signal: AbortSignal | undefined, file: string): PathoError {
   return new PathoError('ERR_PATHO_ABORTED', `${file}: ${why}; no output of this slide was written under a final name`);
 }
 
-export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredictOptions): Promise<{ summary: SlideSummary; files: SlideOutputs }> {
+export async function predictSlide(
+  sm: SlideModel,
+  slide: Slide,
+  o: SlidePredictOptions,
+): Promise<{ summary: SlideSummary; files: SlideOutputs }> {
   const t0 = Date.now();
   const stem = o.stem ?? slideStem(slide.path);
   const threshold = o.threshold ?? 0.5;
@@ -136,13 +141,20 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
     summary: path.join(o.outDir, `${stem}_summary.json`),
   };
   const res = predictionResolution(slide, o.resolution ?? {}, sm.mpp);
-  const ds = res.downsample, W = res.width, H = res.height;
-  const T = effectiveTile({ width: W, height: H }, { tile: o.tile ?? 512, overlap, batch, blend: o.blend ?? 'gaussian', multiple: sm.multiple });
-  if (T % sm.multiple !== 0) throw new PathoError('ERR_PATHO_ARG', `Expected a tile size that is a multiple of ${sm.multiple} (2^depth) but received ${T}`);
+  const ds = res.downsample,
+    W = res.width,
+    H = res.height;
+  const T = effectiveTile(
+    { width: W, height: H },
+    { tile: o.tile ?? 512, overlap, batch, blend: o.blend ?? 'gaussian', multiple: sm.multiple },
+  );
+  if (T % sm.multiple !== 0)
+    throw new PathoError('ERR_PATHO_ARG', `Expected a tile size that is a multiple of ${sm.multiple} (2^depth) but received ${T}`);
 
   let tissue: TissueMask | null = null;
   if (o.tissue !== false) tissue = await detectTissue(slide, o.tissue ?? {});
-  const xs = tileStarts(W, T, overlap), ys = tileStarts(H, T, overlap);
+  const xs = tileStarts(W, T, overlap),
+    ys = tileStarts(H, T, overlap);
   const tiles: { x: number; y: number }[] = [];
   for (const y of ys) for (const x of xs) if (!tissue || tissue.fractionIn(x * ds, y * ds, T * ds, T * ds) > 0) tiles.push({ x, y });
 
@@ -151,18 +163,21 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
   const vFile = tempPathFor(path.join(o.outDir, `${stem}_prob.v`));
   const writer = new VipsFileWriter(vFile, W, H, res.mpp !== null ? 1000 / res.mpp : null);
   const regions = new RegionMask(W, H, threshold);
-  let positive = 0, positiveInTissue = 0;
+  let positive = 0,
+    positiveInTissue = 0;
   const sink = (y0: number, rows: number, segments: Segment[]): void => {
     for (const s of segments) {
       const bytes = new Uint8Array(rows * s.width);
       for (let y = 0; y < rows; y++) {
         const ty = tissue ? Math.min(tissue.height - 1, Math.floor(((y0 + y + 0.5) * ds) / tissue.scaleY)) : 0;
         for (let x = 0; x < s.width; x++) {
-          const i = y * s.width + x, p = s.probs[i];
+          const i = y * s.width + x,
+            p = s.probs[i];
           bytes[i] = Math.round((p < 0 ? 0 : p > 1 ? 1 : p) * 255);
           if (p > threshold) {
             positive++;
-            if (!tissue || tissue.data[ty * tissue.width + Math.min(tissue.width - 1, Math.floor(((s.x0 + x + 0.5) * ds) / tissue.scaleX))]) positiveInTissue++;
+            if (!tissue || tissue.data[ty * tissue.width + Math.min(tissue.width - 1, Math.floor(((s.x0 + x + 0.5) * ds) / tissue.scaleX))])
+              positiveInTissue++;
           }
         }
       }
@@ -175,7 +190,8 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
     const img = await slide.readScaled({ x: t.x * ds, y: t.y * ds, width: T * ds, height: T * ds, outWidth: T, outHeight: T });
     if (C === 3) return img.data;
     const g = new Uint8Array(T * T);
-    for (let i = 0; i < g.length; i++) g[i] = Math.round(0.299 * img.data[3 * i] + 0.587 * img.data[3 * i + 1] + 0.114 * img.data[3 * i + 2]);
+    for (let i = 0; i < g.length; i++)
+      g[i] = Math.round(0.299 * img.data[3 * i] + 0.587 * img.data[3 * i + 1] + 0.114 * img.data[3 * i + 2]);
     return g;
   };
 
@@ -186,7 +202,8 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
     const run = async (): Promise<void> => {
       const n = queued.length;
       const probs = await sm.predict(buf.subarray(0, n * T * T * C), n, T, C);
-      if (probs.length !== n * T * T) throw new PathoError('ERR_PATHO_ARG', `Expected ${n * T * T} probabilities from the tile predictor but received ${probs.length}`);
+      if (probs.length !== n * T * T)
+        throw new PathoError('ERR_PATHO_ARG', `Expected ${n * T * T} probabilities from the tile predictor but received ${probs.length}`);
       for (let i = 0; i < n; i++) blender.add(queued[i].x, queued[i].y, probs.subarray(i * T * T, (i + 1) * T * T));
       done += n;
       queued.length = 0;
@@ -221,8 +238,12 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
   writeFileAtomic(files.regions, JSON.stringify(fc));
   if (tissue && files.tissue) {
     const t = tissue;
-    await writeAtomic(files.tissue, (tmp) => sharp(Buffer.from(t.data.map((v) => v * 255)), { raw: { width: t.width, height: t.height, channels: 1 } })
-      .toColourspace('b-w').png().toFile(tmp));
+    await writeAtomic(files.tissue, (tmp) =>
+      sharp(Buffer.from(t.data.map((v) => v * 255)), { raw: { width: t.width, height: t.height, channels: 1 } })
+        .toColourspace('b-w')
+        .png()
+        .toFile(tmp),
+    );
   }
   const thumb = await slide.thumbnail(o.thumbnailSize ?? 1024);
   await writeThumbnail(files.thumbnail, thumb, slide.width, polys, tissue ? tissuePolygons(tissue) : []);
@@ -262,7 +283,11 @@ export async function predictSlide(sm: SlideModel, slide: Slide, o: SlidePredict
     regions: polys.length,
     regionDownsample: regions.factor * ds,
     className: sm.className,
-    files: Object.fromEntries(Object.entries(files).filter(([k, v]) => v !== null && k !== 'summary').map(([k, v]) => [k, path.basename(v as string)])),
+    files: Object.fromEntries(
+      Object.entries(files)
+        .filter(([k, v]) => v !== null && k !== 'summary')
+        .map(([k, v]) => [k, path.basename(v as string)]),
+    ),
   };
   writeFileAtomic(files.summary, `${JSON.stringify(summary, null, 2)}\n`);
   return { summary, files };

@@ -99,7 +99,8 @@ export async function predictTiled(
   o: TiledOptions,
   onRows: (y0: number, rows: Float32Array, count: number) => void,
 ): Promise<void> {
-  if (!Number.isInteger(o.tile) || o.tile < 1 || o.tile % o.multiple !== 0) throw invalidOption('tile', `a positive multiple of ${o.multiple}`, o.tile);
+  if (!Number.isInteger(o.tile) || o.tile < 1 || o.tile % o.multiple !== 0)
+    throw invalidOption('tile', `a positive multiple of ${o.multiple}`, o.tile);
   if (!(o.overlap >= 0 && o.overlap < 1)) throw invalidOption('overlap', 'a number in [0, 1)', o.overlap);
   if (!Number.isInteger(o.batch) || o.batch < 1) throw invalidOption('batch', 'a positive integer (tiles per forward pass)', o.batch);
   const K = o.outChannels ?? 1;
@@ -121,7 +122,8 @@ export async function predictTiled(
     if (count <= 0) return;
     const out = new Float32Array(K * count * W);
     for (let k = 0; k < K; k++) {
-      const a = k * band, o = k * count * W;
+      const a = k * band,
+        o = k * count * W;
       for (let i = 0; i < count * W; i++) out[o + i] = wsum[i] > 0 ? acc[a + i] / wsum[i] : 0;
       acc.copyWithin(a, a + count * W, a + band);
       acc.fill(0, a + (tile - count) * W, a + band);
@@ -138,7 +140,8 @@ export async function predictTiled(
       for (let i = 0; i < n; i++) extractTile(img, xs[b0 + i], y0, tile, batchBuf, i * tile * tile * C);
       const probs = await predict(batchBuf.subarray(0, n * tile * tile * C), n, tile, C);
       const T2 = tile * tile;
-      if (probs.length !== n * K * T2) throw new PathoError('ERR_PATHO_SHAPE', `Expected ${n * K * T2} values from the tile predictor but received ${probs.length}`);
+      if (probs.length !== n * K * T2)
+        throw new PathoError('ERR_PATHO_SHAPE', `Expected ${n * K * T2} values from the tile predictor but received ${probs.length}`);
       for (let i = 0; i < n; i++) {
         const x0 = xs[b0 + i];
         for (let k = 0; k < K; k++) {

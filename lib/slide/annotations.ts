@@ -40,19 +40,23 @@ export function geojsonLabels(file: string, slideWidth: number, slideHeight: num
     throw new DataError(`${file}: Expected a readable GeoJSON file but ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const { objects } = parseQuPathGeoJSON(text, file);
-  const mx = 0.005 * slideWidth + 1, my = 0.005 * slideHeight + 1;
+  const mx = 0.005 * slideWidth + 1,
+    my = 0.005 * slideHeight + 1;
   for (const o of objects) {
     for (const p of o.polygons) {
       const b = polygonBounds(p);
       if (b.minX < -mx || b.minY < -my || b.maxX > slideWidth + mx || b.maxY > slideHeight + my) {
-        throw new DataError(`${file}: feature ${o.index} lies outside the slide: Expected level-0 coordinates within 0..${slideWidth} x 0..${slideHeight} ` +
-          `but its bounds are x ${b.minX.toFixed(0)}..${b.maxX.toFixed(0)}, y ${b.minY.toFixed(0)}..${b.maxY.toFixed(0)} (exported from another image or at another scale?)`);
+        throw new DataError(
+          `${file}: feature ${o.index} lies outside the slide: Expected level-0 coordinates within 0..${slideWidth} x 0..${slideHeight} ` +
+            `but its bounds are x ${b.minX.toFixed(0)}..${b.maxX.toFixed(0)}, y ${b.minY.toFixed(0)}..${b.maxY.toFixed(0)} (exported from another image or at another scale?)`,
+        );
       }
     }
   }
   const present = [...new Set(objects.map((o) => o.classification).filter((c): c is string => c !== null))].sort();
   const lower = classes?.map((c) => c.toLowerCase()) ?? null;
-  const chosen = objects.filter((o) => o.objectType === 'annotation' || o.objectType === 'detection' || o.objectType === 'cell')
+  const chosen = objects
+    .filter((o) => o.objectType === 'annotation' || o.objectType === 'detection' || o.objectType === 'cell')
     .filter((o) => lower === null || (o.classification !== null && lower.includes(o.classification.toLowerCase())));
   const polygons: Polygon[] = chosen.flatMap((o) => o.polygons);
   const areas = polygons.map((p) => polygonArea(p));
@@ -64,11 +68,14 @@ export function geojsonLabels(file: string, slideWidth: number, slideHeight: num
     mask: (w) => rasterizePolygons(polygons, { width: w.width, height: w.height, x0: w.x, y0: w.y, scale: w.scale }),
     randomPositive: (rng) => {
       if (total <= 0) return null;
-      let r = rng.uniform(0, total), k = 0;
+      let r = rng.uniform(0, total),
+        k = 0;
       while (k < areas.length - 1 && r >= areas[k]) r -= areas[k++];
-      const p = polygons[k], b = polygonBounds(p);
+      const p = polygons[k],
+        b = polygonBounds(p);
       for (let tries = 0; tries < 1000; tries++) {
-        const x = rng.uniform(b.minX, b.maxX), y = rng.uniform(b.minY, b.maxY);
+        const x = rng.uniform(b.minX, b.maxX),
+          y = rng.uniform(b.minY, b.maxY);
         if (pointInPolygon(x, y, p)) return { x, y };
       }
       return { x: (b.minX + b.maxX) / 2, y: (b.minY + b.maxY) / 2 };
@@ -77,18 +84,29 @@ export function geojsonLabels(file: string, slideWidth: number, slideHeight: num
 }
 
 /** A mask image covering the slide at `downsample` level-0 pixels per mask pixel (inferred from the sizes when null). */
-export async function maskImageLabels(file: string, slideWidth: number, slideHeight: number, downsample: number | null): Promise<SlideLabels> {
+export async function maskImageLabels(
+  file: string,
+  slideWidth: number,
+  slideHeight: number,
+  downsample: number | null,
+): Promise<SlideLabels> {
   let data: Buffer, info: sharp.OutputInfo;
   try {
-    ({ data, info } = await sharp(file, { limitInputPixels: 2 ** 28 }).extractChannel(0).raw().toBuffer({ resolveWithObject: true }));
+    ({ data, info } = await sharp(file, { limitInputPixels: 2 ** 28 })
+      .extractChannel(0)
+      .raw()
+      .toBuffer({ resolveWithObject: true }));
   } catch (e) {
     throw new DataError(`${file}: Expected a mask image (PNG/TIFF, non-zero = positive) but sharp failed: ${(e as Error).message.trim()}`);
   }
-  const W = info.width, H = info.height;
+  const W = info.width,
+    H = info.height;
   const ds = downsample ?? slideWidth / W;
   if (Math.abs(W * ds - slideWidth) > ds + 1 || Math.abs(H * ds - slideHeight) > ds + 1) {
-    throw new DataError(`${file}: Expected a mask covering the slide (${slideWidth}x${slideHeight}) at downsample ${ds.toFixed(3)}, i.e. ` +
-      `${Math.round(slideWidth / ds)}x${Math.round(slideHeight / ds)}, but it is ${W}x${H}${downsample === null ? ' (give --mask-downsample)' : ''}`);
+    throw new DataError(
+      `${file}: Expected a mask covering the slide (${slideWidth}x${slideHeight}) at downsample ${ds.toFixed(3)}, i.e. ` +
+        `${Math.round(slideWidth / ds)}x${Math.round(slideHeight / ds)}, but it is ${W}x${H}${downsample === null ? ' (give --mask-downsample)' : ''}`,
+    );
   }
   const positives: number[] = [];
   for (let i = 0; i < W * H; i++) if (data[i] > 0) positives.push(i);

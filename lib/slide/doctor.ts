@@ -14,6 +14,8 @@ export function openSlideLines(r: OpenSlideLibraryInfo): string[] {
 
 export function openSlideFix(r: OpenSlideLibraryInfo): string | null {
   if (r.available) return null;
-  return `OpenSlide: vendor slides (.ndpi, .mrxs, .scn, .vms, .bif, JPEG 2000 .svs) need it: ${openSlideInstallHint()}. ` +
-    'Aperio .svs with JPEG tiles and pyramidal/OME-TIFF are read without it.';
+  return (
+    `OpenSlide: vendor slides (.ndpi, .mrxs, .scn, .vms, .bif, JPEG 2000 .svs) need it: ${openSlideInstallHint()}. ` +
+    'Aperio .svs with JPEG tiles and pyramidal/OME-TIFF are read without it.'
+  );
 }

@@ -4,4 +4,12 @@ export type { Slide, SlideLevel, RegionRequest, ScaledRequest, RgbImage } from '
 export { openSlideInfo, openSlideInstallHint } from './openslide';
 export type { OpenSlideLibraryInfo } from '../native';
 export { readTiffInfo, type TiffInfo, type TiffDirectory } from './tiff';
-export { detectTissue, tissueFromImage, otsuThreshold, TissueMask, TISSUE_THRESHOLD_RANGE, type TissueOptions, type TissueMethod } from './tissue';
+export {
+  detectTissue,
+  tissueFromImage,
+  otsuThreshold,
+  TissueMask,
+  TISSUE_THRESHOLD_RANGE,
+  type TissueOptions,
+  type TissueMethod,
+} from './tissue';

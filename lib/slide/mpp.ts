@@ -21,14 +21,27 @@ export function parseAperioDescription(desc: string): Record<string, string> {
   for (const p of parts.slice(1)) {
     const eq = p.indexOf('=');
     if (eq < 0) continue;
-    const k = p.slice(0, eq).trim(), v = p.slice(eq + 1).trim();
+    const k = p.slice(0, eq).trim(),
+      v = p.slice(eq + 1).trim();
     if (k && !(k in out)) out[k] = v;
   }
   return out;
 }
 
 const UNIT_TO_UM: Record<string, number> = {
-  'µm': 1, 'μm': 1, um: 1, micron: 1, microns: 1, nm: 1e-3, 'Å': 1e-4, pm: 1e-6, mm: 1e3, cm: 1e4, m: 1e6, in: 25400, inch: 25400,
+  µm: 1,
+  μm: 1,
+  um: 1,
+  micron: 1,
+  microns: 1,
+  nm: 1e-3,
+  Å: 1e-4,
+  pm: 1e-6,
+  mm: 1e3,
+  cm: 1e4,
+  m: 1e6,
+  in: 25400,
+  inch: 25400,
 };
 
 /** PhysicalSizeX/Y of the first <Pixels> element of an OME-XML document, in µm. */

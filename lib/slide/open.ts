@@ -23,7 +23,10 @@ export interface OpenSlideOptions {
 function viaOpenSlide(file: string, why: string): Slide {
   const lib = openSlideInfo();
   if (!lib.available) {
-    throw new PathoError('ERR_PATHO_SLIDE', `${file}: ${why} is read by OpenSlide, which is not available (${lib.error}). Install it: ${openSlideInstallHint()}`);
+    throw new PathoError(
+      'ERR_PATHO_SLIDE',
+      `${file}: ${why} is read by OpenSlide, which is not available (${lib.error}). Install it: ${openSlideInstallHint()}`,
+    );
   }
   return new OpenSlideSlide(file);
 }
@@ -34,7 +37,8 @@ function viaOpenSlide(file: string, why: string): Slide {
  */
 export async function openSlide(file: string, opts: OpenSlideOptions = {}): Promise<Slide> {
   const reader = opts.reader ?? 'auto';
-  if (!['auto', 'sharp', 'openslide'].includes(reader)) throw new PathoError('ERR_PATHO_ARG', `Expected 'auto', 'sharp' or 'openslide' for reader but received '${String(reader)}'`);
+  if (!['auto', 'sharp', 'openslide'].includes(reader))
+    throw new PathoError('ERR_PATHO_ARG', `Expected 'auto', 'sharp' or 'openslide' for reader but received '${String(reader)}'`);
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -46,7 +50,8 @@ export async function openSlide(file: string, opts: OpenSlideOptions = {}): Prom
   const ext = path.extname(file).toLowerCase();
   if (reader === 'openslide') return viaOpenSlide(file, 'this file (reader: openslide)');
   if (OPENSLIDE_EXTENSIONS.includes(ext)) {
-    if (reader === 'sharp') throw new PathoError('ERR_PATHO_SLIDE', `${file}: Expected a format sharp reads but ${ext} slides are read by OpenSlide only`);
+    if (reader === 'sharp')
+      throw new PathoError('ERR_PATHO_SLIDE', `${file}: Expected a format sharp reads but ${ext} slides are read by OpenSlide only`);
     return viaOpenSlide(file, `a ${ext} slide`);
   }
   if (looksLikeTiff(file)) {
@@ -60,7 +65,10 @@ export async function openSlide(file: string, opts: OpenSlideOptions = {}): Prom
     }
   }
   if (TIFF_SLIDE_EXTENSIONS.includes(ext)) {
-    throw new PathoError('ERR_PATHO_SLIDE', `${file}: Expected a TIFF-based slide (${ext}) but the file does not start like a TIFF (corrupt, or another format renamed)`);
+    throw new PathoError(
+      'ERR_PATHO_SLIDE',
+      `${file}: Expected a TIFF-based slide (${ext}) but the file does not start like a TIFF (corrupt, or another format renamed)`,
+    );
   }
   return ImageSlide.open(file);
 }

@@ -10,8 +10,10 @@ import { SlideBase, type SlideLevel } from './slide';
 /** How to install OpenSlide here, in one line. */
 export function openSlideInstallHint(): string {
   if (process.platform === 'darwin') return 'brew install openslide (or set PATHO_OPENSLIDE_PATH to libopenslide.1.dylib)';
-  return 'Debian/Ubuntu: apt-get install libopenslide0; Fedora: dnf install openslide; conda: conda install -c conda-forge openslide; ' +
-    'or set PATHO_OPENSLIDE_PATH to libopenslide.so';
+  return (
+    'Debian/Ubuntu: apt-get install libopenslide0; Fedora: dnf install openslide; conda: conda install -c conda-forge openslide; ' +
+    'or set PATHO_OPENSLIDE_PATH to libopenslide.so'
+  );
 }
 
 /** Whether OpenSlide was found, its version and where it was looked for (loads it on the first call). */
@@ -33,15 +35,19 @@ export class OpenSlideSlide extends SlideBase {
       this.properties = this.handle.properties();
       const p = this.properties;
       this.levels = this.handle.levels().map((l, i) => ({
-        width: l.width, height: l.height, downsample: l.downsample,
+        width: l.width,
+        height: l.height,
+        downsample: l.downsample,
         tileWidth: Number(p[`openslide.level[${i}].tile-width`] ?? 0) || 0,
         tileHeight: Number(p[`openslide.level[${i}].tile-height`] ?? 0) || 0,
       }));
-      if (this.levels.length === 0 || !(this.levels[0].width > 0)) throw new PathoError('ERR_PATHO_SLIDE', `${file}: OpenSlide reports no pixels`);
+      if (this.levels.length === 0 || !(this.levels[0].width > 0))
+        throw new PathoError('ERR_PATHO_SLIDE', `${file}: OpenSlide reports no pixels`);
       this.vendor = p['openslide.vendor'] ?? 'unknown';
       // OpenSlide 3.4 states no openslide.mpp-x for generic TIFF; its tiff.* properties still hold the tags
       const unit = p['tiff.ResolutionUnit'] === 'centimeter' ? 3 : p['tiff.ResolutionUnit'] === 'inch' ? 2 : 1;
-      const res = openSlideResolution(p) ?? tiffTagResolution(Number(p['tiff.XResolution']) || null, Number(p['tiff.YResolution']) || null, unit);
+      const res =
+        openSlideResolution(p) ?? tiffTagResolution(Number(p['tiff.XResolution']) || null, Number(p['tiff.YResolution']) || null, unit);
       if (res) {
         this.mppX = res.mppX;
         this.mppY = res.mppY;

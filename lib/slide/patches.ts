@@ -47,12 +47,17 @@ export class SlidePatchDataset implements Dataset {
   private statsPromise: Promise<ChannelStats> | null = null;
   private readied: Promise<this> | null = null;
 
-  constructor(readonly sources: SlideSource[], readonly options: SlidePatchOptions) {
+  constructor(
+    readonly sources: SlideSource[],
+    readonly options: SlidePatchOptions,
+  ) {
     if (sources.length === 0) throw new DataError('Expected at least one slide for patches but received none');
     this.scales = sources.map((s) => {
       if (options.mpp === null) return 1;
       if (s.slide.mpp === null) {
-        throw new DataError(`${s.slide.path}: --mpp ${options.mpp} needs the slide's µm per pixel, which the file does not state; train at level 0 by leaving out --mpp`);
+        throw new DataError(
+          `${s.slide.path}: --mpp ${options.mpp} needs the slide's µm per pixel, which the file does not state; train at level 0 by leaving out --mpp`,
+        );
       }
       return options.mpp / s.slide.mpp;
     });
@@ -66,7 +71,9 @@ export class SlidePatchDataset implements Dataset {
     this.readied ??= Promise.resolve().then(() => {
       this.items = this.sources.flatMap((_, k) => (this.options.mode === 'grid' ? this.gridItems(k) : this.randomItems(k)));
       if (this.items.length === 0) {
-        throw new DataError(`Expected tissue to take patches from but none was found in ${this.sources.map((s) => s.slide.path).join(', ')}`);
+        throw new DataError(
+          `Expected tissue to take patches from but none was found in ${this.sources.map((s) => s.slide.path).join(', ')}`,
+        );
       }
       return this;
     });
@@ -79,7 +86,8 @@ export class SlidePatchDataset implements Dataset {
   }
 
   private clampOrigin(k: number, cx: number, cy: number): { x: number; y: number } {
-    const s = this.sources[k].slide, side = this.side(k);
+    const s = this.sources[k].slide,
+      side = this.side(k);
     const clamp = (c: number, n: number) => (side >= n ? (n - side) / 2 : Math.min(n - side, Math.max(0, c - side / 2)));
     return { x: Math.round(clamp(cx, s.width)), y: Math.round(clamp(cy, s.height)) };
   }
@@ -110,7 +118,8 @@ export class SlidePatchDataset implements Dataset {
 
   private gridItems(k: number): Item[] {
     const { slide, tissue } = this.sources[k];
-    const side = this.side(k), min = this.options.minTissue ?? 0.25;
+    const side = this.side(k),
+      min = this.options.minTissue ?? 0.25;
     const all: Item[] = [];
     for (let y = 0; y + side <= slide.height + 1e-6 || (y === 0 && side > slide.height); y += side) {
       for (let x = 0; x + side <= slide.width + 1e-6 || (x === 0 && side > slide.width); x += side) {
@@ -132,13 +141,23 @@ export class SlidePatchDataset implements Dataset {
     const it = this.items[i];
     if (!it) throw new DataError(`Expected a patch index in [0, ${this.items.length}) but received ${i}`);
     const s = this.sources[it.source];
-    return { stem: s.stem, image: `${s.slide.path}#${it.x},${it.y}`, mask: s.labels.source, width: this.options.crop, height: this.options.crop, channels: 3 };
+    return {
+      stem: s.stem,
+      image: `${s.slide.path}#${it.x},${it.y}`,
+      mask: s.labels.source,
+      width: this.options.crop,
+      height: this.options.crop,
+      channels: 3,
+    };
   }
 
   async read(i: number): Promise<DecodedPair> {
     const it = this.items[i];
     if (!it) throw new DataError(`Expected a patch index in [0, ${this.items.length}) but received ${i}`);
-    const s = this.sources[it.source], c = this.options.crop, scale = this.scales[it.source], side = this.side(it.source);
+    const s = this.sources[it.source],
+      c = this.options.crop,
+      scale = this.scales[it.source],
+      side = this.side(it.source);
     const img = await s.slide.readScaled({ x: it.x, y: it.y, width: side, height: side, outWidth: c, outHeight: c });
     const mask = s.labels.mask({ x: it.x, y: it.y, scale, width: c, height: c });
     return { image: { data: img.data, width: c, height: c, channels: 3 }, mask: { data: mask, width: c, height: c, channels: 1 } };

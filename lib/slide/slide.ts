@@ -128,7 +128,8 @@ export abstract class SlideBase implements Slide {
 
   levelFor(downsample: number): number {
     let best = 0;
-    for (let i = 0; i < this.levels.length; i++) if (this.levels[i].downsample <= downsample * (1 + 1e-3) && this.levels[i].downsample >= this.levels[best].downsample) best = i;
+    for (let i = 0; i < this.levels.length; i++)
+      if (this.levels[i].downsample <= downsample * (1 + 1e-3) && this.levels[i].downsample >= this.levels[best].downsample) best = i;
     return best;
   }
 
@@ -136,17 +137,25 @@ export abstract class SlideBase implements Slide {
     this.checkOpen();
     const level = r.level ?? 0;
     this.checkLevel(level);
-    for (const k of ['x', 'y'] as const) if (!Number.isFinite(r[k])) throw new PathoError('ERR_PATHO_ARG', `Expected a finite number for ${k} but received ${r[k]}`);
+    for (const k of ['x', 'y'] as const)
+      if (!Number.isFinite(r[k])) throw new PathoError('ERR_PATHO_ARG', `Expected a finite number for ${k} but received ${r[k]}`);
     for (const k of ['width', 'height'] as const) {
-      if (!Number.isInteger(r[k]) || r[k] < 1) throw new PathoError('ERR_PATHO_ARG', `Expected a positive integer for ${k} but received ${r[k]}`);
+      if (!Number.isInteger(r[k]) || r[k] < 1)
+        throw new PathoError('ERR_PATHO_ARG', `Expected a positive integer for ${k} but received ${r[k]}`);
     }
     if (r.width * r.height > MAX_REGION_PIXELS) {
-      throw new PathoError('ERR_PATHO_ARG', `Expected a region of at most ${MAX_REGION_PIXELS} pixels but received ${r.width}x${r.height}; read it in tiles or with readScaled`);
+      throw new PathoError(
+        'ERR_PATHO_ARG',
+        `Expected a region of at most ${MAX_REGION_PIXELS} pixels but received ${r.width}x${r.height}; read it in tiles or with readScaled`,
+      );
     }
     const L = this.levels[level];
-    const lx = Math.floor(r.x / L.downsample + 1e-6), ly = Math.floor(r.y / L.downsample + 1e-6);
-    const x0 = Math.max(0, lx), y0 = Math.max(0, ly);
-    const x1 = Math.min(L.width, lx + r.width), y1 = Math.min(L.height, ly + r.height);
+    const lx = Math.floor(r.x / L.downsample + 1e-6),
+      ly = Math.floor(r.y / L.downsample + 1e-6);
+    const x0 = Math.max(0, lx),
+      y0 = Math.max(0, ly);
+    const x1 = Math.min(L.width, lx + r.width),
+      y1 = Math.min(L.height, ly + r.height);
     if (x0 === lx && y0 === ly && x1 === lx + r.width && y1 === ly + r.height) {
       return { data: await this.readLevelRegion(level, lx, ly, r.width, r.height), width: r.width, height: r.height, channels: 3 };
     }
@@ -163,24 +172,32 @@ export abstract class SlideBase implements Slide {
     this.checkOpen();
     const { outWidth: ow, outHeight: oh } = r;
     if (!Number.isInteger(ow) || !Number.isInteger(oh) || ow < 1 || oh < 1 || !(r.width > 0) || !(r.height > 0)) {
-      throw new PathoError('ERR_PATHO_ARG', `Expected a positive region and output size but received ${r.width}x${r.height} -> ${ow}x${oh}`);
+      throw new PathoError(
+        'ERR_PATHO_ARG',
+        `Expected a positive region and output size but received ${r.width}x${r.height} -> ${ow}x${oh}`,
+      );
     }
     const ds = Math.min(r.width / ow, r.height / oh);
     const level = this.levelFor(ds);
     const L = this.levels[level];
-    const lx0 = Math.floor(r.x / L.downsample + 1e-6), ly0 = Math.floor(r.y / L.downsample + 1e-6);
+    const lx0 = Math.floor(r.x / L.downsample + 1e-6),
+      ly0 = Math.floor(r.y / L.downsample + 1e-6);
     const lw = Math.max(1, Math.ceil((r.x + r.width) / L.downsample - 1e-6) - lx0);
     const lh = Math.max(1, Math.ceil((r.y + r.height) / L.downsample - 1e-6) - ly0);
     if (lw * lh <= BLOCK_PIXELS) return this.resizeRead(level, lx0 * L.downsample, ly0 * L.downsample, lw, lh, ow, oh);
     // blocks of output whose level regions stay under BLOCK_PIXELS
-    const sx = lw / ow, sy = lh / oh;
+    const sx = lw / ow,
+      sy = lh / oh;
     const side = Math.max(1, Math.floor(Math.sqrt(BLOCK_PIXELS / (sx * sy))));
     const out = new Uint8Array(ow * oh * 3);
     for (let by = 0; by < oh; by += side) {
       for (let bx = 0; bx < ow; bx += side) {
-        const bw = Math.min(side, ow - bx), bh = Math.min(side, oh - by);
-        const ax = Math.floor(lx0 + bx * sx), ay = Math.floor(ly0 + by * sy);
-        const aw = Math.max(1, Math.round(lx0 + (bx + bw) * sx) - ax), ah = Math.max(1, Math.round(ly0 + (by + bh) * sy) - ay);
+        const bw = Math.min(side, ow - bx),
+          bh = Math.min(side, oh - by);
+        const ax = Math.floor(lx0 + bx * sx),
+          ay = Math.floor(ly0 + by * sy);
+        const aw = Math.max(1, Math.round(lx0 + (bx + bw) * sx) - ax),
+          ah = Math.max(1, Math.round(ly0 + (by + bh) * sy) - ay);
         const block = await this.resizeRead(level, ax * L.downsample, ay * L.downsample, aw, ah, bw, bh);
         for (let y = 0; y < bh; y++) out.set(block.data.subarray(y * bw * 3, (y + 1) * bw * 3), ((by + y) * ow + bx) * 3);
       }
@@ -191,14 +208,19 @@ export abstract class SlideBase implements Slide {
   private async resizeRead(level: number, x: number, y: number, lw: number, lh: number, ow: number, oh: number): Promise<RgbImage> {
     const img = await this.readRegion({ level, x, y, width: lw, height: lh });
     if (lw === ow && lh === oh) return img;
-    const data = await sharp(img.data, { raw: { width: lw, height: lh, channels: 3 } }).resize(ow, oh, { fit: 'fill' }).raw().toBuffer();
+    const data = await sharp(img.data, { raw: { width: lw, height: lh, channels: 3 } })
+      .resize(ow, oh, { fit: 'fill' })
+      .raw()
+      .toBuffer();
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: ow, height: oh, channels: 3 };
   }
 
   async thumbnail(maxSize: number): Promise<RgbImage> {
-    if (!Number.isInteger(maxSize) || maxSize < 1) throw new PathoError('ERR_PATHO_ARG', `Expected a positive integer for maxSize but received ${maxSize}`);
+    if (!Number.isInteger(maxSize) || maxSize < 1)
+      throw new PathoError('ERR_PATHO_ARG', `Expected a positive integer for maxSize but received ${maxSize}`);
     const s = Math.min(1, maxSize / Math.max(this.width, this.height));
-    const ow = Math.max(1, Math.round(this.width * s)), oh = Math.max(1, Math.round(this.height * s));
+    const ow = Math.max(1, Math.round(this.width * s)),
+      oh = Math.max(1, Math.round(this.height * s));
     return this.readScaled({ x: 0, y: 0, width: this.width, height: this.height, outWidth: ow, outHeight: oh });
   }
 }

@@ -16,10 +16,16 @@ interface LevelSource {
 
 /** Thrown for files whose compression libvips cannot decode; open.ts then tries OpenSlide. */
 export class NeedsOpenSlideError extends PathoError {
-  constructor(file: string, readonly compression: number) {
-    super('ERR_PATHO_SLIDE', `${file}: Expected a TIFF compression sharp/libvips decodes but its tiles use ${COMPRESSION_NAMES[compression] ?? 'an unknown compression'} ` +
-      `(TIFF compression ${compression}). OpenSlide reads it: install it (Debian/Ubuntu: apt-get install libopenslide0; macOS: brew install openslide) ` +
-      'or set PATHO_OPENSLIDE_PATH to libopenslide.so; `patho doctor` shows whether it was found.');
+  constructor(
+    file: string,
+    readonly compression: number,
+  ) {
+    super(
+      'ERR_PATHO_SLIDE',
+      `${file}: Expected a TIFF compression sharp/libvips decodes but its tiles use ${COMPRESSION_NAMES[compression] ?? 'an unknown compression'} ` +
+        `(TIFF compression ${compression}). OpenSlide reads it: install it (Debian/Ubuntu: apt-get install libopenslide0; macOS: brew install openslide) ` +
+        'or set PATHO_OPENSLIDE_PATH to libopenslide.so; `patho doctor` shows whether it was found.',
+    );
   }
 }
 
@@ -62,7 +68,8 @@ export function pyramidOf(info: TiffInfo, useSubifds = true): { vendor: string; 
     for (const p of info.pages.slice(1)) {
       const last = dirs[dirs.length - 1];
       if (!p.tiled || (vendor === 'aperio' && (p.subfileType & ~1) !== 0)) continue;
-      if (p.width < last.width && p.height <= last.height && sameAspect(first, p) && p.samplesPerPixel === first.samplesPerPixel) dirs.push(p);
+      if (p.width < last.width && p.height <= last.height && sameAspect(first, p) && p.samplesPerPixel === first.samplesPerPixel)
+        dirs.push(p);
     }
   }
   return { vendor, dirs };
@@ -93,23 +100,35 @@ export class TiffSlide extends SlideBase {
     for (const d of dirs) {
       if (JPEG2000_COMPRESSIONS.has(d.compression)) throw new NeedsOpenSlideError(file, d.compression);
       if (d.dataEnd > info.fileSize) {
-        throw new PathoError('ERR_PATHO_SLIDE', `${file}: Expected a complete slide but the pixel data of ${d.subifd >= 0 ? `SubIFD ${d.subifd}` : `page ${d.page}`} ` +
-          `ends at byte ${d.dataEnd} and the file has ${info.fileSize} bytes (truncated?)`);
+        throw new PathoError(
+          'ERR_PATHO_SLIDE',
+          `${file}: Expected a complete slide but the pixel data of ${d.subifd >= 0 ? `SubIFD ${d.subifd}` : `page ${d.page}`} ` +
+            `ends at byte ${d.dataEnd} and the file has ${info.fileSize} bytes (truncated?)`,
+        );
       }
       if (![1, 2, 3, 4].includes(d.samplesPerPixel)) {
-        throw new PathoError('ERR_PATHO_SLIDE', `${file}: Expected grey or RGB(A) pixels but a level has ${d.samplesPerPixel} samples per pixel`);
+        throw new PathoError(
+          'ERR_PATHO_SLIDE',
+          `${file}: Expected grey or RGB(A) pixels but a level has ${d.samplesPerPixel} samples per pixel`,
+        );
       }
     }
-    const w0 = dirs[0].width, h0 = dirs[0].height;
+    const w0 = dirs[0].width,
+      h0 = dirs[0].height;
     this.vendor = vendor;
     this.levels = dirs.map((d) => ({
-      width: d.width, height: d.height, downsample: (w0 / d.width + h0 / d.height) / 2, tileWidth: d.tileWidth, tileHeight: d.tileHeight,
+      width: d.width,
+      height: d.height,
+      downsample: (w0 / d.width + h0 / d.height) / 2,
+      tileWidth: d.tileWidth,
+      tileHeight: d.tileHeight,
     }));
     this.sources = dirs.map((d) => ({ page: d.page, subifd: d.subifd }));
     this.properties = tiffProperties(info.pages[0], vendor);
-    const res: Resolution | null = aperioResolution(parseAperioDescription(vendor === 'aperio' ? info.pages[0].description ?? '' : ''))
-      ?? (info.pages[0].description ? omeResolution(info.pages[0].description) : null)
-      ?? tiffTagResolution(dirs[0].xResolution, dirs[0].yResolution, dirs[0].resolutionUnit);
+    const res: Resolution | null =
+      aperioResolution(parseAperioDescription(vendor === 'aperio' ? (info.pages[0].description ?? '') : '')) ??
+      (info.pages[0].description ? omeResolution(info.pages[0].description) : null) ??
+      tiffTagResolution(dirs[0].xResolution, dirs[0].yResolution, dirs[0].resolutionUnit);
     if (res) {
       this.mppX = res.mppX;
       this.mppY = res.mppY;
@@ -128,13 +147,26 @@ export class TiffSlide extends SlideBase {
     const s = this.sources[level];
     try {
       // libvips reports a tile that fails to decode as a warning (and paints it black): fail on it
-      const img = sharp(this.path, { page: s.page, ...(s.subifd >= 0 ? { subifd: s.subifd } : {}), limitInputPixels: false, failOn: 'warning' });
-      const data = await img.extract({ left: lx, top: ly, width: w, height: h }).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer();
+      const img = sharp(this.path, {
+        page: s.page,
+        ...(s.subifd >= 0 ? { subifd: s.subifd } : {}),
+        limitInputPixels: false,
+        failOn: 'warning',
+      });
+      const data = await img
+        .extract({ left: lx, top: ly, width: w, height: h })
+        .removeAlpha()
+        .toColourspace('srgb')
+        .raw({ depth: 'uchar' })
+        .toBuffer();
       if (data.length !== w * h * 3) throw new Error(`decoded ${data.length} bytes for a ${w}x${h} RGB region`);
       return new Uint8Array(data.buffer, data.byteOffset, data.length);
     } catch (e) {
       if (e instanceof PathoError) throw e;
-      throw new PathoError('ERR_PATHO_SLIDE', `${this.path}: Expected to read level ${level} at (${lx}, ${ly}) ${w}x${h} but libvips failed: ${(e as Error).message.trim()} (truncated or corrupt file?)`);
+      throw new PathoError(
+        'ERR_PATHO_SLIDE',
+        `${this.path}: Expected to read level ${level} at (${lx}, ${ly}) ${w}x${h} but libvips failed: ${(e as Error).message.trim()} (truncated or corrupt file?)`,
+      );
     }
   }
 
@@ -161,7 +193,10 @@ export class ImageSlide extends SlideBase {
     try {
       m = await sharp(file, { limitInputPixels: false }).metadata();
     } catch (e) {
-      throw new PathoError('ERR_PATHO_SLIDE', `${file}: Expected a slide or an image sharp reads (${path.extname(file) || 'no extension'}) but it failed: ${(e as Error).message.trim()}`);
+      throw new PathoError(
+        'ERR_PATHO_SLIDE',
+        `${file}: Expected a slide or an image sharp reads (${path.extname(file) || 'no extension'}) but it failed: ${(e as Error).message.trim()}`,
+      );
     }
     if (!m.width || !m.height) throw new PathoError('ERR_PATHO_SLIDE', `${file}: Expected an image with a size but sharp found none`);
     const s = new ImageSlide(file, m.width, m.height, String(m.format));
@@ -177,11 +212,18 @@ export class ImageSlide extends SlideBase {
 
   protected async readLevelRegion(_level: number, lx: number, ly: number, w: number, h: number): Promise<Uint8Array> {
     try {
-      const data = await sharp(this.path, { limitInputPixels: false, failOn: 'error' }).extract({ left: lx, top: ly, width: w, height: h })
-        .removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer();
+      const data = await sharp(this.path, { limitInputPixels: false, failOn: 'error' })
+        .extract({ left: lx, top: ly, width: w, height: h })
+        .removeAlpha()
+        .toColourspace('srgb')
+        .raw({ depth: 'uchar' })
+        .toBuffer();
       return new Uint8Array(data.buffer, data.byteOffset, data.length);
     } catch (e) {
-      throw new PathoError('ERR_PATHO_SLIDE', `${this.path}: Expected to read (${lx}, ${ly}) ${w}x${h} but sharp failed: ${(e as Error).message.trim()}`);
+      throw new PathoError(
+        'ERR_PATHO_SLIDE',
+        `${this.path}: Expected to read (${lx}, ${ly}) ${w}x${h} but sharp failed: ${(e as Error).message.trim()}`,
+      );
     }
   }
 

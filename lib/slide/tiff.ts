@@ -41,15 +41,44 @@ export interface TiffInfo {
 
 /** TIFF compression codes and what they are called in messages. */
 export const COMPRESSION_NAMES: Record<number, string> = {
-  1: 'none', 5: 'LZW', 6: 'old-style JPEG', 7: 'JPEG', 8: 'deflate', 32946: 'deflate', 32773: 'PackBits',
-  33003: 'JPEG 2000 (Aperio YCbCr)', 33004: 'JPEG 2000', 33005: 'JPEG 2000 (Aperio RGB)', 34712: 'JPEG 2000',
-  34887: 'LERC', 50000: 'Zstandard', 50001: 'WebP', 50002: 'JPEG XL',
+  1: 'none',
+  5: 'LZW',
+  6: 'old-style JPEG',
+  7: 'JPEG',
+  8: 'deflate',
+  32946: 'deflate',
+  32773: 'PackBits',
+  33003: 'JPEG 2000 (Aperio YCbCr)',
+  33004: 'JPEG 2000',
+  33005: 'JPEG 2000 (Aperio RGB)',
+  34712: 'JPEG 2000',
+  34887: 'LERC',
+  50000: 'Zstandard',
+  50001: 'WebP',
+  50002: 'JPEG XL',
 };
 
 /** Compressions libvips (as sharp ships it) cannot decode but OpenSlide can. */
 export const JPEG2000_COMPRESSIONS = new Set([33003, 33004, 33005, 34712]);
 
-const TYPE_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8 };
+const TYPE_SIZE: Record<number, number> = {
+  1: 1,
+  2: 1,
+  3: 2,
+  4: 4,
+  5: 8,
+  6: 1,
+  7: 1,
+  8: 2,
+  9: 4,
+  10: 8,
+  11: 4,
+  12: 8,
+  13: 4,
+  16: 8,
+  17: 8,
+  18: 8,
+};
 const MAX_PAGES = 4096;
 
 class Reader {
@@ -65,7 +94,11 @@ class Reader {
     fs.closeSync(this.fd);
   }
   bytes(offset: number, length: number): Buffer {
-    if (offset < 0 || offset + length > this.size) throw corrupt(this.file, `a structure at byte ${offset} (+${length}) lies beyond the end of the file (${this.size} bytes; truncated?)`);
+    if (offset < 0 || offset + length > this.size)
+      throw corrupt(
+        this.file,
+        `a structure at byte ${offset} (+${length}) lies beyond the end of the file (${this.size} bytes; truncated?)`,
+      );
     const b = Buffer.alloc(length);
     let done = 0;
     while (done < length) {
@@ -94,19 +127,51 @@ class Reader {
     for (let i = 0; i < count; i++) {
       const o = i * size;
       switch (type) {
-        case 1: case 7: out.push(data[o]); break;
-        case 6: out.push(data.readInt8(o)); break;
-        case 3: out.push(this.u16(data, o)); break;
-        case 8: out.push(this.le ? data.readInt16LE(o) : data.readInt16BE(o)); break;
-        case 4: case 13: out.push(this.u32(data, o)); break;
-        case 9: out.push(this.le ? data.readInt32LE(o) : data.readInt32BE(o)); break;
-        case 5: { const d = this.u32(data, o + 4); out.push(d === 0 ? 0 : this.u32(data, o) / d); break; }
-        case 10: { const r = this.le ? [data.readInt32LE(o), data.readInt32LE(o + 4)] : [data.readInt32BE(o), data.readInt32BE(o + 4)]; out.push(r[1] === 0 ? 0 : r[0] / r[1]); break; }
-        case 11: out.push(this.le ? data.readFloatLE(o) : data.readFloatBE(o)); break;
-        case 12: out.push(this.le ? data.readDoubleLE(o) : data.readDoubleBE(o)); break;
-        case 16: case 18: out.push(this.u64(data, o)); break;
-        case 17: out.push(Number(this.le ? data.readBigInt64LE(o) : data.readBigInt64BE(o))); break;
-        default: return out;
+        case 1:
+        case 7:
+          out.push(data[o]);
+          break;
+        case 6:
+          out.push(data.readInt8(o));
+          break;
+        case 3:
+          out.push(this.u16(data, o));
+          break;
+        case 8:
+          out.push(this.le ? data.readInt16LE(o) : data.readInt16BE(o));
+          break;
+        case 4:
+        case 13:
+          out.push(this.u32(data, o));
+          break;
+        case 9:
+          out.push(this.le ? data.readInt32LE(o) : data.readInt32BE(o));
+          break;
+        case 5: {
+          const d = this.u32(data, o + 4);
+          out.push(d === 0 ? 0 : this.u32(data, o) / d);
+          break;
+        }
+        case 10: {
+          const r = this.le ? [data.readInt32LE(o), data.readInt32LE(o + 4)] : [data.readInt32BE(o), data.readInt32BE(o + 4)];
+          out.push(r[1] === 0 ? 0 : r[0] / r[1]);
+          break;
+        }
+        case 11:
+          out.push(this.le ? data.readFloatLE(o) : data.readFloatBE(o));
+          break;
+        case 12:
+          out.push(this.le ? data.readDoubleLE(o) : data.readDoubleBE(o));
+          break;
+        case 16:
+        case 18:
+          out.push(this.u64(data, o));
+          break;
+        case 17:
+          out.push(Number(this.le ? data.readBigInt64LE(o) : data.readBigInt64BE(o)));
+          break;
+        default:
+          return out;
       }
     }
     return out;
@@ -120,7 +185,9 @@ function corrupt(file: string, why: string): PathoError {
 const WANTED = new Set([254, 256, 257, 258, 259, 262, 270, 273, 277, 279, 282, 283, 296, 322, 323, 324, 325, 330]);
 
 function readIfd(r: Reader, offset: number, page: number, subifd: number, depth: number): { dir: TiffDirectory; next: number } {
-  const countSize = r.big ? 8 : 2, entrySize = r.big ? 20 : 12, inline = r.big ? 8 : 4;
+  const countSize = r.big ? 8 : 2,
+    entrySize = r.big ? 20 : 12,
+    inline = r.big ? 8 : 4;
   const head = r.bytes(offset, countSize);
   const n = r.big ? r.u64(head, 0) : r.u16(head, 0);
   if (n === 0 || n > 4096) throw corrupt(r.file, `the directory at byte ${offset} has ${n} entries`);
@@ -135,7 +202,8 @@ function readIfd(r: Reader, offset: number, page: number, subifd: number, depth:
     const size = (TYPE_SIZE[type] ?? 0) * count;
     if (size === 0) continue;
     const valueAt = e + (r.big ? 12 : 8);
-    const data = size <= inline ? body.subarray(valueAt, valueAt + size) : r.bytes(r.big ? r.u64(body, valueAt) : r.u32(body, valueAt), size);
+    const data =
+      size <= inline ? body.subarray(valueAt, valueAt + size) : r.bytes(r.big ? r.u64(body, valueAt) : r.u32(body, valueAt), size);
     tags.set(tag, r.values(type, count, data));
   }
   const next = r.big ? r.u64(body, n * entrySize) : r.u32(body, n * entrySize);
@@ -148,7 +216,8 @@ function readIfd(r: Reader, offset: number, page: number, subifd: number, depth:
     return Array.isArray(v) ? v : [];
   };
   const tiled = tags.has(322) && tags.has(323);
-  const offsets = arr(tiled ? 324 : 273), counts = arr(tiled ? 325 : 279);
+  const offsets = arr(tiled ? 324 : 273),
+    counts = arr(tiled ? 325 : 279);
   let dataEnd = 0;
   for (let i = 0; i < Math.min(offsets.length, counts.length); i++) if (counts[i] > 0) dataEnd = Math.max(dataEnd, offsets[i] + counts[i]);
   const desc = tags.get(270);

@@ -31,19 +31,24 @@ const FALLBACK_MPP = 0.5;
 
 /** Bin index t maximising the between-class variance of bins [0, t] vs (t, end]. */
 export function otsuThreshold(hist: ArrayLike<number>): number {
-  let total = 0, sum = 0;
+  let total = 0,
+    sum = 0;
   for (let i = 0; i < hist.length; i++) {
     total += hist[i];
     sum += i * hist[i];
   }
-  let wB = 0, sumB = 0, best = 0, bestVar = -1;
+  let wB = 0,
+    sumB = 0,
+    best = 0,
+    bestVar = -1;
   for (let t = 0; t < hist.length - 1; t++) {
     wB += hist[t];
     if (wB === 0) continue;
     const wF = total - wB;
     if (wF === 0) break;
     sumB += t * hist[t];
-    const mB = sumB / wB, mF = (sum - sumB) / wF;
+    const mB = sumB / wB,
+      mF = (sum - sumB) / wF;
     const v = wB * wF * (mB - mF) ** 2;
     if (v > bestVar) {
       bestVar = v;
@@ -55,11 +60,16 @@ export function otsuThreshold(hist: ArrayLike<number>): number {
 
 /** Per-pixel saturation (0-1) or mean optical density of an RGB image. */
 export function tissueFeature(img: RgbImage, method: TissueMethod): Float32Array {
-  const n = img.width * img.height, d = img.data, out = new Float32Array(n);
+  const n = img.width * img.height,
+    d = img.data,
+    out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    const r = d[3 * i], g = d[3 * i + 1], b = d[3 * i + 2];
+    const r = d[3 * i],
+      g = d[3 * i + 1],
+      b = d[3 * i + 2];
     if (method === 'saturation') {
-      const mx = Math.max(r, g, b), mn = Math.min(r, g, b);
+      const mx = Math.max(r, g, b),
+        mn = Math.min(r, g, b);
       out[i] = mx === 0 ? 0 : (mx - mn) / mx;
     } else {
       out[i] = -(Math.log10((r + 1) / 256) + Math.log10((g + 1) / 256) + Math.log10((b + 1) / 256)) / 3;
@@ -70,7 +80,8 @@ export function tissueFeature(img: RgbImage, method: TissueMethod): Float32Array
 
 // Binary dilation (or erosion) with a (2r+1)-square, separably, by running counts.
 function boxMorph(m: Uint8Array, w: number, h: number, r: number, erode: boolean): Uint8Array {
-  const tmp = new Uint8Array(w * h), out = new Uint8Array(w * h);
+  const tmp = new Uint8Array(w * h),
+    out = new Uint8Array(w * h);
   const pass = (src: Uint8Array, dst: Uint8Array, len: number, lines: number, stride: number, step: number) => {
     for (let l = 0; l < lines; l++) {
       const base = l * stride;
@@ -79,7 +90,8 @@ function boxMorph(m: Uint8Array, w: number, h: number, r: number, erode: boolean
       for (let k = -r; k <= r; k++) count += k < 0 || k >= len ? (erode ? 1 : 0) : src[base + k * step];
       for (let i = 0; i < len; i++) {
         dst[base + i * step] = erode ? (count === 2 * r + 1 ? 1 : 0) : count > 0 ? 1 : 0;
-        const out0 = i - r, in1 = i + r + 1;
+        const out0 = i - r,
+          in1 = i + r + 1;
         count -= out0 < 0 || out0 >= len ? (erode ? 1 : 0) : src[base + out0 * step];
         count += in1 < 0 || in1 >= len ? (erode ? 1 : 0) : src[base + in1 * step];
       }
@@ -97,7 +109,8 @@ function cleanAreas(m: Uint8Array, w: number, h: number, minArea: number): Uint8
     const sel = new Uint8Array(w * h);
     for (let i = 0; i < sel.length; i++) sel[i] = out[i] === fg ? 1 : 0;
     const { labels, count } = labelComponents(sel, w, h, fg === 1 ? 8 : 4);
-    const area = new Float64Array(count + 1), border = new Uint8Array(count + 1);
+    const area = new Float64Array(count + 1),
+      border = new Uint8Array(count + 1);
     for (let y = 0, i = 0; y < h; y++) {
       for (let x = 0; x < w; x++, i++) {
         area[labels[i]]++;
@@ -146,7 +159,8 @@ export class TissueMask {
 
   /** share of tissue in a level-0 rectangle (mask pixels it touches) */
   fractionIn(x: number, y: number, w: number, h: number): number {
-    const W = this.width, H = this.height;
+    const W = this.width,
+      H = this.height;
     if (!this.sat) {
       const s = new Float64Array((W + 1) * (H + 1));
       for (let j = 0; j < H; j++) {
@@ -158,10 +172,13 @@ export class TissueMask {
       }
       this.sat = s;
     }
-    const x0 = Math.max(0, Math.min(W, Math.floor(x / this.scaleX))), y0 = Math.max(0, Math.min(H, Math.floor(y / this.scaleY)));
-    const x1 = Math.max(0, Math.min(W, Math.ceil((x + w) / this.scaleX))), y1 = Math.max(0, Math.min(H, Math.ceil((y + h) / this.scaleY)));
+    const x0 = Math.max(0, Math.min(W, Math.floor(x / this.scaleX))),
+      y0 = Math.max(0, Math.min(H, Math.floor(y / this.scaleY)));
+    const x1 = Math.max(0, Math.min(W, Math.ceil((x + w) / this.scaleX))),
+      y1 = Math.max(0, Math.min(H, Math.ceil((y + h) / this.scaleY)));
     if (x1 <= x0 || y1 <= y0) return 0;
-    const s = this.sat, S = W + 1;
+    const s = this.sat,
+      S = W + 1;
     return (s[y1 * S + x1] - s[y0 * S + x1] - s[y1 * S + x0] + s[y0 * S + x0]) / ((x1 - x0) * (y1 - y0));
   }
 }
@@ -169,10 +186,12 @@ export class TissueMask {
 /** The mask of an RGB image that shows a slide at `scale` level-0 pixels per pixel (mpp: level 0's). */
 export function tissueFromImage(img: RgbImage, scaleX: number, scaleY: number, mpp: number | null, o: TissueOptions = {}): TissueMask {
   const method = o.method ?? 'saturation';
-  if (method !== 'saturation' && method !== 'od') throw new PathoError('ERR_PATHO_ARG', `Expected 'saturation' or 'od' for the tissue method but received '${String(method)}'`);
+  if (method !== 'saturation' && method !== 'od')
+    throw new PathoError('ERR_PATHO_ARG', `Expected 'saturation' or 'od' for the tissue method but received '${String(method)}'`);
   const f = tissueFeature(img, method);
   const top = method === 'saturation' ? 1 : OD_MAX;
-  let threshold: number, otsu: number | null = null;
+  let threshold: number,
+    otsu: number | null = null;
   if (o.threshold !== undefined) {
     if (!Number.isFinite(o.threshold) || o.threshold < 0 || o.threshold > top) {
       throw new PathoError('ERR_PATHO_ARG', `Expected a tissue threshold from 0 to ${top} (${method}) but received ${o.threshold}`);

@@ -129,7 +129,7 @@ export class RunBudget {
    * within the limit too.
    */
   private reserve(): number {
-    return this.hasValidation ? this.validationCost() ?? 0 : 0;
+    return this.hasValidation ? (this.validationCost() ?? 0) : 0;
   }
 
   /** Seconds of training left before the limit (the final validation's kept aside); Infinity without a limit. */
@@ -177,7 +177,11 @@ export class RunBudget {
   /** The state a checkpoint keeps; `usedUp`: the run stopped for its limit, whose rest was kept for the final validation. */
   state(usedUp = false): BudgetState {
     const spent = this.elapsed();
-    return { spentSeconds: usedUp && this.timeLimit !== null ? Math.max(spent, this.timeLimit) : spent, valSeconds: this.valSeconds, progress: this.lastProgress };
+    return {
+      spentSeconds: usedUp && this.timeLimit !== null ? Math.max(spent, this.timeLimit) : spent,
+      valSeconds: this.valSeconds,
+      progress: this.lastProgress,
+    };
   }
 }
 
@@ -185,10 +189,16 @@ export class RunBudget {
 export function budgetFromMeta(meta: Record<string, unknown>, file: string): BudgetState | null {
   const b = meta.budget as Partial<BudgetState> | undefined;
   if (b === undefined || b === null) return null;
-  const ok = typeof b === 'object' && [b.spentSeconds, b.valSeconds, b.progress].every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) &&
-    b.progress! <= 1 && b.valSeconds! <= b.spentSeconds!;
+  const ok =
+    typeof b === 'object' &&
+    [b.spentSeconds, b.valSeconds, b.progress].every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) &&
+    b.progress! <= 1 &&
+    b.valSeconds! <= b.spentSeconds!;
   if (!ok) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file}: Expected metadata budget to be { spentSeconds, valSeconds <= spentSeconds, progress in [0, 1] } but received ${JSON.stringify(b)}`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${file}: Expected metadata budget to be { spentSeconds, valSeconds <= spentSeconds, progress in [0, 1] } but received ${JSON.stringify(b)}`,
+    );
   }
   return { spentSeconds: b.spentSeconds!, valSeconds: b.valSeconds!, progress: b.progress! };
 }

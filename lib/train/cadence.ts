@@ -64,7 +64,10 @@ export class CheckpointCadence {
   private lastEnd: number;
   private lastCost = 0;
 
-  constructor(private readonly clock: () => number, private readonly share = 0.02) {
+  constructor(
+    private readonly clock: () => number,
+    private readonly share = 0.02,
+  ) {
     this.lastEnd = clock();
   }
 

@@ -28,11 +28,12 @@ export function makeClassLoss(loss: string, K: number, o: ClassLossOptions = {})
   if (weight !== null && (weight.length !== K || weight.some((w) => !(w >= 0) || !Number.isFinite(w)))) {
     throw invalidOption('classWeights', `${K} finite weights >= 0 (one per class)`, weight);
   }
-  if (weight !== null && loss === 'dice') throw invalidOption('classWeights', "the 'ce' or 'ce-jaccard' loss (the Dice loss takes no class weights)", loss);
+  if (weight !== null && loss === 'dice')
+    throw invalidOption('classWeights', "the 'ce' or 'ce-jaccard' loss (the Dice loss takes no class weights)", loss);
   const ignoreIndex = o.ignoreIndex ?? NO_IGNORE;
   const w = weight ? [...weight] : null;
   if (loss === 'dice') return { fn: (l, y) => multiclassDiceLoss(l, y, { ignoreIndex }), name: 'dice' };
-  const jw = loss === 'ce' ? 0 : o.jaccardWeight ?? DEFAULTS.jaccardWeight;
+  const jw = loss === 'ce' ? 0 : (o.jaccardWeight ?? DEFAULTS.jaccardWeight);
   const suffix = w ? `, weights ${w.map((v) => +v.toPrecision(4)).join(',')}` : '';
   return {
     fn: (l, y) => crossEntropyJaccardLoss(l, y, { weight: w, ignoreIndex, jaccardWeight: jw }),

@@ -28,8 +28,13 @@ export class DivergenceWatch {
 
 /** The one-line error the trainer stops with (ERR_PATHO_DIVERGED). */
 export function divergedError(why: string, where: { step: number; epoch: number; stepInEpoch: number }, kept: string | null): PathoError {
-  return Object.assign(new PathoError('ERR_PATHO_DIVERGED',
-    `Training diverged at step ${where.step} (epoch ${where.epoch}, step ${where.stepInEpoch} of the epoch): ${why}; stopped without saving. ` +
-    (kept ? `The last good checkpoint is ${kept}.` : 'No checkpoint was written in this run.') +
-    ' Try a lower lr or clipGradNorm, and check the input normalisation.'), where);
+  return Object.assign(
+    new PathoError(
+      'ERR_PATHO_DIVERGED',
+      `Training diverged at step ${where.step} (epoch ${where.epoch}, step ${where.stepInEpoch} of the epoch): ${why}; stopped without saving. ` +
+        (kept ? `The last good checkpoint is ${kept}.` : 'No checkpoint was written in this run.') +
+        ' Try a lower lr or clipGradNorm, and check the input normalisation.',
+    ),
+    where,
+  );
 }

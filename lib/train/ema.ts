@@ -30,7 +30,10 @@ export class WeightEma implements Disposable {
   private buffers: NativeTensor;
   private disposed = false;
 
-  constructor(readonly net: Module, decay: number) {
+  constructor(
+    readonly net: Module,
+    decay: number,
+  ) {
     this.decay = checkEmaDecay(decay);
     if (this.decay === 0) throw invalidOption('ema', 'a decay in (0, 1) for an average', decay);
     const s = net.store;
@@ -114,8 +117,10 @@ export class WeightEma implements Disposable {
     }
     const problems: string[] = [];
     if (saved !== step) problems.push(`step ${saved} does not match the model checkpoint's step ${step} (interrupted save?)`);
-    if (!Number.isSafeInteger(info.updates) || (info.updates as number) < 0) problems.push(`metadata patho.ema: Expected { updates: a non-negative integer } but received ${f.metadata['patho.ema']}`);
-    if (problems.length > 0) throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} does not match the checkpoint it goes with:\n  ${problems.join('\n  ')}`);
+    if (!Number.isSafeInteger(info.updates) || (info.updates as number) < 0)
+      problems.push(`metadata patho.ema: Expected { updates: a non-negative integer } but received ${f.metadata['patho.ema']}`);
+    if (problems.length > 0)
+      throw new PathoError('ERR_PATHO_CHECKPOINT', `${file} does not match the checkpoint it goes with:\n  ${problems.join('\n  ')}`);
     // loadStateDict checks names and shapes against the network and writes its arenas: load into the
     // network with the average swapped in, then take the loaded values as the average
     await this.withWeights(async () => {

@@ -36,7 +36,11 @@ export interface ClassEvaluation {
   confusion: number[];
 }
 
-export async function evaluateClasses(model: ClassEvaluationTarget, classes: readonly string[], loader: AsyncIterable<Batch>): Promise<ClassEvaluation> {
+export async function evaluateClasses(
+  model: ClassEvaluationTarget,
+  classes: readonly string[],
+  loader: AsyncIterable<Batch>,
+): Promise<ClassEvaluation> {
   const net = model.net;
   const device = net.device;
   const K = classes.length;
@@ -51,15 +55,17 @@ export async function evaluateClasses(model: ClassEvaluationTarget, classes: rea
   try {
     for await (const b of loader) {
       const norm = normalizationOf(b, model.normalization);
-      const reads = noGrad(() => scope(() => {
-        const x = uploadImages(b, device, norm.mean, norm.std);
-        const y = uploadLabels(b, device);
-        const logits = toFloat32(net.forward(x));
-        const loss = model.lossFn(logits, y);
-        const counts = Tensor.empty([b.n, K, K], device);
-        native.classConfusion(logits.value, y.value, ignore, counts.value);
-        return [loss.value.read(), counts.value.read()];
-      }));
+      const reads = noGrad(() =>
+        scope(() => {
+          const x = uploadImages(b, device, norm.mean, norm.std);
+          const y = uploadLabels(b, device);
+          const logits = toFloat32(net.forward(x));
+          const loss = model.lossFn(logits, y);
+          const counts = Tensor.empty([b.n, K, K], device);
+          native.classConfusion(logits.value, y.value, ignore, counts.value);
+          return [loss.value.read(), counts.value.read()];
+        }),
+      );
       const [l, c] = await Promise.all(reads);
       lossSum += l[0] * b.n;
       images += b.n;

@@ -42,7 +42,12 @@ export interface EvaluationTarget {
 }
 
 /** What metrics.jsonl records of a validation: binary Dice/IoU by threshold; K-class the macro means ('mean') and each class. */
-export function validationFields(v: EvaluateResult): { valLoss: number; dice: Record<string, number>; iou: Record<string, number>; classes?: EvaluateResult['classes'] } {
+export function validationFields(v: EvaluateResult): {
+  valLoss: number;
+  dice: Record<string, number>;
+  iou: Record<string, number>;
+  classes?: EvaluateResult['classes'];
+} {
   if (v.classes) return { valLoss: v.loss, dice: { mean: v.dice[0] }, iou: { mean: v.iou[0] }, classes: v.classes };
   const by = (x: number[]) => Object.fromEntries(v.thresholds.map((t, i) => [String(t), x[i]]));
   return { valLoss: v.loss, dice: by(v.dice), iou: by(v.iou) };
@@ -64,16 +69,18 @@ export async function evaluateModel(model: EvaluationTarget, loader: AsyncIterab
   try {
     for await (const b of loader) {
       const norm = normalizationOf(b, model.normalization);
-      const reads = noGrad(() => scope(() => {
-        const x = uploadImages(b, device, norm.mean, norm.std);
-        const y = uploadMasks(b, device);
-        const logits = toFloat32(net.forward(x)); // once: the loss and sigmoid both need float32
-        const loss = model.lossFn(logits, y);
-        const thr = Tensor.fromArray(th, [th.length], device);
-        const counts = Tensor.empty([b.n, th.length, 3], device);
-        native.segmentationCounts(sigmoid(logits).value, y.value, thr.value, counts.value);
-        return [loss.value.read(), counts.value.read()];
-      }));
+      const reads = noGrad(() =>
+        scope(() => {
+          const x = uploadImages(b, device, norm.mean, norm.std);
+          const y = uploadMasks(b, device);
+          const logits = toFloat32(net.forward(x)); // once: the loss and sigmoid both need float32
+          const loss = model.lossFn(logits, y);
+          const thr = Tensor.fromArray(th, [th.length], device);
+          const counts = Tensor.empty([b.n, th.length, 3], device);
+          native.segmentationCounts(sigmoid(logits).value, y.value, thr.value, counts.value);
+          return [loss.value.read(), counts.value.read()];
+        }),
+      );
       const [l, c] = await Promise.all(reads);
       lossSum += l[0] * b.n;
       images += b.n;
@@ -90,11 +97,17 @@ export async function evaluateModel(model: EvaluationTarget, loader: AsyncIterab
   }
   if (group) {
     const sums: Record<string, number> = { lossSum, images };
-    th.forEach((_, k) => { sums[`dice${k}`] = diceSum[k]; sums[`iou${k}`] = iouSum[k]; });
+    th.forEach((_, k) => {
+      sums[`dice${k}`] = diceSum[k];
+      sums[`iou${k}`] = iouSum[k];
+    });
     const all = await group.sumOverProcesses(sums);
     lossSum = all.lossSum;
     images = Math.round(all.images);
-    th.forEach((_, k) => { diceSum[k] = all[`dice${k}`]; iouSum[k] = all[`iou${k}`]; });
+    th.forEach((_, k) => {
+      diceSum[k] = all[`dice${k}`];
+      iouSum[k] = all[`iou${k}`];
+    });
   }
   if (images === 0) throw new DataError('evaluate: Expected at least one batch from the validation loader but it yielded none');
   return {

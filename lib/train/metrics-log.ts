@@ -40,7 +40,9 @@ export function repairMetricsLog(file: string, step: number, warn: (message: str
     torn ? `a torn last line (${Buffer.byteLength(tail)} bytes, cut off when a run was killed)` : '',
     broken ? `${broken} line${broken > 1 ? 's' : ''} that are not JSON` : '',
     later ? `${later} line${later > 1 ? 's' : ''} of steps after the checkpoint's step ${step} (they will be trained again)` : '',
-  ].filter(Boolean).join(', ');
+  ]
+    .filter(Boolean)
+    .join(', ');
   const message = `${file}: dropped ${what}`;
   warn(message);
   return message;

@@ -116,12 +116,16 @@ export interface SaveOptions {
 function makeLoss(opts: ModelOptions, K: number): { fn: LossFn; name: string } {
   if (K > 1 && typeof opts.loss !== 'function') {
     const jw = opts.withJaccard === false ? 0 : opts.jaccardWeight;
-    return makeClassLoss(opts.loss ?? DEFAULTS.classLoss, K, { classWeights: opts.classWeights, ignoreIndex: opts.ignoreIndex, ...(jw !== undefined ? { jaccardWeight: jw } : {}) });
+    return makeClassLoss(opts.loss ?? DEFAULTS.classLoss, K, {
+      classWeights: opts.classWeights,
+      ignoreIndex: opts.ignoreIndex,
+      ...(jw !== undefined ? { jaccardWeight: jw } : {}),
+    });
   }
   const loss = opts.loss ?? (opts.withJaccard === false ? 'bce' : DEFAULTS.loss);
   if (typeof loss === 'function') return { fn: loss, name: loss.name || 'custom' };
   if (loss === 'bce-jaccard' || loss === 'bce') {
-    const w = loss === 'bce' ? 0 : opts.jaccardWeight ?? DEFAULTS.jaccardWeight;
+    const w = loss === 'bce' ? 0 : (opts.jaccardWeight ?? DEFAULTS.jaccardWeight);
     return { fn: (l, t) => bceJaccardLoss(l, t, { jaccardWeight: w }), name: w === 0 ? 'bce' : `bce-jaccard(${w})` };
   }
   if (loss === 'dice') return { fn: (l, t) => diceLoss(l, t), name: 'dice' };
@@ -130,7 +134,7 @@ function makeLoss(opts: ModelOptions, K: number): { fn: LossFn; name: string } {
 
 /** Output channels of a network (a UNet's config; other modules: the class list's length, else 1). */
 function outChannelsOf(net: Module, opts: ModelOptions): number {
-  return net instanceof UNet ? net.config.outChannels : opts.classes?.length ?? 1;
+  return net instanceof UNet ? net.config.outChannels : (opts.classes?.length ?? 1);
 }
 
 // The original's lr was tuned for SGD; Adam's is PyTorch's default (see DEFAULTS).
@@ -174,7 +178,8 @@ export class Model implements Disposable, AsyncDisposable {
   private keptBestWarned = false;
 
   constructor(net: Module, opts: ModelOptions = {}) {
-    if (!net || typeof (net as Module).forward !== 'function') throw invalidOption('net', 'a Module (e.g. new UNet())', net === null ? null : typeof net);
+    if (!net || typeof (net as Module).forward !== 'function')
+      throw invalidOption('net', 'a Module (e.g. new UNet())', net === null ? null : typeof net);
     this.net = net;
     this.opts = opts;
     const optimizer = opts.optimizer ?? DEFAULTS.optimizer;
@@ -193,7 +198,7 @@ export class Model implements Disposable, AsyncDisposable {
     if (opts.classes !== undefined && opts.classes.length !== K) {
       throw invalidOption('classes', `${K} class names (the network has ${K} output channel${K > 1 ? 's' : ''})`, opts.classes);
     }
-    this.classes = K > 1 ? opts.classes ?? ['background', ...Array.from({ length: K - 1 }, (_, i) => `class${i + 1}`)] : null;
+    this.classes = K > 1 ? (opts.classes ?? ['background', ...Array.from({ length: K - 1 }, (_, i) => `class${i + 1}`)]) : null;
     this.ignoreIndex = K > 1 ? opts.ignoreIndex : undefined;
     const loss = makeLoss(opts, K);
     this.lossFn = loss.fn;
@@ -218,7 +223,8 @@ export class Model implements Disposable, AsyncDisposable {
     let file: string | null = null;
     if (typeof lm === 'string') {
       file = path.resolve(lm);
-      if (!fs.existsSync(file)) throw new PathoError('ERR_PATHO_CHECKPOINT', `Expected a checkpoint file for loadModel but ${file} does not exist`);
+      if (!fs.existsSync(file))
+        throw new PathoError('ERR_PATHO_CHECKPOINT', `Expected a checkpoint file for loadModel but ${file} does not exist`);
     } else if (lm && this.checkpointDir) {
       const last = path.join(this.checkpointDir, 'last.safetensors');
       if (fs.existsSync(last)) file = last;
@@ -237,17 +243,33 @@ export class Model implements Disposable, AsyncDisposable {
   }
 
   /** epochs completed */
-  get epoch(): number { return this.state.epoch; }
-  set epoch(v: number) { this.state.epoch = v; }
+  get epoch(): number {
+    return this.state.epoch;
+  }
+  set epoch(v: number) {
+    this.state.epoch = v;
+  }
   /** optimizer steps done */
-  get step(): number { return this.state.step; }
-  set step(v: number) { this.state.step = v; }
-  get bestDice(): number | null { return this.state.bestDice; }
-  set bestDice(v: number | null) { this.state.bestDice = v; }
+  get step(): number {
+    return this.state.step;
+  }
+  set step(v: number) {
+    this.state.step = v;
+  }
+  get bestDice(): number | null {
+    return this.state.bestDice;
+  }
+  set bestDice(v: number | null) {
+    this.state.bestDice = v;
+  }
   /** steps per epoch seen in the last completed epoch (for schedules when the loader has no length) */
-  get lastStepsPerEpoch(): number | null { return this.state.stepsPerEpoch; }
+  get lastStepsPerEpoch(): number | null {
+    return this.state.stepsPerEpoch;
+  }
   /** the last full checkpoint (with optimizer state) this model wrote or resumed from */
-  get lastSaved(): string | null { return this.state.lastSaved; }
+  get lastSaved(): string | null {
+    return this.state.lastSaved;
+  }
 
   /** this process's rank in a `patho launch` job (0 otherwise); only rank 0 writes files */
   get rank(): number {
@@ -275,7 +297,10 @@ export class Model implements Disposable, AsyncDisposable {
 
   /** Restores weights, buffers, optimizer state, counters, RNG and normalisation from a checkpoint. */
   async load(file: string, opts: { optimizer?: boolean } = {}): Promise<CheckpointMeta> {
-    const meta = await loadCheckpoint(file, this.net, { optimizer: opts.optimizer === false ? undefined : this.optimizer, onWarning: (m) => this.warn(m) });
+    const meta = await loadCheckpoint(file, this.net, {
+      optimizer: opts.optimizer === false ? undefined : this.optimizer,
+      onWarning: (m) => this.warn(m),
+    });
     if (typeof meta.run === 'string') this.state.run = meta.run;
     this.state.epoch = meta.epoch ?? 0;
     this.state.step = meta.step ?? 0;
@@ -361,7 +386,12 @@ export class Model implements Disposable, AsyncDisposable {
     const norm = normalizationOf(batch, this.normalization);
     this.normalization ??= { mean: [...norm.mean], std: [...norm.std] };
     const r = await trainStep(this.group!, batch, {
-      lossFn: this.lossFn, norm, lr: lr ?? this.optimizer.lr, clipNorm: this.clipNorm, step: this.state.step, labels: this.classes !== null,
+      lossFn: this.lossFn,
+      norm,
+      lr: lr ?? this.optimizer.lr,
+      clipNorm: this.clipNorm,
+      step: this.state.step,
+      labels: this.classes !== null,
     });
     this.lastGradNorm = r.gradNorm;
     this.ema?.update();
@@ -418,7 +448,11 @@ export class Model implements Disposable, AsyncDisposable {
   }
 
   private checkUsable(what: string): void {
-    if (this.disposed) throw new PathoError('ERR_PATHO_DISPOSED', `Model.${what}: the model was disposed (dispose() frees its weights); create or load it again`);
+    if (this.disposed)
+      throw new PathoError(
+        'ERR_PATHO_DISPOSED',
+        `Model.${what}: the model was disposed (dispose() frees its weights); create or load it again`,
+      );
   }
 
   /** Frees the replicas, the optimizer and the network; idempotent. */

@@ -21,7 +21,10 @@ export function autoPrecision(device: string): { precision: Precision; reason: s
   if (deviceKind(device) === 'cuda') return { precision: 'bf16', reason: 'a GPU: bf16 runs on its tensor cores' };
   const info = native.info();
   if (info.cpuBf16) return { precision: 'bf16', reason: `the CPU has native bf16 instructions (oneDNN ${info.cpuIsa})` };
-  return { precision: 'fp32', reason: `the CPU has no native bf16 instructions (oneDNN ${info.cpuIsa}): bf16 would be staged through float32, no faster` };
+  return {
+    precision: 'fp32',
+    reason: `the CPU has no native bf16 instructions (oneDNN ${info.cpuIsa}): bf16 would be staged through float32, no faster`,
+  };
 }
 
 /** The precision a training run uses on `device` for `precision` ('auto' resolved). */

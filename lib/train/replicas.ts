@@ -28,7 +28,7 @@ export function replicateModule(net: Module, replicate?: () => Module): Module {
 export function replicaDevices(spec: string | string[] | null | undefined, device: string | undefined, explicit: boolean): string[] | null {
   const env = rendezvousOptionsFromEnv();
   if (env.worldSize > 1) {
-    const kind = deviceKind(spec ? (Array.isArray(spec) ? spec[0] : spec) : device ?? 'cpu');
+    const kind = deviceKind(spec ? (Array.isArray(spec) ? spec[0] : spec) : (device ?? 'cpu'));
     return [kind === 'cuda' ? cudaDeviceForPlacement(env, cudaDeviceCount()) : 'cpu'];
   }
   if (spec === undefined || spec === null) return null;
@@ -40,13 +40,21 @@ export function replicaDevices(spec: string | string[] | null | undefined, devic
 // a no-op node recorded just before the module's forward runs exactly then (ops replay in reverse).
 // Assumes a parameter is used only inside its own module's forward, once per step (true of UNet);
 // a module called twice in a step turns the overlap off for that step (finish() reduces everything).
-function installReadyHooks(net: Module, armed: () => boolean, onReady: (params: number[]) => void, reuse: () => void): { reset(): void; dispose(): void } {
+function installReadyHooks(
+  net: Module,
+  armed: () => boolean,
+  onReady: (params: number[]) => void,
+  reuse: () => void,
+): { reset(): void; dispose(): void } {
   const index = new Map<string, number>(net.store.paramSlots.map((s, i) => [s.name, i]));
   const called = new Set<Module>();
   const probe = new Tensor(native.empty([1], 'float32', net.device), { keep: true });
   for (const [name, m] of net.namedModules()) {
     const prefix = name ? `${name}.` : '';
-    const own = m.namedParameters(prefix).filter(([n]) => !n.slice(prefix.length).includes('.')).map(([n, p]) => ({ i: index.get(n) as number, p }));
+    const own = m
+      .namedParameters(prefix)
+      .filter(([n]) => !n.slice(prefix.length).includes('.'))
+      .map(([n, p]) => ({ i: index.get(n) as number, p }));
     if (own.length === 0) continue;
     const orig = m.forward;
     m.forward = function hooked(this: Module, ...xs: Tensor[]): Tensor {
@@ -57,7 +65,11 @@ function installReadyHooks(net: Module, armed: () => boolean, onReady: (params: 
       marker.grad = probe.value;
       marker.ownsGrad = false;
       marker.retainGrad = true;
-      record(marker, own.map((o) => o.p.tensor), () => onReady(own.map((o) => o.i)));
+      record(
+        marker,
+        own.map((o) => o.p.tensor),
+        () => onReady(own.map((o) => o.i)),
+      );
       return orig.apply(this, xs);
     };
   }
@@ -85,19 +97,33 @@ export interface Replica {
 
 export class ReplicaGroup implements Disposable {
   private disposed = false;
-  private constructor(readonly replicas: Replica[], readonly rendezvous: Rendezvous | null) {}
+  private constructor(
+    readonly replicas: Replica[],
+    readonly rendezvous: Rendezvous | null,
+  ) {}
 
   /** ranks over all processes (1 per process when launched; else the local replica count) */
-  get worldSize(): number { return this.replicas[0].comm?.size ?? 1; }
-  get rank(): number { return this.rendezvous ? this.rendezvous.rank : 0; }
-  get multiProcess(): boolean { return this.rendezvous !== null; }
+  get worldSize(): number {
+    return this.replicas[0].comm?.size ?? 1;
+  }
+  get rank(): number {
+    return this.rendezvous ? this.rendezvous.rank : 0;
+  }
+  get multiProcess(): boolean {
+    return this.rendezvous !== null;
+  }
 
   /**
    * Replicas of net on `devices` (devices[0] is net's; one device: a group of one); or, with
    * PATHO_WORLD_SIZE > 1, this process's single replica of a launched job (Gloo on CPU, NCCL on
    * CUDA). net must be initialised; makeOptimizer builds each replica's optimizer.
    */
-  static async create(net: Module, devices: string[], makeOptimizer: (net: Module) => Optimizer, opts: ReplicaOptions = {}): Promise<ReplicaGroup> {
+  static async create(
+    net: Module,
+    devices: string[],
+    makeOptimizer: (net: Module) => Optimizer,
+    opts: ReplicaOptions = {},
+  ): Promise<ReplicaGroup> {
     let comms: (Communicator | null)[];
     let rdv: Rendezvous | null = null;
     const nets: Module[] = [net];
@@ -107,7 +133,9 @@ export class ReplicaGroup implements Disposable {
         throw invalidOption(`devices under \`patho launch\` (PATHO_WORLD_SIZE=${env.worldSize})`, 'one device per process', devices);
       }
       rdv = await Rendezvous.join(env);
-      comms = [deviceKind(net.device) === 'cuda' ? await Communicator.nccl(rdv, net.device) : await Communicator.gloo(rdv, { device: net.device })];
+      comms = [
+        deviceKind(net.device) === 'cuda' ? await Communicator.nccl(rdv, net.device) : await Communicator.gloo(rdv, { device: net.device }),
+      ];
     } else if (devices.length === 1) {
       comms = [null];
     } else {
@@ -129,8 +157,24 @@ export class ReplicaGroup implements Disposable {
       if (opts.overlap !== false) {
         let armed = false;
         let safe = true;
-        const h = installReadyHooks(n, () => armed, (ids) => { if (armed && safe) for (const i of ids) sync.markReady(i); }, () => { safe = false; });
-        hooks = { reset: (on: boolean) => { h.reset(); armed = on; safe = true; }, dispose: h.dispose };
+        const h = installReadyHooks(
+          n,
+          () => armed,
+          (ids) => {
+            if (armed && safe) for (const i of ids) sync.markReady(i);
+          },
+          () => {
+            safe = false;
+          },
+        );
+        hooks = {
+          reset: (on: boolean) => {
+            h.reset();
+            armed = on;
+            safe = true;
+          },
+          dispose: h.dispose,
+        };
       }
       return { net: n, optimizer, comm, sync, resetStep: hooks.reset, disposeHooks: hooks.dispose };
     });
@@ -191,7 +235,10 @@ export class ReplicaGroup implements Disposable {
     for (const [i, r] of this.replicas.entries()) {
       r.sync?.dispose();
       r.disposeHooks();
-      if (i > 0) { r.optimizer.dispose(); r.net.dispose(); }
+      if (i > 0) {
+        r.optimizer.dispose();
+        r.net.dispose();
+      }
       r.comm?.destroy();
     }
   }

@@ -9,13 +9,23 @@ import { PathoError } from '../errors';
 import { readSafetensorsMetadata } from '../nn/safetensors';
 
 /** A run's files that --overwrite removes (best.safetensors is guarded instead, see keptBest). */
-export const RUN_FILES = ['last.safetensors', 'last.optim.safetensors', 'last.optim.next.safetensors', 'metrics.jsonl', 'config.json', 'curves.png'];
+export const RUN_FILES = [
+  'last.safetensors',
+  'last.optim.safetensors',
+  'last.optim.next.safetensors',
+  'metrics.jsonl',
+  'config.json',
+  'curves.png',
+];
 export const BEST_FILE = 'best.safetensors';
 
 /** Visible entries of `dir` (hidden ones, like our temporaries, do not make a folder a run); none when it does not exist. */
 export function runFolderEntries(dir: string): string[] {
   try {
-    return fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+    return fs
+      .readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort();
   } catch {
     return [];
   }
@@ -35,8 +45,10 @@ export function runFolderRefusal(dir: string, hint: ClaimOptions['hint']): strin
   const entries = runFolderEntries(dir);
   if (entries.length === 0) return null;
   const shown = entries.length > 6 ? `${entries.slice(0, 6).join(', ')} and ${entries.length - 6} more` : entries.join(', ');
-  return `${dir} already holds files (${shown}): ${hint.resume} to continue its run, ` +
-    `${hint.overwrite} to start a new run there (its ${BEST_FILE} is kept unless the new run beats it), or choose another folder`;
+  return (
+    `${dir} already holds files (${shown}): ${hint.resume} to continue its run, ` +
+    `${hint.overwrite} to start a new run there (its ${BEST_FILE} is kept unless the new run beats it), or choose another folder`
+  );
 }
 
 /**
@@ -86,7 +98,8 @@ export function bestOnDisk(file: string): { run: string | null; metric: string |
   const epoch = json('patho.epoch');
   const thresholds = json('patho.thresholds');
   // files from before patho.bestMetric measured Dice at their first threshold
-  const metric = json('patho.bestMetric') ?? (Array.isArray(thresholds) && typeof thresholds[0] === 'number' ? `dice@${thresholds[0]}` : null);
+  const metric =
+    json('patho.bestMetric') ?? (Array.isArray(thresholds) && typeof thresholds[0] === 'number' ? `dice@${thresholds[0]}` : null);
   return {
     run: typeof run === 'string' ? run : null,
     metric: typeof metric === 'string' ? metric : null,
@@ -103,6 +116,8 @@ export function keptBest(file: string, c: BestCandidate): string | null {
   const old = bestOnDisk(file);
   if (!old || old.run === c.run || old.metric !== c.metric || old.value === null) return null;
   if (old.value < c.value) return null;
-  return `${file} holds ${old.run ? `run ${old.run}` : 'an earlier run'}'s best (${c.metric} ${old.value.toFixed(4)}), ` +
-    `at least as good as this run's ${c.value.toFixed(4)}: kept`;
+  return (
+    `${file} holds ${old.run ? `run ${old.run}` : 'an earlier run'}'s best (${c.metric} ${old.value.toFixed(4)}), ` +
+    `at least as good as this run's ${c.value.toFixed(4)}: kept`
+  );
 }

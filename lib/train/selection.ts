@@ -27,7 +27,8 @@ export class ModelSelector {
   private bestAt: number | null;
 
   constructor(window: number, before: SelectionState | null = null) {
-    if (!Number.isInteger(window) || window < 1) throw new PathoError('ERR_PATHO_ARG', `Expected a selection window of at least 1 validation but received ${window}`);
+    if (!Number.isInteger(window) || window < 1)
+      throw new PathoError('ERR_PATHO_ARG', `Expected a selection window of at least 1 validation but received ${window}`);
     this.window = window;
     this.recent = before ? before.recent.slice(-(window - 1)) : [];
     if (window === 1) this.recent = [];
@@ -68,10 +69,17 @@ export function selectionFromMeta(meta: Record<string, unknown>, file: string): 
   const s = meta.selection as Partial<SelectionState> | undefined;
   if (s === undefined || s === null) return null;
   const num = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
-  const ok = typeof s === 'object' && Array.isArray(s.recent) && s.recent.every(num) &&
-    (s.best === null || num(s.best)) && (s.bestStep === null || (Number.isSafeInteger(s.bestStep) && s.bestStep! >= 0));
+  const ok =
+    typeof s === 'object' &&
+    Array.isArray(s.recent) &&
+    s.recent.every(num) &&
+    (s.best === null || num(s.best)) &&
+    (s.bestStep === null || (Number.isSafeInteger(s.bestStep) && s.bestStep! >= 0));
   if (!ok) {
-    throw new PathoError('ERR_PATHO_CHECKPOINT', `${file}: Expected metadata selection to be { recent: number[], best: number | null, bestStep: integer | null } but received ${JSON.stringify(s)}`);
+    throw new PathoError(
+      'ERR_PATHO_CHECKPOINT',
+      `${file}: Expected metadata selection to be { recent: number[], best: number | null, bestStep: integer | null } but received ${JSON.stringify(s)}`,
+    );
   }
   return { recent: [...s.recent!], best: s.best ?? null, bestStep: s.bestStep ?? null };
 }

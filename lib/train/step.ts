@@ -95,8 +95,10 @@ export async function trainStep(group: ReplicaGroup, batch: Batch, s: StepInput)
   }
   const gradNorm = Math.sqrt(parts[0][1][0]);
   if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-    const err = new PathoError('ERR_PATHO_NONFINITE',
-      `Training ${Number.isFinite(loss) ? `gradient norm became ${gradNorm}` : `loss became ${loss}`} at step ${s.step + 1}; the update was not applied`);
+    const err = new PathoError(
+      'ERR_PATHO_NONFINITE',
+      `Training ${Number.isFinite(loss) ? `gradient norm became ${gradNorm}` : `loss became ${loss}`} at step ${s.step + 1}; the update was not applied`,
+    );
     Object.assign(err, { step: s.step + 1, loss, gradNorm });
     throw err;
   }

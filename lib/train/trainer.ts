@@ -63,7 +63,16 @@ export interface ValidationMetrics {
 }
 
 export type ProgressEvent =
-  | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsPerEpoch: number | null; loss: number; lr: number; imagesPerSecond: number }
+  | {
+      type: 'step';
+      epoch: number;
+      step: number;
+      stepInEpoch: number;
+      stepsPerEpoch: number | null;
+      loss: number;
+      lr: number;
+      imagesPerSecond: number;
+    }
   | { type: 'epoch'; metrics: EpochMetrics }
   | { type: 'validation'; metrics: ValidationMetrics }
   | { type: 'checkpoint'; file: string; best: boolean };
@@ -187,10 +196,16 @@ interface Agreement {
 async function agree(group: ReplicaGroup | null, local: Agreement): Promise<Agreement> {
   if (!group?.multiProcess) return local;
   const m = await group.sumOverProcesses({
-    aborted: local.stop === 'aborted' ? 1 : 0, timeLimit: local.stop === 'timeLimit' ? 1 : 0,
-    validate: local.validate ? 1 : 0, progress: local.progress,
+    aborted: local.stop === 'aborted' ? 1 : 0,
+    timeLimit: local.stop === 'timeLimit' ? 1 : 0,
+    validate: local.validate ? 1 : 0,
+    progress: local.progress,
   });
-  return { stop: m.aborted > 0 ? 'aborted' : m.timeLimit > 0 ? 'timeLimit' : null, validate: m.validate > 0, progress: m.progress / group.worldSize };
+  return {
+    stop: m.aborted > 0 ? 'aborted' : m.timeLimit > 0 ? 'timeLimit' : null,
+    validate: m.validate > 0,
+    progress: m.progress / group.worldSize,
+  };
 }
 
 export async function runTraining(model: Trainee, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
@@ -206,8 +221,10 @@ export async function runTraining(model: Trainee, loader: AsyncIterable<Batch>, 
 
 async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: TrainOptions): Promise<TrainResult> {
   const epochs = opts.epochs ?? DEFAULTS.epochs;
-  if (epochs !== Infinity && (!Number.isInteger(epochs) || epochs < 0)) throw invalidOption('epochs', 'a non-negative integer', opts.epochs);
-  if (opts.timeLimit !== undefined && !(opts.timeLimit > 0)) throw invalidOption('timeLimit', 'a positive number of seconds', opts.timeLimit);
+  if (epochs !== Infinity && (!Number.isInteger(epochs) || epochs < 0))
+    throw invalidOption('epochs', 'a non-negative integer', opts.epochs);
+  if (opts.timeLimit !== undefined && !(opts.timeLimit > 0))
+    throw invalidOption('timeLimit', 'a positive number of seconds', opts.timeLimit);
   if (epochs === Infinity && opts.timeLimit === undefined && !opts.signal) {
     throw invalidOption('epochs', 'a finite number of epochs unless a timeLimit or signal ends the run', 'Infinity');
   }
@@ -215,7 +232,8 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
     throw invalidOption('loader', 'an async iterable of batches (e.g. a DataLoader)', Array.isArray(loader) ? 'an array' : typeof loader);
   }
   const cadence = new ValidationCadence(opts.validateEvery ?? DEFAULTS.validateEvery, opts.validationShare ?? DEFAULTS.validationShare);
-  if (opts.clock !== undefined && typeof opts.clock !== 'function') throw invalidOption('clock', 'a function returning milliseconds', typeof opts.clock);
+  if (opts.clock !== undefined && typeof opts.clock !== 'function')
+    throw invalidOption('clock', 'a function returning milliseconds', typeof opts.clock);
   await model.ready();
   const state = model.state;
   const group = model.group;
@@ -279,8 +297,15 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
   /** A validation that is not at an epoch's end gets a line of its own. */
   const validationLine = (v: Awaited<ReturnType<typeof validate>>, epoch: number, lr: number): void => {
     const line: ValidationMetrics = {
-      epoch, step: state.step, ...validationFields(v.val), smoothedDice: v.smoothed, ...(ema ? { ema: true } : {}), lr,
-      seconds: v.seconds, valShare: budget.valShare(), time: new Date().toISOString(),
+      epoch,
+      step: state.step,
+      ...validationFields(v.val),
+      smoothedDice: v.smoothed,
+      ...(ema ? { ema: true } : {}),
+      lr,
+      seconds: v.seconds,
+      valShare: budget.valShare(),
+      time: new Date().toISOString(),
     };
     writeLine(line);
     emit({ type: 'validation', metrics: line });
@@ -325,10 +350,15 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       } catch (err) {
         if ((err as PathoError).code !== 'ERR_PATHO_NONFINITE') throw err;
         const kept = state.lastSaved;
-        throw Object.assign(new PathoError('ERR_PATHO_NONFINITE',
-          `${(err as Error).message.replace(/; the update was not applied$/, '')} (epoch ${e + 1}, step ${stepInEpoch + 1} of the epoch); stopped without saving. ` +
-          (kept ? `The last good checkpoint is ${kept}.` : 'No checkpoint was written in this run.') +
-          ' Try a lower lr or clipGradNorm, and check the input normalisation.'), { cause: err });
+        throw Object.assign(
+          new PathoError(
+            'ERR_PATHO_NONFINITE',
+            `${(err as Error).message.replace(/; the update was not applied$/, '')} (epoch ${e + 1}, step ${stepInEpoch + 1} of the epoch); stopped without saving. ` +
+              (kept ? `The last good checkpoint is ${kept}.` : 'No checkpoint was written in this run.') +
+              ' Try a lower lr or clipGradNorm, and check the input normalisation.',
+          ),
+          { cause: err },
+        );
       }
       const diverged = watch.check(loss);
       if (diverged) throw divergedError(diverged, { step: state.step, epoch: e + 1, stepInEpoch: stepInEpoch + 1 }, state.lastSaved);
@@ -339,7 +369,16 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       lossSum += loss * batch.n * perBatch;
       images += batch.n * perBatch;
       const secs = (clock() - t0) / 1000 - valSecondsHere;
-      emit({ type: 'step', epoch: e + 1, step: state.step, stepInEpoch, stepsPerEpoch: spe, loss, lr, imagesPerSecond: secs > 0 ? images / secs : 0 });
+      emit({
+        type: 'step',
+        epoch: e + 1,
+        step: state.step,
+        stepInEpoch,
+        stepsPerEpoch: spe,
+        loss,
+        lr,
+        imagesPerSecond: secs > 0 ? images / secs : 0,
+      });
       const epochEnd = spe !== null && stepInEpoch >= spe;
       const next = epochEnd ? e + 1 + (spe ? 1 / spe : 1) : epochAt(stepInEpoch + 1);
       const ag = await agree(group, {
@@ -358,7 +397,8 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
       }
     }
     position = stop ? { epoch: e, batch: stepInEpoch, samples: samplesBefore + images } : null;
-    if (stepInEpoch === 0 && !stop) throw new DataError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
+    if (stepInEpoch === 0 && !stop)
+      throw new DataError(`Expected the loader to yield at least one batch in epoch ${e + 1} but it yielded none`);
     const trainSeconds = (clock() - t0) / 1000 - valSecondsHere;
     if (!stop) {
       state.epoch++;
@@ -413,7 +453,14 @@ async function trainLoop(model: Trainee, loader: AsyncIterable<Batch>, opts: Tra
   state.budget = budget.state(stop === 'timeLimit');
   state.selection = selector.state();
   return {
-    stopReason: stop ?? 'completed', epochs: state.epoch, steps: state.step, bestDice: state.bestDice, history, lastCheckpoint,
-    selection, seconds: budget.elapsed(), validationSeconds: budget.valSeconds,
+    stopReason: stop ?? 'completed',
+    epochs: state.epoch,
+    steps: state.step,
+    bestDice: state.bestDice,
+    history,
+    lastCheckpoint,
+    selection,
+    seconds: budget.elapsed(),
+    validationSeconds: budget.valSeconds,
   };
 }

@@ -12,16 +12,17 @@
 namespace patho {
 
 void registerOps(Napi::Env env, Napi::Object exports);
-void registerComm(Napi::Env env, Napi::Object exports);  // comm.cc
+void registerComm(Napi::Env env, Napi::Object exports);           // comm.cc
 void registerMulticlassOps(Napi::Env env, Napi::Object exports);  // multiclass_ops.cc
-void registerObjects(Napi::Env env, Napi::Object exports);  // objects.cc
-Napi::Value InferenceRun(const Napi::CallbackInfo& info);  // inference.cc
-void registerOpenSlide(Napi::Env env, Napi::Object exports);  // openslide.cc
+void registerObjects(Napi::Env env, Napi::Object exports);        // objects.cc
+Napi::Value InferenceRun(const Napi::CallbackInfo& info);         // inference.cc
+void registerOpenSlide(Napi::Env env, Napi::Object exports);      // openslide.cc
 
 namespace {
 
 Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
-  PATHO_CHECK(i < info.Length() && info[i].IsString(), "ERR_PATHO_ARG", fn << ": Expected a device string like 'cpu' or 'cuda:0'");
+  PATHO_CHECK(i < info.Length() && info[i].IsString(), "ERR_PATHO_ARG",
+              fn << ": Expected a device string like 'cpu' or 'cuda:0'");
   return Device::parse(info[i].As<Napi::String>().Utf8Value());
 }
 
@@ -30,7 +31,8 @@ Device deviceArg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
 Napi::Value Empty(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Shape shape = shapeArg(info.Length() >= 1 ? info[0] : info.Env().Undefined(), "empty", "shape");
-    DType dt = info.Length() > 1 && info[1].IsString() ? parseDType(info[1].As<Napi::String>().Utf8Value()) : DType::F32;
+    DType dt =
+        info.Length() > 1 && info[1].IsString() ? parseDType(info[1].As<Napi::String>().Utf8Value()) : DType::F32;
     Device dev = info.Length() > 2 ? deviceArg(info, 2, "empty") : Device{};
     Layout layout = Layout::NCHW;
     if (info.Length() > 3 && !info[3].IsUndefined()) {
@@ -122,8 +124,10 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
         }
       }
       tsfn.BlockingCall([err, deferred](Napi::Env env, Napi::Function) {
-        if (err.set) deferred.Reject(makeJsError(env, err.code, err.message).Value());
-        else deferred.Resolve(env.Undefined());
+        if (err.set)
+          deferred.Reject(makeJsError(env, err.code, err.message).Value());
+        else
+          deferred.Resolve(env.Undefined());
       });
       tsfn.Release();
     });
@@ -137,7 +141,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static bool cleanupHooked = false;
   if (!cleanupHooked) {
     cleanupHooked = true;
-    napi_add_env_cleanup_hook(env, [](void*) { shutdownAllQueues(); }, nullptr);
+    napi_add_env_cleanup_hook(
+        env, [](void*) { shutdownAllQueues(); }, nullptr);
   }
   TensorHandle::Init(env, exports);
   // The same table pattern as ops.cc and comm.cc: one row per export, its name once.

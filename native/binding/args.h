@@ -25,8 +25,9 @@ class Args {
  public:
   // Refuses more arguments than the op has (fewer: the missing ones are reported by name when read).
   Args(const Napi::CallbackInfo& info, const char* op, const OpParams& params) : info_(info), op_(op), params_(params) {
-    PATHO_CHECK(info.Length() <= params.size(), "ERR_PATHO_ARG",
-                op << ": Expected " << params.size() << " arguments (" << joined() << ") but received " << info.Length());
+    PATHO_CHECK(
+        info.Length() <= params.size(), "ERR_PATHO_ARG",
+        op << ": Expected " << params.size() << " arguments (" << joined() << ") but received " << info.Length());
   }
   const char* op() const { return op_; }
 
@@ -78,12 +79,14 @@ class Args {
   }
   bool boolean(size_t i, const char* name) {
     declared(i, name);
-    PATHO_CHECK(i < info_.Length() && info_[i].IsBoolean(), "ERR_PATHO_ARG", op_ << ": Expected a boolean for " << name);
+    PATHO_CHECK(i < info_.Length() && info_[i].IsBoolean(), "ERR_PATHO_ARG",
+                op_ << ": Expected a boolean for " << name);
     return info_[i].As<Napi::Boolean>().Value();
   }
   std::vector<float> floats(size_t i, const char* name) {
     declared(i, name);
-    PATHO_CHECK(i < info_.Length() && info_[i].IsArray(), "ERR_PATHO_ARG", op_ << ": Expected an array of numbers for " << name);
+    PATHO_CHECK(i < info_.Length() && info_[i].IsArray(), "ERR_PATHO_ARG",
+                op_ << ": Expected an array of numbers for " << name);
     auto a = info_[i].As<Napi::Array>();
     std::vector<float> v;
     for (uint32_t k = 0; k < a.Length(); k++) {
@@ -95,8 +98,9 @@ class Args {
   }
 
   void shape(const Tensor& t, const char* name, const Shape& expected) {
-    PATHO_CHECK(t.shape() == expected, "ERR_PATHO_SHAPE",
-                op_ << ": Expected " << name << " to have shape " << shapeStr(expected) << " but received " << t.describe());
+    PATHO_CHECK(
+        t.shape() == expected, "ERR_PATHO_SHAPE",
+        op_ << ": Expected " << name << " to have shape " << shapeStr(expected) << " but received " << t.describe());
   }
   void rank(const Tensor& t, const char* name, int r) {
     PATHO_CHECK(t.ndim() == r, "ERR_PATHO_SHAPE",
@@ -139,7 +143,8 @@ class Args {
       return;
     }
     PATHO_CHECK(t.device() == device_, "ERR_PATHO_DEVICE",
-                op_ << ": Expected " << name << " on " << device_.str() << " like " << first_ << " but received " << t.describe());
+                op_ << ": Expected " << name << " on " << device_.str() << " like " << first_ << " but received "
+                    << t.describe());
   }
 
   const Napi::CallbackInfo& info_;
@@ -156,16 +161,16 @@ class Args {
 
 // Declares an exported op and its parameter names (backend.h's, in order): the body gets `a`
 // (Args, which reads argument i only under the i-th declared name) and must end with a.submit(...).
-#define PATHO_OP(NAME, ...)                                \
-  const OpParams NAME##Params{__VA_ARGS__};                \
-  void NAME##Body(Args& a);                                \
-  Napi::Value NAME(const Napi::CallbackInfo& info) {       \
-    return guarded(info, [&]() -> Napi::Value {            \
-      Args a(info, #NAME, NAME##Params);                   \
-      NAME##Body(a);                                       \
-      return info.Env().Undefined();                       \
-    });                                                    \
-  }                                                        \
+#define PATHO_OP(NAME, ...)                          \
+  const OpParams NAME##Params{__VA_ARGS__};          \
+  void NAME##Body(Args& a);                          \
+  Napi::Value NAME(const Napi::CallbackInfo& info) { \
+    return guarded(info, [&]() -> Napi::Value {      \
+      Args a(info, #NAME, NAME##Params);             \
+      NAME##Body(a);                                 \
+      return info.Env().Undefined();                 \
+    });                                              \
+  }                                                  \
   void NAME##Body(Args& a)
 
 // One row of an op table: the exported name, its entry point and its parameter names.

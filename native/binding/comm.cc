@@ -28,18 +28,14 @@ class CommHandle : public Napi::ObjectWrap<CommHandle> {
  public:
   static Napi::FunctionReference* ctor;
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function f = DefineClass(env, "NativeComm",
-                                   {InstanceAccessor<&CommHandle::Rank>("rank"), InstanceAccessor<&CommHandle::Size>("size"),
-                                    InstanceAccessor<&CommHandle::DeviceName>("device"),
-                                    InstanceAccessor<&CommHandle::Kind>("kind"),
-                                    InstanceAccessor<&CommHandle::Destroyed>("destroyed"),
-                                    InstanceMethod<&CommHandle::AllReduce>("allReduce"),
-                                    InstanceMethod<&CommHandle::AllReduceStart>("allReduceStart"),
-                                    InstanceMethod<&CommHandle::Wait>("wait"),
-                                    InstanceMethod<&CommHandle::Broadcast>("broadcast"),
-                                    InstanceMethod<&CommHandle::Barrier>("barrier"),
-                                    InstanceMethod<&CommHandle::Abort>("abort"),
-                                    InstanceMethod<&CommHandle::Destroy>("destroy")});
+    Napi::Function f = DefineClass(
+        env, "NativeComm",
+        {InstanceAccessor<&CommHandle::Rank>("rank"), InstanceAccessor<&CommHandle::Size>("size"),
+         InstanceAccessor<&CommHandle::DeviceName>("device"), InstanceAccessor<&CommHandle::Kind>("kind"),
+         InstanceAccessor<&CommHandle::Destroyed>("destroyed"), InstanceMethod<&CommHandle::AllReduce>("allReduce"),
+         InstanceMethod<&CommHandle::AllReduceStart>("allReduceStart"), InstanceMethod<&CommHandle::Wait>("wait"),
+         InstanceMethod<&CommHandle::Broadcast>("broadcast"), InstanceMethod<&CommHandle::Barrier>("barrier"),
+         InstanceMethod<&CommHandle::Abort>("abort"), InstanceMethod<&CommHandle::Destroy>("destroy")});
     ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("NativeComm", f);
   }
@@ -141,7 +137,8 @@ int intArg(const Napi::CallbackInfo& info, size_t i, const char* fn, const char*
   return int(d);
 }
 std::vector<Device> deviceList(const Napi::CallbackInfo& info, size_t i, const char* fn) {
-  PATHO_CHECK(i < info.Length() && info[i].IsArray(), "ERR_PATHO_ARG", fn << ": Expected an array of device strings for devices");
+  PATHO_CHECK(i < info.Length() && info[i].IsArray(), "ERR_PATHO_ARG",
+              fn << ": Expected an array of device strings for devices");
   auto arr = info[i].As<Napi::Array>();
   std::vector<Device> out;
   for (uint32_t k = 0; k < arr.Length(); k++) {
@@ -155,7 +152,8 @@ std::vector<Device> deviceList(const Napi::CallbackInfo& info, size_t i, const c
 // The tensor of a collective: float32, on the communicator's device (whose queue runs it).
 Tensor commTensor(const Napi::CallbackInfo& info, size_t i, const CommPtr& c, const char* fn) {
   Tensor t = TensorHandle::FromValue(info.Length() > i ? info[i] : info.Env().Undefined(), fn, "tensor");
-  PATHO_CHECK(t.dtype() == DType::F32, "ERR_PATHO_DTYPE", fn << ": Expected tensor to be float32 but received " << t.describe());
+  PATHO_CHECK(t.dtype() == DType::F32, "ERR_PATHO_DTYPE",
+              fn << ": Expected tensor to be float32 but received " << t.describe());
   PATHO_CHECK(t.device() == c->device(), "ERR_PATHO_DEVICE",
               fn << ": Expected tensor on " << c->device().str() << " (rank " << c->rank() << "'s device) but received "
                  << t.describe());
@@ -175,7 +173,8 @@ Napi::Value CommCreateInProcess(const Napi::CallbackInfo& info) {
     for (auto& d : devices) deviceContext(d);  // create the replicas' queues now, on the JS thread
     auto comms = createInProcessComms(devices, std::chrono::milliseconds(timeoutMs));
     auto arr = Napi::Array::New(info.Env(), comms.size());
-    for (size_t i = 0; i < comms.size(); i++) arr.Set(uint32_t(i), CommHandle::Wrap(info.Env(), CommPtr(std::move(comms[i]))));
+    for (size_t i = 0; i < comms.size(); i++)
+      arr.Set(uint32_t(i), CommHandle::Wrap(info.Env(), CommPtr(std::move(comms[i]))));
     return arr;
   });
 }
@@ -196,9 +195,11 @@ Napi::Value CommCreateGloo(const Napi::CallbackInfo& info) {
     o.device = info.Length() > 7 && !info[7].IsUndefined() ? Device::parse(stringArg(info, 7, fn, "device")) : Device{};
     PATHO_CHECK(o.device.kind == Device::Kind::CPU, "ERR_PATHO_DEVICE",
                 fn << ": Expected a CPU device for Gloo but received " << o.device.str());
-    PATHO_CHECK(o.rank < o.size, "ERR_PATHO_ARG", fn << ": Expected rank below size " << o.size << " but received " << o.rank);
+    PATHO_CHECK(o.rank < o.size, "ERR_PATHO_ARG",
+                fn << ": Expected rank below size " << o.size << " but received " << o.rank);
     deviceContext(o.device);
-    auto* w = new CreateWorker(info.Env(), [o] { return std::vector<CommPtr>{std::make_shared<GlooComm>(o)}; }, false);
+    auto* w = new CreateWorker(
+        info.Env(), [o] { return std::vector<CommPtr>{std::make_shared<GlooComm>(o)}; }, false);
     auto p = w->promise();
     w->Queue();
     return p;
@@ -240,18 +241,23 @@ Napi::Value CommCreateNccl(const Napi::CallbackInfo& info) {
     int rank = intArg(info, 0, fn, "rank", 0), size = intArg(info, 1, fn, "size", 1);
     PATHO_CHECK(rank < size, "ERR_PATHO_ARG", fn << ": Expected rank below size " << size << " but received " << rank);
     std::string id = fromBase64(info.Env(), stringArg(info, 2, fn, "uniqueId"));
-    PATHO_CHECK(id.size() == PATHO_NCCL_ID_BYTES, "ERR_PATHO_ARG",
-                fn << ": Expected a base64 NCCL unique id of " << PATHO_NCCL_ID_BYTES << " bytes but received " << id.size());
+    PATHO_CHECK(
+        id.size() == PATHO_NCCL_ID_BYTES, "ERR_PATHO_ARG",
+        fn << ": Expected a base64 NCCL unique id of " << PATHO_NCCL_ID_BYTES << " bytes but received " << id.size());
     Device d = Device::parse(stringArg(info, 3, fn, "device"));
-    PATHO_CHECK(d.kind == Device::Kind::CUDA, "ERR_PATHO_DEVICE", fn << ": Expected a CUDA device but received " << d.str());
+    PATHO_CHECK(d.kind == Device::Kind::CUDA, "ERR_PATHO_DEVICE",
+                fn << ": Expected a CUDA device but received " << d.str());
     Backend* be = deviceContext(d).backend.get();
     auto make = reinterpret_cast<patho_nccl_create_comm_fn>(ncclSymbol("patho_nccl_create_comm", fn));
-    auto* w = new CreateWorker(info.Env(), [=] {
-      char err[1024] = {0};
-      Communicator* c = make(id.data(), id.size(), rank, size, be, err, sizeof(err));
-      PATHO_CHECK(c, "ERR_PATHO_NCCL", "rank " << rank << " of " << size << " (nccl): init: " << err);
-      return std::vector<CommPtr>{CommPtr(c)};
-    }, false);
+    auto* w = new CreateWorker(
+        info.Env(),
+        [=] {
+          char err[1024] = {0};
+          Communicator* c = make(id.data(), id.size(), rank, size, be, err, sizeof(err));
+          PATHO_CHECK(c, "ERR_PATHO_NCCL", "rank " << rank << " of " << size << " (nccl): init: " << err);
+          return std::vector<CommPtr>{CommPtr(c)};
+        },
+        false);
     auto p = w->promise();
     w->Queue();
     return p;
@@ -264,20 +270,24 @@ Napi::Value CommCreateNcclAll(const Napi::CallbackInfo& info) {
     const char* fn = "commCreateNcclAll";
     std::vector<Backend*> backends;
     for (auto& d : deviceList(info, 0, fn)) {
-      PATHO_CHECK(d.kind == Device::Kind::CUDA, "ERR_PATHO_DEVICE", fn << ": Expected CUDA devices but received " << d.str());
+      PATHO_CHECK(d.kind == Device::Kind::CUDA, "ERR_PATHO_DEVICE",
+                  fn << ": Expected CUDA devices but received " << d.str());
       backends.push_back(deviceContext(d).backend.get());
     }
     PATHO_CHECK(!backends.empty(), "ERR_PATHO_ARG", fn << ": Expected at least one device");
     auto make = reinterpret_cast<patho_nccl_create_comms_fn>(ncclSymbol("patho_nccl_create_comms", fn));
-    auto* w = new CreateWorker(info.Env(), [=] {
-      std::vector<Communicator*> raw(backends.size(), nullptr);
-      char err[1024] = {0};
-      PATHO_CHECK(make(int(backends.size()), backends.data(), raw.data(), err, sizeof(err)) == 0, "ERR_PATHO_NCCL",
-                  fn << ": " << err);
-      std::vector<CommPtr> out;
-      for (auto* c : raw) out.emplace_back(c);
-      return out;
-    }, true);
+    auto* w = new CreateWorker(
+        info.Env(),
+        [=] {
+          std::vector<Communicator*> raw(backends.size(), nullptr);
+          char err[1024] = {0};
+          PATHO_CHECK(make(int(backends.size()), backends.data(), raw.data(), err, sizeof(err)) == 0, "ERR_PATHO_NCCL",
+                      fn << ": " << err);
+          std::vector<CommPtr> out;
+          for (auto* c : raw) out.emplace_back(c);
+          return out;
+        },
+        true);
     auto p = w->promise();
     w->Queue();
     return p;
@@ -289,10 +299,13 @@ Napi::Value CommHandle::reduce(const Napi::CallbackInfo& info, const char* fn, b
     CommPtr c = live(fn);
     Tensor t = commTensor(info, 0, c, fn);
     std::string op = stringArg(info, 1, fn, "op");
-    PATHO_CHECK(op == "sum" || op == "avg", "ERR_PATHO_ARG", fn << ": Expected 'sum' or 'avg' for op but received '" << op << "'");
+    PATHO_CHECK(op == "sum" || op == "avg", "ERR_PATHO_ARG",
+                fn << ": Expected 'sum' or 'avg' for op but received '" << op << "'");
     ReduceOp rop = op == "sum" ? ReduceOp::Sum : ReduceOp::Avg;
-    if (start) submitTo(c, [t, rop](Communicator& comm) { comm.allReduceStart(t, rop); });
-    else submitTo(c, [t, rop](Communicator& comm) { comm.allReduce(t, rop); });
+    if (start)
+      submitTo(c, [t, rop](Communicator& comm) { comm.allReduceStart(t, rop); });
+    else
+      submitTo(c, [t, rop](Communicator& comm) { comm.allReduce(t, rop); });
     return info.Env().Undefined();
   });
 }
@@ -310,7 +323,8 @@ Napi::Value CommHandle::Broadcast(const Napi::CallbackInfo& info) {
     CommPtr c = live(fn);
     Tensor t = commTensor(info, 0, c, fn);
     int root = intArg(info, 1, fn, "root", 0);
-    PATHO_CHECK(root < c->size(), "ERR_PATHO_ARG", fn << ": Expected a root rank below " << c->size() << " but received " << root);
+    PATHO_CHECK(root < c->size(), "ERR_PATHO_ARG",
+                fn << ": Expected a root rank below " << c->size() << " but received " << root);
     submitTo(c, [t, root](Communicator& comm) { comm.broadcast(t, root); });
     return info.Env().Undefined();
   });
@@ -340,10 +354,8 @@ void registerComm(Napi::Env env, Napi::Object exports) {
     Napi::Value (*fn)(const Napi::CallbackInfo&);
   };
   const Entry entries[] = {
-      {"commCreateInProcess", CommCreateInProcess},
-      {"commCreateGloo", CommCreateGloo},
-      {"commNcclUniqueId", CommNcclUniqueId},
-      {"commCreateNccl", CommCreateNccl},
+      {"commCreateInProcess", CommCreateInProcess}, {"commCreateGloo", CommCreateGloo},
+      {"commNcclUniqueId", CommNcclUniqueId},       {"commCreateNccl", CommCreateNccl},
       {"commCreateNcclAll", CommCreateNcclAll},
   };
   for (auto& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));

@@ -67,7 +67,8 @@ std::vector<std::string> siteRoots() {
     if (!prefix.empty()) roots.push_back(prefix + "/lib/python3*/site-packages");
   }
   std::stringstream ss(env("PYTHONPATH"));
-  for (std::string item; std::getline(ss, item, ':');) if (!item.empty()) roots.push_back(item);
+  for (std::string item; std::getline(ss, item, ':');)
+    if (!item.empty()) roots.push_back(item);
   const std::string home = env("HOME");
   if (!home.empty()) {
     roots.push_back(home + "/.local/lib/python3*/site-packages");
@@ -75,12 +76,13 @@ std::vector<std::string> siteRoots() {
   }
   if (!env("PWD").empty()) roots.push_back(env("PWD") + "/.venv/lib/python3*/site-packages");  // uv / poetry
   if (!home.empty()) {
-    for (auto conda : {"/miniconda3", "/anaconda3", "/miniforge3"}) roots.push_back(home + conda + "/lib/python3*/site-packages");
+    for (auto conda : {"/miniconda3", "/anaconda3", "/miniforge3"})
+      roots.push_back(home + conda + "/lib/python3*/site-packages");
   }
   for (auto r : {"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
                  "/usr/local/lib64/python3*/site-packages",  // Fedora / RHEL
-                 "/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages", "/usr/lib64/python3*/site-packages",
-                 "/opt/conda/lib/python3*/site-packages"})
+                 "/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages",
+                 "/usr/lib64/python3*/site-packages", "/opt/conda/lib/python3*/site-packages"})
     roots.push_back(r);
   return roots;
 }
@@ -88,17 +90,18 @@ std::vector<std::string> siteRoots() {
 // Existing folders `sub` (e.g. "nvidia/cudnn/lib", "torch/lib") under every site root.
 std::vector<std::string> underSiteRoots(const std::string& sub) {
   std::vector<std::string> dirs;
-  for (auto& r : siteRoots()) for (auto& d : globAll(r + "/" + sub)) dirs.push_back(d);
+  for (auto& r : siteRoots())
+    for (auto& d : globAll(r + "/" + sub)) dirs.push_back(d);
   return dirs;
 }
 
 struct Library {
-  const char* what;                 // "cuDNN"
-  std::string soname;               // "libcudnn.so.9"
-  const char* envVar;               // "PATHO_CUDNN_PATH" or null
+  const char* what;                     // "cuDNN"
+  std::string soname;                   // "libcudnn.so.9"
+  const char* envVar;                   // "PATHO_CUDNN_PATH" or null
   std::vector<std::string> pipSubdirs;  // {"nvidia/cudnn/lib"}
-  const char* devSubdir;            // the developer checkout's .nvidia/<dir>/lib, or null
-  const char* versionSymbol;        // a symbol that tells where the library really is
+  const char* devSubdir;                // the developer checkout's .nvidia/<dir>/lib, or null
+  const char* versionSymbol;            // a symbol that tells where the library really is
 };
 
 // Every place `lib` may be, in the order tried.
@@ -106,17 +109,21 @@ std::vector<std::string> candidates(const Library& lib) {
   std::vector<std::string> c;
   if (lib.envVar && !env(lib.envVar).empty()) c.push_back(env(lib.envVar) + "/" + lib.soname);
   c.push_back(lib.soname);  // system library path / LD_LIBRARY_PATH
-  for (auto& sub : lib.pipSubdirs) for (auto& d : underSiteRoots(sub)) c.push_back(d + "/" + lib.soname);
-  if (!env("CONDA_PREFIX").empty()) c.push_back(env("CONDA_PREFIX") + "/lib/" + lib.soname);  // conda's cudnn / nccl packages
+  for (auto& sub : lib.pipSubdirs)
+    for (auto& d : underSiteRoots(sub)) c.push_back(d + "/" + lib.soname);
+  if (!env("CONDA_PREFIX").empty())
+    c.push_back(env("CONDA_PREFIX") + "/lib/" + lib.soname);                      // conda's cudnn / nccl packages
   for (auto& d : underSiteRoots("torch/lib")) c.push_back(d + "/" + lib.soname);  // PyTorch builds that bundle them
   for (const char* k : {"CUDA_HOME", "CUDA_PATH"}) {
     if (!env(k).empty()) c.push_back(env(k) + "/lib64/" + lib.soname);
   }
   c.push_back("/usr/local/cuda/lib64/" + lib.soname);
   for (auto& d : globAll("/usr/local/cuda-*/targets/x86_64-linux/lib")) c.push_back(d + "/" + lib.soname);
-  if (lib.devSubdir) c.push_back(addonDir() + "/../../.nvidia/" + lib.devSubdir + "/lib/" + lib.soname);  // developer checkout
+  if (lib.devSubdir)
+    c.push_back(addonDir() + "/../../.nvidia/" + lib.devSubdir + "/lib/" + lib.soname);  // developer checkout
   std::vector<std::string> unique;  // overlapping roots ($VIRTUAL_ENV inside ~/.pyenv, say) are tried once
-  for (auto& x : c) if (std::find(unique.begin(), unique.end(), x) == unique.end()) unique.push_back(x);
+  for (auto& x : c)
+    if (std::find(unique.begin(), unique.end(), x) == unique.end()) unique.push_back(x);
   return unique;
 }
 
@@ -135,8 +142,10 @@ bool preload(Plugin& p, const Library& lib) {
     const char* e = dlerror();
     std::string why = e ? e : "not found";
     // "cannot open shared object file" means absent; anything else means present but broken
-    if (why.find("cannot open shared object file") != std::string::npos) p.report.push_back(std::string(lib.what) + ": not at " + c);
-    else p.report.push_back(std::string(lib.what) + ": failed to load " + c + ": " + why);
+    if (why.find("cannot open shared object file") != std::string::npos)
+      p.report.push_back(std::string(lib.what) + ": not at " + c);
+    else
+      p.report.push_back(std::string(lib.what) + ": failed to load " + c + ": " + why);
   }
   return false;
 }
@@ -145,8 +154,9 @@ const Library kCudnn{"cuDNN", "libcudnn.so.9", "PATHO_CUDNN_PATH", {"nvidia/cudn
 const Library kNccl{"NCCL", "libnccl.so.2", "PATHO_NCCL_PATH", {"nvidia/nccl/lib"}, "nccl", "ncclGetVersion"};
 // CUDA 13's pip wheels put their libraries in nvidia/cu13/lib; CUDA 12's in nvidia/cuda_nvrtc/lib.
 Library nvrtcLibrary(int cudaMajor) {
-  return Library{"NVRTC", "libnvrtc.so." + std::to_string(cudaMajor), nullptr,
-                 {"nvidia/cu" + std::to_string(cudaMajor) + "/lib", "nvidia/cuda_nvrtc/lib"}, nullptr, "nvrtcVersion"};
+  return Library{"NVRTC", "libnvrtc.so." + std::to_string(cudaMajor),
+                 nullptr, {"nvidia/cu" + std::to_string(cudaMajor) + "/lib", "nvidia/cuda_nvrtc/lib"},
+                 nullptr, "nvrtcVersion"};
 }
 
 Plugin& loadPlugin() {
@@ -195,7 +205,8 @@ Plugin& loadPlugin() {
     p.report.push_back("plugin: loaded " + c);
     // Optional: older plugins lack it, and then cuDNN finds NVRTC by itself or not at all.
     if (auto rt = reinterpret_cast<patho_cuda_runtime_version_fn>(dlsym(h, "patho_cuda_runtime_version"))) {
-      if (!preload(p, nvrtcLibrary(rt() / 1000))) p.report.push_back("NVRTC: not found (cuDNN's run-time compiled kernels will be unavailable)");
+      if (!preload(p, nvrtcLibrary(rt() / 1000)))
+        p.report.push_back("NVRTC: not found (cuDNN's run-time compiled kernels will be unavailable)");
     }
     return p;
   }
@@ -203,7 +214,8 @@ Plugin& loadPlugin() {
   os << "the CUDA plugin libpatho_cuda.so could not be loaded (";
   for (size_t i = 0; i < failures.size(); i++) os << (i ? "; " : "") << failures[i];
   os << ")";
-  if (!haveCudnn) os << "; cuDNN 9 (libcudnn.so.9) was not found: pip install nvidia-cudnn-cu13 or set PATHO_CUDNN_PATH";
+  if (!haveCudnn)
+    os << "; cuDNN 9 (libcudnn.so.9) was not found: pip install nvidia-cudnn-cu13 or set PATHO_CUDNN_PATH";
   p.error = os.str();
   return p;
 }
@@ -211,10 +223,15 @@ Plugin& loadPlugin() {
 std::string jsonEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '"' || c == '\\') { o += '\\'; o += c; }
-    else if (c == '\n') o += "\\n";
-    else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
-    else o += c;
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (c == '\n')
+      o += "\\n";
+    else if (static_cast<unsigned char>(c) < 0x20)
+      o += ' ';
+    else
+      o += c;
   }
   return o;
 }

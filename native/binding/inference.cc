@@ -47,7 +47,8 @@ const char* kFn = "inferenceRun";
 int intAt(const Napi::Array& a, uint32_t i) {
   PATHO_CHECK(i < a.Length(), "ERR_PATHO_ARG", kFn << ": the program ends inside a step");
   Napi::Value v = a.Get(i);
-  PATHO_CHECK(v.IsNumber(), "ERR_PATHO_ARG", kFn << ": Expected integers in program but received a non-number at " << i);
+  PATHO_CHECK(v.IsNumber(), "ERR_PATHO_ARG",
+              kFn << ": Expected integers in program but received a non-number at " << i);
   double d = v.As<Napi::Number>().DoubleValue();
   PATHO_CHECK(d == double(int64_t(d)) && d >= -1 && d < kMaxSlots, "ERR_PATHO_ARG",
               kFn << ": Expected integers in [-1, " << kMaxSlots << ") in program but received " << d << " at " << i);
@@ -62,11 +63,29 @@ std::vector<Step> parseProgram(const Napi::Value& v) {
     Step s;
     s.op = intAt(arr, i++);
     switch (s.op) {
-      case kConv: s.a = intAt(arr, i++); s.b = intAt(arr, i++); s.c = intAt(arr, i++); s.d = intAt(arr, i++); s.out = intAt(arr, i++); break;
-      case kPool: case kUp: case kConvert: s.a = intAt(arr, i++); s.out = intAt(arr, i++); break;
-      case kCat: s.a = intAt(arr, i++); s.b = intAt(arr, i++); s.out = intAt(arr, i++); break;
-      case kFree: s.a = intAt(arr, i++); break;
-      default: PATHO_THROW("ERR_PATHO_ARG", kFn << ": unknown step " << s.op << " at " << (i - 1) << " of program");
+      case kConv:
+        s.a = intAt(arr, i++);
+        s.b = intAt(arr, i++);
+        s.c = intAt(arr, i++);
+        s.d = intAt(arr, i++);
+        s.out = intAt(arr, i++);
+        break;
+      case kPool:
+      case kUp:
+      case kConvert:
+        s.a = intAt(arr, i++);
+        s.out = intAt(arr, i++);
+        break;
+      case kCat:
+        s.a = intAt(arr, i++);
+        s.b = intAt(arr, i++);
+        s.out = intAt(arr, i++);
+        break;
+      case kFree:
+        s.a = intAt(arr, i++);
+        break;
+      default:
+        PATHO_THROW("ERR_PATHO_ARG", kFn << ": unknown step " << s.op << " at " << (i - 1) << " of program");
     }
     steps.push_back(s);
   }
@@ -87,7 +106,8 @@ void checkProgram(const std::vector<Step>& steps, const Tensor& x, const Tensor&
   auto out = [&](int s, size_t k, const Shape& shape, bool computeKind) {
     PATHO_CHECK(s >= 1, "ERR_PATHO_ARG", kFn << ": step " << k << " writes slot " << s << " (x is read-only)");
     if (size_t(s) >= slots.size()) slots.resize(size_t(s) + 1);
-    PATHO_CHECK(!slots[s].live, "ERR_PATHO_ARG", kFn << ": step " << k << " writes slot " << s << ", which is still live");
+    PATHO_CHECK(!slots[s].live, "ERR_PATHO_ARG",
+                kFn << ": step " << k << " writes slot " << s << ", which is still live");
     checkedBytes(shape, 4, kFn);
     if (s == 1) {
       PATHO_CHECK(shape == y.shape() && (!computeKind || (y.dtype() == dt && y.layout() == layout)), "ERR_PATHO_SHAPE",
@@ -99,13 +119,15 @@ void checkProgram(const std::vector<Step>& steps, const Tensor& x, const Tensor&
     slots[s] = {true, shape, dt, shape.size() == 4 ? layout : Layout::NCHW};
   };
   auto param = [&](int i, size_t k) -> const Tensor& {
-    PATHO_CHECK(i >= 0 && size_t(i) < params.size(), "ERR_PATHO_ARG", kFn << ": step " << k << " names parameter " << i << " of " << params.size());
+    PATHO_CHECK(i >= 0 && size_t(i) < params.size(), "ERR_PATHO_ARG",
+                kFn << ": step " << k << " names parameter " << i << " of " << params.size());
     return params[size_t(i)];
   };
   for (size_t k = 0; k < steps.size(); k++) {
     const Step& s = steps[k];
     if (s.op == kFree) {
-      PATHO_CHECK(s.a >= 0 && size_t(s.a) < slots.size() && slots[s.a].live, "ERR_PATHO_ARG", kFn << ": step " << k << " frees slot " << s.a << ", which holds nothing");
+      PATHO_CHECK(s.a >= 0 && size_t(s.a) < slots.size() && slots[s.a].live, "ERR_PATHO_ARG",
+                  kFn << ": step " << k << " frees slot " << s.a << ", which holds nothing");
       slots[s.a].live = false;
       continue;
     }
@@ -116,23 +138,27 @@ void checkProgram(const std::vector<Step>& steps, const Tensor& x, const Tensor&
     }
     const SlotInfo a = in(s.a, k, "input");  // a copy: out() may grow slots
     PATHO_CHECK(a.shape.size() == 4 && a.dtype == dt && a.layout == layout, "ERR_PATHO_DTYPE",
-                kFn << ": step " << k << " reads " << dtypeName(a.dtype) << shapeStr(a.shape) << " " << layoutName(a.layout)
-                    << " where " << dtypeName(dt) << " " << layoutName(layout) << " 4-D activations are computed");
+                kFn << ": step " << k << " reads " << dtypeName(a.dtype) << shapeStr(a.shape) << " "
+                    << layoutName(a.layout) << " where " << dtypeName(dt) << " " << layoutName(layout)
+                    << " 4-D activations are computed");
     const Shape as = a.shape;
     if (s.op == kConv) {
       const Tensor& w = param(s.b, k);
       PATHO_CHECK(w.ndim() == 4 && w.dtype() == dt && w.layout() == layout && (w.dim(2) == 1 || w.dim(2) == 3) &&
                       w.dim(3) == w.dim(2) && w.dim(1) == as[1] && w.dim(0) > 0,
-                  "ERR_PATHO_SHAPE", kFn << ": step " << k << ": weights " << w.describe() << " do not fit input " << shapeStr(as));
+                  "ERR_PATHO_SHAPE",
+                  kFn << ": step " << k << ": weights " << w.describe() << " do not fit input " << shapeStr(as));
       if (s.c >= 0) {
         const Tensor& b = param(s.c, k);
-        PATHO_CHECK(b.dtype() == DType::F32 && b.shape() == Shape{w.dim(0)}, "ERR_PATHO_SHAPE",
-                    kFn << ": step " << k << ": Expected a float32 bias of [" << w.dim(0) << "] but received " << b.describe());
+        PATHO_CHECK(
+            b.dtype() == DType::F32 && b.shape() == Shape{w.dim(0)}, "ERR_PATHO_SHAPE",
+            kFn << ": step " << k << ": Expected a float32 bias of [" << w.dim(0) << "] but received " << b.describe());
       }
       PATHO_CHECK(s.d == 0 || s.d == 1, "ERR_PATHO_ARG", kFn << ": step " << k << ": Expected 0 or 1 for relu");
       out(s.out, k, {as[0], w.dim(0), as[2], as[3]}, true);
     } else if (s.op == kPool) {
-      PATHO_CHECK(as[2] % 2 == 0 && as[3] % 2 == 0, "ERR_PATHO_SHAPE", kFn << ": step " << k << " pools odd " << shapeStr(as));
+      PATHO_CHECK(as[2] % 2 == 0 && as[3] % 2 == 0, "ERR_PATHO_SHAPE",
+                  kFn << ": step " << k << " pools odd " << shapeStr(as));
       out(s.out, k, {as[0], as[1], as[2] / 2, as[3] / 2}, true);
     } else if (s.op == kUp) {
       out(s.out, k, {as[0], as[1], 2 * as[2], 2 * as[3]}, true);
@@ -140,7 +166,8 @@ void checkProgram(const std::vector<Step>& steps, const Tensor& x, const Tensor&
       const SlotInfo b = in(s.b, k, "second input");
       PATHO_CHECK(b.shape.size() == 4 && b.dtype == dt && b.layout == layout && b.shape[0] == as[0] &&
                       b.shape[2] == as[2] && b.shape[3] == as[3],
-                  "ERR_PATHO_SHAPE", kFn << ": step " << k << " concatenates " << shapeStr(as) << " and " << shapeStr(b.shape));
+                  "ERR_PATHO_SHAPE",
+                  kFn << ": step " << k << " concatenates " << shapeStr(as) << " and " << shapeStr(b.shape));
       out(s.out, k, {as[0], as[1] + b.shape[1], as[2], as[3]}, true);
     }
   }
@@ -161,7 +188,9 @@ void runProgram(Backend& be, const std::vector<Step>& steps, const Tensor& x, co
   };
   for (const Step& s : steps) {
     switch (s.op) {
-      case kFree: slots[s.a] = Tensor(); break;  // back to the cache (in stream order on CUDA)
+      case kFree:
+        slots[s.a] = Tensor();
+        break;  // back to the cache (in stream order on CUDA)
       case kConvert: {
         const Tensor src = slots[s.a];
         const DType t = s.out == 1 ? y.dtype() : dt;
@@ -213,10 +242,12 @@ Napi::Value InferenceRun(const Napi::CallbackInfo& info) {
     PATHO_CHECK(info.Length() == 6, "ERR_PATHO_ARG",
                 kFn << ": Expected 6 arguments (x, y, dtype, layout, program, params) but received " << info.Length());
     Tensor x = TensorHandle::FromValue(info[0], kFn, "x"), y = TensorHandle::FromValue(info[1], kFn, "y");
-    PATHO_CHECK(info[2].IsString() && info[3].IsString(), "ERR_PATHO_ARG", kFn << ": Expected strings for dtype and layout");
+    PATHO_CHECK(info[2].IsString() && info[3].IsString(), "ERR_PATHO_ARG",
+                kFn << ": Expected strings for dtype and layout");
     const DType dt = parseDType(info[2].As<Napi::String>().Utf8Value());
     const Layout layout = parseLayout(info[3].As<Napi::String>().Utf8Value());
-    PATHO_CHECK(dt == DType::F32 || dt == DType::BF16, "ERR_PATHO_DTYPE", kFn << ": Expected float32 or bfloat16 for dtype");
+    PATHO_CHECK(dt == DType::F32 || dt == DType::BF16, "ERR_PATHO_DTYPE",
+                kFn << ": Expected float32 or bfloat16 for dtype");
     for (const Tensor* t : {&x, &y})
       PATHO_CHECK(t->ndim() == 4 && (t->dtype() == DType::F32 || t->dtype() == DType::BF16), "ERR_PATHO_DTYPE",
                   kFn << ": Expected 4-D float32 or bfloat16 x and y but received " << t->describe());
@@ -226,8 +257,10 @@ Napi::Value InferenceRun(const Napi::CallbackInfo& info) {
     std::vector<Tensor> params;
     for (uint32_t i = 0; i < arr.Length(); i++) params.push_back(TensorHandle::FromValue(arr.Get(i), kFn, "params[i]"));
     for (const Tensor& t : params)
-      PATHO_CHECK(t.device() == x.device(), "ERR_PATHO_DEVICE", kFn << ": Expected params on " << x.device().str() << " but received " << t.describe());
-    PATHO_CHECK(y.device() == x.device(), "ERR_PATHO_DEVICE", kFn << ": Expected y on " << x.device().str() << " but received " << y.describe());
+      PATHO_CHECK(t.device() == x.device(), "ERR_PATHO_DEVICE",
+                  kFn << ": Expected params on " << x.device().str() << " but received " << t.describe());
+    PATHO_CHECK(y.device() == x.device(), "ERR_PATHO_DEVICE",
+                kFn << ": Expected y on " << x.device().str() << " but received " << y.describe());
     checkProgram(steps, x, y, dt, layout, params);
     DeviceContext& ctx = deviceContext(x.device());
     Backend* be = ctx.backend.get();

@@ -10,7 +10,6 @@
 namespace patho {
 namespace {
 
-
 int integer(Args& a, size_t i, const char* name) {
   const double v = a.number(i, name);
   PATHO_CHECK(std::floor(v) == v && std::fabs(v) < 2147483648.0, "ERR_PATHO_ARG",
@@ -40,7 +39,8 @@ PATHO_OP(softmaxForward, "x", "y") {
   a.shape(y, "y", x.shape());
   a.submit([=](Backend& b) { b.softmaxForward(x, y); });
 }
-PATHO_OP(crossEntropyForward, "logits", "labels", "weight", "ignoreIndex", "jaccardWeight", "eps", "prob", "loss", "stats") {
+PATHO_OP(crossEntropyForward, "logits", "labels", "weight", "ignoreIndex", "jaccardWeight", "eps", "prob", "loss",
+         "stats") {
   Tensor lg = a.tensor(0, "logits"), lb = a.tensor(1, "labels"), w = a.optional(2, "weight");
   const int ig = integer(a, 3, "ignoreIndex");
   const float jw = float(a.number(4, "jaccardWeight")), eps = float(a.number(5, "eps"));
@@ -51,7 +51,8 @@ PATHO_OP(crossEntropyForward, "logits", "labels", "weight", "ignoreIndex", "jacc
   a.shape(stats, "stats", {2 + 3 * lg.dim(1)});
   a.submit([=](Backend& b) { b.crossEntropyForward(lg, lb, w, ig, jw, eps, prob, loss, stats); });
 }
-PATHO_OP(crossEntropyBackward, "prob", "labels", "weight", "ignoreIndex", "stats", "dloss", "jaccardWeight", "eps", "dlogits") {
+PATHO_OP(crossEntropyBackward, "prob", "labels", "weight", "ignoreIndex", "stats", "dloss", "jaccardWeight", "eps",
+         "dlogits") {
   Tensor prob = a.tensor(0, "prob"), lb = a.tensor(1, "labels"), w = a.optional(2, "weight");
   const int ig = integer(a, 3, "ignoreIndex");
   Tensor stats = a.tensor(4, "stats"), dloss = a.tensor(5, "dloss");

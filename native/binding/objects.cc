@@ -53,7 +53,8 @@ struct Image {
 
 Image size(const Napi::CallbackInfo& info, size_t i, const char* fn) {
   for (size_t k = i; k < i + 2; k++) {
-    PATHO_CHECK(k < info.Length() && info[k].IsNumber(), "ERR_PATHO_ARG", fn << ": Expected numbers for width and height");
+    PATHO_CHECK(k < info.Length() && info[k].IsNumber(), "ERR_PATHO_ARG",
+                fn << ": Expected numbers for width and height");
     const double v = info[k].As<Napi::Number>().DoubleValue();
     PATHO_CHECK(v >= 1 && std::floor(v) == v && v < 1e9, "ERR_PATHO_ARG",
                 fn << ": Expected a positive integer for " << (k == i ? "width" : "height") << " but received " << v);
@@ -96,7 +97,12 @@ Napi::Value DistanceTransform(const Napi::CallbackInfo& info) {
     auto out = array<Napi::Float32Array>(info, 3, napi_float32_array, "Float32Array", "out", im, fn);
     const uint8_t* m = mask.Data();
     float* o = out.Data();
-    return queue(info, [=] { objects::distanceTransform(m, im.w, im.h, o); return 0.0; }, {mask, out});
+    return queue(info,
+                 [=] {
+                   objects::distanceTransform(m, im.w, im.h, o);
+                   return 0.0;
+                 },
+                 {mask, out});
   });
 }
 
@@ -126,14 +132,20 @@ Napi::Value HMaxima(const Napi::CallbackInfo& info) {
     auto out = array<Napi::Uint8Array>(info, 4, napi_uint8_array, "Uint8Array", "out", im, fn);
     const float* f = image.Data();
     for (int64_t i = 0; i < im.w * im.h; i++)
-      PATHO_CHECK(std::isfinite(f[i]), "ERR_PATHO_ARG", fn << ": Expected finite values in image but found " << f[i]
-                                                            << " at pixel " << i);
+      PATHO_CHECK(std::isfinite(f[i]), "ERR_PATHO_ARG",
+                  fn << ": Expected finite values in image but found " << f[i] << " at pixel " << i);
     uint8_t* o = out.Data();
-    return queue(info, [=] { objects::hMaxima(f, im.w, im.h, hh, o); return 0.0; }, {image, out});
+    return queue(info,
+                 [=] {
+                   objects::hMaxima(f, im.w, im.h, hh, o);
+                   return 0.0;
+                 },
+                 {image, out});
   });
 }
 
-// objectsWatershed(elevation: Float32Array, mask: Uint8Array | null, w, h, connectivity, labels: Int32Array): Promise<0>
+// objectsWatershed(elevation: Float32Array, mask: Uint8Array | null, w, h, connectivity, labels: Int32Array):
+// Promise<0>
 Napi::Value Watershed(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const char* fn = "objectsWatershed";
@@ -151,7 +163,13 @@ Napi::Value Watershed(const Napi::CallbackInfo& info) {
     keep.push_back(labels);
     const float* e = elev.Data();
     int32_t* l = labels.Data();
-    return queue(info, [=] { objects::watershed(e, m, im.w, im.h, conn, l); return 0.0; }, keep);
+    return queue(
+        info,
+        [=] {
+          objects::watershed(e, m, im.w, im.h, conn, l);
+          return 0.0;
+        },
+        keep);
   });
 }
 

@@ -93,7 +93,8 @@ OpenSlideApi& api() {
   if (env && *env) {
     std::string p = env;
     if (isDir(p)) {
-      for (const char* n : {"libopenslide.so.1", "libopenslide.so.0", "libopenslide.so", "libopenslide.1.dylib", "libopenslide.0.dylib", "libopenslide.dylib"}) {
+      for (const char* n : {"libopenslide.so.1", "libopenslide.so.0", "libopenslide.so", "libopenslide.1.dylib",
+                            "libopenslide.0.dylib", "libopenslide.dylib"}) {
         candidates.push_back(p + "/" + n);
       }
     } else {
@@ -101,8 +102,9 @@ OpenSlideApi& api() {
     }
   } else {
     // OpenSlide 4 is libopenslide.so.1, 3.4 (Debian 12, Ubuntu 24.04) libopenslide.so.0
-    for (const char* n : {"libopenslide.so.1", "libopenslide.so.0", "libopenslide.so", "libopenslide.1.dylib", "libopenslide.0.dylib",
-                          "/opt/homebrew/lib/libopenslide.1.dylib", "/usr/local/lib/libopenslide.1.dylib"}) {
+    for (const char* n :
+         {"libopenslide.so.1", "libopenslide.so.0", "libopenslide.so", "libopenslide.1.dylib", "libopenslide.0.dylib",
+          "/opt/homebrew/lib/libopenslide.1.dylib", "/usr/local/lib/libopenslide.1.dylib"}) {
       candidates.push_back(n);
     }
   }
@@ -118,8 +120,9 @@ OpenSlideApi& loadedApi() {
   OpenSlideApi& a = api();
   PATHO_CHECK(a.lib != nullptr, "ERR_PATHO_LOAD",
               "OpenSlide is not available: " << a.error
-                  << ". Install it (Debian/Ubuntu: apt-get install libopenslide0; Fedora: dnf install openslide; macOS: brew install openslide)"
-                     " or set PATHO_OPENSLIDE_PATH to libopenslide.so");
+                                             << ". Install it (Debian/Ubuntu: apt-get install libopenslide0; Fedora: "
+                                                "dnf install openslide; macOS: brew install openslide)"
+                                                " or set PATHO_OPENSLIDE_PATH to libopenslide.so");
   return a;
 }
 
@@ -137,7 +140,14 @@ struct Osr {
 class ReadWorker : public Napi::AsyncWorker {
  public:
   ReadWorker(Napi::Env env, std::shared_ptr<Osr> osr, int32_t level, int64_t x, int64_t y, int64_t w, int64_t h)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), osr_(std::move(osr)), level_(level), x_(x), y_(y), w_(w), h_(h) {}
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        osr_(std::move(osr)),
+        level_(level),
+        x_(x),
+        y_(y),
+        w_(w),
+        h_(h) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -167,7 +177,8 @@ class ReadWorker : public Napi::AsyncWorker {
     deferred_.Resolve(buf);
   }
   void OnError(const Napi::Error& e) override {
-    deferred_.Reject(makeJsError(Env(), "ERR_PATHO_SLIDE", "OpenSlide failed to read a region: " + e.Message()).Value());
+    deferred_.Reject(
+        makeJsError(Env(), "ERR_PATHO_SLIDE", "OpenSlide failed to read a region: " + e.Message()).Value());
   }
 
  private:
@@ -182,12 +193,11 @@ class OpenSlideHandle : public Napi::ObjectWrap<OpenSlideHandle> {
  public:
   static Napi::FunctionReference* ctor;
   static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function f = DefineClass(env, "OpenSlideHandle",
-                                   {InstanceAccessor<&OpenSlideHandle::Closed>("closed"),
-                                    InstanceMethod<&OpenSlideHandle::Properties>("properties"),
-                                    InstanceMethod<&OpenSlideHandle::Levels>("levels"),
-                                    InstanceMethod<&OpenSlideHandle::ReadRegion>("readRegion"),
-                                    InstanceMethod<&OpenSlideHandle::Close>("close")});
+    Napi::Function f = DefineClass(
+        env, "OpenSlideHandle",
+        {InstanceAccessor<&OpenSlideHandle::Closed>("closed"),
+         InstanceMethod<&OpenSlideHandle::Properties>("properties"), InstanceMethod<&OpenSlideHandle::Levels>("levels"),
+         InstanceMethod<&OpenSlideHandle::ReadRegion>("readRegion"), InstanceMethod<&OpenSlideHandle::Close>("close")});
     ctor = new Napi::FunctionReference(Napi::Persistent(f));
     exports.Set("OpenSlideHandle", f);
   }
@@ -235,10 +245,12 @@ class OpenSlideHandle : public Napi::ObjectWrap<OpenSlideHandle> {
     return guarded(info, [&]() -> Napi::Value {
       auto o = live("readRegion");
       PATHO_CHECK(info.Length() >= 5, "ERR_PATHO_ARG", "readRegion: Expected level, x, y, width, height");
-      for (size_t i = 0; i < 5; i++) PATHO_CHECK(info[i].IsNumber(), "ERR_PATHO_ARG", "readRegion: Expected a number for argument " << i);
+      for (size_t i = 0; i < 5; i++)
+        PATHO_CHECK(info[i].IsNumber(), "ERR_PATHO_ARG", "readRegion: Expected a number for argument " << i);
       auto num = [&](size_t i) { return int64_t(info[i].As<Napi::Number>().DoubleValue()); };
       int64_t w = num(3), h = num(4);
-      PATHO_CHECK(w > 0 && h > 0 && w * h <= (int64_t(1) << 28), "ERR_PATHO_ARG", "readRegion: Expected a region of 1 to 2^28 pixels but received " << w << "x" << h);
+      PATHO_CHECK(w > 0 && h > 0 && w * h <= (int64_t(1) << 28), "ERR_PATHO_ARG",
+                  "readRegion: Expected a region of 1 to 2^28 pixels but received " << w << "x" << h);
       auto* worker = new ReadWorker(info.Env(), o, int32_t(num(0)), num(1), num(2), w, h);
       auto p = worker->promise();
       worker->Queue();
@@ -275,7 +287,9 @@ Napi::Value OpenSlideOpen(const Napi::CallbackInfo& info) {
     std::string file = info[0].As<Napi::String>().Utf8Value();
     OpenSlideApi& a = loadedApi();
     osr_t* osr = a.open(file.c_str());
-    PATHO_CHECK(osr != nullptr, "ERR_PATHO_SLIDE", file << ": Expected a slide format OpenSlide " << a.version << " recognises but it does not recognise this file");
+    PATHO_CHECK(osr != nullptr, "ERR_PATHO_SLIDE",
+                file << ": Expected a slide format OpenSlide " << a.version
+                     << " recognises but it does not recognise this file");
     auto holder = std::shared_ptr<Osr>(new Osr{&a, osr});
     std::string err = holder->error();
     PATHO_CHECK(err.empty(), "ERR_PATHO_SLIDE", file << ": OpenSlide could not open it: " << err);

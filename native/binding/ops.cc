@@ -13,7 +13,6 @@
 namespace patho {
 namespace {
 
-
 // ---- elementwise ----
 PATHO_OP(fill, "y", "value") {
   Tensor y = a.act(0, "y");
@@ -111,15 +110,23 @@ void bnChannels(Args& a, const Tensor& x, std::initializer_list<std::pair<const 
   a.rank(x, "x", 4);
   for (auto& v : vecs) a.shape(*v.first, v.second, {x.dim(1)});
 }
-PATHO_OP(batchNormForwardTraining, "x", "gamma", "beta", "runningMean", "runningVar", "momentum", "eps", "y", "saveMean", "saveInvStd") {
+PATHO_OP(batchNormForwardTraining, "x", "gamma", "beta", "runningMean", "runningVar", "momentum", "eps", "y",
+         "saveMean", "saveInvStd") {
   Tensor x = a.act(0, "x"), g = a.tensor(1, "gamma"), be = a.tensor(2, "beta"), rm = a.tensor(3, "runningMean"),
          rv = a.tensor(4, "runningVar");
   float momentum = float(a.number(5, "momentum")), eps = float(a.number(6, "eps"));
   Tensor y = a.act(7, "y"), sm = a.tensor(8, "saveMean"), si = a.tensor(9, "saveInvStd");
-  bnChannels(a, x, {{&g, "gamma"}, {&be, "beta"}, {&rm, "runningMean"}, {&rv, "runningVar"}, {&sm, "saveMean"}, {&si, "saveInvStd"}});
+  bnChannels(a, x,
+             {{&g, "gamma"},
+              {&be, "beta"},
+              {&rm, "runningMean"},
+              {&rv, "runningVar"},
+              {&sm, "saveMean"},
+              {&si, "saveInvStd"}});
   a.shape(y, "y", x.shape());
-  PATHO_CHECK(x.dim(0) * x.dim(2) * x.dim(3) > 1, "ERR_PATHO_SHAPE",
-              "batchNormForwardTraining: Expected more than one value per channel in training but received " << x.describe());
+  PATHO_CHECK(
+      x.dim(0) * x.dim(2) * x.dim(3) > 1, "ERR_PATHO_SHAPE",
+      "batchNormForwardTraining: Expected more than one value per channel in training but received " << x.describe());
   if (x.numel() == 0) return;  // no channels
   a.submit([=](Backend& b) { b.batchNormForwardTraining(x, g, be, rm, rv, momentum, eps, y, sm, si); });
 }
@@ -207,11 +214,13 @@ PATHO_OP(upsampleBilinear2xBackward, "dy", "dx") {
 }
 
 // ---- concat / split ----
-void concatShapes(Args& a, const Tensor& p, const char* pn, const Tensor& q, const char* qn, const Tensor& y, const char* yn) {
+void concatShapes(Args& a, const Tensor& p, const char* pn, const Tensor& q, const char* qn, const Tensor& y,
+                  const char* yn) {
   a.rank(p, pn, 4);
   a.rank(q, qn, 4);
   PATHO_CHECK(p.dim(0) == q.dim(0) && p.dim(2) == q.dim(2) && p.dim(3) == q.dim(3), "ERR_PATHO_SHAPE",
-              a.op() << ": Expected " << pn << " and " << qn << " to agree in N, H, W but received " << p.describe() << " and " << q.describe());
+              a.op() << ": Expected " << pn << " and " << qn << " to agree in N, H, W but received " << p.describe()
+                     << " and " << q.describe());
   a.shape(y, yn, {p.dim(0), p.dim(1) + q.dim(1), p.dim(2), p.dim(3)});
 }
 PATHO_OP(concatChannels, "a", "b", "y") {
@@ -228,9 +237,7 @@ PATHO_OP(splitChannels, "dy", "da", "db") {
 }
 
 // ---- losses ----
-void lossShapes(Args& a, const Tensor& logits, const Tensor& target) {
-  a.shape(target, "target", logits.shape());
-}
+void lossShapes(Args& a, const Tensor& logits, const Tensor& target) { a.shape(target, "target", logits.shape()); }
 PATHO_OP(bceJaccardForward, "logits", "target", "jaccardWeight", "eps", "loss", "stats") {
   Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target");
   float w = float(a.number(2, "jaccardWeight")), eps = float(a.number(3, "eps"));
@@ -241,7 +248,8 @@ PATHO_OP(bceJaccardForward, "logits", "target", "jaccardWeight", "eps", "loss", 
   a.submit([=](Backend& b) { b.bceJaccardForward(lg, tg, w, eps, loss, stats); });
 }
 PATHO_OP(bceJaccardBackward, "logits", "target", "stats", "dloss", "jaccardWeight", "eps", "dlogits") {
-  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target"), stats = a.tensor(2, "stats"), dloss = a.tensor(3, "dloss");
+  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target"), stats = a.tensor(2, "stats"),
+         dloss = a.tensor(3, "dloss");
   float w = float(a.number(4, "jaccardWeight")), eps = float(a.number(5, "eps"));
   Tensor dlg = a.tensor(6, "dlogits");
   lossShapes(a, lg, tg);
@@ -260,7 +268,8 @@ PATHO_OP(diceLossForward, "logits", "target", "eps", "loss", "stats") {
   a.submit([=](Backend& b) { b.diceLossForward(lg, tg, eps, loss, stats); });
 }
 PATHO_OP(diceLossBackward, "logits", "target", "stats", "dloss", "eps", "dlogits") {
-  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target"), stats = a.tensor(2, "stats"), dloss = a.tensor(3, "dloss");
+  Tensor lg = a.tensor(0, "logits"), tg = a.tensor(1, "target"), stats = a.tensor(2, "stats"),
+         dloss = a.tensor(3, "dloss");
   float eps = float(a.number(4, "eps"));
   Tensor dlg = a.tensor(5, "dlogits");
   lossShapes(a, lg, tg);
@@ -272,7 +281,8 @@ PATHO_OP(diceLossBackward, "logits", "target", "stats", "dloss", "eps", "dlogits
 
 // ---- metrics ----
 PATHO_OP(segmentationCounts, "prob", "target", "thresholds", "counts") {
-  Tensor prob = a.tensor(0, "prob"), tg = a.tensor(1, "target"), th = a.tensor(2, "thresholds"), counts = a.tensor(3, "counts");
+  Tensor prob = a.tensor(0, "prob"), tg = a.tensor(1, "target"), th = a.tensor(2, "thresholds"),
+         counts = a.tensor(3, "counts");
   a.rank(prob, "prob", 4);
   a.shape(tg, "target", prob.shape());
   a.rank(th, "thresholds", 1);
@@ -331,7 +341,8 @@ PATHO_OP(normalizeImagesU8, "pixels", "mean", "std", "y") {
   a.rank(px, "pixels", 4);
   int64_t C = px.dim(3);
   PATHO_CHECK(int64_t(mean.size()) == C && int64_t(std.size()) == C, "ERR_PATHO_ARG",
-              "normalizeImagesU8: Expected " << C << " values for mean and std (one per channel) but received " << mean.size() << " and " << std.size());
+              "normalizeImagesU8: Expected " << C << " values for mean and std (one per channel) but received "
+                                             << mean.size() << " and " << std.size());
   for (float s : std) PATHO_CHECK(s > 0, "ERR_PATHO_ARG", "normalizeImagesU8: Expected std > 0 but received " << s);
   a.shape(y, "y", {px.dim(0), C, px.dim(1), px.dim(2)});
   if (y.numel() == 0) return;

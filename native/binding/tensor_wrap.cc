@@ -16,19 +16,14 @@ std::atomic<int64_t> TensorHandle::liveCount{0};
 std::atomic<int64_t> TensorHandle::liveBytes{0};
 
 void TensorHandle::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function f = DefineClass(env, "NativeTensor",
-                                 {InstanceAccessor<&TensorHandle::Shape>("shape"),
-                                  InstanceAccessor<&TensorHandle::DType>("dtype"),
-                                  InstanceAccessor<&TensorHandle::Layout>("layout"),
-                                  InstanceAccessor<&TensorHandle::Device>("device"),
-                                  InstanceAccessor<&TensorHandle::Numel>("numel"),
-                                  InstanceAccessor<&TensorHandle::Bytes>("bytes"),
-                                  InstanceAccessor<&TensorHandle::Disposed>("disposed"),
-                                  InstanceAccessor<&TensorHandle::IsView>("isView"),
-                                  InstanceMethod<&TensorHandle::Dispose>("dispose"),
-                                  InstanceMethod<&TensorHandle::Read>("read"),
-                                  InstanceMethod<&TensorHandle::Write>("write"),
-                                  InstanceMethod<&TensorHandle::View>("view")});
+  Napi::Function f = DefineClass(
+      env, "NativeTensor",
+      {InstanceAccessor<&TensorHandle::Shape>("shape"), InstanceAccessor<&TensorHandle::DType>("dtype"),
+       InstanceAccessor<&TensorHandle::Layout>("layout"), InstanceAccessor<&TensorHandle::Device>("device"),
+       InstanceAccessor<&TensorHandle::Numel>("numel"), InstanceAccessor<&TensorHandle::Bytes>("bytes"),
+       InstanceAccessor<&TensorHandle::Disposed>("disposed"), InstanceAccessor<&TensorHandle::IsView>("isView"),
+       InstanceMethod<&TensorHandle::Dispose>("dispose"), InstanceMethod<&TensorHandle::Read>("read"),
+       InstanceMethod<&TensorHandle::Write>("write"), InstanceMethod<&TensorHandle::View>("view")});
   ctor_ = new Napi::FunctionReference(Napi::Persistent(f));
   exports.Set("NativeTensor", f);
 }
@@ -57,7 +52,11 @@ bool TensorHandle::IsHandle(const Napi::Value& v) {
 }
 
 Tensor TensorHandle::FromValue(const Napi::Value& v, const char* op, const char* arg) {
-  if (!IsHandle(v)) PATHO_THROW("ERR_PATHO_ARG", op << ": Expected a NativeTensor for " << arg << " but received " << (v.IsNull() ? "null" : v.IsUndefined() ? "undefined" : "another value"));
+  if (!IsHandle(v))
+    PATHO_THROW("ERR_PATHO_ARG", op << ": Expected a NativeTensor for " << arg << " but received "
+                                    << (v.IsNull()        ? "null"
+                                        : v.IsUndefined() ? "undefined"
+                                                          : "another value"));
   TensorHandle* h = Napi::ObjectWrap<TensorHandle>::Unwrap(v.As<Napi::Object>());
   PATHO_CHECK(!h->disposed_, "ERR_PATHO_DISPOSED", op << ": " << arg << " was disposed");
   return h->tensor_;
@@ -79,14 +78,25 @@ void TensorHandle::Finalize(Napi::Env env) { release(env); }
 Napi::Value TensorHandle::Shape(const Napi::CallbackInfo& info) {
   auto arr = Napi::Array::New(info.Env());
   if (disposed_) return arr;
-  for (size_t i = 0; i < tensor_.shape().size(); i++) arr.Set(uint32_t(i), Napi::Number::New(info.Env(), double(tensor_.shape()[i])));
+  for (size_t i = 0; i < tensor_.shape().size(); i++)
+    arr.Set(uint32_t(i), Napi::Number::New(info.Env(), double(tensor_.shape()[i])));
   return arr;
 }
-Napi::Value TensorHandle::DType(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), dtypeName(tensor_.dtype())); }
-Napi::Value TensorHandle::Layout(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), layoutName(tensor_.layout())); }
-Napi::Value TensorHandle::Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), tensor_.device().str()); }
-Napi::Value TensorHandle::Numel(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.numel())); }
-Napi::Value TensorHandle::Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.bytes())); }
+Napi::Value TensorHandle::DType(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), dtypeName(tensor_.dtype()));
+}
+Napi::Value TensorHandle::Layout(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), layoutName(tensor_.layout()));
+}
+Napi::Value TensorHandle::Device(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), tensor_.device().str());
+}
+Napi::Value TensorHandle::Numel(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.numel()));
+}
+Napi::Value TensorHandle::Bytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), disposed_ ? 0 : double(tensor_.bytes()));
+}
 Napi::Value TensorHandle::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
 Napi::Value TensorHandle::IsView(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !owns_); }
 
@@ -118,8 +128,10 @@ float loadAsF32(const uint8_t* raw, DType dt, int64_t j) {
 std::vector<uint8_t> toNchwF32(const Tensor& t, const std::vector<uint8_t>& raw) {
   std::vector<uint8_t> out(size_t(t.numel()) * 4);
   float* o = reinterpret_cast<float*>(out.data());
-  if (t.nhwc()) forEachNchw(t, [&](int64_t i, int64_t j) { o[i] = loadAsF32(raw.data(), t.dtype(), j); });
-  else for (int64_t i = 0; i < t.numel(); i++) o[i] = loadAsF32(raw.data(), t.dtype(), i);
+  if (t.nhwc())
+    forEachNchw(t, [&](int64_t i, int64_t j) { o[i] = loadAsF32(raw.data(), t.dtype(), j); });
+  else
+    for (int64_t i = 0; i < t.numel(); i++) o[i] = loadAsF32(raw.data(), t.dtype(), i);
   return out;
 }
 
@@ -127,11 +139,15 @@ std::vector<uint8_t> toNchwF32(const Tensor& t, const std::vector<uint8_t>& raw)
 std::vector<uint8_t> fromNchwF32(const Tensor& t, const float* v) {
   std::vector<uint8_t> out(t.bytes());
   auto store = [&](int64_t j, float x) {
-    if (t.dtype() == DType::BF16) reinterpret_cast<bf16_t*>(out.data())[j] = f32ToBf16(x);
-    else reinterpret_cast<float*>(out.data())[j] = x;
+    if (t.dtype() == DType::BF16)
+      reinterpret_cast<bf16_t*>(out.data())[j] = f32ToBf16(x);
+    else
+      reinterpret_cast<float*>(out.data())[j] = x;
   };
-  if (t.nhwc()) forEachNchw(t, [&](int64_t i, int64_t j) { store(j, v[i]); });
-  else for (int64_t i = 0; i < t.numel(); i++) store(i, v[i]);
+  if (t.nhwc())
+    forEachNchw(t, [&](int64_t i, int64_t j) { store(j, v[i]); });
+  else
+    for (int64_t i = 0; i < t.numel(); i++) store(i, v[i]);
   return out;
 }
 
@@ -149,7 +165,8 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
       return d.Promise();
     }
     PATHO_CHECK(tensor_.dtype() == DType::F32 || tensor_.dtype() == DType::BF16 || tensor_.dtype() == DType::U8,
-                "ERR_PATHO_DTYPE", "read: Expected a float32, bfloat16 or uint8 tensor but received " << tensor_.describe());
+                "ERR_PATHO_DTYPE",
+                "read: Expected a float32, bfloat16 or uint8 tensor but received " << tensor_.describe());
     auto deferred = Napi::Promise::Deferred::New(env);
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                               "patho.read", 0, 1);
@@ -186,11 +203,14 @@ Napi::Value TensorHandle::Read(const Napi::CallbackInfo& info) {
         try {
           auto buf = Napi::ArrayBuffer::New(env, res->data.size());
           if (!res->data.empty()) std::memcpy(buf.Data(), res->data.data(), res->data.size());
-          if (t.dtype() != DType::U8) deferred.Resolve(Napi::Float32Array::New(env, size_t(t.numel()), buf, 0));
-          else deferred.Resolve(Napi::Uint8Array::New(env, size_t(t.numel()), buf, 0));
+          if (t.dtype() != DType::U8)
+            deferred.Resolve(Napi::Float32Array::New(env, size_t(t.numel()), buf, 0));
+          else
+            deferred.Resolve(Napi::Uint8Array::New(env, size_t(t.numel()), buf, 0));
         } catch (const Napi::Error& e) {
-          deferred.Reject(makeJsError(env, "ERR_PATHO_OOM", "read: JavaScript cannot hold " + t.describe() + " in one array: " +
-                                                                e.Message()).Value());
+          deferred.Reject(makeJsError(env, "ERR_PATHO_OOM",
+                                      "read: JavaScript cannot hold " + t.describe() + " in one array: " + e.Message())
+                              .Value());
         }
       });
       tsfn.Release();
@@ -208,12 +228,14 @@ Napi::Value TensorHandle::Write(const Napi::CallbackInfo& info) {
                 "write: Expected a Float32Array or Uint8Array for data");
     auto ta = info[0].As<Napi::TypedArray>();
     bool okType = (tensor_.dtype() != DType::U8 && ta.TypedArrayType() == napi_float32_array) ||
-                  (tensor_.dtype() == DType::U8 && (ta.TypedArrayType() == napi_uint8_array ||
-                                                    ta.TypedArrayType() == napi_uint8_clamped_array));
-    PATHO_CHECK(okType, "ERR_PATHO_DTYPE", "write: Expected a " << (tensor_.dtype() != DType::U8 ? "Float32Array" : "Uint8Array")
-                                                                << " for a " << tensor_.describe());
+                  (tensor_.dtype() == DType::U8 &&
+                   (ta.TypedArrayType() == napi_uint8_array || ta.TypedArrayType() == napi_uint8_clamped_array));
+    PATHO_CHECK(okType, "ERR_PATHO_DTYPE",
+                "write: Expected a " << (tensor_.dtype() != DType::U8 ? "Float32Array" : "Uint8Array") << " for a "
+                                     << tensor_.describe());
     PATHO_CHECK(ta.ElementLength() == size_t(tensor_.numel()), "ERR_PATHO_SHAPE",
-                "write: Expected " << tensor_.numel() << " elements for " << tensor_.describe() << " but received " << ta.ElementLength());
+                "write: Expected " << tensor_.numel() << " elements for " << tensor_.describe() << " but received "
+                                   << ta.ElementLength());
     const uint8_t* src = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
     std::shared_ptr<std::vector<uint8_t>> data;
     if (tensor_.dtype() == DType::BF16 || tensor_.nhwc()) {
@@ -234,7 +256,8 @@ Napi::Value TensorHandle::Write(const Napi::CallbackInfo& info) {
 Napi::Value TensorHandle::View(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     PATHO_CHECK(!disposed_, "ERR_PATHO_DISPOSED", "view: the tensor was disposed");
-    PATHO_CHECK(!tensor_.nhwc(), "ERR_PATHO_ARG", "view: Expected an NCHW tensor (views are flat slices) but received " << tensor_.describe());
+    PATHO_CHECK(!tensor_.nhwc(), "ERR_PATHO_ARG",
+                "view: Expected an NCHW tensor (views are flat slices) but received " << tensor_.describe());
     PATHO_CHECK(info.Length() >= 2, "ERR_PATHO_ARG", "view: Expected (offsetElements: number, shape: number[])");
     const int64_t off = dimArg(info[0], "view", "offsetElements");
     patho::Shape shape = shapeArg(info[1], "view", "shape");

@@ -44,7 +44,8 @@ class Communicator {
 };
 
 // Throws ERR_PATHO_COMM with the rank and the cause: "rank 1 of 2 (gloo): allReduce: <cause>".
-#define PATHO_COMM_THROW(comm, what, msg) \
-  PATHO_THROW("ERR_PATHO_COMM", "rank " << (comm).rank() << " of " << (comm).size() << " (" << (comm).kind() << "): " << what << ": " << msg)
+#define PATHO_COMM_THROW(comm, what, msg)                                                                    \
+  PATHO_THROW("ERR_PATHO_COMM", "rank " << (comm).rank() << " of " << (comm).size() << " (" << (comm).kind() \
+                                        << "): " << what << ": " << msg)
 
 }  // namespace patho

@@ -47,9 +47,10 @@ GlooComm::GlooComm(const GlooOptions& o) : rank_(o.rank), size_(o.size), device_
       ctx->connectFullMesh(store, dev);
     } catch (const Error& e) {
       // The store waits for each peer's address under the key "<prefix>/<rank>".
-      PATHO_COMM_THROW(*this, "rendezvous", e.what() << " (Gloo waits for each rank's address under '"
-                                                     << o.prefix << "/<rank>': that rank did not start, or failed "
-                                                     << "before connecting)");
+      PATHO_COMM_THROW(*this, "rendezvous",
+                       e.what() << " (Gloo waits for each rank's address under '" << o.prefix
+                                << "/<rank>': that rank did not start, or failed "
+                                << "before connecting)");
     }
     ctx->setTimeout(o.timeout);
     context_ = std::move(ctx);
@@ -63,8 +64,7 @@ void GlooComm::doAllReduce(const Tensor& t, ReduceOp op) {
   glooCall(*this, "allReduce", [&] {
     gloo::AllreduceOptions opts(context_);
     opts.setOutput(t.f32(), size_t(t.numel()));
-    opts.setReduceFunction(
-        static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
+    opts.setReduceFunction(static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<float>));
     opts.setTag(nextTag());
     opts.setTimeout(timeout_);
     gloo::allreduce(opts);

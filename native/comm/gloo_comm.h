@@ -16,12 +16,12 @@ namespace patho {
 
 struct GlooOptions {
   int rank = 0, size = 1;
-  std::string storeHost;       // rank 0's rendezvous store
+  std::string storeHost;  // rank 0's rendezvous store
   int storePort = 0;
-  std::string prefix;          // namespaces this communicator's keys in the store
+  std::string prefix;                        // namespaces this communicator's keys in the store
   std::chrono::milliseconds timeout{60000};  // rendezvous and every collective
-  std::string bindHost;        // address this rank listens on for its peers ("" = this host's name)
-  Device device;               // whose queue runs the collectives (a CPU device)
+  std::string bindHost;                      // address this rank listens on for its peers ("" = this host's name)
+  Device device;                             // whose queue runs the collectives (a CPU device)
 };
 
 class GlooComm : public CpuComm {

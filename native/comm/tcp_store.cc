@@ -80,8 +80,9 @@ TcpStore::TcpStore(std::string host, int port, std::string prefix, std::chrono::
     if (Clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  PATHO_THROW("ERR_PATHO_COMM", "could not connect to the rendezvous store at " << where() << " within "
-                                    << timeout_.count() << " ms (" << why << "); is rank 0 running and "
+  PATHO_THROW("ERR_PATHO_COMM", "could not connect to the rendezvous store at "
+                                    << where() << " within " << timeout_.count() << " ms (" << why
+                                    << "); is rank 0 running and "
                                     << "PATHO_MASTER_ADDR/PATHO_MASTER_PORT right?");
 }
 
@@ -99,7 +100,8 @@ void TcpStore::sendAll(const char* p, size_t n, Clock::time_point deadline) {
     if (pr < 0 && errno == EINTR) continue;
     ssize_t w = send(fd_, p, n, MSG_NOSIGNAL);
     if (w < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (w <= 0) PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << ": send failed (" << std::strerror(errno) << ")");
+    if (w <= 0)
+      PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << ": send failed (" << std::strerror(errno) << ")");
     p += w;
     n -= size_t(w);
   }
@@ -113,8 +115,11 @@ void TcpStore::recvAll(char* p, size_t n, Clock::time_point deadline) {
     if (pr < 0 && errno == EINTR) continue;
     ssize_t r = recv(fd_, p, n, 0);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (r == 0) PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << " closed the connection (rank 0 exited?)");
-    if (r < 0) PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << ": receive failed (" << std::strerror(errno) << ")");
+    if (r == 0)
+      PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << " closed the connection (rank 0 exited?)");
+    if (r < 0)
+      PATHO_THROW("ERR_PATHO_COMM",
+                  "rendezvous store " << where() << ": receive failed (" << std::strerror(errno) << ")");
     p += r;
     n -= size_t(r);
   }
@@ -138,10 +143,11 @@ std::vector<char> TcpStore::request(char op, const std::string& key, const std::
   if (!payload.empty()) recvAll(payload.data(), payload.size(), deadline);
   if (head[0] == 1) {
     PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << ": key '" << full << "' was not set within "
-                                      << wait.count() << " ms");
+                                                      << wait.count() << " ms");
   }
   if (head[0] != 0) {
-    PATHO_THROW("ERR_PATHO_COMM", "rendezvous store " << where() << ": " << std::string(payload.begin(), payload.end()));
+    PATHO_THROW("ERR_PATHO_COMM",
+                "rendezvous store " << where() << ": " << std::string(payload.begin(), payload.end()));
   }
   return payload;
 }

@@ -13,10 +13,10 @@
 namespace patho {
 
 struct MemoryStats {
-  int64_t current = 0;   // bytes handed out and not yet returned
-  int64_t peak = 0;      // high-water mark of current
-  int64_t cached = 0;    // bytes held in free lists
-  int64_t reserved = 0;  // bytes obtained from the system (current + cached)
+  int64_t current = 0;      // bytes handed out and not yet returned
+  int64_t peak = 0;         // high-water mark of current
+  int64_t cached = 0;       // bytes held in free lists
+  int64_t reserved = 0;     // bytes obtained from the system (current + cached)
   int64_t allocations = 0;  // number of live blocks
 };
 

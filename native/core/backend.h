@@ -55,8 +55,8 @@ class Backend {
   // so these are flat loops over the storage) ----
   virtual void fill(const Tensor& y, float value) = 0;
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
-  virtual void scale(const Tensor& y, float alpha) = 0;                   // y *= alpha
-  virtual void axpy(const Tensor& y, const Tensor& x, float alpha) = 0;   // y += alpha * x
+  virtual void scale(const Tensor& y, float alpha) = 0;                  // y *= alpha
+  virtual void axpy(const Tensor& y, const Tensor& x, float alpha) = 0;  // y += alpha * x
   // out[0] = sum(x*x) (out is float32[1]).
   virtual void sumSquares(const Tensor& x, const Tensor& out) = 0;
   // dst = src converted: same logical shape; dtype float32 <-> bfloat16 (round to nearest even)
@@ -80,9 +80,8 @@ class Backend {
   // Training: batch statistics; saveMean = mean, saveInvStd = 1/sqrt(biased var + eps);
   // runningMean = (1-m)*runningMean + m*mean; runningVar = (1-m)*runningVar + m*unbiasedVar (PyTorch).
   virtual void batchNormForwardTraining(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                        const Tensor& runningMean, const Tensor& runningVar, float momentum,
-                                        float eps, const Tensor& y, const Tensor& saveMean,
-                                        const Tensor& saveInvStd) = 0;
+                                        const Tensor& runningMean, const Tensor& runningVar, float momentum, float eps,
+                                        const Tensor& y, const Tensor& saveMean, const Tensor& saveInvStd) = 0;
   virtual void batchNormForwardInference(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                          const Tensor& runningMean, const Tensor& runningVar, float eps,
                                          const Tensor& y) = 0;
@@ -117,13 +116,13 @@ class Backend {
   virtual void bceJaccardForward(const Tensor& logits, const Tensor& target, float jaccardWeight, float eps,
                                  const Tensor& loss, const Tensor& stats) = 0;
   // dlogits = dloss[0] * d(loss)/d(logits), using stats from the forward.
-  virtual void bceJaccardBackward(const Tensor& logits, const Tensor& target, const Tensor& stats,
-                                  const Tensor& dloss, float jaccardWeight, float eps, const Tensor& dlogits) = 0;
+  virtual void bceJaccardBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss,
+                                  float jaccardWeight, float eps, const Tensor& dlogits) = 0;
   // Soft Dice loss: loss = 1 - (2*sum(p*y) + eps) / (sum p + sum y + eps); stats as above.
   virtual void diceLossForward(const Tensor& logits, const Tensor& target, float eps, const Tensor& loss,
                                const Tensor& stats) = 0;
-  virtual void diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& stats,
-                                const Tensor& dloss, float eps, const Tensor& dlogits) = 0;
+  virtual void diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss,
+                                float eps, const Tensor& dlogits) = 0;
 
   // ---- metrics: prob, target [N,1,H,W]; thresholds float32[T]; counts float32[N,T,3] receives per
   // image and threshold {sum(pred*y), sum(pred), sum(y)} with pred = prob > threshold. ----
@@ -158,8 +157,7 @@ class Backend {
   virtual void labelsU8ToFloat(const Tensor& masks, const Tensor& y) = 0;
 
   // ---- optimizers: one fused update over a contiguous arena (params, grads, state same numel) ----
-  virtual void sgdUpdate(const Tensor& params, const Tensor& grads, const Tensor& momentumBuf,
-                         const SgdParams& p) = 0;
+  virtual void sgdUpdate(const Tensor& params, const Tensor& grads, const Tensor& momentumBuf, const SgdParams& p) = 0;
   virtual void adamUpdate(const Tensor& params, const Tensor& grads, const Tensor& m, const Tensor& v,
                           const AdamParams& p) = 0;
   // grads *= min(1, maxNorm / (sqrt(sum grads^2) + 1e-6)); normOut float32[1] receives the norm
@@ -168,8 +166,8 @@ class Backend {
 
   // ---- batch upload: pixels uint8 [N,H,W,C] (already on this device, e.g. via copyFromHost)
   // -> y float32 [N,C,H,W] with y = (pixel/255 - mean[c]) / std[c]; mean/std are host values. ----
-  virtual void normalizeImagesU8(const Tensor& pixels, const std::vector<float>& mean,
-                                 const std::vector<float>& std, const Tensor& y) = 0;
+  virtual void normalizeImagesU8(const Tensor& pixels, const std::vector<float>& mean, const std::vector<float>& std,
+                                 const Tensor& y) = 0;
   // masks uint8 [N,H,W] -> y float32 [N,1,H,W], 1 where mask > 0 else 0.
   virtual void masksU8ToFloat(const Tensor& masks, const Tensor& y) = 0;
 };

@@ -21,7 +21,7 @@ inline bf16_t f32ToBf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
   const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;  // round to nearest, ties to even
-  const uint32_t quietNan = (u >> 16) | 0x40u;                       // NaN stays (quiet) NaN
+  const uint32_t quietNan = (u >> 16) | 0x40u;                      // NaN stays (quiet) NaN
   return bf16_t((u & 0x7fffffffu) > 0x7f800000u ? quietNan : rounded);
 }
 

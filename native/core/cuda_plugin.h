@@ -44,6 +44,6 @@ typedef patho::Communicator* (*patho_nccl_create_comm_fn)(const char* id, size_t
                                                           patho::Backend* backend, char* err, size_t errLen);
 // ncclCommInitAll: one communicator per backend (all GPUs of this process), rank i = backends[i].
 // Fills out[n]; returns 0, or -1 with a message in err.
-typedef int (*patho_nccl_create_comms_fn)(int n, patho::Backend* const* backends, patho::Communicator** out,
-                                          char* err, size_t errLen);
+typedef int (*patho_nccl_create_comms_fn)(int n, patho::Backend* const* backends, patho::Communicator** out, char* err,
+                                          size_t errLen);
 }

@@ -24,13 +24,20 @@ struct Device {
       kind = s.substr(0, colon);
       idx = s.substr(colon + 1);
     }
-    if (kind == "cpu") d.kind = Kind::CPU;
-    else if (kind == "cuda") d.kind = Kind::CUDA;
-    else PATHO_THROW("ERR_PATHO_DEVICE", "Expected a device like 'cpu', 'cpu:1' or 'cuda:0' but received '" << s << "'");
+    if (kind == "cpu")
+      d.kind = Kind::CPU;
+    else if (kind == "cuda")
+      d.kind = Kind::CUDA;
+    else
+      PATHO_THROW("ERR_PATHO_DEVICE", "Expected a device like 'cpu', 'cpu:1' or 'cuda:0' but received '" << s << "'");
     if (!idx.empty()) {
       size_t used = 0;
       int v = -1;
-      try { v = std::stoi(idx, &used); } catch (...) { used = 0; }
+      try {
+        v = std::stoi(idx, &used);
+      } catch (...) {
+        used = 0;
+      }
       PATHO_CHECK(used == idx.size() && v >= 0 && v < 1024, "ERR_PATHO_DEVICE",
                   "Expected a device index >= 0 in '" << s << "'");
       d.index = v;

@@ -14,18 +14,24 @@ enum class DType { F32 = 0, BF16 = 1, U8 = 3 };
 
 inline size_t dtypeSize(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::BF16: return 2;
-    case DType::U8: return 1;
+    case DType::F32:
+      return 4;
+    case DType::BF16:
+      return 2;
+    case DType::U8:
+      return 1;
   }
   return 0;
 }
 
 inline const char* dtypeName(DType t) {
   switch (t) {
-    case DType::F32: return "float32";
-    case DType::BF16: return "bfloat16";
-    case DType::U8: return "uint8";
+    case DType::F32:
+      return "float32";
+    case DType::BF16:
+      return "bfloat16";
+    case DType::U8:
+      return "uint8";
   }
   return "?";
 }

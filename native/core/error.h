@@ -24,8 +24,8 @@ class Error : public std::runtime_error {
     throw ::patho::Error((code), patho_os_.str()); \
   } while (0)
 
-#define PATHO_CHECK(cond, code, msg) \
-  do {                               \
+#define PATHO_CHECK(cond, code, msg)     \
+  do {                                   \
     if (!(cond)) PATHO_THROW(code, msg); \
   } while (0)
 

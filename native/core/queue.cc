@@ -8,7 +8,9 @@
 
 namespace patho {
 
-ExecQueue::ExecQueue(std::string name) : name_(std::move(name)) { worker_ = std::thread([this] { run(); }); }
+ExecQueue::ExecQueue(std::string name) : name_(std::move(name)) {
+  worker_ = std::thread([this] { run(); });
+}
 
 ExecQueue::~ExecQueue() {
   {

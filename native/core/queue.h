@@ -48,7 +48,7 @@ class ExecQueue {
   std::deque<Task> tasks_;
   bool stop_ = false;
   bool abandon_ = false;
-  bool exited_ = false;           // the worker has left its loop
+  bool exited_ = false;  // the worker has left its loop
   std::condition_variable doneCv_;
   QueueError error_;  // touched by the worker only
   std::thread worker_;

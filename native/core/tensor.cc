@@ -25,8 +25,9 @@ size_t checkedBytes(const Shape& s, size_t elemSize, const std::string& what) {
   int64_t product = 1;  // of the non-zero dims
   bool zero = false;
   for (size_t i = 0; i < s.size(); i++) {
-    PATHO_CHECK(s[i] >= 0 && s[i] <= kMaxDim, "ERR_PATHO_SHAPE",
-                what << ": Expected dimensions in [0, 2^53] but received " << shapeStr(s) << " (dimension " << i << ")");
+    PATHO_CHECK(
+        s[i] >= 0 && s[i] <= kMaxDim, "ERR_PATHO_SHAPE",
+        what << ": Expected dimensions in [0, 2^53] but received " << shapeStr(s) << " (dimension " << i << ")");
     if (s[i] == 0) {
       zero = true;
       continue;

@@ -34,7 +34,9 @@ size_t checkedBytes(const Shape& s, size_t elemSize, const std::string& what);
 
 class Storage {
  public:
-  Storage(CachingAllocator* alloc, size_t bytes) : alloc_(alloc), bytes_(bytes) { ptr_ = alloc_->allocate(bytes, &granted_); }
+  Storage(CachingAllocator* alloc, size_t bytes) : alloc_(alloc), bytes_(bytes) {
+    ptr_ = alloc_->allocate(bytes, &granted_);
+  }
   ~Storage() { alloc_->deallocate(ptr_, granted_); }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -53,7 +55,11 @@ class Tensor {
   Tensor() = default;
   Tensor(Shape shape, DType dtype, Device device, std::shared_ptr<Storage> storage, size_t offsetBytes = 0,
          Layout layout = Layout::NCHW)
-      : shape_(std::move(shape)), dtype_(dtype), device_(device), storage_(std::move(storage)), offset_(offsetBytes),
+      : shape_(std::move(shape)),
+        dtype_(dtype),
+        device_(device),
+        storage_(std::move(storage)),
+        offset_(offsetBytes),
         layout_(layout) {}
 
   bool defined() const { return storage_ != nullptr; }
@@ -70,7 +76,10 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return storage_; }
 
   void* raw() const { return static_cast<char*>(storage_->ptr()) + offset_; }
-  template <typename T> T* data() const { return reinterpret_cast<T*>(raw()); }
+  template <typename T>
+  T* data() const {
+    return reinterpret_cast<T*>(raw());
+  }
   float* f32() const { return data<float>(); }
 
   std::string describe() const;  // "float32[2,3,4,4] on cpu:0", "bfloat16[2,3,4,4] nhwc on cuda:0"

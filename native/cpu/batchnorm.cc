@@ -91,7 +91,7 @@ constexpr int64_t kChunk = 64 * kBlock;
 template <class Isa, bool Grad, class T>
 void nhwcSums(const Layout& L, const T* x, const T* dy, const float* k, double* s1, double* s2) {
   const int64_t C = L.c, P = L.plane, chunks = (P + kChunk - 1) / kChunk, items = L.n * chunks;
-  std::vector<double> part(size_t(items) * 2 * C);                     // per item: C sums, C sums
+  std::vector<double> part(size_t(items) * 2 * C);                   // per item: C sums, C sums
   std::vector<float> blocks(size_t(omp_get_max_threads()) * 2 * C);  // per thread: one block's
 #pragma omp parallel if (L.planes() * L.plane >= kParallelMin)
   {
@@ -170,7 +170,7 @@ void nhwcBackward(const Layout& L, const T* x, const T* dy, const float* mu, con
 }
 
 // Both copies of the NHWC loops (elem.h) for both dtypes.
-#define PATHO_BN_NHWC(Isa, T)                                                                                    \
+#define PATHO_BN_NHWC(Isa, T)                                                                                     \
   template void nhwcSums<Isa, false, T>(const Layout&, const T*, const T*, const float*, double*, double*);       \
   template void nhwcSums<Isa, true, T>(const Layout&, const T*, const T*, const float*, double*, double*);        \
   template void nhwcAffine<Isa, T>(const Layout&, const T*, const float*, const float*, const float*, T*);        \
@@ -190,7 +190,8 @@ void shiftedSumsAll(const Layout& L, const Tensor& xt, const std::vector<float>&
   if (xt.nhwc()) {
     onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
       using T = typename decltype(elem)::type;
-      nhwcSums<decltype(isa), false>(L, xt.data<T>(), static_cast<const T*>(nullptr), shift.data(), s1.data(), s2.data());
+      nhwcSums<decltype(isa), false>(L, xt.data<T>(), static_cast<const T*>(nullptr), shift.data(), s1.data(),
+                                     s2.data());
     });
     return;
   }

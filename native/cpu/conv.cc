@@ -86,7 +86,9 @@ struct Dims {
   memory::dims pad() const { return {r / 2, r / 2}; }
 };
 
-memory::desc userAct(const Dims& d, const memory::dims& m) { return memory::desc(m, d.type, d.nhwc ? tag::nhwc : tag::nchw); }
+memory::desc userAct(const Dims& d, const memory::dims& m) {
+  return memory::desc(m, d.type, d.nhwc ? tag::nhwc : tag::nchw);
+}
 memory::desc userWei(const Dims& d) { return memory::desc(d.wei(), d.type, d.nhwc ? tag::ohwi : tag::oihw); }
 memory::desc anyDesc(const Dims& d, const memory::dims& m) { return memory::desc(m, d.type, tag::any); }
 
@@ -121,8 +123,8 @@ Descs descsFor(const Dims& d, ConvCache::Layout layout) {
           asUser ? userAct(d, d.dst()) : anyDesc(d, d.dst())};
 }
 
-dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias, ConvCache::Layout layout,
-                                                    const dnnl::primitive_attr& attr,
+dnnl::convolution_forward::primitive_desc forwardPd(DnnlContext& ctx, const Dims& d, bool bias,
+                                                    ConvCache::Layout layout, const dnnl::primitive_attr& attr,
                                                     dnnl::prop_kind prop = dnnl::prop_kind::forward_training) {
   auto [src, wei, dst] = descsFor(d, layout);
   auto bia = bias ? memory::desc({d.k}, dt::f32, tag::x) : memory::desc();
@@ -228,7 +230,8 @@ bool stagedBf16(DnnlContext& ctx, Kind kind, const Dims& d, bool bias) {
 
 // float32 copies of bf16 tensors in their own layout, from the backend's allocator.
 Staging f32Staging(DnnlContext& ctx) {
-  return Staging(ctx.alloc, [&ctx]() -> DnnlContext& { return ctx; }, true);
+  return Staging(
+      ctx.alloc, [&ctx]() -> DnnlContext& { return ctx; }, true);
 }
 
 // conv2dForward and conv2dInference: the same primitive but for its kind.
@@ -243,8 +246,8 @@ void forward(DnnlContext& ctx, Kind kind, const Tensor& x, const Tensor& w, cons
   memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
   memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
   memory dst = output(ctx, p.c, y.raw(), ctx.scratch[2]);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst},
-                                       {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
   if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory({{b.dim(0)}, dt::f32, tag::x}, ctx.engine, b.raw()));
   p.prim.execute(ctx.stream, args);
   finish(ctx, p.c, dst, y.raw());
@@ -273,7 +276,9 @@ void conv2dBackwardData(DnnlContext& ctx, const Tensor& dy, const Tensor& w, con
     memory diffDst = input(ctx, p.a, dy.raw(), ctx.scratch[0]);
     memory wei = input(ctx, p.b, w.raw(), ctx.scratch[1]);
     memory diffSrc = output(ctx, p.c, dx.raw(), ctx.scratch[2]);
-    p.prim.execute(ctx.stream, {{DNNL_ARG_DIFF_DST, diffDst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, diffSrc},
+    p.prim.execute(ctx.stream, {{DNNL_ARG_DIFF_DST, diffDst},
+                                {DNNL_ARG_WEIGHTS, wei},
+                                {DNNL_ARG_DIFF_SRC, diffSrc},
                                 {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}});
     finish(ctx, p.c, diffSrc, dx.raw());
     ctx.stream.wait();
@@ -292,10 +297,11 @@ void conv2dBackwardFilter(DnnlContext& ctx, const Tensor& x, const Tensor& dy, c
     memory src = input(ctx, p.a, x.raw(), ctx.scratch[0]);
     memory diffDst = input(ctx, p.b, dy.raw(), ctx.scratch[1]);
     memory diffWei = output(ctx, p.c, dw.raw(), ctx.scratch[2]);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diffDst},
-                                         {DNNL_ARG_DIFF_WEIGHTS, diffWei}, {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
-    if (db.defined())
-      args.emplace(DNNL_ARG_DIFF_BIAS, memory({{db.dim(0)}, dt::f32, tag::x}, ctx.engine, db.raw()));
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
+                                         {DNNL_ARG_DIFF_DST, diffDst},
+                                         {DNNL_ARG_DIFF_WEIGHTS, diffWei},
+                                         {DNNL_ARG_SCRATCHPAD, scratchpad(ctx, p)}};
+    if (db.defined()) args.emplace(DNNL_ARG_DIFF_BIAS, memory({{db.dim(0)}, dt::f32, tag::x}, ctx.engine, db.raw()));
     p.prim.execute(ctx.stream, args);
     finish(ctx, p.c, diffWei, dw.raw());
     ctx.stream.wait();

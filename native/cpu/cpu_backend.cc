@@ -63,7 +63,9 @@ class CpuBackend final : public Backend {
   void copy(const Tensor& dst, const Tensor& src) override { cpu::copy(dst, src); }
   void scale(const Tensor& y, float a) override { cpu::scale(y, a); }
   void axpy(const Tensor& y, const Tensor& x, float a) override { cpu::axpy(y, x, a); }
-  void sumSquares(const Tensor& x, const Tensor& out) override { out.f32()[0] = float(cpu::sumSquares(x.f32(), x.numel())); }
+  void sumSquares(const Tensor& x, const Tensor& out) override {
+    out.f32()[0] = float(cpu::sumSquares(x.f32(), x.numel()));
+  }
   void convert(const Tensor& src, const Tensor& dst) override { cpu::convert(ctx(), src, dst); }
 
   void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) override {
@@ -99,7 +101,9 @@ class CpuBackend final : public Backend {
     s.finish();
   }
   void reluForward(const Tensor& x, const Tensor& y) override { cpu::reluForward(ctx(), x, y); }
-  void reluBackward(const Tensor& y, const Tensor& dy, const Tensor& dx) override { cpu::reluBackward(ctx(), y, dy, dx); }
+  void reluBackward(const Tensor& y, const Tensor& dy, const Tensor& dx) override {
+    cpu::reluBackward(ctx(), y, dy, dx);
+  }
   void sigmoidForward(const Tensor& x, const Tensor& y) override { cpu::sigmoidForward(ctx(), x, y); }
   void maxPool2dForward(const Tensor& x, const Tensor& y) override {
     cpu::Staging s = staging();
@@ -132,7 +136,8 @@ class CpuBackend final : public Backend {
                           float eps, const Tensor& dlg) override {
     cpu::bceJaccardBackward(lg, tg, stats, dloss, w, eps, dlg);
   }
-  void diceLossForward(const Tensor& lg, const Tensor& tg, float eps, const Tensor& loss, const Tensor& stats) override {
+  void diceLossForward(const Tensor& lg, const Tensor& tg, float eps, const Tensor& loss,
+                       const Tensor& stats) override {
     cpu::diceLossForward(lg, tg, eps, loss, stats);
   }
   void diceLossBackward(const Tensor& lg, const Tensor& tg, const Tensor& stats, const Tensor& dloss, float eps,
@@ -182,7 +187,9 @@ class CpuBackend final : public Backend {
     if (!ctx_) ctx_ = std::make_unique<cpu::DnnlContext>(alloc_);
     return *ctx_;
   }
-  cpu::Staging staging() { return cpu::Staging(alloc_, [this]() -> cpu::DnnlContext& { return ctx(); }); }
+  cpu::Staging staging() {
+    return cpu::Staging(alloc_, [this]() -> cpu::DnnlContext& { return ctx(); });
+  }
 
   int index_;
   CachingAllocator alloc_;
@@ -200,15 +207,24 @@ std::string oneDnnVersion() {
 
 std::string oneDnnIsa() {
   switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    default: return "other";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    default:
+      return "other";
   }
 }
 

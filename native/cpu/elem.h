@@ -26,7 +26,7 @@ struct Generic {};
 struct Avx512 {};
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define PATHO_AVX512_BEGIN                                            \
+#define PATHO_AVX512_BEGIN                                                                  \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512dq\")") \
       _Pragma("GCC optimize(\"fp-contract=off\")")
 #define PATHO_AVX512_END _Pragma("GCC pop_options")

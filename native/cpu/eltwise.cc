@@ -22,7 +22,8 @@ void forward(DnnlContext& ctx, dnnl::algorithm alg, const Tensor& x, const Tenso
   auto md = flat(x);
   dnnl::eltwise_forward::desc desc(dnnl::prop_kind::forward_inference, alg, md, 0.f, 0.f);
   dnnl::eltwise_forward prim(dnnl::eltwise_forward::primitive_desc(desc, ctx.engine));
-  prim.execute(ctx.stream, {{DNNL_ARG_SRC, memory(md, ctx.engine, x.raw())}, {DNNL_ARG_DST, memory(md, ctx.engine, y.raw())}});
+  prim.execute(ctx.stream,
+               {{DNNL_ARG_SRC, memory(md, ctx.engine, x.raw())}, {DNNL_ARG_DST, memory(md, ctx.engine, y.raw())}});
   ctx.stream.wait();
 }
 
@@ -47,7 +48,8 @@ bool stagedBf16(DnnlContext& ctx, DType dt) {
 
 // float32 copies in the tensors' own layout (the flat view stays the same), from the backend's allocator.
 Staging f32Staging(DnnlContext& ctx) {
-  return Staging(ctx.alloc, [&ctx]() -> DnnlContext& { return ctx; }, true);
+  return Staging(
+      ctx.alloc, [&ctx]() -> DnnlContext& { return ctx; }, true);
 }
 
 void forwardOrStaged(DnnlContext& ctx, dnnl::algorithm alg, const Tensor& x, const Tensor& y) {

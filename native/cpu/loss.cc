@@ -91,9 +91,8 @@ void diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& 
   const float* st = stats.f32();
   const double g = dloss.f32()[0];
   const double num = 2.0 * st[1] + eps, den = double(st[2]) + double(st[3]) + eps;
-  elementGrad(logits, target, dlogits, [=](double p, double y) {
-    return -g * (2.0 * y * den - num) / (den * den) * p * (1 - p);
-  });
+  elementGrad(logits, target, dlogits,
+              [=](double p, double y) { return -g * (2.0 * y * den - num) / (den * den) * p * (1 - p); });
 }
 
 }  // namespace cpu

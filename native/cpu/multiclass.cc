@@ -71,8 +71,8 @@ void classStats(const Tensor& logits, const Tensor& labels, const Tensor& weight
       const double wc = w ? double(w[c]) : 1.0;
       s[0] += wc * (lse[i - i0] - double(xn[c * HW + i]));
       s[1] += wc;
-      s[2 + 3 * c] += pn[c * HW + i];  // I_c
-      s[4 + 3 * c] += 1.0;             // Y_c
+      s[2 + 3 * c] += pn[c * HW + i];                                  // I_c
+      s[4 + 3 * c] += 1.0;                                             // Y_c
       for (int64_t k = 0; k < K; k++) s[3 + 3 * k] += pn[k * HW + i];  // P_k
     }
   }

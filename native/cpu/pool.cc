@@ -1,7 +1,7 @@
 // 2x2 max pooling, stride 2 (own loops: the window is tiny and the layout plain), on float32 NCHW
 // planes or on NHWC pixels (float32 or bfloat16, vectorised over the channels, AVX-512 copies:
-// elem.h; CpuBackend stages bf16 NCHW). Backward sends each gradient to the first maximum of its window in row-major order,
-// as PyTorch, by the same per-element rule in both layouts.
+// elem.h; CpuBackend stages bf16 NCHW). Backward sends each gradient to the first maximum of its window in row-major
+// order, as PyTorch, by the same per-element rule in both layouts.
 #include <omp.h>
 
 #include <vector>
@@ -68,8 +68,8 @@ void nhwcBackward(const T* x, const T* dy, T* dx, int64_t N, int64_t C, int64_t 
 }
 
 // Both copies of the NHWC loops (elem.h) for both dtypes.
-#define PATHO_POOL_NHWC(Isa, T)                                                                    \
-  template void nhwcForward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);             \
+#define PATHO_POOL_NHWC(Isa, T)                                                        \
+  template void nhwcForward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t); \
   template void nhwcBackward<Isa, T>(const T*, const T*, T*, int64_t, int64_t, int64_t, int64_t);
 PATHO_POOL_NHWC(Generic, float)
 PATHO_POOL_NHWC(Generic, bf16_t)
@@ -118,7 +118,8 @@ void maxPool2dBackward(const Tensor& xt, const Tensor& yt, const Tensor& dyt, co
   if (xt.nhwc()) {
     onIsaAndElem(xt.dtype(), [&](auto isa, auto elem) {
       using T = typename decltype(elem)::type;
-      nhwcBackward<decltype(isa)>(xt.data<T>(), dyt.data<T>(), dxt.data<T>(), xt.dim(0), xt.dim(1), xt.dim(2), xt.dim(3));
+      nhwcBackward<decltype(isa)>(xt.data<T>(), dyt.data<T>(), dxt.data<T>(), xt.dim(0), xt.dim(1), xt.dim(2),
+                                  xt.dim(3));
     });
     return;
   }

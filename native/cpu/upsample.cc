@@ -37,7 +37,8 @@ inline void downRow(const float* g, int64_t n, float* in) {
     return;
   }
   in[0] = g[0] + 0.75f * g[1] + 0.25f * g[2];
-  for (int64_t i = 1; i < n - 1; i++) in[i] = 0.25f * g[2 * i - 1] + 0.75f * (g[2 * i] + g[2 * i + 1]) + 0.25f * g[2 * i + 2];
+  for (int64_t i = 1; i < n - 1; i++)
+    in[i] = 0.25f * g[2 * i - 1] + 0.75f * (g[2 * i] + g[2 * i + 1]) + 0.25f * g[2 * i + 2];
   in[n - 1] = 0.25f * g[2 * n - 3] + 0.75f * g[2 * n - 2] + g[2 * n - 1];
 }
 
@@ -79,7 +80,8 @@ void downRowC(const float* g, int64_t n, int64_t C, T* in) {
     const float* gm = g + (2 * i - 1) * C;
     T* o = in + i * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; c++) st(o + c, 0.25f * gm[c] + 0.75f * (gm[C + c] + gm[2 * C + c]) + 0.25f * gm[3 * C + c]);
+    for (int64_t c = 0; c < C; c++)
+      st(o + c, 0.25f * gm[c] + 0.75f * (gm[C + c] + gm[2 * C + c]) + 0.25f * gm[3 * C + c]);
   }
   const float* ge = g + (2 * n - 3) * C;
 #pragma omp simd
@@ -159,12 +161,12 @@ void nhwcBackward(const T* dy, T* dx, int64_t N, int64_t C, int64_t H, int64_t W
 
 // Both copies of the NHWC loops (elem.h) for both dtypes; the row helpers are instantiated
 // with them so that the AVX-512 ones are compiled for it too.
-#define PATHO_UP_NHWC(Isa, T)                                                                     \
-  template void upRowC<Isa, T>(const T*, int64_t, int64_t, float*);                              \
-  template void downRowC<Isa, T>(const float*, int64_t, int64_t, T*);                            \
-  template void storeRow<Isa, T>(const float*, T*, int64_t);                                     \
-  template void mixStore<Isa, T>(const float*, const float*, float, float, T*, int64_t);         \
-  template void nhwcForward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);            \
+#define PATHO_UP_NHWC(Isa, T)                                                            \
+  template void upRowC<Isa, T>(const T*, int64_t, int64_t, float*);                      \
+  template void downRowC<Isa, T>(const float*, int64_t, int64_t, T*);                    \
+  template void storeRow<Isa, T>(const float*, T*, int64_t);                             \
+  template void mixStore<Isa, T>(const float*, const float*, float, float, T*, int64_t); \
+  template void nhwcForward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);   \
   template void nhwcBackward<Isa, T>(const T*, T*, int64_t, int64_t, int64_t, int64_t);
 PATHO_UP_NHWC(Generic, float)
 PATHO_UP_NHWC(Generic, bf16_t)

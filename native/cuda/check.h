@@ -13,7 +13,8 @@ namespace cuda_check {
 // Keeps only the file name so messages stay short ("cudnn_conv.cc:42").
 inline const char* baseName(const char* path) {
   const char* b = path;
-  for (const char* p = path; *p; p++) if (*p == '/') b = p + 1;
+  for (const char* p = path; *p; p++)
+    if (*p == '/') b = p + 1;
   return b;
 }
 
@@ -34,23 +35,23 @@ inline const char* baseName(const char* path) {
 }  // namespace cuda_check
 }  // namespace patho
 
-#define CHECK_CUDA(expr)                                                                  \
-  do {                                                                                    \
-    cudaError_t patho_e_ = (expr);                                                        \
+#define CHECK_CUDA(expr)                                                                              \
+  do {                                                                                                \
+    cudaError_t patho_e_ = (expr);                                                                    \
     if (patho_e_ != cudaSuccess) ::patho::cuda_check::throwCuda(patho_e_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-#define CHECK_CUDNN(expr)                                                                 \
-  do {                                                                                    \
-    cudnnStatus_t patho_s_ = (expr);                                                      \
+#define CHECK_CUDNN(expr)                                                                                       \
+  do {                                                                                                          \
+    cudnnStatus_t patho_s_ = (expr);                                                                            \
     if (patho_s_ != CUDNN_STATUS_SUCCESS) ::patho::cuda_check::throwCudnn(patho_s_, #expr, __FILE__, __LINE__); \
   } while (0)
 
 // After every kernel launch: catches bad launch configurations at once (asynchronous faults
 // surface at the next synchronizing call, which is checked too).
-#define CHECK_LAUNCH(kernelName)                                                          \
-  do {                                                                                    \
-    cudaError_t patho_e_ = cudaGetLastError();                                            \
-    if (patho_e_ != cudaSuccess)                                                          \
+#define CHECK_LAUNCH(kernelName)                                                             \
+  do {                                                                                       \
+    cudaError_t patho_e_ = cudaGetLastError();                                               \
+    if (patho_e_ != cudaSuccess)                                                             \
       ::patho::cuda_check::throwCuda(patho_e_, "launch of " kernelName, __FILE__, __LINE__); \
   } while (0)

@@ -40,8 +40,10 @@ class NcclComm final : public Communicator {
     if (stream_ && cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
     guard_.abort("destroyed", [&] {
       ncclResult_t async = ncclSuccess;
-      if (api_.commGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess) api_.commAbort(comm_);
-      else api_.commDestroy(comm_);
+      if (api_.commGetAsyncError(comm_, &async) != ncclSuccess || async != ncclSuccess)
+        api_.commAbort(comm_);
+      else
+        api_.commDestroy(comm_);
     });
     if (ready_) cudaEventDestroy(ready_);
     if (done_) cudaEventDestroy(done_);
@@ -144,7 +146,8 @@ class NcclComm final : public Communicator {
   void checkAsyncLocked() {
     ncclResult_t async = ncclSuccess;
     CHECK_NCCL(api_, api_.commGetAsyncError(comm_, &async));
-    if (async != ncclSuccess && async != ncclInProgress) throwNccl(api_, async, "ncclCommGetAsyncError", __FILE__, __LINE__);
+    if (async != ncclSuccess && async != ncclInProgress)
+      throwNccl(api_, async, "ncclCommGetAsyncError", __FILE__, __LINE__);
   }
 
   const NcclApi& api_;
@@ -169,7 +172,8 @@ void writeError(char* err, size_t errLen, const std::string& msg) {
 PATHO_NCCL_EXPORT int patho_nccl_unique_id(char* id, size_t idLen, char* err, size_t errLen) {
   try {
     static_assert(sizeof(ncclUniqueId) == PATHO_NCCL_ID_BYTES, "PATHO_NCCL_ID_BYTES must match ncclUniqueId");
-    PATHO_CHECK(idLen == sizeof(ncclUniqueId), "ERR_PATHO_ARG", "patho_nccl_unique_id: buffer of " << idLen << " bytes");
+    PATHO_CHECK(idLen == sizeof(ncclUniqueId), "ERR_PATHO_ARG",
+                "patho_nccl_unique_id: buffer of " << idLen << " bytes");
     const patho::NcclApi& api = patho::requireNccl("patho_nccl_unique_id");
     ncclUniqueId u;
     CHECK_NCCL(api, api.getUniqueId(&u));
@@ -185,7 +189,8 @@ PATHO_NCCL_EXPORT patho::Communicator* patho_nccl_create_comm(const char* id, si
                                                               patho::Backend* backend, char* err, size_t errLen) {
   try {
     PATHO_CHECK(idLen == sizeof(ncclUniqueId), "ERR_PATHO_ARG", "NCCL unique id of " << idLen << " bytes");
-    PATHO_CHECK(backend && backend->device().kind == patho::Device::Kind::CUDA, "ERR_PATHO_DEVICE", "not a CUDA backend");
+    PATHO_CHECK(backend && backend->device().kind == patho::Device::Kind::CUDA, "ERR_PATHO_DEVICE",
+                "not a CUDA backend");
     const patho::NcclApi& api = patho::requireNccl("ncclCommInitRank");
     ncclUniqueId u;
     std::memcpy(&u, id, sizeof(u));

@@ -205,8 +205,8 @@ void CudaBackend::upsampleBilinear2xBackward(const Tensor& dy, const Tensor& dx)
 
 void CudaBackend::concatChannels(const Tensor& a, const Tensor& b, const Tensor& y) {
   use();
-  kernels::concatChannels(kernelAct(a), kernelAct(b), kernelAct(y), a.dim(0), a.dim(1), b.dim(1),
-                          a.dim(2) * a.dim(3), stream_);
+  kernels::concatChannels(kernelAct(a), kernelAct(b), kernelAct(y), a.dim(0), a.dim(1), b.dim(1), a.dim(2) * a.dim(3),
+                          stream_);
 }
 
 void CudaBackend::splitChannels(const Tensor& dy, const Tensor& da, const Tensor& db) {
@@ -226,19 +226,18 @@ void CudaBackend::bceJaccardForward(const Tensor& logits, const Tensor& target, 
 void CudaBackend::bceJaccardBackward(const Tensor& logits, const Tensor& target, const Tensor& stats,
                                      const Tensor& dloss, float jaccardWeight, float eps, const Tensor& dlogits) {
   use();
-  kernels::bceJaccardBackward(logits.f32(), target.f32(), logits.numel(), stats.f32(), dloss.f32(), jaccardWeight,
-                              eps, dlogits.f32(), stream_);
+  kernels::bceJaccardBackward(logits.f32(), target.f32(), logits.numel(), stats.f32(), dloss.f32(), jaccardWeight, eps,
+                              dlogits.f32(), stream_);
 }
 
 void CudaBackend::diceLossForward(const Tensor& logits, const Tensor& target, float eps, const Tensor& loss,
                                   const Tensor& stats) {
   use();
-  kernels::diceLossForward(logits.f32(), target.f32(), logits.numel(), eps, loss.f32(), stats.f32(), scratch_,
-                           stream_);
+  kernels::diceLossForward(logits.f32(), target.f32(), logits.numel(), eps, loss.f32(), stats.f32(), scratch_, stream_);
 }
 
-void CudaBackend::diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& stats,
-                                   const Tensor& dloss, float eps, const Tensor& dlogits) {
+void CudaBackend::diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss,
+                                   float eps, const Tensor& dlogits) {
   use();
   kernels::diceLossBackward(logits.f32(), target.f32(), logits.numel(), stats.f32(), dloss.f32(), eps, dlogits.f32(),
                             stream_);
@@ -254,8 +253,7 @@ void CudaBackend::segmentationCounts(const Tensor& prob, const Tensor& target, c
 }
 
 // ---- optimizers ----
-void CudaBackend::sgdUpdate(const Tensor& params, const Tensor& grads, const Tensor& momentumBuf,
-                            const SgdParams& p) {
+void CudaBackend::sgdUpdate(const Tensor& params, const Tensor& grads, const Tensor& momentumBuf, const SgdParams& p) {
   use();
   const kernels::SgdStep h{p.lr, p.momentum, p.dampening, p.weightDecay, p.nesterov};
   kernels::sgdUpdate(params.f32(), grads.f32(), momentumBuf.f32(), params.numel(), h, stream_);
@@ -265,7 +263,12 @@ void CudaBackend::adamUpdate(const Tensor& params, const Tensor& grads, const Te
                              const AdamParams& p) {
   use();
   const double t = double(p.step);
-  const kernels::AdamStep h{p.lr, p.beta1, p.beta2, p.eps, p.weightDecay, p.decoupled,
+  const kernels::AdamStep h{p.lr,
+                            p.beta1,
+                            p.beta2,
+                            p.eps,
+                            p.weightDecay,
+                            p.decoupled,
                             float(1.0 - std::pow(double(p.beta1), t)),
                             float(std::sqrt(1.0 - std::pow(double(p.beta2), t)))};
   kernels::adamUpdate(params.f32(), grads.f32(), m.f32(), v.f32(), params.numel(), h, stream_);
@@ -277,8 +280,8 @@ void CudaBackend::clipGradNorm(const Tensor& grads, float maxNorm, const Tensor&
 }
 
 // ---- batch upload ----
-void CudaBackend::normalizeImagesU8(const Tensor& pixels, const std::vector<float>& mean,
-                                    const std::vector<float>& std, const Tensor& y) {
+void CudaBackend::normalizeImagesU8(const Tensor& pixels, const std::vector<float>& mean, const std::vector<float>& std,
+                                    const Tensor& y) {
   use();
   const int64_t C = pixels.dim(3);
   std::vector<float> meanStd(mean);

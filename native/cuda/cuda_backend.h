@@ -78,7 +78,8 @@ class CudaBackend final : public Backend {
   void conv2dForward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) override;
   void conv2dBackwardData(const Tensor& dy, const Tensor& w, const Tensor& dx) override;
   void conv2dBackwardFilter(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db) override;
-  void conv2dInference(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, const Tensor& y) override;  // cudnn_inference.cc
+  void conv2dInference(const Tensor& x, const Tensor& w, const Tensor& b, bool relu,
+                       const Tensor& y) override;  // cudnn_inference.cc
 
   void batchNormForwardTraining(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& runningMean,
                                 const Tensor& runningVar, float momentum, float eps, const Tensor& y,
@@ -100,14 +101,14 @@ class CudaBackend final : public Backend {
   void concatChannels(const Tensor& a, const Tensor& b, const Tensor& y) override;
   void splitChannels(const Tensor& dy, const Tensor& da, const Tensor& db) override;
 
-  void bceJaccardForward(const Tensor& logits, const Tensor& target, float jaccardWeight, float eps,
-                         const Tensor& loss, const Tensor& stats) override;
+  void bceJaccardForward(const Tensor& logits, const Tensor& target, float jaccardWeight, float eps, const Tensor& loss,
+                         const Tensor& stats) override;
   void bceJaccardBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss,
                           float jaccardWeight, float eps, const Tensor& dlogits) override;
   void diceLossForward(const Tensor& logits, const Tensor& target, float eps, const Tensor& loss,
                        const Tensor& stats) override;
-  void diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss,
-                        float eps, const Tensor& dlogits) override;
+  void diceLossBackward(const Tensor& logits, const Tensor& target, const Tensor& stats, const Tensor& dloss, float eps,
+                        const Tensor& dlogits) override;
   void segmentationCounts(const Tensor& prob, const Tensor& target, const Tensor& thresholds,
                           const Tensor& counts) override;
 
@@ -168,7 +169,7 @@ class CudaBackend final : public Backend {
   // Largest tensor one cuDNN descriptor gets (kCudnnMaxElements; PATHO_CUDA_SPLIT_ELEMENTS lowers it
   // so the tests can run the chunked paths at small sizes against the CPU backend)
   int64_t maxElements_ = kCudnnMaxElements;
-  bool bnPersistent_ = true;  // SPATIAL_PERSISTENT batch norm for bf16 NHWC training (off once cuDNN fails it)
+  bool bnPersistent_ = true;      // SPATIAL_PERSISTENT batch norm for bf16 NHWC training (off once cuDNN fails it)
   bool bnPersistentRan_ = false;  // a persistent call since the last overflow check
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;

@@ -21,9 +21,7 @@ const float kOne = 1.f, kZero = 0.f;
 constexpr size_t kMaxBnReserves = 512;  // far more BN layers than a UNet step keeps alive
 }  // namespace
 
-bool CudaBackend::bnPersistent(const Tensor& x) const {
-  return bnPersistent_ && x.dtype() == DType::BF16 && x.nhwc();
-}
+bool CudaBackend::bnPersistent(const Tensor& x) const { return bnPersistent_ && x.dtype() == DType::BF16 && x.nhwc(); }
 
 cudnnTensorDescriptor_t CudaBackend::bnParamDesc(const Tensor& x, cudnnBatchNormMode_t mode) {
   const auto key = std::make_pair(tensorKey(x, "batchNorm"), int(mode));
@@ -75,8 +73,8 @@ void CudaBackend::batchNormForwardTraining(const Tensor& x, const Tensor& gamma,
   if (bnLarge(x)) {
     const int chunks = kernels::bnChunks(x.dim(0) * x.dim(2) * x.dim(3));
     kernels::bnForwardTraining(kernelAct(x), kernelAct(y), gamma.f32(), beta.f32(), runningMean.f32(), runningVar.f32(),
-                               momentum, eps, saveMean.f32(), saveInvStd.f32(), x.dim(0), x.dim(1),
-                               x.dim(2) * x.dim(3), bnScratch(x), chunks, stream_);
+                               momentum, eps, saveMean.f32(), saveInvStd.f32(), x.dim(0), x.dim(1), x.dim(2) * x.dim(3),
+                               bnScratch(x), chunks, stream_);
     return;
   }
   cudnnTensorDescriptor_t xd = tensorDescs_.get(x, "batchNormForwardTraining");

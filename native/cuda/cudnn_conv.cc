@@ -14,7 +14,7 @@
 namespace patho {
 namespace {
 
-const float kOne = 1.f, kZero = 0.f;  // cuDNN's scaling factors are float for float and bf16 data
+const float kOne = 1.f, kZero = 0.f;                   // cuDNN's scaling factors are float for float and bf16 data
 constexpr size_t kSearchHeadroom = size_t(256) << 20;  // left free during a search for cuDNN's own needs
 
 // float32 NCHW: the bias goes through cuDNN, as before mixed precision.
@@ -40,7 +40,9 @@ struct SearchBlock {
     }
     bytes = 0;
   }
-  ~SearchBlock() { if (ptr && cudaFree(ptr) != cudaSuccess) cudaGetLastError(); }
+  ~SearchBlock() {
+    if (ptr && cudaFree(ptr) != cudaSuccess) cudaGetLastError();
+  }
   SearchBlock(const SearchBlock&) = delete;
   SearchBlock& operator=(const SearchBlock&) = delete;
 };
@@ -109,8 +111,8 @@ BatchSplit CudaBackend::splitFor(const char* op, int64_t N, int64_t perImage, co
 // x and w are alike in dtype and layout (the binding checks every ACT argument of a call).
 ConvPlan& CudaBackend::convPlan(int64_t n, const Tensor& x, const Tensor& w) {
   const char* op = "conv2d";
-  const int N = cudnnDim(n, op), C = cudnnDim(x.dim(1), op), H = cudnnDim(x.dim(2), op),
-            W = cudnnDim(x.dim(3), op), K = cudnnDim(w.dim(0), op), R = cudnnDim(w.dim(2), op);
+  const int N = cudnnDim(n, op), C = cudnnDim(x.dim(1), op), H = cudnnDim(x.dim(2), op), W = cudnnDim(x.dim(3), op),
+            K = cudnnDim(w.dim(0), op), R = cudnnDim(w.dim(2), op);
   const cudnnDataType_t type = cudnnType(x.dtype(), op);
   const cudnnTensorFormat_t format = cudnnFormat(x);
   auto key = std::make_tuple(N, C, H, W, K, R, int(type), int(format));
@@ -124,8 +126,8 @@ ConvPlan& CudaBackend::convPlan(int64_t n, const Tensor& x, const Tensor& w) {
   // Filter dims are logical K,C,R,S; CUDNN_TENSOR_NHWC means the weights are stored K,R,S,C.
   CHECK_CUDNN(cudnnSetFilter4dDescriptor(p->w, type, format, K, C, R, R));
   // bf16 data accumulates in float32 (cuDNN's PSEUDO_BFLOAT16 configuration).
-  CHECK_CUDNN(cudnnSetConvolution2dDescriptor(p->conv, R / 2, R / 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
-                                              CUDNN_DATA_FLOAT));
+  CHECK_CUDNN(
+      cudnnSetConvolution2dDescriptor(p->conv, R / 2, R / 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   CHECK_CUDNN(cudnnSetConvolutionMathType(p->conv, searchMath(*p)));
   ConvPlan& ref = *p;
   convPlans_.emplace(key, std::move(p));
@@ -159,9 +161,8 @@ void CudaBackend::chooseBackwardData(ConvPlan& p, const void* dy, const void* w,
   SearchBlock ws(searchWorkspaceLimit(wanted));
   cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
   int n = 0;
-  CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn_, p.w, w, p.y, dy, p.conv, p.x, dx,
-                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf, ws.ptr,
-                                                          ws.bytes));
+  CHECK_CUDNN(cudnnFindConvolutionBackwardDataAlgorithmEx(
+      cudnn_, p.w, w, p.y, dy, p.conv, p.x, dx, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf, ws.ptr, ws.bytes));
   p.bwdData = pickAlgo(perf, n, ws.bytes, tf32_ || p.bf16, "conv2dBackwardData");
 }
 
@@ -175,9 +176,8 @@ void CudaBackend::chooseBackwardFilter(ConvPlan& p, const void* x, const void* d
   SearchBlock ws(searchWorkspaceLimit(wanted));
   cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
   int n = 0;
-  CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn_, p.x, x, p.y, dy, p.conv, p.w, dw,
-                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf, ws.ptr,
-                                                            ws.bytes));
+  CHECK_CUDNN(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+      cudnn_, p.x, x, p.y, dy, p.conv, p.w, dw, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf, ws.ptr, ws.bytes));
   p.bwdFilter = pickAlgo(perf, n, ws.bytes, tf32_ || p.bf16, "conv2dBackwardFilter");
 }
 

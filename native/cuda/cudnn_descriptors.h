@@ -20,7 +20,9 @@ template <typename T, cudnnStatus_t (*Create)(T*), cudnnStatus_t (*Destroy)(T)>
 class CudnnDesc {
  public:
   CudnnDesc() { CHECK_CUDNN(Create(&d_)); }
-  ~CudnnDesc() { if (d_) Destroy(d_); }
+  ~CudnnDesc() {
+    if (d_) Destroy(d_);
+  }
   CudnnDesc(const CudnnDesc&) = delete;
   CudnnDesc& operator=(const CudnnDesc&) = delete;
   T get() const { return d_; }
@@ -48,7 +50,8 @@ inline int cudnnDim(int64_t v, const char* op) {
 
 // NCHW dims of a 4-d tensor; any other rank is viewed as [1,1,1,numel] (elementwise ops only).
 inline Dims4 dims4(const Tensor& t, const char* op) {
-  if (t.ndim() == 4) return {cudnnDim(t.dim(0), op), cudnnDim(t.dim(1), op), cudnnDim(t.dim(2), op), cudnnDim(t.dim(3), op)};
+  if (t.ndim() == 4)
+    return {cudnnDim(t.dim(0), op), cudnnDim(t.dim(1), op), cudnnDim(t.dim(2), op), cudnnDim(t.dim(3), op)};
   return {1, 1, 1, cudnnDim(t.numel(), op)};
 }
 

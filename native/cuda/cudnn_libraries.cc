@@ -36,9 +36,13 @@ bool loadable(const std::string& dir, const std::string& soname, std::string& wh
   if (dlopen(soname.c_str(), RTLD_LAZY | RTLD_LOCAL)) return true;
   const char* e = dlerror();
   const std::string second = e ? e : soname + ": not loadable";
-  if (!first.empty()) why = first;  // present in dir but broken: that is the reason
-  else if (second.find("cannot open shared object file") == std::string::npos) why = second;
-  else why = dir.empty() ? soname + " is not on the library path" : soname + " is neither in " + dir + " nor on the library path";
+  if (!first.empty())
+    why = first;  // present in dir but broken: that is the reason
+  else if (second.find("cannot open shared object file") == std::string::npos)
+    why = second;
+  else
+    why = dir.empty() ? soname + " is not on the library path"
+                      : soname + " is neither in " + dir + " nor on the library path";
   return false;
 }
 
@@ -51,8 +55,9 @@ std::string statusText(cudnnStatus_t s) {
 CudnnCheck compute() {
   CudnnCheck c;
   c.dir = dispatcherDir();
-  const std::string fix = "; install the whole nvidia-cudnn-cu13 wheel (pip install nvidia-cudnn-cu13) or set "
-                          "PATHO_CUDNN_PATH to a folder holding all of cuDNN 9's libraries";
+  const std::string fix =
+      "; install the whole nvidia-cudnn-cu13 wheel (pip install nvidia-cudnn-cu13) or set "
+      "PATHO_CUDNN_PATH to a folder holding all of cuDNN 9's libraries";
   std::string why;
   // graph first: without it not even the version can be asked.
   if (!loadable(c.dir, "libcudnn_graph.so.9", why)) {
@@ -87,7 +92,8 @@ CudnnCheck compute() {
   const int cudart = int(cudnnGetCudartVersion());
   const std::string nvrtc = "libnvrtc.so." + std::to_string(cudart / 1000);
   if (!loadable("", nvrtc, why))
-    c.warning = nvrtc + " could not be loaded (" + why + "): cuDNN's run-time compiled kernels are unavailable, some "
+    c.warning = nvrtc + " could not be loaded (" + why +
+                "): cuDNN's run-time compiled kernels are unavailable, some "
                 "convolutions may be slower (pip install nvidia-cuda-nvrtc)";
   if (cudart / 1000 != CUDART_VERSION / 1000) {
     c.warning += std::string(c.warning.empty() ? "" : "; ") + "cuDNN in " + c.dir + " is built for CUDA " +

@@ -24,8 +24,11 @@ void CudaBackend::activation(cudnnActivationDescriptor_t act, bool backward, con
   if (n == 0) return;
   if (n <= maxElements_) {
     cudnnTensorDescriptor_t d = tensorDescs_.get(ref, op);
-    if (backward) CHECK_CUDNN(cudnnActivationBackward(cudnn_, act, &kOne, d, y.raw(), d, dy.raw(), d, x.raw(), &kZero, d, out.raw()));
-    else CHECK_CUDNN(cudnnActivationForward(cudnn_, act, &kOne, d, x.raw(), &kZero, d, out.raw()));
+    if (backward)
+      CHECK_CUDNN(
+          cudnnActivationBackward(cudnn_, act, &kOne, d, y.raw(), d, dy.raw(), d, x.raw(), &kZero, d, out.raw()));
+    else
+      CHECK_CUDNN(cudnnActivationForward(cudnn_, act, &kOne, d, x.raw(), &kZero, d, out.raw()));
     return;
   }
   const BatchSplit s = flatSplit(n, maxElements_);

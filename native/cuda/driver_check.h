@@ -12,18 +12,21 @@ enum class DriverProblem { None, Missing, TooOld, NoDevice, Error };
 
 inline const char* driverProblemName(DriverProblem p) {
   switch (p) {
-    case DriverProblem::None: return "none";
-    case DriverProblem::Missing: return "missing";
-    case DriverProblem::TooOld: return "too-old";
-    case DriverProblem::NoDevice: return "no-device";
-    default: return "error";
+    case DriverProblem::None:
+      return "none";
+    case DriverProblem::Missing:
+      return "missing";
+    case DriverProblem::TooOld:
+      return "too-old";
+    case DriverProblem::NoDevice:
+      return "no-device";
+    default:
+      return "error";
   }
 }
 
 // 13000 -> "13.0", 12040 -> "12.4" (CUDA's encoding: 1000 * major + 10 * minor).
-inline std::string cudaVersionString(int v) {
-  return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
-}
+inline std::string cudaVersionString(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
 
 // The first driver branch of each CUDA major release (CUDA's release notes, table 3).
 inline int minDriverBranch(int runtime) {
@@ -64,18 +67,17 @@ struct DriverVerdict {
 inline DriverVerdict classifyDriver(int runtime, int driverCuda, const std::string& driverVersion, int countError,
                                     const std::string& errorName, const std::string& errorText, int count) {
   DriverVerdict v;
-  const std::string driverName =
-      "the NVIDIA driver" + (driverVersion.empty() ? std::string() : " " + driverVersion) +
-      (driverCuda > 0 ? " (CUDA " + cudaVersionString(driverCuda) + ")" : std::string());
+  const std::string driverName = "the NVIDIA driver" + (driverVersion.empty() ? std::string() : " " + driverVersion) +
+                                 (driverCuda > 0 ? " (CUDA " + cudaVersionString(driverCuda) + ")" : std::string());
   const std::string status = errorName.empty() ? std::string() : "; " + errorName + ": " + errorText;
   if (driverCuda <= 0 && countError != 0) {
     v.problem = DriverProblem::Missing;
     v.message = "no NVIDIA driver found (libcuda.so.1 is not loadable)" + status;
   } else if (driverCuda > 0 && driverCuda < runtime) {
     v.problem = DriverProblem::TooOld;
-    v.message = driverName + " supports CUDA up to " + cudaVersionString(driverCuda) + "; this plugin is built with CUDA " +
-                cudaVersionString(runtime) + " and needs driver " + std::to_string(minDriverBranch(runtime)) +
-                " or newer" + status;
+    v.message = driverName + " supports CUDA up to " + cudaVersionString(driverCuda) +
+                "; this plugin is built with CUDA " + cudaVersionString(runtime) + " and needs driver " +
+                std::to_string(minDriverBranch(runtime)) + " or newer" + status;
   } else if (countError == 100) {
     v.problem = DriverProblem::NoDevice;
     v.message = driverName + " sees no GPU (check nvidia-smi and CUDA_VISIBLE_DEVICES)" + status;

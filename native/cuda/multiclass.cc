@@ -15,7 +15,10 @@ class TempBlock {
   ~TempBlock() { alloc_.deallocate(ptr_, granted_); }
   TempBlock(const TempBlock&) = delete;
   TempBlock& operator=(const TempBlock&) = delete;
-  template <typename T> T* as() const { return static_cast<T*>(ptr_); }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
 
  private:
   CachingAllocator& alloc_;
@@ -32,9 +35,9 @@ void CudaBackend::softmaxForward(const Tensor& x, const Tensor& y) {
   kernels::softmaxChannels(x.f32(), y.f32(), x.dim(0), x.dim(1), x.dim(2) * x.dim(3), stream_);
 }
 
-void CudaBackend::crossEntropyForward(const Tensor& logits, const Tensor& labels, const Tensor& weight,
-                                      int ignoreIndex, float jaccardWeight, float eps, const Tensor& prob,
-                                      const Tensor& loss, const Tensor& stats) {
+void CudaBackend::crossEntropyForward(const Tensor& logits, const Tensor& labels, const Tensor& weight, int ignoreIndex,
+                                      float jaccardWeight, float eps, const Tensor& prob, const Tensor& loss,
+                                      const Tensor& stats) {
   use();
   const int64_t N = logits.dim(0), K = logits.dim(1), HW = logits.dim(2) * logits.dim(3);
   TempBlock scratch(*alloc_, size_t(kernels::classStatsScratchDoubles(N, K, HW)) * sizeof(double));
@@ -43,9 +46,9 @@ void CudaBackend::crossEntropyForward(const Tensor& logits, const Tensor& labels
                             HW, l, scratch.as<double>(), stream_);
 }
 
-void CudaBackend::crossEntropyBackward(const Tensor& prob, const Tensor& labels, const Tensor& weight,
-                                       int ignoreIndex, const Tensor& stats, const Tensor& dloss,
-                                       float jaccardWeight, float eps, const Tensor& dlogits) {
+void CudaBackend::crossEntropyBackward(const Tensor& prob, const Tensor& labels, const Tensor& weight, int ignoreIndex,
+                                       const Tensor& stats, const Tensor& dloss, float jaccardWeight, float eps,
+                                       const Tensor& dlogits) {
   use();
   const kernels::ClassLoss l{0, ignoreIndex, 1, jaccardWeight, eps};
   kernels::classLossBackward(prob.f32(), labels.f32(), optionalF32(weight), stats.f32(), dloss.f32(), dlogits.f32(),

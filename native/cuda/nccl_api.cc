@@ -42,9 +42,12 @@ const NcclApi* ncclApi(std::string* why) {
   resolveSymbol(h, "ncclBroadcast", api.broadcast, missing);
   api.getLastError = reinterpret_cast<decltype(api.getLastError)>(dlsym(h, "ncclGetLastError"));
   Dl_info info;
-  if (api.getVersion && dladdr(reinterpret_cast<void*>(api.getVersion), &info) && info.dli_fname) api.path = info.dli_fname;
+  if (api.getVersion && dladdr(reinterpret_cast<void*>(api.getVersion), &info) && info.dli_fname)
+    api.path = info.dli_fname;
   if (!missing.empty()) {
-    if (why) *why = "NCCL at " + (api.path.empty() ? std::string("libnccl.so.2") : api.path) + " lacks " + missing + " (NCCL 2.4 or newer is needed)";
+    if (why)
+      *why = "NCCL at " + (api.path.empty() ? std::string("libnccl.so.2") : api.path) + " lacks " + missing +
+             " (NCCL 2.4 or newer is needed)";
     dlclose(h);
     return nullptr;
   }
@@ -57,7 +60,8 @@ const NcclApi* ncclApi(std::string* why) {
 const NcclApi& requireNccl(const char* what) {
   std::string why;
   const NcclApi* api = ncclApi(&why);
-  if (!api) PATHO_THROW("ERR_PATHO_NCCL", what << ": " << why << "; pip install nvidia-nccl-cu13 or set PATHO_NCCL_PATH");
+  if (!api)
+    PATHO_THROW("ERR_PATHO_NCCL", what << ": " << why << "; pip install nvidia-nccl-cu13 or set PATHO_NCCL_PATH");
   return *api;
 }
 

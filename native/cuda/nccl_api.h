@@ -39,8 +39,8 @@ const NcclApi& requireNccl(const char* what);
 
 }  // namespace patho
 
-#define CHECK_NCCL(api, expr)                                                                       \
-  do {                                                                                              \
-    ncclResult_t patho_r_ = (expr);                                                                 \
-    if (patho_r_ != ncclSuccess) ::patho::throwNccl((api), patho_r_, #expr, __FILE__, __LINE__);   \
+#define CHECK_NCCL(api, expr)                                                                    \
+  do {                                                                                           \
+    ncclResult_t patho_r_ = (expr);                                                              \
+    if (patho_r_ != ncclSuccess) ::patho::throwNccl((api), patho_r_, #expr, __FILE__, __LINE__); \
   } while (0)

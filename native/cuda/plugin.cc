@@ -24,9 +24,13 @@ namespace {
 std::string jsonString(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') { o += '\\'; o += c; }
-    else if (static_cast<unsigned char>(c) < 0x20) o += ' ';
-    else o += c;
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (static_cast<unsigned char>(c) < 0x20)
+      o += ' ';
+    else
+      o += c;
   }
   return o + "\"";
 }
@@ -74,8 +78,8 @@ DriverState driverState() {
     d.count = 0;
   }
   d.verdict = patho::classifyDriver(d.runtime, d.driverCuda, d.driverVersion, int(e),
-                                    e == cudaSuccess ? "" : cudaGetErrorName(e), e == cudaSuccess ? "" : cudaGetErrorString(e),
-                                    d.count);
+                                    e == cudaSuccess ? "" : cudaGetErrorName(e),
+                                    e == cudaSuccess ? "" : cudaGetErrorString(e), d.count);
   return d;
 }
 
@@ -83,20 +87,29 @@ std::string describe() {
   std::ostringstream os;
   const DriverState d = driverState();
   os << "{\"runtime\":" << d.runtime << ",\"driver\":";
-  if (d.driverCuda > 0) os << d.driverCuda; else os << "null";
+  if (d.driverCuda > 0)
+    os << d.driverCuda;
+  else
+    os << "null";
   os << ",\"driverVersion\":" << jsonOrNull(d.driverVersion) << ",\"minDriver\":" << patho::minDriverBranch(d.runtime)
      << ",\"driverProblem\":" << jsonString(patho::driverProblemName(d.verdict.problem));
 
   const patho::CudnnCheck& cudnn = patho::checkCudnnLibraries();
   os << ",\"cudnn\":";
-  if (cudnn.graphLoads) os << cudnnGetVersion(); else os << "null";
+  if (cudnn.graphLoads)
+    os << cudnnGetVersion();
+  else
+    os << "null";
   os << ",\"cudnnPath\":" << jsonOrNull(cudnn.dir) << ",\"cudnnError\":" << jsonOrNull(cudnn.error)
      << ",\"cudnnWarning\":" << jsonOrNull(cudnn.warning);
 
   std::string ncclWhy;
   const patho::NcclApi* nccl = patho::ncclApi(&ncclWhy);
   os << ",\"nccl\":";
-  if (nccl) os << nccl->version; else os << "null";
+  if (nccl)
+    os << nccl->version;
+  else
+    os << "null";
   os << ",\"ncclPath\":" << jsonOrNull(nccl ? nccl->path : "") << ",\"ncclError\":" << jsonOrNull(nccl ? "" : ncclWhy);
 
   os << ",\"deviceCount\":" << d.count << ",\"devices\":[";
@@ -108,10 +121,11 @@ std::string describe() {
       os << "{\"index\":" << i << ",\"name\":null,\"memory\":null,\"cc\":null}";
       continue;
     }
-    os << "{\"index\":" << i << ",\"name\":" << jsonString(p.name) << ",\"memory\":" << p.totalGlobalMem
-       << ",\"cc\":\"" << p.major << "." << p.minor << "\"}";
+    os << "{\"index\":" << i << ",\"name\":" << jsonString(p.name) << ",\"memory\":" << p.totalGlobalMem << ",\"cc\":\""
+       << p.major << "." << p.minor << "\"}";
   }
-  const std::string error = d.verdict.problem == patho::DriverProblem::None ? "" : "no CUDA device (" + d.verdict.message + ")";
+  const std::string error =
+      d.verdict.problem == patho::DriverProblem::None ? "" : "no CUDA device (" + d.verdict.message + ")";
   os << "],\"error\":" << jsonOrNull(error) << "}";
   return os.str();
 }

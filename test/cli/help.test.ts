@@ -13,7 +13,12 @@ const cli = path.join(root, 'bin', 'patho.js');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
 
 function patho(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, PATHO_DEBUG: '' } });
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, PATHO_DEBUG: '' },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -28,7 +33,8 @@ t.test('--version and -v print the package version', async (t) => {
 t.test('patho --help lists every command with its summary', async (t) => {
   const r = patho(['--help']);
   t.equal(r.code, 0);
-  for (const c of COMMANDS) t.match(r.stdout, new RegExp(`^  ${c.name} +${c.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), c.name);
+  for (const c of COMMANDS)
+    t.match(r.stdout, new RegExp(`^  ${c.name} +${c.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), c.name);
   t.match(r.stdout, /--version/);
   t.equal(patho([]).code, 2, 'no command: usage, exit 2');
 });
@@ -77,7 +83,13 @@ t.test('did you mean: edit distance with swaps, prefixes, and no guess when noth
   t.equal(didYouMean('val-spl', Object.keys(TRAIN.flags)), 'val-split', 'a prefix');
   t.equal(didYouMean('bogus', Object.keys(TRAIN.flags)), undefined);
   t.equal(didYouMean('x', ['lr']), undefined);
-  t.throws(() => parseFlags(['--batchsize', '2'], TRAIN), { code: 'ERR_PATHO_USAGE', message: /^Unknown option '--batchsize'; did you mean --batch-size\?/ });
-  t.throws(() => parseFlags(['--zzz'], TRAIN), { code: 'ERR_PATHO_USAGE', message: "Unknown option '--zzz' (`patho train --help` lists them)" });
+  t.throws(() => parseFlags(['--batchsize', '2'], TRAIN), {
+    code: 'ERR_PATHO_USAGE',
+    message: /^Unknown option '--batchsize'; did you mean --batch-size\?/,
+  });
+  t.throws(() => parseFlags(['--zzz'], TRAIN), {
+    code: 'ERR_PATHO_USAGE',
+    message: "Unknown option '--zzz' (`patho train --help` lists them)",
+  });
   t.throws(() => parseFlags(['--epochs'], TRAIN), { code: 'ERR_PATHO_USAGE', message: /--epochs/ });
 });

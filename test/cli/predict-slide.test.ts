@@ -34,7 +34,15 @@ t.before(async () => {
   await model.save('m', { file: ckpt, optimizer: false });
   model.dispose();
   fs.mkdirSync(slides);
-  const base = { width: 1300, height: 900, tissue: [{ cx: 650, cy: 450, rx: 420, ry: 260 }], disks: [{ x: 500, y: 400, r: 120 }, { x: 850, y: 480, r: 90 }] };
+  const base = {
+    width: 1300,
+    height: 900,
+    tissue: [{ cx: 650, cy: 450, rx: 420, ry: 260 }],
+    disks: [
+      { x: 500, y: 400, r: 120 },
+      { x: 850, y: 480, r: 90 },
+    ],
+  };
   await writeSlide(path.join(slides, 'jpeg.tif'), { ...base, mpp: 0.5, compression: 'jpeg' });
   await writeSlide(path.join(slides, 'deflate.tif'), { ...base, mpp: 0.25, compression: 'deflate', seed: 3 });
 });
@@ -49,7 +57,10 @@ t.test('the real SVS: four outputs, a tiled pyramid with its mpp', { skip: !fs.e
   const prob = path.join(dir, 'CMU-1-Small-Region_prob.tif');
   const info = readTiffInfo(prob);
   t.ok(info.pages.length >= 3, `${info.pages.length} pages`);
-  t.ok(info.pages.every((p) => p.tiled && p.tileWidth === 256), 'every page tiled');
+  t.ok(
+    info.pages.every((p) => p.tiled && p.tileWidth === 256),
+    'every page tiled',
+  );
   t.same([info.pages[0].width, info.pages[0].height], [2220, 2967]);
   t.ok(Math.abs(1e4 / info.pages[0].xResolution! - 0.499) < 1e-3, 'µm per pixel in the resolution tags');
   const meta = await sharp(prob).metadata();
@@ -71,7 +82,14 @@ t.test('a folder of synthetic JPEG and deflate pyramids', async (t) => {
   const out = path.join(tmp, 'out-folder');
   const r = patho(['predict', '--model', ckpt, '--input', slides, '--out', out, '--tile', '256', '--tile-batch', '3']);
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.stdout.trim().split('\n').filter((l) => /: 1300x900, level 0, \d+ tiles/.test(l)).length, 2, 'one line per slide');
+  t.equal(
+    r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => /: 1300x900, level 0, \d+ tiles/.test(l)).length,
+    2,
+    'one line per slide',
+  );
   for (const stem of ['jpeg', 'deflate']) {
     for (const s of FOUR) t.ok(fs.existsSync(path.join(out, stem, `${stem}${s}`)), `${stem}${s}`);
     const sum = JSON.parse(fs.readFileSync(path.join(out, stem, `${stem}_summary.json`), 'utf8'));
@@ -81,8 +99,14 @@ t.test('a folder of synthetic JPEG and deflate pyramids', async (t) => {
     t.ok(info.pages.length >= 2 && info.pages.every((p) => p.tiled), `${stem}: ${info.pages.length} tiled pages`);
     // this random-weight model calls every predicted pixel positive: the regions are the predicted tiles
     const geo = parseQuPathGeoJSON(fs.readFileSync(path.join(out, stem, `${stem}_regions.geojson`), 'utf8'));
-    const back = rasterizePolygons(geo.objects.flatMap((o) => o.polygons), { width: 1300, height: 900 });
-    const mask = await sharp(path.join(out, stem, `${stem}_prob.tif`), { page: 0 }).toColourspace('b-w').raw().toBuffer();
+    const back = rasterizePolygons(
+      geo.objects.flatMap((o) => o.polygons),
+      { width: 1300, height: 900 },
+    );
+    const mask = await sharp(path.join(out, stem, `${stem}_prob.tif`), { page: 0 })
+      .toColourspace('b-w')
+      .raw()
+      .toBuffer();
     let diff = 0;
     for (let i = 0; i < back.length; i++) diff += back[i] !== (mask[i] >= 128 ? 1 : 0) ? 1 : 0;
     t.equal(diff, 0, `${stem}: rectangular regions rasterise back exactly`);
@@ -114,7 +138,10 @@ t.test('bad input: one line naming the file and what to do', async (t) => {
   };
   let r = one(['--input', nompp, '--mpp', '0.5']);
   t.equal(r.code, 1);
-  t.match(r.stderr, /^patho predict: .*nompp.tif: --mpp 0.5 needs the slide's µm per pixel, which the file does not state; choose a level instead with --level N/);
+  t.match(
+    r.stderr,
+    /^patho predict: .*nompp.tif: --mpp 0.5 needs the slide's µm per pixel, which the file does not state; choose a level instead with --level N/,
+  );
   r = one(['--input', nompp, '--level', '9']);
   t.equal(r.code, 1);
   t.match(r.stderr, /nompp.tif: Expected --level from 0 to \d+ \(levels 0: 600x400.*\) but received 9/);
@@ -135,26 +162,50 @@ t.test('bad input: one line naming the file and what to do', async (t) => {
   t.match(r.stderr, /j2k.svs: .*JPEG 2000 \(Aperio RGB\).*OpenSlide reads it/);
 });
 
-t.test('Ctrl-C stops cleanly: exit 1, nothing under a final name, no temporaries', { skip: !fs.existsSync(svs) && 'no shared/data/wsi' }, async (t) => {
-  const { spawn } = await import('node:child_process');
-  const out = path.join(tmp, 'out-sigint');
-  const child = spawn(process.execPath, [path.resolve(__dirname, '../../bin/patho.js'), 'predict', '--model', ckpt, '--input', svs, '--out', out, '--tile', '128', '--tile-batch', '2'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '', sent = false;
-  child.stdout.on('data', (d) => {
-    stdout += d;
-    // the first progress line with at least one batch done: prediction is under way
-    if (!sent && /: [1-9]\d*\/\d+ tiles/.test(stdout)) {
-      sent = true;
-      child.kill('SIGINT');
-    }
-  });
-  child.stderr.on('data', (d) => { stderr += d; });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  t.ok(sent, 'SIGINT was sent during prediction');
-  t.equal(code, 1);
-  t.match(stderr, /SIGINT received: stopping \(a second one quits at once\)/);
-  t.match(stderr, /CMU-1-Small-Region.svs: interrupted \(SIGINT\); no output of this slide was written under a final name/);
-  const dir = path.join(out, 'CMU-1-Small-Region');
-  t.same(fs.existsSync(dir) ? fs.readdirSync(dir) : [], [], 'no files, final or temporary');
-});
+t.test(
+  'Ctrl-C stops cleanly: exit 1, nothing under a final name, no temporaries',
+  { skip: !fs.existsSync(svs) && 'no shared/data/wsi' },
+  async (t) => {
+    const { spawn } = await import('node:child_process');
+    const out = path.join(tmp, 'out-sigint');
+    const child = spawn(
+      process.execPath,
+      [
+        path.resolve(__dirname, '../../bin/patho.js'),
+        'predict',
+        '--model',
+        ckpt,
+        '--input',
+        svs,
+        '--out',
+        out,
+        '--tile',
+        '128',
+        '--tile-batch',
+        '2',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '',
+      stderr = '',
+      sent = false;
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      // the first progress line with at least one batch done: prediction is under way
+      if (!sent && /: [1-9]\d*\/\d+ tiles/.test(stdout)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    t.ok(sent, 'SIGINT was sent during prediction');
+    t.equal(code, 1);
+    t.match(stderr, /SIGINT received: stopping \(a second one quits at once\)/);
+    t.match(stderr, /CMU-1-Small-Region.svs: interrupted \(SIGINT\); no output of this slide was written under a final name/);
+    const dir = path.join(out, 'CMU-1-Small-Region');
+    t.same(fs.existsSync(dir) ? fs.readdirSync(dir) : [], [], 'no files, final or temporary');
+  },
+);

@@ -64,7 +64,7 @@ export async function runOn(device: string, spec: Spec, combo: Combo = FP32_NCHW
     act.has(k) ? makeTensor(shape, combo, device) : native.empty(shape, dtype, device);
   for (const [k, v] of Object.entries(spec.inputs)) {
     t[k] = make(k, v.shape, v.data instanceof Uint8Array ? 'uint8' : 'float32');
-    t[k].write(v.data);  // into bf16 / NHWC: converted on the host, the same on both devices
+    t[k].write(v.data); // into bf16 / NHWC: converted on the host, the same on both devices
   }
   for (const [k, shape] of Object.entries(spec.outputs ?? {})) {
     t[k] = make(k, shape, 'float32');
@@ -85,9 +85,11 @@ export function compareArrays(ctx: ParityContext, what: string, got: Float32Arra
   let maxAbs = 0;
   for (const v of want) maxAbs = Math.max(maxAbs, Math.abs(v));
   const atol = tol.scaled ? tol.atol * maxAbs : tol.atol;
-  let worst = -1, worstExcess = 0, maxErr = 0;
+  let worst = -1,
+    worstExcess = 0,
+    maxErr = 0;
   for (let i = 0; i < want.length; i++) {
-    if (Number.isNaN(got[i]) && Number.isNaN(want[i])) continue;  // NaN where the reference has NaN agrees
+    if (Number.isNaN(got[i]) && Number.isNaN(want[i])) continue; // NaN where the reference has NaN agrees
     const err = Math.abs(got[i] - want[i]);
     const excess = Number.isNaN(err) ? Infinity : err - (atol + tol.rtol * Math.abs(want[i]));
     if (!Number.isNaN(err)) maxErr = Math.max(maxErr, err);

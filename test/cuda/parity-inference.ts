@@ -12,12 +12,15 @@ import { compareArrays, comboName, host, parity, type Combo, type ParityCase, ty
 import { rng, uniform } from './random';
 
 const COMBOS: Combo[] = [
-  { dtype: 'float32', layout: 'nchw' }, { dtype: 'float32', layout: 'nhwc' },
-  { dtype: 'bfloat16', layout: 'nchw' }, { dtype: 'bfloat16', layout: 'nhwc' },
+  { dtype: 'float32', layout: 'nchw' },
+  { dtype: 'float32', layout: 'nhwc' },
+  { dtype: 'bfloat16', layout: 'nchw' },
+  { dtype: 'bfloat16', layout: 'nhwc' },
 ];
 // float32: the convolution tolerance of parity-cases.ts; bf16: both sides round once to bf16
 // from float32 sums taken in different orders, so outputs may differ by one bf16 ulp (2^-7 relative).
-const tolOf = (c: Combo): Tol => (c.dtype === 'float32' ? { rtol: 1e-3, atol: 1e-4, scaled: true } : { rtol: 2 ** -7, atol: 1e-3, scaled: true });
+const tolOf = (c: Combo): Tol =>
+  c.dtype === 'float32' ? { rtol: 1e-3, atol: 1e-4, scaled: true } : { rtol: 2 ** -7, atol: 1e-3, scaled: true };
 
 /** The same network with random BatchNorm statistics on `device` (weights from the same seed). */
 async function netOn(device: string, state?: Awaited<ReturnType<typeof stateDict>>): Promise<UNet> {
@@ -31,14 +34,26 @@ export const inferenceCases: ParityCase[] = [
     name: 'conv2dInference (conv + bias + ReLU) in float32/bfloat16 x NCHW/NHWC',
     async run(ctx) {
       for (const c of COMBOS) {
-        for (const [N, C, H, W, K, R] of [[2, 5, 9, 7, 16, 3], [1, 16, 8, 8, 1, 1]]) {
-          const xs = [N, C, H, W], ws = [K, C, R, R], ys = [N, K, H, W];
+        for (const [N, C, H, W, K, R] of [
+          [2, 5, 9, 7, 16, 3],
+          [1, 16, 8, 8, 1, 1],
+        ]) {
+          const xs = [N, C, H, W],
+            ws = [K, C, R, R],
+            ys = [N, K, H, W];
           for (const relu of [true, false]) {
-            await parity(ctx, `conv2dInference [${xs}]*[${ws}] ${relu ? '+relu ' : ''}${comboName(c)}`, {
-              inputs: { x: host(uniform(xs, 20 + R), xs), w: host(uniform(ws, 21, -0.5, 0.5), ws), b: host(uniform([K], 22), [K]) },
-              outputs: { y: ys }, act: ['x', 'w', 'y'], run: (t) => native.conv2dInference(t.x, t.w, t.b, relu, t.y),
-              compare: { y: tolOf(c) },
-            }, c);
+            await parity(
+              ctx,
+              `conv2dInference [${xs}]*[${ws}] ${relu ? '+relu ' : ''}${comboName(c)}`,
+              {
+                inputs: { x: host(uniform(xs, 20 + R), xs), w: host(uniform(ws, 21, -0.5, 0.5), ws), b: host(uniform([K], 22), [K]) },
+                outputs: { y: ys },
+                act: ['x', 'w', 'y'],
+                run: (t) => native.conv2dInference(t.x, t.w, t.b, relu, t.y),
+                compare: { y: tolOf(c) },
+              },
+              c,
+            );
           }
         }
       }
@@ -52,12 +67,19 @@ export const inferenceCases: ParityCase[] = [
       const r = rng(31);
       for (const [k, e] of state) {
         const d = e.data as Float32Array;
-        if (k.endsWith('running_var')) d.forEach((_, i) => { d[i] = 0.2 + 2 * r(); });
-        else if (k.endsWith('running_mean') || /\.bn\d\.bias$/.test(k)) d.forEach((_, i) => { d[i] = r() - 0.5; });
+        if (k.endsWith('running_var'))
+          d.forEach((_, i) => {
+            d[i] = 0.2 + 2 * r();
+          });
+        else if (k.endsWith('running_mean') || /\.bn\d\.bias$/.test(k))
+          d.forEach((_, i) => {
+            d[i] = r() - 0.5;
+          });
       }
       await loadStateDict(cpuNet, state, { strict: true });
       const devNet = await netOn(ctx.device, state);
-      const xs = [2, 3, 32, 24], xv = uniform(xs, 40);
+      const xs = [2, 3, 32, 24],
+        xv = uniform(xs, 40);
       for (const precision of ['fp32', 'bf16'] as const) {
         for (const layout of ['nchw', 'nhwc'] as const) {
           const logits = async (net: UNet): Promise<Float32Array> => {

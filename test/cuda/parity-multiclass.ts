@@ -20,19 +20,35 @@ export const multiclassCases: ParityCase[] = [
   {
     name: 'multi-class: softmax, cross-entropy (+Jaccard, weights, ignore index), Dice, confusion, label upload',
     async run(ctx) {
-      for (const [N, K, H, W] of [[3, 4, 40, 50], [2, 2, 7, 9], [1, 7, 130, 70]]) {
-        const s = [N, K, H, W], ls = [N, H, W], st = [2 + 3 * K];
+      for (const [N, K, H, W] of [
+        [3, 4, 40, 50],
+        [2, 2, 7, 9],
+        [1, 7, 130, 70],
+      ]) {
+        const s = [N, K, H, W],
+          ls = [N, H, W],
+          st = [2 + 3 * K];
         const inputs = {
-          logits: host(uniform(s, 200 + K, -6, 6), s), labels: host(labels(numel(ls), K, 201 + K, 255), ls),
-          weight: host(uniform([K], 202, 0.2, 2), [K]), dloss: host(new Float32Array([0.7]), [1]),
+          logits: host(uniform(s, 200 + K, -6, 6), s),
+          labels: host(labels(numel(ls), K, 201 + K, 255), ls),
+          weight: host(uniform([K], 202, 0.2, 2), [K]),
+          dloss: host(new Float32Array([0.7]), [1]),
         };
         const tag = `[${s}]`;
         await parity(ctx, `softmaxForward ${tag}`, {
-          inputs, outputs: { y: s }, run: (t) => native.softmaxForward(t.logits, t.y), compare: { y: EW },
+          inputs,
+          outputs: { y: s },
+          run: (t) => native.softmaxForward(t.logits, t.y),
+          compare: { y: EW },
         });
-        for (const [jw, weighted] of [[0, true], [1, true], [0.5, false]] as const) {
+        for (const [jw, weighted] of [
+          [0, true],
+          [1, true],
+          [0.5, false],
+        ] as const) {
           await parity(ctx, `crossEntropy ${tag} jaccardWeight=${jw} weighted=${weighted}`, {
-            inputs, outputs: { prob: s, loss: [1], stats: st, dlogits: s },
+            inputs,
+            outputs: { prob: s, loss: [1], stats: st, dlogits: s },
             run: (t) => {
               const w = weighted ? t.weight : null;
               native.crossEntropyForward(t.logits, t.labels, w, 255, jw, 1e-7, t.prob, t.loss, t.stats);
@@ -43,7 +59,8 @@ export const multiclassCases: ParityCase[] = [
         }
         for (const first of [1, 0]) {
           await parity(ctx, `multiclassDice ${tag} firstClass=${first}`, {
-            inputs, outputs: { prob: s, loss: [1], stats: st, dlogits: s },
+            inputs,
+            outputs: { prob: s, loss: [1], stats: st, dlogits: s },
             run: (t) => {
               native.multiclassDiceForward(t.logits, t.labels, 255, first, 1e-7, t.prob, t.loss, t.stats);
               native.multiclassDiceBackward(t.prob, t.labels, 255, first, t.stats, t.dloss, 1e-7, t.dlogits);
@@ -52,21 +69,27 @@ export const multiclassCases: ParityCase[] = [
           });
         }
         await parity(ctx, `classConfusion ${tag}`, {
-          inputs, outputs: { counts: [N, K, K] }, run: (t) => native.classConfusion(t.logits, t.labels, 255, t.counts),
+          inputs,
+          outputs: { counts: [N, K, K] },
+          run: (t) => native.classConfusion(t.logits, t.labels, 255, t.counts),
           compare: { counts: EXACT },
         });
       }
       // K = 100: the confusion counters no longer fit in shared memory (the global-atomics path)
-      const s = [2, 100, 9, 11], ls = [2, 9, 11];
+      const s = [2, 100, 9, 11],
+        ls = [2, 9, 11];
       await parity(ctx, 'classConfusion K=100', {
         inputs: { logits: host(uniform(s, 210), s), labels: host(labels(numel(ls), 100, 211, 255), ls) },
-        outputs: { counts: [2, 100, 100] }, run: (t) => native.classConfusion(t.logits, t.labels, 255, t.counts),
+        outputs: { counts: [2, 100, 100] },
+        run: (t) => native.classConfusion(t.logits, t.labels, 255, t.counts),
         compare: { counts: EXACT },
       });
       const r = rng(212);
       const mk = Uint8Array.from({ length: 2 * 6 * 5 }, () => Math.floor(r() * 256));
       await parity(ctx, 'labelsU8ToFloat', {
-        inputs: { mk: host(mk, [2, 6, 5]) }, outputs: { y: [2, 6, 5] }, run: (t) => native.labelsU8ToFloat(t.mk, t.y),
+        inputs: { mk: host(mk, [2, 6, 5]) },
+        outputs: { y: [2, 6, 5] },
+        run: (t) => native.labelsU8ToFloat(t.mk, t.y),
         compare: { y: EXACT },
       });
     },

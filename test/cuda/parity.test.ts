@@ -8,8 +8,13 @@ import { cases } from './parity-cases';
 const info = JSON.parse(native.cudaInfo()) as { deviceCount?: number; error?: string | null; cudnnError?: string | null };
 const reason = info.error ?? 'unknown reason';
 // A GPU without the whole of cuDNN (e.g. only the dispatcher libcudnn.so.9 that the build needs) cannot run the ops.
-const skip = !info.deviceCount ? (reason.startsWith('no CUDA device') ? reason : `no CUDA device: ${reason}`)
-  : info.cudnnError ? `CUDA device present but ${info.cudnnError}` : false;
+const skip = !info.deviceCount
+  ? reason.startsWith('no CUDA device')
+    ? reason
+    : `no CUDA device: ${reason}`
+  : info.cudnnError
+    ? `CUDA device present but ${info.cudnnError}`
+    : false;
 if (skip) t.comment(skip);
 
 for (const c of cases) {

@@ -19,9 +19,21 @@ const hasReadelf = (): boolean => spawnSync('readelf', ['--version']).status ===
 const notBuilt = dir ? false : 'libpatho_cuda.so is not built (npx cmake-js compile --out build-cuda --CDPATHO_CUDA=ON)';
 
 interface Probe {
-  info: { runtime?: number; driver?: number | null; driverVersion?: string | null; driverProblem?: string; minDriver?: number;
-    cudnn?: number | null; cudnnError?: string | null; nccl?: number | null; ncclError?: string | null; ncclPath?: string | null;
-    deviceCount: number; devices: Array<{ index: number; name: string; memory: number; cc: string }>; error: string | null };
+  info: {
+    runtime?: number;
+    driver?: number | null;
+    driverVersion?: string | null;
+    driverProblem?: string;
+    minDriver?: number;
+    cudnn?: number | null;
+    cudnnError?: string | null;
+    nccl?: number | null;
+    ncclError?: string | null;
+    ncclPath?: string | null;
+    deviceCount: number;
+    devices: Array<{ index: number; name: string; memory: number; cc: string }>;
+    error: string | null;
+  };
   report: string[];
   create: { code?: string; message?: string; ok?: boolean };
   cpu: number[];
@@ -37,8 +49,8 @@ function probe(addon: string, env: Record<string, string> = {}): Probe {
     const x = b.empty([2]); b.fill(x, 3);
     x.read().then((v) => { out.cpu = Array.from(v); process.stdout.write(JSON.stringify(out)); });`;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  if (!env.PATHO_CUDA_PLUGIN) delete childEnv.PATHO_CUDA_PLUGIN;  // only the addon's folder supplies the plugin
-  for (const k of Object.keys(env)) if (env[k] === '') delete childEnv[k];  // '' unsets
+  if (!env.PATHO_CUDA_PLUGIN) delete childEnv.PATHO_CUDA_PLUGIN; // only the addon's folder supplies the plugin
+  for (const k of Object.keys(env)) if (env[k] === '') delete childEnv[k]; // '' unsets
   const r = spawnSync(process.execPath, ['-e', code], { env: childEnv, encoding: 'utf8', timeout: 60000 });
   if (r.status !== 0) throw new Error(`child exited with ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
   return JSON.parse(r.stdout) as Probe;
@@ -49,7 +61,8 @@ t.test('the plugin loads next to patho.node and reports CUDA without crashing', 
   t.ok(p.report.includes(`plugin: loaded ${path.join(dir as string, 'libpatho_cuda.so')}`), 'loaded from the addon folder');
   t.ok(Number.isInteger(p.info.runtime) && (p.info.runtime as number) >= 12000, `CUDA runtime version ${p.info.runtime}`);
   t.ok(Number.isInteger(p.info.nccl) && (p.info.nccl as number) >= 20000, `NCCL version ${p.info.nccl}`);
-  if (p.info.cudnn === null) t.match(p.info.cudnnError, /^cuDNN 9 is incomplete: .*libcudnn_graph\.so\.9/, 'a partial cuDNN is named, not called');
+  if (p.info.cudnn === null)
+    t.match(p.info.cudnnError, /^cuDNN 9 is incomplete: .*libcudnn_graph\.so\.9/, 'a partial cuDNN is named, not called');
   else t.ok((p.info.cudnn as number) >= 90000, `cuDNN version ${p.info.cudnn}`);
   t.same(p.cpu, [3, 3], 'the CPU device keeps working');
   if (p.info.deviceCount > 0) {
@@ -70,7 +83,11 @@ t.test('the plugin loads next to patho.node and reports CUDA without crashing', 
   if (!hasLibcuda) {
     t.equal(p.info.driverProblem, 'missing', 'no libcuda.so.1 on this machine: the driver is missing');
     t.equal(p.info.driver, null, 'and no driver CUDA version is reported');
-    t.match(p.info.error, /^no CUDA device \(no NVIDIA driver found \(libcuda\.so\.1 is not loadable\); cudaErrorInsufficientDriver: .+\)$/, p.info.error ?? '');
+    t.match(
+      p.info.error,
+      /^no CUDA device \(no NVIDIA driver found \(libcuda\.so\.1 is not loadable\); cudaErrorInsufficientDriver: .+\)$/,
+      p.info.error ?? '',
+    );
     t.match(p.create.message, /^no CUDA device cuda:0 \(no NVIDIA driver found/, p.create.message ?? '');
   } else {
     t.ok(Number.isInteger(p.info.driver) && (p.info.driver as number) > 0, `a driver is there: CUDA ${p.info.driver}`);
@@ -81,13 +98,23 @@ t.test('the plugin loads next to patho.node and reports CUDA without crashing', 
   }
 });
 
-t.test('libpatho_cuda.so links cuDNN and the C++ runtime, not NCCL and not libcudart', { skip: notBuilt || (hasReadelf() ? false : 'readelf is not installed') }, async (t) => {
-  const r = spawnSync('readelf', ['-d', path.join(dir as string, 'libpatho_cuda.so')], { encoding: 'utf8' });
-  const needed = [...r.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
-  t.ok(needed.includes('libcudnn.so.9'), `NEEDED: ${needed.join(' ')}`);
-  t.notOk(needed.some((n) => n.startsWith('libnccl')), 'no NEEDED libnccl: NCCL is dlopen\'ed on first use');
-  t.notOk(needed.some((n) => n.startsWith('libcudart')), 'the CUDA runtime is static');
-});
+t.test(
+  'libpatho_cuda.so links cuDNN and the C++ runtime, not NCCL and not libcudart',
+  { skip: notBuilt || (hasReadelf() ? false : 'readelf is not installed') },
+  async (t) => {
+    const r = spawnSync('readelf', ['-d', path.join(dir as string, 'libpatho_cuda.so')], { encoding: 'utf8' });
+    const needed = [...r.stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+    t.ok(needed.includes('libcudnn.so.9'), `NEEDED: ${needed.join(' ')}`);
+    t.notOk(
+      needed.some((n) => n.startsWith('libnccl')),
+      "no NEEDED libnccl: NCCL is dlopen'ed on first use",
+    );
+    t.notOk(
+      needed.some((n) => n.startsWith('libcudart')),
+      'the CUDA runtime is static',
+    );
+  },
+);
 
 // A folder with copies of patho.node and the plugin: the developer checkout's .nvidia/ is then
 // out of the loader's reach, so only what a test puts in the environment supplies cuDNN / NCCL.
@@ -111,57 +138,88 @@ t.test('without NCCL the plugin still loads, CUDA is judged on its own, and NCCL
     return;
   }
   t.match(p.info.ncclError, /^NCCL 2 \(libnccl\.so\.2\) could not be loaded: /, p.info.ncclError ?? '');
-  t.ok(p.report.some((l) => l.startsWith('NCCL: not at ')), 'the loader lists where it looked for NCCL');
+  t.ok(
+    p.report.some((l) => l.startsWith('NCCL: not at ')),
+    'the loader lists where it looked for NCCL',
+  );
   t.notMatch(p.info.error ?? '', /NCCL|nccl/, 'the CUDA verdict does not depend on NCCL');
   t.match(p.info.error, /^no CUDA device \(/);
   t.same(p.cpu, [3, 3]);
 });
 
-t.test('the loader looks in $CONDA_PREFIX/lib and in PyTorch\'s torch/lib, and loads cuDNN from there', { skip: noDispatcher }, async (t) => {
-  const tmp = isolatedAddon(t);
-  const venv = path.join(tmp, 'venv');
-  const torchLib = path.join(venv, 'lib', 'python3.11', 'site-packages', 'torch', 'lib');
-  fs.mkdirSync(torchLib, { recursive: true });
-  const conda = path.join(tmp, 'conda');
-  fs.mkdirSync(path.join(conda, 'lib'), { recursive: true });
-  const base = { ...isolate, HOME: tmp, PWD: tmp, VIRTUAL_ENV: venv, CONDA_PREFIX: conda };
-  const looked = probe(path.join(tmp, 'patho.node'), base).report;
-  t.ok(looked.includes(`cuDNN: not at ${path.join(conda, 'lib', 'libcudnn.so.9')}`), 'looked in $CONDA_PREFIX/lib');
-  t.ok(looked.includes(`cuDNN: not at ${path.join(torchLib, 'libcudnn.so.9')}`), 'looked in torch/lib');
+t.test(
+  "the loader looks in $CONDA_PREFIX/lib and in PyTorch's torch/lib, and loads cuDNN from there",
+  { skip: noDispatcher },
+  async (t) => {
+    const tmp = isolatedAddon(t);
+    const venv = path.join(tmp, 'venv');
+    const torchLib = path.join(venv, 'lib', 'python3.11', 'site-packages', 'torch', 'lib');
+    fs.mkdirSync(torchLib, { recursive: true });
+    const conda = path.join(tmp, 'conda');
+    fs.mkdirSync(path.join(conda, 'lib'), { recursive: true });
+    const base = { ...isolate, HOME: tmp, PWD: tmp, VIRTUAL_ENV: venv, CONDA_PREFIX: conda };
+    const looked = probe(path.join(tmp, 'patho.node'), base).report;
+    t.ok(looked.includes(`cuDNN: not at ${path.join(conda, 'lib', 'libcudnn.so.9')}`), 'looked in $CONDA_PREFIX/lib');
+    t.ok(looked.includes(`cuDNN: not at ${path.join(torchLib, 'libcudnn.so.9')}`), 'looked in torch/lib');
 
-  fs.copyFileSync(dispatcher, path.join(conda, 'lib', 'libcudnn.so.9'));
-  const fromConda = probe(path.join(tmp, 'patho.node'), base).report;
-  t.ok(fromConda.includes(`cuDNN: loaded ${path.join(conda, 'lib', 'libcudnn.so.9')}`), 'cuDNN loaded from $CONDA_PREFIX/lib');
-  t.ok(fromConda.includes(`NCCL: not at ${path.join(conda, 'lib', 'libnccl.so.2')}`) &&
-    fromConda.includes(`NCCL: not at ${path.join(torchLib, 'libnccl.so.2')}`), 'NCCL is looked for in the same places, once the plugin is loaded');
-  fs.rmSync(path.join(conda, 'lib', 'libcudnn.so.9'));
-  fs.copyFileSync(dispatcher, path.join(torchLib, 'libcudnn.so.9'));
-  const fromTorch = probe(path.join(tmp, 'patho.node'), base).report;
-  t.ok(fromTorch.includes(`cuDNN: loaded ${path.join(torchLib, 'libcudnn.so.9')}`), 'cuDNN loaded from torch/lib');
-});
+    fs.copyFileSync(dispatcher, path.join(conda, 'lib', 'libcudnn.so.9'));
+    const fromConda = probe(path.join(tmp, 'patho.node'), base).report;
+    t.ok(fromConda.includes(`cuDNN: loaded ${path.join(conda, 'lib', 'libcudnn.so.9')}`), 'cuDNN loaded from $CONDA_PREFIX/lib');
+    t.ok(
+      fromConda.includes(`NCCL: not at ${path.join(conda, 'lib', 'libnccl.so.2')}`) &&
+        fromConda.includes(`NCCL: not at ${path.join(torchLib, 'libnccl.so.2')}`),
+      'NCCL is looked for in the same places, once the plugin is loaded',
+    );
+    fs.rmSync(path.join(conda, 'lib', 'libcudnn.so.9'));
+    fs.copyFileSync(dispatcher, path.join(torchLib, 'libcudnn.so.9'));
+    const fromTorch = probe(path.join(tmp, 'patho.node'), base).report;
+    t.ok(fromTorch.includes(`cuDNN: loaded ${path.join(torchLib, 'libcudnn.so.9')}`), 'cuDNN loaded from torch/lib');
+  },
+);
 
-t.test('an incomplete cuDNN folder is named with the first loader error, and CUDA counts as unavailable', { skip: noDispatcher }, async (t) => {
-  const tmp = isolatedAddon(t);
-  const cudnn = path.join(tmp, 'cudnn');
-  fs.mkdirSync(cudnn);
-  fs.copyFileSync(dispatcher, path.join(cudnn, 'libcudnn.so.9'));
-  const env = { ...isolate, HOME: tmp, PWD: tmp, PATHO_CUDNN_PATH: cudnn };
-  const onlyDispatcher = probe(path.join(tmp, 'patho.node'), env);
-  t.equal(onlyDispatcher.info.cudnn, null, 'no version: asking cuDNN anything would abort the process');
-  t.equal(onlyDispatcher.info.cudnnError,
-    `cuDNN 9 is incomplete: libcudnn.so.9 in ${cudnn} cannot load libcudnn_graph.so.9 (libcudnn_graph.so.9 is neither in ${cudnn} nor on the library path); ` +
-    'install the whole nvidia-cudnn-cu13 wheel (pip install nvidia-cudnn-cu13) or set PATHO_CUDNN_PATH to a folder holding all of cuDNN 9\'s libraries');
-  const report = cudaReport(JSON.stringify({ ...onlyDispatcher.info, deviceCount: 1, error: null,
-    devices: [{ index: 0, name: 'GPU', memory: 2 ** 34, cc: '9.0' }] }), '[]');
-  t.equal(report.available, false, 'with a GPU but this cuDNN, doctor says CUDA is unavailable');
-  t.ok(cudaFixes(report).some((f) => f.startsWith('cuDNN: cuDNN 9 is incomplete')), 'and gives the cuDNN fix');
+t.test(
+  'an incomplete cuDNN folder is named with the first loader error, and CUDA counts as unavailable',
+  { skip: noDispatcher },
+  async (t) => {
+    const tmp = isolatedAddon(t);
+    const cudnn = path.join(tmp, 'cudnn');
+    fs.mkdirSync(cudnn);
+    fs.copyFileSync(dispatcher, path.join(cudnn, 'libcudnn.so.9'));
+    const env = { ...isolate, HOME: tmp, PWD: tmp, PATHO_CUDNN_PATH: cudnn };
+    const onlyDispatcher = probe(path.join(tmp, 'patho.node'), env);
+    t.equal(onlyDispatcher.info.cudnn, null, 'no version: asking cuDNN anything would abort the process');
+    t.equal(
+      onlyDispatcher.info.cudnnError,
+      `cuDNN 9 is incomplete: libcudnn.so.9 in ${cudnn} cannot load libcudnn_graph.so.9 (libcudnn_graph.so.9 is neither in ${cudnn} nor on the library path); ` +
+        "install the whole nvidia-cudnn-cu13 wheel (pip install nvidia-cudnn-cu13) or set PATHO_CUDNN_PATH to a folder holding all of cuDNN 9's libraries",
+    );
+    const report = cudaReport(
+      JSON.stringify({
+        ...onlyDispatcher.info,
+        deviceCount: 1,
+        error: null,
+        devices: [{ index: 0, name: 'GPU', memory: 2 ** 34, cc: '9.0' }],
+      }),
+      '[]',
+    );
+    t.equal(report.available, false, 'with a GPU but this cuDNN, doctor says CUDA is unavailable');
+    t.ok(
+      cudaFixes(report).some((f) => f.startsWith('cuDNN: cuDNN 9 is incomplete')),
+      'and gives the cuDNN fix',
+    );
 
-  // A sub-library that is there but broken: its own loader error is the reason, not a later "not found".
-  fs.writeFileSync(path.join(cudnn, 'libcudnn_graph.so.9'), 'not a library\n');
-  const broken = probe(path.join(tmp, 'patho.node'), env);
-  t.match(broken.info.cudnnError, new RegExp(`cannot load libcudnn_graph\\.so\\.9 \\(${cudnn.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/libcudnn_graph\\.so\\.9: (file too short|invalid ELF header)\\)`),
-    broken.info.cudnnError ?? '');
-});
+    // A sub-library that is there but broken: its own loader error is the reason, not a later "not found".
+    fs.writeFileSync(path.join(cudnn, 'libcudnn_graph.so.9'), 'not a library\n');
+    const broken = probe(path.join(tmp, 'patho.node'), env);
+    t.match(
+      broken.info.cudnnError,
+      new RegExp(
+        `cannot load libcudnn_graph\\.so\\.9 \\(${cudnn.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/libcudnn_graph\\.so\\.9: (file too short|invalid ELF header)\\)`,
+      ),
+      broken.info.cudnnError ?? '',
+    );
+  },
+);
 
 t.test('a bogus PATHO_CUDA_PLUGIN gives a clear error and CPU keeps working', { skip: notBuilt }, async (t) => {
   // A copy of the addon in a folder without a plugin, so only PATHO_CUDA_PLUGIN can supply one.
@@ -173,8 +231,10 @@ t.test('a bogus PATHO_CUDA_PLUGIN gives a clear error and CPU keeps working', { 
   const p = probe(path.join(tmp, 'patho.node'), { PATHO_CUDA_PLUGIN: bogus });
   t.equal(p.info.deviceCount, 0);
   t.match(p.info.error, /the CUDA plugin libpatho_cuda\.so could not be loaded \(.*/);
-  t.ok(p.report.some((l) => l.startsWith(`plugin: ${bogus}: `) && /invalid ELF header|file too short/.test(l)),
-    `the loader report names the bogus file and why: ${p.report.find((l) => l.includes(bogus))}`);
+  t.ok(
+    p.report.some((l) => l.startsWith(`plugin: ${bogus}: `) && /invalid ELF header|file too short/.test(l)),
+    `the loader report names the bogus file and why: ${p.report.find((l) => l.includes(bogus))}`,
+  );
   t.equal(p.create.code, 'ERR_PATHO_CUDA');
   t.match(p.create.message, /^no CUDA device \(the CUDA plugin libpatho_cuda\.so could not be loaded/);
   t.same(p.cpu, [3, 3]);
@@ -183,17 +243,26 @@ t.test('a bogus PATHO_CUDA_PLUGIN gives a clear error and CPU keeps working', { 
   const libm = ['/lib/x86_64-linux-gnu/libm.so.6', '/usr/lib64/libm.so.6', '/lib64/libm.so.6'].find((f) => fs.existsSync(f));
   if (libm) {
     const q = probe(path.join(tmp, 'patho.node'), { PATHO_CUDA_PLUGIN: libm });
-    t.ok(q.report.includes(`plugin: ${libm} is not a patho CUDA plugin (missing patho_cuda_* symbols)`),
-      `the loader report says why ${libm} was refused`);
+    t.ok(
+      q.report.includes(`plugin: ${libm} is not a patho CUDA plugin (missing patho_cuda_* symbols)`),
+      `the loader report says why ${libm} was refused`,
+    );
     t.match(q.info.error, /the CUDA plugin libpatho_cuda\.so could not be loaded/);
     t.equal(q.create.code, 'ERR_PATHO_CUDA');
   }
 });
 
-t.test('the kernels\' per-element math passes the host self-test', { skip: notBuilt }, async (t) => {
+t.test("the kernels' per-element math passes the host self-test", { skip: notBuilt }, async (t) => {
   const exe = path.join(dir as string, 'patho_cuda_selftest');
   const r = spawnSync(exe, [], { encoding: 'utf8', timeout: 60000 });
-  t.equal(r.status, 0, r.stdout.split('\n').filter((l) => l.startsWith('not ok')).join('\n') || 'all checks passed');
+  t.equal(
+    r.status,
+    0,
+    r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('not ok'))
+      .join('\n') || 'all checks passed',
+  );
   const summary = /# (\d+) checks, (\d+) failed/.exec(r.stdout);
   t.ok(summary && Number(summary[1]) >= 55 && summary[2] === '0', summary?.[0] ?? r.stdout);
 });

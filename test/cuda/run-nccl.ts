@@ -11,7 +11,8 @@ import { native, type NativeComm, type NativeTensor } from '../../lib/native';
 
 const jsonlIndex = process.argv.indexOf('--jsonl');
 const jsonl = jsonlIndex >= 0 ? process.argv[jsonlIndex + 1] : null;
-let n = 0, failed = 0;
+let n = 0,
+  failed = 0;
 function check(ok: boolean, message: string): void {
   n++;
   if (!ok) failed++;
@@ -19,7 +20,8 @@ function check(ok: boolean, message: string): void {
   if (jsonl) fs.appendFileSync(jsonl, JSON.stringify({ stage: 'nccl', check: message, ok }) + '\n');
 }
 
-const values = (count: number, rank: number): Float32Array => Float32Array.from({ length: count }, (_, i) => ((i * 7 + rank * 13) % 17) - 8 + rank * 0.25);
+const values = (count: number, rank: number): Float32Array =>
+  Float32Array.from({ length: count }, (_, i) => ((i * 7 + rank * 13) % 17) - 8 + rank * 0.25);
 function upload(x: Float32Array, device: string): NativeTensor {
   const t = native.empty([x.length], 'float32', device);
   t.write(x);
@@ -31,9 +33,12 @@ function firstMismatch(got: Float32Array, want: (i: number) => number): number {
 }
 
 async function collectives(comms: NativeComm[], devices: string[], how: string): Promise<void> {
-  const size = comms.length, count = 1 << 20;
-  check(comms.every((c, r) => c.rank === r && c.size === size && c.kind === 'nccl' && c.device === devices[r]),
-    `${how}: ${size} rank(s) on ${devices.join(', ')}`);
+  const size = comms.length,
+    count = 1 << 20;
+  check(
+    comms.every((c, r) => c.rank === r && c.size === size && c.kind === 'nccl' && c.device === devices[r]),
+    `${how}: ${size} rank(s) on ${devices.join(', ')}`,
+  );
   for (const op of ['sum', 'avg'] as const) {
     const ts = devices.map((d, r) => upload(values(count, r), d));
     comms.forEach((c, r) => c.allReduce(ts[r], op));
@@ -44,7 +49,10 @@ async function collectives(comms: NativeComm[], devices: string[], how: string):
       return op === 'sum' ? s : s / size;
     };
     const bad = outs.map((o) => firstMismatch(o, want));
-    check(bad.every((b) => b < 0), `${how}: allReduce ${op} of ${count} floats, every rank exact${bad.some((b) => b >= 0) ? ` (rank ${bad.findIndex((b) => b >= 0)} differs at [${bad.find((b) => b >= 0)}])` : ''}`);
+    check(
+      bad.every((b) => b < 0),
+      `${how}: allReduce ${op} of ${count} floats, every rank exact${bad.some((b) => b >= 0) ? ` (rank ${bad.findIndex((b) => b >= 0)} differs at [${bad.find((b) => b >= 0)}])` : ''}`,
+    );
     ts.forEach((t) => t.dispose());
   }
   const root = size - 1;
@@ -52,7 +60,10 @@ async function collectives(comms: NativeComm[], devices: string[], how: string):
   comms.forEach((c, r) => c.broadcast(ts[r], root));
   const outs = (await Promise.all(ts.map((t) => t.read()))) as Float32Array[];
   const rootValues = values(count, root);
-  check(outs.every((o) => firstMismatch(o, (i) => rootValues[i]) < 0), `${how}: broadcast from rank ${root}, every rank holds its values`);
+  check(
+    outs.every((o) => firstMismatch(o, (i) => rootValues[i]) < 0),
+    `${how}: broadcast from rank ${root}, every rank holds its values`,
+  );
   ts.forEach((t) => t.dispose());
   comms.forEach((c) => c.barrier());
   await Promise.all(devices.map((d) => native.synchronize(d)));
@@ -62,20 +73,26 @@ async function collectives(comms: NativeComm[], devices: string[], how: string):
   // wait(): the result is (3 * size) + 1 everywhere only if NCCL waited for the scale and the
   // axpy waited for NCCL. 32 MB per rank, so the kernels take long enough for a race to show.
   const big = 8 << 20;
-  const xs = devices.map((d) => native.empty([big], 'float32', d)), ones = devices.map((d) => native.empty([big], 'float32', d));
+  const xs = devices.map((d) => native.empty([big], 'float32', d)),
+    ones = devices.map((d) => native.empty([big], 'float32', d));
   xs.forEach((x, r) => {
     native.fill(x, 1);
     native.fill(ones[r], 1);
     native.scale(x, 3);
-    comms[r].allReduceStart(x, 'sum');  // overlapped: the device goes on at once
+    comms[r].allReduceStart(x, 'sum'); // overlapped: the device goes on at once
     comms[r].wait();
     native.axpy(x, ones[r], 1);
   });
   const got = (await Promise.all(xs.map((x) => x.read()))) as Float32Array[];
   const want = 3 * size + 1;
   const wrong = got.map((g) => firstMismatch(g, () => want));
-  check(wrong.every((w) => w < 0), `${how}: compute -> overlapped allReduce -> wait -> compute is ordered: ${big} values = ${want} on every rank` +
-    (wrong.some((w) => w >= 0) ? ` (rank ${wrong.findIndex((w) => w >= 0)} holds ${got[wrong.findIndex((w) => w >= 0)][wrong.find((w) => w >= 0) as number]})` : ''));
+  check(
+    wrong.every((w) => w < 0),
+    `${how}: compute -> overlapped allReduce -> wait -> compute is ordered: ${big} values = ${want} on every rank` +
+      (wrong.some((w) => w >= 0)
+        ? ` (rank ${wrong.findIndex((w) => w >= 0)} holds ${got[wrong.findIndex((w) => w >= 0)][wrong.find((w) => w >= 0) as number]})`
+        : ''),
+  );
   [...xs, ...ones].forEach((t) => t.dispose());
 }
 
@@ -91,8 +108,10 @@ async function abortCase(device: string): Promise<void> {
   } catch (e) {
     err = e as Error & { code?: string };
   }
-  check(err?.code === 'ERR_PATHO_COMM' && /aborted \(gpu-check abort\)/.test(err.message),
-    `collectives queued around an abort fail with ERR_PATHO_COMM and the reason: ${err?.code}: ${err?.message}`);
+  check(
+    err?.code === 'ERR_PATHO_COMM' && /aborted \(gpu-check abort\)/.test(err.message),
+    `collectives queued around an abort fail with ERR_PATHO_COMM and the reason: ${err?.code}: ${err?.message}`,
+  );
   comm.allReduce(t, 'sum');
   err = undefined;
   try {
@@ -101,21 +120,29 @@ async function abortCase(device: string): Promise<void> {
     err = e as Error & { code?: string };
   }
   check(err?.code === 'ERR_PATHO_COMM', `a collective after the abort fails too (${err?.code}: ${err?.message})`);
-  comm.destroy();  // after ncclCommAbort freed it: must not free it again
+  comm.destroy(); // after ncclCommAbort freed it: must not free it again
   const y = native.empty([4], 'float32', device);
   native.fill(y, 2);
-  check(Array.from(await y.read()).every((v) => v === 2), `${device} keeps working after the abort and destroy`);
+  check(
+    Array.from(await y.read()).every((v) => v === 2),
+    `${device} keeps working after the abort and destroy`,
+  );
   y.dispose();
   t.dispose();
 }
 
 async function main(): Promise<void> {
-  const info = JSON.parse(native.cudaInfo()) as { deviceCount?: number; error?: string | null; ncclError?: string | null; nccl?: number | null };
+  const info = JSON.parse(native.cudaInfo()) as {
+    deviceCount?: number;
+    error?: string | null;
+    ncclError?: string | null;
+    nccl?: number | null;
+  };
   const skip = !info.deviceCount ? `no CUDA device: ${info.error}` : info.ncclError ? info.ncclError : null;
   if (skip) {
     console.log(`# SKIP nccl: ${skip}`);
     if (jsonl) fs.appendFileSync(jsonl, JSON.stringify({ stage: 'nccl', skipped: skip }) + '\n');
-    process.exitCode = info.deviceCount ? 1 : 0;  // a GPU without NCCL is a failure of the kit's check
+    process.exitCode = info.deviceCount ? 1 : 0; // a GPU without NCCL is a failure of the kit's check
     return;
   }
   const devices = Array.from({ length: info.deviceCount ?? 0 }, (_, i) => `cuda:${i}`);

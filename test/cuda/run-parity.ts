@@ -32,8 +32,10 @@ function skipReason(device: string, set: string): string | null {
   if (!info.deviceCount) return `no CUDA device: ${info.error ?? 'unknown reason'}`;
   if (info.cudnnError) return info.cudnnError;
   const index = Number(device.split(':')[1] ?? 0);
-  if (set === 'large' && (info.devices?.[index]?.memory ?? 0) < 70 * 2 ** 30) return `${device} has less than the 70 GiB the 2^31-element case needs`;
-  if (set === 'split' && Number(process.env.PATHO_CUDA_SPLIT_ELEMENTS) !== SPLIT_LIMIT) return `start this process with PATHO_CUDA_SPLIT_ELEMENTS=${SPLIT_LIMIT}`;
+  if (set === 'large' && (info.devices?.[index]?.memory ?? 0) < 70 * 2 ** 30)
+    return `${device} has less than the 70 GiB the 2^31-element case needs`;
+  if (set === 'split' && Number(process.env.PATHO_CUDA_SPLIT_ELEMENTS) !== SPLIT_LIMIT)
+    return `start this process with PATHO_CUDA_SPLIT_ELEMENTS=${SPLIT_LIMIT}`;
   return null;
 }
 
@@ -53,7 +55,8 @@ async function main(): Promise<void> {
     record({ skipped: skip });
     return;
   }
-  let n = 0, failed = 0;
+  let n = 0,
+    failed = 0;
   for (const c of chosen) {
     const t0 = Date.now();
     console.log(`# ${c.name}`);

@@ -30,7 +30,9 @@ void check(bool ok, const char* what, double got, double want) {
   std::printf("%s %d - %s (got %.9g, want %.9g)\n", ok ? "ok" : "not ok", checks, what, got, want);
 }
 
-bool close(double got, double want, double rtol, double atol) { return std::fabs(got - want) <= atol + rtol * std::fabs(want); }
+bool close(double got, double want, double rtol, double atol) {
+  return std::fabs(got - want) <= atol + rtol * std::fabs(want);
+}
 
 namespace {
 
@@ -153,7 +155,8 @@ void lossChecks() {
       up.x[k] += h;
       dn.x[k] -= h;
       double fd = (bceJaccardRef(up, w, eps) - bceJaccardRef(dn, w, eps)) / (2 * h);
-      double g = bceJaccardGrad(float(b.x[k]), float(b.y[k]), float(1.0 / b.x.size()), I, P, Y, float(w), float(eps), 1.5f);
+      double g =
+          bceJaccardGrad(float(b.x[k]), float(b.y[k]), float(1.0 / b.x.size()), I, P, Y, float(w), float(eps), 1.5f);
       worst = std::max(worst, std::fabs(g - 1.5 * fd) / (1e-4 + std::fabs(1.5 * fd)));
     }
     char what[96];
@@ -187,7 +190,10 @@ void optimChecks() {
       pr -= lr * (nesterov ? gg + mom * br : br);
       worst = std::max(worst, std::fabs(p - pr));
     }
-    check(worst < 1e-6, nesterov ? "sgdStep with Nesterov momentum, 5 steps, abs 1e-6" : "sgdStep with momentum and dampening, 5 steps, abs 1e-6", worst, 0);
+    check(worst < 1e-6,
+          nesterov ? "sgdStep with Nesterov momentum, 5 steps, abs 1e-6"
+                   : "sgdStep with momentum and dampening, 5 steps, abs 1e-6",
+          worst, 0);
   }
   for (bool decoupled : {false, true}) {
     const double b1 = 0.9, b2 = 0.999, eps = 1e-8, alr = 1e-2, awd = 0.1;
@@ -195,19 +201,28 @@ void optimChecks() {
     double pr = -0.3, mr = 0, vr = 0, worst = 0;
     for (int t = 1; t <= 6; t++) {
       double g = std::cos(t * 0.7) * 0.1;
-      AdamStep h{float(alr), float(b1), float(b2), float(eps), float(awd), decoupled, float(1 - std::pow(b1, t)),
+      AdamStep h{float(alr),
+                 float(b1),
+                 float(b2),
+                 float(eps),
+                 float(awd),
+                 decoupled,
+                 float(1 - std::pow(b1, t)),
                  float(std::sqrt(1 - std::pow(b2, t)))};
       adamStep(p, float(g), m, v, h);
       double gg = g;
-      if (decoupled) pr *= 1 - alr * awd;
-      else gg += awd * pr;
+      if (decoupled)
+        pr *= 1 - alr * awd;
+      else
+        gg += awd * pr;
       mr = b1 * mr + (1 - b1) * gg;
       vr = b2 * vr + (1 - b2) * gg * gg;
       double mhat = mr / (1 - std::pow(b1, t)), vhat = vr / (1 - std::pow(b2, t));
       pr -= alr * mhat / (std::sqrt(vhat) + eps);
       worst = std::max(worst, std::fabs(p - pr));
     }
-    check(worst < 1e-6, decoupled ? "adamStep AdamW, 6 steps, abs 1e-6" : "adamStep Adam with L2, 6 steps, abs 1e-6", worst, 0);
+    check(worst < 1e-6, decoupled ? "adamStep AdamW, 6 steps, abs 1e-6" : "adamStep Adam with L2, 6 steps, abs 1e-6",
+          worst, 0);
   }
 }
 
@@ -236,14 +251,18 @@ void bf16Checks() {
     }
   }
   char what[160];
-  std::snprintf(what, sizeof what, "__float2bfloat16_rn equals patho::f32ToBf16 on %lld floats (every bf16 x 11 low halves)%s",
+  std::snprintf(what, sizeof what,
+                "__float2bfloat16_rn equals patho::f32ToBf16 on %lld floats (every bf16 x 11 low halves)%s",
                 (long long)n, bad ? "" : ", no mismatch");
   if (bad) std::printf("# first mismatch: float bits 0x%08x\n", firstBad);
   check(bad == 0, what, double(bad), 0);
 
   // Known values: 1 + 2^-8 is a tie (rounds to even: 1), 1 + 3*2^-8 rounds up, the largest float
   // rounds to Inf, the smallest subnormal keeps its bits' upper half (0).
-  const struct { float f; uint16_t want; } known[] = {
+  const struct {
+    float f;
+    uint16_t want;
+  } known[] = {
       {1.00390625f, 0x3f80}, {1.01171875f, 0x3f82}, {3.4028235e38f, 0x7f80}, {-2.5f, 0xc020}, {1e-45f, 0x0000}};
   bool knownOk = true;
   for (const auto& k : known) {
@@ -267,15 +286,20 @@ void layoutChecks() {
           for (int64_t h = 0; h < g.H; h++)
             for (int64_t w = 0; w < g.W; w++) {
               const int64_t o = offsetOf(g, nhwc, n, c, h, w);
-              const int64_t want = nhwc ? n * HW * g.C + h * g.W * g.C + w * g.C + c : n * g.C * HW + c * HW + h * g.W + w;
+              const int64_t want =
+                  nhwc ? n * HW * g.C + h * g.W * g.C + w * g.C + c : n * g.C * HW + c * HW + h * g.W + w;
               if (o != want) formulas = false;
-              if (o < 0 || o >= total) { inverse = false; continue; }
+              if (o < 0 || o >= total) {
+                inverse = false;
+                continue;
+              }
               seen[size_t(o)]++;
               const Coord k = coordOf(g, nhwc, o);
               if (k.n != n || k.c != c || k.h != h || k.w != w) inverse = false;
               if (channelOf(o, g.C, HW, nhwc) != c) channels = false;
             }
-      for (int v : seen) if (v != 1) inverse = false;  // a bijection onto the storage
+      for (int v : seen)
+        if (v != 1) inverse = false;  // a bijection onto the storage
     }
   }
   check(formulas, "offsetOf is ((n*C+c)*H+h)*W+w for NCHW and ((n*H+h)*W+w)*C+c for NHWC", formulas, 1);
@@ -307,7 +331,8 @@ void layoutChecks() {
       for (int64_t c = 0; c < C; c++)
         for (int64_t h = 0; h < H; h++)
           for (int64_t w = 0; w < W; w++) {
-            const float want = c < Ca ? a[size_t(offsetOf(ga, nhwc, n, c, h, w))] : b[size_t(offsetOf(gb, nhwc, n, c - Ca, h, w))];
+            const float want =
+                c < Ca ? a[size_t(offsetOf(ga, nhwc, n, c, h, w))] : b[size_t(offsetOf(gb, nhwc, n, c - Ca, h, w))];
             if (y[size_t(offsetOf(gy, nhwc, n, c, h, w))] != want) concatOk = false;
           }
     if (da != a || db != b) splitOk = false;
@@ -376,7 +401,8 @@ void upsampleLayoutChecks() {
           int64_t y0, y1, x0, x1;
           const double ly = refTap(oy, H, y0, y1), lx = refTap(ox, W, x0, x1);
           auto X = [&](int64_t h, int64_t w) { return xl[size_t(((n * C + c) * H + h) * W + w)]; };
-          const double ref = (1 - ly) * ((1 - lx) * X(y0, x0) + lx * X(y0, x1)) + ly * ((1 - lx) * X(y1, x0) + lx * X(y1, x1));
+          const double ref =
+              (1 - ly) * ((1 - lx) * X(y0, x0) + lx * X(y0, x1)) + ly * ((1 - lx) * X(y1, x0) + lx * X(y1, x1));
           worst = std::max(worst, std::fabs(y[size_t(offsetOf(gy, true, n, c, oy, ox))] - ref));
           lhs += ref * gl[size_t(((n * C + c) * OH + oy) * OW + ox)];
         }

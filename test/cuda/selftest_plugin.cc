@@ -35,8 +35,10 @@ void driverChecks() {
 
   v = classifyDriver(13000, 12040, "550.54.15", 35, "cudaErrorInsufficientDriver", insufficient, 0);
   check(v.problem == DriverProblem::TooOld &&
-            v.message == "the NVIDIA driver 550.54.15 (CUDA 12.4) supports CUDA up to 12.4; this plugin is built with "
-                         "CUDA 13.0 and needs driver 580 or newer; cudaErrorInsufficientDriver: " + insufficient,
+            v.message ==
+                "the NVIDIA driver 550.54.15 (CUDA 12.4) supports CUDA up to 12.4; this plugin is built with "
+                "CUDA 13.0 and needs driver 580 or newer; cudaErrorInsufficientDriver: " +
+                    insufficient,
         ("driver 550 with a CUDA 13 plugin: 'too-old', names both versions and 580: " + v.message).c_str(),
         int(v.problem), int(DriverProblem::TooOld));
 
@@ -51,7 +53,8 @@ void driverChecks() {
         int(DriverProblem::NoDevice));
 
   v = classifyDriver(13000, 13020, "590.10", 0, "", "", 2);
-  check(v.problem == DriverProblem::None && v.message.empty(), "a newer driver with GPUs: no problem", int(v.problem), 0);
+  check(v.problem == DriverProblem::None && v.message.empty(), "a newer driver with GPUs: no problem", int(v.problem),
+        0);
 
   v = classifyDriver(13000, 13000, "580.82.07", 999, "cudaErrorUnknown", "unknown error", 0);
   check(v.problem == DriverProblem::Error && has(v.message, "cudaErrorUnknown") && has(v.message, "580.82.07"),
@@ -59,12 +62,14 @@ void driverChecks() {
 
   check(minDriverBranch(13000) == 580 && minDriverBranch(12080) == 525, "first driver branch of CUDA 13 / 12",
         minDriverBranch(13000), 580);
-  check(cudaVersionString(12040) == "12.4" && cudaVersionString(13000) == "13.0", "CUDA version 12040 reads 12.4", 0, 0);
+  check(cudaVersionString(12040) == "12.4" && cudaVersionString(13000) == "13.0", "CUDA version 12040 reads 12.4", 0,
+        0);
 
   const std::string proprietary =
       "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.15  Tue Mar  5 22:23:56 UTC 2024\nGCC version:  gcc 12\n";
   const std::string open =
-      "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.82.07  Release Build  (dvs-builder@U16)  Wed Aug 27\n";
+      "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.82.07  Release Build  (dvs-builder@U16)  Wed Aug "
+      "27\n";
   check(parseProcDriverVersion(proprietary) == "550.54.15", "driver version from the proprietary module's /proc line",
         0, 0);
   check(parseProcDriverVersion(open) == "580.82.07", "driver version from the open module's /proc line", 0, 0);
@@ -75,8 +80,8 @@ void driverChecks() {
 void splitChecks() {
   // The case: width 64 at 512x512, batch 64: [64,128,512,512] has exactly 2^31 elements.
   BatchSplit s = batchSplit(64, int64_t(128) * 512 * 512, kCudnnMaxElements);
-  check(s.count == 2 && s.per == 32 && s.size(1, 64) == 32, "[64,128,512,512]: two chunks of 32 images", double(s.count),
-        2);
+  check(s.count == 2 && s.per == 32 && s.size(1, 64) == 32, "[64,128,512,512]: two chunks of 32 images",
+        double(s.count), 2);
   s = batchSplit(16, int64_t(128) * 512 * 512, kCudnnMaxElements);
   check(s.count == 1 && s.size(0, 16) == 16, "batch 16 at width 64: one chunk (no split)", double(s.count), 1);
   s = batchSplit(3, int64_t(1) << 31, kCudnnMaxElements);
@@ -110,9 +115,11 @@ void splitChecks() {
 // The rule stated independently: any NaN -> the first NaN; otherwise the first index holding the
 // maximum.
 int refArgmax(const float v[4]) {
-  for (int i = 0; i < 4; i++) if (std::isnan(v[i])) return i;
+  for (int i = 0; i < 4; i++)
+    if (std::isnan(v[i])) return i;
   int k = 0;
-  for (int i = 1; i < 4; i++) if (v[i] > v[k]) k = i;
+  for (int i = 1; i < 4; i++)
+    if (v[i] > v[k]) k = i;
   return k;
 }
 
@@ -228,8 +235,8 @@ void guardChecks() {
   while (!started) std::this_thread::yield();
   h.abort("from the JS thread", [&] { insideAtRelease = inside.load(); });
   t.join();
-  check(!insideAtRelease, "an abort during a call frees the communicator only after the call returns",
-        insideAtRelease, 0);
+  check(!insideAtRelease, "an abort during a call frees the communicator only after the call returns", insideAtRelease,
+        0);
 }
 
 }  // namespace

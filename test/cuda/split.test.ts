@@ -8,7 +8,7 @@ import { SPLIT_LIMIT, splitCases } from './split-cases';
 
 process.env.PATHO_CUDA_SPLIT_ELEMENTS = String(SPLIT_LIMIT);
 const info = JSON.parse(native.cudaInfo()) as { deviceCount?: number; error?: string | null; cudnnError?: string | null };
-const skip = !info.deviceCount ? info.error ?? 'no CUDA device' : info.cudnnError ? `CUDA device present but ${info.cudnnError}` : false;
+const skip = !info.deviceCount ? (info.error ?? 'no CUDA device') : info.cudnnError ? `CUDA device present but ${info.cudnnError}` : false;
 if (skip) t.comment(skip);
 
 for (const c of splitCases) {

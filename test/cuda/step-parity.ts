@@ -41,7 +41,14 @@ function option(name: string, fallback?: string): string {
 }
 
 /** patho's step: forward in training mode, the reference loss, backward; no optimizer update. */
-async function pathoStep(device: string, width: number, size: number, batchSize: number, precision: Precision, work: string): Promise<StepResult> {
+async function pathoStep(
+  device: string,
+  width: number,
+  size: number,
+  batchSize: number,
+  precision: Precision,
+  work: string,
+): Promise<StepResult> {
   const net = new UNet({ inChannels: 3, outChannels: 1, width, depth: 4, seed: 0, device });
   const model = new Model(net, { device, checkpoint: false, optimizer: 'sgd', lr: 1e-3, schedule: 'constant', precision });
   await model.ready();
@@ -49,7 +56,10 @@ async function pathoStep(device: string, width: number, size: number, batchSize:
     await model.save('weights', { optimizer: false, file: path.join(work, 'weights.safetensors') });
     const batch = syntheticBatch(batchSize, size, 3, 11);
     writeFileAtomic(path.join(work, 'batch.bin'), Buffer.concat([Buffer.from(batch.images), Buffer.from(batch.masks)]));
-    writeFileAtomic(path.join(work, 'batch.json'), Buffer.from(JSON.stringify({ n: batch.n, size, channels: 3, mean: batch.mean, std: batch.std })));
+    writeFileAtomic(
+      path.join(work, 'batch.json'),
+      Buffer.from(JSON.stringify({ n: batch.n, size, channels: 3, mean: batch.mean, std: batch.std })),
+    );
     net.train();
     const reads = scope(() => {
       const x = uploadImages(batch, device, batch.mean!, batch.std!);
@@ -61,14 +71,18 @@ async function pathoStep(device: string, width: number, size: number, batchSize:
       return Promise.all([loss.value.read(), logits.value.read(), net.store.grads.read()]);
     });
     const [lossArr, logitArr, gradArr] = await reads;
-    let sum = 0, sq = 0, min = Infinity, max = -Infinity;
+    let sum = 0,
+      sq = 0,
+      min = Infinity,
+      max = -Infinity;
     for (const v of logitArr) {
       sum += v;
       sq += v * v;
       min = Math.min(min, v);
       max = Math.max(max, v);
     }
-    const n = logitArr.length, mean = sum / n;
+    const n = logitArr.length,
+      mean = sum / n;
     const gradNorms: Record<string, number> = {};
     let total = 0;
     for (const s of net.store.paramSlots) {
@@ -77,7 +91,12 @@ async function pathoStep(device: string, width: number, size: number, batchSize:
       gradNorms[s.name] = Math.sqrt(g);
       total += g;
     }
-    return { loss: lossArr[0], logits: { mean, std: Math.sqrt(Math.max(0, (sq - n * mean * mean) / (n - 1))), min, max }, gradNorms, gradNorm: Math.sqrt(total) };
+    return {
+      loss: lossArr[0],
+      logits: { mean, std: Math.sqrt(Math.max(0, (sq - n * mean * mean) / (n - 1))), min, max },
+      gradNorms,
+      gradNorm: Math.sqrt(total),
+    };
   } finally {
     model.dispose();
     net.dispose();
@@ -103,7 +122,14 @@ export function compareSteps(p: StepResult, t: StepResult, precision: Precision)
   };
   const shift = (check: string, value: number, reference: number): void => {
     const error = Math.abs(value - reference) / t.logits.std;
-    out.push({ check: `${check} (in units of the logits' std)`, value, reference, error, tolerance: tol.logitShift, ok: error <= tol.logitShift });
+    out.push({
+      check: `${check} (in units of the logits' std)`,
+      value,
+      reference,
+      error,
+      tolerance: tol.logitShift,
+      ok: error <= tol.logitShift,
+    });
   };
   rel('loss', p.loss, t.loss, tol.loss);
   rel('logits std', p.logits.std, t.logits.std, tol.logitStd);
@@ -115,7 +141,14 @@ export function compareSteps(p: StepResult, t: StepResult, precision: Precision)
   for (const [name, ref] of Object.entries(t.gradNorms)) {
     const mine = p.gradNorms[name];
     if (mine === undefined) {
-      out.push({ check: `gradient norm ${name}: missing in patho`, value: NaN, reference: ref, error: Infinity, tolerance: tol.grad, ok: false });
+      out.push({
+        check: `gradient norm ${name}: missing in patho`,
+        value: NaN,
+        reference: ref,
+        error: Infinity,
+        tolerance: tol.grad,
+        ok: false,
+      });
       continue;
     }
     rel(`gradient norm ${name}`, mine, ref, tol.grad);
@@ -123,7 +156,14 @@ export function compareSteps(p: StepResult, t: StepResult, precision: Precision)
   }
   errors.sort((a, b) => a - b);
   const median = errors.length ? errors[Math.floor(errors.length / 2)] : Infinity;
-  out.push({ check: `median relative error of the ${errors.length} gradient norms`, value: median, reference: 0, error: median, tolerance: tol.gradMedian, ok: median <= tol.gradMedian });
+  out.push({
+    check: `median relative error of the ${errors.length} gradient norms`,
+    value: median,
+    reference: 0,
+    error: median,
+    tolerance: tol.gradMedian,
+    ok: median <= tol.gradMedian,
+  });
   return out;
 }
 
@@ -161,7 +201,9 @@ export async function stepParity(o: StepParityOptions): Promise<Check[]> {
     const err = e as Error & { code?: string };
     return failure(`patho ${o.precision} step`, `${err.code ?? ''} ${err.message}`);
   }
-  log(`# patho ${o.precision} step on ${o.device} (${native.backendName(o.device)}): loss ${mine.loss}, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(
+    `# patho ${o.precision} step on ${o.device} (${native.backendName(o.device)}): loss ${mine.loss}, ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
   const t1 = Date.now();
   // PyTorch runs with the machine's own library path: the GPU kit gives its libraries (oneDNN,
   // libgomp, ...) to patho's processes only and passes the original path along.
@@ -170,8 +212,11 @@ export async function stepParity(o: StepParityOptions): Promise<Check[]> {
     if (process.env.PATHO_PYTHON_LD_LIBRARY_PATH) env.LD_LIBRARY_PATH = process.env.PATHO_PYTHON_LD_LIBRARY_PATH;
     else delete env.LD_LIBRARY_PATH;
   }
-  const r = spawnSync('python3', [o.torchScript, '--parity', o.work, '--device', o.torchDevice, '--width', `${o.width}`, '--precision', o.precision],
-    { encoding: 'utf8', env });
+  const r = spawnSync(
+    'python3',
+    [o.torchScript, '--parity', o.work, '--device', o.torchDevice, '--width', `${o.width}`, '--precision', o.precision],
+    { encoding: 'utf8', env },
+  );
   const ref = path.join(o.work, `torch-${o.precision}.json`);
   if (r.status !== 0 || !fs.existsSync(ref)) {
     return failure('PyTorch reference step', (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | '));
@@ -180,7 +225,9 @@ export async function stepParity(o: StepParityOptions): Promise<Check[]> {
   log(`# ${theirs.framework} ${o.precision} step on ${o.torchDevice}: loss ${theirs.loss}, ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   const checks = compareSteps(mine, theirs, o.precision);
   for (const c of checks) {
-    log(`${c.ok ? 'ok' : 'not ok'} - ${o.precision} ${c.check}: patho ${c.value.toPrecision(7)}, torch ${c.reference.toPrecision(7)}, error ${c.error.toExponential(2)} (<= ${c.tolerance})`);
+    log(
+      `${c.ok ? 'ok' : 'not ok'} - ${o.precision} ${c.check}: patho ${c.value.toPrecision(7)}, torch ${c.reference.toPrecision(7)}, error ${c.error.toExponential(2)} (<= ${c.tolerance})`,
+    );
     record({ ...c, against: `${theirs.framework} ${o.precision} on ${o.torchDevice}` });
   }
   return checks;
@@ -188,7 +235,9 @@ export async function stepParity(o: StepParityOptions): Promise<Check[]> {
 
 async function main(): Promise<void> {
   const device = option('device', 'cuda:0');
-  const width = Number(option('width', '64')), size = Number(option('size', '512')), batch = Number(option('batch', '16'));
+  const width = Number(option('width', '64')),
+    size = Number(option('size', '512')),
+    batch = Number(option('batch', '16'));
   const precision = checkPrecision(option('precision', 'fp32'), '--precision');
   const jsonl = process.argv.includes('--jsonl') ? option('jsonl') : null;
   const stage = `step-${precision}`;
@@ -196,8 +245,16 @@ async function main(): Promise<void> {
     if (jsonl) fs.appendFileSync(jsonl, JSON.stringify({ stage, device, width, size, batch, ...line }) + '\n');
   };
   const checks = await stepParity({
-    device, width, size, batch, precision, work: option('work'), torchScript: option('torch'),
-    torchDevice: option('torch-device', device.startsWith('cuda') ? 'cuda' : 'cpu'), record, log: (l) => console.log(l),
+    device,
+    width,
+    size,
+    batch,
+    precision,
+    work: option('work'),
+    torchScript: option('torch'),
+    torchDevice: option('torch-device', device.startsWith('cuda') ? 'cuda' : 'cpu'),
+    record,
+    log: (l) => console.log(l),
   });
   const failed = checks.filter((c) => !c.ok).length;
   console.log(`# ${stage}: ${checks.length} checks, ${failed} failed`);

@@ -5,16 +5,29 @@ import t from 'tap';
 import { parseQuPathGeoJSON, toQuPathFeatureCollection } from '../../lib/geometry/geojson';
 import { ringArea } from '../../lib/geometry/polygon';
 
-const sq = (x: number, y: number, s: number) => [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]];
+const sq = (x: number, y: number, s: number) => [
+  [x, y],
+  [x + s, y],
+  [x + s, y + s],
+  [x, y + s],
+  [x, y],
+];
 
 t.test('reads a QuPath 0.4 FeatureCollection', async (t) => {
   const doc = {
     type: 'FeatureCollection',
     features: [
-      { type: 'Feature', id: 'a', geometry: { type: 'Polygon', coordinates: [sq(0, 0, 100), sq(10, 10, 20)] },
-        properties: { objectType: 'annotation', classification: { name: 'Tumor', color: [200, 0, 0] }, measurements: { 'Area µm^2': 5 } } },
-      { type: 'Feature', geometry: { type: 'MultiPolygon', coordinates: [[sq(200, 0, 10)], [sq(300, 0, 10)]] },
-        properties: { objectType: 'detection', classification: { name: 'Stroma', colorRGB: -16711936 } } },
+      {
+        type: 'Feature',
+        id: 'a',
+        geometry: { type: 'Polygon', coordinates: [sq(0, 0, 100), sq(10, 10, 20)] },
+        properties: { objectType: 'annotation', classification: { name: 'Tumor', color: [200, 0, 0] }, measurements: { 'Area µm^2': 5 } },
+      },
+      {
+        type: 'Feature',
+        geometry: { type: 'MultiPolygon', coordinates: [[sq(200, 0, 10)], [sq(300, 0, 10)]] },
+        properties: { objectType: 'detection', classification: { name: 'Stroma', colorRGB: -16711936 } },
+      },
       { type: 'Feature', geometry: { type: 'Point', coordinates: [5, 5] }, properties: { objectType: 'annotation' } },
     ],
   };
@@ -34,31 +47,97 @@ t.test('reads a QuPath 0.4 FeatureCollection', async (t) => {
 });
 
 t.test('a bare array (QuPath 0.2 script export) with list measurements', async (t) => {
-  const r = parseQuPathGeoJSON(JSON.stringify([{ type: 'Feature', geometry: { type: 'Polygon', coordinates: [sq(0, 0, 4)] },
-    properties: { classification: { name: 'Tumor' }, measurements: [{ name: 'n', value: 3 }] } }]));
+  const r = parseQuPathGeoJSON(
+    JSON.stringify([
+      {
+        type: 'Feature',
+        geometry: { type: 'Polygon', coordinates: [sq(0, 0, 4)] },
+        properties: { classification: { name: 'Tumor' }, measurements: [{ name: 'n', value: 3 }] },
+      },
+    ]),
+  );
   t.equal(r.objects[0].objectType, 'annotation', 'annotation by default');
   t.same(r.objects[0].measurements, { n: 3 });
 });
 
 t.test('bad input names the file and the feature index', async (t) => {
-  t.throws(() => parseQuPathGeoJSON('{"type":', 'bad.geojson'), { message: /bad.geojson: Expected GeoJSON but the file is not valid JSON/, code: 'ERR_PATHO_DATA' });
+  t.throws(() => parseQuPathGeoJSON('{"type":', 'bad.geojson'), {
+    message: /bad.geojson: Expected GeoJSON but the file is not valid JSON/,
+    code: 'ERR_PATHO_DATA',
+  });
   t.throws(() => parseQuPathGeoJSON('{"type":"Topology"}', 'f.geojson'), /f.geojson: top level: Expected a FeatureCollection/);
   const good = { type: 'Feature', geometry: { type: 'Polygon', coordinates: [sq(0, 0, 4)] }, properties: {} };
   const mk = (f: unknown) => JSON.stringify({ type: 'FeatureCollection', features: [good, good, f] });
-  t.throws(() => parseQuPathGeoJSON(mk({ type: 'Feature', geometry: { type: 'Polygon', coordinates: [[[0, 0], [1, 1]]] } }), 'a.geojson'),
-    /a.geojson: feature 2 ring 0: Expected a linear ring of at least 4/);
-  t.throws(() => parseQuPathGeoJSON(mk({ type: 'Feature', geometry: { type: 'Polygon', coordinates: [[[0, 0], [1, 'x'], [1, 1], [0, 0]]] } }), 'a.geojson'),
-    /feature 2 ring 0 position 1: Expected \[x, y\] with finite numbers/);
-  t.throws(() => parseQuPathGeoJSON(mk({ type: 'Feature', geometry: { type: 'GeometryCollection' } }), 'a.geojson'), /feature 2 geometry: Expected a Polygon or MultiPolygon/);
-  t.throws(() => parseQuPathGeoJSON(mk({ type: 'Feature', geometry: good.geometry, properties: { objectType: 'blob' } }), 'a.geojson'), /feature 2 properties.objectType/);
+  t.throws(
+    () =>
+      parseQuPathGeoJSON(
+        mk({
+          type: 'Feature',
+          geometry: {
+            type: 'Polygon',
+            coordinates: [
+              [
+                [0, 0],
+                [1, 1],
+              ],
+            ],
+          },
+        }),
+        'a.geojson',
+      ),
+    /a.geojson: feature 2 ring 0: Expected a linear ring of at least 4/,
+  );
+  t.throws(
+    () =>
+      parseQuPathGeoJSON(
+        mk({
+          type: 'Feature',
+          geometry: {
+            type: 'Polygon',
+            coordinates: [
+              [
+                [0, 0],
+                [1, 'x'],
+                [1, 1],
+                [0, 0],
+              ],
+            ],
+          },
+        }),
+        'a.geojson',
+      ),
+    /feature 2 ring 0 position 1: Expected \[x, y\] with finite numbers/,
+  );
+  t.throws(
+    () => parseQuPathGeoJSON(mk({ type: 'Feature', geometry: { type: 'GeometryCollection' } }), 'a.geojson'),
+    /feature 2 geometry: Expected a Polygon or MultiPolygon/,
+  );
+  t.throws(
+    () => parseQuPathGeoJSON(mk({ type: 'Feature', geometry: good.geometry, properties: { objectType: 'blob' } }), 'a.geojson'),
+    /feature 2 properties.objectType/,
+  );
   t.throws(() => parseQuPathGeoJSON(mk({ kind: 'x' }), 'a.geojson'), /feature 2: Expected an object with type 'Feature'/);
 });
 
 t.test('write -> read keeps geometry, class, colour and orientation', async (t) => {
   // a clockwise (negative) exterior and a positive hole are re-oriented on the way out
-  const fc = toQuPathFeatureCollection([{ objectType: 'annotation', classification: 'Tumor', color: [1, 2, 3],
-    polygons: [{ outer: [0, 0, 0, 10, 10, 10, 10, 0], holes: [[2, 2, 4, 2, 4, 4, 2, 4]] }], measurements: { prob: 0.9 } },
-  { objectType: 'detection', classification: null, polygons: [{ outer: [0, 0, 1, 0, 1, 1], holes: [] }, { outer: [5, 5, 6, 5, 6, 6], holes: [] }] }]);
+  const fc = toQuPathFeatureCollection([
+    {
+      objectType: 'annotation',
+      classification: 'Tumor',
+      color: [1, 2, 3],
+      polygons: [{ outer: [0, 0, 0, 10, 10, 10, 10, 0], holes: [[2, 2, 4, 2, 4, 4, 2, 4]] }],
+      measurements: { prob: 0.9 },
+    },
+    {
+      objectType: 'detection',
+      classification: null,
+      polygons: [
+        { outer: [0, 0, 1, 0, 1, 1], holes: [] },
+        { outer: [5, 5, 6, 5, 6, 6], holes: [] },
+      ],
+    },
+  ]);
   const features = fc.features as { geometry: { type: string; coordinates: number[][][] }; properties: Record<string, unknown> }[];
   t.equal(features[0].geometry.type, 'Polygon');
   t.equal(features[1].geometry.type, 'MultiPolygon');

@@ -13,11 +13,20 @@ t.test('triangle (0,0) (5,0) (0,5): pixels with i + j < 4, 10 of 16', async (t) 
 
 t.test('window and scale: a level-0 square drawn at downsample 2 from origin (10, 20)', async (t) => {
   // square [14, 26) x [24, 32) in level-0 pixels; patch pixel (i, j) has its centre at (10 + 2i + 1, 20 + 2j + 1)
-  const m = rasterizePolygons([{ outer: [14, 24, 26, 24, 26, 32, 14, 32], holes: [] }], { width: 10, height: 10, x0: 10, y0: 20, scale: 2, value: 255 });
-  for (let j = 0; j < 10; j++) for (let i = 0; i < 10; i++) {
-    const cx = 10 + 2 * i + 1, cy = 20 + 2 * j + 1;
-    t.equal(m[j * 10 + i], cx >= 14 && cx < 26 && cy >= 24 && cy < 32 ? 255 : 0);
-  }
+  const m = rasterizePolygons([{ outer: [14, 24, 26, 24, 26, 32, 14, 32], holes: [] }], {
+    width: 10,
+    height: 10,
+    x0: 10,
+    y0: 20,
+    scale: 2,
+    value: 255,
+  });
+  for (let j = 0; j < 10; j++)
+    for (let i = 0; i < 10; i++) {
+      const cx = 10 + 2 * i + 1,
+        cy = 20 + 2 * j + 1;
+      t.equal(m[j * 10 + i], cx >= 14 && cx < 26 && cy >= 24 && cy < 32 ? 255 : 0);
+    }
   t.equal(count(m) / 255, 6 * 4);
 });
 
@@ -32,7 +41,13 @@ t.test('holes are cut out; overlapping rings differ between even-odd and non-zer
   t.equal(count(eo), 36 + 36 - 2 * 9, 'even-odd: overlap empty');
   t.equal(count(nz), 36 + 36 - 9, 'non-zero: overlap filled (same winding)');
   // separate polygons are OR-ed: an overlap never cancels
-  const two = rasterizePolygons([{ outer: square(0, 0, 6), holes: [] }, { outer: square(3, 3, 6), holes: [] }], { width: 10, height: 10 });
+  const two = rasterizePolygons(
+    [
+      { outer: square(0, 0, 6), holes: [] },
+      { outer: square(3, 3, 6), holes: [] },
+    ],
+    { width: 10, height: 10 },
+  );
   t.equal(count(two), 63);
 });
 

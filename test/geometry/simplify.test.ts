@@ -9,8 +9,13 @@ function distToRing(x: number, y: number, r: Ring): number {
   let best = Infinity;
   for (let i = 0; i < r.length; i += 2) {
     const j = (i + 2) % r.length;
-    const ax = r[i], ay = r[i + 1], bx = r[j], by = r[j + 1];
-    const dx = bx - ax, dy = by - ay, l2 = dx * dx + dy * dy;
+    const ax = r[i],
+      ay = r[i + 1],
+      bx = r[j],
+      by = r[j + 1];
+    const dx = bx - ax,
+      dy = by - ay,
+      l2 = dx * dx + dy * dy;
     const u = l2 ? Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / l2)) : 0;
     best = Math.min(best, Math.hypot(ax + u * dx - x, ay + u * dy - y));
   }
@@ -26,7 +31,8 @@ t.test('a rectangle with collinear points becomes its 4 corners', async (t) => {
 });
 
 t.test('a traced disk: fewer vertices, every original vertex within tolerance', async (t) => {
-  const w = 120, m = new Uint8Array(w * w);
+  const w = 120,
+    m = new Uint8Array(w * w);
   for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) if (Math.hypot(x + 0.5 - 60, y + 0.5 - 60) < 50) m[y * w + x] = 1;
   const [p] = traceMask(m, w, w);
   for (const tol of [0.5, 1, 2, 4]) {

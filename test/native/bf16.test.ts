@@ -18,8 +18,11 @@ t.test('info() reports the CPU bf16 support consistently with the ISA oneDNN use
   const info = native.info();
   t.type(info.cpuBf16, 'boolean');
   t.type(info.cpuBf16Kernels, 'boolean');
-  t.equal(info.cpuBf16, info.cpuIsa === 'avx512_core_bf16' || info.cpuIsa === 'avx512_core_amx',
-    `cpuBf16 is true exactly on AVX512_BF16/AMX (cpuIsa ${info.cpuIsa})`);
+  t.equal(
+    info.cpuBf16,
+    info.cpuIsa === 'avx512_core_bf16' || info.cpuIsa === 'avx512_core_amx',
+    `cpuBf16 is true exactly on AVX512_BF16/AMX (cpuIsa ${info.cpuIsa})`,
+  );
   if (info.cpuBf16) t.ok(info.cpuBf16Kernels, 'native bf16 instructions come with bf16 kernels');
   if (info.oneDnn.startsWith('2.') && !info.cpuIsa.startsWith('avx512')) {
     t.notOk(info.cpuBf16Kernels, 'oneDNN 2.x has no bf16 convolution below AVX-512');

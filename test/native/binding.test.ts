@@ -33,7 +33,10 @@ function virtualMethods(src: string, structs: Map<string, string[]>): Map<string
   const out = new Map<string, string[]>();
   for (const m of src.matchAll(/virtual\s+[\w:<>&*\s]+?\b(\w+)\s*\(([^)]*)\)\s*(?:const\s*)?(?:=\s*0|\{[^}]*\})\s*;?/g)) {
     const params: string[] = [];
-    for (const p of m[2].split(',').map((x) => x.trim()).filter(Boolean)) {
+    for (const p of m[2]
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)) {
       const name = /(\w+)\s*$/.exec(p)![1];
       const type = /(\w+)\s*&?\s*\w+\s*$/.exec(p.replace(/^const\s+/, ''))?.[1] ?? '';
       params.push(...(structs.get(type) ?? [name]));
@@ -48,7 +51,14 @@ function bindingInterface(src: string): Map<string, string[]> {
   const body = /export interface Binding(?: extends [\w, ]+)? \{([\s\S]*?)\n\}/.exec(src)![1];
   const out = new Map<string, string[]>();
   for (const m of stripComments(body).matchAll(/^\s*(\w+)\(([^)]*)\)\s*:/gm)) {
-    out.set(m[1], m[2].split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split(/\??:/)[0].trim()));
+    out.set(
+      m[1],
+      m[2]
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)
+        .map((p) => p.split(/\??:/)[0].trim()),
+    );
   }
   return out;
 }
@@ -57,14 +67,21 @@ const backendSrc = stripComments(read('native/core/backend.h'));
 const backend = virtualMethods(backendSrc, structFields(backendSrc));
 // Backend methods that are not ops of the binding, and where JS reaches them instead.
 const notOps: Record<string, string> = {
-  device: 'NativeTensor.device', name: 'backendName(device)', allocator: 'memoryStats(device)',
-  copyFromHost: 'NativeTensor.write', copyToHost: 'NativeTensor.read', synchronize: 'synchronize(device)',
+  device: 'NativeTensor.device',
+  name: 'backendName(device)',
+  allocator: 'memoryStats(device)',
+  copyFromHost: 'NativeTensor.write',
+  copyToHost: 'NativeTensor.read',
+  synchronize: 'synchronize(device)',
 };
 
 t.test('backend.h parses into the ops this test expects', async (t) => {
   t.ok(backend.size > 30, `${backend.size} virtual methods found`);
-  t.same(backend.get('sgdUpdate'), ['params', 'grads', 'momentumBuf', 'lr', 'momentum', 'dampening', 'weightDecay', 'nesterov'],
-    'struct parameters are expanded into their fields');
+  t.same(
+    backend.get('sgdUpdate'),
+    ['params', 'grads', 'momentumBuf', 'lr', 'momentum', 'dampening', 'weightDecay', 'nesterov'],
+    'struct parameters are expanded into their fields',
+  );
   for (const n of Object.keys(notOps)) t.ok(backend.has(n), `backend.h declares ${n}`);
 });
 
@@ -88,10 +105,14 @@ t.test('lib/native.ts declares every op with the same parameters', async (t) => 
 t.test('the binding refuses more arguments than an op has, naming them', async (t) => {
   for (const [op, params] of Object.entries(native.opParams)) {
     const fn = (native as unknown as Record<string, (...a: unknown[]) => void>)[op];
-    t.throws(() => fn(...new Array(params.length + 1).fill(undefined)), {
-      code: 'ERR_PATHO_ARG',
-      message: `${op}: Expected ${params.length} arguments (${params.join(', ')}) but received ${params.length + 1}`,
-    }, op);
+    t.throws(
+      () => fn(...new Array(params.length + 1).fill(undefined)),
+      {
+        code: 'ERR_PATHO_ARG',
+        message: `${op}: Expected ${params.length} arguments (${params.join(', ')}) but received ${params.length + 1}`,
+      },
+      op,
+    );
   }
 });
 
@@ -118,6 +139,9 @@ t.test('communicator methods have one name in communicator.h, NativeComm and lib
 });
 
 t.test('float16 is gone: declared and never built', async (t) => {
-  t.throws(() => native.empty([1], 'float16' as never), { code: 'ERR_PATHO_DTYPE', message: /Expected one of float32, bfloat16, uint8 for dtype but received 'float16'/ });
+  t.throws(() => native.empty([1], 'float16' as never), {
+    code: 'ERR_PATHO_DTYPE',
+    message: /Expected one of float32, bfloat16, uint8 for dtype but received 'float16'/,
+  });
   t.notMatch(read('native/core/dtype.h'), /F16\b(?<!BF16)/);
 });

@@ -5,12 +5,16 @@ import { native } from '../../lib/native';
 
 t.test('the event loop runs while a large convolution computes', async (t) => {
   const [N, C, H, W] = [4, 64, 256, 256];
-  const x = native.empty([N, C, H, W]), w = native.empty([C, C, 3, 3]), y = native.empty([N, C, H, W]);
+  const x = native.empty([N, C, H, W]),
+    w = native.empty([C, C, 3, 3]),
+    y = native.empty([N, C, H, W]);
   native.fill(x, 0.5);
   native.fill(w, 0.01);
   await native.synchronize('cpu');
 
-  let immediates = 0, timers = 0, done = false;
+  let immediates = 0,
+    timers = 0,
+    done = false;
   const spin = () => {
     if (done) return;
     immediates++;

@@ -47,15 +47,24 @@ t.test('dispose is idempotent and accounted', async (t) => {
 t.test('bad input gets one clear error with a code', async (t) => {
   const a = native.empty([2, 3]);
   const u8 = native.empty([2, 3], 'uint8');
-  t.throws(() => native.conv2dForward(a, a, null, a), { code: 'ERR_PATHO_SHAPE', message: /conv2dForward: Expected x to have 4 dimensions but received float32\[2,3\]/ });
-  t.throws(() => native.fill(u8, 1), { code: 'ERR_PATHO_DTYPE', message: /Expected y to be float32 or bfloat16 but received uint8\[2,3\]/ });
+  t.throws(() => native.conv2dForward(a, a, null, a), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /conv2dForward: Expected x to have 4 dimensions but received float32\[2,3\]/,
+  });
+  t.throws(() => native.fill(u8, 1), {
+    code: 'ERR_PATHO_DTYPE',
+    message: /Expected y to be float32 or bfloat16 but received uint8\[2,3\]/,
+  });
   t.throws(() => native.axpy(a, native.empty([4]), 1), { code: 'ERR_PATHO_SHAPE' });
   t.throws(() => native.empty([2, 3], 'float32', 'tpu:0'), { code: 'ERR_PATHO_DEVICE' });
   t.throws(() => native.empty([-1]), { code: 'ERR_PATHO_SHAPE' });
   t.throws(() => a.write(new Float32Array(5)), { code: 'ERR_PATHO_SHAPE' });
   t.throws(() => a.write(new Uint8Array(6)), { code: 'ERR_PATHO_DTYPE' });
   const other = native.empty([2, 3], 'float32', 'cpu:1');
-  t.throws(() => native.axpy(a, other, 1), { code: 'ERR_PATHO_DEVICE', message: /Expected x on cpu:0 like y but received float32\[2,3\] on cpu:1/ });
+  t.throws(() => native.axpy(a, other, 1), {
+    code: 'ERR_PATHO_DEVICE',
+    message: /Expected x on cpu:0 like y but received float32\[2,3\] on cpu:1/,
+  });
   t.throws(() => native.fill(null as never, 1), { code: 'ERR_PATHO_ARG' });
 });
 
@@ -67,18 +76,40 @@ t.test('dtype and layout: empty, read/write in logical NCHW order, mismatches na
   t.equal(native.empty([2, 2]).layout, 'nchw');
   const v = Float32Array.from({ length: 12 }, (_, i) => i - 5.5);
   x.write(v);
-  t.same(Array.from((await x.read()) as Float32Array), Array.from(v), 'small integers and halves are exact in bf16: the round trip is the identity');
-  t.throws(() => native.empty([2, 3], 'float32', 'cpu', 'nhwc'), { code: 'ERR_PATHO_SHAPE', message: /Expected a 4-D shape for layout 'nhwc' but received \[2,3\]/ });
-  t.throws(() => native.empty([1, 1, 1, 1], 'float32', 'cpu', 'chw' as never), { code: 'ERR_PATHO_ARG', message: /Expected 'nchw' or 'nhwc' for layout but received 'chw'/ });
+  t.same(
+    Array.from((await x.read()) as Float32Array),
+    Array.from(v),
+    'small integers and halves are exact in bf16: the round trip is the identity',
+  );
+  t.throws(() => native.empty([2, 3], 'float32', 'cpu', 'nhwc'), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected a 4-D shape for layout 'nhwc' but received \[2,3\]/,
+  });
+  t.throws(() => native.empty([1, 1, 1, 1], 'float32', 'cpu', 'chw' as never), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected 'nchw' or 'nhwc' for layout but received 'chw'/,
+  });
   t.throws(() => x.view(0, [12]), { code: 'ERR_PATHO_ARG', message: /view: Expected an NCHW tensor/ });
   const w = native.empty([4, 2, 3, 3]);
   const y = native.empty([1, 4, 2, 3], 'bfloat16', 'cpu', 'nhwc');
-  t.throws(() => native.conv2dForward(x, w, null, y), { code: 'ERR_PATHO_DTYPE', message: /conv2dForward: Expected w to be bfloat16 nhwc like x but received float32\[4,2,3,3\] on cpu:0/ });
+  t.throws(() => native.conv2dForward(x, w, null, y), {
+    code: 'ERR_PATHO_DTYPE',
+    message: /conv2dForward: Expected w to be bfloat16 nhwc like x but received float32\[4,2,3,3\] on cpu:0/,
+  });
   const bias16 = native.empty([4], 'bfloat16');
-  t.throws(() => native.conv2dForward(x, native.empty([4, 2, 3, 3], 'bfloat16', 'cpu', 'nhwc'), bias16, y), { code: 'ERR_PATHO_DTYPE', message: /Expected b to be float32 but received bfloat16\[4\]/ });
-  t.throws(() => native.bceJaccardForward(y, y, 1, 1e-7, native.empty([1]), native.empty([4])), { code: 'ERR_PATHO_DTYPE', message: /Expected logits to be float32 but received bfloat16/ });
+  t.throws(() => native.conv2dForward(x, native.empty([4, 2, 3, 3], 'bfloat16', 'cpu', 'nhwc'), bias16, y), {
+    code: 'ERR_PATHO_DTYPE',
+    message: /Expected b to be float32 but received bfloat16\[4\]/,
+  });
+  t.throws(() => native.bceJaccardForward(y, y, 1, 1e-7, native.empty([1]), native.empty([4])), {
+    code: 'ERR_PATHO_DTYPE',
+    message: /Expected logits to be float32 but received bfloat16/,
+  });
   t.throws(() => native.convert(x, native.empty([1, 2, 2, 2])), { code: 'ERR_PATHO_SHAPE' });
-  t.throws(() => native.convert(native.empty([2], 'uint8'), native.empty([2])), { code: 'ERR_PATHO_DTYPE', message: /convert: Expected float32 or bfloat16 tensors/ });
+  t.throws(() => native.convert(native.empty([2], 'uint8'), native.empty([2])), {
+    code: 'ERR_PATHO_DTYPE',
+    message: /convert: Expected float32 or bfloat16 tensors/,
+  });
 });
 
 t.test('memory stats come from the caching allocator', async (t) => {

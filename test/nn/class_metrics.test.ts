@@ -6,9 +6,17 @@ import { countLabels, inverseFrequencyWeights, scoresFromConfusion, sumConfusion
 t.test('scores of a hand-worked 3-class confusion matrix', async (t) => {
   // rows: label, columns: prediction
   //            bg  a  b
-  const conf = [50, 2, 3, //  bg: 55 labelled
-    4, 20, 1, //                 a: 25 labelled
-    0, 5, 10]; //                b: 15 labelled
+  const conf = [
+    50,
+    2,
+    3, //  bg: 55 labelled
+    4,
+    20,
+    1, //                 a: 25 labelled
+    0,
+    5,
+    10,
+  ]; //                b: 15 labelled
   const s = scoresFromConfusion(conf, 3);
   // class a: TP 20, FP 2+5 = 7, FN 4+1 = 5 -> Dice 40/52, IoU 20/32
   t.equal(s.classes[1].dice, 40 / 52);

@@ -34,7 +34,10 @@ t.test('analytic gradients agree with central differences', async (t) => {
       p.tensor.value.write(v);
     }
   }
-  const x = Tensor.fromArray(Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.uniform(-1, 1)), [2, 3, 16, 16]);
+  const x = Tensor.fromArray(
+    Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.uniform(-1, 1)),
+    [2, 3, 16, 16],
+  );
   const yHost = Float32Array.from({ length: 2 * 16 * 16 }, () => (rng.float() < 0.6 ? 1 : 0));
   const y = Tensor.fromArray(yHost, [2, 1, 16, 16]);
   net.store.zeroGrad();
@@ -121,7 +124,9 @@ t.test('analytic gradients agree with central differences', async (t) => {
           continue;
         }
         failures++;
-        report.push(`${s.name}[${k}]: backprop ${g.toExponential(4)} (at -h ${gl.toExponential(4)}, +h ${gr.toExponential(4)}) vs finite differences ${tried.join(', ')}`);
+        report.push(
+          `${s.name}[${k}]: backprop ${g.toExponential(4)} (at -h ${gl.toExponential(4)}, +h ${gr.toExponential(4)}) vs finite differences ${tried.join(', ')}`,
+        );
       }
       checked++;
     }

@@ -27,7 +27,7 @@ function ratio(a: Float32Array, r: Float32Array, rtol: number, atolRel: number):
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** A UNet whose BatchNorms have random gammas, betas and running statistics (init leaves them 1, 0, 0, 1). */
@@ -37,10 +37,22 @@ async function randomBnNet(opts: { width: number; depth: number }, seed: number)
   const r = seeded(seed);
   for (const [k, e] of st) {
     const d = e.data as Float32Array;
-    if (k.endsWith('running_var')) d.forEach((_, i) => { d[i] = 0.2 + 2 * r(); });
-    else if (k.endsWith('running_mean')) d.forEach((_, i) => { d[i] = r() - 0.5; });
-    else if (/\.bn\d\.weight$/.test(k)) d.forEach((_, i) => { d[i] = 0.5 + r(); });
-    else if (/\.bn\d\.bias$/.test(k)) d.forEach((_, i) => { d[i] = r() - 0.5; });
+    if (k.endsWith('running_var'))
+      d.forEach((_, i) => {
+        d[i] = 0.2 + 2 * r();
+      });
+    else if (k.endsWith('running_mean'))
+      d.forEach((_, i) => {
+        d[i] = r() - 0.5;
+      });
+    else if (/\.bn\d\.weight$/.test(k))
+      d.forEach((_, i) => {
+        d[i] = 0.5 + r();
+      });
+    else if (/\.bn\d\.bias$/.test(k))
+      d.forEach((_, i) => {
+        d[i] = r() - 0.5;
+      });
   }
   await loadStateDict(net, st, { strict: true });
   return net.eval();
@@ -51,7 +63,7 @@ const evalLogits = (net: UNet, x: Tensor): Promise<Float32Array> => noGrad(() =>
 t.test('the reference UNet: folded logits equal PyTorch eval logits and net.forward in eval mode', async (t) => {
   const state: StateDict = new Map();
   for (const [k, v] of golden) if (k.startsWith('init.')) state.set(k.slice(5), v);
-  for (const [k, v] of golden) if (k.startsWith('after.')) state.set(k.slice(6), v);  // running stats after one step
+  for (const [k, v] of golden) if (k.startsWith('after.')) state.set(k.slice(6), v); // running stats after one step
   const net = new UNet({ inChannels: 3, outChannels: 1, width: 4, depth: 2 });
   await loadStateDict(net, state, { strict: true });
   net.eval();
@@ -63,7 +75,8 @@ t.test('the reference UNet: folded logits equal PyTorch eval logits and net.forw
     const y = inf.forward(x);
     t.same([y.dtype, y.layout, y.shape], ['float32', 'nchw', [2, 1, 16, 16]], 'float32 NCHW logits');
     const got = await y.read();
-    const rp = ratio(got, ref, 1e-5, 1e-5), re = ratio(got, ours, 1e-5, 1e-5);
+    const rp = ratio(got, ref, 1e-5, 1e-5),
+      re = ratio(got, ours, 1e-5, 1e-5);
     t.ok(rp <= 1, `fp32 ${layout} vs PyTorch eval logits: error ratio ${rp.toFixed(3)} <= 1`);
     t.ok(re <= 1, `fp32 ${layout} vs net.forward in eval mode: error ratio ${re.toFixed(3)} <= 1`);
     y.dispose();
@@ -85,7 +98,10 @@ t.test('the reference UNet: folded logits equal PyTorch eval logits and net.forw
 t.test('random BatchNorm statistics, a deeper net, both precisions and layouts', async (t) => {
   const net = await randomBnNet({ width: 8, depth: 3 }, 5);
   const r = seeded(9);
-  const x = Tensor.fromArray(Float32Array.from({ length: 2 * 3 * 32 * 24 }, () => 2 * r() - 1), [2, 3, 32, 24]);
+  const x = Tensor.fromArray(
+    Float32Array.from({ length: 2 * 3 * 32 * 24 }, () => 2 * r() - 1),
+    [2, 3, 32, 24],
+  );
   const ref = await evalLogits(net, x);
   for (const precision of ['fp32', 'bf16'] as const) {
     for (const layout of ['nchw', 'nhwc'] as Layout[]) {
@@ -143,13 +159,22 @@ t.test('its memory peak is a fraction of the eval-mode forward', async (t) => {
 
 t.test('bad input and disposal are coded errors', async (t) => {
   const net = new UNet({ width: 4, depth: 2 });
-  await t.rejects(compileForInference(net, { precision: 'fp16' as never }), { code: 'ERR_PATHO_ARG', message: /Expected 'fp32', 'bf16' or 'auto' for precision but received 'fp16'/ });
-  await t.rejects(compileForInference(net, { layout: 'chw' as never }), { code: 'ERR_PATHO_ARG', message: /Expected 'nchw' or 'nhwc' for layout/ });
+  await t.rejects(compileForInference(net, { precision: 'fp16' as never }), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected 'fp32', 'bf16' or 'auto' for precision but received 'fp16'/,
+  });
+  await t.rejects(compileForInference(net, { layout: 'chw' as never }), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected 'nchw' or 'nhwc' for layout/,
+  });
   const inf = await compileForInference(net);
   t.equal(inf.precision, inferencePrecision('cpu'), "'auto' is bf16 exactly where the CPU has native bf16");
   t.equal(inf.precision, native.info().cpuBf16 ? 'bf16' : 'fp32');
   t.equal(inf.layout, inferenceLayout('cpu', inf.precision));
-  t.throws(() => inf.forward(Tensor.empty([1, 3, 6, 8])), { code: 'ERR_PATHO_SHAPE', message: /Expected input \[N, 3, H, W\] with H and W multiples of 4 but received \[1,3,6,8\]/ });
+  t.throws(() => inf.forward(Tensor.empty([1, 3, 6, 8])), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected input \[N, 3, H, W\] with H and W multiples of 4 but received \[1,3,6,8\]/,
+  });
   t.throws(() => inf.forward({} as Tensor), { code: 'ERR_PATHO_ARG' });
   inf.dispose();
   inf.dispose();
@@ -162,18 +187,33 @@ t.test('bad input and disposal are coded errors', async (t) => {
 });
 
 t.test('inferenceRun refuses a program that does not fit its tensors', async (t) => {
-  const x = native.empty([1, 3, 4, 4]), y = native.empty([1, 1, 4, 4]), w = native.empty([1, 3, 1, 1]), b = native.empty([1]);
+  const x = native.empty([1, 3, 4, 4]),
+    y = native.empty([1, 1, 4, 4]),
+    w = native.empty([1, 3, 1, 1]),
+    b = native.empty([1]);
   x.write(Float32Array.from({ length: 48 }, (_, i) => i));
   w.write(Float32Array.of(1, -0.5, 0.5));
   b.write(Float32Array.of(-10));
-  native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 0, 1, 1, 1], [w, b]);  // 1x1 conv + bias + ReLU into y
-  const want = Array.from({ length: 16 }, (_, i) => Math.max(0, i - 0.5 * (16 + i) + 0.5 * (32 + i) - 10));  // max(0, i - 2)
+  native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 0, 1, 1, 1], [w, b]); // 1x1 conv + bias + ReLU into y
+  const want = Array.from({ length: 16 }, (_, i) => Math.max(0, i - 0.5 * (16 + i) + 0.5 * (32 + i) - 10)); // max(0, i - 2)
   t.same(Array.from(await y.read()), want, 'a one-step program: y = relu(x0 - x1/2 + x2/2 - 10)');
-  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 0, 1, 0, 2], [w, b]), { code: 'ERR_PATHO_ARG', message: /no step writes y/ });
-  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 3, 1, 0, 1], [w, b]), { code: 'ERR_PATHO_ARG', message: /names parameter 3 of 2/ });
+  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 0, 1, 0, 2], [w, b]), {
+    code: 'ERR_PATHO_ARG',
+    message: /no step writes y/,
+  });
+  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 3, 1, 0, 1], [w, b]), {
+    code: 'ERR_PATHO_ARG',
+    message: /names parameter 3 of 2/,
+  });
   t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [2, 5, 1], [w, b]), { code: 'ERR_PATHO_ARG', message: /reads slot 5/ });
   t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [9], []), { code: 'ERR_PATHO_ARG', message: /unknown step 9/ });
-  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 0, 1], [w, b]), { code: 'ERR_PATHO_ARG', message: /ends inside a step/ });
-  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [3, 0, 1], []), { code: 'ERR_PATHO_SHAPE', message: /makes \[1,3,8,8\] but y is/ });
+  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [1, 0, 0, 1], [w, b]), {
+    code: 'ERR_PATHO_ARG',
+    message: /ends inside a step/,
+  });
+  t.throws(() => native.inferenceRun(x, y, 'float32', 'nchw', [3, 0, 1], []), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /makes \[1,3,8,8\] but y is/,
+  });
   for (const v of [x, y, w, b]) v.dispose();
 });

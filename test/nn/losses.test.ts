@@ -21,10 +21,12 @@ function sums(z: Float64Array, y: Float64Array): { bce: number; i: number; p: nu
   return { bce: bce / z.length, i, p, s };
 }
 const eps = 1e-7;
-const refBceJaccard = (w: number): F => (z, y) => {
-  const q = sums(z, y);
-  return q.bce - w * Math.log((q.i + eps) / (q.p + q.s - q.i + eps));
-};
+const refBceJaccard =
+  (w: number): F =>
+  (z, y) => {
+    const q = sums(z, y);
+    return q.bce - w * Math.log((q.i + eps) / (q.p + q.s - q.i + eps));
+  };
 const refDice: F = (z, y) => {
   const q = sums(z, y);
   return 1 - (2 * q.i + eps) / (q.p + q.s + eps);
@@ -75,8 +77,14 @@ for (const [name, fn, ref] of cases) {
 t.test('argument checks', async (t) => {
   const a = Tensor.empty([1, 1, 4, 4]);
   const b = Tensor.empty([1, 1, 4, 2]);
-  t.throws(() => bceJaccardLoss(a, b), { code: 'ERR_PATHO_SHAPE', message: /Expected target of shape \[1,1,4,4\] like logits but received \[1,1,4,2\]/ });
-  t.throws(() => bceJaccardLoss(a, a, { jaccardWeight: -1 }), { code: 'ERR_PATHO_ARG', message: 'Expected a finite number >= 0 for jaccardWeight but received -1' });
+  t.throws(() => bceJaccardLoss(a, b), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected target of shape \[1,1,4,4\] like logits but received \[1,1,4,2\]/,
+  });
+  t.throws(() => bceJaccardLoss(a, a, { jaccardWeight: -1 }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a finite number >= 0 for jaccardWeight but received -1',
+  });
   a.dispose();
   b.dispose();
 });

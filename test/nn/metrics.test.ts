@@ -1,6 +1,13 @@
 // Dice / IoU per image and threshold, and the Dice-vs-threshold curve, against a direct count here.
 import t from 'tap';
-import { CURVE_THRESHOLDS, diceCurve, scoresFromCounts, segmentationCounts, segmentationScores, ThresholdCounts } from '../../lib/nn/metrics';
+import {
+  CURVE_THRESHOLDS,
+  diceCurve,
+  scoresFromCounts,
+  segmentationCounts,
+  segmentationScores,
+  ThresholdCounts,
+} from '../../lib/nn/metrics';
 import { Rng } from '../../lib/rng';
 import { Tensor } from '../../lib/tensor';
 
@@ -44,7 +51,10 @@ t.test('per-image Dice and IoU at 0.5 and 0.7, and the curve', async (t) => {
     for (let i = 0; i < n; i++) mean += refDice(p, y, i * hw, hw, th).dice / n;
     t.ok(Math.abs(curve.dice[k] - mean) < 1e-6, `curve @${th}: ${curve.dice[k]} vs ${mean}`);
   }
-  await t.rejects(segmentationScores(prob, target, [1.5]), { code: 'ERR_PATHO_ARG', message: 'Expected a non-empty list of numbers in [0, 1] for thresholds but received [1.5]' });
+  await t.rejects(segmentationScores(prob, target, [1.5]), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a non-empty list of numbers in [0, 1] for thresholds but received [1.5]',
+  });
   t.throws(() => scoresFromCounts(new Float32Array(5), 1, [0.5]), { code: 'ERR_PATHO_SHAPE', message: /Expected 3 counts but received 5/ });
   prob.dispose();
   target.dispose();
@@ -52,21 +62,34 @@ t.test('per-image Dice and IoU at 0.5 and 0.7, and the curve', async (t) => {
 
 t.test('ThresholdCounts: host rows counted band by band equal the direct count and the native pass', async (t) => {
   const rng = new Rng(9);
-  const h = 24, w = 20;
+  const h = 24,
+    w = 20;
   const p = Float32Array.from({ length: h * w }, () => rng.float());
   const mask = Uint8Array.from({ length: h * w }, (_, k) => (p[k] + rng.uniform(-0.4, 0.4) > 0.5 ? 255 : 0)); // any value > 0 is foreground
   const y = Float32Array.from(mask, (v) => (v ? 1 : 0));
   const th = [0.3, 0.5, 0.9];
   const counts = new ThresholdCounts(th);
-  for (const [y0, rows] of [[0, 5], [5, 1], [6, 18]]) counts.add(p.subarray(y0 * w, (y0 + rows) * w), mask, y0 * w, rows * w);
+  for (const [y0, rows] of [
+    [0, 5],
+    [5, 1],
+    [6, 18],
+  ])
+    counts.add(p.subarray(y0 * w, (y0 + rows) * w), mask, y0 * w, rows * w);
   const s = counts.scores();
   for (const [k, t0] of th.entries()) {
     const r = refDice(p, y, 0, h * w, t0);
-    t.ok(Math.abs(s.dice[k] - r.dice) < 1e-12 && Math.abs(s.iou[k] - r.iou) < 1e-12, `@${t0}: dice ${s.dice[k]} iou ${s.iou[k]} vs ${r.dice} ${r.iou}`);
+    t.ok(
+      Math.abs(s.dice[k] - r.dice) < 1e-12 && Math.abs(s.iou[k] - r.iou) < 1e-12,
+      `@${t0}: dice ${s.dice[k]} iou ${s.iou[k]} vs ${r.dice} ${r.iou}`,
+    );
   }
   const prob = Tensor.fromArray(p, [1, 1, h, w]);
   const target = Tensor.fromArray(y, [1, 1, h, w]);
-  t.same(Array.from(counts.counts), Array.from(await segmentationCounts(prob, target, th)), 'the same {intersection, predicted, target} as the native pass');
+  t.same(
+    Array.from(counts.counts),
+    Array.from(await segmentationCounts(prob, target, th)),
+    'the same {intersection, predicted, target} as the native pass',
+  );
   prob.dispose();
   target.dispose();
 });

@@ -19,9 +19,23 @@ class Tiny extends Module {
 
 t.test('names, arena layout and views', async (t) => {
   const m = new Tiny();
-  t.same(m.namedParameters().map(([n, p]) => [n, p.shape]), [['conv.weight', [3, 2, 3, 3]], ['conv.bias', [3]], ['bn.weight', [3]], ['bn.bias', [3]]]);
-  t.same(m.namedBuffers().map(([n]) => n), ['bn.running_mean', 'bn.running_var']);
-  t.same(m.namedCounters().map(([n]) => n), ['bn.num_batches_tracked']);
+  t.same(
+    m.namedParameters().map(([n, p]) => [n, p.shape]),
+    [
+      ['conv.weight', [3, 2, 3, 3]],
+      ['conv.bias', [3]],
+      ['bn.weight', [3]],
+      ['bn.bias', [3]],
+    ],
+  );
+  t.same(
+    m.namedBuffers().map(([n]) => n),
+    ['bn.running_mean', 'bn.running_var'],
+  );
+  t.same(
+    m.namedCounters().map(([n]) => n),
+    ['bn.num_batches_tracked'],
+  );
   t.throws(() => m.conv.weight.tensor, { code: 'ERR_PATHO_STATE', message: /Conv2d: parameters are not allocated yet; call init/ });
   m.init({ seed: 3 });
   t.throws(() => m.init(), { code: 'ERR_PATHO_STATE', message: /init\(\) was already called/ });
@@ -47,10 +61,13 @@ t.test('init follows PyTorch bounds and is reproducible by seed', async (t) => {
   t.not(pa[0], pc[0], 'another seed, other weights');
   const w = await a.store.readByName('encoder.1.conv2.weight'); // fan_in 16*9
   const bound = 1 / Math.sqrt(16 * 9);
-  t.ok(w.every((v) => Math.abs(v) <= bound), 'kaiming_uniform(a=sqrt 5) bound 1/sqrt(fan_in)');
+  t.ok(
+    w.every((v) => Math.abs(v) <= bound),
+    'kaiming_uniform(a=sqrt 5) bound 1/sqrt(fan_in)',
+  );
   const mean = w.reduce((s, v) => s + v, 0) / w.length;
   const varc = w.reduce((s, v) => s + (v - mean) ** 2, 0) / w.length;
-  t.ok(Math.abs(varc - bound ** 2 / 3) < 0.1 * bound ** 2 / 3, `variance ${varc.toExponential(3)} ~ bound^2/3 (uniform)`);
+  t.ok(Math.abs(varc - bound ** 2 / 3) < (0.1 * bound ** 2) / 3, `variance ${varc.toExponential(3)} ~ bound^2/3 (uniform)`);
   const hb = await a.store.readByName('head.bias');
   t.ok(Math.abs(hb[0]) <= 1 / Math.sqrt(8), 'bias bound 1/sqrt(fan_in)');
   for (const n of [a, b, c]) n.dispose();
@@ -58,7 +75,10 @@ t.test('init follows PyTorch bounds and is reproducible by seed', async (t) => {
 
 t.test('train/eval reaches every module; BN counts batches only in training', async (t) => {
   const m = new Tiny().init();
-  const x = Tensor.fromArray(Float32Array.from({ length: 2 * 2 * 4 * 4 }, (_, i) => Math.sin(i)), [2, 2, 4, 4]);
+  const x = Tensor.fromArray(
+    Float32Array.from({ length: 2 * 2 * 4 * 4 }, (_, i) => Math.sin(i)),
+    [2, 2, 4, 4],
+  );
   noGrad(() => m.forward(x).dispose());
   t.equal(m.bn.numBatchesTracked.value, 1);
   m.eval();
@@ -66,7 +86,10 @@ t.test('train/eval reaches every module; BN counts batches only in training', as
   t.equal(m.conv.training, false);
   noGrad(() => m.forward(x).dispose());
   t.equal(m.bn.numBatchesTracked.value, 1);
-  t.throws(() => m.forward(Tensor.fromArray(new Float32Array(32), [2, 2, 4, 2], 'cpu', { requiresGrad: true })), { code: 'ERR_PATHO_STATE', message: /eval mode are not supported; call train\(\) or use noGrad\(\)/ });
+  t.throws(() => m.forward(Tensor.fromArray(new Float32Array(32), [2, 2, 4, 2], 'cpu', { requiresGrad: true })), {
+    code: 'ERR_PATHO_STATE',
+    message: /eval mode are not supported; call train\(\) or use noGrad\(\)/,
+  });
   m.train();
   t.equal(m.bn.training, true);
   // parameter-free layers
@@ -74,7 +97,10 @@ t.test('train/eval reaches every module; BN counts batches only in training', as
   t.same(p.shape, [2, 2, 2, 2]);
   const u = noGrad(() => new Upsample().forward(p));
   t.same(u.shape, [2, 2, 4, 4]);
-  t.throws(() => new Conv2d(2, 3, { kernelSize: 5 as never }), { code: 'ERR_PATHO_ARG', message: 'Expected 1 or 3 for Conv2d kernelSize but received 5' });
+  t.throws(() => new Conv2d(2, 3, { kernelSize: 5 as never }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected 1 or 3 for Conv2d kernelSize but received 5',
+  });
   for (const v of [x, p, u]) v.dispose();
   m.dispose();
 });
@@ -99,7 +125,10 @@ t.test('emptyCopy: the same architecture with its own weights; constructors with
       return this.conv.forward(x);
     }
   }
-  t.throws(() => new Wide(3).emptyCopy(), { code: 'ERR_PATHO_ARG', message: /Expected a replicate\(\) function .* of Wide \(its constructor takes arguments/ });
+  t.throws(() => new Wide(3).emptyCopy(), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected a replicate\(\) function .* of Wide \(its constructor takes arguments/,
+  });
   net.dispose();
   copy.dispose();
 });

@@ -11,10 +11,23 @@ import { classConfusion } from '../../lib/nn/class_metrics';
 import { Rng } from '../../lib/rng';
 import { Tensor, noGrad, scope, tapeLength } from '../../lib/tensor';
 
-interface GoldenLoss { loss: number; grad: number[] }
+interface GoldenLoss {
+  loss: number;
+  grad: number[];
+}
 interface GoldenCase {
-  name: string; shape: number[]; ignoreIndex: number; logits: number[]; labels: number[]; weight: number[] | null;
-  softmax: number[]; crossEntropy: GoldenLoss; 'jaccard1.0': GoldenLoss; dice1: GoldenLoss; dice0: GoldenLoss; confusion: number[];
+  name: string;
+  shape: number[];
+  ignoreIndex: number;
+  logits: number[];
+  labels: number[];
+  weight: number[] | null;
+  softmax: number[];
+  crossEntropy: GoldenLoss;
+  'jaccard1.0': GoldenLoss;
+  dice1: GoldenLoss;
+  dice0: GoldenLoss;
+  confusion: number[];
 }
 const golden = JSON.parse(fs.readFileSync(path.join(__dirname, '../golden/multiclass.json'), 'utf8')) as { cases: GoldenCase[] };
 
@@ -31,9 +44,18 @@ for (const c of golden.cases) {
     const labels = Tensor.fromArray(c.labels, [N, H, W]);
     const runs: [string, (x: Tensor) => Tensor, GoldenLoss][] = [
       ['crossEntropy', (x) => crossEntropy(x, labels, { weight: c.weight, ignoreIndex: c.ignoreIndex }), c.crossEntropy],
-      ['crossEntropyJaccardLoss', (x) => crossEntropyJaccardLoss(x, labels, { weight: c.weight ? Tensor.fromArray(c.weight, [K]) : null, ignoreIndex: c.ignoreIndex }), c['jaccard1.0']],
+      [
+        'crossEntropyJaccardLoss',
+        (x) =>
+          crossEntropyJaccardLoss(x, labels, { weight: c.weight ? Tensor.fromArray(c.weight, [K]) : null, ignoreIndex: c.ignoreIndex }),
+        c['jaccard1.0'],
+      ],
       ['multiclassDiceLoss', (x) => multiclassDiceLoss(x, labels, { ignoreIndex: c.ignoreIndex }), c.dice1],
-      ['multiclassDiceLoss includeBackground', (x) => multiclassDiceLoss(x, labels, { ignoreIndex: c.ignoreIndex, includeBackground: true }), c.dice0],
+      [
+        'multiclassDiceLoss includeBackground',
+        (x) => multiclassDiceLoss(x, labels, { ignoreIndex: c.ignoreIndex, includeBackground: true }),
+        c.dice0,
+      ],
     ];
     for (const [name, fn, want] of runs) {
       const x = Tensor.fromArray(c.logits, c.shape, 'cpu', { requiresGrad: true });
@@ -68,11 +90,15 @@ t.test('bf16 logits are cast to float32 first; the gradient reaches the bf16 ten
     l.backward();
     return l.item();
   });
-  t.ok(Math.abs(value - c.crossEntropy.loss) < 2e-2 * Math.abs(c.crossEntropy.loss), `bf16 loss ${value} near float32 ${c.crossEntropy.loss}`);
+  t.ok(
+    Math.abs(value - c.crossEntropy.loss) < 2e-2 * Math.abs(c.crossEntropy.loss),
+    `bf16 loss ${value} near float32 ${c.crossEntropy.loss}`,
+  );
   t.equal(xb.grad?.dtype, 'bfloat16', 'gradient in the logits dtype');
   // confusion of bf16 logits: the argmax of their (rounded) values
   const xv = await xb.read();
-  const K = c.shape[1], HW = H * W;
+  const K = c.shape[1],
+    HW = H * W;
   const want = new Array(N * K * K).fill(0);
   for (let n = 0; n < N; n++)
     for (let i = 0; i < HW; i++) {
@@ -86,9 +112,15 @@ t.test('bf16 logits are cast to float32 first; the gradient reaches the bf16 ten
 
 t.test('bad arguments name the argument and what was expected', async (t) => {
   const x = Tensor.empty([2, 3, 4, 4]);
-  t.throws(() => crossEntropy(x, Tensor.empty([2, 1, 4, 4])), { code: 'ERR_PATHO_SHAPE', message: /Expected a \[2,4,4\] tensor of class indices for crossEntropyJaccardLoss labels but received '\[2,1,4,4\]'/ });
+  t.throws(() => crossEntropy(x, Tensor.empty([2, 1, 4, 4])), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected a \[2,4,4\] tensor of class indices for crossEntropyJaccardLoss labels but received '\[2,1,4,4\]'/,
+  });
   t.throws(() => crossEntropy(Tensor.empty([2, 1, 4, 4]), Tensor.empty([2, 4, 4])), { code: 'ERR_PATHO_SHAPE', message: /K >= 2 classes/ });
-  t.throws(() => crossEntropy(x, Tensor.empty([2, 4, 4]), { weight: [1, 2] }), { code: 'ERR_PATHO_ARG', message: /Expected 3 finite class weights >= 0 for crossEntropyJaccardLoss weight but received \[1,2\]/ });
+  t.throws(() => crossEntropy(x, Tensor.empty([2, 4, 4]), { weight: [1, 2] }), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected 3 finite class weights >= 0 for crossEntropyJaccardLoss weight but received \[1,2\]/,
+  });
   t.throws(() => crossEntropy(x, Tensor.empty([2, 4, 4]), { ignoreIndex: 0.5 }), { code: 'ERR_PATHO_ARG', message: /ignoreIndex/ });
   t.throws(() => multiclassDiceLoss(x, Tensor.empty([2, 4, 4]), { eps: 0 }), { code: 'ERR_PATHO_ARG', message: /eps/ });
   x.dispose();
@@ -98,19 +130,26 @@ t.test('training K=4 logits with CE - log Jaccard: the loss falls and the argmax
   const rng = new Rng(5);
   const [N, K, H, W] = [2, 4, 6, 6];
   const lab = Uint8Array.from({ length: N * H * W }, () => Math.floor(rng.float() * K));
-  lab[3] = 255;  // one ignored pixel
+  lab[3] = 255; // one ignored pixel
   const masks = Tensor.empty([N, H, W], 'cpu', { dtype: 'uint8' });
   masks.value.write(lab);
   const labels = labelsFromU8(masks);
-  const x = Tensor.fromArray(Float32Array.from({ length: N * K * H * W }, () => rng.uniform(-0.1, 0.1)), [N, K, H, W], 'cpu', { requiresGrad: true });
+  const x = Tensor.fromArray(
+    Float32Array.from({ length: N * K * H * W }, () => rng.uniform(-0.1, 0.1)),
+    [N, K, H, W],
+    'cpu',
+    { requiresGrad: true },
+  );
   const losses: number[] = [];
   for (let step = 0; step < 60; step++) {
-    losses.push(await scope(() => {
-      const l = crossEntropyJaccardLoss(x, labels, { weight: [1, 2, 0.5, 1], ignoreIndex: 255 });
-      l.backward();
-      return l.item();
-    }));
-    native.axpy(x.value, x.grad!, -20);  // plain gradient descent on the logits themselves
+    losses.push(
+      await scope(() => {
+        const l = crossEntropyJaccardLoss(x, labels, { weight: [1, 2, 0.5, 1], ignoreIndex: 255 });
+        l.backward();
+        return l.item();
+      }),
+    );
+    native.axpy(x.value, x.grad!, -20); // plain gradient descent on the logits themselves
     native.fill(x.grad!, 0);
   }
   t.ok(losses[59] < 0.1 * losses[0], `loss ${losses[0].toFixed(4)} -> ${losses[59].toFixed(4)} (must fall 10x)`);

@@ -39,7 +39,9 @@ for (const [name, spec] of Object.entries(specs)) {
       losses.push((await p)[0]);
     }
     const refLosses = Array.from(optimGolden.get(`${name}.losses`)!.data as Float32Array);
-    losses.forEach((l, i) => t.ok(Math.abs(l - refLosses[i]) <= 1e-4 * Math.abs(refLosses[i]), `loss ${i}: ${l} vs ${refLosses[i]} (rtol 1e-4)`));
+    losses.forEach((l, i) =>
+      t.ok(Math.abs(l - refLosses[i]) <= 1e-4 * Math.abs(refLosses[i]), `loss ${i}: ${l} vs ${refLosses[i]} (rtol 1e-4)`),
+    );
     for (const [k, e] of optimGolden) {
       if (!k.startsWith(`${name}.`) || k.endsWith('.losses')) continue;
       const pname = k.slice(name.length + 1);
@@ -59,9 +61,15 @@ for (const [name, spec] of Object.entries(specs)) {
 t.test('option checks', async (t) => {
   const net = new UNet({ inChannels: 1, width: 2, depth: 1 });
   t.throws(() => new SGD(net.store, { lr: -1 }), { code: 'ERR_PATHO_ARG', message: 'Expected a number > 0 for lr but received -1' });
-  t.throws(() => new SGD(net.store, { nesterov: true }), { code: 'ERR_PATHO_ARG', message: /Expected momentum > 0 and dampening 0 for nesterov/ });
+  t.throws(() => new SGD(net.store, { nesterov: true }), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected momentum > 0 and dampening 0 for nesterov/,
+  });
   t.throws(() => new Adam(net.store, { beta1: 1 }), { code: 'ERR_PATHO_ARG', message: /beta1 and beta2 < 1/ });
-  t.throws(() => createOptimizer(net.store, 'rmsprop' as never), { code: 'ERR_PATHO_ARG', message: "Expected 'sgd', 'adam' or 'adamw' for optimizer but received 'rmsprop'" });
+  t.throws(() => createOptimizer(net.store, 'rmsprop' as never), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected 'sgd', 'adam' or 'adamw' for optimizer but received 'rmsprop'",
+  });
   const o = createOptimizer(net.store, 'adamw', 0.3);
   t.equal(o.lr, 0.3);
   t.equal((o as Adam).weightDecay, 0.01, 'AdamW default weight decay as torch');

@@ -7,16 +7,20 @@ import t from 'tap';
 import type { StateDict } from '../../lib/nn/state';
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../lib/nn/safetensors';
 
-const sample = (): StateDict => new Map([
-  ['b.weight', { dtype: 'F32', shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
-  ['a.count', { dtype: 'I64', shape: [], data: BigInt64Array.of(42n) }],
-]);
+const sample = (): StateDict =>
+  new Map([
+    ['b.weight', { dtype: 'F32', shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
+    ['a.count', { dtype: 'I64', shape: [], data: BigInt64Array.of(42n) }],
+  ]);
 
 t.test('bytes follow the format: u64 header length, JSON header, data sorted by name', async (t) => {
   const buf = encodeSafetensors(sample(), { note: 'hi' });
   const n = Number(buf.readBigUInt64LE(0));
   t.equal((8 + n) % 8, 0, 'data starts 8-byte aligned');
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString()) as Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>;
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString()) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: number[] }
+  >;
   t.same(header['a.count'], { dtype: 'I64', shape: [], data_offsets: [0, 8] });
   t.same(header['b.weight'], { dtype: 'F32', shape: [2, 3], data_offsets: [8, 32] });
   t.same(header.__metadata__, { note: 'hi' });
@@ -56,12 +60,19 @@ t.test('corrupt and truncated files give ERR_PATHO_CHECKPOINT naming the file', 
     ['huge length', Buffer.from([255, 255, 255, 255, 255, 255, 255, 255, 0]), /exceeds the format's limit of 100000000 bytes/],
     ['bad dtype', withHeader({ x: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }), /x has an unknown dtype "Q8"/],
     ['size mismatch', withHeader({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }), /x spans 8 bytes but F32\[3\] needs 12/],
-    ['overlap', withHeader({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }), /overlap/],
+    [
+      'overlap',
+      withHeader({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, y: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }),
+      /overlap/,
+    ],
     ['array header', withHeader([1, 2]), /header does not start with '\{'/],
     ['bad shape', withHeader({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }), /x has an invalid shape/],
   ];
   for (const [what, buf, msg] of cases) {
     t.throws(() => decodeSafetensors(buf, '/tmp/ck.safetensors'), { code: 'ERR_PATHO_CHECKPOINT', message: msg }, what);
   }
-  t.throws(() => readSafetensors('/nonexistent/x.safetensors'), { code: 'ERR_PATHO_CHECKPOINT', message: /Could not read checkpoint \/nonexistent\/x.safetensors: ENOENT/ });
+  t.throws(() => readSafetensors('/nonexistent/x.safetensors'), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /Could not read checkpoint \/nonexistent\/x.safetensors: ENOENT/,
+  });
 });

@@ -74,7 +74,8 @@ t.test('3-class forward, class loss, gradients and running stats match PyTorch',
   close(t, probs, g('eval_softmax'), 'eval softmax (predictProbabilities)', 1e-3, 1e-5);
   let sumErr = 0;
   for (let i = 0; i < 2 * 256; i++) {
-    const n = Math.floor(i / 256), p = i % 256;
+    const n = Math.floor(i / 256),
+      p = i % 256;
     sumErr = Math.max(sumErr, Math.abs(probs[n * 768 + p] + probs[n * 768 + 256 + p] + probs[n * 768 + 512 + p] - 1));
   }
   t.ok(sumErr < 1e-5, `probabilities sum to 1 over the classes (max error ${sumErr.toExponential(2)})`);
@@ -91,34 +92,50 @@ t.test("the reference's 3-class state_dict loads into patho's predict path and g
   t.same(loaded.config, { inChannels: 3, outChannels: 3, width: 4, depth: 2 }, 'config from the tensor shapes');
   t.equal(loaded.source, 'state_dict');
   const list = classesFromCheckpoint({}, 3, file)!;
-  t.same(list.classes.map((c) => c.name), ['background', 'class1', 'class2'], 'a state_dict without names gets default class names');
+  t.same(
+    list.classes.map((c) => c.name),
+    ['background', 'class1', 'class2'],
+    'a state_dict without names gets default class names',
+  );
   const probs = await loaded.model.predict({ data: g('input'), shape: [2, 3, 16, 16] });
   close(t, probs, g('eval_softmax'), 'InferenceModel (compiled, BN folded) softmax', 1e-3, 1e-5);
   loaded.model.dispose();
 });
 
 const py = spawnSync('python3', ['-c', 'import torch, safetensors'], { encoding: 'utf8' });
-t.test('a patho 3-class checkpoint loads into the PyTorch reference (out_channels=3) with strict=True', { skip: py.status !== 0 ? 'python3 with torch and safetensors not available' : false }, async (t) => {
-  const net = new UNet({ inChannels: 3, outChannels: 3, width: 4, depth: 2 });
-  await loadStateDict(net, state('init.'), { strict: true });
-  const file = path.join(tmp, 'patho_k3.safetensors');
-  await saveCheckpoint(file, net, { model: { kind: 'unet', ...net.config }, epoch: 0, step: 0, classes: ['background', 'interior', 'boundary'], classColors: ['#000000', '#00ff00', '#ff0000'] });
-  const inputFile = path.join(tmp, 'input.safetensors');
-  fs.writeFileSync(inputFile, encodeSafetensors(new Map([['input', { dtype: 'F32', shape: [2, 3, 16, 16], data: g('input') }]])));
-  const r = spawnSync('python3', [path.join(__dirname, '..', '..', 'scripts', 'golden.py'), '--check', file, inputFile], { encoding: 'utf8' });
-  t.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { missing: string[]; unexpected: string[]; logits: number[] };
-  t.same([out.missing, out.unexpected], [[], []], 'strict load: nothing missing, nothing unexpected');
-  t.equal(out.logits.length, 2 * 3 * 16 * 16, '3 output channels');
-  net.eval();
-  const x = Tensor.fromArray(g('input'), [2, 3, 16, 16]);
-  const ours = await noGrad(() => scope(() => net.forward(x).read()));
-  let worst = 0;
-  for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - out.logits[i]));
-  t.ok(worst < 1e-4, `eval logits: max |patho - torch| = ${worst.toExponential(2)} < 1e-4`);
-  const meta = readSafetensors(file).metadata;
-  t.same(JSON.parse(meta['patho.classes']), ['background', 'interior', 'boundary'], 'class names recorded');
-  t.same(JSON.parse(meta['patho.classColors']), ['#000000', '#00ff00', '#ff0000'], 'colours recorded');
-  x.dispose();
-  net.dispose();
-});
+t.test(
+  'a patho 3-class checkpoint loads into the PyTorch reference (out_channels=3) with strict=True',
+  { skip: py.status !== 0 ? 'python3 with torch and safetensors not available' : false },
+  async (t) => {
+    const net = new UNet({ inChannels: 3, outChannels: 3, width: 4, depth: 2 });
+    await loadStateDict(net, state('init.'), { strict: true });
+    const file = path.join(tmp, 'patho_k3.safetensors');
+    await saveCheckpoint(file, net, {
+      model: { kind: 'unet', ...net.config },
+      epoch: 0,
+      step: 0,
+      classes: ['background', 'interior', 'boundary'],
+      classColors: ['#000000', '#00ff00', '#ff0000'],
+    });
+    const inputFile = path.join(tmp, 'input.safetensors');
+    fs.writeFileSync(inputFile, encodeSafetensors(new Map([['input', { dtype: 'F32', shape: [2, 3, 16, 16], data: g('input') }]])));
+    const r = spawnSync('python3', [path.join(__dirname, '..', '..', 'scripts', 'golden.py'), '--check', file, inputFile], {
+      encoding: 'utf8',
+    });
+    t.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { missing: string[]; unexpected: string[]; logits: number[] };
+    t.same([out.missing, out.unexpected], [[], []], 'strict load: nothing missing, nothing unexpected');
+    t.equal(out.logits.length, 2 * 3 * 16 * 16, '3 output channels');
+    net.eval();
+    const x = Tensor.fromArray(g('input'), [2, 3, 16, 16]);
+    const ours = await noGrad(() => scope(() => net.forward(x).read()));
+    let worst = 0;
+    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - out.logits[i]));
+    t.ok(worst < 1e-4, `eval logits: max |patho - torch| = ${worst.toExponential(2)} < 1e-4`);
+    const meta = readSafetensors(file).metadata;
+    t.same(JSON.parse(meta['patho.classes']), ['background', 'interior', 'boundary'], 'class names recorded');
+    t.same(JSON.parse(meta['patho.classColors']), ['#000000', '#00ff00', '#ff0000'], 'colours recorded');
+    x.dispose();
+    net.dispose();
+  },
+);

@@ -32,7 +32,10 @@ function close(t: tap.Test, a: Float32Array, b: Float32Array, what: string, rtol
       at = i;
     }
   }
-  t.ok(worst <= 1, `${what}: max error ratio ${worst.toFixed(3)} (at ${at}: ${a[at]} vs ${b[at]}, rtol ${rtol}, atol ${atol.toExponential(2)})`);
+  t.ok(
+    worst <= 1,
+    `${what}: max error ratio ${worst.toFixed(3)} (at ${at}: ${a[at]} vs ${b[at]}, rtol ${rtol}, atol ${atol.toExponential(2)})`,
+  );
 }
 
 function initState(): StateDict {
@@ -71,7 +74,8 @@ t.test('forward, loss, gradients and running stats match PyTorch', async (t) => 
   close(t, await bceP, g('bce_loss'), 'plain bce loss', 1e-4);
   const state = await stateDict(net);
   for (const [k, e] of golden) {
-    if (k.startsWith('after.')) close(t, state.get(k.slice(6))!.data as Float32Array, e.data as Float32Array, `${k.slice(6)} after one training forward`);
+    if (k.startsWith('after.'))
+      close(t, state.get(k.slice(6))!.data as Float32Array, e.data as Float32Array, `${k.slice(6)} after one training forward`);
   }
   t.equal(Number((state.get('decoder.0.block.bn2.num_batches_tracked')!.data as BigInt64Array)[0]), 1);
   const grads = await net.store.readGrads();
@@ -82,23 +86,36 @@ t.test('forward, loss, gradients and running stats match PyTorch', async (t) => 
     checked++;
   }
   t.equal(checked, 36, 'every parameter gradient checked');
-  const evalLogits = noGrad(() => scope(() => {
-    net.eval();
-    return net.forward(x).read();
-  }));
+  const evalLogits = noGrad(() =>
+    scope(() => {
+      net.eval();
+      return net.forward(x).read();
+    }),
+  );
   close(t, await evalLogits, g('eval_logits'), 'eval-mode logits with the updated running stats');
   const probs = noGrad(() => scope(() => sigmoid(net.forward(x)).read()));
   const p = await probs;
   const ref = g('eval_logits');
-  close(t, p, ref.map((v) => 1 / (1 + Math.exp(-v))), 'sigmoid of eval logits');
+  close(
+    t,
+    p,
+    ref.map((v) => 1 / (1 + Math.exp(-v))),
+    'sigmoid of eval logits',
+  );
   net.dispose();
 });
 
 t.test('a bad input shape is one clear error', async (t) => {
   const net = new UNet({ inChannels: 3, width: 4, depth: 2 });
   const x = Tensor.empty([1, 3, 18, 16]);
-  t.throws(() => net.forward(x), { code: 'ERR_PATHO_SHAPE', message: /Expected input \[N, 3, H, W\] with H and W multiples of 4 but received \[1,3,18,16\]/ });
-  t.throws(() => new UNet({ width: 0 }), { code: 'ERR_PATHO_ARG', message: 'Expected an integer in [1, 4096] for UNet width but received 0' });
+  t.throws(() => net.forward(x), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected input \[N, 3, H, W\] with H and W multiples of 4 but received \[1,3,18,16\]/,
+  });
+  t.throws(() => new UNet({ width: 0 }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected an integer in [1, 4096] for UNet width but received 0',
+  });
   t.throws(() => new UNet({ depth: 9 }), { code: 'ERR_PATHO_ARG', message: 'Expected an integer in [1, 8] for UNet depth but received 9' });
   x.dispose();
   net.dispose();

@@ -10,14 +10,21 @@ for (const c of golden.cases) {
   t.test(`regionprops golden: ${c.name}`, async (t) => {
     const first = Object.keys(c.watershed)[0];
     const labels = Int32Array.from(c.watershed[first]);
-    const feats = objectFeatures({ width: c.width, height: c.height, labels, count: Math.max(...labels) }, {
-      intensity: Float32Array.from(c.intensity), mpp: 0.5,
-    });
+    const feats = objectFeatures(
+      { width: c.width, height: c.height, labels, count: Math.max(...labels) },
+      {
+        intensity: Float32Array.from(c.intensity),
+        mpp: 0.5,
+      },
+    );
     t.equal(feats.length, c.regionprops.length, 'one row per object');
     for (const [f, r] of feats.map((f, i) => [f, c.regionprops[i]] as const)) {
       t.equal(f.id, r.label);
       t.equal(f.areaPx, r.area, `object ${r.label} area`);
-      t.ok(near(f.centroidY, r.centroid[0]) && near(f.centroidX, r.centroid[1]), `object ${r.label} centroid (${f.centroidX}, ${f.centroidY})`);
+      t.ok(
+        near(f.centroidY, r.centroid[0]) && near(f.centroidX, r.centroid[1]),
+        `object ${r.label} centroid (${f.centroidX}, ${f.centroidY})`,
+      );
       t.ok(near(f.perimeterPx, r.perimeter), `object ${r.label} perimeter ${f.perimeterPx} vs ${r.perimeter}`);
       t.ok(near(f.equivalentDiameterPx, r.equivalentDiameter), `object ${r.label} equivalent diameter`);
       t.ok(near(f.eccentricity, r.eccentricity, 1e-7), `object ${r.label} eccentricity ${f.eccentricity} vs ${r.eccentricity}`);
@@ -38,7 +45,12 @@ t.test('hand-worked shapes', async (t) => {
   t.equal(convexAreaOf(Uint8Array.from([1, 0, 1, 1]), 2, 2), 3, 'L-shape: corner outside the hull');
   t.equal(convexAreaOf(Uint8Array.from([1, 0, 0, 0, 0, 0, 0, 0, 1]), 3, 3), 3, 'diagonal pixels: the middle one is inside');
   const img = { width: 5, height: 3, labels: Int32Array.from([0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0]), count: 2 };
-  const [a, b] = objectFeatures(img, { probability: Float32Array.from({ length: 15 }, (_, i) => i / 15), classMap: [0, 2, 2, 1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0], offsetX: 100, offsetY: 50 });
+  const [a, b] = objectFeatures(img, {
+    probability: Float32Array.from({ length: 15 }, (_, i) => i / 15),
+    classMap: [0, 2, 2, 1, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0],
+    offsetX: 100,
+    offsetY: 50,
+  });
   t.equal(a.centroidX, 102, 'centroid x with the offset');
   t.equal(a.centroidY, 50);
   t.equal(a.eccentricity, 1, 'a line is maximally eccentric');
@@ -53,7 +65,13 @@ t.test('stain densities equal skimage.color.rgb2hed', async (t) => {
   const rgb = Uint8Array.from(golden.rgb);
   const hema = stainDensity(rgb, 3, 0);
   const eos = stainDensity(rgb, 3, 1);
-  t.ok(Array.from(hema).every((v, i) => Math.abs(v - golden.hematoxylin[i]) <= 1e-6), 'hematoxylin');
-  t.ok(Array.from(eos).every((v, i) => Math.abs(v - golden.eosin[i]) <= 1e-6), 'eosin');
+  t.ok(
+    Array.from(hema).every((v, i) => Math.abs(v - golden.hematoxylin[i]) <= 1e-6),
+    'hematoxylin',
+  );
+  t.ok(
+    Array.from(eos).every((v, i) => Math.abs(v - golden.eosin[i]) <= 1e-6),
+    'eosin',
+  );
   t.throws(() => stainDensity(rgb, 2), { code: 'ERR_PATHO_ARG' });
 });

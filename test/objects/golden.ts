@@ -3,15 +3,33 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export interface RegionProps {
-  label: number; area: number; centroid: [number, number]; perimeter: number; equivalentDiameter: number;
-  eccentricity: number; solidity: number; meanIntensity: number;
+  label: number;
+  area: number;
+  centroid: [number, number];
+  perimeter: number;
+  equivalentDiameter: number;
+  eccentricity: number;
+  solidity: number;
+  meanIntensity: number;
 }
 export interface ObjectsCase {
-  name: string; width: number; height: number; mask: number[]; distance: number[]; label4: number[]; label8: number[];
-  hmaxima: Record<string, number[]>; watershed: Record<string, number[]>; intensity: number[]; regionprops: RegionProps[];
+  name: string;
+  width: number;
+  height: number;
+  mask: number[];
+  distance: number[];
+  label4: number[];
+  label8: number[];
+  hmaxima: Record<string, number[]>;
+  watershed: Record<string, number[]>;
+  intensity: number[];
+  regionprops: RegionProps[];
 }
 export const golden = JSON.parse(fs.readFileSync(path.join(__dirname, '../golden/objects.json'), 'utf8')) as {
-  cases: ObjectsCase[]; rgb: number[]; hematoxylin: number[]; eosin: number[];
+  cases: ObjectsCase[];
+  rgb: number[];
+  hematoxylin: number[];
+  eosin: number[];
 };
 
 /** indices where a and b differ (at most `max` of them), for readable failures */

@@ -2,7 +2,13 @@
 // (scripts/golden_objects.py), and the label-image helpers on hand-built images.
 import t from 'tap';
 import {
-  distanceTransform, fillHoles, hMaxima, labelComponents, relabel, removeSmallObjects, watershed,
+  distanceTransform,
+  fillHoles,
+  hMaxima,
+  labelComponents,
+  relabel,
+  removeSmallObjects,
+  watershed,
 } from '../../lib/objects/label_image';
 import { differences, golden } from './golden';
 
@@ -32,7 +38,10 @@ for (const c of golden.cases) {
       // order its documented algorithm uses (a line-by-line port of its heap in Python agrees with patho), so
       // up to 1% of the pixels may differ, and only where two objects meet.
       const onSeams = Array.from(labels).every((v, i) => v === wantWs[i] || (v > 0 && wantWs[i] > 0));
-      t.ok(off <= 0.01 * labels.length && onSeams, `watershed(-distance, h-maxima markers, mask) h=${hh}: ${off} of ${labels.length} pixels differ, all between two objects ${differences(labels, wantWs)}`);
+      t.ok(
+        off <= 0.01 * labels.length && onSeams,
+        `watershed(-distance, h-maxima markers, mask) h=${hh}: ${off} of ${labels.length} pixels differ, all between two objects ${differences(labels, wantWs)}`,
+      );
       t.equal(Math.max(...labels), Math.max(...wantWs), `watershed h=${hh}: same number of objects`);
     }
   });
@@ -44,14 +53,24 @@ t.test('distance transform: a hand-worked case and the no-background case', asyn
   // 3x3 with background at the corner (0,0): distance to (2,2) is sqrt(8)
   const d = await distanceTransform(Uint8Array.from([0, 1, 1, 1, 1, 1, 1, 1, 1]), 3, 3);
   t.equal(d[8], Math.fround(Math.sqrt(8)));
-  t.ok((await distanceTransform(new Uint8Array(4).fill(1), 2, 2)).every((v) => v === Infinity), 'no background: infinite');
+  t.ok(
+    (await distanceTransform(new Uint8Array(4).fill(1), 2, 2)).every((v) => v === Infinity),
+    'no background: infinite',
+  );
 });
 
 t.test('watershed: a plateau between two markers is split down the middle; the mask bounds it', async (t) => {
   const w = 7;
   const labels = await watershed(new Float32Array(w), Int32Array.from([1, 0, 0, 0, 0, 0, 2]), null, w, 1, 4);
   t.same(Array.from(labels), [1, 1, 1, 1, 2, 2, 2], 'ties go to the marker that reached first (ages)');
-  const masked = await watershed(new Float32Array(w), Int32Array.from([1, 0, 0, 0, 0, 0, 2]), Uint8Array.from([1, 1, 0, 1, 1, 1, 1]), w, 1, 4);
+  const masked = await watershed(
+    new Float32Array(w),
+    Int32Array.from([1, 0, 0, 0, 0, 0, 2]),
+    Uint8Array.from([1, 1, 0, 1, 1, 1, 1]),
+    w,
+    1,
+    4,
+  );
   t.same(Array.from(masked), [1, 1, 0, 2, 2, 2, 2], 'pixels outside the mask stay 0 and block the flood');
 });
 
@@ -62,7 +81,8 @@ t.test('relabel, removeSmallObjects and fillHoles on hand-built label images', a
   const small = removeSmallObjects(r, 2);
   t.same(Array.from(small.labels), [0, 1, 1, 2, 0, 2, 0], 'the 1-pixel object is dropped');
   // object 1: a 4x4 ring with a 2x2 hole (4 px); object 2: a 3x3 ring with a 1-px hole; a gap touching the border
-  const w = 9, h = 5;
+  const w = 9,
+    h = 5;
   const img = new Int32Array(w * h);
   for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) img[y * w + x] = 1;
   img[1 * w + 1] = img[1 * w + 2] = img[2 * w + 1] = img[2 * w + 2] = 0;
@@ -76,12 +96,18 @@ t.test('relabel, removeSmallObjects and fillHoles on hand-built label images', a
   t.equal(all.labels[4 * w + 4], 0, 'background touching the border is not a hole');
   // a hole between two objects is not filled
   const two = Int32Array.from([1, 1, 1, 1, 0, 2, 1, 2, 2]);
-  t.same(Array.from((await fillHoles({ width: 3, height: 3, labels: Int32Array.from(two), count: 2 })).labels), Array.from(two),
-    'a hole bordered by two objects stays');
+  t.same(
+    Array.from((await fillHoles({ width: 3, height: 3, labels: Int32Array.from(two), count: 2 })).labels),
+    Array.from(two),
+    'a hole bordered by two objects stays',
+  );
 });
 
 t.test('bad sizes are refused with the name and the expected size', async (t) => {
-  await t.rejects(distanceTransform(new Uint8Array(5), 2, 2), { code: 'ERR_PATHO_SHAPE', message: /Expected 4 values \(2x2\) for distanceTransform mask but received '5 values'/ });
+  await t.rejects(distanceTransform(new Uint8Array(5), 2, 2), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected 4 values \(2x2\) for distanceTransform mask but received '5 values'/,
+  });
   await t.rejects(hMaxima(new Float32Array(4), 2, 2, 0), { code: 'ERR_PATHO_ARG', message: /hMaxima h/ });
   await t.rejects(hMaxima(Float32Array.from([0, Infinity, 1, 1]), 2, 2, 1), { code: 'ERR_PATHO_ARG', message: /finite values/ });
 });

@@ -4,7 +4,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import { boundaryScores, checkInstanceTruth, classBoundaryScores, distinctLabels, instanceScores, percentile } from '../../lib/objects/metrics';
+import {
+  boundaryScores,
+  checkInstanceTruth,
+  classBoundaryScores,
+  distinctLabels,
+  instanceScores,
+  percentile,
+} from '../../lib/objects/metrics';
 
 /** an 8 x 4 image with rectangles [x0, x1) x [y0, y1) painted with their labels */
 function paint(rects: [number, number, number, number, number][], w = 8, h = 4): Int32Array {
@@ -12,12 +19,22 @@ function paint(rects: [number, number, number, number, number][], w = 8, h = 4):
   for (const [label, x0, x1, y0, y1] of rects) for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) out[y * w + x] = label;
   return out;
 }
-const A = paint([[1, 0, 4, 0, 4]]);  // one 4x4 object (16 px)
+const A = paint([[1, 0, 4, 0, 4]]); // one 4x4 object (16 px)
 
 t.test('a perfect prediction', async (t) => {
-  const truth = paint([[1, 0, 2, 0, 2], [2, 4, 8, 0, 4]]);
-  const s = instanceScores(truth, truth.map((v) => (v ? v + 10 : 0)));
-  t.match(s, { aji: 1, pq: 1, dq: 1, sq: 1, f1: 1, precision: 1, recall: 1, tp: 2, fp: 0, fn: 0, countError: 0 }, 'label values do not matter');
+  const truth = paint([
+    [1, 0, 2, 0, 2],
+    [2, 4, 8, 0, 4],
+  ]);
+  const s = instanceScores(
+    truth,
+    truth.map((v) => (v ? v + 10 : 0)),
+  );
+  t.match(
+    s,
+    { aji: 1, pq: 1, dq: 1, sq: 1, f1: 1, precision: 1, recall: 1, tp: 2, fp: 0, fn: 0, countError: 0 },
+    'label values do not matter',
+  );
 });
 
 t.test('empty prediction, empty truth, both empty', async (t) => {
@@ -36,12 +53,24 @@ t.test('empty prediction, empty truth, both empty', async (t) => {
 t.test('one object split in two', async (t) => {
   // halves of 8 px: each IoU 8/16 = 0.5, not > 0.5 -> no match. AJI: G pairs with the first half
   // (ties -> lowest label): C = 8, U = 16, plus the unused half's 8 -> 8/24
-  const halves = instanceScores(A, paint([[1, 0, 2, 0, 4], [2, 2, 4, 0, 4]]));
+  const halves = instanceScores(
+    A,
+    paint([
+      [1, 0, 2, 0, 4],
+      [2, 2, 4, 0, 4],
+    ]),
+  );
   t.match(halves, { pq: 0, dq: 0, tp: 0, fp: 2, fn: 1, countError: 1 });
   t.equal(halves.aji, 8 / 24);
   // 12 + 4 px: the large part matches (IoU 0.75): TP 1, FP 1, FN 0 -> DQ 1/1.5, SQ 0.75, PQ 0.5;
   // AJI = 12 / (16 + 4)
-  const uneven = instanceScores(A, paint([[1, 0, 3, 0, 4], [2, 3, 4, 0, 4]]));
+  const uneven = instanceScores(
+    A,
+    paint([
+      [1, 0, 3, 0, 4],
+      [2, 3, 4, 0, 4],
+    ]),
+  );
   t.equal(uneven.dq, 2 / 3);
   t.equal(uneven.sq, 0.75);
   t.equal(uneven.pq, 0.5);
@@ -53,16 +82,40 @@ t.test('one object split in two', async (t) => {
 t.test('two objects merged into one', async (t) => {
   // truth halves of 8 px, one predicted object of 16: each pair IoU 0.5 -> no match; AJI: both pair with
   // it: C = 8 + 8, U = 16 + 16 -> 0.5 (the merged object counts twice in U)
-  const merged = instanceScores(paint([[1, 0, 2, 0, 4], [2, 2, 4, 0, 4]]), A);
+  const merged = instanceScores(
+    paint([
+      [1, 0, 2, 0, 4],
+      [2, 2, 4, 0, 4],
+    ]),
+    A,
+  );
   t.match(merged, { aji: 0.5, pq: 0, tp: 0, fp: 1, fn: 2, countError: 1 });
   // 12 + 4: the large one matches (IoU 0.75) -> TP 1, FN 1, PQ 0.5; AJI (12 + 4) / (16 + 16)
-  const uneven = instanceScores(paint([[1, 0, 3, 0, 4], [2, 3, 4, 0, 4]]), A);
+  const uneven = instanceScores(
+    paint([
+      [1, 0, 3, 0, 4],
+      [2, 3, 4, 0, 4],
+    ]),
+    A,
+  );
   t.match(uneven, { aji: 0.5, pq: 0.5, tp: 1, fp: 0, fn: 1 });
 });
 
 interface GoldenCase {
-  width: number; height: number; truth: number[]; pred: number[]; aji: number; pq: number; dq: number; sq: number;
-  tp: number; fp: number; fn: number; nTrue: number; nPred: number; boundary: { hd: number; hd95: number } | null;
+  width: number;
+  height: number;
+  truth: number[];
+  pred: number[];
+  aji: number;
+  pq: number;
+  dq: number;
+  sq: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  nTrue: number;
+  nPred: number;
+  boundary: { hd: number; hd95: number } | null;
 }
 const golden = JSON.parse(fs.readFileSync(path.join(__dirname, '../golden/instances.json'), 'utf8')) as { cases: GoldenCase[] };
 
@@ -70,12 +123,23 @@ t.test('against the independent Python implementation (scripts/golden_instances.
   for (const [k, c] of golden.cases.entries()) {
     const s = instanceScores(c.truth, c.pred);
     t.ok(Math.abs(s.aji - c.aji) < 1e-12, `case ${k}: AJI ${s.aji} vs ${c.aji}`);
-    t.ok(Math.abs(s.pq - c.pq) < 1e-12 && Math.abs(s.dq - c.dq) < 1e-12 && Math.abs(s.sq - c.sq) < 1e-12, `case ${k}: PQ ${s.pq} vs ${c.pq}`);
+    t.ok(
+      Math.abs(s.pq - c.pq) < 1e-12 && Math.abs(s.dq - c.dq) < 1e-12 && Math.abs(s.sq - c.sq) < 1e-12,
+      `case ${k}: PQ ${s.pq} vs ${c.pq}`,
+    );
     t.match(s, { tp: c.tp, fp: c.fp, fn: c.fn, nTrue: c.nTrue, nPred: c.nPred }, `case ${k}: counts`);
     if (c.boundary) {
-      const b = await boundaryScores(c.truth.map((v) => (v > 0 ? 1 : 0)), c.pred.map((v) => (v > 0 ? 1 : 0)), c.width, c.height, { mpp: 0.25 });
-      t.ok(Math.abs(b.hausdorffPx - c.boundary.hd) < 1e-5 && Math.abs(b.hausdorff95Px - c.boundary.hd95) < 1e-5,
-        `case ${k}: Hausdorff ${b.hausdorffPx} / ${b.hausdorff95Px} vs scipy ${c.boundary.hd} / ${c.boundary.hd95}`);
+      const b = await boundaryScores(
+        c.truth.map((v) => (v > 0 ? 1 : 0)),
+        c.pred.map((v) => (v > 0 ? 1 : 0)),
+        c.width,
+        c.height,
+        { mpp: 0.25 },
+      );
+      t.ok(
+        Math.abs(b.hausdorffPx - c.boundary.hd) < 1e-5 && Math.abs(b.hausdorff95Px - c.boundary.hd95) < 1e-5,
+        `case ${k}: Hausdorff ${b.hausdorffPx} / ${b.hausdorff95Px} vs scipy ${c.boundary.hd} / ${c.boundary.hd95}`,
+      );
       t.ok(Math.abs(b.hausdorffUm! - 0.25 * c.boundary.hd) < 1e-5, 'µm = px * mpp');
     }
   }
@@ -103,10 +167,20 @@ t.test('Hausdorff distance on a hand-worked pair of squares', async (t) => {
 });
 
 t.test('instance ground truth with a single value is refused, naming the file and the value', async (t) => {
-  t.throws(() => checkInstanceTruth(new Uint16Array(16).fill(255), 'truth/a.png'),
-    { code: 'ERR_PATHO_DATA', message: /^truth\/a\.png: instance ground truth holds the single value 255 in every pixel/ });
+  t.throws(() => checkInstanceTruth(new Uint16Array(16).fill(255), 'truth/a.png'), {
+    code: 'ERR_PATHO_DATA',
+    message: /^truth\/a\.png: instance ground truth holds the single value 255 in every pixel/,
+  });
   t.throws(() => checkInstanceTruth(new Int32Array(16), 'truth/b.png'), { code: 'ERR_PATHO_DATA', message: /single value 0/ });
   checkInstanceTruth(new Int32Array(16), 'truth/b.png', { allowEmpty: true });
   checkInstanceTruth(A, 'truth/c.png');
-  t.equal(distinctLabels(paint([[1, 0, 2, 0, 2], [5, 4, 8, 0, 4]])), 3);
+  t.equal(
+    distinctLabels(
+      paint([
+        [1, 0, 2, 0, 2],
+        [5, 4, 8, 0, 4],
+      ]),
+    ),
+    3,
+  );
 });

@@ -5,18 +5,27 @@ import { relabel } from '../../lib/objects/label_image';
 import { instanceScores } from '../../lib/objects/metrics';
 import { mergeWindowObjects, paintObjects, type WindowLabels } from '../../lib/objects/seams';
 
-const W = 120, H = 100;
+const W = 120,
+  H = 100;
 
 /** the truth: discs (radius <= 5) on seams, corners and inside, and a long bar */
 function truth(): Int32Array {
   const img = new Int32Array(W * H);
   const discs: [number, number, number][] = [
-    [40, 20, 5], [41, 41, 5], [76, 40, 4], [10, 10, 3], [60, 75, 5], [80, 80, 5], [100, 50, 4], [38, 60, 2], [113, 93, 4],
+    [40, 20, 5],
+    [41, 41, 5],
+    [76, 40, 4],
+    [10, 10, 3],
+    [60, 75, 5],
+    [80, 80, 5],
+    [100, 50, 4],
+    [38, 60, 2],
+    [113, 93, 4],
   ];
   discs.forEach(([cx, cy, r], k) => {
     for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) img[y * W + x] = k + 1;
   });
-  for (let y = 88; y < 91; y++) for (let x = 5; x < 100; x++) img[y * W + x] = discs.length + 1;  // spans 3 windows
+  for (let y = 88; y < 91; y++) for (let x = 5; x < 100; x++) img[y * W + x] = discs.length + 1; // spans 3 windows
   return img;
 }
 
@@ -25,7 +34,8 @@ function windows(img: Int32Array, size: number, step: number, edit?: (w: WindowL
   const out: WindowLabels[] = [];
   for (let y = 0; y < H; y += step)
     for (let x = 0; x < W; x += step) {
-      const w = Math.min(size, W - x), h = Math.min(size, H - y);
+      const w = Math.min(size, W - x),
+        h = Math.min(size, H - y);
       const crop = new Int32Array(w * h);
       for (let j = 0; j < h; j++) for (let i = 0; i < w; i++) crop[j * w + i] = img[(y + j) * W + x + i];
       const win = { x, y, width: w, height: h, labels: relabel(crop, w, h).labels };
@@ -39,7 +49,7 @@ function windows(img: Int32Array, size: number, step: number, edit?: (w: WindowL
 t.test('objects on seams and corners are counted once, with exactly their pixels', async (t) => {
   const img = truth();
   const nTruth = 10;
-  const wins = windows(img, 48, 36);  // overlap 12 px > the largest disc (11 px)
+  const wins = windows(img, 48, 36); // overlap 12 px > the largest disc (11 px)
   t.ok(wins.length >= 9, `${wins.length} windows`);
   const merged = mergeWindowObjects(wins, { x: 0, y: 0, width: W, height: H });
   t.equal(merged.length, nTruth, 'as many objects as placed');
@@ -77,7 +87,19 @@ t.test('a region edge is not a cut; bad windows are refused', async (t) => {
   const labels = Int32Array.from([0, 1, 1, 0]);
   const merged = mergeWindowObjects([{ x: 0, y: 0, width: 4, height: 1, labels }]);
   t.equal(merged.length, 1);
-  t.same(merged[0], { id: 1, x0: 1, y0: 0, width: 2, height: 1, mask: Uint8Array.from([1, 1]), area: 2, sources: [{ window: 0, label: 1 }] });
-  t.throws(() => mergeWindowObjects([{ x: 0, y: 0, width: 4, height: 2, labels }]), { code: 'ERR_PATHO_SHAPE', message: /windows\[0\]\.labels/ });
+  t.same(merged[0], {
+    id: 1,
+    x0: 1,
+    y0: 0,
+    width: 2,
+    height: 1,
+    mask: Uint8Array.from([1, 1]),
+    area: 2,
+    sources: [{ window: 0, label: 1 }],
+  });
+  t.throws(() => mergeWindowObjects([{ x: 0, y: 0, width: 4, height: 2, labels }]), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /windows\[0\]\.labels/,
+  });
   t.same(mergeWindowObjects([]), []);
 });

@@ -12,14 +12,14 @@ t.test('touching discs are split as the skimage recipe splits them', async (t) =
     const got = await separateObjects(Uint8Array.from(c.mask), c.width, c.height, { h: Number(hh) });
     t.same(Array.from(got.labels), want, `${c.name}: the same label image`);
     // as a probability map: the same objects above 0.5
-    const prob = Float32Array.from(c.mask, (v, i) => (v ? 0.6 + 0.3 * ((i * 7) % 5) / 5 : 0.4 * ((i * 3) % 4) / 4));
+    const prob = Float32Array.from(c.mask, (v, i) => (v ? 0.6 + (0.3 * ((i * 7) % 5)) / 5 : (0.4 * ((i * 3) % 4)) / 4));
     const fromProb = await separateObjects(prob, c.width, c.height, { h: Number(hh) });
     t.same(Array.from(fromProb.labels), want, `${c.name}: from probabilities`);
   }
 });
 
 t.test('split off gives components; minArea drops specks; maxHole fills holes', async (t) => {
-  const c = golden.cases[1];  // three discs (two touching) and a 1-px-radius speck
+  const c = golden.cases[1]; // three discs (two touching) and a 1-px-radius speck
   const mask = Uint8Array.from(c.mask);
   const whole = await separateObjects(mask, c.width, c.height, { split: false });
   t.equal(whole.count, Math.max(...c.label8), 'split: false -> 8-connected components');
@@ -29,7 +29,7 @@ t.test('split off gives components; minArea drops specks; maxHole fills holes', 
   const big = await separateObjects(mask, c.width, c.height, { h: 3, minArea: 10 });
   t.equal(big.count, 3, 'the 5-px speck goes with minArea 10');
   const holed = Uint8Array.from(mask);
-  holed[12 * c.width + 12] = 0;  // a hole in the first disc
+  holed[12 * c.width + 12] = 0; // a hole in the first disc
   const filled = await separateObjects(holed, c.width, c.height, { h: 3, maxHole: 4 });
   t.ok(filled.labels[12 * c.width + 12] > 0, 'a 1-px hole is filled with its object');
   const kept = await separateObjects(holed, c.width, c.height, { h: 3 });
@@ -40,7 +40,9 @@ t.test('split off gives components; minArea drops specks; maxHole fills holes', 
 
 t.test('boundary classes: interiors seed objects that meet on the predicted boundary', async (t) => {
   // two 6x6 nuclei side by side in 16x8, touching along x = 7..8 with no neck between them
-  const w = 16, h = 8, HW = w * h;
+  const w = 16,
+    h = 8,
+    HW = w * h;
   const truth = new Int32Array(HW);
   for (let y = 1; y < 7; y++) for (let x = 2; x < 14; x++) truth[y * w + x] = x < 8 ? 1 : 2;
   const probs = new Float32Array(3 * HW);

@@ -22,14 +22,18 @@ if (!compiler) {
   const env = { ...cleanEnv(path.join(root, 'home')), HOME: process.env.HOME };
 
   t.test('the tarball has no prebuilt binary', async (t) => {
-    t.notOk(packed.files.some((f) => f.path.endsWith('.node')), 'no .node file in the package');
+    t.notOk(
+      packed.files.some((f) => f.path.endsWith('.node')),
+      'no .node file in the package',
+    );
   });
 
   t.test('installed without a prebuild: doctor names the missing binary and the build-from-source fix', async (t) => {
     const { r, how } = installOffline(consumer, bareEnv(root), tgz, ['cmake-js', 'node-addon-api']);
     t.comment(`installed by ${how}`);
     t.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    for (const tool of ['cmake-js', 'node-addon-api']) t.ok(fs.existsSync(path.join(consumer, 'node_modules', tool)), `${tool} installed as a devDependency`);
+    for (const tool of ['cmake-js', 'node-addon-api'])
+      t.ok(fs.existsSync(path.join(consumer, 'node_modules', tool)), `${tool} installed as a devDependency`);
     const d = spawnSync(path.join(consumer, 'node_modules/.bin/patho'), ['doctor'], { cwd: consumer, env, encoding: 'utf8' });
     t.equal(d.status, 1, d.stderr);
     t.match(d.stdout, `local build ${localBuild}: not found`);

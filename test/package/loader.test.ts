@@ -43,10 +43,13 @@ t.test('prebuilt addon is used when there is no local build', async (t) => {
   t.equal(r.lazy, true, 'require() of the loader loaded nothing; the first op did');
   t.equal(r.source, 'prebuilt');
   t.equal(r.loadedFrom, p.prebuilt);
-  t.same(r.attempts?.map((a) => [a.source, a.ok, a.error]), [
-    ['local build', false, 'not found'],
-    ['prebuilt', true, undefined],
-  ]);
+  t.same(
+    r.attempts?.map((a) => [a.source, a.ok, a.error]),
+    [
+      ['local build', false, 'not found'],
+      ['prebuilt', true, undefined],
+    ],
+  );
   t.same(r.values, [2.5, 2.5, 2.5]);
 });
 
@@ -110,26 +113,30 @@ t.test('PATHO_ADDON is tried first; missing or broken, the next candidate is use
 // A shared library whose constructor raises SIGSEGV: what a binary built for another CPU, or a
 // damaged one, does to any process that dlopens it.
 const cc = spawnSync('/bin/sh', ['-c', 'command -v cc gcc | head -1'], { encoding: 'utf8' }).stdout.trim();
-t.test('an addon that crashes on load is skipped after a child process probe; the next one loads', { skip: !cc && 'no C compiler to build the crashing library' }, async (t) => {
-  const p = layout('crashing');
-  const src = path.join(root, 'crash.c');
-  const crash = path.join(root, 'crash.node');
-  fs.writeFileSync(src, '#include <signal.h>\n__attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }\n');
-  run(cc, ['-shared', '-fPIC', '-o', crash, src]);
-  // the fixture really kills a process that loads it
-  const direct = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(crash)})`], { encoding: 'utf8' });
-  t.equal(direct.signal, 'SIGSEGV', 'require() of the library in a plain process dies of SIGSEGV');
+t.test(
+  'an addon that crashes on load is skipped after a child process probe; the next one loads',
+  { skip: !cc && 'no C compiler to build the crashing library' },
+  async (t) => {
+    const p = layout('crashing');
+    const src = path.join(root, 'crash.c');
+    const crash = path.join(root, 'crash.node');
+    fs.writeFileSync(src, '#include <signal.h>\n__attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }\n');
+    run(cc, ['-shared', '-fPIC', '-o', crash, src]);
+    // the fixture really kills a process that loads it
+    const direct = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(crash)})`], { encoding: 'utf8' });
+    t.equal(direct.signal, 'SIGSEGV', 'require() of the library in a plain process dies of SIGSEGV');
 
-  const r = probe(p.loader, cleanEnv(home, { PATHO_ADDON: crash }));
-  t.equal(r.error, undefined, r.error ?? 'loaded');
-  const first = r.attempts?.[0];
-  t.equal(first?.source, 'PATHO_ADDON');
-  t.equal(first?.probe, 'child');
-  t.equal(first?.error, 'crashed while loading (the child process that loaded it was killed by SIGSEGV)');
-  t.match(first?.hint, 'uses instructions this CPU lacks');
-  t.equal(r.source, 'prebuilt');
-  t.same(r.values, [2.5, 2.5, 2.5]);
-});
+    const r = probe(p.loader, cleanEnv(home, { PATHO_ADDON: crash }));
+    t.equal(r.error, undefined, r.error ?? 'loaded');
+    const first = r.attempts?.[0];
+    t.equal(first?.source, 'PATHO_ADDON');
+    t.equal(first?.probe, 'child');
+    t.equal(first?.error, 'crashed while loading (the child process that loaded it was killed by SIGSEGV)');
+    t.match(first?.hint, 'uses instructions this CPU lacks');
+    t.equal(r.source, 'prebuilt');
+    t.same(r.values, [2.5, 2.5, 2.5]);
+  },
+);
 
 t.test('a good verdict is cached by path, size and mtime: the next start needs no child process', async (t) => {
   const p = layout('cache');
@@ -162,12 +169,20 @@ t.test('nothing loadable: one error listing every attempt and concrete fixes', a
   const r = probe(p.loader, cleanEnv(home, { PATHO_ADDON: bad }));
   t.equal(r.code, 'ERR_PATHO_LOAD');
   const msg = r.error ?? '';
-  const order = [`PATHO_ADDON: ${bad}: `, `local build: ${path.join(p.dir, 'build', 'Release', 'patho.node')}: not found`,
-    `prebuilt: ${path.join(p.dir, 'prebuilds', platformTag, 'patho.node')}: not found`];
+  const order = [
+    `PATHO_ADDON: ${bad}: `,
+    `local build: ${path.join(p.dir, 'build', 'Release', 'patho.node')}: not found`,
+    `prebuilt: ${path.join(p.dir, 'prebuilds', platformTag, 'patho.node')}: not found`,
+  ];
   const at = order.map((s) => msg.indexOf(s));
   t.ok(at.every((i) => i >= 0) && at[0] < at[1] && at[1] < at[2], `attempts listed in order:\n${msg}`);
-  for (const fix of ['npm run build:native', 'apt-get install cmake g++ libdnnl-dev', 'set PATHO_ADDON',
-    'pip install nvidia-cudnn-cu13 nvidia-nccl-cu13', 'PATHO_CUDNN_PATH']) {
+  for (const fix of [
+    'npm run build:native',
+    'apt-get install cmake g++ libdnnl-dev',
+    'set PATHO_ADDON',
+    'pip install nvidia-cudnn-cu13 nvidia-nccl-cu13',
+    'PATHO_CUDNN_PATH',
+  ]) {
     t.ok(msg.includes(fix), `fix mentioned: ${fix}`);
   }
 });
@@ -177,7 +192,10 @@ t.test('CUDA plugin: missing, broken, or not a patho plugin; the CPU keeps worki
   const pre = path.dirname(p.prebuilt);
   const nowhere = path.join(root, 'nowhere', 'libpatho_cuda.so');
   const missing = probe(p.loader, cleanEnv(home, { PATHO_CUDA_PLUGIN: nowhere }), true);
-  t.match(missing.report?.find((l) => l.startsWith(`plugin: ${nowhere}: `)), /cannot open shared object file/);
+  t.match(
+    missing.report?.find((l) => l.startsWith(`plugin: ${nowhere}: `)),
+    /cannot open shared object file/,
+  );
   t.match(missing.cuda?.error, /the CUDA plugin libpatho_cuda\.so could not be loaded/);
   t.equal(missing.cuda?.deviceCount, 0);
   t.same(missing.values, [2.5, 2.5, 2.5]);
@@ -185,13 +203,19 @@ t.test('CUDA plugin: missing, broken, or not a patho plugin; the CPU keeps worki
   const broken = path.join(pre, 'libpatho_cuda.so');
   fs.writeFileSync(broken, junk);
   const b = probe(p.loader, cleanEnv(home), true);
-  t.match(b.report?.find((l) => l.startsWith(`plugin: ${broken}: `)), /invalid ELF header/);
+  t.match(
+    b.report?.find((l) => l.startsWith(`plugin: ${broken}: `)),
+    /invalid ELF header/,
+  );
   t.match(b.cuda?.error, /could not be loaded/);
   t.same(b.values, [2.5, 2.5, 2.5]);
 
-  const foreign = path.join(pre, 'libgomp.so.1');  // a real shared library, but not a plugin
+  const foreign = path.join(pre, 'libgomp.so.1'); // a real shared library, but not a plugin
   const f = probe(p.loader, cleanEnv(home, { PATHO_CUDA_PLUGIN: foreign }), true);
-  t.ok(f.report?.includes(`plugin: ${foreign} is not a patho CUDA plugin (missing patho_cuda_* symbols)`), f.report?.join('\n') ?? 'no report');
+  t.ok(
+    f.report?.includes(`plugin: ${foreign} is not a patho CUDA plugin (missing patho_cuda_* symbols)`),
+    f.report?.join('\n') ?? 'no report',
+  );
   t.same(f.values, [2.5, 2.5, 2.5]);
 });
 
@@ -212,50 +236,62 @@ t.test('cuDNN: PATHO_CUDNN_PATH first; missing everywhere is named with its fixe
     if (manifest.cudaPlugin) {
       // the real plugin links cuDNN, so it cannot load without it, and says so
       const plugin = path.join(path.dirname(p.prebuilt), manifest.cudaPlugin);
-      t.match(r.report?.find((l) => l.startsWith(`plugin: ${plugin}: `)),
-        /libcudnn\.so\.9: cannot open shared object file/);
+      t.match(
+        r.report?.find((l) => l.startsWith(`plugin: ${plugin}: `)),
+        /libcudnn\.so\.9: cannot open shared object file/,
+      );
     }
   }
   t.same(r.values, [2.5, 2.5, 2.5]);
 });
 
-t.test('cuDNN found through PATHO_CUDNN_PATH and in a pip virtualenv', { skip: !fs.existsSync(devCudnn) && `no ${devCudnn} (scripts/fetch-nvidia.sh)` }, async (t) => {
-  const p = layout('cudnn-found', { plugin: true });
-  const dir = path.join(root, 'cudnn-lib');
-  fs.mkdirSync(dir);
-  fs.copyFileSync(devCudnn, path.join(dir, 'libcudnn.so.9'));
-  const r = probe(p.loader, cleanEnv(home, { PATHO_CUDNN_PATH: dir }), true);
-  t.equal(r.report?.[0], `cuDNN: loaded ${dir}/libcudnn.so.9`);
+t.test(
+  'cuDNN found through PATHO_CUDNN_PATH and in a pip virtualenv',
+  { skip: !fs.existsSync(devCudnn) && `no ${devCudnn} (scripts/fetch-nvidia.sh)` },
+  async (t) => {
+    const p = layout('cudnn-found', { plugin: true });
+    const dir = path.join(root, 'cudnn-lib');
+    fs.mkdirSync(dir);
+    fs.copyFileSync(devCudnn, path.join(dir, 'libcudnn.so.9'));
+    const r = probe(p.loader, cleanEnv(home, { PATHO_CUDNN_PATH: dir }), true);
+    t.equal(r.report?.[0], `cuDNN: loaded ${dir}/libcudnn.so.9`);
 
-  const venv = path.join(root, 'venv');
-  const pipLib = path.join(venv, 'lib', 'python3.12', 'site-packages', 'nvidia', 'cudnn', 'lib');
-  fs.mkdirSync(pipLib, { recursive: true });
-  fs.copyFileSync(devCudnn, path.join(pipLib, 'libcudnn.so.9'));
-  const v = probe(p.loader, cleanEnv(home, { VIRTUAL_ENV: venv }), true);
-  const loaded = v.report?.find((l) => l.startsWith('cuDNN: loaded'));
-  if (v.report?.[0]?.startsWith('cuDNN: loaded')) {
-    const why = `cuDNN is on this machine's library path (${loaded}); the pip folder is never reached`;
-    t.test(why, { skip: why }, () => {});
-  } else {
-    t.equal(loaded, `cuDNN: loaded ${pipLib}/libcudnn.so.9`);
-  }
-
-  const devNccl = path.join(repoRoot, '.nvidia', 'nccl', 'lib');
-  if (manifest.cudaPlugin && fs.existsSync(path.join(devNccl, 'libnccl.so.2'))) {
-    const plugin = path.join(path.dirname(p.prebuilt), manifest.cudaPlugin);
-    const w = probe(p.loader, cleanEnv(home, { PATHO_CUDNN_PATH: dir, PATHO_NCCL_PATH: devNccl }), true);
-    t.ok(w.report?.includes(`plugin: loaded ${plugin}`), w.report?.join('\n') ?? 'no report');
-    // with a GPU the plugin lists devices; without one, cudaGetDeviceCount's own verdict: no driver
-    // library at all must be cudaErrorInsufficientDriver (35), a driver without a GPU cudaErrorNoDevice
-    const devices = w.cuda?.devices?.length ?? 0;
-    if (devices > 0) {
-      t.equal(w.cuda?.error ?? null, null, 'devices and no error');
+    const venv = path.join(root, 'venv');
+    const pipLib = path.join(venv, 'lib', 'python3.12', 'site-packages', 'nvidia', 'cudnn', 'lib');
+    fs.mkdirSync(pipLib, { recursive: true });
+    fs.copyFileSync(devCudnn, path.join(pipLib, 'libcudnn.so.9'));
+    const v = probe(p.loader, cleanEnv(home, { VIRTUAL_ENV: venv }), true);
+    const loaded = v.report?.find((l) => l.startsWith('cuDNN: loaded'));
+    if (v.report?.[0]?.startsWith('cuDNN: loaded')) {
+      const why = `cuDNN is on this machine's library path (${loaded}); the pip folder is never reached`;
+      t.test(why, { skip: why }, () => {});
     } else {
-      const driver = spawnSync('/bin/sh', ['-c', 'ldconfig -p | grep -q "libcuda\\.so\\.1 "'], { env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } }).status === 0;
-      t.match(w.cuda?.error, driver
-        ? /^no CUDA device \((cudaErrorNoDevice: |cudaGetDeviceCount found none)/
-        : /^no CUDA device \(cudaErrorInsufficientDriver: /, `driver library ${driver ? 'present' : 'absent'}: ${JSON.stringify(w.cuda)}`);
-      t.equal(w.cuda?.deviceCount, 0);
+      t.equal(loaded, `cuDNN: loaded ${pipLib}/libcudnn.so.9`);
     }
-  }
-});
+
+    const devNccl = path.join(repoRoot, '.nvidia', 'nccl', 'lib');
+    if (manifest.cudaPlugin && fs.existsSync(path.join(devNccl, 'libnccl.so.2'))) {
+      const plugin = path.join(path.dirname(p.prebuilt), manifest.cudaPlugin);
+      const w = probe(p.loader, cleanEnv(home, { PATHO_CUDNN_PATH: dir, PATHO_NCCL_PATH: devNccl }), true);
+      t.ok(w.report?.includes(`plugin: loaded ${plugin}`), w.report?.join('\n') ?? 'no report');
+      // with a GPU the plugin lists devices; without one, cudaGetDeviceCount's own verdict: no driver
+      // library at all must be cudaErrorInsufficientDriver (35), a driver without a GPU cudaErrorNoDevice
+      const devices = w.cuda?.devices?.length ?? 0;
+      if (devices > 0) {
+        t.equal(w.cuda?.error ?? null, null, 'devices and no error');
+      } else {
+        const driver =
+          spawnSync('/bin/sh', ['-c', 'ldconfig -p | grep -q "libcuda\\.so\\.1 "'], { env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } })
+            .status === 0;
+        t.match(
+          w.cuda?.error,
+          driver
+            ? /^no CUDA device \((cudaErrorNoDevice: |cudaGetDeviceCount found none)/
+            : /^no CUDA device \(cudaErrorInsufficientDriver: /,
+          `driver library ${driver ? 'present' : 'absent'}: ${JSON.stringify(w.cuda)}`,
+        );
+        t.equal(w.cuda?.deviceCount, 0);
+      }
+    }
+  },
+);

@@ -39,12 +39,25 @@ t.test('doctor explains the failure: every candidate, why, and the fixes; exit 1
   t.match(r.stdout, /- addon: or build from source: `apt-get install cmake g\+\+ libdnnl-dev libgloo-dev`.*`npm run build:native`/);
   const j = patho(['doctor', '--json']);
   t.equal(j.code, 1);
-  const report = JSON.parse(j.stdout) as { addon: { loaded: boolean; attempts: { source: string; path: string; ok: boolean }[]; error: string }; oneDnn: unknown; fixes: string[] };
+  const report = JSON.parse(j.stdout) as {
+    addon: { loaded: boolean; attempts: { source: string; path: string; ok: boolean }[]; error: string };
+    oneDnn: unknown;
+    fixes: string[];
+  };
   t.equal(report.addon.loaded, false);
-  t.same(report.addon.attempts.map((a) => [a.source, a.path, a.ok]), [['local build', local, false], ['prebuilt', prebuilt, false]]);
+  t.same(
+    report.addon.attempts.map((a) => [a.source, a.path, a.ok]),
+    [
+      ['local build', local, false],
+      ['prebuilt', prebuilt, false],
+    ],
+  );
   t.match(report.addon.error, /^patho: could not load the native addon patho.node/);
   t.equal(report.oneDnn, null);
-  t.ok(report.fixes.some((f) => f.includes('set PATHO_ADDON')), 'fixes listed');
+  t.ok(
+    report.fixes.some((f) => f.includes('set PATHO_ADDON')),
+    'fixes listed',
+  );
 });
 
 t.test('a command that needs the addon fails with ERR_PATHO_LOAD, exit 1, no stack', async (t) => {
@@ -64,6 +77,9 @@ t.test("require('patho') loads nothing; the first tensor throws ERR_PATHO_LOAD",
     console.log(JSON.stringify(out));`;
   const r = spawnSync(process.execPath, ['-e', src], { env, encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
-  t.same(JSON.parse(r.stdout), { exports: 'function', attempts: 0, code: 'ERR_PATHO_LOAD', again: true },
-    'the API is there, nothing was tried at require time; later uses rethrow the same error without trying again');
+  t.same(
+    JSON.parse(r.stdout),
+    { exports: 'function', attempts: 0, code: 'ERR_PATHO_LOAD', again: true },
+    'the API is there, nothing was tried at require time; later uses rethrow the same error without trying again',
+  );
 });

@@ -12,22 +12,49 @@ const root = t.testdir({});
 const manifest = stagePackage(path.join(root, 'stage'), { prebuild: true });
 if (!manifest) throw new Error('Expected a prebuild manifest from stagePackage but received none');
 const { tgz, packed } = packStage(path.join(root, 'stage'), root);
-t.comment(`tarball ${packed.filename}: ${(packed.size / 2 ** 20).toFixed(1)} MiB packed, ${(packed.unpackedSize / 2 ** 20).toFixed(1)} MiB unpacked, ${packed.entryCount} files`);
+t.comment(
+  `tarball ${packed.filename}: ${(packed.size / 2 ** 20).toFixed(1)} MiB packed, ${(packed.unpackedSize / 2 ** 20).toFixed(1)} MiB unpacked, ${packed.entryCount} files`,
+);
 
 t.test('the tarball holds the runtime, and nothing of the build or tests', async (t) => {
   const files = new Set(packed.files.map((f) => f.path));
   const pre = `prebuilds/${platformTag}`;
-  const must = ['package.json', 'bin/patho.js', pkg.main, pkg.types, 'dist/lib/native.js', 'dist/lib/addon-loader.js', 'dist/lib/cli/main.js',
-    `${pre}/patho.node`, `${pre}/manifest.json`, 'data/README.md', 'data/membrane/images/0.png', 'data/membrane/masks/0.png',
-    'CHANGELOG.md', 'THIRD_PARTY_NOTICES.md', 'CMakeLists.txt',
-    ...manifest.bundled.map((b) => `${pre}/${b.file}`)];
+  const must = [
+    'package.json',
+    'bin/patho.js',
+    pkg.main,
+    pkg.types,
+    'dist/lib/native.js',
+    'dist/lib/addon-loader.js',
+    'dist/lib/cli/main.js',
+    `${pre}/patho.node`,
+    `${pre}/manifest.json`,
+    'data/README.md',
+    'data/membrane/images/0.png',
+    'data/membrane/masks/0.png',
+    'CHANGELOG.md',
+    'THIRD_PARTY_NOTICES.md',
+    'CMakeLists.txt',
+    ...manifest.bundled.map((b) => `${pre}/${b.file}`),
+  ];
   for (const f of must) t.ok(files.has(f), `tarball has ${f}`);
-  t.same(manifest.bundled.map((b) => b.file).filter((f) => /^lib(dnnl|gomp|OpenCL)\.so/.test(f)).sort(),
-    ['libOpenCL.so.1', 'libdnnl.so.2', 'libgomp.so.1'], 'oneDNN and what it needs are bundled');
+  t.same(
+    manifest.bundled
+      .map((b) => b.file)
+      .filter((f) => /^lib(dnnl|gomp|OpenCL)\.so/.test(f))
+      .sort(),
+    ['libOpenCL.so.1', 'libdnnl.so.2', 'libgomp.so.1'],
+    'oneDNN and what it needs are bundled',
+  );
   for (const b of manifest.bundled) t.ok(files.has(`${pre}/licenses/${b.debianPackage}.copyright`), `licence of ${b.file}`);
   if (manifest.cudaPlugin) t.ok(files.has(`${pre}/${manifest.cudaPlugin}`), 'CUDA plugin shipped');
-  const leaks = [...files].filter((f) => /^(build|build-[^/]*|test|node_modules|\.nvidia|\.deps|\.tap|lib|scripts)\//.test(f) ||
-    /\.(map|tsbuildinfo)$/.test(f) || /libcudnn|libnccl|libcudart|libcuda\.so/.test(f) || f === 'binding.gyp');
+  const leaks = [...files].filter(
+    (f) =>
+      /^(build|build-[^/]*|test|node_modules|\.nvidia|\.deps|\.tap|lib|scripts)\//.test(f) ||
+      /\.(map|tsbuildinfo)$/.test(f) ||
+      /libcudnn|libnccl|libcudart|libcuda\.so/.test(f) ||
+      f === 'binding.gyp',
+  );
   t.same(leaks, [], 'no build trees, tests, TypeScript sources, maps or NVIDIA libraries');
   const lifecycle = Object.keys(pkg.scripts ?? {}).filter((s) => /^(pre|post)?install$|^prepare$/.test(s));
   t.same(lifecycle, [], 'no install-time scripts: nothing is downloaded or compiled on install');
@@ -57,8 +84,9 @@ t.test('package.json declares linux/x64, so npm refuses other platforms at insta
   // optional dependencies), so ask npm's own checker what it says elsewhere
   const npmRoot = path.resolve(fs.realpathSync(run('sh', ['-c', 'command -v npm']).trim()), '../..');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { checkPlatform } = require(path.join(npmRoot, 'node_modules', 'npm-install-checks')) as
-    { checkPlatform: (p: object, force: boolean, env?: { os?: string; cpu?: string }) => void };
+  const { checkPlatform } = require(path.join(npmRoot, 'node_modules', 'npm-install-checks')) as {
+    checkPlatform: (p: object, force: boolean, env?: { os?: string; cpu?: string }) => void;
+  };
   t.doesNotThrow(() => checkPlatform(pkg, false, { os: 'linux', cpu: 'x64' }));
   t.throws(() => checkPlatform(pkg, false, { os: 'darwin', cpu: 'arm64' }), { code: 'EBADPLATFORM' });
   t.throws(() => checkPlatform(pkg, false, { os: 'linux', cpu: 'arm64' }), { code: 'EBADPLATFORM' });
@@ -79,14 +107,26 @@ t.test('the installed addon resolves its bundled libraries from its own folder',
 t.test('patho doctor reports the prebuilt addon', async (t) => {
   const r = spawnSync(path.join(consumer, 'node_modules/.bin/patho'), ['doctor', '--json'], { cwd: consumer, env, encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as { addon: { path: string; attempts: { source: string; ok: boolean; error?: string }[] }; oneDnn: { version: string }; cuda: { available: boolean; loader: string[] } };
+  const report = JSON.parse(r.stdout) as {
+    addon: { path: string; attempts: { source: string; ok: boolean; error?: string }[] };
+    oneDnn: { version: string };
+    cuda: { available: boolean; loader: string[] };
+  };
   t.equal(report.addon.path, installedAddon);
-  t.same(report.addon.attempts.map((a) => [a.source, a.ok]), [['local build', false], ['prebuilt', true]]);
+  t.same(
+    report.addon.attempts.map((a) => [a.source, a.ok]),
+    [
+      ['local build', false],
+      ['prebuilt', true],
+    ],
+  );
   const dnnl = manifest.bundled.find((b) => b.file === 'libdnnl.so.2');
   t.equal(report.oneDnn.version, dnnl?.version.replace(/-.*$/, ''), 'oneDNN version is the bundled one');
   if (manifest.cudaPlugin) {
-    t.ok(report.cuda.loader.some((l) => l.includes(path.join(path.dirname(installedAddon), manifest.cudaPlugin ?? ''))),
-      'the CUDA loader looked at the shipped plugin');
+    t.ok(
+      report.cuda.loader.some((l) => l.includes(path.join(path.dirname(installedAddon), manifest.cudaPlugin ?? ''))),
+      'the CUDA loader looked at the shipped plugin',
+    );
   }
 });
 
@@ -124,7 +164,12 @@ const grey = (f) => sharp(f).extractChannel(0).raw().toBuffer();
 t.test('require("patho") from the consumer trains a small UNet on the bundled oneDNN', async (t) => {
   const r = spawnSync(process.execPath, ['-e', trainSource], { cwd: consumer, env, encoding: 'utf8' });
   t.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { losses: number[]; loadedFrom: string; dnnl: string[]; gomp: string[] };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {
+    losses: number[];
+    loadedFrom: string;
+    dnnl: string[];
+    gomp: string[];
+  };
   t.equal(out.loadedFrom, installedAddon);
   t.same(out.dnnl, [path.join(path.dirname(installedAddon), 'libdnnl.so.2')], 'oneDNN mapped from the package');
   t.same(out.gomp, [path.join(path.dirname(installedAddon), 'libgomp.so.1')], 'libgomp mapped from the package');
@@ -132,5 +177,8 @@ t.test('require("patho") from the consumer trains a small UNet on the bundled on
   t.ok(out.losses.every(Number.isFinite), 'finite losses');
   t.ok(out.losses[0] > 0.6, `initial loss ${out.losses[0]} (BCE ~0.69 plus -log Jaccard)`);
   const tail = out.losses.slice(-5).reduce((a, b) => a + b, 0) / 5;
-  t.ok(tail < 0.8 * out.losses[0], `loss fell from ${out.losses[0].toFixed(3)} to ${tail.toFixed(3)} (mean of the last 5 of 30 Adam steps; needs < 80%)`);
+  t.ok(
+    tail < 0.8 * out.losses[0],
+    `loss fell from ${out.losses[0].toFixed(3)} to ${tail.toFixed(3)} (mean of the last 5 of 30 Adam steps; needs < 80%)`,
+  );
 });

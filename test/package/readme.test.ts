@@ -30,7 +30,8 @@ function codeBlock(text: string, lang: string): string {
 // ---- environment variables ----
 
 function walk(dir: string, keep: (f: string) => boolean): string[] {
-  return (fs.readdirSync(path.join(repoRoot, dir), { recursive: true }) as string[]).map((f) => path.join(dir, f))
+  return (fs.readdirSync(path.join(repoRoot, dir), { recursive: true }) as string[])
+    .map((f) => path.join(dir, f))
     .filter((f) => fs.statSync(path.join(repoRoot, f)).isFile() && keep(f));
 }
 
@@ -41,9 +42,12 @@ function envReads(files: string[]): Map<string, string[]> {
   for (const f of files) {
     const text = fs.readFileSync(path.join(repoRoot, f), 'utf8');
     const patterns = /\.(ts|js|mjs|cjs)$/.test(f)
-      // env.PATHO_X, env['PATHO_X'], or the name handed to an env helper (envInt(env, 'PATHO_RANK', ...))
-      ? [/\benv(?:\.|\[\s*['"])(PATHO_[A-Z0-9_]+)/g, /\b[a-zA-Z]*[eE]nv[a-zA-Z]*\([^)]*?['"](PATHO_[A-Z0-9_]+)['"]/g,
-        /\b\w+\(\s*env\s*,\s*['"](PATHO_[A-Z0-9_]+)['"]/g] // set(env, 'PATHO_RANK'), int(env, 'PATHO_RANK', 0)
+      ? // env.PATHO_X, env['PATHO_X'], or the name handed to an env helper (envInt(env, 'PATHO_RANK', ...))
+        [
+          /\benv(?:\.|\[\s*['"])(PATHO_[A-Z0-9_]+)/g,
+          /\b[a-zA-Z]*[eE]nv[a-zA-Z]*\([^)]*?['"](PATHO_[A-Z0-9_]+)['"]/g,
+          /\b\w+\(\s*env\s*,\s*['"](PATHO_[A-Z0-9_]+)['"]/g,
+        ] // set(env, 'PATHO_RANK'), int(env, 'PATHO_RANK', 0)
       : /\.(cc|h|cu|cuh)$/.test(f)
         ? [/"(PATHO_[A-Z0-9_]+)"/g] // getenv("PATHO_X"), or the name handed to a helper that calls getenv
         : [/\$\{?(PATHO_[A-Z0-9_]+)/g]; // shell: $PATHO_X, ${PATHO_X:-...}
@@ -53,15 +57,27 @@ function envReads(files: string[]): Map<string, string[]> {
 }
 
 const sources = [
-  ...walk('lib', (f) => f.endsWith('.ts')), ...walk('bench', (f) => /\.(ts|js)$/.test(f)), ...walk('bin', () => true),
-  ...walk('native', (f) => /\.(cc|h|cu|cuh)$/.test(f)), ...walk('scripts', (f) => f.endsWith('.sh')), '.ci/run',
+  ...walk('lib', (f) => f.endsWith('.ts')),
+  ...walk('bench', (f) => /\.(ts|js)$/.test(f)),
+  ...walk('bin', () => true),
+  ...walk('native', (f) => /\.(cc|h|cu|cuh)$/.test(f)),
+  ...walk('scripts', (f) => f.endsWith('.sh')),
+  '.ci/run',
 ];
 const table = new Set([...section('## Environment variables').matchAll(/^\| `(PATHO_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
 
 t.test('every PATHO_* variable the sources read is in the README table', async (t) => {
   const reads = envReads(sources);
   // the scan itself works: these are read in four languages
-  for (const known of ['PATHO_ADDON', 'PATHO_CUDA_TF32', 'PATHO_CPU_CONV_LAYOUT', 'PATHO_GLOO_HOST', 'PATHO_CUDNN_PATH', 'PATHO_CUDA', 'PATHO_RANK']) {
+  for (const known of [
+    'PATHO_ADDON',
+    'PATHO_CUDA_TF32',
+    'PATHO_CPU_CONV_LAYOUT',
+    'PATHO_GLOO_HOST',
+    'PATHO_CUDNN_PATH',
+    'PATHO_CUDA',
+    'PATHO_RANK',
+  ]) {
     t.ok(reads.has(known), `the scan finds ${known}`);
   }
   const missing = [...reads.keys()].filter((v) => !table.has(v)).map((v) => `${v} (read in ${[...new Set(reads.get(v))].join(', ')})`);
@@ -70,7 +86,11 @@ t.test('every PATHO_* variable the sources read is in the README table', async (
 
 t.test('every row of the table is read somewhere (sources or tests)', async (t) => {
   const reads = envReads([...sources, ...walk('test', (f) => /\.(ts|js)$/.test(f))]);
-  t.same([...table].filter((v) => !reads.has(v)), [], 'documented but read nowhere');
+  t.same(
+    [...table].filter((v) => !reads.has(v)),
+    [],
+    'documented but read nowhere',
+  );
   t.ok(table.size >= 15, `${table.size} rows`);
 });
 
@@ -96,9 +116,17 @@ t.test('the CLI synopsis names only flags the commands accept', async (t) => {
 });
 
 t.test('the contributor quick start is exactly two commands; users get install and demo', async (t) => {
-  const lines = codeBlock(section('## Quick start (from a checkout)'), 'sh').split('\n').filter((l) => l.trim());
-  t.same(lines.map((l) => l.replace(/\s+#.*$/, '')), ['npm run demo', 'npm test']);
-  const install = codeBlock(section('## Install'), 'sh').split('\n').map((l) => l.replace(/\s+#.*$/, '')).filter(Boolean);
+  const lines = codeBlock(section('## Quick start (from a checkout)'), 'sh')
+    .split('\n')
+    .filter((l) => l.trim());
+  t.same(
+    lines.map((l) => l.replace(/\s+#.*$/, '')),
+    ['npm run demo', 'npm test'],
+  );
+  const install = codeBlock(section('## Install'), 'sh')
+    .split('\n')
+    .map((l) => l.replace(/\s+#.*$/, ''))
+    .filter(Boolean);
   t.same(install.slice(0, 2), ['npm install patho', 'npx patho demo']);
 });
 
@@ -107,7 +135,12 @@ t.test('the contributor quick start is exactly two commands; users get install a
 t.test('the library example runs as written, in ESM, with tiny settings', async (t) => {
   let code = codeBlock(section('## The library'), 'ts');
   // tiny settings: one epoch of a width-4 UNet on 64x64 crops, tiles of 128; each must be found
-  const subs: [RegExp, string, number][] = [[/epochs: 20\b/g, 'epochs: 1', 1], [/width: 32\b/g, 'width: 4', 1], [/crop: 256\b/g, 'crop: 64', 2], [/tile: 512\b/g, 'tile: 128', 1]];
+  const subs: [RegExp, string, number][] = [
+    [/epochs: 20\b/g, 'epochs: 1', 1],
+    [/width: 32\b/g, 'width: 4', 1],
+    [/crop: 256\b/g, 'crop: 64', 2],
+    [/tile: 512\b/g, 'tile: 128', 1],
+  ];
   for (const [re, to, n] of subs) {
     t.equal(code.match(re)?.length ?? 0, n, `the example has ${n} x ${re.source}`);
     code = code.replace(re, to);
@@ -124,7 +157,12 @@ t.test('the library example runs as written, in ESM, with tiny settings', async 
   fs.mkdirSync(path.join(app, 'node_modules'), { recursive: true });
   fs.symlinkSync(pkgDir, path.join(app, 'node_modules', 'patho'));
   fs.writeFileSync(path.join(app, 'example.mjs'), code);
-  const r = spawnSync(process.execPath, ['example.mjs'], { cwd: app, env: cleanEnv(path.join(dir, 'home')), encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, ['example.mjs'], {
+    cwd: app,
+    env: cleanEnv(path.join(dir, 'home')),
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   t.equal(r.status, 0, `node example.mjs:\n${r.stdout}\n${r.stderr}`);
   t.match(r.stdout, /epoch: 1,[^]*trainLoss: \d/, 'the epoch metrics were printed');
   for (const f of ['best.safetensors', 'last.safetensors', 'metrics.jsonl']) t.ok(fs.existsSync(path.join(app, 'runs', 'mine', f)), f);

@@ -27,7 +27,8 @@ function checkCoverage(t: tap.Test, params: ParamSpan[], bucketBytes: number, fi
       for (let q = b.params[k] + 1; q < b.params[k - 1]; q++) t.equal(params[q].numel, 0, `skipped p${q} is empty`);
     }
     // the bucket spans exactly from its first parameter to the end of its last
-    const lo = params[b.params[b.params.length - 1]], hi = params[b.params[0]];
+    const lo = params[b.params[b.params.length - 1]],
+      hi = params[b.params[0]];
     t.equal(b.offset, lo.offset);
     t.equal(b.numel, hi.offset + hi.numel - lo.offset);
     for (const pi of b.params) {
@@ -62,12 +63,15 @@ t.test('coverage: each gradient element exactly once', async (t) => {
   const unet = [432, 16, 16, 2304, 16, 16, 4608, 32, 32, 9216, 32, 32, 18432, 64, 64, 36864, 64, 64, 9216, 32, 16, 1];
   checkCoverage(t, layout(unet), 40_000);
   checkCoverage(t, layout(unet, 7), 40_000, 4_000);
-  checkCoverage(t, layout(unet), 1);            // one parameter per bucket
-  checkCoverage(t, layout(unet), 1e12);         // everything in one bucket
-  checkCoverage(t, layout([5, 0, 3, 0, 0, 9]), 16);  // empty parameters own nothing
+  checkCoverage(t, layout(unet), 1); // one parameter per bucket
+  checkCoverage(t, layout(unet), 1e12); // everything in one bucket
+  checkCoverage(t, layout([5, 0, 3, 0, 0, 9]), 16); // empty parameters own nothing
   // deterministic random layouts
   let s = 12345;
-  const rnd = (m: number): number => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s % m; };
+  const rnd = (m: number): number => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s % m;
+  };
   for (let trial = 0; trial < 20; trial++) {
     const numels = Array.from({ length: 1 + rnd(30) }, () => rnd(5000));
     checkCoverage(t, layout(numels, rnd(3)), 4 * (1 + rnd(8000)), trial % 2 ? 4 * (1 + rnd(2000)) : undefined);
@@ -77,7 +81,13 @@ t.test('coverage: each gradient element exactly once', async (t) => {
 t.test('example: reverse order and boundaries', async (t) => {
   const b = planBuckets(layout([100, 100, 300, 50]), { bucketBytes: 800 });
   // from the last parameter: 50 -> 350 elements (1400 B >= 800) closes bucket 0; then 100+100
-  t.same(b.map((x) => [x.offset, x.numel, x.params]), [[200, 350, [3, 2]], [0, 200, [1, 0]]]);
+  t.same(
+    b.map((x) => [x.offset, x.numel, x.params]),
+    [
+      [200, 350, [3, 2]],
+      [0, 200, [1, 0]],
+    ],
+  );
   t.same(planBuckets([]), []);
 });
 
@@ -86,16 +96,28 @@ t.test('bucket views all-reduce the whole arena', async (t) => {
   const arena = native.empty([16]);
   arena.write(Float32Array.from({ length: 16 }, (_, i) => i));
   const views = bucketViews(arena, planBuckets(params, { bucketBytes: 24 }));
-  t.same(views.map((v) => v.shape[0]).reduce((a, b) => a + b, 0), 16);
+  t.same(
+    views.map((v) => v.shape[0]).reduce((a, b) => a + b, 0),
+    16,
+  );
   for (const v of views) native.scale(v, 2);
-  t.same(Array.from(await arena.read()), Array.from({ length: 16 }, (_, i) => 2 * i));
+  t.same(
+    Array.from(await arena.read()),
+    Array.from({ length: 16 }, (_, i) => 2 * i),
+  );
   views.forEach((v) => v.dispose());
   arena.dispose();
 });
 
 t.test('bad layouts get one clear error', async (t) => {
-  t.throws(() => planBuckets([{ name: 'a', offset: 0, numel: 10 }, { name: 'b', offset: 5, numel: 3 }]),
-    { message: 'Expected b to start at or after element 10 (the end of a) but received offset 5' });
+  t.throws(
+    () =>
+      planBuckets([
+        { name: 'a', offset: 0, numel: 10 },
+        { name: 'b', offset: 5, numel: 3 },
+      ]),
+    { message: 'Expected b to start at or after element 10 (the end of a) but received offset 5' },
+  );
   t.throws(() => planBuckets([{ offset: -1, numel: 3 }]), { message: /Expected an integer offset >= 0 for params\[0\] but received -1/ });
   t.throws(() => planBuckets([{ offset: 0, numel: 1.5 }]), { message: /Expected an integer numel >= 0/ });
   t.throws(() => planBuckets([], { bucketBytes: 0 }), { message: 'Expected a positive number for bucketBytes but received 0' });

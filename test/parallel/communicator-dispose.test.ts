@@ -11,9 +11,16 @@ t.test('`using` destroys in-process communicators', async (t) => {
     using a = c0;
     using b = c1;
     kept = [a, b];
-    t.same(kept.map((c) => c.handle.destroyed), [false, false]);
+    t.same(
+      kept.map((c) => c.handle.destroyed),
+      [false, false],
+    );
   }
-  t.same(kept.map((c) => c.handle.destroyed), [true, true], 'destroyed when the block ended');
+  t.same(
+    kept.map((c) => c.handle.destroyed),
+    [true, true],
+    'destroyed when the block ended',
+  );
   kept[0][Symbol.dispose]();
   t.equal(kept[0].handle.destroyed, true, 'a second dispose is a no-op');
   const x = native.empty([2], 'float32', 'cpu:0');

@@ -27,7 +27,10 @@ for (const n of [2, 3]) {
   t.test(`${n} replicas: allReduce sum and avg`, async (t) => {
     const devices = Array.from({ length: n }, (_, i) => `cpu:${i}`);
     const comms = Communicator.inProcess(devices, { timeoutMs: 10_000 });
-    t.same(comms.map((c) => [c.rank, c.size, c.device, c.kind]), devices.map((d, i) => [i, n, d, 'inprocess']));
+    t.same(
+      comms.map((c) => [c.rank, c.size, c.device, c.kind]),
+      devices.map((d, i) => [i, n, d, 'inprocess']),
+    );
     // 1000 elements: chunks of unequal length, the last one short
     const numel = 1000;
     const inputs = devices.map((_, r) => randomFloats(numel, r + 1));
@@ -61,7 +64,12 @@ for (const n of [2, 3]) {
 
 t.test('allReduce of integers is exact; views of an arena reduce only their slice', async (t) => {
   const comms = Communicator.inProcess(['cpu:0', 'cpu:1', 'cpu:2']);
-  const arenas = comms.map((c, r) => upload(Float32Array.from({ length: 10 }, (_, i) => (r + 1) * (i + 1)), c.device));
+  const arenas = comms.map((c, r) =>
+    upload(
+      Float32Array.from({ length: 10 }, (_, i) => (r + 1) * (i + 1)),
+      c.device,
+    ),
+  );
   const views = arenas.map((a) => a.view(3, [4]));
   comms.forEach((c, r) => c.allReduce(views[r], 'sum'));
   for (const a of arenas) {
@@ -76,7 +84,12 @@ t.test('allReduce of integers is exact; views of an arena reduce only their slic
 t.test('overlap: compute queued after allReduceStart runs while the reduction waits for peers', async (t) => {
   const comms = Communicator.inProcess(['cpu:0', 'cpu:1'], { timeoutMs: 10_000 });
   // two "buckets" of a gradient arena per rank
-  const arenas = comms.map((c, r) => upload(Float32Array.from({ length: 12 }, (_, i) => (r + 1) * i), c.device));
+  const arenas = comms.map((c, r) =>
+    upload(
+      Float32Array.from({ length: 12 }, (_, i) => (r + 1) * i),
+      c.device,
+    ),
+  );
   const buckets = arenas.map((a) => [a.view(6, [6]), a.view(0, [6])]);
   const other = upload(new Float32Array([1, 2, 3]), 'cpu:0');
   for (const b of buckets[0]) comms[0].allReduceStart(b, 'sum');
@@ -87,9 +100,17 @@ t.test('overlap: compute queued after allReduceStart runs while the reduction wa
   comms.forEach((c) => c.wait());
   // queued after wait(): sees the reduced arena (as the optimizer step would)
   comms.forEach((c, r) => native.scale(arenas[r], 0.5));
-  for (const a of arenas) t.same(Array.from(await a.read()), Array.from({ length: 12 }, (_, i) => 1.5 * i));
+  for (const a of arenas)
+    t.same(
+      Array.from(await a.read()),
+      Array.from({ length: 12 }, (_, i) => 1.5 * i),
+    );
   // blocking and overlapped collectives mix and keep their order
-  comms.forEach((c, r) => { c.allReduceStart(buckets[r][0], 'sum'); c.allReduce(buckets[r][1], 'avg'); c.wait(); });
+  comms.forEach((c, r) => {
+    c.allReduceStart(buckets[r][0], 'sum');
+    c.allReduce(buckets[r][1], 'avg');
+    c.wait();
+  });
   t.same(Array.from(await arenas[1].read()), [0, 1.5, 3, 4.5, 6, 7.5, 18, 21, 24, 27, 30, 33]);
   [...buckets.flat(), ...arenas, other].forEach((x) => x.dispose());
 });
@@ -121,7 +142,10 @@ t.test('a replica that never arrives is named after the timeout', async (t) => {
   comms[0].allReduce(ts[0], 'sum');
   comms[2].allReduce(ts[2], 'sum');
   const start = Date.now();
-  await t.rejects(comms[0].sync(), { code: 'ERR_PATHO_COMM', message: /^rank 0 of 3 \(inprocess\): allReduce: rank 1 did not reach allReduce within 300 ms/ });
+  await t.rejects(comms[0].sync(), {
+    code: 'ERR_PATHO_COMM',
+    message: /^rank 0 of 3 \(inprocess\): allReduce: rank 1 did not reach allReduce within 300 ms/,
+  });
   await t.rejects(comms[2].sync(), { code: 'ERR_PATHO_COMM', message: /^rank 2 of 3 \(inprocess\): allReduce: rank 1 did not reach/ });
   t.ok(Date.now() - start < 5000, 'failed within the timeout, not hung');
   // the group is broken from now on: later collectives fail at once instead of hanging
@@ -134,7 +158,10 @@ t.test('abort releases ranks waiting for a replica that failed, at once', async 
   const a = upload(new Float32Array(4), 'cpu:0');
   comms[0].allReduce(a, 'sum');
   const start = Date.now();
-  const waiting = t.rejects(comms[0].sync(), { code: 'ERR_PATHO_COMM', message: /^rank 0 of 2 \(inprocess\): allReduce: rank 1 aborted the group: replica 1 failed: boom$/ });
+  const waiting = t.rejects(comms[0].sync(), {
+    code: 'ERR_PATHO_COMM',
+    message: /^rank 0 of 2 \(inprocess\): allReduce: rank 1 aborted the group: replica 1 failed: boom$/,
+  });
   await new Promise((r) => setTimeout(r, 50));
   comms[1].abort('replica 1 failed: boom');
   await waiting;
@@ -143,27 +170,45 @@ t.test('abort releases ranks waiting for a replica that failed, at once', async 
 
 t.test('ranks that disagree on sizes fail on every rank', async (t) => {
   const comms = Communicator.inProcess(['cpu:0', 'cpu:1'], { timeoutMs: 5000 });
-  const a = upload(new Float32Array(4), 'cpu:0'), b = upload(new Float32Array(5), 'cpu:1');
+  const a = upload(new Float32Array(4), 'cpu:0'),
+    b = upload(new Float32Array(5), 'cpu:1');
   comms[0].allReduce(a, 'sum');
   comms[1].allReduce(b, 'sum');
-  await t.rejects(comms[0].sync(), { code: 'ERR_PATHO_COMM', message: /^rank 0 of 2 \(inprocess\): allReduce: ranks disagree: rank [01] has [45] elements \(op 0\), rank [01] has [45] / });
+  await t.rejects(comms[0].sync(), {
+    code: 'ERR_PATHO_COMM',
+    message: /^rank 0 of 2 \(inprocess\): allReduce: ranks disagree: rank [01] has [45] elements \(op 0\), rank [01] has [45] /,
+  });
   await t.rejects(comms[1].sync(), { code: 'ERR_PATHO_COMM', message: /ranks disagree/ });
 });
 
 t.test('bad arguments get one clear error', async (t) => {
   t.throws(() => Communicator.inProcess([]), { message: /Expected a non-empty array of devices/ });
-  t.throws(() => Communicator.inProcess(['cpu:0', 'cpu:0']), { code: 'ERR_PATHO_DEVICE', message: /Expected distinct devices .* cpu:0 twice/ });
+  t.throws(() => Communicator.inProcess(['cpu:0', 'cpu:0']), {
+    code: 'ERR_PATHO_DEVICE',
+    message: /Expected distinct devices .* cpu:0 twice/,
+  });
   t.throws(() => Communicator.inProcess(['cpu:0', 'gpu:1']), { code: 'ERR_PATHO_DEVICE' });
   const comms = Communicator.inProcess(['cpu:0', 'cpu:1']);
   const onOther = upload(new Float32Array(3), 'cpu:1');
-  t.throws(() => comms[0].allReduce(onOther), { code: 'ERR_PATHO_DEVICE', message: /allReduce: Expected tensor on cpu:0 \(rank 0's device\) but received float32\[3\] on cpu:1/ });
-  t.throws(() => comms[0].allReduce(upload(new Float32Array(3), 'cpu:0'), 'max' as never), { message: /Expected 'sum' or 'avg' for op but received 'max'/ });
+  t.throws(() => comms[0].allReduce(onOther), {
+    code: 'ERR_PATHO_DEVICE',
+    message: /allReduce: Expected tensor on cpu:0 \(rank 0's device\) but received float32\[3\] on cpu:1/,
+  });
+  t.throws(() => comms[0].allReduce(upload(new Float32Array(3), 'cpu:0'), 'max' as never), {
+    message: /Expected 'sum' or 'avg' for op but received 'max'/,
+  });
   const u8 = native.empty([3], 'uint8', 'cpu:0');
   t.throws(() => comms[0].allReduce(u8), { code: 'ERR_PATHO_DTYPE' });
-  t.throws(() => comms[0].broadcast(upload(new Float32Array(3), 'cpu:0'), 2), { code: 'ERR_PATHO_ARG', message: /Expected a root rank below 2 but received 2/ });
+  t.throws(() => comms[0].broadcast(upload(new Float32Array(3), 'cpu:0'), 2), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected a root rank below 2 but received 2/,
+  });
   comms[0].destroy();
   comms[0].destroy();
   t.equal(comms[0].handle.destroyed, true);
   t.equal(comms[0].rank, 0, 'accessors still answer after destroy');
-  t.throws(() => comms[0].allReduce(upload(new Float32Array(3), 'cpu:0')), { code: 'ERR_PATHO_DISPOSED', message: /allReduce: comm was destroyed/ });
+  t.throws(() => comms[0].allReduce(upload(new Float32Array(3), 'cpu:0')), {
+    code: 'ERR_PATHO_DISPOSED',
+    message: /allReduce: comm was destroyed/,
+  });
 });

@@ -25,23 +25,41 @@ t.test('buckets start when complete, in order; the result is the average', async
   const grads = comms.map((c) => arena(c.device, () => 0));
   // 1000-byte buckets from the last parameter: [p4, p3] (1520 B), [p2, p1] (1000 B), [p0]
   const syncs = comms.map((c, r) => new GradientSync(c, grads[r], params, { bucketBytes: 1000 }));
-  t.same(syncs[0].buckets.map((b) => b.params), [[4, 3], [2, 1], [0]]);
+  t.same(
+    syncs[0].buckets.map((b) => b.params),
+    [[4, 3], [2, 1], [0]],
+  );
   for (let step = 0; step < 2; step++) {
     const before = syncs[0].started.length;
     grads.forEach((g, r) => g.write(Float32Array.from({ length: total }, (_, i) => (r + 1 + step) * (i % 97))));
-    for (const s of syncs) { s.markReady(4); s.markReady(2); s.markReady(1); }
+    for (const s of syncs) {
+      s.markReady(4);
+      s.markReady(2);
+      s.markReady(1);
+    }
     t.same(syncs[0].started.slice(before), [], 'bucket 1 is complete but waits for bucket 0');
     for (const s of syncs) s.markReady(3);
     t.same(syncs[0].started.slice(before), [0, 1], 'completing bucket 0 starts 0 then 1');
-    for (const s of syncs) { s.markReady(0); s.finish(); }
+    for (const s of syncs) {
+      s.markReady(0);
+      s.finish();
+    }
     t.same(syncs[1].started.slice(before), [0, 1, 2]);
     // the optimizer step would be queued here, after finish()'s wait
     const want = Array.from({ length: total }, (_, i) => (1.5 + step) * (i % 97));
     for (const g of grads) t.same(Array.from(await g.read()), want, `step ${step}: average gradient on every replica`);
   }
-  t.throws(() => { syncs[0].markReady(1); syncs[0].markReady(1); }, { message: 'parameter p1 was marked ready twice in one step' });
+  t.throws(
+    () => {
+      syncs[0].markReady(1);
+      syncs[0].markReady(1);
+    },
+    { message: 'parameter p1 was marked ready twice in one step' },
+  );
   t.throws(() => syncs[0].markReady(5), { message: 'Expected a parameter index 0..4 but received 5' });
-  t.throws(() => new GradientSync(comms[0], native.empty([10], 'float32', 'cpu:0'), params), { message: /Expected a gradient arena of at least 730 elements/ });
+  t.throws(() => new GradientSync(comms[0], native.empty([10], 'float32', 'cpu:0'), params), {
+    message: /Expected a gradient arena of at least 730 elements/,
+  });
   syncs.forEach((s) => s.dispose());
 });
 
@@ -51,8 +69,16 @@ t.test('finish() starts what backward did not mark, and parameters are broadcast
   const syncs = comms.map((c, r) => new GradientSync(c, grads[r], params));
   t.equal(syncs[0].buckets.length, 1, 'the default 25 MB holds everything');
   syncs.forEach((s) => s.finish());
-  for (const g of grads) t.same(Array.from(await g.read()), Array.from({ length: total }, (_, i) => 3 + (i % 5)));
+  for (const g of grads)
+    t.same(
+      Array.from(await g.read()),
+      Array.from({ length: total }, (_, i) => 3 + (i % 5)),
+    );
   const weights = comms.map((c, r) => arena(c.device, (i) => r * 1000 + i));
   comms.forEach((c, r) => broadcastParameters(c, weights[r], 0));
-  for (const w of weights) t.same(Array.from(await w.read()), Array.from({ length: total }, (_, i) => i));
+  for (const w of weights)
+    t.same(
+      Array.from(await w.read()),
+      Array.from({ length: total }, (_, i) => i),
+    );
 });

@@ -36,7 +36,10 @@ t.test('device lists', async (t) => {
   t.same(resolveDevices(['cpu', 'cpu']), ['cpu:0', 'cpu:1']);
   t.same(resolveDevices('cpu:0,1,2'), ['cpu:0', 'cpu:1', 'cpu:2']);
   t.same(resolveDevices(['cuda:1', 'cuda:0']), ['cuda:1', 'cuda:0']);
-  t.throws(() => resolveDevices(['cpu:0', 'cpu:0']), { code: 'ERR_PATHO_DEVICE', message: 'Expected distinct devices for devices but received cpu:0 twice' });
+  t.throws(() => resolveDevices(['cpu:0', 'cpu:0']), {
+    code: 'ERR_PATHO_DEVICE',
+    message: 'Expected distinct devices for devices but received cpu:0 twice',
+  });
   t.throws(() => resolveDevices(['cpu:0', 'cuda:0']), { message: /Expected devices of one kind/ });
   t.throws(() => resolveDevices(['gpu']), { message: "Expected cpu, cpu:N, cuda or cuda:N for devices but received 'gpu'" });
   t.same(splitCounts(5, 2), [3, 2]);
@@ -55,7 +58,10 @@ for (const k of [2, 3]) {
     const s0 = model.group!.replicas[0].sync!;
     const finish = s0.finish.bind(s0);
     let startedInBackward = -1;
-    s0.finish = () => { startedInBackward = s0.started.length; finish(); };
+    s0.finish = () => {
+      startedInBackward = s0.started.length;
+      finish();
+    };
     const losses: number[] = [];
     for (let s = 0; s < 3; s++) losses.push(await model.trainStep(syntheticBatch(s, 2 * k, 16)));
     const w = await Promise.all(model.replicas.map((r) => r.store.readParams()));
@@ -72,7 +78,11 @@ t.test('bf16 replicas inherit the precision and stay bit-identical', async (t) =
   const net = new UNet({ inChannels: 1, width: 4, depth: 2, seed: 3 }).makeParallel(['cpu', 'cpu']);
   const model = new Model(net, { lr: 1e-2, checkpoint: false, out: tmp, precision: 'bf16' });
   await model.ready();
-  t.same(model.replicas.map((r) => r.namedModules().every(([, m]) => m.precision === 'bf16')), [true, true], 'every module of both replicas computes in bf16');
+  t.same(
+    model.replicas.map((r) => r.namedModules().every(([, m]) => m.precision === 'bf16')),
+    [true, true],
+    'every module of both replicas computes in bf16',
+  );
   const losses: number[] = [];
   for (let s = 0; s < 3; s++) losses.push(await model.trainStep(syntheticBatch(s, 4, 16)));
   const w = await Promise.all(model.replicas.map((r) => r.store.readParams()));
@@ -84,14 +94,26 @@ t.test('bf16 replicas inherit the precision and stay bit-identical', async (t) =
 t.test('N replicas with global batch B = one device with batch B (no BatchNorm; SGD)', async (t) => {
   // tolerance: 1e-5 absolute on weights of magnitude ~0.3 after 4 steps (float32 sums in another order)
   const run = async (devices: string[] | undefined, n: number): Promise<{ w: Float32Array; losses: number[] }> => {
-    const model = new Model(new TwoConv().init({ seed: 11 }), { ...(devices ? { devices } : {}), optimizer: { name: 'sgd', momentum: 0.9 }, lr: 0.3, loss: 'bce', checkpoint: false, out: tmp });
+    const model = new Model(new TwoConv().init({ seed: 11 }), {
+      ...(devices ? { devices } : {}),
+      optimizer: { name: 'sgd', momentum: 0.9 },
+      lr: 0.3,
+      loss: 'bce',
+      checkpoint: false,
+      out: tmp,
+    });
     const losses: number[] = [];
     for (let s = 0; s < 4; s++) losses.push(await model.trainStep(syntheticBatch(s, n, 8)));
     const w = await model.net.store.readParams();
     model.dispose();
     return { w, losses };
   };
-  for (const [devs, n] of [[['cpu:0', 'cpu:1'], 4], [['cpu:0', 'cpu:1', 'cpu:2'], 6], [['cpu:0', 'cpu:1'], 5], [['cpu:0', 'cpu:1', 'cpu:2'], 2]] as const) {
+  for (const [devs, n] of [
+    [['cpu:0', 'cpu:1'], 4],
+    [['cpu:0', 'cpu:1', 'cpu:2'], 6],
+    [['cpu:0', 'cpu:1'], 5],
+    [['cpu:0', 'cpu:1', 'cpu:2'], 2],
+  ] as const) {
     const one = await run(undefined, n);
     const many = await run([...devs], n);
     const d = maxAbsDiff(one.w, many.w);
@@ -106,7 +128,9 @@ function runNode(args: string[], env: Record<string, string>): Promise<{ code: n
     const start = Date.now();
     const p = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    p.stderr.on('data', (c) => { stderr += c; });
+    p.stderr.on('data', (c) => {
+      stderr += c;
+    });
     p.on('close', (code) => resolve({ code, stderr, ms: Date.now() - start }));
   });
 }
@@ -133,10 +157,19 @@ t.test('a rank killed mid-training makes the others fail naming it', async (t) =
   const out = path.join(tmp, 'die');
   fs.mkdirSync(out);
   const port = await freePort('127.0.0.1');
-  const rs = await Promise.all([0, 1, 2].map((rank) => runNode([worker], {
-    PATHO_RANK: String(rank), PATHO_WORLD_SIZE: '3', PATHO_MASTER_ADDR: '127.0.0.1', PATHO_MASTER_PORT: String(port),
-    PATHO_TIMEOUT_MS: '8000', TEST_OUT: out, TEST_DIE_RANK: '1',
-  })));
+  const rs = await Promise.all(
+    [0, 1, 2].map((rank) =>
+      runNode([worker], {
+        PATHO_RANK: String(rank),
+        PATHO_WORLD_SIZE: '3',
+        PATHO_MASTER_ADDR: '127.0.0.1',
+        PATHO_MASTER_PORT: String(port),
+        PATHO_TIMEOUT_MS: '8000',
+        TEST_OUT: out,
+        TEST_DIE_RANK: '1',
+      }),
+    ),
+  );
   t.equal(rs[1].code, null, 'rank 1 was killed');
   for (const r of [0, 2]) {
     t.equal(rs[r].code, 3, `rank ${r} exited with an error`);
@@ -149,18 +182,42 @@ t.test('a rank killed mid-training makes the others fail naming it', async (t) =
 
 t.test('launched trainer: only rank 0 writes metrics and checkpoints; ranks stop together', async (t) => {
   ensureDist();
-  const launchRun = async (name: string, env: Record<string, string>): Promise<{ out: string; res: { steps: number; stopReason: string; weights: number[]; val: unknown }[] }> => {
+  const launchRun = async (
+    name: string,
+    env: Record<string, string>,
+  ): Promise<{ out: string; res: { steps: number; stopReason: string; weights: number[]; val: unknown }[] }> => {
     const out = path.join(tmp, name);
     fs.mkdirSync(out);
-    const r = await runNode([path.join(root, 'bin/patho.js'), 'launch', '-n', '2', '--', process.execPath, worker], { TEST_OUT: out, TEST_MODE: 'trainer', ...env });
+    const r = await runNode([path.join(root, 'bin/patho.js'), 'launch', '-n', '2', '--', process.execPath, worker], {
+      TEST_OUT: out,
+      TEST_MODE: 'trainer',
+      ...env,
+    });
     t.equal(r.code, 0, r.stderr);
     return { out, res: [0, 1].map((k) => JSON.parse(fs.readFileSync(path.join(out, `result${k}.json`), 'utf8'))) };
   };
   const full = await launchRun('trainer', {});
-  t.same(full.res.map((r) => [r.steps, r.stopReason]), [[6, 'completed'], [6, 'completed']]);
+  t.same(
+    full.res.map((r) => [r.steps, r.stopReason]),
+    [
+      [6, 'completed'],
+      [6, 'completed'],
+    ],
+  );
   t.equal(maxAbsDiff(full.res[0].weights, full.res[1].weights), 0, 'ranks hold identical weights');
-  const lines = fs.readFileSync(path.join(full.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; step: number });
-  t.same(lines.map((l) => [l.epoch, l.step]), [[1, 3], [2, 6]], 'one metrics line per epoch: only rank 0 wrote');
+  const lines = fs
+    .readFileSync(path.join(full.out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { epoch: number; step: number });
+  t.same(
+    lines.map((l) => [l.epoch, l.step]),
+    [
+      [1, 3],
+      [2, 6],
+    ],
+    'one metrics line per epoch: only rank 0 wrote',
+  );
   // the checkpoint is a plain single-replica file holding rank 0's weights
   const single = new Model(new TwoConv().init({ seed: 99 }), { optimizer: 'sgd', lr: 0.5, loss: 'bce', checkpoint: false, out: tmp });
   await single.ready();
@@ -169,17 +226,27 @@ t.test('launched trainer: only rank 0 writes metrics and checkpoints; ranks stop
   t.equal(single.step, 6);
   // validation was split between the ranks (2 batches and 1) and all-reduced: both report the
   // metrics of the whole validation set, as one process evaluating the checkpoint gets them
-  const whole = await single.evaluate({ async *[Symbol.asyncIterator]() { for (let s = 0; s < 3; s++) yield syntheticBatch(100 + s, 3, 8); } });
+  const whole = await single.evaluate({
+    async *[Symbol.asyncIterator]() {
+      for (let s = 0; s < 3; s++) yield syntheticBatch(100 + s, 3, 8);
+    },
+  });
   t.equal(whole.images, 9);
   for (const k of [0, 1]) {
     const v = full.res[k].val as { loss: number; dice: Record<string, number>; iou: Record<string, number> };
     t.ok(Math.abs(v.loss - whole.loss) <= 1e-6 * Math.abs(whole.loss), `rank ${k} validation loss ${v.loss} = whole-set ${whole.loss}`);
-    t.ok(Math.abs(v.dice['0.5'] - whole.dice[0]) <= 1e-6 && Math.abs(v.iou['0.7'] - whole.iou[1]) <= 1e-6,
-      `rank ${k} Dice@0.5 ${v.dice['0.5']} / IoU@0.7 ${v.iou['0.7']} = whole-set ${whole.dice[0]} / ${whole.iou[1]}`);
+    t.ok(
+      Math.abs(v.dice['0.5'] - whole.dice[0]) <= 1e-6 && Math.abs(v.iou['0.7'] - whole.iou[1]) <= 1e-6,
+      `rank ${k} Dice@0.5 ${v.dice['0.5']} / IoU@0.7 ${v.iou['0.7']} = whole-set ${whole.dice[0]} / ${whole.iou[1]}`,
+    );
   }
   single.dispose();
   const cut = await launchRun('limit', { TEST_LIMIT_RANK: '1' });
-  t.same(cut.res.map((r) => r.stopReason), ['timeLimit', 'timeLimit'], "rank 1's time limit stops rank 0 too");
+  t.same(
+    cut.res.map((r) => r.stopReason),
+    ['timeLimit', 'timeLimit'],
+    "rank 1's time limit stops rank 0 too",
+  );
   t.equal(cut.res[0].steps, cut.res[1].steps, `both ranks stopped after step ${cut.res[0].steps}`);
   t.ok(cut.res[0].steps <= 1);
 });
@@ -190,12 +257,27 @@ t.test('makeParallel() without GPUs trains on one device; load() reaches every r
   t.equal(plain.replicas.length, 1, "'cuda' (every GPU) on a machine without one: a single replica");
   plain.dispose();
   const dir = path.join(tmp, 'resume');
-  const a = new Model(new TwoConv().init({ seed: 1 }), { devices: 'cpu:0,1', optimizer: { name: 'sgd', momentum: 0.9 }, lr: 0.3, loss: 'bce', checkpoint: dir, out: dir });
+  const a = new Model(new TwoConv().init({ seed: 1 }), {
+    devices: 'cpu:0,1',
+    optimizer: { name: 'sgd', momentum: 0.9 },
+    lr: 0.3,
+    loss: 'bce',
+    checkpoint: dir,
+    out: dir,
+  });
   await a.trainStep(syntheticBatch(0, 4, 8));
   const file = await a.save();
   const want = await a.net.store.readParams();
   await a.trainStep(syntheticBatch(1, 4, 8));
-  const b = new Model(new TwoConv().init({ seed: 2 }), { devices: 'cpu:0,1', optimizer: { name: 'sgd', momentum: 0.9 }, lr: 0.3, loss: 'bce', checkpoint: false, out: dir, loadModel: file });
+  const b = new Model(new TwoConv().init({ seed: 2 }), {
+    devices: 'cpu:0,1',
+    optimizer: { name: 'sgd', momentum: 0.9 },
+    lr: 0.3,
+    loss: 'bce',
+    checkpoint: false,
+    out: dir,
+    loadModel: file,
+  });
   await b.ready();
   for (const r of b.replicas) t.equal(maxAbsDiff(await r.store.readParams(), want), 0, 'replica starts from the checkpoint');
   await b.trainStep(syntheticBatch(1, 4, 8));

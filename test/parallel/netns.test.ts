@@ -56,23 +56,70 @@ function tearDown(): void {
   for (const name of created) {
     // whatever still runs in the namespace is ours: stop it before the namespace goes
     const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
-    for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     spawnSync('ip', ['netns', 'del', name]);
     fs.rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
   }
-  try { fs.rmdirSync('/etc/netns'); } catch { /* not empty or not ours */ }
+  try {
+    fs.rmdirSync('/etc/netns');
+  } catch {
+    /* not empty or not ours */
+  }
 }
 
-interface Run { code: number | null; stdout: string; stderr: string; ms: number }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
 
 function launchOn(node: number, port: number, env: Record<string, string>, extra: string[] = []): { done: Promise<Run>; kill: () => void } {
   const start = Date.now();
-  const p = spawn('ip', ['netns', 'exec', ns[node], process.execPath, path.join(root, 'bin/patho.js'), 'launch', '--nnodes', '2', '--node-rank', String(node), '-n', '1',
-    '--master-addr', 'node0', '--master-port', String(port), '--timeout', '120', '--grace', '5', ...extra, '--', process.execPath, worker],
-  { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
-  p.stdout.on('data', (c) => { stdout += c; });
-  p.stderr.on('data', (c) => { stderr += c; });
+  const p = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns[node],
+      process.execPath,
+      path.join(root, 'bin/patho.js'),
+      'launch',
+      '--nnodes',
+      '2',
+      '--node-rank',
+      String(node),
+      '-n',
+      '1',
+      '--master-addr',
+      'node0',
+      '--master-port',
+      String(port),
+      '--timeout',
+      '120',
+      '--grace',
+      '5',
+      ...extra,
+      '--',
+      process.execPath,
+      worker,
+    ],
+    { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '',
+    stderr = '';
+  p.stdout.on('data', (c) => {
+    stdout += c;
+  });
+  p.stderr.on('data', (c) => {
+    stderr += c;
+  });
   const done = new Promise<Run>((resolve) => p.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - start })));
   return { done, kill: () => p.kill('SIGKILL') };
 }
@@ -102,7 +149,12 @@ if (why) {
   }
   ensureDist();
   let port = 29000 + (process.pid % 1000);
-  const dirs = (name: string): string[] => [0, 1].map((k) => { const d = path.join(tmp, `${name}-node${k}`); fs.mkdirSync(d); return d; });
+  const dirs = (name: string): string[] =>
+    [0, 1].map((k) => {
+      const d = path.join(tmp, `${name}-node${k}`);
+      fs.mkdirSync(d);
+      return d;
+    });
 
   t.test('2 nodes x 1 process train; the checkpoint equals one process with the same global batch', async (t) => {
     const [d0, d1] = dirs('train');
@@ -112,13 +164,27 @@ if (why) {
       launchOn(1, port, { TEST_OUT: d1, TEST_MODE: 'trainer', PATHO_TIMEOUT_MS: '60000' }).done,
     ]);
     for (const [k, r] of runs.entries()) t.equal(r.code, 0, `node ${k} finished${r.code ? `:\n${r.stdout}\n${r.stderr}` : ''}`);
-    const res = [JSON.parse(fs.readFileSync(path.join(d0, 'result0.json'), 'utf8')), JSON.parse(fs.readFileSync(path.join(d1, 'result1.json'), 'utf8'))] as { steps: number; stopReason: string }[];
-    t.same(res.map((r) => [r.steps, r.stopReason]), [[6, 'completed'], [6, 'completed']], 'both ranks did all 6 steps');
+    const res = [
+      JSON.parse(fs.readFileSync(path.join(d0, 'result0.json'), 'utf8')),
+      JSON.parse(fs.readFileSync(path.join(d1, 'result1.json'), 'utf8')),
+    ] as { steps: number; stopReason: string }[];
+    t.same(
+      res.map((r) => [r.steps, r.stopReason]),
+      [
+        [6, 'completed'],
+        [6, 'completed'],
+      ],
+      'both ranks did all 6 steps',
+    );
     t.notOk(fs.existsSync(path.join(d1, 'last.safetensors')), 'only rank 0 (node 0) wrote a checkpoint');
     // the same training in one process on the whole global batch (4 images per step)
     const single = path.join(tmp, 'single');
     fs.mkdirSync(single);
-    const one = spawnSync(process.execPath, [worker], { cwd: root, env: { ...process.env, TEST_OUT: single, TEST_MODE: 'trainer' }, encoding: 'utf8' });
+    const one = spawnSync(process.execPath, [worker], {
+      cwd: root,
+      env: { ...process.env, TEST_OUT: single, TEST_MODE: 'trainer' },
+      encoding: 'utf8',
+    });
     t.equal(one.status, 0, one.stderr);
     const a = readCheckpoint(path.join(d0, 'last.safetensors'));
     const b = readCheckpoint(path.join(single, 'last.safetensors'));
@@ -126,7 +192,8 @@ if (why) {
     t.same([...a.state.keys()].sort(), [...b.state.keys()].sort());
     let maxDiff = 0;
     for (const [k, v] of a.state) {
-      const x = v.data as Float32Array, y = b.state.get(k)!.data as Float32Array;
+      const x = v.data as Float32Array,
+        y = b.state.get(k)!.data as Float32Array;
       for (let i = 0; i < x.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
     }
     // 2 ranks average the means of their 2 images; one process takes the mean of 4: float32 rounding only
@@ -138,10 +205,15 @@ if (why) {
       const out = dirs(`kill${victim}`);
       const pids = path.join(tmp, `pids${victim}`);
       fs.mkdirSync(pids);
-      const env = (k: number): Record<string, string> => ({ TEST_OUT: out[k], TEST_STEPS: '100000000', TEST_PID_DIR: pids, PATHO_TIMEOUT_MS: '10000' });
+      const env = (k: number): Record<string, string> => ({
+        TEST_OUT: out[k],
+        TEST_STEPS: '100000000',
+        TEST_PID_DIR: pids,
+        PATHO_TIMEOUT_MS: '10000',
+      });
       const nodes = [launchOn(0, ++port, env(0)), launchOn(1, port, env(1))];
       await Promise.all([0, 1].map((k) => waitFor(path.join(pids, `pid${k}`), 60_000)));
-      await new Promise((r) => setTimeout(r, 1000));  // mid-run
+      await new Promise((r) => setTimeout(r, 1000)); // mid-run
       const killedAt = Date.now();
       process.kill(Number(fs.readFileSync(path.join(pids, `pid${victim}`), 'utf8')), 'SIGKILL');
       const [r0, r1] = await Promise.all(nodes.map((n) => n.done));
@@ -160,8 +232,16 @@ if (why) {
 
   t.test('a peer address the other host cannot reach is named, with the address and the variable that chose it', async (t) => {
     for (const [bad, expect] of [
-      [unroutable, new RegExp(`rank 1's Gloo address ${unroutable.replace(/\./g, '\\.')} \\(PATHO_GLOO_HOST=${unroutable.replace(/\./g, '\\.')}\\) is unreachable from rank 0 \\((ENETUNREACH|EHOSTUNREACH|no answer within 2000 ms)\\)`)],
-      ['127.0.0.1', /rank 1: Gloo would listen on the loopback address 127\.0\.0\.1 \(PATHO_GLOO_HOST=127\.0\.0\.1\), which ranks on other hosts cannot reach/],
+      [
+        unroutable,
+        new RegExp(
+          `rank 1's Gloo address ${unroutable.replace(/\./g, '\\.')} \\(PATHO_GLOO_HOST=${unroutable.replace(/\./g, '\\.')}\\) is unreachable from rank 0 \\((ENETUNREACH|EHOSTUNREACH|no answer within 2000 ms)\\)`,
+        ),
+      ],
+      [
+        '127.0.0.1',
+        /rank 1: Gloo would listen on the loopback address 127\.0\.0\.1 \(PATHO_GLOO_HOST=127\.0\.0\.1\), which ranks on other hosts cannot reach/,
+      ],
     ] as const) {
       const out = dirs(`unreachable-${bad}`);
       const start = Date.now();
@@ -170,8 +250,19 @@ if (why) {
         launchOn(1, port, { TEST_OUT: out[1], TEST_STEPS: '3', PATHO_TIMEOUT_MS: '8000', PATHO_GLOO_HOST: bad }).done,
       ]);
       const all = runs.map((r) => r.stdout + r.stderr).join('\n');
-      t.same(runs.map((r) => r.code), [1, 1], 'both nodes fail');
-      t.match(all, expect, `named: ${all.split('\n').filter((l) => /rank \d/.test(l)).join(' | ')}`);
+      t.same(
+        runs.map((r) => r.code),
+        [1, 1],
+        'both nodes fail',
+      );
+      t.match(
+        all,
+        expect,
+        `named: ${all
+          .split('\n')
+          .filter((l) => /rank \d/.test(l))
+          .join(' | ')}`,
+      );
       t.ok(Date.now() - start < 40_000, `both stopped within ${Date.now() - start} ms (timeout 8 s)`);
     }
   });

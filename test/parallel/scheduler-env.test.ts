@@ -17,14 +17,22 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 ensureDist();
 
 // The environment of this test without any starter's variables (it may itself run under one).
-const clean: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-  !/^(PATHO_(RANK|WORLD_SIZE|LOCAL_RANK|LOCAL_WORLD_SIZE|MASTER_ADDR|MASTER_PORT|RESTART_COUNT)|RANK|WORLD_SIZE|LOCAL_RANK|LOCAL_WORLD_SIZE|MASTER_ADDR|MASTER_PORT|SLURM_.*|OMPI_.*)$/.test(k)));
+const clean: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([k]) =>
+      !/^(PATHO_(RANK|WORLD_SIZE|LOCAL_RANK|LOCAL_WORLD_SIZE|MASTER_ADDR|MASTER_PORT|RESTART_COUNT)|RANK|WORLD_SIZE|LOCAL_RANK|LOCAL_WORLD_SIZE|MASTER_ADDR|MASTER_PORT|SLURM_.*|OMPI_.*)$/.test(
+        k,
+      ),
+  ),
+);
 
 function run(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [worker], { cwd: root, env: { ...clean, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    p.stderr.on('data', (c) => { stderr += c; });
+    p.stderr.on('data', (c) => {
+      stderr += c;
+    });
     p.on('close', (code) => resolve({ code, stderr }));
   });
 }
@@ -54,7 +62,11 @@ t.before(async () => {
   reference = weights(dir);
 });
 
-interface Scenario { name: string; source: RegExp; env: (rank: number) => Record<string, string> }
+interface Scenario {
+  name: string;
+  source: RegExp;
+  env: (rank: number) => Record<string, string>;
+}
 
 async function scenarios(): Promise<Scenario[]> {
   const torchPort = await freePort('127.0.0.1');
@@ -64,17 +76,48 @@ async function scenarios(): Promise<Scenario[]> {
   while (!(await portFree(slurmPort(jobId)))) jobId++;
   return [
     {
-      name: 'torchrun / Kubernetes', source: /^patho: rank \d of 2 \(local rank \d\) from torchrun\/Kubernetes \(RANK, WORLD_SIZE, LOCAL_RANK\); master 127\.0\.0\.1:\d+ \(MASTER_ADDR; port: MASTER_PORT\)$/m,
-      env: (r) => ({ RANK: String(r), WORLD_SIZE: '2', LOCAL_RANK: String(r), LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(torchPort) }),
+      name: 'torchrun / Kubernetes',
+      source:
+        /^patho: rank \d of 2 \(local rank \d\) from torchrun\/Kubernetes \(RANK, WORLD_SIZE, LOCAL_RANK\); master 127\.0\.0\.1:\d+ \(MASTER_ADDR; port: MASTER_PORT\)$/m,
+      env: (r) => ({
+        RANK: String(r),
+        WORLD_SIZE: '2',
+        LOCAL_RANK: String(r),
+        LOCAL_WORLD_SIZE: '2',
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(torchPort),
+      }),
     },
     {
-      name: 'srun', source: new RegExp(`^patho: rank \\d of 2 \\(local rank \\d\\) from SLURM \\(SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID\\); master localhost:${slurmPort(jobId)} \\(first host of SLURM_STEP_NODELIST; port: derived from SLURM_JOB_ID\\)$`, 'm'),
-      env: (r) => ({ SLURM_JOB_ID: String(jobId), SLURM_STEP_ID: '0', SLURM_PROCID: String(r), SLURM_LOCALID: String(r), SLURM_NODEID: '0', SLURM_NTASKS: '2', SLURM_STEP_NUM_TASKS: '2',
-        SLURM_STEP_TASKS_PER_NODE: '2', SLURM_STEP_NODELIST: 'localhost', SLURM_JOB_NODELIST: 'localhost' }),
+      name: 'srun',
+      source: new RegExp(
+        `^patho: rank \\d of 2 \\(local rank \\d\\) from SLURM \\(SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID\\); master localhost:${slurmPort(jobId)} \\(first host of SLURM_STEP_NODELIST; port: derived from SLURM_JOB_ID\\)$`,
+        'm',
+      ),
+      env: (r) => ({
+        SLURM_JOB_ID: String(jobId),
+        SLURM_STEP_ID: '0',
+        SLURM_PROCID: String(r),
+        SLURM_LOCALID: String(r),
+        SLURM_NODEID: '0',
+        SLURM_NTASKS: '2',
+        SLURM_STEP_NUM_TASKS: '2',
+        SLURM_STEP_TASKS_PER_NODE: '2',
+        SLURM_STEP_NODELIST: 'localhost',
+        SLURM_JOB_NODELIST: 'localhost',
+      }),
     },
     {
-      name: 'mpirun', source: /^patho: rank \d of 2 \(local rank \d\) from Open MPI \(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_RANK\); master 127\.0\.0\.1:\d+ \(one host; port: PATHO_MASTER_PORT\)$/m,
-      env: (r) => ({ OMPI_COMM_WORLD_RANK: String(r), OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_RANK: String(r), OMPI_COMM_WORLD_LOCAL_SIZE: '2', PATHO_MASTER_PORT: String(mpiPort) }),
+      name: 'mpirun',
+      source:
+        /^patho: rank \d of 2 \(local rank \d\) from Open MPI \(OMPI_COMM_WORLD_RANK, OMPI_COMM_WORLD_SIZE, OMPI_COMM_WORLD_LOCAL_RANK\); master 127\.0\.0\.1:\d+ \(one host; port: PATHO_MASTER_PORT\)$/m,
+      env: (r) => ({
+        OMPI_COMM_WORLD_RANK: String(r),
+        OMPI_COMM_WORLD_SIZE: '2',
+        OMPI_COMM_WORLD_LOCAL_RANK: String(r),
+        OMPI_COMM_WORLD_LOCAL_SIZE: '2',
+        PATHO_MASTER_PORT: String(mpiPort),
+      }),
     },
   ];
 }

@@ -23,7 +23,9 @@ t.test('store: set, waiting get, timeout, binary values', async (t) => {
   a.close();
   b.close();
   await server.close();
-  await t.rejects(StoreClient.connect('127.0.0.1', server.port, 300), { message: /could not reach the rendezvous store at 127.0.0.1:\d+ within 300 ms \(ECONNREFUSED\)/ });
+  await t.rejects(StoreClient.connect('127.0.0.1', server.port, 300), {
+    message: /could not reach the rendezvous store at 127.0.0.1:\d+ within 300 ms \(ECONNREFUSED\)/,
+  });
 });
 
 t.test('a connection that announced a rank and closes without done/<rank> marks it gone', async (t) => {

@@ -19,7 +19,8 @@ t.test('same probabilities as Model.predict', async (t) => {
     const model = new Model(new UNet({ width: 4, depth: 3, seed: 3 }), { checkpoint: false, precision });
     await model.ready();
     // move BN running statistics off their defaults so eval-mode BatchNorm matters
-    for (const [name, b] of model.net.namedBuffers()) if (name.endsWith('running_var')) b.tensor.value.write(new Float32Array(b.tensor.numel).fill(0.7));
+    for (const [name, b] of model.net.namedBuffers())
+      if (name.endsWith('running_var')) b.tensor.value.write(new Float32Array(b.tensor.numel).fill(0.7));
     const batch = { images: images(2, 64, 7), n: 2, height: 64, width: 64, channels: 3, mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] };
     const ref = await model.predict(batch);
     // the same weights as a loaded model: folding BN changes float32 rounding only (probabilities

@@ -29,14 +29,17 @@ t.test('a patho checkpoint predicts what the trained model predicted', async (t)
   for (let s = 0; s < 3; s++) await model.trainStep(batch(s));
   const file = await model.save('ck');
   const { mean, std, ...images } = batch(10);
-  void mean; void std; // predicted with the model's own normalisation, as `patho predict` does
+  void mean;
+  void std; // predicted with the model's own normalisation, as `patho predict` does
   const want = await model.predict(images);
   const arenaBytes = 4 * (2 * model.net.store.size + model.net.store.bufferSize);
   model.dispose();
   const before = native.liveTensors();
   const loaded = await loadInferenceModel(file);
-  t.ok(native.liveTensors().bytes - before.bytes <= arenaBytes,
-    `allocates the network's arenas only, no optimizer state (${native.liveTensors().bytes - before.bytes} <= ${arenaBytes} bytes)`);
+  t.ok(
+    native.liveTensors().bytes - before.bytes <= arenaBytes,
+    `allocates the network's arenas only, no optimizer state (${native.liveTensors().bytes - before.bytes} <= ${arenaBytes} bytes)`,
+  );
   t.same(loaded.config, { inChannels: 1, outChannels: 1, width: 4, depth: 2 });
   t.same(loaded.normalization, { mean: [0.45], std: [0.2] });
   t.same(loaded.thresholds, [0.4, 0.6]);
@@ -65,14 +68,27 @@ t.test('a plain state_dict: config from the shapes, pixel/255 input; errors', as
   t.equal(loaded.thresholds, null);
   t.equal(loaded.source, 'state_dict');
   const x = { data: new Float32Array(3 * 8 * 8).fill(0.3), shape: [1, 3, 8, 8] };
-  const a = await loaded.model.predict(x), b = await new Model(net, { checkpoint: false }).predict(x);
+  const a = await loaded.model.predict(x),
+    b = await new Model(net, { checkpoint: false }).predict(x);
   t.equal(a.length, b.length);
-  t.ok(a.every((v, i) => Math.abs(v - b[i]) <= 1e-5), 'same network (BatchNorm folded: within 1e-5)');
+  t.ok(
+    a.every((v, i) => Math.abs(v - b[i]) <= 1e-5),
+    'same network (BatchNorm folded: within 1e-5)',
+  );
   loaded.model.dispose();
   net.dispose();
   await t.rejects(loadInferenceModel(file, { mean: [0.5] }), { code: 'ERR_PATHO_ARG', message: /Expected 3 values for --mean and --std/ });
-  await t.rejects(loadInferenceModel(file, { precision: 'fp16' as never }), { code: 'ERR_PATHO_ARG', message: "Expected 'fp32' or 'bf16' for precision but received 'fp16'" });
-  await t.rejects(loadInferenceModel(path.join(tmp, 'nope.safetensors')), { code: 'ERR_PATHO_CHECKPOINT', message: /nope\.safetensors' does not exist/ });
+  await t.rejects(loadInferenceModel(file, { precision: 'fp16' as never }), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected 'fp32' or 'bf16' for precision but received 'fp16'",
+  });
+  await t.rejects(loadInferenceModel(path.join(tmp, 'nope.safetensors')), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /nope\.safetensors' does not exist/,
+  });
   writeSafetensors(path.join(tmp, 'other.safetensors'), new Map([['x', { dtype: 'F32' as const, shape: [1], data: new Float32Array(1) }]]));
-  await t.rejects(loadInferenceModel(path.join(tmp, 'other.safetensors')), { code: 'ERR_PATHO_CHECKPOINT', message: /is not a UNet state_dict of the reference module: it has no tensor 'encoder\.0\.conv1\.weight'/ });
+  await t.rejects(loadInferenceModel(path.join(tmp, 'other.safetensors')), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /is not a UNet state_dict of the reference module: it has no tensor 'encoder\.0\.conv1\.weight'/,
+  });
 });

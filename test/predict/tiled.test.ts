@@ -70,6 +70,12 @@ t.test('every row is emitted once, in order, and equals the pointwise prediction
 
 t.test('bad options are rejected', async (t) => {
   const img = randomImage(40, 40, 1);
-  await t.rejects(predictTiled(img, pointwise, { tile: 50, overlap: 0.25, batch: 1, blend: 'linear', multiple: 16 }, () => {}), /multiple of 16/);
-  await t.rejects(predictTiled(img, pointwise, { tile: 32, overlap: 1, batch: 1, blend: 'linear', multiple: 16 }, () => {}), /overlap/);
+  await t.rejects(
+    predictTiled(img, pointwise, { tile: 50, overlap: 0.25, batch: 1, blend: 'linear', multiple: 16 }, () => {}),
+    /multiple of 16/,
+  );
+  await t.rejects(
+    predictTiled(img, pointwise, { tile: 32, overlap: 1, batch: 1, blend: 'linear', multiple: 16 }, () => {}),
+    /overlap/,
+  );
 });

@@ -37,18 +37,26 @@ t.test('writeFileAtomic replaces the file whole and leaves nothing else', async 
 t.test('a write that fails half-way leaves the old file as it was and no temporary', async (t) => {
   const dir = fs.mkdtempSync(path.join(tmp, 'fail-'));
   const f = path.join(dir, 'x_overlay.png');
-  await sharp({ create: { width: 8, height: 8, channels: 3, background: '#204080' } }).png().toFile(f);
+  await sharp({ create: { width: 8, height: 8, channels: 3, background: '#204080' } })
+    .png()
+    .toFile(f);
   const before = fs.readFileSync(f);
   // the writer gets as far as half a file, then the disk is full
-  await t.rejects(writeAtomic(f, (tmpFile) => {
-    fs.writeFileSync(tmpFile, before.subarray(0, before.length >> 1));
-    throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-  }), { code: 'ERR_PATHO_OUTPUT', message: `Could not write ${f}: ENOSPC` });
+  await t.rejects(
+    writeAtomic(f, (tmpFile) => {
+      fs.writeFileSync(tmpFile, before.subarray(0, before.length >> 1));
+      throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    }),
+    { code: 'ERR_PATHO_OUTPUT', message: `Could not write ${f}: ENOSPC` },
+  );
   t.same(fs.readFileSync(f), before, 'the old PNG is intact');
   t.same(fs.readdirSync(dir), ['x_overlay.png'], 'the half-written temporary is gone');
   await sharp(f).stats(); // still decodes
   // libvips failing inside sharp: one line, not its multi-line report
-  await t.rejects(writeGrey(new Uint8Array(3), 8, 8, f), { code: 'ERR_PATHO_OUTPUT', message: /^Could not write .*x_overlay\.png: [^\n]*$/ });
+  await t.rejects(writeGrey(new Uint8Array(3), 8, 8, f), {
+    code: 'ERR_PATHO_OUTPUT',
+    message: /^Could not write .*x_overlay\.png: [^\n]*$/,
+  });
   t.same(fs.readFileSync(f), before);
   t.same(fs.readdirSync(dir), ['x_overlay.png']);
 });
@@ -56,12 +64,18 @@ t.test('a write that fails half-way leaves the old file as it was and no tempora
 t.test('a folder in the way of an output is one clear error', async (t) => {
   const dir = fs.mkdtempSync(path.join(tmp, 'dir-'));
   fs.mkdirSync(path.join(dir, 'curve.png'));
-  t.throws(() => writeFileAtomic(path.join(dir, 'curve.png'), 'x'), { code: 'ERR_PATHO_OUTPUT', message: `Could not write ${path.join(dir, 'curve.png')}: it is a folder` });
-  await t.rejects(plotDiceCurve([{ threshold: 0.5, dice: 0.5 }], path.join(dir, 'curve.png')), { code: 'ERR_PATHO_OUTPUT', message: /it is a folder$/ });
+  t.throws(() => writeFileAtomic(path.join(dir, 'curve.png'), 'x'), {
+    code: 'ERR_PATHO_OUTPUT',
+    message: `Could not write ${path.join(dir, 'curve.png')}: it is a folder`,
+  });
+  await t.rejects(plotDiceCurve([{ threshold: 0.5, dice: 0.5 }], path.join(dir, 'curve.png')), {
+    code: 'ERR_PATHO_OUTPUT',
+    message: /it is a folder$/,
+  });
   t.same(fs.readdirSync(dir), ['curve.png']);
 });
 
-t.test('temporaries of a dead writer are removed; a live writer\'s and other files are not', async (t) => {
+t.test("temporaries of a dead writer are removed; a live writer's and other files are not", async (t) => {
   const dir = fs.mkdtempSync(path.join(tmp, 'stale-'));
   const dead = deadPid();
   const names = {
@@ -73,7 +87,11 @@ t.test('temporaries of a dead writer are removed; a live writer\'s and other fil
     data: 'last.safetensors',
   };
   for (const n of Object.values(names)) fs.writeFileSync(path.join(dir, n), 'x');
-  t.match(names.live, new RegExp(`^\\.best\\.safetensors\\.${process.pid}\\.[0-9a-z]+\\.tmp$`), 'the temporary names the final file and the pid');
+  t.match(
+    names.live,
+    new RegExp(`^\\.best\\.safetensors\\.${process.pid}\\.[0-9a-z]+\\.tmp$`),
+    'the temporary names the final file and the pid',
+  );
   const removed = cleanStaleTemps(dir);
   t.same(removed.sort(), [names.dead, names.deadPng].sort());
   t.same(fs.readdirSync(dir).sort(), [names.live, names.foreign, names.user, names.data].sort());
@@ -88,7 +106,7 @@ const ALLOWED: Record<string, RegExp[]> = {
   'addon-loader.ts': [/writeFileSync\(tmp, JSON/, /renameSync\(tmp, f\)/], // a cache entry, renamed into place (not an output)
 };
 // a writer handed to writeAtomic(file, (tmp) => ...) writes the temporary it is given
-const INTO_TEMP = /\.toFile\(tmp\)\)?;?$/;
+const INTO_TEMP = /\.toFile\(tmp\)\)?[;,]?$/;
 
 t.test('lib/ writes output files only through atomic-write.ts', async (t) => {
   const lib = path.join(root, 'lib');
@@ -97,13 +115,18 @@ t.test('lib/ writes output files only through atomic-write.ts', async (t) => {
   for (const f of files) {
     const rel = f.split(path.sep).join('/');
     const src = fs.readFileSync(path.join(lib, f), 'utf8');
-    for (const m of src.matchAll(/^.*\b(writeFileSync|writeFile|appendFileSync|appendFile|createWriteStream|toFile|renameSync|copyFileSync)\s*\(.*$/gm)) {
+    for (const m of src.matchAll(
+      /^.*\b(writeFileSync|writeFile|appendFileSync|appendFile|createWriteStream|toFile|renameSync|copyFileSync)\s*\(.*$/gm,
+    )) {
       if ((ALLOWED[rel] ?? []).some((re) => re.test(m[0])) || INTO_TEMP.test(m[0].trim())) continue;
       found.push(`${rel}: ${m[0].trim()}`);
     }
   }
   // the rename that completes a checkpoint pair (checkpoint.ts) renames a file written atomically
-  t.same(found.filter((l) => !/^nn\/checkpoint\.ts: +fs\.renameSync\(pending, optimizerSidecar\(file\)\);$/.test(l)), [],
-    'no raw write outside atomic-write.ts');
+  t.same(
+    found.filter((l) => !/^nn\/checkpoint\.ts: +fs\.renameSync\(pending, optimizerSidecar\(file\)\);$/.test(l)),
+    [],
+    'no raw write outside atomic-write.ts',
+  );
   t.ok(files.length > 50, `${files.length} files scanned`);
 });

@@ -23,8 +23,18 @@ t.teardown(() => {
   net.dispose();
   opt.dispose();
 });
-const x = Tensor.fromArray(Float32Array.from({ length: 2 * 16 * 16 }, (_, i) => Math.sin(i * 0.3)), [2, 1, 16, 16], 'cpu', { keep: true });
-const y = Tensor.fromArray(Float32Array.from({ length: 2 * 16 * 16 }, (_, i) => (i % 3 === 0 ? 1 : 0)), [2, 1, 16, 16], 'cpu', { keep: true });
+const x = Tensor.fromArray(
+  Float32Array.from({ length: 2 * 16 * 16 }, (_, i) => Math.sin(i * 0.3)),
+  [2, 1, 16, 16],
+  'cpu',
+  { keep: true },
+);
+const y = Tensor.fromArray(
+  Float32Array.from({ length: 2 * 16 * 16 }, (_, i) => (i % 3 === 0 ? 1 : 0)),
+  [2, 1, 16, 16],
+  'cpu',
+  { keep: true },
+);
 
 async function steps(n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
@@ -66,7 +76,11 @@ t.test('every moment of a save leaves a consistent pair, and loading finds it', 
   await save(b, 5);
   const stateB = await optimizerState(opt);
   t.not(stateA, stateB);
-  t.same(fs.readdirSync(path.dirname(b)).sort(), ['last.optim.safetensors', 'last.safetensors'], 'a finished save leaves no pending sidecar');
+  t.same(
+    fs.readdirSync(path.dirname(b)).sort(),
+    ['last.optim.safetensors', 'last.safetensors'],
+    'a finished save leaves no pending sidecar',
+  );
   const tokA = JSON.parse(readSafetensors(a).metadata['patho.pair']);
   t.equal(JSON.parse(readSafetensors(optimizerSidecar(a)).metadata['patho.pair']), tokA, 'checkpoint and sidecar share a token');
 
@@ -77,19 +91,30 @@ t.test('every moment of a save leaves a consistent pair, and loading finds it', 
     for (const [src, dst] of files) fs.copyFileSync(src, dst);
   };
   // 1. killed after the new sidecar was written under its pending name: the old pair is whole
-  put([[a, crash], [optimizerSidecar(a), optimizerSidecar(crash)], [optimizerSidecar(b), pendingSidecar(crash)]]);
+  put([
+    [a, crash],
+    [optimizerSidecar(a), optimizerSidecar(crash)],
+    [optimizerSidecar(b), pendingSidecar(crash)],
+  ]);
   let r = await load(crash);
   t.equal(r.state, stateA, 'after step 1: the older consistent pair');
   t.equal(r.stepCount, 2);
   t.same(r.warnings, []);
   // 2. killed after the new checkpoint was renamed into place, before the sidecar's rename
-  put([[b, crash], [optimizerSidecar(a), optimizerSidecar(crash)], [optimizerSidecar(b), pendingSidecar(crash)]]);
+  put([
+    [b, crash],
+    [optimizerSidecar(a), optimizerSidecar(crash)],
+    [optimizerSidecar(b), pendingSidecar(crash)],
+  ]);
   r = await load(crash);
   t.equal(r.state, stateB, 'after step 2: the new checkpoint with its pending sidecar');
   t.equal(r.stepCount, 5);
   t.same(r.warnings, []);
   // 3. done
-  put([[b, crash], [optimizerSidecar(b), optimizerSidecar(crash)]]);
+  put([
+    [b, crash],
+    [optimizerSidecar(b), optimizerSidecar(crash)],
+  ]);
   t.equal((await load(crash)).state, stateB);
 });
 
@@ -103,8 +128,12 @@ t.test('a missing or stale sidecar resets the optimizer with a warning naming it
   await save(old, 6);
   fs.copyFileSync(optimizerSidecar(old), optimizerSidecar(f)); // another save's sidecar, no pending one
   let r = await load(f);
-  t.match(r.warnings, [new RegExp(`^${optimizerSidecar(f)} belongs to step 6, not to the checkpoint's step 5 \\(a save was interrupted\\): ` +
-    `the adam optimizer state was reset \\(moments zero, step count 0\\); training goes on from the weights of ${f} at step 5$`)]);
+  t.match(r.warnings, [
+    new RegExp(
+      `^${optimizerSidecar(f)} belongs to step 6, not to the checkpoint's step 5 \\(a save was interrupted\\): ` +
+        `the adam optimizer state was reset \\(moments zero, step count 0\\); training goes on from the weights of ${f} at step 5$`,
+    ),
+  ]);
   t.equal(r.stepCount, 0);
   t.ok(allZero(r.state), 'moments zero');
   fs.rmSync(optimizerSidecar(f));
@@ -122,7 +151,10 @@ t.test('patho train --resume with a missing sidecar goes on, saying what was res
   fs.rmSync(path.join(out, 'last.optim.safetensors'));
   const r = patho(tinyTrain(data, out, ['--resume', path.join(out, 'last.safetensors')]));
   t.equal(r.code, 0, r.stderr);
-  t.match(r.stderr, `patho: warning: ${path.join(out, 'last.optim.safetensors')} is missing: the adam optimizer state was reset (moments zero, step count 0)`);
+  t.match(
+    r.stderr,
+    `patho: warning: ${path.join(out, 'last.optim.safetensors')} is missing: the adam optimizer state was reset (moments zero, step count 0)`,
+  );
   t.match(r.stdout, /stopped: completed after 2 epochs, 4 steps/);
   t.ok(fs.existsSync(path.join(out, 'last.optim.safetensors')), 'the next save writes a pair again');
 });

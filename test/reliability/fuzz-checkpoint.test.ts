@@ -47,7 +47,8 @@ export function formatViolation(buf: Buffer): string | null {
   for (const [k, v] of Object.entries(h)) {
     if (k === '__metadata__') {
       if (v === null) continue;
-      if (typeof v !== 'object' || Array.isArray(v) || Object.values(v as object).some((x) => typeof x !== 'string')) return 'metadata not a map of strings';
+      if (typeof v !== 'object' || Array.isArray(v) || Object.values(v as object).some((x) => typeof x !== 'string'))
+        return 'metadata not a map of strings';
       continue;
     }
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -75,7 +76,11 @@ interface Mutant {
   mustFail?: boolean;
 }
 
-function splitFile(buf: Buffer): { n: number; header: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }> & { __metadata__: Record<string, string> }; data: Buffer } {
+function splitFile(buf: Buffer): {
+  n: number;
+  header: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }> & { __metadata__: Record<string, string> };
+  data: Buffer;
+} {
   const n = Number(buf.readBigUInt64LE(0));
   return { n, header: JSON.parse(buf.subarray(8, 8 + n).toString()), data: buf.subarray(8 + n) };
 }
@@ -90,7 +95,9 @@ function joinFile(header: unknown, data: Buffer, n?: number): Buffer {
 function mutants(base: Buffer, rng: Rng): Mutant[] {
   const out: Mutant[] = [];
   const { n, header, data } = splitFile(base);
-  const names = Object.keys(header).filter((k) => k !== '__metadata__').sort();
+  const names = Object.keys(header)
+    .filter((k) => k !== '__metadata__')
+    .sort();
   const f32 = names.filter((k) => header[k].dtype === 'F32');
   const pick = <T>(a: T[]): T => a[rng.int(a.length)];
   const clone = () => JSON.parse(JSON.stringify(header)) as typeof header;
@@ -115,13 +122,21 @@ function mutants(base: Buffer, rng: Rng): Mutant[] {
   for (let i = 0; i < 15; i++) out.push({ name: 'truncate', bytes: base.subarray(0, rng.int(base.length)) });
   for (let i = 0; i < 10; i++) {
     const at = rng.int(base.length);
-    out.push({ name: 'insert bytes', bytes: Buffer.concat([base.subarray(0, at), Buffer.from(Array.from({ length: 1 + rng.int(16) }, () => rng.int(256))), base.subarray(at)]) });
+    out.push({
+      name: 'insert bytes',
+      bytes: Buffer.concat([
+        base.subarray(0, at),
+        Buffer.from(Array.from({ length: 1 + rng.int(16) }, () => rng.int(256))),
+        base.subarray(at),
+      ]),
+    });
   }
   for (let i = 0; i < 10; i++) {
     const at = rng.int(base.length - 16);
     out.push({ name: 'delete bytes', bytes: Buffer.concat([base.subarray(0, at), base.subarray(at + 1 + rng.int(16))]) });
   }
-  for (let i = 0; i < 10; i++) out.push({ name: 'append junk', bytes: Buffer.concat([base, Buffer.alloc(1 + rng.int(64), rng.int(256))]), mustFail: true });
+  for (let i = 0; i < 10; i++)
+    out.push({ name: 'append junk', bytes: Buffer.concat([base, Buffer.alloc(1 + rng.int(64), rng.int(256))]), mustFail: true });
   // structured: the length field
   for (const d of [-8, -2, -1, 1, 2, 8]) {
     const b = Buffer.from(base);
@@ -186,17 +201,46 @@ function mutants(base: Buffer, rng: Rng): Mutant[] {
   for (let i = 0; i < 6; i++) out.push(value(pick(vars), -0.25), value(pick(f32), 1e-3, false));
   // structured: metadata
   const model = JSON.parse(header.__metadata__['patho.model']) as Record<string, unknown>;
-  for (const v of ['[1,2]', '"unet"', 'null', '{}', JSON.stringify({ ...model, width: 100000 }), JSON.stringify({ ...model, depth: 0 }),
-    JSON.stringify({ ...model, depth: 3 }), JSON.stringify({ ...model, width: 8 }), JSON.stringify({ ...model, inChannels: 3 }), JSON.stringify({ ...model, outChannels: 2.5 })]) {
+  for (const v of [
+    '[1,2]',
+    '"unet"',
+    'null',
+    '{}',
+    JSON.stringify({ ...model, width: 100000 }),
+    JSON.stringify({ ...model, depth: 0 }),
+    JSON.stringify({ ...model, depth: 3 }),
+    JSON.stringify({ ...model, width: 8 }),
+    JSON.stringify({ ...model, inChannels: 3 }),
+    JSON.stringify({ ...model, outChannels: 2.5 }),
+  ]) {
     out.push(withMeta('patho.model', v, v !== '{}')); // {}: no kind, so the config comes from the tensors
   }
-  for (const v of ['[0.5]', '{"mean":[0.5,0.5],"std":[0.2,0.2]}', '{"mean":0.5,"std":0.2}', '{"mean":[0.5],"std":[-1]}', '{"mean":["a"],"std":[1]}', '"none"']) {
+  for (const v of [
+    '[0.5]',
+    '{"mean":[0.5,0.5],"std":[0.2,0.2]}',
+    '{"mean":0.5,"std":0.2}',
+    '{"mean":[0.5],"std":[-1]}',
+    '{"mean":["a"],"std":[1]}',
+    '"none"',
+  ]) {
     out.push(withMeta('patho.normalization', v));
   }
   for (const v of ['"0.5"', '{"a":0.5}', '[]', '[1.5]', '[null]', '0.5']) out.push(withMeta('patho.thresholds', v));
-  for (const [k, v] of [['patho.epoch', '-1'], ['patho.step', '1.5'], ['patho.rng', '[0,0,0,0]'], ['patho.rng', '[1,2,3]'], ['patho.bestDice', '7'],
-    ['patho.loader', '[1]'], ['patho.format', 'patho-checkpoint-0'], ['patho.optimizer', '"adam"'], ['patho.schedule', '3'], ['patho.run', '""'],
-    ['patho.stepsPerEpoch', '0'], ['patho.loss', '{}'], ['patho.step', 'not json']] as const) {
+  for (const [k, v] of [
+    ['patho.epoch', '-1'],
+    ['patho.step', '1.5'],
+    ['patho.rng', '[0,0,0,0]'],
+    ['patho.rng', '[1,2,3]'],
+    ['patho.bestDice', '7'],
+    ['patho.loader', '[1]'],
+    ['patho.format', 'patho-checkpoint-0'],
+    ['patho.optimizer', '"adam"'],
+    ['patho.schedule', '3'],
+    ['patho.run', '""'],
+    ['patho.stepsPerEpoch', '0'],
+    ['patho.loss', '{}'],
+    ['patho.step', 'not json'],
+  ] as const) {
     out.push(withMeta(k, v));
   }
   out.push(withMeta('patho.somethingNew', '{"fine":true}', false), withMeta('patho.loss', undefined, false));
@@ -208,7 +252,16 @@ function mutants(base: Buffer, rng: Rng): Mutant[] {
   return out;
 }
 
-interface Result { file: string; i: number; ok: boolean; code?: string; message?: string; wrong?: string[]; nonFinite?: number; tensors?: number }
+interface Result {
+  file: string;
+  i: number;
+  ok: boolean;
+  code?: string;
+  message?: string;
+  wrong?: string[];
+  nonFinite?: number;
+  tensors?: number;
+}
 
 /** Loads files in child processes, many per child; a child that dies or stalls is replaced, naming the file. */
 async function loadAll(files: string[]): Promise<{ results: Map<string, Result>; crashes: string[]; hangs: string[] }> {
@@ -218,7 +271,9 @@ async function loadAll(files: string[]): Promise<{ results: Map<string, Result>;
   let next = 0;
   while (next < files.length) {
     const batch = files.slice(next);
-    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'fuzz-child.js'), ...batch], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'fuzz-child.js'), ...batch], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let buf = '';
     let stderr = '';
     let timer: NodeJS.Timeout;
@@ -241,12 +296,15 @@ async function loadAll(files: string[]): Promise<{ results: Map<string, Result>;
       }
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (c, s) => res({ code: c, signal: s })));
+    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+      child.on('close', (c, s) => res({ code: c, signal: s })),
+    );
     clearTimeout(timer!);
     const done = results.size;
     if (done < files.length) {
       const culprit = files[done];
-      if (signal !== 'SIGKILL' || !hangs.includes(culprit)) crashes.push(`${path.basename(culprit)}: code ${code} signal ${signal} ${stderr.slice(0, 300)}`);
+      if (signal !== 'SIGKILL' || !hangs.includes(culprit))
+        crashes.push(`${path.basename(culprit)}: code ${code} signal ${signal} ${stderr.slice(0, 300)}`);
       results.set(path.basename(culprit), { file: path.basename(culprit), i: -1, ok: false, code: signal ?? `exit ${code}` });
       next = done + 1;
     } else {
@@ -260,11 +318,34 @@ t.test(`${SEED}-seeded mutants of a real checkpoint: coded errors or correct loa
   ensureDist();
   // a real checkpoint: a width-4 depth-2 UNet after two Adam steps, saved as `patho train` saves
   const net = new UNet({ inChannels: 1, width: 4, depth: 2, seed: 5 });
-  const x = Tensor.fromArray(Float32Array.from({ length: 2 * 256 }, (_, i) => Math.sin(i * 0.7)), [2, 1, 16, 16], 'cpu', { keep: true });
-  const y = Tensor.fromArray(Float32Array.from({ length: 2 * 256 }, (_, i) => (i % 3 ? 0 : 1)), [2, 1, 16, 16], 'cpu', { keep: true });
-  for (let i = 0; i < 2; i++) await scope(() => { const l = bceJaccardLoss(net.forward(x), y); l.backward(); return l.read(); });
+  const x = Tensor.fromArray(
+    Float32Array.from({ length: 2 * 256 }, (_, i) => Math.sin(i * 0.7)),
+    [2, 1, 16, 16],
+    'cpu',
+    { keep: true },
+  );
+  const y = Tensor.fromArray(
+    Float32Array.from({ length: 2 * 256 }, (_, i) => (i % 3 ? 0 : 1)),
+    [2, 1, 16, 16],
+    'cpu',
+    { keep: true },
+  );
+  for (let i = 0; i < 2; i++)
+    await scope(() => {
+      const l = bceJaccardLoss(net.forward(x), y);
+      l.backward();
+      return l.read();
+    });
   const basePath = path.join(tmp, 'base.safetensors');
-  await saveCheckpoint(basePath, net, { model: { kind: 'unet', ...net.config }, epoch: 1, step: 2, normalization: { mean: [0.5], std: [0.25] }, thresholds: [0.5, 0.7], rng: [1, 2, 3, 4], loss: 'bce-jaccard(1)' });
+  await saveCheckpoint(basePath, net, {
+    model: { kind: 'unet', ...net.config },
+    epoch: 1,
+    step: 2,
+    normalization: { mean: [0.5], std: [0.25] },
+    thresholds: [0.5, 0.7],
+    rng: [1, 2, 3, 4],
+    loss: 'bce-jaccard(1)',
+  });
   net.dispose();
   x.dispose();
   y.dispose();
@@ -290,7 +371,10 @@ t.test(`${SEED}-seeded mutants of a real checkpoint: coded errors or correct loa
   for (const [i, m] of list.entries()) {
     const r = results.get(path.basename(files[i]));
     const tag = `m${String(i).padStart(3, '0')} (${m.name})`;
-    if (!r) { problems.push(`${tag}: no result`); continue; }
+    if (!r) {
+      problems.push(`${tag}: no result`);
+      continue;
+    }
     const broken = formatViolation(m.bytes);
     if (r.ok) {
       loads++;
@@ -300,7 +384,8 @@ t.test(`${SEED}-seeded mutants of a real checkpoint: coded errors or correct loa
       if (m.mustFail) problems.push(`${tag}: loaded although built to be refused`);
     } else {
       refused++;
-      if (typeof r.code !== 'string' || !r.code.startsWith('ERR_PATHO_')) problems.push(`${tag}: failed without a code (${r.code}: ${r.message})`);
+      if (typeof r.code !== 'string' || !r.code.startsWith('ERR_PATHO_'))
+        problems.push(`${tag}: failed without a code (${r.code}: ${r.message})`);
       if (broken && r.code !== 'ERR_PATHO_CHECKPOINT') problems.push(`${tag}: format broken (${broken}) but ${r.code}: ${r.message}`);
     }
   }

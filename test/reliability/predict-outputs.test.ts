@@ -21,30 +21,50 @@ const images = path.join(tmp, 'in');
 
 t.before(async () => {
   const net = new UNet({ inChannels: 1, width: 4, depth: 2, seed: 3 });
-  await saveCheckpoint(model, net, { model: { kind: 'unet', ...net.config }, epoch: 1, step: 1, normalization: { mean: [0.5], std: [0.2] }, thresholds: [0.5] });
+  await saveCheckpoint(model, net, {
+    model: { kind: 'unet', ...net.config },
+    epoch: 1,
+    step: 1,
+    normalization: { mean: [0.5], std: [0.2] },
+    thresholds: [0.5],
+  });
   net.dispose();
   fs.mkdirSync(images);
   // three different images sharing the stem x, in three formats
-  const src = (i: number) => sharp(path.join(root, 'data', 'membrane', 'images', `${i}.png`)).extract({ left: 0, top: 0, width: 64, height: 64 }).toColourspace('b-w');
+  const src = (i: number) =>
+    sharp(path.join(root, 'data', 'membrane', 'images', `${i}.png`))
+      .extract({ left: 0, top: 0, width: 64, height: 64 })
+      .toColourspace('b-w');
   await src(0).png().toFile(path.join(images, 'x.png'));
   await src(1).tiff().toFile(path.join(images, 'x.tif'));
   await src(2).jpeg({ quality: 100 }).toFile(path.join(images, 'x.jpg'));
   await src(3).png().toFile(path.join(images, 'y.png'));
 });
 
-const predict = (input: string, out: string, more: string[] = []) => patho(['predict', '--model', model, '--input', input, '--out', out, '--tile', '64', ...more]);
+const predict = (input: string, out: string, more: string[] = []) =>
+  patho(['predict', '--model', model, '--input', input, '--out', out, '--tile', '64', ...more]);
 
 t.test('x.png, x.tif and x.jpg get outputs of their own, each from its own image', async (t) => {
   const out = path.join(tmp, 'out');
   const r = predict(images, out, ['--overlay']);
   t.equal(r.code, 0, r.stderr);
-  t.same(fs.readdirSync(out).sort(), ['x.jpg', 'x.png', 'x.tif'].flatMap((n) => [`${n}_mask.png`, `${n}_overlay.png`, `${n}_prob.png`])
-    .concat(['y_mask.png', 'y_overlay.png', 'y_prob.png']).sort(), 'nine outputs for x (extension kept), y keeps its stem');
+  t.same(
+    fs.readdirSync(out).sort(),
+    ['x.jpg', 'x.png', 'x.tif']
+      .flatMap((n) => [`${n}_mask.png`, `${n}_overlay.png`, `${n}_prob.png`])
+      .concat(['y_mask.png', 'y_overlay.png', 'y_prob.png'])
+      .sort(),
+    'nine outputs for x (extension kept), y keeps its stem',
+  );
   // each one is what predicting that file alone gives
   for (const name of ['x.png', 'x.tif', 'x.jpg']) {
     const alone = path.join(tmp, `alone-${name}`);
     t.equal(predict(path.join(images, name), alone).code, 0);
-    t.same(fs.readFileSync(path.join(out, `${name}_prob.png`)), fs.readFileSync(path.join(alone, 'x_prob.png')), `${name}_prob.png is ${name}'s`);
+    t.same(
+      fs.readFileSync(path.join(out, `${name}_prob.png`)),
+      fs.readFileSync(path.join(alone, 'x_prob.png')),
+      `${name}_prob.png is ${name}'s`,
+    );
   }
   const probs = ['x.png', 'x.tif', 'x.jpg'].map((n) => fs.readFileSync(path.join(out, `${n}_prob.png`)).toString('base64'));
   t.equal(new Set(probs).size, 3, 'three different maps');
@@ -59,8 +79,15 @@ t.test('outputs that would overwrite an input are refused before anything is wri
   t.equal(r.code, 2);
   t.match(r.stderr, `the output ${path.join(dir, 'y_prob.png')} would overwrite an input image; give --out another folder`);
   t.same(fs.readdirSync(dir).sort(), ['y.png', 'y_prob.png'], 'nothing written');
-  t.throws(() => outputStems(['/a/X.png', '/b/x.PNG'], '/o'), { code: 'ERR_PATHO_USAGE', message: /\/a\/X\.png and \/b\/x\.PNG would write the same outputs/ });
-  t.same(outputStems(['/a/Q.png', '/a/q.tif', '/a/r.png'], '/o'), ['Q.png', 'q.tif', 'r'], 'stems that differ only in case collide on some filesystems');
+  t.throws(() => outputStems(['/a/X.png', '/b/x.PNG'], '/o'), {
+    code: 'ERR_PATHO_USAGE',
+    message: /\/a\/X\.png and \/b\/x\.PNG would write the same outputs/,
+  });
+  t.same(
+    outputStems(['/a/Q.png', '/a/q.tif', '/a/r.png'], '/o'),
+    ['Q.png', 'q.tif', 'r'],
+    'stems that differ only in case collide on some filesystems',
+  );
 });
 
 t.test('only regular files are inputs: a FIFO named a.png is refused at once', async (t) => {

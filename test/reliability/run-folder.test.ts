@@ -22,7 +22,11 @@ t.before(async () => {
 });
 
 const metricsLines = (dir: string): { epoch: number; step: number }[] =>
-  fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; step: number });
+  fs
+    .readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { epoch: number; step: number });
 const meta = (file: string): Record<string, string> => readSafetensors(file).metadata;
 
 /** best.safetensors rewritten with its metadata changed (what another run with that score would have left). */
@@ -44,8 +48,14 @@ t.test('a second train into the same --out is refused and changes nothing', asyn
   const again = patho(tinyTrain(data, out, ['--epochs', '1']));
   t.equal(again.code, 2, 'a usage error');
   t.equal(again.stderr.trim().split('\n').length, 1, 'one line');
-  t.match(again.stderr, `${out} already holds files (best.safetensors, config.json, curves.png, last.optim.safetensors, last.safetensors, metrics.jsonl)`);
-  t.match(again.stderr, `give --resume ${path.join(out, 'last.safetensors')} to continue its run, give --overwrite to start a new run there`);
+  t.match(
+    again.stderr,
+    `${out} already holds files (best.safetensors, config.json, curves.png, last.optim.safetensors, last.safetensors, metrics.jsonl)`,
+  );
+  t.match(
+    again.stderr,
+    `give --resume ${path.join(out, 'last.safetensors')} to continue its run, give --overwrite to start a new run there`,
+  );
   t.same(new Map(fs.readdirSync(out).map((n) => [n, fs.readFileSync(path.join(out, n))])), before, 'every file as it was');
   const both = patho(tinyTrain(data, out, ['--overwrite', '--resume', path.join(out, 'last.safetensors')]));
   t.equal(both.code, 2);
@@ -61,14 +71,30 @@ t.test('--overwrite: a fresh metrics.jsonl, and the old best kept when it is bet
   fs.writeFileSync(path.join(out, 'notes.txt'), 'mine');
   const r = patho(tinyTrain(data, out, ['--overwrite', '--epochs', '1']));
   t.equal(r.code, 0, r.stderr);
-  t.same(metricsLines(out).map((m) => m.epoch), [1], 'metrics.jsonl holds only the new run');
+  t.same(
+    metricsLines(out).map((m) => m.epoch),
+    [1],
+    'metrics.jsonl holds only the new run',
+  );
   t.same(fs.readFileSync(path.join(out, 'best.safetensors')), oldBest, 'the better best of the old run is kept, byte for byte');
-  t.match(r.stderr, `removed the previous run's last.safetensors, last.optim.safetensors, metrics.jsonl, config.json, curves.png from ${out}`);
-  t.match(r.stderr, new RegExp(`best\\.safetensors holds run ${oldRun}'s best \\(dice@0\\.5 0\\.9900\\), at least as good as this run's 0\\.\\d{4}: kept`));
+  t.match(
+    r.stderr,
+    `removed the previous run's last.safetensors, last.optim.safetensors, metrics.jsonl, config.json, curves.png from ${out}`,
+  );
+  t.match(
+    r.stderr,
+    new RegExp(`best\\.safetensors holds run ${oldRun}'s best \\(dice@0\\.5 0\\.9900\\), at least as good as this run's 0\\.\\d{4}: kept`),
+  );
   const lines = r.stdout.trim().split('\n');
-  t.match(lines.at(-1), new RegExp(`^wrote in ${out}: last\\.safetensors \\(epoch 1, step 2\\), metrics\\.jsonl, config\\.json, curves\\.png; ` +
-    `best\\.safetensors is run ${oldRun}'s \\(kept, epoch [12], Dice@0\\.5 0\\.9900\\)$`), 'the final line says whose best is on disk');
-  t.equal(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8'), 'mine', 'files that are not a run\'s are left alone');
+  t.match(
+    lines.at(-1),
+    new RegExp(
+      `^wrote in ${out}: last\\.safetensors \\(epoch 1, step 2\\), metrics\\.jsonl, config\\.json, curves\\.png; ` +
+        `best\\.safetensors is run ${oldRun}'s \\(kept, epoch [12], Dice@0\\.5 0\\.9900\\)$`,
+    ),
+    'the final line says whose best is on disk',
+  );
+  t.equal(fs.readFileSync(path.join(out, 'notes.txt'), 'utf8'), 'mine', "files that are not a run's are left alone");
   const newRun = JSON.parse(meta(path.join(out, 'last.safetensors'))['patho.run']) as string;
   t.not(newRun, oldRun, 'the new run has its own id');
 
@@ -78,7 +104,11 @@ t.test('--overwrite: a fresh metrics.jsonl, and the old best kept when it is bet
     const again = patho(tinyTrain(data, out, ['--overwrite', '--epochs', '1']));
     t.equal(again.code, 0, again.stderr);
     const m = meta(path.join(out, 'best.safetensors'));
-    t.equal(JSON.parse(m['patho.run']), JSON.parse(meta(path.join(out, 'last.safetensors'))['patho.run']), `replaced when ${JSON.stringify(changes)}`);
+    t.equal(
+      JSON.parse(m['patho.run']),
+      JSON.parse(meta(path.join(out, 'last.safetensors'))['patho.run']),
+      `replaced when ${JSON.stringify(changes)}`,
+    );
     t.equal(JSON.parse(m['patho.bestMetric']), 'dice@0.5');
     t.match(again.stdout.trim().split('\n').at(-1), /best\.safetensors \(epoch 1, step 2, val Dice@0\.5 0\.\d{4}\)/);
   }
@@ -92,25 +122,38 @@ t.test('a resume is allowed, and the temporaries a killed run left are cleaned a
   fs.writeFileSync(path.join(out, stale), Buffer.alloc(1000));
   const r = patho(tinyTrain(data, out, ['--resume', path.join(out, 'last.safetensors')]));
   t.equal(r.code, 0, r.stderr);
-  t.notOk(fs.existsSync(path.join(out, stale)), 'the killed writer\'s temporary is gone');
-  t.same(metricsLines(out).map((m) => m.epoch), [1, 2], 'the resumed run continues the log');
-  t.same(fs.readdirSync(out).filter((n) => n.startsWith('.')), [], 'no temporary of its own left either');
+  t.notOk(fs.existsSync(path.join(out, stale)), "the killed writer's temporary is gone");
+  t.same(
+    metricsLines(out).map((m) => m.epoch),
+    [1, 2],
+    'the resumed run continues the log',
+  );
+  t.same(
+    fs.readdirSync(out).filter((n) => n.startsWith('.')),
+    [],
+    'no temporary of its own left either',
+  );
 });
 
 /** learnable synthetic batches: mask = first channel > 128 */
 function batches(n: number, seed: number): Batch[] {
   return Array.from({ length: n }, (_, k) => {
     let s = (seed * 7919 + k * 104729) >>> 0;
-    const images = Uint8Array.from({ length: 2 * 16 * 16 * 3 }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24));
+    const images = Uint8Array.from({ length: 2 * 16 * 16 * 3 }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 24);
     const masks = new Uint8Array(2 * 16 * 16).map((_, i) => (images[i * 3] > 128 ? 1 : 0));
     return { images, masks, n: 2, height: 16, width: 16, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.3, 0.3, 0.3], names: [] };
   });
 }
-const iterate = (bs: Batch[]): AsyncIterable<Batch> => ({ async *[Symbol.asyncIterator]() { yield* bs; } });
+const iterate = (bs: Batch[]): AsyncIterable<Batch> => ({
+  async *[Symbol.asyncIterator]() {
+    yield* bs;
+  },
+});
 
 t.test('the library: Model.train refuses a folder holding a run unless loadModel or overwrite', async (t) => {
   const out = path.join(tmp, 'lib');
-  const make = (extra = {}): Model => new Model(new UNet({ inChannels: 3, width: 4, depth: 2, seed: 1 }), { out, lr: 1e-3, onWarning: () => {}, ...extra });
+  const make = (extra = {}): Model =>
+    new Model(new UNet({ inChannels: 3, width: 4, depth: 2, seed: 1 }), { out, lr: 1e-3, onWarning: () => {}, ...extra });
   const a = make();
   await a.train(iterate(batches(2, 1)), { epochs: 1, validation: iterate(batches(1, 9)) });
   a.dispose();
@@ -118,7 +161,9 @@ t.test('the library: Model.train refuses a folder holding a run unless loadModel
   const b = make();
   await t.rejects(b.train(iterate(batches(2, 1)), { epochs: 1 }), {
     code: 'ERR_PATHO_OUTPUT',
-    message: new RegExp(`^${out} already holds files \\(best\\.safetensors, last\\.optim\\.safetensors, last\\.safetensors, metrics\\.jsonl\\): give loadModel: true to continue its run, give overwrite: true to start a new run there`),
+    message: new RegExp(
+      `^${out} already holds files \\(best\\.safetensors, last\\.optim\\.safetensors, last\\.safetensors, metrics\\.jsonl\\): give loadModel: true to continue its run, give overwrite: true to start a new run there`,
+    ),
   });
   t.equal(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8'), before, 'nothing written');
   b.dispose();
@@ -130,7 +175,11 @@ t.test('the library: Model.train refuses a folder holding a run unless loadModel
   c.dispose();
   const d = make({ loadModel: true });
   await d.train(iterate(batches(2, 1)), { epochs: 2 });
-  t.same(metricsLines(out).map((m) => m.epoch), [1, 2], 'loadModel: true continues the run in place');
+  t.same(
+    metricsLines(out).map((m) => m.epoch),
+    [1, 2],
+    'loadModel: true continues the run in place',
+  );
   d.dispose();
   // predict-only use of a Model never touches the folder
   const e = make({ loadModel: path.join(out, 'last.safetensors') });
@@ -142,10 +191,16 @@ t.test('keptBest compares only bests of other runs measured the same way', async
   const dir = fs.mkdtempSync(path.join(tmp, 'kb-'));
   const f = path.join(dir, 'best.safetensors');
   t.equal(keptBest(f, { run: 'b', metric: 'dice@0.5', value: 0.1 }), null, 'no file: write');
-  const write = (md: Record<string, unknown>): void => fs.writeFileSync(f, encodeSafetensors(new Map(),
-    Object.fromEntries(Object.entries(md).map(([k, v]) => [`patho.${k}`, JSON.stringify(v)]))));
+  const write = (md: Record<string, unknown>): void =>
+    fs.writeFileSync(
+      f,
+      encodeSafetensors(new Map(), Object.fromEntries(Object.entries(md).map(([k, v]) => [`patho.${k}`, JSON.stringify(v)]))),
+    );
   write({ run: 'a', bestMetric: 'dice@0.5', bestDice: 0.8, epoch: 3 });
-  t.match(keptBest(f, { run: 'b', metric: 'dice@0.5', value: 0.7 }), /holds run a's best \(dice@0\.5 0\.8000\), at least as good as this run's 0\.7000: kept/);
+  t.match(
+    keptBest(f, { run: 'b', metric: 'dice@0.5', value: 0.7 }),
+    /holds run a's best \(dice@0\.5 0\.8000\), at least as good as this run's 0\.7000: kept/,
+  );
   t.match(keptBest(f, { run: 'b', metric: 'dice@0.5', value: 0.8 }), /kept/, 'a tie keeps the older');
   t.equal(keptBest(f, { run: 'b', metric: 'dice@0.5', value: 0.81 }), null, 'better: replace');
   t.equal(keptBest(f, { run: 'a', metric: 'dice@0.5', value: 0.1 }), null, 'the same run decides for itself');

@@ -28,11 +28,21 @@ t.test('the rules of read_metadata: length field, header bytes, JSON object', as
   const big = Buffer.alloc(16);
   big.writeBigUInt64LE(100_000_001n);
   refused(t, big, /header length 100000001 exceeds the format's limit of 100000000 bytes/, 'HeaderTooLarge: N > 100,000,000');
-  refused(t, file(two, f32(1, 2, 3), { n: 10_000 }), /header length 10000 exceeds the file size/, 'InvalidHeaderLength: 8 + N beyond the file');
+  refused(
+    t,
+    file(two, f32(1, 2, 3), { n: 10_000 }),
+    /header length 10000 exceeds the file size/,
+    'InvalidHeaderLength: 8 + N beyond the file',
+  );
   const notUtf8 = file(two, f32(1, 2, 3));
   notUtf8[12] = 0xff;
   refused(t, notUtf8, /header is not valid UTF-8/, 'InvalidHeader: not UTF-8');
-  refused(t, file(two, f32(1, 2, 3), { pad: ' ' }).fill(0x20, 8, 9), /header does not start with '\{'/, "InvalidHeaderStart: the first byte is not '{'");
+  refused(
+    t,
+    file(two, f32(1, 2, 3), { pad: ' ' }).fill(0x20, 8, 9),
+    /header does not start with '\{'/,
+    "InvalidHeaderStart: the first byte is not '{'",
+  );
   refused(t, file([1, 2], Buffer.alloc(0)), /header does not start with '\{'/, 'a JSON array is no header');
   refused(t, file('{"a":', Buffer.alloc(0)), /header does not start|header is not JSON/, 'InvalidHeaderDeserialization');
   // what the format allows: padding spaces after the JSON (the reference pads to 8 bytes), no tensors at all
@@ -42,22 +52,89 @@ t.test('the rules of read_metadata: length field, header bytes, JSON object', as
 });
 
 t.test('the rules of Metadata::validate: offsets cover the data exactly, sizes match shapes', async (t) => {
-  refused(t, file({ a: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, f32(0, 1, 2)), /a gap of 4 bytes before a \(at byte 0 of the data\)/, 'InvalidOffset: the first tensor must start at 0');
-  refused(t, file({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, f32(0, 1, 2)),
-    /a gap of 4 bytes before b \(at byte 4 of the data\)/, 'InvalidOffset: each tensor starts where the one before ends (a hole)');
-  refused(t, file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, f32(0, 1, 2)),
-    /a and b overlap/, 'InvalidOffset: overlap');
-  refused(t, file({ a: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } }, f32(0, 1)), /a has invalid data_offsets \[8,0\]/, 'InvalidOffset: end before begin');
-  refused(t, file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, f32(0, 1)), /a spans 8 bytes but F32\[3\] needs 12/, 'TensorInvalidInfo: end - begin = numel * dtype size');
-  for (const [dtype, size] of [['F64', 8], ['I64', 8], ['F16', 2], ['BF16', 2], ['I32', 4], ['U8', 1], ['BOOL', 1], ['I8', 1], ['I16', 2]] as const) {
-    refused(t, file({ a: { dtype, shape: [3], data_offsets: [0, 3 * size + 1] } }, Buffer.alloc(3 * size + 1)), new RegExp(`needs ${3 * size}$`), `TensorInvalidInfo for ${dtype}`);
-    t.equal(decodeSafetensors(file({ a: { dtype, shape: [3], data_offsets: [0, 3 * size] } }, Buffer.alloc(3 * size))).tensors.get('a')!.shape[0], 3, `${dtype}[3] in ${3 * size} bytes`);
+  refused(
+    t,
+    file({ a: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, f32(0, 1, 2)),
+    /a gap of 4 bytes before a \(at byte 0 of the data\)/,
+    'InvalidOffset: the first tensor must start at 0',
+  );
+  refused(
+    t,
+    file({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, f32(0, 1, 2)),
+    /a gap of 4 bytes before b \(at byte 4 of the data\)/,
+    'InvalidOffset: each tensor starts where the one before ends (a hole)',
+  );
+  refused(
+    t,
+    file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, f32(0, 1, 2)),
+    /a and b overlap/,
+    'InvalidOffset: overlap',
+  );
+  refused(
+    t,
+    file({ a: { dtype: 'F32', shape: [0], data_offsets: [8, 0] } }, f32(0, 1)),
+    /a has invalid data_offsets \[8,0\]/,
+    'InvalidOffset: end before begin',
+  );
+  refused(
+    t,
+    file({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, f32(0, 1)),
+    /a spans 8 bytes but F32\[3\] needs 12/,
+    'TensorInvalidInfo: end - begin = numel * dtype size',
+  );
+  for (const [dtype, size] of [
+    ['F64', 8],
+    ['I64', 8],
+    ['F16', 2],
+    ['BF16', 2],
+    ['I32', 4],
+    ['U8', 1],
+    ['BOOL', 1],
+    ['I8', 1],
+    ['I16', 2],
+  ] as const) {
+    refused(
+      t,
+      file({ a: { dtype, shape: [3], data_offsets: [0, 3 * size + 1] } }, Buffer.alloc(3 * size + 1)),
+      new RegExp(`needs ${3 * size}$`),
+      `TensorInvalidInfo for ${dtype}`,
+    );
+    t.equal(
+      decodeSafetensors(file({ a: { dtype, shape: [3], data_offsets: [0, 3 * size] } }, Buffer.alloc(3 * size))).tensors.get('a')!.shape[0],
+      3,
+      `${dtype}[3] in ${3 * size} bytes`,
+    );
   }
-  refused(t, file({ a: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 4] } }, f32(0)), /needs more bytes than the 4 of the data section/, 'ValidationOverflow: a shape whose size overflows');
-  refused(t, file({ a: { dtype: 'Q4', shape: [1], data_offsets: [0, 1] } }, Buffer.alloc(1)), /a has an unknown dtype "Q4"/, 'an unknown dtype');
-  refused(t, file({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, f32(0)), /a has an invalid shape/, 'a shape of non-integers');
-  refused(t, file(two, Buffer.concat([f32(1, 2, 3), Buffer.alloc(1)])), /1 bytes after the last tensor's data \(the file must end where the data ends/, 'MetadataIncompleteBuffer: trailing bytes');
-  refused(t, file({ __metadata__: ['a', 'b'], ...two }, f32(1, 2, 3)), /__metadata__ is not an object of strings \(received an array\)/, '__metadata__ is a map');
+  refused(
+    t,
+    file({ a: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 4] } }, f32(0)),
+    /needs more bytes than the 4 of the data section/,
+    'ValidationOverflow: a shape whose size overflows',
+  );
+  refused(
+    t,
+    file({ a: { dtype: 'Q4', shape: [1], data_offsets: [0, 1] } }, Buffer.alloc(1)),
+    /a has an unknown dtype "Q4"/,
+    'an unknown dtype',
+  );
+  refused(
+    t,
+    file({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, f32(0)),
+    /a has an invalid shape/,
+    'a shape of non-integers',
+  );
+  refused(
+    t,
+    file(two, Buffer.concat([f32(1, 2, 3), Buffer.alloc(1)])),
+    /1 bytes after the last tensor's data \(the file must end where the data ends/,
+    'MetadataIncompleteBuffer: trailing bytes',
+  );
+  refused(
+    t,
+    file({ __metadata__: ['a', 'b'], ...two }, f32(1, 2, 3)),
+    /__metadata__ is not an object of strings \(received an array\)/,
+    '__metadata__ is a map',
+  );
   refused(t, file({ __metadata__: { k: 1 }, ...two }, f32(1, 2, 3)), /metadata k is not a string/, '__metadata__ values are strings');
   // allowed: tensors listed in any order, zero-size tensors anywhere in the sequence
   const shuffled = { b: two.b, z: { dtype: 'F32', shape: [0, 3], data_offsets: [8, 8] }, a: two.a };
@@ -78,19 +155,38 @@ t.test('a real checkpoint with its header length off by one, a hole or bytes app
   // every weight would be read 1 byte off (the case that loaded as a garbage model)
   const g = decodeSafetensors(golden);
   let padded: Buffer = golden;
-  for (let k = 0; !padded.subarray(8, 8 + Number(padded.readBigUInt64LE(0))).toString().endsWith(' '); k++) {
+  for (
+    let k = 0;
+    !padded
+      .subarray(8, 8 + Number(padded.readBigUInt64LE(0)))
+      .toString()
+      .endsWith(' ');
+    k++
+  ) {
     padded = encodeSafetensors(g.tensors, { ...g.metadata, note: 'x'.repeat(k) });
   }
   const short = Buffer.from(padded);
   short.writeBigUInt64LE(padded.readBigUInt64LE(0) - 1n);
   t.doesNotThrow(() => JSON.parse(short.subarray(8, 8 + Number(short.readBigUInt64LE(0))).toString()), 'the shortened header still parses');
-  t.throws(() => decodeSafetensors(short, 'short'), { code: 'ERR_PATHO_CHECKPOINT', message: /short is not a valid safetensors file: 1 bytes after the last tensor's data/ });
+  t.throws(() => decodeSafetensors(short, 'short'), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /short is not a valid safetensors file: 1 bytes after the last tensor's data/,
+  });
   const header = golden.subarray(8, 8 + n).toString();
   const appended = Buffer.concat([golden, Buffer.from([0])]);
-  t.throws(() => decodeSafetensors(appended, 'appended'), { code: 'ERR_PATHO_CHECKPOINT', message: /1 bytes after the last tensor's data/ });
+  t.throws(() => decodeSafetensors(appended, 'appended'), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /1 bytes after the last tensor's data/,
+  });
   const h = JSON.parse(header) as Record<string, { data_offsets: number[] }>;
-  const first = Object.entries(h).filter(([k]) => k !== '__metadata__').sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+  const first = Object.entries(h)
+    .filter(([k]) => k !== '__metadata__')
+    .sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
   for (const [, e] of first) e.data_offsets = e.data_offsets.map((o) => o + 4);
   const holed = Buffer.concat([file(h, Buffer.alloc(0)), Buffer.alloc(4), golden.subarray(8 + n)]);
-  t.throws(() => decodeSafetensors(holed, 'holed'), { code: 'ERR_PATHO_CHECKPOINT', message: /a gap of 4 bytes before/ }, 'a hole before the data');
+  t.throws(
+    () => decodeSafetensors(holed, 'holed'),
+    { code: 'ERR_PATHO_CHECKPOINT', message: /a gap of 4 bytes before/ },
+    'a hole before the data',
+  );
 });

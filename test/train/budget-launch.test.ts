@@ -17,12 +17,22 @@ function runNode(args: string[], env: Record<string, string>): Promise<{ code: n
   return new Promise((resolve) => {
     const p = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    p.stderr.on('data', (c) => { stderr += c; });
+    p.stderr.on('data', (c) => {
+      stderr += c;
+    });
     p.on('close', (code) => resolve({ code, stderr }));
   });
 }
 
-interface Result { steps: number; stopReason: string; lrs: number[]; weights: number[]; ema: number[]; validations: number; selection: { weights: string } }
+interface Result {
+  steps: number;
+  stopReason: string;
+  lrs: number[];
+  weights: number[];
+  ema: number[];
+  validations: number;
+  selection: { weights: string };
+}
 
 t.test('launched ranks with different step times agree on rates, validations and the stop', async (t) => {
   ensureDist();
@@ -43,5 +53,8 @@ t.test('launched ranks with different step times agree on rates, validations and
   t.equal(a.validations, b.validations);
   t.ok(a.validations >= 1);
   t.equal(a.selection.weights, 'ema');
-  t.ok(fs.existsSync(path.join(tmp, 'best.safetensors')) && fs.existsSync(path.join(tmp, 'last.ema.safetensors')), 'rank 0 wrote best and the average');
+  t.ok(
+    fs.existsSync(path.join(tmp, 'best.safetensors')) && fs.existsSync(path.join(tmp, 'last.ema.safetensors')),
+    'rank 0 wrote best and the average',
+  );
 });

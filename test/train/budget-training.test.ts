@@ -31,31 +31,65 @@ class FakeClock {
 
 const train = Array.from({ length: 4 }, (_, i) => synthBatch(i));
 const val = [synthBatch(100), synthBatch(101)];
-function loaders(clock: FakeClock): { loader: AsyncIterable<Batch> & { length: number }; validation: AsyncIterable<Batch> & { length: number } } {
+function loaders(clock: FakeClock): {
+  loader: AsyncIterable<Batch> & { length: number };
+  validation: AsyncIterable<Batch> & { length: number };
+} {
   let start = 0;
   return {
     loader: {
       length: 4,
       // as DataLoader does: a resume starts the epoch at the batch after the samples done (no replay)
-      resumeAt(_epoch: number, samples: number) { start = samples / 2; return { batch: start, samples }; },
-      async *[Symbol.asyncIterator]() { const from = start; start = 0; for (const b of train.slice(from)) { clock.ms += 1000; yield b; } },
+      resumeAt(_epoch: number, samples: number) {
+        start = samples / 2;
+        return { batch: start, samples };
+      },
+      async *[Symbol.asyncIterator]() {
+        const from = start;
+        start = 0;
+        for (const b of train.slice(from)) {
+          clock.ms += 1000;
+          yield b;
+        }
+      },
     } as AsyncIterable<Batch> & { length: number },
-    validation: { length: 2, async *[Symbol.asyncIterator]() { for (const b of val) { clock.ms += 250; yield b; } } },
+    validation: {
+      length: 2,
+      async *[Symbol.asyncIterator]() {
+        for (const b of val) {
+          clock.ms += 250;
+          yield b;
+        }
+      },
+    },
   };
 }
 const opts = (dir: string, extra: ModelOptions = {}): ModelOptions => ({ lr: 1e-2, out: path.join(tmp, dir), ...extra });
 const net = (): UNet => new UNet({ inChannels: 1, width: 4, depth: 2, seed: 4 });
 const lines = (dir: string): (EpochMetrics | ValidationMetrics)[] =>
-  fs.readFileSync(path.join(tmp, dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  fs
+    .readFileSync(path.join(tmp, dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
-async function timedRun(dir: string, extra: TrainOptions & { abortAt?: number; noValidation?: boolean } = {}, model = new Model(net(), opts(dir))) {
+async function timedRun(
+  dir: string,
+  extra: TrainOptions & { abortAt?: number; noValidation?: boolean } = {},
+  model = new Model(net(), opts(dir)),
+) {
   const clock = new FakeClock();
   const { loader, validation } = loaders(clock);
   const lrs: number[] = [];
   const ac = new AbortController();
   const { abortAt, noValidation, ...rest } = extra;
   const r = await model.train(loader, {
-    epochs: Infinity, timeLimit: 60, clock: clock.now, signal: ac.signal, ...(noValidation ? {} : { validation }), ...rest,
+    epochs: Infinity,
+    timeLimit: 60,
+    clock: clock.now,
+    signal: ac.signal,
+    ...(noValidation ? {} : { validation }),
+    ...rest,
     onProgress: (e) => {
       if (e.type !== 'step') return;
       lrs.push(e.lr);
@@ -71,7 +105,10 @@ t.test('the schedule spans the time limit; validation stays within 5%; the final
   // 60 s of 1 s steps, less ~5% for validation and 0.5 s kept for the final validation
   t.ok(r.steps >= 54 && r.steps <= 58, `${r.steps} steps`);
   t.ok(r.seconds <= 60 && r.seconds > 58, `the run, final validation included, took ${r.seconds} s of the 60`);
-  t.ok(lrs.every((v, i) => i === 0 || v <= lrs[i - 1] + 1e-15), 'the rate never rises');
+  t.ok(
+    lrs.every((v, i) => i === 0 || v <= lrs[i - 1] + 1e-15),
+    'the rate never rises',
+  );
   t.ok(lrs[r.steps - 1] <= 1e-4 * 1e-2, `the last step's rate ${lrs[r.steps - 1]} is annealed`);
   const mid = lrs[Math.floor(r.steps / 2)];
   t.ok(mid > 0.3e-2 && mid < 0.7e-2, `half-way the rate is about half the base rate (${mid})`);
@@ -79,20 +116,32 @@ t.test('the schedule spans the time limit; validation stays within 5%; the final
   const vals = all.filter((l) => l.dice !== undefined);
   t.ok(vals.length >= 3, `${vals.length} validations`);
   t.equal(r.validationSeconds, 0.5 * vals.length, 'each validation took its 0.5 s');
-  t.ok(r.validationSeconds / r.seconds <= 0.05 + 0.5 / r.seconds, `validation share ${(r.validationSeconds / r.seconds).toFixed(4)}: 5% and the final validation`);
+  t.ok(
+    r.validationSeconds / r.seconds <= 0.05 + 0.5 / r.seconds,
+    `validation share ${(r.validationSeconds / r.seconds).toFixed(4)}: 5% and the final validation`,
+  );
   const last = all[all.length - 1] as EpochMetrics;
   t.equal(last.step, r.steps);
   t.ok(last.dice && last.partial, 'the last line holds the final validation');
-  t.ok(all.every((l) => typeof l.valShare === 'number'), 'every line reports the validation share');
-  t.ok(all.some((l) => !('trainLoss' in l)), 'validations inside an epoch have lines of their own');
-  for (const l of all) if (!('trainLoss' in l)) t.ok(l.epoch % 1 !== 0 && l.smoothedDice !== undefined, `mid-epoch line at epoch ${l.epoch}`);
+  t.ok(
+    all.every((l) => typeof l.valShare === 'number'),
+    'every line reports the validation share',
+  );
+  t.ok(
+    all.some((l) => !('trainLoss' in l)),
+    'validations inside an epoch have lines of their own',
+  );
+  for (const l of all)
+    if (!('trainLoss' in l)) t.ok(l.epoch % 1 !== 0 && l.smoothedDice !== undefined, `mid-epoch line at epoch ${l.epoch}`);
   // best.safetensors holds the weights where the trailing mean of 3 validations peaked
   const dice = vals.map((l) => l.dice!['0.5']);
   const smoothed = dice.map((_, i) => dice.slice(Math.max(0, i - 2), i + 1).reduce((a, b) => a + b, 0) / Math.min(3, i + 1));
   const k = smoothed.indexOf(Math.max(...smoothed));
   t.same(r.selection, { source: 'validation', weights: 'trained', step: vals[k].step, dice: dice[k], smoothedDice: smoothed[k] });
   t.equal(readCheckpoint(path.join(tmp, 'timed', 'best.safetensors')).meta.bestDice, dice[k]);
-  const meta = readCheckpoint(path.join(tmp, 'timed', 'last.safetensors')).meta as unknown as { budget: { spentSeconds: number; valSeconds: number; progress: number } };
+  const meta = readCheckpoint(path.join(tmp, 'timed', 'last.safetensors')).meta as unknown as {
+    budget: { spentSeconds: number; valSeconds: number; progress: number };
+  };
   t.equal(meta.budget.valSeconds, r.validationSeconds);
   t.equal(meta.budget.progress, 1);
   model.dispose();
@@ -100,13 +149,22 @@ t.test('the schedule spans the time limit; validation stays within 5%; the final
 
 t.test('every N steps and every epoch', async (t) => {
   const a = await timedRun('every5', { validateEvery: 5, timeLimit: 30 });
-  const steps = lines('every5').filter((l) => l.dice !== undefined).map((l) => l.step);
-  t.same(steps.slice(0, -1), steps.slice(0, -1).map((_, i) => 5 * (i + 1)), `validated at steps ${steps.join(' ')}`);
+  const steps = lines('every5')
+    .filter((l) => l.dice !== undefined)
+    .map((l) => l.step);
+  t.same(
+    steps.slice(0, -1),
+    steps.slice(0, -1).map((_, i) => 5 * (i + 1)),
+    `validated at steps ${steps.join(' ')}`,
+  );
   t.equal(steps[steps.length - 1], a.r.steps, 'and at the end');
   a.model.dispose();
   const b = await timedRun('epochly', { validateEvery: 'epoch', timeLimit: 30 });
   const ep = lines('epochly');
-  t.ok(ep.every((l) => 'trainLoss' in l && l.dice !== undefined), 'each epoch line has its validation');
+  t.ok(
+    ep.every((l) => 'trainLoss' in l && l.dice !== undefined),
+    'each epoch line has its validation',
+  );
   b.model.dispose();
 });
 
@@ -116,7 +174,9 @@ t.test('a time-limited run resumed continues its schedule and counts the time be
   t.same(straight.r.selection, { source: 'final', weights: 'trained', step: 60, dice: null, smoothedDice: null });
   const first = await timedRun('resumed', { noValidation: true, abortAt: 18 });
   t.equal(first.r.steps, 18);
-  const meta = readCheckpoint(path.join(tmp, 'resumed', 'last.safetensors')).meta as unknown as { budget: { spentSeconds: number; progress: number } };
+  const meta = readCheckpoint(path.join(tmp, 'resumed', 'last.safetensors')).meta as unknown as {
+    budget: { spentSeconds: number; progress: number };
+  };
   t.equal(meta.budget.spentSeconds, 18, 'the checkpoint holds the 18 s spent');
   t.ok(Math.abs(meta.budget.progress - 18 / 60) < 1e-12, `and the schedule's position (${meta.budget.progress})`);
   first.model.dispose();
@@ -144,17 +204,29 @@ t.test('a limit that runs out between epochs still validates the final model', a
   const model = new Model(net(), opts('between'));
   // saving the epoch's checkpoint takes 5 s on this clock: the limit passes before the next epoch
   const r = await model.train(loader, {
-    epochs: Infinity, timeLimit: 9.5, validation, clock: clock.now,
-    onProgress: (e) => { if (e.type === 'checkpoint' && !e.best) clock.ms += 5000; },
+    epochs: Infinity,
+    timeLimit: 9.5,
+    validation,
+    clock: clock.now,
+    onProgress: (e) => {
+      if (e.type === 'checkpoint' && !e.best) clock.ms += 5000;
+    },
   });
   t.equal(r.stopReason, 'timeLimit');
   t.equal(r.steps, 4);
   const all = lines('between');
   t.equal(all.length, 2);
   t.ok('trainLoss' in all[0] && all[0].dice === undefined, 'epoch 1 ended without a validation');
-  t.same([all[1].step, all[1].epoch, 'trainLoss' in all[1], typeof all[1].dice?.['0.5']], [4, 1, false, 'number'], 'the final validation, on a line of its own');
+  t.same(
+    [all[1].step, all[1].epoch, 'trainLoss' in all[1], typeof all[1].dice?.['0.5']],
+    [4, 1, false, 'number'],
+    'the final validation, on a line of its own',
+  );
   t.equal(r.selection?.step, 4);
-  const meta = readCheckpoint(path.join(tmp, 'between', 'last.safetensors')).meta as unknown as { selection: { bestStep: number }; budget: { spentSeconds: number } };
+  const meta = readCheckpoint(path.join(tmp, 'between', 'last.safetensors')).meta as unknown as {
+    selection: { bestStep: number };
+    budget: { spentSeconds: number };
+  };
   t.equal(meta.selection.bestStep, 4, 'last.safetensors was saved again with the final selection');
   t.equal(meta.budget.spentSeconds, 9.5, 'and the limit used up');
   model.dispose();
@@ -167,8 +239,14 @@ t.test('epochs of a few steps do not write a checkpoint each', async (t) => {
   const saves: number[] = [];
   // each write of last.safetensors takes 0.2 s on this clock (an epoch takes 4 s)
   const r = await model.train(loader, {
-    epochs: 30, clock: clock.now,
-    onProgress: (e) => { if (e.type === 'checkpoint' && !e.best) { saves.push(model.step); clock.ms += 200; } },
+    epochs: 30,
+    clock: clock.now,
+    onProgress: (e) => {
+      if (e.type === 'checkpoint' && !e.best) {
+        saves.push(model.step);
+        clock.ms += 200;
+      }
+    },
   });
   t.equal(r.steps, 120);
   // due when 2% of the time since the last write covers its 0.2 s: every 10 s, i.e. every third epoch
@@ -178,8 +256,13 @@ t.test('epochs of a few steps do not write a checkpoint each', async (t) => {
 
 t.test('an endless run needs a time limit or a signal', async (t) => {
   const m = new Model(net(), opts('endless', { checkpoint: false }));
-  await t.rejects(m.train(loaders(new FakeClock()).loader, { epochs: Infinity }),
-    { code: 'ERR_PATHO_ARG', message: /^Expected a finite number of epochs unless a timeLimit or signal ends the run for epochs but received '?Infinity'?$/ });
-  await t.rejects(m.train(loaders(new FakeClock()).loader, { validateEvery: 'often' as never }), { code: 'ERR_PATHO_ARG', message: /for validateEvery but received 'often'/ });
+  await t.rejects(m.train(loaders(new FakeClock()).loader, { epochs: Infinity }), {
+    code: 'ERR_PATHO_ARG',
+    message: /^Expected a finite number of epochs unless a timeLimit or signal ends the run for epochs but received '?Infinity'?$/,
+  });
+  await t.rejects(m.train(loaders(new FakeClock()).loader, { validateEvery: 'often' as never }), {
+    code: 'ERR_PATHO_ARG',
+    message: /for validateEvery but received 'often'/,
+  });
   m.dispose();
 });

@@ -11,11 +11,22 @@ import { ModelSelector, selectionFromMeta } from '../../lib/train/selection';
 /** A clock the test advances by hand, in seconds. */
 function fakeClock(): { now: () => number; advance: (s: number) => void } {
   let ms = 1_000_000;
-  return { now: () => ms, advance: (s) => { ms += s * 1000; } };
+  return {
+    now: () => ms,
+    advance: (s) => {
+      ms += s * 1000;
+    },
+  };
 }
 
 /** Runs steps of `stepTime(k)` seconds until the budget says stop; returns each step's lr (cosine from 1, 10 steps an epoch). */
-function run(b: RunBudget, clock: ReturnType<typeof fakeClock>, stepTime: (k: number) => number, epochs = Infinity, doneBefore = 0): number[] {
+function run(
+  b: RunBudget,
+  clock: ReturnType<typeof fakeClock>,
+  stepTime: (k: number) => number,
+  epochs = Infinity,
+  doneBefore = 0,
+): number[] {
   const lrs: number[] = [];
   for (let k = doneBefore; !b.overTime() && lrs.length < 100_000; k++) {
     const base = { epochIndex: Math.floor(k / 10), epoch: (k + 1) / 10, epochs };
@@ -40,7 +51,10 @@ t.test('a constant step time: the cosine over exactly the steps that fit', async
     t.ok(Math.abs(lrs[k] - want) < 1e-12, `step ${k + 1}: lr ${lrs[k]} = ${want}`);
   }
   t.equal(lrs[99], 0, 'the last step runs at the end of the schedule');
-  t.ok(lrs.every((v, i) => i === 0 || v <= lrs[i - 1]), 'never rises');
+  t.ok(
+    lrs.every((v, i) => i === 0 || v <= lrs[i - 1]),
+    'never rises',
+  );
   t.equal(b.progress, 1);
 });
 
@@ -49,7 +63,10 @@ t.test('a step time that changes: still annealed at the end, and the position ne
   const b = new RunBudget({ timeLimit: 100, clock: c.now });
   // 1 s steps, then a load makes them 2 s, then it goes and they are 0.5 s
   const lrs = run(b, c, (k) => (k < 30 ? 1 : k < 50 ? 2 : 0.5));
-  t.ok(lrs.every((v, i) => i === 0 || v <= lrs[i - 1] + 1e-15), 'never rises, even when the steps get faster');
+  t.ok(
+    lrs.every((v, i) => i === 0 || v <= lrs[i - 1] + 1e-15),
+    'never rises, even when the steps get faster',
+  );
   t.ok(lrs[lrs.length - 1] < 0.01, `the last step's lr ${lrs[lrs.length - 1]} is annealed`);
   // 30 + 20 steps take 70 s; the last 30 s hold 60 half-second steps
   t.equal(lrs.length, 30 + 20 + 60);
@@ -59,7 +76,8 @@ t.test('epochs that end the run first set the schedule', async (t) => {
   const c = fakeClock();
   const b = new RunBudget({ timeLimit: 1000, clock: c.now });
   const lrs = run(b, c, () => 1, 2).slice(0, 20); // 2 epochs of 10 steps long before the time is up
-  for (const [k, v] of lrs.entries()) t.ok(Math.abs(v - 0.5 * (1 + Math.cos((Math.PI * (k + 1)) / 20))) < 1e-12, `step ${k + 1}: the 20-step cosine`);
+  for (const [k, v] of lrs.entries())
+    t.ok(Math.abs(v - 0.5 * (1 + Math.cos((Math.PI * (k + 1)) / 20))) < 1e-12, `step ${k + 1}: the 20-step cosine`);
 });
 
 t.test('time is kept for the final validation and for the validations to come', async (t) => {
@@ -109,15 +127,20 @@ t.test('a resumed run continues the schedule and counts the time before', async 
   t.equal(resumed.elapsed(), 40);
   const rest = run(resumed, c3, () => 1, Infinity, 40);
   t.equal(rest.length, 60, '60 more steps: the limit counts the whole run');
-  t.ok(rest[0] <= a[39] + 1e-15 && rest[0] > 0.5, `the first step after the resume (${rest[0]}) goes on from the last before it (${a[39]})`);
+  t.ok(
+    rest[0] <= a[39] + 1e-15 && rest[0] > 0.5,
+    `the first step after the resume (${rest[0]}) goes on from the last before it (${a[39]})`,
+  );
   for (let k = 4; k < 60; k++) t.ok(Math.abs(rest[k] - full[40 + k]) < 1e-12, `step ${41 + k} as in the uninterrupted run`);
   t.equal(rest[59], 0);
-  t.throws(() => budgetFromMeta({ budget: { spentSeconds: 5, valSeconds: 9, progress: 0.1 } }, 'bad.safetensors'),
-    { code: 'ERR_PATHO_CHECKPOINT', message: /^bad\.safetensors: Expected metadata budget/ });
+  t.throws(() => budgetFromMeta({ budget: { spentSeconds: 5, valSeconds: 9, progress: 0.1 } }, 'bad.safetensors'), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /^bad\.safetensors: Expected metadata budget/,
+  });
   t.equal(budgetFromMeta({}, 'old.safetensors'), null, 'a checkpoint from before budgets');
 });
 
-t.test('no time limit: the schedule position is the epochs\'', async (t) => {
+t.test("no time limit: the schedule position is the epochs'", async (t) => {
   const b = new RunBudget({ timeLimit: null });
   const pos = { epochIndex: 3, epoch: 3.5, epochs: 10 };
   t.same(b.scheduleAt(pos, b.plan(34, 0.35)), pos);
@@ -127,8 +150,14 @@ t.test('no time limit: the schedule position is the epochs\'', async (t) => {
 t.test("cadence: every N steps, every epoch, or 'auto' within its share", async (t) => {
   const c = fakeClock();
   const b = new RunBudget({ timeLimit: null, clock: c.now });
-  t.same([1, 2, 3, 4, 5, 6].map((s) => new ValidationCadence(3).due(s, false, b)), [false, false, true, false, false, true]);
-  t.same([true, false].map((end) => new ValidationCadence('epoch').due(7, end, b)), [true, false]);
+  t.same(
+    [1, 2, 3, 4, 5, 6].map((s) => new ValidationCadence(3).due(s, false, b)),
+    [false, false, true, false, false, true],
+  );
+  t.same(
+    [true, false].map((end) => new ValidationCadence('epoch').due(7, end, b)),
+    [true, false],
+  );
   const auto = new ValidationCadence('auto', 0.05);
   b.validationGuess = (s) => 2 * s; // a validation costs two steps
   const validatedAt: number[] = [];
@@ -145,8 +174,14 @@ t.test("cadence: every N steps, every epoch, or 'auto' within its share", async 
   // a validation is due once 5% of the time covers every validation so far plus this one
   t.equal(validatedAt[0], 40, 'first once 2 s are 5% of the time (step 40)');
   t.ok(validatedAt.length >= 8 && validatedAt.length <= 10, `${validatedAt.length} validations of 2 s in ~420 s`);
-  t.throws(() => new ValidationCadence(0), { code: 'ERR_PATHO_ARG', message: "Expected a number of steps >= 1, 'epoch' or 'auto' for validateEvery but received 0" });
-  t.throws(() => new ValidationCadence('auto', 1), { code: 'ERR_PATHO_ARG', message: 'Expected a share of the time in (0, 1) for validationShare but received 1' });
+  t.throws(() => new ValidationCadence(0), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected a number of steps >= 1, 'epoch' or 'auto' for validateEvery but received 0",
+  });
+  t.throws(() => new ValidationCadence('auto', 1), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a share of the time in (0, 1) for validationShare but received 1',
+  });
 });
 
 t.test('checkpoints cost at most 2% of the time', async (t) => {
@@ -169,7 +204,10 @@ t.test('selection: the trailing mean of 3 validations, continued over a resume',
   const got = scores.map((v, i) => s.add(v, 100 * (i + 1)));
   const means = [0.5, 0.7, 2 / 3, 2.2 / 3, 2.08 / 3, 2.28 / 3, 2.37 / 3];
   for (const [i, g] of got.entries()) t.ok(Math.abs(g.smoothed - means[i]) < 1e-12, `smoothed ${i}: ${g.smoothed}`);
-  t.same(got.map((g) => g.improved), [true, true, false, true, false, true, true]);
+  t.same(
+    got.map((g) => g.improved),
+    [true, true, false, true, false, true, true],
+  );
   t.equal(s.bestStep, 700);
   t.ok(Math.abs(s.best! - 0.79) < 1e-12);
   const saved = selectionFromMeta({ selection: JSON.parse(JSON.stringify(s.state())) }, 'x');

@@ -23,7 +23,12 @@ function synthBatch(seed: number, n = 2, size = 16, c = 1): Batch {
   return { images, masks, n, height: size, width: size, channels: c, mean: [0.5], std: [0.3], names: [] };
 }
 const train = Array.from({ length: 3 }, (_, i) => synthBatch(i));
-const loader = { length: 3, async *[Symbol.asyncIterator]() { yield* train; } };
+const loader = {
+  length: 3,
+  async *[Symbol.asyncIterator]() {
+    yield* train;
+  },
+};
 const opts = (dir: string, extra: ModelOptions = {}): ModelOptions => ({ lr: 1e-2, out: path.join(tmp, dir), ...extra });
 const net = (seed = 1): UNet => new UNet({ inChannels: 1, width: 4, depth: 2, seed });
 
@@ -57,7 +62,12 @@ t.test('the recursion: a = d a + (1 - d) w after each step, d = min(decay, (1 + 
   const w = await m.net.store.readParams();
   t.ok(err(w, a) > 1e-3, 'the average differs from the trained weights');
   t.same(Array.from(await m.net.store.readParams()), Array.from(w), 'withWeights put the trained weights back');
-  await t.rejects(m.ema!.withWeights(() => { throw new Error('inside'); }), { message: 'inside' });
+  await t.rejects(
+    m.ema!.withWeights(() => {
+      throw new Error('inside');
+    }),
+    { message: 'inside' },
+  );
   t.same(Array.from(await m.net.store.readParams()), Array.from(w), '... also when fn throws');
   for (let k = 8; k < 40; k++) m.ema!.update();
   t.equal(m.ema!.nextDecay(), 0.8, 'the decay asked for, once (1 + n) / (10 + n) reaches it');
@@ -80,7 +90,8 @@ t.test('the sidecar is a plain checkpoint of the average, tied to its step', asy
   const back = new Model(net(5), opts('sidecar', { ema: 0.9, loadModel: true }));
   await back.ready();
   t.equal(back.ema!.updates, 4);
-  const a = await emaState(m), b = await emaState(back);
+  const a = await emaState(m),
+    b = await emaState(back);
   t.same(Array.from(b.params), Array.from(a.params));
   t.same(Array.from(b.buffers), Array.from(a.buffers));
   // a sidecar of another step (an interrupted save) is refused, naming the file
@@ -89,7 +100,10 @@ t.test('the sidecar is a plain checkpoint of the average, tied to its step', asy
   await m.save('last');
   fs.copyFileSync(path.join(tmp, 'keep.safetensors'), side);
   const stale = new Model(net(), opts('sidecar', { ema: 0.9, loadModel: true }));
-  await t.rejects(stale.ready(), { code: 'ERR_PATHO_CHECKPOINT', message: /last\.ema\.safetensors does not match the checkpoint it goes with:\n {2}step 4 does not match the model checkpoint's step 5/ });
+  await t.rejects(stale.ready(), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /last\.ema\.safetensors does not match the checkpoint it goes with:\n {2}step 4 does not match the model checkpoint's step 5/,
+  });
   // without a sidecar (a run that kept no average) the average starts at the loaded weights
   fs.rmSync(side);
   const fresh = new Model(net(), opts('sidecar', { ema: 0.9, loadModel: true }));
@@ -97,7 +111,10 @@ t.test('the sidecar is a plain checkpoint of the average, tied to its step', asy
   t.equal(fresh.ema!.updates, 0);
   t.same(Array.from((await emaState(fresh)).params), Array.from(await fresh.net.store.readParams()));
   for (const x of [m, back, stale, fresh]) x.dispose();
-  t.throws(() => new Model(net(), { ema: 1 }), { code: 'ERR_PATHO_ARG', message: 'Expected a decay in [0, 1) (0: no average) for ema but received 1' });
+  t.throws(() => new Model(net(), { ema: 1 }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a decay in [0, 1) (0: no average) for ema but received 1',
+  });
   t.throws(() => new WeightEma(net(), 0), { code: 'ERR_PATHO_ARG' });
 });
 
@@ -106,12 +123,19 @@ t.test('resume with an average continues bit-for-bit', async (t) => {
   await straight.train(loader, { epochs: 4 });
   const first = new Model(net(2), opts('resumed', { ema: 0.9 }));
   const ac = new AbortController();
-  await first.train(loader, { epochs: 4, signal: ac.signal, onProgress: (e) => { if (e.type === 'step' && e.step === 5) ac.abort(); } });
+  await first.train(loader, {
+    epochs: 4,
+    signal: ac.signal,
+    onProgress: (e) => {
+      if (e.type === 'step' && e.step === 5) ac.abort();
+    },
+  });
   first.dispose();
   const second = new Model(net(9), opts('resumed', { ema: 0.9, loadModel: true }));
   const r = await second.train(loader, { epochs: 4 });
   t.equal(r.steps, 12);
-  const a = await emaState(straight), b = await emaState(second);
+  const a = await emaState(straight),
+    b = await emaState(second);
   t.same(Array.from(b.params), Array.from(a.params), 'averaged parameters identical');
   t.same(Array.from(b.buffers), Array.from(a.buffers), 'averaged statistics identical');
   t.equal(second.ema!.updates, 12);
@@ -121,7 +145,11 @@ t.test('resume with an average continues bit-for-bit', async (t) => {
   t.equal(best.meta.weights, 'ema', "best's metadata says it holds the average");
   const want = await second.ema!.withWeights(() => stateDict(second.net));
   for (const name of ['encoder.0.conv1.weight', 'head.bias', 'bottleneck.bn2.running_var']) {
-    t.same(Array.from(best.state.get(name)!.data as Float32Array), Array.from(want.get(name)!.data as Float32Array), `best ${name} = the average`);
+    t.same(
+      Array.from(best.state.get(name)!.data as Float32Array),
+      Array.from(want.get(name)!.data as Float32Array),
+      `best ${name} = the average`,
+    );
   }
   straight.dispose();
   second.dispose();
@@ -130,7 +158,15 @@ t.test('resume with an average continues bit-for-bit', async (t) => {
 t.test('data-parallel replicas: one average of the weights every replica holds', async (t) => {
   const m = new Model(net(3), opts('replicas', { ema: 0.5, devices: 'cpu:0,1', checkpoint: false }));
   const batches = [synthBatch(20, 4), synthBatch(21, 4)];
-  const r = await m.train({ length: 2, async *[Symbol.asyncIterator]() { yield* batches; } } as AsyncIterable<Batch>, { epochs: 3 });
+  const r = await m.train(
+    {
+      length: 2,
+      async *[Symbol.asyncIterator]() {
+        yield* batches;
+      },
+    } as AsyncIterable<Batch>,
+    { epochs: 3 },
+  );
   t.equal(r.steps, 6);
   const [w0, w1] = await Promise.all(m.replicas.map((n) => n.store.readParams()));
   t.same(Array.from(w1), Array.from(w0), 'replicas hold the same weights');

@@ -16,10 +16,15 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** 4 RGB 32x32 images whose colour says the class: stripes of classes 0, 1, 2 (and a few 255 with ignore). */
 function stripes(ignore = false): Batch {
-  const n = 4, S = 32;
+  const n = 4,
+    S = 32;
   const images = new Uint8Array(n * S * S * 3);
   const masks = new Uint8Array(n * S * S);
-  const colour = [[200, 180, 200], [60, 30, 120], [220, 120, 150]];
+  const colour = [
+    [200, 180, 200],
+    [60, 30, 120],
+    [220, 120, 150],
+  ];
   for (let i = 0; i < n; i++)
     for (let y = 0; y < S; y++)
       for (let x = 0; x < S; x++) {
@@ -28,7 +33,17 @@ function stripes(ignore = false): Batch {
         masks[p] = ignore && x === y ? 255 : k;
         for (let c = 0; c < 3; c++) images[p * 3 + c] = colour[k][c] + ((p * 13 + c) % 9);
       }
-  return { images, masks, n, height: S, width: S, channels: 3, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], names: ['a', 'b', 'c', 'd'] };
+  return {
+    images,
+    masks,
+    n,
+    height: S,
+    width: S,
+    channels: 3,
+    mean: [0.5, 0.5, 0.5],
+    std: [0.25, 0.25, 0.25],
+    names: ['a', 'b', 'c', 'd'],
+  };
 }
 
 t.test('class losses by name; options a K-class model refuses', async (t) => {
@@ -42,17 +57,31 @@ t.test('class losses by name; options a K-class model refuses', async (t) => {
   t.equal(ce.lossName, 'ce');
   t.same(ce.classes, ['background', 'class1', 'class2'], 'default class names');
   ce.dispose();
-  t.throws(() => new Model(net(), { loss: 'bce', checkpoint: false }), { code: 'ERR_PATHO_ARG', message: /Expected one of ce, ce-jaccard, dice for a 3-class model/ });
-  t.throws(() => new Model(net(), { loss: 'dice', classWeights: [1, 1, 1], checkpoint: false }), { message: /the Dice loss takes no class weights/ });
+  t.throws(() => new Model(net(), { loss: 'bce', checkpoint: false }), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected one of ce, ce-jaccard, dice for a 3-class model/,
+  });
+  t.throws(() => new Model(net(), { loss: 'dice', classWeights: [1, 1, 1], checkpoint: false }), {
+    message: /the Dice loss takes no class weights/,
+  });
   t.throws(() => new Model(net(), { classWeights: [1, 1], checkpoint: false }), { message: /Expected 3 finite weights >= 0/ });
-  t.throws(() => new Model(net(), { classes: ['a', 'b'], checkpoint: false }), { message: /Expected 3 class names \(the network has 3 output channels\)/ });
-  t.throws(() => new Model(new UNet({ inChannels: 3, width: 4, depth: 2 }), { loss: 'ce', checkpoint: false }), { message: /Expected 'bce-jaccard', 'bce', 'dice' or a function for loss/ });
+  t.throws(() => new Model(net(), { classes: ['a', 'b'], checkpoint: false }), {
+    message: /Expected 3 class names \(the network has 3 output channels\)/,
+  });
+  t.throws(() => new Model(new UNet({ inChannels: 3, width: 4, depth: 2 }), { loss: 'ce', checkpoint: false }), {
+    message: /Expected 'bce-jaccard', 'bce', 'dice' or a function for loss/,
+  });
 });
 
 t.test('learns a 3-class batch; validation per class from the same confusion as predict()', async (t) => {
   const batch = stripes(true);
   const model = new Model(new UNet({ inChannels: 3, outChannels: 3, width: 8, depth: 2, seed: 2 }), {
-    lr: 1e-2, out: tmp, checkpoint: tmp, classes: ['background', 'nucleus', 'stroma'], ignoreIndex: 255, classWeights: [0.5, 1, 1],
+    lr: 1e-2,
+    out: tmp,
+    checkpoint: tmp,
+    classes: ['background', 'nucleus', 'stroma'],
+    ignoreIndex: 255,
+    classWeights: [0.5, 1, 1],
   });
   const losses: number[] = [];
   for (let i = 0; i < 60; i++) losses.push(await model.trainStep(batch));
@@ -75,11 +104,15 @@ t.test('learns a 3-class batch; validation per class from the same confusion as 
   t.ok(r.classes, 'per-class scores');
   const dice = (k: number) => {
     const tp = conf[k * 3 + k];
-    const row = conf[k * 3] + conf[k * 3 + 1] + conf[k * 3 + 2], col = conf[k] + conf[3 + k] + conf[6 + k];
+    const row = conf[k * 3] + conf[k * 3 + 1] + conf[k * 3 + 2],
+      col = conf[k] + conf[3 + k] + conf[6 + k];
     return (2 * tp) / (row + col);
   };
   for (const [k, name] of ['background', 'nucleus', 'stroma'].entries()) {
-    t.ok(Math.abs(r.classes![name].dice - dice(k)) < 1e-9, `${name}: Dice ${r.classes![name].dice.toFixed(4)} = ${dice(k).toFixed(4)} from predict()`);
+    t.ok(
+      Math.abs(r.classes![name].dice - dice(k)) < 1e-9,
+      `${name}: Dice ${r.classes![name].dice.toFixed(4)} = ${dice(k).toFixed(4)} from predict()`,
+    );
   }
   t.ok(Math.abs(r.dice[0] - (dice(1) + dice(2)) / 2) < 1e-9, 'mean Dice is the macro mean over the foreground classes');
   t.ok(r.dice[0] > 0.8, `mean Dice ${r.dice[0].toFixed(3)} > 0.8 after 60 steps`);

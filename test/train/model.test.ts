@@ -35,12 +35,27 @@ async function membraneBatch(n: number, size: number): Promise<Batch> {
       }
     }
   }
-  return { images, masks, n, height: size, width: size, channels: 1, mean: [0.5], std: [0.2], names: Array.from({ length: n }, (_, i) => `${i}`) };
+  return {
+    images,
+    masks,
+    n,
+    height: size,
+    width: size,
+    channels: 1,
+    mean: [0.5],
+    std: [0.2],
+    names: Array.from({ length: n }, (_, i) => `${i}`),
+  };
 }
 
 t.test('overfits one batch of real membrane crops (width 8, depth 2, 64x64, batch 4)', async (t) => {
   const batch = await membraneBatch(4, 64);
-  const model = new Model(new UNet({ inChannels: 1, width: 8, depth: 2, seed: 1 }), { lr: 1e-2, optimizer: 'adam', out: tmp, checkpoint: false });
+  const model = new Model(new UNet({ inChannels: 1, width: 8, depth: 2, seed: 1 }), {
+    lr: 1e-2,
+    optimizer: 'adam',
+    out: tmp,
+    checkpoint: false,
+  });
   const losses: number[] = [];
   for (let i = 0; i < 150; i++) {
     losses.push(await model.trainStep(batch));
@@ -60,12 +75,22 @@ t.test('overfits one batch of real membrane crops (width 8, depth 2, 64x64, batc
 
 t.test('20 training steps leave no tensor behind', async (t) => {
   const batch = await membraneBatch(2, 32);
-  const model = new Model(new UNet({ inChannels: 1, width: 4, depth: 2 }), { lr: 1e-3, optimizer: { name: 'sgd', momentum: 0.9 }, clipGradNorm: 1, out: tmp, checkpoint: false });
+  const model = new Model(new UNet({ inChannels: 1, width: 4, depth: 2 }), {
+    lr: 1e-3,
+    optimizer: { name: 'sgd', momentum: 0.9 },
+    clipGradNorm: 1,
+    out: tmp,
+    checkpoint: false,
+  });
   await model.trainStep(batch); // creates the optimizer state
   const before = native.liveTensors();
   for (let i = 0; i < 20; i++) await model.trainStep(batch);
   await model.predict(batch);
-  await model.evaluate((async function* () { yield batch; })());
+  await model.evaluate(
+    (async function* () {
+      yield batch;
+    })(),
+  );
   t.same(native.liveTensors(), before, `live tensors and bytes unchanged (${before.count} tensors, ${before.bytes} bytes)`);
   model.dispose();
   const after = native.liveTensors();
@@ -76,36 +101,76 @@ t.test('predict: eval-mode BatchNorm, uint8 and float NCHW input agree, the trai
   const net = new UNet({ inChannels: 2, outChannels: 1, width: 4, depth: 1 });
   const model = new Model(net, { out: tmp, checkpoint: false });
   const px = Uint8Array.from({ length: 2 * 8 * 8 * 2 }, (_, i) => (i * 37 + 11) % 256);
-  const mean = [0.5, 0.4], std = [0.2, 0.3];
+  const mean = [0.5, 0.4],
+    std = [0.2, 0.3];
   const both = await model.predict({ images: px, n: 2, height: 8, width: 8, channels: 2, mean, std });
   t.equal(both.length, 2 * 8 * 8);
   const first = await model.predict({ images: px.subarray(0, 128), n: 1, height: 8, width: 8, channels: 2, mean, std });
-  t.same(Array.from(first), Array.from(both.subarray(0, 64)), "an image's prediction does not depend on the rest of the batch (running statistics)");
+  t.same(
+    Array.from(first),
+    Array.from(both.subarray(0, 64)),
+    "an image's prediction does not depend on the rest of the batch (running statistics)",
+  );
   // the same images normalised here, as float32 NCHW
   const x = new Float32Array(2 * 2 * 64);
-  for (let i = 0; i < 2; i++) for (let c = 0; c < 2; c++) for (let p = 0; p < 64; p++) x[(i * 2 + c) * 64 + p] = (px[(i * 64 + p) * 2 + c] / 255 - mean[c]) / std[c];
+  for (let i = 0; i < 2; i++)
+    for (let c = 0; c < 2; c++) for (let p = 0; p < 64; p++) x[(i * 2 + c) * 64 + p] = (px[(i * 64 + p) * 2 + c] / 255 - mean[c]) / std[c];
   const p = await model.predict({ data: x, shape: [2, 2, 8, 8] });
   let worst = 0;
   for (let i = 0; i < p.length; i++) worst = Math.max(worst, Math.abs(p[i] - both[i]));
   t.ok(worst < 1e-5, `float input gives the uint8 input's probabilities (max difference ${worst.toExponential(1)})`);
   t.equal(net.training, true);
-  await t.rejects(model.predict({ data: new Float32Array(100), shape: [1, 2, 8, 8] }), { code: 'ERR_PATHO_SHAPE', message: /Expected 128 values for shape \[1,2,8,8\] but received 100/ });
-  await t.rejects(model.predict({ data: new Float32Array(192), shape: [1, 3, 8, 8] }), { code: 'ERR_PATHO_SHAPE', message: /UNet: Expected input \[N, 2, H, W\]/ });
+  await t.rejects(model.predict({ data: new Float32Array(100), shape: [1, 2, 8, 8] }), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected 128 values for shape \[1,2,8,8\] but received 100/,
+  });
+  await t.rejects(model.predict({ data: new Float32Array(192), shape: [1, 3, 8, 8] }), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /UNet: Expected input \[N, 2, H, W\]/,
+  });
   model.dispose();
 });
 
 t.test('option checks', async (t) => {
   const net = new UNet({ inChannels: 1, width: 2, depth: 1 });
   t.throws(() => new Model(net, { lr: 0 }), { code: 'ERR_PATHO_ARG', message: 'Expected a positive number for lr but received 0' });
-  t.throws(() => new Model(net, { schedule: 'linear' as never }), { code: 'ERR_PATHO_ARG', message: "Expected 'constant', 'step', 'cosine' or 'poly' for schedule but received 'linear'" });
-  t.throws(() => new Model(net, { thresholds: [2] }), { code: 'ERR_PATHO_ARG', message: 'Expected a non-empty list of numbers in [0, 1] for thresholds but received [2]' });
-  t.throws(() => new Model(net, { loss: 'focal' as never }), { code: 'ERR_PATHO_ARG', message: "Expected 'bce-jaccard', 'bce', 'dice' or a function for loss but received 'focal'" });
-  t.throws(() => new Model({} as never), { code: 'ERR_PATHO_ARG', message: "Expected a Module (e.g. new UNet()) for net but received 'object'" });
+  t.throws(() => new Model(net, { schedule: 'linear' as never }), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected 'constant', 'step', 'cosine' or 'poly' for schedule but received 'linear'",
+  });
+  t.throws(() => new Model(net, { thresholds: [2] }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a non-empty list of numbers in [0, 1] for thresholds but received [2]',
+  });
+  t.throws(() => new Model(net, { loss: 'focal' as never }), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected 'bce-jaccard', 'bce', 'dice' or a function for loss but received 'focal'",
+  });
+  t.throws(() => new Model({} as never), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected a Module (e.g. new UNet()) for net but received 'object'",
+  });
   const m = new Model(net, { loadModel: path.join(tmp, 'nope.safetensors') });
-  await t.rejects(m.ready(), { code: 'ERR_PATHO_CHECKPOINT', message: /Expected a checkpoint file for loadModel but .*nope\.safetensors does not exist/ });
-  const bad: Batch = { images: new Uint8Array(10), masks: new Uint8Array(16), n: 1, height: 4, width: 4, channels: 1, mean: [0], std: [1], names: ['x'] };
+  await t.rejects(m.ready(), {
+    code: 'ERR_PATHO_CHECKPOINT',
+    message: /Expected a checkpoint file for loadModel but .*nope\.safetensors does not exist/,
+  });
+  const bad: Batch = {
+    images: new Uint8Array(10),
+    masks: new Uint8Array(16),
+    n: 1,
+    height: 4,
+    width: 4,
+    channels: 1,
+    mean: [0],
+    std: [1],
+    names: ['x'],
+  };
   const m2 = new Model(net, { out: tmp, checkpoint: false });
   await t.rejects(m2.trainStep(bad), { code: 'ERR_PATHO_SHAPE', message: 'Expected 16 bytes for batch.images but received 10' });
-  await t.rejects(m2.trainStep({ ...bad, n: 0 }), { code: 'ERR_PATHO_ARG', message: 'Expected a batch of at least 1 image for batch.n but received 0' });
+  await t.rejects(m2.trainStep({ ...bad, n: 0 }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a batch of at least 1 image for batch.n but received 0',
+  });
   net.dispose();
 });

@@ -27,7 +27,14 @@ t.teardown(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const opts = (dir: string, extra: ModelOptions = {}): ModelOptions => ({ lr: 1e-2, optimizer: 'adam', schedule: { kind: 'cosine' }, out: path.join(tmp, dir), seed: 3, ...extra });
+const opts = (dir: string, extra: ModelOptions = {}): ModelOptions => ({
+  lr: 1e-2,
+  optimizer: 'adam',
+  schedule: { kind: 'cosine' },
+  out: path.join(tmp, dir),
+  seed: 3,
+  ...extra,
+});
 // 7 images, batch 2: 4 batches per epoch (the last one of a single image)
 const dataLoader = (): DataLoader => new DataLoader(new FolderDataset(root), { batchSize: 2, crop: 16, depth: 2, workers: 0, seed: 5 });
 const net = (seed = 4): UNet => new UNet({ inChannels: 3, width: 2, depth: 2, seed });
@@ -41,10 +48,21 @@ function firstDifference(a: Float32Array, b: Float32Array): number {
   return a.length === b.length ? -1 : a.length;
 }
 
-async function stopAndResume(dir: string, makeLoader: () => AsyncIterable<Batch>, stopAtStep: number, epochs: number): Promise<{ resumed: Model; steps: number; meta: ReturnType<typeof readCheckpoint>['meta'] }> {
+async function stopAndResume(
+  dir: string,
+  makeLoader: () => AsyncIterable<Batch>,
+  stopAtStep: number,
+  epochs: number,
+): Promise<{ resumed: Model; steps: number; meta: ReturnType<typeof readCheckpoint>['meta'] }> {
   const first = new Model(net(), opts(dir));
   const ac = new AbortController();
-  const r1 = await first.train(makeLoader(), { epochs, signal: ac.signal, onProgress: (e) => { if (e.type === 'step' && e.step === stopAtStep) ac.abort(); } });
+  const r1 = await first.train(makeLoader(), {
+    epochs,
+    signal: ac.signal,
+    onProgress: (e) => {
+      if (e.type === 'step' && e.step === stopAtStep) ac.abort();
+    },
+  });
   first.dispose();
   if (r1.steps !== stopAtStep) throw new Error(`stopped after ${r1.steps} steps, not ${stopAtStep}`);
   const meta = readCheckpoint(path.join(tmp, dir, 'last.safetensors')).meta;
@@ -80,11 +98,26 @@ t.test('DataLoader.resumeAt starts the epoch after whole batches of this run', a
   t.same(b.resumeAt(1, 5), { batch: 2, samples: 4 }, '5 samples done: resume after the 2 whole batches (4 samples)');
   const rest: Batch[] = [];
   for await (const x of b) rest.push(x);
-  t.same(rest.map((x) => x.names), all.slice(2).map((x) => x.names), 'the same crops as the straight epoch from batch 3 on');
-  t.same(rest.map((x) => x.index), [2, 3], 'batch indices count from the start of the epoch');
+  t.same(
+    rest.map((x) => x.names),
+    all.slice(2).map((x) => x.names),
+    'the same crops as the straight epoch from batch 3 on',
+  );
+  t.same(
+    rest.map((x) => x.index),
+    [2, 3],
+    'batch indices count from the start of the epoch',
+  );
   t.same(Buffer.from(rest[0].images).equals(Buffer.from(all[2].images)), true, 'pixels (augmentation) identical');
   t.equal(b.epoch, 2, 'the next iteration is the next epoch');
-  const sharded = new DataLoader(new FolderDataset(root), { batchSize: 2, crop: 16, depth: 2, workers: 0, seed: 5, shard: { rank: 1, worldSize: 2 } });
+  const sharded = new DataLoader(new FolderDataset(root), {
+    batchSize: 2,
+    crop: 16,
+    depth: 2,
+    workers: 0,
+    seed: 5,
+    shard: { rank: 1, worldSize: 2 },
+  });
   t.same(sharded.resumeAt(0, 5), { batch: 1, samples: 4 }, '2 ranks x batch 2: 4 samples make one batch per rank');
   await Promise.all([a.close(), b.close(), sharded.close()]);
 });
@@ -100,8 +133,12 @@ function plainLoader(): AsyncIterable<Batch> & { setEpoch(e: number): void; leng
   let order = [0, 1, 2];
   return {
     length: 3,
-    setEpoch(e: number) { order = e % 2 ? [2, 0, 1] : [0, 1, 2]; },
-    async *[Symbol.asyncIterator]() { for (const i of order) yield batches[i]; },
+    setEpoch(e: number) {
+      order = e % 2 ? [2, 0, 1] : [0, 1, 2];
+    },
+    async *[Symbol.asyncIterator]() {
+      for (const i of order) yield batches[i];
+    },
   };
 }
 

@@ -36,19 +36,29 @@ t.test("Model.trainStep(batch, lr) is one SGD step on the loss's gradient, at th
   // by hand: normalise on the host, forward, BCE - log Jaccard, backward, read the gradient
   const net = new UNet({ inChannels: 2, width: 4, depth: 1, seed: 7 });
   const x = new Float32Array(b.n * 2 * 64);
-  for (let i = 0; i < b.n; i++) for (let c = 0; c < 2; c++) for (let p = 0; p < 64; p++) {
-    x[(i * 2 + c) * 64 + p] = (b.images[(i * 64 + p) * 2 + c] / 255 - b.mean[c]) / b.std[c];
-  }
+  for (let i = 0; i < b.n; i++)
+    for (let c = 0; c < 2; c++)
+      for (let p = 0; p < 64; p++) {
+        x[(i * 2 + c) * 64 + p] = (b.images[(i * 64 + p) * 2 + c] / 255 - b.mean[c]) / b.std[c];
+      }
   const w0 = await net.store.readParams();
   const lossHand = await scope(() => {
-    const loss = bceJaccardLoss(net.forward(Tensor.fromArray(x, [b.n, 2, 8, 8])), Tensor.fromArray(Float32Array.from(b.masks), [b.n, 1, 8, 8]));
+    const loss = bceJaccardLoss(
+      net.forward(Tensor.fromArray(x, [b.n, 2, 8, 8])),
+      Tensor.fromArray(Float32Array.from(b.masks), [b.n, 1, 8, 8]),
+    );
     loss.backward();
     return loss.read();
   });
   const g = await net.store.readGrads();
   net.dispose();
   // the same through Model (SGD without momentum: w -= lr * g), created with another lr
-  const model = new Model(new UNet({ inChannels: 2, width: 4, depth: 1, seed: 7 }), { optimizer: 'sgd', lr: 1, schedule: 'constant', checkpoint: false });
+  const model = new Model(new UNet({ inChannels: 2, width: 4, depth: 1, seed: 7 }), {
+    optimizer: 'sgd',
+    lr: 1,
+    schedule: 'constant',
+    checkpoint: false,
+  });
   const loss = await model.trainStep(b, lr);
   t.ok(Math.abs(loss - lossHand[0]) <= 1e-6 * Math.abs(lossHand[0]), `loss ${loss} = ${lossHand[0]}`);
   const w1 = await model.net.store.readParams();
@@ -92,6 +102,9 @@ t.test('replicas are built by emptyCopy() or the replicate option', async (t) =>
   const copy = replicateModule(net) as UNet;
   t.same(copy.config, net.config);
   const custom = new UNet({ inChannels: 2, width: 2, depth: 1 });
-  t.equal(replicateModule(net, () => custom), custom);
+  t.equal(
+    replicateModule(net, () => custom),
+    custom,
+  );
   for (const m of [net, copy, custom]) m.dispose();
 });

@@ -23,6 +23,12 @@ t.test('values', async (t) => {
 
 t.test('checks', async (t) => {
   t.same(checkSchedule('cosine'), { kind: 'cosine' });
-  t.throws(() => checkSchedule({ kind: 'step', stepSize: 0 }), { code: 'ERR_PATHO_ARG', message: /Expected a number >= 1 for schedule.stepSize but received 0/ });
-  t.throws(() => checkSchedule('exp' as never), { code: 'ERR_PATHO_ARG', message: "Expected 'constant', 'step', 'cosine' or 'poly' for schedule but received 'exp'" });
+  t.throws(() => checkSchedule({ kind: 'step', stepSize: 0 }), {
+    code: 'ERR_PATHO_ARG',
+    message: /Expected a number >= 1 for schedule.stepSize but received 0/,
+  });
+  t.throws(() => checkSchedule('exp' as never), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected 'constant', 'step', 'cosine' or 'poly' for schedule but received 'exp'",
+  });
 });

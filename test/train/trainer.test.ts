@@ -45,31 +45,50 @@ function loader(batches: Batch[]): AsyncIterable<Batch> & { setEpoch(e: number):
 
 const train = Array.from({ length: 4 }, (_, i) => synthBatch(i));
 const val = [synthBatch(100), synthBatch(101)];
-const valLoader = { async *[Symbol.asyncIterator]() { yield* val; } };
+const valLoader = {
+  async *[Symbol.asyncIterator]() {
+    yield* val;
+  },
+};
 const opts = (dir: string, extra: ModelOptions = {}): ModelOptions => ({
-  lr: 5e-3, optimizer: 'adam', schedule: { kind: 'cosine', warmupEpochs: 1 }, out: path.join(tmp, dir), ...extra,
+  lr: 5e-3,
+  optimizer: 'adam',
+  schedule: { kind: 'cosine', warmupEpochs: 1 },
+  out: path.join(tmp, dir),
+  ...extra,
 });
 
 /** Validation loss, Dice and IoU of `model` on `val` from its probabilities, per the reference's formulas. */
 async function validationByHand(model: Model): Promise<{ loss: number; dice: number[]; iou: number[] }> {
-  let lossSum = 0, images = 0;
-  const dice = [0, 0], iou = [0, 0];
+  let lossSum = 0,
+    images = 0;
+  const dice = [0, 0],
+    iou = [0, 0];
   for (const b of val) {
     const p = await model.predict(b);
     const hw = b.height * b.width;
-    let bce = 0, inter = 0, psum = 0, ysum = 0;
+    let bce = 0,
+      inter = 0,
+      psum = 0,
+      ysum = 0;
     for (let i = 0; i < p.length; i++) {
       const y = b.masks[i];
       bce -= y ? Math.log(p[i]) : Math.log(1 - p[i]);
-      inter += p[i] * y; psum += p[i]; ysum += y;
+      inter += p[i] * y;
+      psum += p[i];
+      ysum += y;
     }
     lossSum += (bce / p.length - Math.log((inter + 1e-7) / (psum + ysum - inter + 1e-7))) * b.n;
     for (let n = 0; n < b.n; n++) {
       for (const [k, th] of [0.5, 0.7].entries()) {
-        let I = 0, P = 0, Y = 0;
+        let I = 0,
+          P = 0,
+          Y = 0;
         for (let j = n * hw; j < (n + 1) * hw; j++) {
           const hit = p[j] > th ? 1 : 0;
-          I += hit * b.masks[j]; P += hit; Y += b.masks[j];
+          I += hit * b.masks[j];
+          P += hit;
+          Y += b.masks[j];
         }
         dice[k] += (2 * I + 1e-7) / (P + Y + 1e-7);
         iou[k] += (I + 1e-7) / (P + Y - I + 1e-7);
@@ -83,12 +102,24 @@ async function validationByHand(model: Model): Promise<{ loss: number; dice: num
 t.test('epochs write metrics.jsonl, progress events and checkpoints', async (t) => {
   const model = new Model(new UNet({ inChannels: 3, width: 4, depth: 2, seed: 1 }), opts('run1'));
   const events: ProgressEvent[] = [];
-  const r = await model.train(loader(train), { epochs: 2, validation: valLoader, validateEvery: 'epoch', onProgress: (e) => events.push(e) });
+  const r = await model.train(loader(train), {
+    epochs: 2,
+    validation: valLoader,
+    validateEvery: 'epoch',
+    onProgress: (e) => events.push(e),
+  });
   t.equal(r.stopReason, 'completed');
   t.equal(r.steps, 8);
-  const lines = fs.readFileSync(path.join(tmp, 'run1', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
+  const lines = fs
+    .readFileSync(path.join(tmp, 'run1', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as EpochMetrics);
   t.equal(lines.length, 2);
-  t.same(lines.map((l) => l.epoch), [1, 2]);
+  t.same(
+    lines.map((l) => l.epoch),
+    [1, 2],
+  );
   const steps = events.filter((e) => e.type === 'step');
   for (const [k, l] of lines.entries()) {
     const mine = steps.filter((e) => e.epoch === k + 1);
@@ -100,8 +131,10 @@ t.test('epochs write metrics.jsonl, progress events and checkpoints', async (t) 
     t.equal(l.step, 4 * (k + 1));
     // 8 images over the training part of the epoch: it took at least as long as the last step event
     // says and at most the whole epoch (validation included)
-    t.ok(l.imagesPerSecond <= mine[3].imagesPerSecond && l.imagesPerSecond >= 8 / l.seconds,
-      `images/s ${l.imagesPerSecond} within [8 / ${l.seconds} s, ${mine[3].imagesPerSecond}]`);
+    t.ok(
+      l.imagesPerSecond <= mine[3].imagesPerSecond && l.imagesPerSecond >= 8 / l.seconds,
+      `images/s ${l.imagesPerSecond} within [8 / ${l.seconds} s, ${mine[3].imagesPerSecond}]`,
+    );
     t.same(Object.keys(l.dice!), ['0.5', '0.7']);
   }
   // the last epoch's validation, recomputed here from the final weights' probabilities
@@ -134,8 +167,11 @@ t.test('resume continues bit-for-bit: 2 epochs, save, resume, 2 more == 4 straig
   const first = new Model(new UNet({ inChannels: 3, width: 4, depth: 2, seed: 2 }), opts('resumed'));
   const ac = new AbortController();
   const r1 = await first.train(loader(train), {
-    epochs: 4, signal: ac.signal,
-    onProgress: (e) => { if (e.type === 'epoch' && e.metrics.epoch === 2) ac.abort(); },
+    epochs: 4,
+    signal: ac.signal,
+    onProgress: (e) => {
+      if (e.type === 'epoch' && e.metrics.epoch === 2) ac.abort();
+    },
   });
   t.equal(r1.stopReason, 'aborted');
   t.equal(r1.steps, 8);
@@ -152,7 +188,11 @@ t.test('resume continues bit-for-bit: 2 epochs, save, resume, 2 more == 4 straig
   for (const [k, v] of a) {
     const x = v.data as ArrayLike<number | bigint>;
     const y = b.get(k)!.data as ArrayLike<number | bigint>;
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) { differing++; break; }
+    for (let i = 0; i < x.length; i++)
+      if (x[i] !== y[i]) {
+        differing++;
+        break;
+      }
   }
   t.equal(differing, 0, 'every parameter, running stat and counter identical');
   for (const [k, v] of Object.entries(straight.optimizer.stateTensors())) {
@@ -164,11 +204,21 @@ t.test('resume continues bit-for-bit: 2 epochs, save, resume, 2 more == 4 straig
 });
 
 t.test('timeLimit stops after the current step and saves', async (t) => {
-  const endless = { async *[Symbol.asyncIterator]() { for (let i = 0; ; i++) yield train[i % 4]; } };
+  const endless = {
+    async *[Symbol.asyncIterator]() {
+      for (let i = 0; ; i++) yield train[i % 4];
+    },
+  };
   const model = new Model(new UNet({ inChannels: 3, width: 4, depth: 2 }), opts('time'));
   const t0 = Date.now();
   const stepEvents: number[] = [];
-  const r = await model.train(endless, { epochs: 3, timeLimit: 1, onProgress: (e) => { if (e.type === 'step') stepEvents.push(e.step); } });
+  const r = await model.train(endless, {
+    epochs: 3,
+    timeLimit: 1,
+    onProgress: (e) => {
+      if (e.type === 'step') stepEvents.push(e.step);
+    },
+  });
   t.equal(r.stopReason, 'timeLimit');
   t.ok(r.steps >= 1, `${r.steps} steps done`);
   t.ok(Date.now() - t0 >= 1000, 'it ran until the limit');
@@ -177,7 +227,11 @@ t.test('timeLimit stops after the current step and saves', async (t) => {
   t.equal(ck.meta.epoch, 0, 'the cut epoch is not counted as completed');
   const line = JSON.parse(fs.readFileSync(path.join(tmp, 'time', 'metrics.jsonl'), 'utf8').trim()) as EpochMetrics;
   t.equal(line.partial, true);
-  t.same(stepEvents, Array.from({ length: r.steps }, (_, i) => i + 1), 'one event per step, and no step after the stop');
+  t.same(
+    stepEvents,
+    Array.from({ length: r.steps }, (_, i) => i + 1),
+    'one event per step, and no step after the stop',
+  );
   t.equal(line.step, r.steps);
   model.dispose();
 });
@@ -185,7 +239,13 @@ t.test('timeLimit stops after the current step and saves', async (t) => {
 t.test('abort stops after the current step and saves', async (t) => {
   const model = new Model(new UNet({ inChannels: 3, width: 4, depth: 2 }), opts('abort'));
   const ac = new AbortController();
-  const r = await model.train(loader(train), { epochs: 5, signal: ac.signal, onProgress: (e) => { if (e.type === 'step' && e.step === 3) ac.abort(); } });
+  const r = await model.train(loader(train), {
+    epochs: 5,
+    signal: ac.signal,
+    onProgress: (e) => {
+      if (e.type === 'step' && e.step === 3) ac.abort();
+    },
+  });
   t.equal(r.stopReason, 'aborted');
   t.equal(r.steps, 3);
   t.equal(readCheckpoint(path.join(tmp, 'abort', 'last.safetensors')).meta.step, 3);
@@ -196,10 +256,18 @@ t.test('a non-finite loss stops with an error naming the step and keeps the last
   const model = new Model(new UNet({ inChannels: 3, width: 4, depth: 2 }), opts('nan'));
   await model.train(loader(train), { epochs: 1 });
   const poisoned = { ...synthBatch(9), std: [1e-45, 1e-45, 1e-45] }; // inputs overflow to infinity, BN statistics become NaN
-  const bad = { length: 3, async *[Symbol.asyncIterator]() { yield train[0]; yield poisoned; yield train[1]; } };
+  const bad = {
+    length: 3,
+    async *[Symbol.asyncIterator]() {
+      yield train[0];
+      yield poisoned;
+      yield train[1];
+    },
+  };
   await t.rejects(model.train(bad, { epochs: 2 }), {
     code: 'ERR_PATHO_NONFINITE',
-    message: /Training (loss|gradient norm) became NaN at step 6 \(epoch 2, step 2 of the epoch\); stopped without saving\. The last good checkpoint is .*last\.safetensors/,
+    message:
+      /Training (loss|gradient norm) became NaN at step 6 \(epoch 2, step 2 of the epoch\); stopped without saving\. The last good checkpoint is .*last\.safetensors/,
   });
   t.equal(readCheckpoint(path.join(tmp, 'nan', 'last.safetensors')).meta.step, 4, 'checkpoint of epoch 1 kept');
   model.dispose();
@@ -207,11 +275,23 @@ t.test('a non-finite loss stops with an error naming the step and keeps the last
 
 t.test('train argument checks', async (t) => {
   const model = new Model(new UNet({ inChannels: 3, width: 2, depth: 1 }), opts('args', { checkpoint: false }));
-  await t.rejects(model.train(loader(train), { epochs: 1.5 }), { code: 'ERR_PATHO_ARG', message: 'Expected a non-negative integer for epochs but received 1.5' });
-  await t.rejects(model.train([] as never), { code: 'ERR_PATHO_ARG', message: "Expected an async iterable of batches (e.g. a DataLoader) for loader but received 'an array'" });
-  await t.rejects(model.train(loader(train), { timeLimit: -1 }), { code: 'ERR_PATHO_ARG', message: 'Expected a positive number of seconds for timeLimit but received -1' });
+  await t.rejects(model.train(loader(train), { epochs: 1.5 }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a non-negative integer for epochs but received 1.5',
+  });
+  await t.rejects(model.train([] as never), {
+    code: 'ERR_PATHO_ARG',
+    message: "Expected an async iterable of batches (e.g. a DataLoader) for loader but received 'an array'",
+  });
+  await t.rejects(model.train(loader(train), { timeLimit: -1 }), {
+    code: 'ERR_PATHO_ARG',
+    message: 'Expected a positive number of seconds for timeLimit but received -1',
+  });
   const empty = { async *[Symbol.asyncIterator]() {} };
-  await t.rejects(model.train(empty as AsyncIterable<Batch>), { code: 'ERR_PATHO_DATA', message: 'Expected the loader to yield at least one batch in epoch 1 but it yielded none' });
+  await t.rejects(model.train(empty as AsyncIterable<Batch>), {
+    code: 'ERR_PATHO_DATA',
+    message: 'Expected the loader to yield at least one batch in epoch 1 but it yielded none',
+  });
   model.dispose();
 });
 
@@ -226,13 +306,25 @@ t.test('library defaults are DEFAULTS: Adam at 1e-3 (SGD 5e-3), cosine over 10 e
   t.equal(new Model(net, { optimizer: 'sgd' }).baseLr, 5e-3, "SGD's default is the original's 5e-3");
   t.equal(new Model(net, { optimizer: { name: 'sgd', lr: 0.2 } }).baseLr, 0.2, 'an lr inside the optimizer options counts');
   t.equal(new Model(net, { lr: 5e-3 }).baseLr, 5e-3, "the original's call shape");
-  const one = { length: 1, async *[Symbol.asyncIterator]() { yield train[0]; } };
+  const one = {
+    length: 1,
+    async *[Symbol.asyncIterator]() {
+      yield train[0];
+    },
+  };
   const lrs: number[] = [];
-  const r = await m.train(one, { onProgress: (e) => { if (e.type === 'step') lrs.push(e.lr); } });
+  const r = await m.train(one, {
+    onProgress: (e) => {
+      if (e.type === 'step') lrs.push(e.lr);
+    },
+  });
   t.equal(r.epochs, 10, 'train() runs DEFAULTS.epochs');
   t.equal(m.optimizer.name, 'adam');
   // cosine from 1e-3 over 10 one-step epochs, the rate of a step taken at its end position
   const want = Array.from({ length: 10 }, (_, k) => 0.5e-3 * (1 + Math.cos((Math.PI * (k + 1)) / 10)));
-  t.ok(lrs.every((v, k) => Math.abs(v - want[k]) < 1e-15), `lr per step ${lrs.map((v) => v.toExponential(2)).join(' ')}`);
+  t.ok(
+    lrs.every((v, k) => Math.abs(v - want[k]) < 1e-15),
+    `lr per step ${lrs.map((v) => v.toExponential(2)).join(' ')}`,
+  );
   m.dispose();
 });

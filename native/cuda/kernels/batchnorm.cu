@@ -91,7 +91,8 @@ __global__ void channelSumsNchw(Terms terms, const double* refs, int64_t rows, i
   const int64_t r1 = r0 + rowsPerChunk < rows ? r0 + rowsPerChunk : rows;
   const double ref = refs[c];
   double v[2] = {0, 0};
-  for (int64_t m = r0 + threadIdx.x; m < r1; m += blockDim.x) terms.at(rowIndex(m, c, C, HW, false), c, ref, v[0], v[1]);
+  for (int64_t m = r0 + threadIdx.x; m < r1; m += blockDim.x)
+    terms.at(rowIndex(m, c, C, HW, false), c, ref, v[0], v[1]);
   blockSum<2>(v);
   if (threadIdx.x == 0) {
     partials[(int64_t(blockIdx.y) * C + c) * 2] = v[0];
@@ -109,7 +110,8 @@ __global__ void meansAsRefs(const float* mean, int64_t C, double* refs) {
 }
 
 // sums[c*2 + q] = sum over chunks of partials, in chunk order.
-__device__ __forceinline__ void addChunks(const double* partials, int chunks, int64_t C, int64_t c, double& a, double& b) {
+__device__ __forceinline__ void addChunks(const double* partials, int chunks, int64_t C, int64_t c, double& a,
+                                          double& b) {
   a = 0;
   b = 0;
   for (int j = 0; j < chunks; j++) {
@@ -221,8 +223,8 @@ void bnForwardInference(const Act& x, const Act& y, const float* gamma, const fl
   if (total == 0) return;
   withElem(x.elem, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    bnApply<T><<<gridFor(total), kThreads, 0, s>>>(ptr<T>(x), ptr<T>(y), total, C, HW, x.nhwc, runningMean,
-                                                   runningVar, true, eps, gamma, beta);
+    bnApply<T><<<gridFor(total), kThreads, 0, s>>>(ptr<T>(x), ptr<T>(y), total, C, HW, x.nhwc, runningMean, runningVar,
+                                                   true, eps, gamma, beta);
   });
   CHECK_LAUNCH("bnApply");
 }
@@ -239,8 +241,10 @@ void bnBackward(const Act& x, const Act& dy, const Act& dx, const float* gamma, 
   CHECK_LAUNCH("meansAsRefs");
   withElem(x.elem, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (M > 0) channelSums(GradTerms<T>{ptr<T>(x), ptr<T>(dy)}, x.nhwc, refs, N, C, HW, scratch, chunks, s);
-    else CHECK_CUDA(cudaMemsetAsync(scratch, 0, sizeof(double) * size_t(chunks) * size_t(C) * 2, s));
+    if (M > 0)
+      channelSums(GradTerms<T>{ptr<T>(x), ptr<T>(dy)}, x.nhwc, refs, N, C, HW, scratch, chunks, s);
+    else
+      CHECK_CUDA(cudaMemsetAsync(scratch, 0, sizeof(double) * size_t(chunks) * size_t(C) * 2, s));
     finishBackward<<<gridFor(C), kThreads, 0, s>>>(scratch, chunks, C, saveInvStd, dgamma, dbeta, sums);
     CHECK_LAUNCH("finishBackward");
     if (M > 0) {

@@ -25,8 +25,10 @@ __global__ void splitKernel(const T* dy, T* da, T* db, int64_t total, ConcatRuns
   PATHO_GRID_LOOP(i, total) {
     bool toA;
     const int64_t j = concatSource(r, i, toA);
-    if (toA) da[j] = dy[i];
-    else db[j] = dy[i];
+    if (toA)
+      da[j] = dy[i];
+    else
+      db[j] = dy[i];
   }
 }
 

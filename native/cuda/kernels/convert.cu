@@ -36,7 +36,8 @@ void convert(const Act& src, const Act& dst, int64_t N, int64_t C, int64_t H, in
     withElem(dst.elem, [&](auto dstTag) {
       using S = typename decltype(srcTag)::type;
       using D = typename decltype(dstTag)::type;
-      if (src.nhwc == dst.nhwc) convertFlatKernel<S, D><<<gridFor(n), kThreads, 0, s>>>(ptr<S>(src), ptr<D>(dst), n);
+      if (src.nhwc == dst.nhwc)
+        convertFlatKernel<S, D><<<gridFor(n), kThreads, 0, s>>>(ptr<S>(src), ptr<D>(dst), n);
       else
         convertLayoutKernel<S, D><<<gridFor(n), kThreads, 0, s>>>(ptr<S>(src), ptr<D>(dst), g, src.nhwc, dst.nhwc);
     });

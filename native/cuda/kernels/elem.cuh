@@ -36,8 +36,10 @@ struct Tag {
 // Calls f(Tag<float>{}) or f(Tag<bf16>{}) for the element type e (host side, around launches).
 template <typename F>
 inline void withElem(Elem e, F&& f) {
-  if (e == Elem::BF16) f(Tag<bf16>{});
-  else f(Tag<float>{});
+  if (e == Elem::BF16)
+    f(Tag<bf16>{});
+  else
+    f(Tag<float>{});
 }
 
 template <typename T>

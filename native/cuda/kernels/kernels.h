@@ -47,8 +47,7 @@ void splitChannels(const Act& dy, const Act& da, const Act& db, int64_t N, int64
                    cudaStream_t s);
 
 // ---- upsample_bilinear2x.cu: x [N,C,H,W], y [N,C,2H,2W] ----
-void upsampleBilinear2xForward(const Act& x, const Act& y, int64_t N, int64_t C, int64_t H, int64_t W,
-                               cudaStream_t s);
+void upsampleBilinear2xForward(const Act& x, const Act& y, int64_t N, int64_t C, int64_t H, int64_t W, cudaStream_t s);
 void upsampleBilinear2xBackward(const Act& dy, const Act& dx, int64_t N, int64_t C, int64_t H, int64_t W,
                                 cudaStream_t s);
 
@@ -58,8 +57,7 @@ void biasAdd(const Act& y, const float* b, int64_t N, int64_t K, int64_t HW, cud
 // Number of row chunks biasGrad splits N*HW rows into; partials must hold chunks*K doubles.
 int biasGradChunks(int64_t rows);
 // db[k] = sum of dy over n, h, w (float32 out), deterministic: per-chunk partials, then a fixed-order sum.
-void biasGrad(const Act& dy, float* db, int64_t N, int64_t K, int64_t HW, double* partials, int chunks,
-              cudaStream_t s);
+void biasGrad(const Act& dy, float* db, int64_t N, int64_t K, int64_t HW, double* partials, int chunks, cudaStream_t s);
 
 // ---- maxpool.cu: 2x2 max pooling, stride 2, x [N,C,H,W] -> y [N,C,H/2,W/2]; the gradient goes to
 // the first maximum of each window in row-major order (pool_math.h) ----
@@ -81,8 +79,8 @@ void bnBackward(const Act& x, const Act& dy, const Act& dx, const float* gamma, 
                 int chunks, cudaStream_t s);
 
 // ---- loss.cu: n = numel(logits); stats/loss/dloss are device float arrays ----
-void bceJaccardForward(const float* logits, const float* target, int64_t n, float jaccardWeight, float eps,
-                       float* loss, float* stats, double* scratch, cudaStream_t s);
+void bceJaccardForward(const float* logits, const float* target, int64_t n, float jaccardWeight, float eps, float* loss,
+                       float* stats, double* scratch, cudaStream_t s);
 void bceJaccardBackward(const float* logits, const float* target, int64_t n, const float* stats, const float* dloss,
                         float jaccardWeight, float eps, float* dlogits, cudaStream_t s);
 void diceLossForward(const float* logits, const float* target, int64_t n, float eps, float* loss, float* stats,

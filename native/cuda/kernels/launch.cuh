@@ -21,7 +21,7 @@ inline int gridFor(int64_t n) {
 }
 
 // i over [0, n) with a grid-stride loop in 64-bit indices.
-#define PATHO_GRID_LOOP(i, n)                                                                 \
+#define PATHO_GRID_LOOP(i, n) \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
 
 __device__ inline double warpSum(double v) {

@@ -25,8 +25,8 @@ __global__ void lossStatsPartial(const float* logits, const float* target, int64
 }
 
 // dice = false: loss = mean(bce) - w*log((I+eps)/(U+eps)); dice = true: 1 - (2I+eps)/(P+Y+eps).
-__global__ void lossFinish(const double* partials, int blocks, int64_t n, bool dice, float w, float eps,
-                           float* loss, float* stats) {
+__global__ void lossFinish(const double* partials, int blocks, int64_t n, bool dice, float w, float eps, float* loss,
+                           float* stats) {
   double t[4];
   sumPartials<4>(partials, blocks, t);
   if (threadIdx.x != 0) return;
@@ -64,8 +64,8 @@ void lossForward(const float* logits, const float* target, int64_t n, bool dice,
 
 }  // namespace
 
-void bceJaccardForward(const float* logits, const float* target, int64_t n, float jaccardWeight, float eps,
-                       float* loss, float* stats, double* scratch, cudaStream_t s) {
+void bceJaccardForward(const float* logits, const float* target, int64_t n, float jaccardWeight, float eps, float* loss,
+                       float* stats, double* scratch, cudaStream_t s) {
   lossForward(logits, target, n, false, jaccardWeight, eps, loss, stats, scratch, s);
 }
 
@@ -78,8 +78,8 @@ void bceJaccardBackward(const float* logits, const float* target, int64_t n, con
                         float jaccardWeight, float eps, float* dlogits, cudaStream_t s) {
   if (n == 0) return;
   const float invN = float(1.0 / double(n));
-  bceJaccardBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(logits, target, n, stats, dloss, jaccardWeight, eps,
-                                                            invN, dlogits);
+  bceJaccardBackwardKernel<<<gridFor(n), kThreads, 0, s>>>(logits, target, n, stats, dloss, jaccardWeight, eps, invN,
+                                                           dlogits);
   CHECK_LAUNCH("bceJaccardBackwardKernel");
 }
 

@@ -24,7 +24,8 @@ __global__ void maxPoolForwardKernel(const T* x, T* y, Geom gx, bool nhwc) {
     const Coord k = coordOf(gy, nhwc, i);
     const int64_t h = 2 * k.h, w = 2 * k.w;
     const float a = load(x, offsetOf(gx, nhwc, k.n, k.c, h, w)), b = load(x, offsetOf(gx, nhwc, k.n, k.c, h, w + 1));
-    const float c = load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w)), d = load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w + 1));
+    const float c = load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w)),
+                d = load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w + 1));
     const int win = poolArgmax4(a, b, c, d);
     store(y, i, win == 0 ? a : win == 1 ? b : win == 2 ? c : d);
   }
@@ -42,9 +43,9 @@ __global__ void maxPoolBackwardKernel(const T* x, const T* dy, T* dx, Geom gx, b
     T g = T(0.f);
     if (oh < gy.H && ow < gy.W) {
       const int64_t h = 2 * oh, w = 2 * ow;
-      const int win = poolArgmax4(load(x, offsetOf(gx, nhwc, k.n, k.c, h, w)), load(x, offsetOf(gx, nhwc, k.n, k.c, h, w + 1)),
-                                  load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w)),
-                                  load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w + 1)));
+      const int win = poolArgmax4(
+          load(x, offsetOf(gx, nhwc, k.n, k.c, h, w)), load(x, offsetOf(gx, nhwc, k.n, k.c, h, w + 1)),
+          load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w)), load(x, offsetOf(gx, nhwc, k.n, k.c, h + 1, w + 1)));
       if (win == int((k.h - h) * 2 + (k.w - w))) g = dy[offsetOf(gy, nhwc, k.n, k.c, oh, ow)];
     }
     dx[i] = g;
@@ -69,8 +70,8 @@ void maxPool2dBackward(const Act& x, const Act& dy, const Act& dx, int64_t N, in
   if (total == 0) return;
   withElem(x.elem, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    maxPoolBackwardKernel<T><<<gridFor(total), kThreads, 0, s>>>(ptr<T>(x), ptr<T>(dy), ptr<T>(dx), Geom{N, C, H, W},
-                                                                  x.nhwc);
+    maxPoolBackwardKernel<T>
+        <<<gridFor(total), kThreads, 0, s>>>(ptr<T>(x), ptr<T>(dy), ptr<T>(dx), Geom{N, C, H, W}, x.nhwc);
   });
   CHECK_LAUNCH("maxPoolBackwardKernel");
 }

@@ -8,8 +8,8 @@ namespace patho {
 namespace kernels {
 namespace {
 
-__global__ void segmentationCountsKernel(const float* prob, const float* target, const float* thresholds,
-                                         float* counts, int64_t HW, int64_t T) {
+__global__ void segmentationCountsKernel(const float* prob, const float* target, const float* thresholds, float* counts,
+                                         int64_t HW, int64_t T) {
   const int64_t n = blockIdx.x / T, t = blockIdx.x % T;
   const float th = thresholds[t];
   const float* p = prob + n * HW;

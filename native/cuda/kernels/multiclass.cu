@@ -11,7 +11,7 @@ namespace patho {
 namespace kernels {
 namespace {
 
-constexpr int kClassSumBlocks = 64;  // blocks per class for the per-class sums
+constexpr int kClassSumBlocks = 64;   // blocks per class for the per-class sums
 constexpr int kConfusionBlocks = 64;  // blocks per image for the confusion counts
 
 // Softmax of pixel p (channel stride HW) into y; returns log(sum exp) + max.
@@ -166,9 +166,7 @@ __global__ void countsToFloat(const unsigned long long* c, float* out, int64_t n
   PATHO_GRID_LOOP(i, n) out[i] = float(c[i]);
 }
 
-__global__ void labelsKernel(const uint8_t* m, float* y, int64_t n) {
-  PATHO_GRID_LOOP(i, n) y[i] = float(m[i]);
-}
+__global__ void labelsKernel(const uint8_t* m, float* y, int64_t n) { PATHO_GRID_LOOP(i, n) y[i] = float(m[i]); }
 
 int classSumBlocks(int64_t P) { return std::min(reduceBlocksFor(P), kClassSumBlocks); }
 

@@ -29,8 +29,10 @@ PATHO_HD inline void sgdStep(float& p, float g, float& buf, const SgdStep& h) {
 
 PATHO_HD inline void adamStep(float& p, float g, float& m, float& v, const AdamStep& h) {
   if (h.weightDecay != 0.f) {
-    if (h.decoupled) p *= 1.f - h.lr * h.weightDecay;  // AdamW decays the weight itself
-    else g += h.weightDecay * p;                       // Adam adds L2 to the gradient
+    if (h.decoupled)
+      p *= 1.f - h.lr * h.weightDecay;  // AdamW decays the weight itself
+    else
+      g += h.weightDecay * p;  // Adam adds L2 to the gradient
   }
   m = h.beta1 * m + (1.f - h.beta1) * g;
   v = h.beta2 * v + (1.f - h.beta2) * g * g;

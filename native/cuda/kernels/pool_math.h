@@ -15,9 +15,18 @@ PATHO_HD inline bool poolTakes(float v, float m) { return v > m || (v != v && m 
 PATHO_HD inline int poolArgmax4(float a, float b, float c, float d) {
   int k = 0;
   float m = a;
-  if (poolTakes(b, m)) { k = 1; m = b; }
-  if (poolTakes(c, m)) { k = 2; m = c; }
-  if (poolTakes(d, m)) { k = 3; m = d; }
+  if (poolTakes(b, m)) {
+    k = 1;
+    m = b;
+  }
+  if (poolTakes(c, m)) {
+    k = 2;
+    m = c;
+  }
+  if (poolTakes(d, m)) {
+    k = 3;
+    m = d;
+  }
   return k;
 }
 

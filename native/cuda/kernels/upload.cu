@@ -9,8 +9,8 @@ namespace kernels {
 namespace {
 
 // i runs over y [N,C,H,W]; meanStd = {mean[0..C), std[0..C)}.
-__global__ void normalizeKernel(const uint8_t* px, const float* meanStd, float* y, int64_t total, int64_t H,
-                                int64_t W, int64_t C) {
+__global__ void normalizeKernel(const uint8_t* px, const float* meanStd, float* y, int64_t total, int64_t H, int64_t W,
+                                int64_t C) {
   PATHO_GRID_LOOP(i, total) {
     const int64_t w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
     const float v = float(px[((n * H + h) * W + w) * C + c]);

@@ -52,8 +52,7 @@ __global__ void upsampleBackwardKernel(const T* dy, T* dx, Geom gx, bool nhwc) {
 
 }  // namespace
 
-void upsampleBilinear2xForward(const Act& x, const Act& y, int64_t N, int64_t C, int64_t H, int64_t W,
-                               cudaStream_t s) {
+void upsampleBilinear2xForward(const Act& x, const Act& y, int64_t N, int64_t C, int64_t H, int64_t W, cudaStream_t s) {
   const int64_t total = N * C * 4 * H * W;
   if (total == 0) return;
   withElem(x.elem, [&](auto tag) {
@@ -69,8 +68,7 @@ void upsampleBilinear2xBackward(const Act& dy, const Act& dx, int64_t N, int64_t
   if (total == 0) return;
   withElem(dx.elem, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    upsampleBackwardKernel<T><<<gridFor(total), kThreads, 0, s>>>(ptr<T>(dy), ptr<T>(dx), Geom{N, C, H, W},
-                                                                  dx.nhwc);
+    upsampleBackwardKernel<T><<<gridFor(total), kThreads, 0, s>>>(ptr<T>(dy), ptr<T>(dx), Geom{N, C, H, W}, dx.nhwc);
   });
   CHECK_LAUNCH("upsampleBackwardKernel");
 }

@@ -31,14 +31,17 @@ function ref(s: Case, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<n
 }
 
 const combos: { dtype: DType; layout: Layout }[] = [
-  { dtype: 'float32', layout: 'nchw' }, { dtype: 'float32', layout: 'nhwc' },
-  { dtype: 'bfloat16', layout: 'nchw' }, { dtype: 'bfloat16', layout: 'nhwc' },
+  { dtype: 'float32', layout: 'nchw' },
+  { dtype: 'float32', layout: 'nhwc' },
+  { dtype: 'bfloat16', layout: 'nchw' },
+  { dtype: 'bfloat16', layout: 'nhwc' },
 ];
 
 for (const s of cases) {
   t.test(`N${s.n} C${s.c} K${s.k} ${s.h}x${s.w} ${s.r}x${s.r}`, async (t) => {
     const next = rng(s.c * 100 + s.k);
-    const xv = roundBf16(uniform(next, s.n * s.c * s.h * s.w)), wv = roundBf16(uniform(next, s.k * s.c * s.r * s.r, -0.5, 0.5));
+    const xv = roundBf16(uniform(next, s.n * s.c * s.h * s.w)),
+      wv = roundBf16(uniform(next, s.k * s.c * s.r * s.r, -0.5, 0.5));
     const bv = Float32Array.from(uniform(next, s.k, -0.5, 0.5));
     for (const { dtype, layout } of combos) {
       for (const bias of [true, false]) {
@@ -57,7 +60,11 @@ for (const s of cases) {
           const tol = dtype === 'float32' ? { rtol: 1e-5, atol: 1e-5 * M } : { rtol: 2 ** -8, atol: 1e-5 * M };
           const got = await y.read();
           close(t, got, r, tol, `${dtype} ${layout}${bias ? ' + bias' : ''}${relu ? ' + relu' : ''}`);
-          if (relu) t.ok(got.every((v) => v >= 0), `${dtype} ${layout}: ReLU leaves no negative value`);
+          if (relu)
+            t.ok(
+              got.every((v) => v >= 0),
+              `${dtype} ${layout}: ReLU leaves no negative value`,
+            );
           for (const v of [x, w, y, b]) v?.dispose();
         }
       }
@@ -66,8 +73,19 @@ for (const s of cases) {
 }
 
 t.test('conv2dInference checks its arguments as conv2dForward does', async (t) => {
-  const x = native.empty([1, 3, 4, 4]), w = native.empty([4, 3, 3, 3]), y = native.empty([1, 4, 4, 4]);
-  t.throws(() => native.conv2dInference(x, w, null, 1 as unknown as boolean, y), { code: 'ERR_PATHO_ARG', message: /conv2dInference: Expected a boolean for relu/ });
-  t.throws(() => native.conv2dInference(x, w, null, true, native.empty([1, 5, 4, 4])), { code: 'ERR_PATHO_SHAPE', message: /Expected y to have shape \[1,4,4,4\]/ });
-  t.throws(() => native.conv2dInference(x, native.empty([4, 3, 3, 3], 'bfloat16'), null, true, y), { code: 'ERR_PATHO_DTYPE', message: /Expected w to be float32 nchw like x/ });
+  const x = native.empty([1, 3, 4, 4]),
+    w = native.empty([4, 3, 3, 3]),
+    y = native.empty([1, 4, 4, 4]);
+  t.throws(() => native.conv2dInference(x, w, null, 1 as unknown as boolean, y), {
+    code: 'ERR_PATHO_ARG',
+    message: /conv2dInference: Expected a boolean for relu/,
+  });
+  t.throws(() => native.conv2dInference(x, w, null, true, native.empty([1, 5, 4, 4])), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /Expected y to have shape \[1,4,4,4\]/,
+  });
+  t.throws(() => native.conv2dInference(x, native.empty([4, 3, 3, 3], 'bfloat16'), null, true, y), {
+    code: 'ERR_PATHO_DTYPE',
+    message: /Expected w to be float32 nchw like x/,
+  });
 });

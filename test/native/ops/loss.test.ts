@@ -7,7 +7,10 @@ import { close, download, numel, numericGrad, rng, uniform, upload } from './ref
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 function sums(x: ArrayLike<number>, y: ArrayLike<number>): number[] {
-  let bce = 0, inter = 0, ps = 0, ys = 0;
+  let bce = 0,
+    inter = 0,
+    ps = 0,
+    ys = 0;
   for (let i = 0; i < x.length; i++) {
     const p = sigmoid(x[i]);
     // -(y log p + (1-y) log(1-p)), written stably for the large |x| cases
@@ -37,16 +40,24 @@ function data(shape: number[], seed: number, scale = 3): { xv: Float64Array; yv:
   return { xv, yv };
 }
 
-for (const shape of [[2, 1, 6, 6], [3, 1, 5, 7]])
+for (const shape of [
+  [2, 1, 6, 6],
+  [3, 1, 5, 7],
+])
   for (const w of [1, 0.5, 0]) {
     t.test(`bceJaccard [${shape}] w=${w}`, async (t) => {
-      const eps = 1e-7, dl = 1.7;
+      const eps = 1e-7,
+        dl = 1.7;
       const { xv, yv } = data(shape, numel(shape) + w * 10);
-      const x = upload(shape, xv), y = upload(shape, yv), loss = upload([1]), stats = upload([4]);
+      const x = upload(shape, xv),
+        y = upload(shape, yv),
+        loss = upload([1]),
+        stats = upload([4]);
       native.bceJaccardForward(x, y, w, eps, loss, stats);
       close(t, await download(loss), [bceJaccardRef(xv, yv, w, eps)], { rtol: 1e-6, atol: 1e-7 }, 'loss');
       close(t, await download(stats), sums(xv, yv), { rtol: 1e-6, atol: 1e-6 }, 'stats {sum bce, sum p*y, sum p, sum y}');
-      const dloss = upload([1], [dl]), dx = upload(shape);
+      const dloss = upload([1], [dl]),
+        dx = upload(shape);
       native.bceJaccardBackward(x, y, stats, dloss, w, eps, dx);
       const num = numericGrad((v) => [bceJaccardRef(v, yv, w, eps)], xv, [dl]);
       close(t, await download(dx), num, { rtol: 1e-4, atol: 1e-7 }, 'dlogits vs finite differences');
@@ -54,17 +65,31 @@ for (const shape of [[2, 1, 6, 6], [3, 1, 5, 7]])
     });
   }
 
-for (const shape of [[2, 1, 6, 6], [1, 1, 3, 5]]) {
+for (const shape of [
+  [2, 1, 6, 6],
+  [1, 1, 3, 5],
+]) {
   t.test(`dice [${shape}]`, async (t) => {
-    const eps = 1e-7, dl = 0.6;
+    const eps = 1e-7,
+      dl = 0.6;
     const { xv, yv } = data(shape, 99 + numel(shape));
-    const x = upload(shape, xv), y = upload(shape, yv), loss = upload([1]), stats = upload([4]);
+    const x = upload(shape, xv),
+      y = upload(shape, yv),
+      loss = upload([1]),
+      stats = upload([4]);
     native.diceLossForward(x, y, eps, loss, stats);
     close(t, await download(loss), [diceRef(xv, yv, eps)], { rtol: 1e-6, atol: 1e-7 }, 'loss');
     close(t, await download(stats), sums(xv, yv), { rtol: 1e-6, atol: 1e-6 }, 'stats');
-    const dloss = upload([1], [dl]), dx = upload(shape);
+    const dloss = upload([1], [dl]),
+      dx = upload(shape);
     native.diceLossBackward(x, y, stats, dloss, eps, dx);
-    close(t, await download(dx), numericGrad((v) => [diceRef(v, yv, eps)], xv, [dl]), { rtol: 1e-4, atol: 1e-7 }, 'dlogits vs finite differences');
+    close(
+      t,
+      await download(dx),
+      numericGrad((v) => [diceRef(v, yv, eps)], xv, [dl]),
+      { rtol: 1e-4, atol: 1e-7 },
+      'dlogits vs finite differences',
+    );
     for (const z of [x, y, loss, stats, dloss, dx]) z.dispose();
   });
 }
@@ -72,13 +97,18 @@ for (const shape of [[2, 1, 6, 6], [1, 1, 3, 5]]) {
 t.test('large logits stay finite and exact', async (t) => {
   const xv = Float64Array.from([100, -100, 30, -30, 0, 88, -88, 1e4]);
   const yv = Float64Array.from([0, 1, 1, 0, 1, 0, 1, 1]);
-  const shape = [1, 1, 2, 4], eps = 1e-7;
-  const x = upload(shape, xv), y = upload(shape, yv), loss = upload([1]), stats = upload([4]);
+  const shape = [1, 1, 2, 4],
+    eps = 1e-7;
+  const x = upload(shape, xv),
+    y = upload(shape, yv),
+    loss = upload([1]),
+    stats = upload([4]);
   native.bceJaccardForward(x, y, 1, eps, loss, stats);
   const l = (await download(loss))[0];
   t.ok(Number.isFinite(l), `loss ${l} is finite`);
   close(t, [l], [bceJaccardRef(xv, yv, 1, eps)], { rtol: 1e-6, atol: 0 }, 'loss with |x| up to 1e4');
-  const dloss = upload([1], [1]), dx = upload(shape);
+  const dloss = upload([1], [1]),
+    dx = upload(shape);
   native.bceJaccardBackward(x, y, stats, dloss, 1, eps, dx);
   t.ok((await download(dx)).every(Number.isFinite), 'gradient is finite');
   for (const z of [x, y, loss, stats, dloss, dx]) z.dispose();

@@ -33,7 +33,6 @@ const combos: Combo[] = [
 ];
 const comboName = (c: Combo): string => `${c.dtype} ${c.layout}`;
 
-
 /** n values uniform in [lo, hi), rounded to bfloat16. */
 function bfRandom(seed: number, n: number, lo = -1, hi = 1): Float32Array {
   const next = rng(seed);
@@ -128,7 +127,10 @@ function testOp(op: OpCase): void {
 }
 
 // ---- shapes: channel counts on both sides of oneDNN's block of 16, nothing square ----
-const N = 2, C = 3, H = 6, W = 4;
+const N = 2,
+  C = 3,
+  H = 6,
+  W = 4;
 const x4 = [N, C, H, W];
 const act = (shape: number[], seed: number, check?: Check): Arg => ({
   shape,
@@ -191,7 +193,8 @@ function layoutOps([N, C, H, W]: number[]): void {
     args: [act(u4, 12), act(x4, 0, 'round')],
     run: ([dy, dx]) => native.upsampleBilinear2xBackward(dy, dx),
   });
-  const b4 = [N, 5, H, W], cat4 = [N, C + 5, H, W];
+  const b4 = [N, 5, H, W],
+    cat4 = [N, C + 5, H, W];
   testOp({
     name: 'concatChannels' + tag,
     args: [act(x4, 13), act(b4, 14), act(cat4, 0, 'exact')],
@@ -212,8 +215,14 @@ function layoutOps([N, C, H, W]: number[]): void {
   ];
   testOp({
     name: 'batchNormForwardTraining' + tag,
-    args: [...bn, vec(C, bfRandom(19, C), 'round'), vec(C, bfRandom(20, C, 0.5, 2), 'round'), act(x4, 0, 'round'),
-      vec(C, undefined, 'round'), vec(C, undefined, 'round')],
+    args: [
+      ...bn,
+      vec(C, bfRandom(19, C), 'round'),
+      vec(C, bfRandom(20, C, 0.5, 2), 'round'),
+      act(x4, 0, 'round'),
+      vec(C, undefined, 'round'),
+      vec(C, undefined, 'round'),
+    ],
     run: ([x, g, b, rm, rv, y, sm, si]) => native.batchNormForwardTraining(x, g, b, rm, rv, 0.1, 1e-5, y, sm, si),
   });
   testOp({
@@ -223,8 +232,17 @@ function layoutOps([N, C, H, W]: number[]): void {
   });
   testOp({
     name: 'batchNormBackward' + tag,
-    args: [...bn, act(x4, 21), vec(C, new Float32Array(C)), vec(C, new Float32Array(C)), vec(C, new Float32Array(C)),
-      vec(C, new Float32Array(C)), act(x4, 0, 'round'), vec(C, undefined, 'round'), vec(C, undefined, 'round')],
+    args: [
+      ...bn,
+      act(x4, 21),
+      vec(C, new Float32Array(C)),
+      vec(C, new Float32Array(C)),
+      vec(C, new Float32Array(C)),
+      vec(C, new Float32Array(C)),
+      act(x4, 0, 'round'),
+      vec(C, undefined, 'round'),
+      vec(C, undefined, 'round'),
+    ],
     run: ([x, g, b, dy, rm, rv, sm, si, dx, dg, db]) => {
       const y = make(x.shape, { dtype: x.dtype, layout: x.layout });
       native.batchNormForwardTraining(x, g, b, rm, rv, 0.1, 1e-5, y, sm, si);
@@ -245,7 +263,9 @@ const convs = [
   { c: 16, k: 1, r: 1, bias: true },
 ];
 for (const s of convs) {
-  const xs = [N, s.c, H, W], ys = [N, s.k, H, W], ws = [s.k, s.c, s.r, s.r];
+  const xs = [N, s.c, H, W],
+    ys = [N, s.k, H, W],
+    ws = [s.k, s.c, s.r, s.r];
   const name = `conv ${s.c}->${s.k} ${s.r}x${s.r}`;
   const bias = s.bias ? vec(s.k, bfRandom(22, s.k)) : null;
   testOp({
@@ -269,14 +289,15 @@ for (const s of convs) {
 /** Special float32 bit patterns: ties to even both ways, carries into the exponent, overflow to
  * infinity, denormals (rounded, not flushed), signed zeros, infinities and NaNs. */
 const specialBits = [
-  0x3f808000, 0x3f818000, 0x3f80ffff, 0x3f807fff, 0xbf808000, 0xbf818000, 0x3fff8000, 0x7f7f8000, 0x7f7fffff,
-  0xff7fffff, 0x00000001, 0x00008000, 0x00018000, 0x007fffff, 0x80010000, 0x807f8000, 0x00000000, 0x80000000,
-  0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffa00000, 0x3eaaaaab,
+  0x3f808000, 0x3f818000, 0x3f80ffff, 0x3f807fff, 0xbf808000, 0xbf818000, 0x3fff8000, 0x7f7f8000, 0x7f7fffff, 0xff7fffff, 0x00000001,
+  0x00008000, 0x00018000, 0x007fffff, 0x80010000, 0x807f8000, 0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001,
+  0xffa00000, 0x3eaaaaab,
 ];
 
 /** Same bits, NaN for NaN with any payload equal (oneDNN's and bf16.h's quiet NaNs may differ). */
 function sameBits(a: Float32Array, b: Float32Array): number {
-  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length),
+    ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; i < a.length; i++) if (ua[i] !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
   return -1;
 }
@@ -288,8 +309,11 @@ t.test('convert float32 -> bfloat16 rounds to nearest even (ties, overflow, deno
   const u = new Uint32Array(v.buffer);
   for (let i = 0; i < n; i++) u[i] = i < specialBits.length ? specialBits[i] : Math.floor(next() * 2 ** 32) >>> 0;
   const want = roundBf16(v);
-  t.equal(sameBits(roundBf16(Float32Array.from([1 + 2 ** -8, 1 + 3 * 2 ** -8])), Float32Array.from([1, 1 + 2 ** -6])), -1,
-    'the test rounding itself: ties go to even');
+  t.equal(
+    sameBits(roundBf16(Float32Array.from([1 + 2 ** -8, 1 + 3 * 2 ** -8])), Float32Array.from([1, 1 + 2 ** -6])),
+    -1,
+    'the test rounding itself: ties go to even',
+  );
   for (const shape of [[n], [4, 3, 5, 7]]) {
     for (const layout of ['nchw', 'nhwc'] as Layout[]) {
       if (shape.length !== 4 && layout === 'nhwc') continue;
@@ -319,7 +343,10 @@ t.test('convert between every pair of combinations (element by element in logica
   const all: Combo[] = [base, ...combos];
   for (const from of all)
     for (const to of all) {
-      for (const [data, label] of [[v, 'bf16 values'], [raw, 'float32 values']] as [Float32Array, string][]) {
+      for (const [data, label] of [
+        [v, 'bf16 values'],
+        [raw, 'float32 values'],
+      ] as [Float32Array, string][]) {
         const src = make(shape, from, data);
         const dst = make(shape, to);
         native.convert(src, dst);
@@ -337,8 +364,12 @@ t.test('convert between every pair of combinations (element by element in logica
 // The CPU backend's bf16/NHWC loops have a generic and an AVX-512 copy (native/cpu/elem.h), picked
 // once per process: on an AVX-512 machine, run this whole file again with the generic ones.
 if (!process.env.PATHO_CPU_NO_AVX512 && native.info().cpuIsa.startsWith('avx512')) {
-  t.spawn(process.execPath, [...process.execArgv, __filename], { env: { ...process.env, PATHO_CPU_NO_AVX512: '1' } },
-    'the same with PATHO_CPU_NO_AVX512=1 (generic loops)');
+  t.spawn(
+    process.execPath,
+    [...process.execArgv, __filename],
+    { env: { ...process.env, PATHO_CPU_NO_AVX512: '1' } },
+    'the same with PATHO_CPU_NO_AVX512=1 (generic loops)',
+  );
 }
 
 t.test('convert round trips through every combination', async (t) => {

@@ -25,8 +25,11 @@ const sgdCases: Sgd[] = [
 for (const c of sgdCases) {
   t.test(`sgd ${JSON.stringify(c)}`, async (t) => {
     const next = rng(7);
-    const p = Float64Array.from(uniform(next, n)), buf = new Float64Array(n);
-    const params = upload([n], p), grads = upload([n]), mom = upload([n]);
+    const p = Float64Array.from(uniform(next, n)),
+      buf = new Float64Array(n);
+    const params = upload([n], p),
+      grads = upload([n]),
+      mom = upload([n]);
     native.fill(mom, 0); // the caller zeroes the buffer (see optim.cc on PyTorch's first step)
     for (let step = 1; step <= 4; step++) {
       const g = uniform(next, n);
@@ -56,8 +59,13 @@ for (const c of [
 ]) {
   t.test(`${c.decoupled ? 'adamw' : 'adam'} ${JSON.stringify(c)}`, async (t) => {
     const next = rng(11);
-    const p = Float64Array.from(uniform(next, n)), m = new Float64Array(n), v = new Float64Array(n);
-    const params = upload([n], p), grads = upload([n]), mt = upload([n]), vt = upload([n]);
+    const p = Float64Array.from(uniform(next, n)),
+      m = new Float64Array(n),
+      v = new Float64Array(n);
+    const params = upload([n], p),
+      grads = upload([n]),
+      mt = upload([n]),
+      vt = upload([n]);
     native.fill(mt, 0);
     native.fill(vt, 0);
     for (let step = 1; step <= 4; step++) {
@@ -66,8 +74,10 @@ for (const c of [
       native.adamUpdate(params, grads, mt, vt, c.lr, c.beta1, c.beta2, c.eps, c.weightDecay, c.decoupled, step);
       // AdamParams carries the betas as float32 (0.999 becomes 0.99900001287), so 1 - beta2 differs
       // from PyTorch's double 1 - 0.999 by 1.3e-5 relative: the reference uses the float32 betas.
-      const b1 = Math.fround(c.beta1), b2 = Math.fround(c.beta2);
-      const bc1 = 1 - b1 ** step, bc2 = 1 - b2 ** step;
+      const b1 = Math.fround(c.beta1),
+        b2 = Math.fround(c.beta2);
+      const bc1 = 1 - b1 ** step,
+        bc2 = 1 - b2 ** step;
       for (let i = 0; i < n; i++) {
         let gi = g[i];
         if (c.decoupled) p[i] *= 1 - c.lr * c.weightDecay;
@@ -89,11 +99,18 @@ t.test('clipGradNorm', async (t) => {
   const g = uniform(next, 100003); // above the parallel threshold
   const norm = Math.sqrt(g.reduce((s, v) => s + v * v, 0));
   for (const maxNorm of [norm / 4, norm * 2]) {
-    const grads = upload([g.length], g), out = upload([1]);
+    const grads = upload([g.length], g),
+      out = upload([1]);
     native.clipGradNorm(grads, maxNorm, out);
     close(t, await download(out), [norm], { rtol: 1e-6, atol: 0 }, `norm before clipping (maxNorm ${maxNorm.toFixed(1)})`);
     const coef = Math.min(1, maxNorm / (norm + 1e-6));
-    close(t, await download(grads), g.map((v) => v * coef), { rtol: 1e-6, atol: 1e-9 }, coef < 1 ? 'scaled to maxNorm' : 'unchanged below maxNorm');
+    close(
+      t,
+      await download(grads),
+      g.map((v) => v * coef),
+      { rtol: 1e-6, atol: 1e-9 },
+      coef < 1 ? 'scaled to maxNorm' : 'unchanged below maxNorm',
+    );
     grads.dispose();
     out.dispose();
   }

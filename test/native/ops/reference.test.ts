@@ -9,8 +9,12 @@ function recorder(): Test & { oks: [boolean, string][]; fails: string[] } {
   const r = {
     oks: [] as [boolean, string][],
     fails: [] as string[],
-    ok(condition: boolean, message: string) { r.oks.push([condition, message]); },
-    fail(message: string) { r.fails.push(message); },
+    ok(condition: boolean, message: string) {
+      r.oks.push([condition, message]);
+    },
+    fail(message: string) {
+      r.fails.push(message);
+    },
   };
   return r;
 }
@@ -36,14 +40,24 @@ t.test('uniform gives float32 values in [lo, hi) that the seed repeats', async (
 t.test('close() passes within tolerance and fails outside it, naming the worst element', async (t) => {
   const ok = recorder();
   close(ok, [1, 2.0001, -3], [1, 2, -3], { rtol: 1e-4, atol: 0 }, 'near');
-  t.same(ok.oks.map(([c]) => c), [true]);
+  t.same(
+    ok.oks.map(([c]) => c),
+    [true],
+  );
   const bad = recorder();
   close(bad, [1, 2.1, -3, 4.5], [1, 2, -3, 4], { rtol: 1e-3, atol: 1e-3 }, 'far');
-  t.same(bad.oks.map(([c]) => c), [false]);
+  t.same(
+    bad.oks.map(([c]) => c),
+    [false],
+  );
   t.match(bad.oks[0][1], /^far within rtol 0.001 atol 0.001: 2 of 4 off, worst \[3\] 4.5 vs 4$/);
   const nan = recorder();
   close(nan, [NaN], [0], { rtol: 1, atol: 1 }, 'nan');
-  t.same(nan.oks.map(([c]) => c), [false], 'NaN never passes');
+  t.same(
+    nan.oks.map(([c]) => c),
+    [false],
+    'NaN never passes',
+  );
   const len = recorder();
   close(len, [1, 2], [1, 2, 3], { rtol: 1, atol: 1 }, 'short');
   t.same(len.fails, ['short: 2 values, expected 3']);
@@ -54,7 +68,13 @@ t.test('numericGrad reproduces d/dx sum(r * x^3) = 3 r x^2', async (t) => {
   const r = [1, -2, 0.5];
   const g = numericGrad((v) => v.map((e) => e * e * e), x, r);
   // central differences of a cubic are off by exactly r*h^2 (h = 1e-4): inside 1e-7 relative
-  close(t, g, x.map((e, i) => 3 * r[i] * e * e), { rtol: 1e-7, atol: 1e-9 }, 'numeric gradient of x^3');
+  close(
+    t,
+    g,
+    x.map((e, i) => 3 * r[i] * e * e),
+    { rtol: 1e-7, atol: 1e-9 },
+    'numeric gradient of x^3',
+  );
 });
 
 t.test('upload/download round trip; a wrong length throws', async (t) => {

@@ -78,12 +78,7 @@ export function close(test: Test, actual: ArrayLike<number>, expected: ArrayLike
  * Float64 central differences of L(x) = sum(r * f(x)) with respect to every element of x:
  * the numeric gradient that an op's backward must reproduce for dy = r.
  */
-export function numericGrad(
-  f: (x: Float64Array) => ArrayLike<number>,
-  x: Float64Array,
-  r: ArrayLike<number>,
-  h = 1e-4,
-): Float64Array {
+export function numericGrad(f: (x: Float64Array) => ArrayLike<number>, x: Float64Array, r: ArrayLike<number>, h = 1e-4): Float64Array {
   const loss = (v: Float64Array): number => {
     const y = f(v);
     let s = 0;

@@ -4,10 +4,15 @@ import { native } from '../../../lib/native';
 import { close, download, rng } from './reference';
 
 t.test('normalizeImagesU8', async (t) => {
-  for (const [N, H, W, C] of [[2, 5, 3, 3], [1, 1, 1, 1], [2, 64, 67, 4]]) {
+  for (const [N, H, W, C] of [
+    [2, 5, 3, 3],
+    [1, 1, 1, 1],
+    [2, 64, 67, 4],
+  ]) {
     const next = rng(N * H * W * C);
     const px = Uint8Array.from({ length: N * H * W * C }, (_, i) => (i < 2 ? [0, 255][i] : Math.floor(next() * 256)));
-    const mean = Array.from({ length: C }, (_, c) => 0.3 + 0.1 * c), std = Array.from({ length: C }, (_, c) => 0.2 + 0.05 * c);
+    const mean = Array.from({ length: C }, (_, c) => 0.3 + 0.1 * c),
+      std = Array.from({ length: C }, (_, c) => 0.2 + 0.05 * c);
     const pixels = native.empty([N, H, W, C], 'uint8');
     pixels.write(px);
     const y = native.empty([N, C, H, W]);
@@ -17,7 +22,8 @@ t.test('normalizeImagesU8', async (t) => {
       for (let h = 0; h < H; h++)
         for (let w = 0; w < W; w++)
           for (let c = 0; c < C; c++)
-            expected[((n * C + c) * H + h) * W + w] = (px[((n * H + h) * W + w) * C + c] / 255 - Math.fround(mean[c])) / Math.fround(std[c]);
+            expected[((n * C + c) * H + h) * W + w] =
+              (px[((n * H + h) * W + w) * C + c] / 255 - Math.fround(mean[c])) / Math.fround(std[c]);
     close(t, await download(y), expected, { rtol: 1e-6, atol: 1e-6 }, `[${N},${H},${W},${C}]`);
     pixels.dispose();
     y.dispose();
@@ -31,7 +37,10 @@ t.test('masksU8ToFloat', async (t) => {
   const y = native.empty([2, 1, 2, 3]);
   native.fill(y, 5);
   native.masksU8ToFloat(masks, y);
-  t.same(Array.from(await y.read()), Array.from(m, (v) => (v > 0 ? 1 : 0)));
+  t.same(
+    Array.from(await y.read()),
+    Array.from(m, (v) => (v > 0 ? 1 : 0)),
+  );
   masks.dispose();
   y.dispose();
 });
