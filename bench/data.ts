@@ -1,6 +1,7 @@
 // Data loader throughput on MoNuSeg (30 RGB TIFFs, 1000x1000): batches/s and images/s at crop 256
 // and 512, with and without augmentation and decode cache, plus per-stage costs. Table + JSON line.
-//   npx tsc -p tsconfig.json && node dist/bench/data.js [--batch 16] [--batches 6] [--repeats 3] [--workers 1,2] [--crops 256,512] [--data DIR]
+// npx tsc -p tsconfig.json && node dist/bench/data.js [--batch 16] [--batches 6] [--repeats 3] [--workers 1,2] [--crops
+// 256,512] [--data DIR]
 // --workers takes a list (default: the loader's default, cores-1 clamped to 1..8). The load average is printed:
 // other processes on the machine lower every number.
 // Need for comparison: an H100 training step (UNet width 64, 512x512) consumes roughly 100-300 images/s.

@@ -5,10 +5,12 @@
 // polygon (vertices are pixel indices: vertex (X, Y) is the centre of pixel X, Y), edges half-open: a
 // centre exactly on a right or bottom edge stays out. That rule reproduces the dataset's binary masks
 // best: the union's IoU with ../shared/data/monuseg2018/train/masks is 0.995-0.998 on the held-out images
-// (skimage 0.26's draw.polygon, which keeps every centre on the outline, gives 0.983-0.995). Writes an evaluation folder OUT/images (links), OUT/masks (0/255 union), OUT/instances, and
+// (skimage 0.26's draw.polygon, which keeps every centre on the outline, gives 0.983-0.995). Writes an evaluation
+// folder OUT/images (links), OUT/masks (0/255 union), OUT/instances, and
 // prints nuclei per image against the connected components of the union (touching nuclei merge).
 //   git -C /work/.mirror/ykrmm+monuseg/repo ls-tree -r --name-only HEAD | grep '\.xml$' | while read f; do
-//     mkdir -p out/monuseg-xml; git -C /work/.mirror/ykrmm+monuseg/repo show "HEAD:$f" > "out/monuseg-xml/$(basename "$f")" || rm -f "out/monuseg-xml/$(basename "$f")"; done
+// mkdir -p out/monuseg-xml; git -C /work/.mirror/ykrmm+monuseg/repo show "HEAD:$f" > "out/monuseg-xml/$(basename "$f")"
+// || rm -f "out/monuseg-xml/$(basename "$f")"; done
 //   npx tsc -p tsconfig.json && node dist/bench/monuseg-instances.js --xml out/monuseg-xml \
 //     --images ../shared/data/monuseg2018/test/images --out out/monuseg-test [--stems bench/splits/monuseg.json:test]
 // Then, with a binary model trained on the other images:

@@ -1,5 +1,6 @@
 // Whole-slide inference: peak memory and speed. Run: npx tsc -p tsconfig.json && node dist/bench/slide.js
-//   [--size 100000] [--width 16] [--region 4096] [--batch 4] [--blobs 1] [--strip 200] [--no-torch] [--skip-memory] [--skip-speed] [--keep DIR]
+// [--size 100000] [--width 16] [--region 4096] [--batch 4] [--blobs 1] [--strip 200] [--no-torch] [--skip-memory]
+// [--skip-speed] [--keep DIR]
 // 1. memory: a synthetic size x size pyramid (tissue blobs and a full-width tissue strip) through
 //    `patho predict` with the CLI defaults, in a child process; peak RSS (GNU time's maximum
 //    resident set, else /proc polling), tiles, tiles/s, megapixels/s. The issue's bound: 2 GB at

@@ -36,7 +36,10 @@ export const DEFAULTS = Object.freeze({
   crop: 256,
   /** share of training crops centred on a foreground pixel (nnU-Net's 0.33; the rest uniform). */
   cropForeground: 0.33,
-  /** augmentation of the CLI's training crops: 'full' (lib/data/augment.ts's DEFAULT_AUGMENT), 'flips' (flips, 90-degree rotations) or 'none'. */
+  /**
+   * augmentation of the CLI's training crops: 'full' (lib/data/augment.ts's DEFAULT_AUGMENT), 'flips' (flips, 90-degree
+   * rotations) or 'none'.
+   */
   augmentLevel: 'full' as 'full' | 'flips' | 'none',
   /** share of --data held out for validation when no --val folder is given. */
   valSplit: 0.2,

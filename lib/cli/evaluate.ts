@@ -44,7 +44,10 @@ export function formatClassReport(r: ClassEvaluationReport, names: readonly stri
   return lines.join('\n');
 }
 
-/** The masks' decoding for a K-class model: a classes.json beside the data, instance labels (--instances auto, boundary recipe), or index masks. */
+/**
+ * The masks' decoding for a K-class model: a classes.json beside the data, instance labels (--instances auto, boundary
+ * recipe), or index masks.
+ */
 function labelSpecFor(
   f: Flags,
   data: string,

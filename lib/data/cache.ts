@@ -13,20 +13,34 @@ export class DecodeCache {
 
   async get(key: string, load: () => Promise<SampleSource>): Promise<SampleSource> {
     const hit = this.entries.get(key);
-    if (hit) { this.hits++; return hit; }
+    if (hit) {
+      this.hits++;
+      return hit;
+    }
     const pending = this.inflight.get(key);
-    if (pending) { this.hits++; return pending; }
+    if (pending) {
+      this.hits++;
+      return pending;
+    }
     this.misses++;
-    const p = load().then((s) => {
-      const size = s.image.byteLength + s.mask.byteLength;
-      if (this.bytes + size <= this.budget) { this.entries.set(key, s); this.bytes += size; }
-      return s;
-    }).finally(() => this.inflight.delete(key));
+    const p = load()
+      .then((s) => {
+        const size = s.image.byteLength + s.mask.byteLength;
+        if (this.bytes + size <= this.budget) {
+          this.entries.set(key, s);
+          this.bytes += size;
+        }
+        return s;
+      })
+      .finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
-  clear(): void { this.entries.clear(); this.bytes = 0; }
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
 }
 
 /** Copy into shared memory so the bytes can be handed to workers without copying again. */

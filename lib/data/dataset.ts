@@ -7,7 +7,7 @@ import { DecodedImage, probeImage, readImage, readMask, ReadOptions } from './de
 import { readLabels, type LabelSpec } from './labels';
 
 export interface ChannelStats {
-  mean: number[];   // per channel, [0,1] units
+  mean: number[]; // per channel, [0,1] units
   std: number[];
 }
 
@@ -19,7 +19,7 @@ export interface DatasetEntry extends Pair {
 
 export interface DecodedPair {
   image: DecodedImage;
-  mask: DecodedImage;   // 1 channel, 0/1 (class labels 0..K-1, 255 ignored, with the labels option)
+  mask: DecodedImage; // 1 channel, 0/1 (class labels 0..K-1, 255 ignored, with the labels option)
 }
 
 /** What a DataLoader needs from a dataset. Indices are positions 0..length-1 after ready(). */
@@ -34,14 +34,14 @@ export interface Dataset {
 }
 
 export interface FolderDatasetOptions extends ReadOptions {
-  images?: string;          // sub-folder of root (default 'images')
-  masks?: string;           // sub-folder of root (default 'masks')
-  threshold?: number;       // mask foreground: value > threshold (default 0)
-  skipInvalid?: boolean;    // drop bad pairs with one warning instead of throwing (default false)
-  stats?: ChannelStats;     // skip estimating statistics
-  statsSample?: number;     // images decoded to estimate statistics (default 16)
-  verify?: 'header' | 'full';  // 'full' decodes every file in ready() to find truncated ones
-  labels?: LabelSpec;       // multi-class: masks decode to class labels (lib/data/labels.ts) instead of 0/1
+  images?: string; // sub-folder of root (default 'images')
+  masks?: string; // sub-folder of root (default 'masks')
+  threshold?: number; // mask foreground: value > threshold (default 0)
+  skipInvalid?: boolean; // drop bad pairs with one warning instead of throwing (default false)
+  stats?: ChannelStats; // skip estimating statistics
+  statsSample?: number; // images decoded to estimate statistics (default 16)
+  verify?: 'header' | 'full'; // 'full' decodes every file in ready() to find truncated ones
+  labels?: LabelSpec; // multi-class: masks decode to class labels (lib/data/labels.ts) instead of 0/1
 }
 
 const MIN_STD = 1e-3;
@@ -57,16 +57,22 @@ export function checkStats(stats: ChannelStats, channels: number, name: string):
 /** Per-channel mean/std over the given decoded images, in [0,1] units. */
 export function computeStats(images: DecodedImage[]): ChannelStats {
   const c = images[0].channels;
-  const sum = new Float64Array(c), sq = new Float64Array(c);
+  const sum = new Float64Array(c),
+    sq = new Float64Array(c);
   let count = 0;
   for (const im of images) {
     const d = im.data;
     for (let i = 0; i < d.length; i += c) {
-      for (let k = 0; k < c; k++) { const v = d[i + k]; sum[k] += v; sq[k] += v * v; }
+      for (let k = 0; k < c; k++) {
+        const v = d[i + k];
+        sum[k] += v;
+        sq[k] += v * v;
+      }
     }
     count += d.length / c;
   }
-  const mean: number[] = [], std: number[] = [];
+  const mean: number[] = [],
+    std: number[] = [];
   for (let k = 0; k < c; k++) {
     const m = sum[k] / count;
     mean.push(m / 255);
@@ -78,8 +84,9 @@ export function computeStats(images: DecodedImage[]): ChannelStats {
 function warnSkipped(where: string, total: number, problems: DataProblem[]): void {
   const files = new Set(problems.flatMap((p) => p.files)).size;
   const lines = problems.slice(0, 10).map((p) => `  ${p.files.join(' + ')}: ${p.reason}`);
-  process.emitWarning(`patho: skipped ${files} invalid file(s) of ${total} pairs in ${where}\n${lines.join('\n')}`,
-    { code: 'PATHO_DATA_SKIPPED' });
+  process.emitWarning(`patho: skipped ${files} invalid file(s) of ${total} pairs in ${where}\n${lines.join('\n')}`, {
+    code: 'PATHO_DATA_SKIPPED',
+  });
 }
 
 export class FolderDataset implements Dataset {
@@ -99,16 +106,22 @@ export class FolderDataset implements Dataset {
   constructor(root: string, options: FolderDatasetOptions = {}) {
     if (typeof root !== 'string' || root === '') throw invalidOption('root', 'a folder path', root, 'ERR_PATHO_DATA');
     const { images = 'images', masks = 'masks', threshold = 0 } = options;
-    if (typeof images !== 'string' || typeof masks !== 'string') throw invalidOption('images/masks', 'folder names', { images, masks }, 'ERR_PATHO_DATA');
+    if (typeof images !== 'string' || typeof masks !== 'string')
+      throw invalidOption('images/masks', 'folder names', { images, masks }, 'ERR_PATHO_DATA');
     if (!Number.isFinite(threshold) || threshold < 0) throw invalidOption('threshold', 'a number >= 0', threshold, 'ERR_PATHO_DATA');
-    if (options.verify !== undefined && options.verify !== 'header' && options.verify !== 'full') throw invalidOption('verify', "'header' or 'full'", options.verify, 'ERR_PATHO_DATA');
+    if (options.verify !== undefined && options.verify !== 'header' && options.verify !== 'full')
+      throw invalidOption('verify', "'header' or 'full'", options.verify, 'ERR_PATHO_DATA');
     this.root = path.resolve(root);
     this.imagesDir = path.resolve(this.root, images);
     this.masksDir = path.resolve(this.root, masks);
     this.options = { ...options, images, masks, threshold };
     const { pairs, problems } = pairFolders(this.imagesDir, this.masksDir);
     if (problems.length) {
-      if (!options.skipInvalid) throw new DataError(`Expected every image in ${this.imagesDir} to have a mask in ${this.masksDir} with the same stem, and the reverse`, problems);
+      if (!options.skipInvalid)
+        throw new DataError(
+          `Expected every image in ${this.imagesDir} to have a mask in ${this.masksDir} with the same stem, and the reverse`,
+          problems,
+        );
       this.skipped.push(...problems);
       warnSkipped(this.root, pairs.length + problems.length, problems);
     }
@@ -117,10 +130,15 @@ export class FolderDataset implements Dataset {
   }
 
   /** Pairs before ready(); valid pairs after it. */
-  get length(): number { return this.entries ? this.entries.length : this.pairs.length; }
+  get length(): number {
+    return this.entries ? this.entries.length : this.pairs.length;
+  }
 
   /** Channel count shared by all images (1 or 3); valid after ready(). */
-  get channels(): number { this.mustBeReady(); return this.channelCount; }
+  get channels(): number {
+    this.mustBeReady();
+    return this.channelCount;
+  }
 
   /** Probe every pair (header; full decode with verify: 'full') and throw ONE error listing every bad file. */
   ready(): Promise<this> {
@@ -134,9 +152,11 @@ export class FolderDataset implements Dataset {
     const full = this.options.verify === 'full';
     await forEachLimit(this.pairs.length, 8, async (i) => {
       const p = this.pairs[i];
-      const [im, mk] = await Promise.allSettled(full
-        ? [readImage(p.image, this.options), this.readMaskOf(p.mask)]
-        : [probeImage(p.image, this.options), probeImage(p.mask, this.options)]);
+      const [im, mk] = await Promise.allSettled(
+        full
+          ? [readImage(p.image, this.options), this.readMaskOf(p.mask)]
+          : [probeImage(p.image, this.options), probeImage(p.mask, this.options)],
+      );
       let bad = false;
       for (const r of [im, mk]) {
         if (r.status === 'rejected') {
@@ -146,7 +166,8 @@ export class FolderDataset implements Dataset {
         }
       }
       if (bad || im.status !== 'fulfilled' || mk.status !== 'fulfilled') return;
-      const a = im.value, b = mk.value;
+      const a = im.value,
+        b = mk.value;
       if (a.width !== b.width || a.height !== b.height) {
         problems.push({ files: [p.image, p.mask], reason: `size mismatch: image ${a.width}x${a.height}, mask ${b.width}x${b.height}` });
         return;
@@ -166,7 +187,10 @@ export class FolderDataset implements Dataset {
     }
     if (problems.length) {
       if (!this.options.skipInvalid) {
-        throw new DataError(`Expected readable, same-size, same-channel image/mask pairs in ${this.root} but ${problems.length} problem(s) were found`, problems);
+        throw new DataError(
+          `Expected readable, same-size, same-channel image/mask pairs in ${this.root} but ${problems.length} problem(s) were found`,
+          problems,
+        );
       }
       this.skipped.push(...problems);
       warnSkipped(this.root, this.pairs.length, problems);
@@ -174,7 +198,9 @@ export class FolderDataset implements Dataset {
     const entries = results.filter((r): r is DatasetEntry => r !== null);
     if (entries.length === 0) throw new DataError(`Expected at least one valid image/mask pair in ${this.root} but found none`, problems);
     this.entries = entries;
-    results.forEach((r, pairIndex) => { if (r) this.positionOfPair.set(pairIndex, entries.indexOf(r)); });
+    results.forEach((r, pairIndex) => {
+      if (r) this.positionOfPair.set(pairIndex, entries.indexOf(r));
+    });
     this.channelCount = major;
     return this;
   }
@@ -209,8 +235,10 @@ export class FolderDataset implements Dataset {
   checkChannels(inChannels: number): void {
     const c = this.channels;
     if (inChannels !== c) {
-      throw new DataError(`Expected images with ${inChannels} channel(s) (the model's inChannels) but ${this.imagesDir} holds ${c}-channel images`,
-        [{ files: [this.imagesDir], reason: `${c} channel(s), model expects ${inChannels}` }]);
+      throw new DataError(
+        `Expected images with ${inChannels} channel(s) (the model's inChannels) but ${this.imagesDir} holds ${c}-channel images`,
+        [{ files: [this.imagesDir], reason: `${c} channel(s), model expects ${inChannels}` }],
+      );
     }
   }
 
@@ -225,10 +253,15 @@ export class FolderDataset implements Dataset {
   }
 
   /** Number of pairs found by the constructor (stable; ready() may drop some under skipInvalid). */
-  get pairCount(): number { return this.pairs.length; }
+  get pairCount(): number {
+    return this.pairs.length;
+  }
 
   /** Position after ready() of the constructor's pair p, or -1 if ready() dropped it. */
-  positionOf(p: number): number { this.mustBeReady(); return this.positionOfPair.get(p) ?? -1; }
+  positionOf(p: number): number {
+    this.mustBeReady();
+    return this.positionOfPair.get(p) ?? -1;
+  }
 
   /** A view on some pairs (indices 0..pairCount-1, in the constructor's stem order; pairs that
    *  ready() drops under skipInvalid drop out). Stats come from `statsFrom` when given. */
@@ -251,36 +284,55 @@ export class DatasetSubset implements Dataset {
   private positions: number[] | null = null;
   private statsPromise: Promise<ChannelStats> | null = null;
 
-  constructor(readonly parent: FolderDataset, readonly pairIndices: readonly number[], private statsFrom?: Dataset) {
+  constructor(
+    readonly parent: FolderDataset,
+    readonly pairIndices: readonly number[],
+    private statsFrom?: Dataset,
+  ) {
     for (const i of pairIndices) {
-      if (!Number.isInteger(i) || i < 0 || i >= parent.pairCount) throw invalidOption('subset indices', `pair indices in [0, ${parent.pairCount})`, i, 'ERR_PATHO_DATA');
+      if (!Number.isInteger(i) || i < 0 || i >= parent.pairCount)
+        throw invalidOption('subset indices', `pair indices in [0, ${parent.pairCount})`, i, 'ERR_PATHO_DATA');
     }
     if (pairIndices.length === 0) throw new DataError('Expected a non-empty subset of the dataset but received no indices');
   }
-  get length(): number { return this.positions ? this.positions.length : this.pairIndices.length; }
-  get channels(): number { return this.parent.channels; }
+  get length(): number {
+    return this.positions ? this.positions.length : this.pairIndices.length;
+  }
+  get channels(): number {
+    return this.parent.channels;
+  }
   async ready(): Promise<this> {
     await this.parent.ready();
     if (!this.positions) {
       const pos = this.pairIndices.map((p) => this.parent.positionOf(p)).filter((p) => p >= 0);
-      if (pos.length === 0) throw new DataError(`Expected a subset of ${this.parent.root} with at least one valid pair but all were dropped`);
+      if (pos.length === 0)
+        throw new DataError(`Expected a subset of ${this.parent.root} with at least one valid pair but all were dropped`);
       this.positions = pos;
     }
     return this;
   }
-  entry(i: number): DatasetEntry { return this.parent.entry(this.map(i)); }
-  read(i: number): Promise<DecodedPair> { return this.parent.read(this.map(i)); }
-  checkChannels(inChannels: number): void { this.parent.checkChannels(inChannels); }
+  entry(i: number): DatasetEntry {
+    return this.parent.entry(this.map(i));
+  }
+  read(i: number): Promise<DecodedPair> {
+    return this.parent.read(this.map(i));
+  }
+  checkChannels(inChannels: number): void {
+    this.parent.checkChannels(inChannels);
+  }
   stats(): Promise<ChannelStats> {
     if (this.statsFrom) return this.statsFrom.stats();
     const o = this.parent.options;
-    this.statsPromise ??= this.ready().then(() => o.stats ? checkStats(o.stats, this.channels, 'stats') : estimateStats(this, o.statsSample ?? 16));
+    this.statsPromise ??= this.ready().then(() =>
+      o.stats ? checkStats(o.stats, this.channels, 'stats') : estimateStats(this, o.statsSample ?? 16),
+    );
     return this.statsPromise;
   }
   private map(i: number): number {
     const pos = this.positions;
     if (!pos) throw new DataError('Dataset subset is not ready: await subset.ready() first');
-    if (!Number.isInteger(i) || i < 0 || i >= pos.length) throw invalidOption('index', `an index in [0, ${pos.length})`, i, 'ERR_PATHO_DATA');
+    if (!Number.isInteger(i) || i < 0 || i >= pos.length)
+      throw invalidOption('index', `an index in [0, ${pos.length})`, i, 'ERR_PATHO_DATA');
     return pos[i];
   }
 }
@@ -288,6 +340,11 @@ export class DatasetSubset implements Dataset {
 /** Run fn(0..n-1) with at most `limit` in flight; all settle before it returns. */
 export async function forEachLimit(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  const run = async (): Promise<void> => { while (next < n) { const i = next++; await fn(i); } };
+  const run = async (): Promise<void> => {
+    while (next < n) {
+      const i = next++;
+      await fn(i);
+    }
+  };
   await Promise.all(Array.from({ length: Math.min(limit, n) }, run));
 }

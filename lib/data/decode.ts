@@ -5,16 +5,16 @@ import sharp from 'sharp';
 import { DataError } from '../errors';
 
 export interface DecodedImage {
-  data: Uint8Array;     // H*W*C bytes, HWC
+  data: Uint8Array; // H*W*C bytes, HWC
   width: number;
   height: number;
-  channels: number;     // 1 (grey) or 3 (RGB)
+  channels: number; // 1 (grey) or 3 (RGB)
 }
 
 export interface ImageInfo {
   width: number;
   height: number;
-  channels: number;     // after dropping alpha: 1 or 3
+  channels: number; // after dropping alpha: 1 or 3
   bitDepth: 8 | 16;
   hasAlpha: boolean;
   space: string;
@@ -31,8 +31,9 @@ const RGB = new Set(['srgb', 'rgb', 'rgb16']);
 function wrap(file: string, err: unknown): DataError {
   if (err instanceof DataError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  return new DataError(`Expected a readable PNG/JPEG/TIFF/WebP image for ${file} but sharp failed: ${msg}`,
-    [{ files: [file], reason: `unreadable or corrupt (${msg})` }]);
+  return new DataError(`Expected a readable PNG/JPEG/TIFF/WebP image for ${file} but sharp failed: ${msg}`, [
+    { files: [file], reason: `unreadable or corrupt (${msg})` },
+  ]);
 }
 
 // Only regular files are images: sharp would wait forever on a FIFO (a path that exists is left to sharp).
@@ -62,17 +63,22 @@ function infoFrom(file: string, m: sharp.Metadata): ImageInfo {
   const ok = (GREY.has(space) && channels === 1) || (RGB.has(space) && channels === 3);
   if (!ok || !m.width || !m.height) {
     const reason = `unsupported channel count ${m.channels}${m.hasAlpha ? ' (with alpha)' : ''} in colourspace ${space}`;
-    throw new DataError(`Expected a grey or RGB(A) image for ${file} but received ${m.channels} channels (${space})`,
-      [{ files: [file], reason: `${reason}; expected grey, grey+alpha, RGB or RGBA` }]);
+    throw new DataError(`Expected a grey or RGB(A) image for ${file} but received ${m.channels} channels (${space})`, [
+      { files: [file], reason: `${reason}; expected grey, grey+alpha, RGB or RGBA` },
+    ]);
   }
   if (m.depth !== 'uchar' && m.depth !== 'ushort') {
-    throw new DataError(`Expected 8- or 16-bit samples for ${file} but received ${m.depth}`,
-      [{ files: [file], reason: `unsupported sample format ${m.depth}` }]);
+    throw new DataError(`Expected 8- or 16-bit samples for ${file} but received ${m.depth}`, [
+      { files: [file], reason: `unsupported sample format ${m.depth}` },
+    ]);
   }
   return { width: m.width, height: m.height, channels, bitDepth: m.depth === 'ushort' ? 16 : 8, hasAlpha: !!m.hasAlpha, space };
 }
 
-export interface RawDecode { data: Uint8Array | Uint16Array; info: ImageInfo }
+export interface RawDecode {
+  data: Uint8Array | Uint16Array;
+  info: ImageInfo;
+}
 
 /** Raw samples in the file's own depth (8 or 16 bits), grey or RGB, alpha dropped (label masks decode from these). */
 export async function decodeRaw(file: string, options: ReadOptions): Promise<RawDecode> {
@@ -82,13 +88,17 @@ export async function decodeRaw(file: string, options: ReadOptions): Promise<Raw
     const info = infoFrom(file, await s.metadata());
     const wide = info.bitDepth === 16;
     // Pin the colourspace: sharp otherwise converts grey to sRGB and 16-bit to 8-bit on output.
-    const space = info.channels === 1 ? (wide ? 'grey16' : 'b-w') : (wide ? 'rgb16' : 'srgb');
-    const { data, info: out } = await s.removeAlpha().toColourspace(space)
-      .raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
+    const space = info.channels === 1 ? (wide ? 'grey16' : 'b-w') : wide ? 'rgb16' : 'srgb';
+    const { data, info: out } = await s
+      .removeAlpha()
+      .toColourspace(space)
+      .raw({ depth: wide ? 'ushort' : 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     if (out.channels !== info.channels || out.width !== info.width || out.height !== info.height) {
       throw new Error(`decoded ${out.width}x${out.height}x${out.channels}, header said ${info.width}x${info.height}x${info.channels}`);
     }
-    const arr = wide ? new Uint16Array(data.buffer, data.byteOffset, data.length >> 1)
+    const arr = wide
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length >> 1)
       : new Uint8Array(data.buffer, data.byteOffset, data.length);
     return { data: arr, info };
   } catch (err) {

@@ -7,8 +7,8 @@ export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.web
 
 export interface Pair {
   stem: string;
-  image: string;   // absolute path
-  mask: string;    // absolute path
+  image: string; // absolute path
+  mask: string; // absolute path
 }
 
 const collator = new Intl.Collator('en', { numeric: true });
@@ -21,8 +21,9 @@ function listImages(dir: string, role: string): { byStem: Map<string, string[]>;
     names = fs.readdirSync(dir);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    throw new DataError(`Expected a folder of ${role} for ${dir} but it cannot be read: ${msg}`,
-      [{ files: [dir], reason: `missing or unreadable ${role} folder` }]);
+    throw new DataError(`Expected a folder of ${role} for ${dir} but it cannot be read: ${msg}`, [
+      { files: [dir], reason: `missing or unreadable ${role} folder` },
+    ]);
   }
   const byStem = new Map<string, string[]>();
   for (const name of names) {
@@ -47,12 +48,14 @@ export function pairFolders(imagesDir: string, masksDir: string): { pairs: Pair[
   const images = listImages(imagesDir, 'images');
   const masks = listImages(masksDir, 'masks');
   if (images.byStem.size === 0) {
-    throw new DataError(`Expected image files (${IMAGE_EXTENSIONS.join(', ')}) in ${imagesDir} but found none`,
-      [{ files: [imagesDir], reason: 'empty images folder' }]);
+    throw new DataError(`Expected image files (${IMAGE_EXTENSIONS.join(', ')}) in ${imagesDir} but found none`, [
+      { files: [imagesDir], reason: 'empty images folder' },
+    ]);
   }
   if (masks.byStem.size === 0) {
-    throw new DataError(`Expected mask files (${IMAGE_EXTENSIONS.join(', ')}) in ${masksDir} but found none`,
-      [{ files: [masksDir], reason: 'empty masks folder' }]);
+    throw new DataError(`Expected mask files (${IMAGE_EXTENSIONS.join(', ')}) in ${masksDir} but found none`, [
+      { files: [masksDir], reason: 'empty masks folder' },
+    ]);
   }
   const problems = [...images.problems, ...masks.problems];
   const pairs: Pair[] = [];

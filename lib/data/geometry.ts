@@ -30,13 +30,19 @@ export function cropRange(n: number, crop: number): [number, number] {
 export function upsampleGrid(grid: Float32Array, gh: number, gw: number, h: number, w: number, spacing: number): Float32Array {
   const rows = new Float32Array(gh * w);
   for (let x = 0; x < w; x++) {
-    const gx = x / spacing, x0 = Math.min(gw - 2, Math.floor(gx)), fx = gx - x0;
+    const gx = x / spacing,
+      x0 = Math.min(gw - 2, Math.floor(gx)),
+      fx = gx - x0;
     for (let j = 0; j < gh; j++) rows[j * w + x] = grid[j * gw + x0] * (1 - fx) + grid[j * gw + x0 + 1] * fx;
   }
   const out = new Float32Array(h * w);
   for (let y = 0; y < h; y++) {
-    const gy = y / spacing, y0 = Math.min(gh - 2, Math.floor(gy)), fy = gy - y0;
-    const a = y0 * w, b = a + w, o = y * w;
+    const gy = y / spacing,
+      y0 = Math.min(gh - 2, Math.floor(gy)),
+      fy = gy - y0;
+    const a = y0 * w,
+      b = a + w,
+      o = y * w;
     for (let x = 0; x < w; x++) out[o + x] = rows[a + x] * (1 - fy) + rows[b + x] * fy;
   }
   return out;

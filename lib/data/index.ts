@@ -17,8 +17,16 @@ export type { DataLoaderOptions, CropOptions, TileOptions, ShardOptions } from '
 export { trainValSplit } from './split';
 export { DEFAULT_AUGMENT, NO_AUGMENT, resolveAugment } from './augment';
 export type {
-  AugmentConfig, AugmentOptions, FlipConfig, Rotate90Config, AffineConfig, BrightnessContrastConfig,
-  GammaConfig, HsvConfig, StainConfig, ElasticConfig,
+  AugmentConfig,
+  AugmentOptions,
+  FlipConfig,
+  Rotate90Config,
+  AffineConfig,
+  BrightnessContrastConfig,
+  GammaConfig,
+  HsvConfig,
+  StainConfig,
+  ElasticConfig,
 } from './augment';
 export { readImage, readMask, probeImage } from './decode';
 export type { DecodedImage, ImageInfo, ReadOptions } from './decode';

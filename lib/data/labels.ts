@@ -22,11 +22,16 @@ export interface LabelSpec {
 }
 
 /** Instance labels read as 8/16-bit single-channel values (0 background). */
-export async function readInstanceLabels(file: string, options: ReadOptions = {}): Promise<{ data: Uint8Array | Uint16Array; width: number; height: number }> {
+export async function readInstanceLabels(
+  file: string,
+  options: ReadOptions = {},
+): Promise<{ data: Uint8Array | Uint16Array; width: number; height: number }> {
   const { data, info } = await decodeRaw(file, options);
   if (info.channels !== 1) {
-    throw new DataError(`${file}: Expected an instance label image with one channel (0 background, one value per object) but it has ${info.channels} channels`,
-      [{ files: [file], reason: `${info.channels}-channel instance labels` }]);
+    throw new DataError(
+      `${file}: Expected an instance label image with one channel (0 background, one value per object) but it has ${info.channels} channels`,
+      [{ files: [file], reason: `${info.channels}-channel instance labels` }],
+    );
   }
   checkInstanceTruth(data, file, { allowEmpty: true });
   return { data, width: info.width, height: info.height };
@@ -47,8 +52,11 @@ export function checkNotBinary(data: ArrayLike<number>, width: number, height: n
   if (other < 0) return;
   const { count } = labelComponents(data, width, height, 8);
   if (count > 1) {
-    throw new DataError(`${file}: Expected instance labels (one value per object) but it holds only 0 and ${other}, in ${count} separate regions: a binary mask? ` +
-      'Give masks with one value per object, or train without --from-instances', [{ files: [file], reason: `binary mask (0 and ${other}, ${count} regions)` }]);
+    throw new DataError(
+      `${file}: Expected instance labels (one value per object) but it holds only 0 and ${other}, in ${count} separate regions: a binary mask? ` +
+        'Give masks with one value per object, or train without --from-instances',
+      [{ files: [file], reason: `binary mask (0 and ${other}, ${count} regions)` }],
+    );
   }
 }
 
@@ -57,7 +65,12 @@ export async function readLabels(file: string, spec: LabelSpec, options: ReadOpt
   if (spec.fromInstances) {
     const inst = await readInstanceLabels(file, options);
     checkNotBinary(inst.data, inst.width, inst.height, file);
-    return { data: instancesToBoundaryClasses(inst.data, inst.width, inst.height, spec.fromInstances.rim), width: inst.width, height: inst.height, channels: 1 };
+    return {
+      data: instancesToBoundaryClasses(inst.data, inst.width, inst.height, spec.fromInstances.rim),
+      width: inst.width,
+      height: inst.height,
+      channels: 1,
+    };
   }
   const { data, info } = await decodeRaw(file, options);
   const labels = decodeLabels({ data, width: info.width, height: info.height, channels: info.channels }, spec.classes, file, IGNORE_LABEL);
@@ -89,8 +102,13 @@ export async function scanLabels(files: readonly string[], spec: LabelSpec, opti
   if (failed.length === 1) throw failed[0];
   if (failed.length > 1) {
     const problems: DataProblem[] = failed.flatMap((e) => e.problems);
-    const what = spec.fromInstances ? 'instance label images (one value per object)' : `masks whose values are in the class list (${describeClasses(spec.classes)}${spec.classes.source ? ` from ${spec.classes.source}` : ''})`;
-    throw new DataError(`Expected ${what} but ${failed.length} of ${files.length} masks are not; the first: ${failed[0].message.split('\n')[0]}`, problems);
+    const what = spec.fromInstances
+      ? 'instance label images (one value per object)'
+      : `masks whose values are in the class list (${describeClasses(spec.classes)}${spec.classes.source ? ` from ${spec.classes.source}` : ''})`;
+    throw new DataError(
+      `Expected ${what} but ${failed.length} of ${files.length} masks are not; the first: ${failed[0].message.split('\n')[0]}`,
+      problems,
+    );
   }
   return counts;
 }

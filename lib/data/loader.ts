@@ -12,7 +12,11 @@ import { WorkerPool } from './pool';
 import { mixSeed, permutation, Rng } from '../rng';
 import { maskRowCounts, renderSample, SampleRequest, SampleResult, SampleSource } from './sample';
 
-interface Sample { item: number; seed: number; origin?: { x: number; y: number } }
+interface Sample {
+  item: number;
+  seed: number;
+  origin?: { x: number; y: number };
+}
 
 export class DataLoader implements AsyncIterable<Batch> {
   readonly dataset: Dataset;
@@ -35,7 +39,13 @@ export class DataLoader implements AsyncIterable<Batch> {
   constructor(source: Dataset | string, a?: string | DataLoaderOptions, b?: string, c?: DataLoaderOptions) {
     let opts: DataLoaderOptions;
     if (typeof a === 'string') {
-      if (typeof source !== 'string') throw invalidOption('DataLoader(root, images, masks)', 'a root folder when images/masks folder names are given', typeof source, 'ERR_PATHO_DATA');
+      if (typeof source !== 'string')
+        throw invalidOption(
+          'DataLoader(root, images, masks)',
+          'a root folder when images/masks folder names are given',
+          typeof source,
+          'ERR_PATHO_DATA',
+        );
       if (typeof b !== 'string') throw invalidOption('masks', 'a masks folder name', b, 'ERR_PATHO_DATA');
       opts = { ...(c ?? {}), images: a, masks: b };
     } else {
@@ -56,7 +66,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   }
 
   private async prepare(): Promise<void> {
-    const ds = this.dataset, o = this.options;
+    const ds = this.dataset,
+      o = this.options;
     await ds.ready();
     if (o.inChannels !== null) ds.checkChannels(o.inChannels);
     if (o.size) {
@@ -64,26 +75,37 @@ export class DataLoader implements AsyncIterable<Batch> {
     } else {
       const sizes = new Map<string, string[]>();
       for (let i = 0; i < ds.length; i++) {
-        const e = ds.entry(i), k = `${e.width}x${e.height}`;
+        const e = ds.entry(i),
+          k = `${e.width}x${e.height}`;
         sizes.set(k, [...(sizes.get(k) ?? []), e.image]);
       }
-      const first = ds.entry(0), mult = 2 ** o.depth;
+      const first = ds.entry(0),
+        mult = 2 ** o.depth;
       if (sizes.size > 1) {
-        throw new DataError('Expected images of one size when no crop is given (or pass crop / tiles: true)',
-          [...sizes].map(([k, files]) => ({ files: files.slice(0, 3), reason: `${files.length} image(s) of ${k}` })));
+        throw new DataError(
+          'Expected images of one size when no crop is given (or pass crop / tiles: true)',
+          [...sizes].map(([k, files]) => ({ files: files.slice(0, 3), reason: `${files.length} image(s) of ${k}` })),
+        );
       }
       if (first.width % mult || first.height % mult) {
-        throw invalidOption('images', `image sizes that are multiples of ${mult} (2^depth) without a crop, or a crop/tiles option`, `${first.width}x${first.height}`, 'ERR_PATHO_DATA');
+        throw invalidOption(
+          'images',
+          `image sizes that are multiples of ${mult} (2^depth) without a crop, or a crop/tiles option`,
+          `${first.width}x${first.height}`,
+          'ERR_PATHO_DATA',
+        );
       }
       this.size = [first.height, first.width];
     }
     this.meanStd = o.stats ? checkStats(o.stats, ds.channels, 'stats') : await ds.stats();
     if (o.tiles) {
-      const [th, tw] = this.size, [sh, sw] = o.stride ?? this.size;
+      const [th, tw] = this.size,
+        [sh, sw] = o.stride ?? this.size;
       const all: Sample[] = [];
       for (let i = 0; i < ds.length; i++) {
         const e = ds.entry(i);
-        for (const y of tileOrigins(e.height, th, sh)) for (const x of tileOrigins(e.width, tw, sw)) all.push({ item: i, seed: 0, origin: { x, y } });
+        for (const y of tileOrigins(e.height, th, sh))
+          for (const x of tileOrigins(e.width, tw, sw)) all.push({ item: i, seed: 0, origin: { x, y } });
       }
       this.tileList = all.filter((_, k) => k % o.worldSize === o.rank);
     }
@@ -96,7 +118,9 @@ export class DataLoader implements AsyncIterable<Batch> {
   }
 
   /** The epoch the next iteration will use; each iteration advances it by one. */
-  get epoch(): number { return this.nextEpoch; }
+  get epoch(): number {
+    return this.nextEpoch;
+  }
   setEpoch(epoch: number): void {
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw invalidOption('epoch', 'a non-negative integer', epoch, 'ERR_PATHO_DATA');
     this.nextEpoch = epoch;
@@ -122,7 +146,8 @@ export class DataLoader implements AsyncIterable<Batch> {
   samples(epoch: number): Sample[] {
     const o = this.options;
     if (o.tiles) return this.tileList;
-    const n = this.dataset.length, total = o.samplesPerEpoch ?? n;
+    const n = this.dataset.length,
+      total = o.samplesPerEpoch ?? n;
     const order: number[] = [];
     for (let round = 0; order.length < total; round++) {
       order.push(...(o.shuffle ? permutation(n, new Rng(mixSeed(o.seed, epoch, round, 0x5eed))) : Array.from({ length: n }, (_, i) => i)));
@@ -135,7 +160,9 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   /** Batches per epoch for this shard (after ready()). */
   get length(): number {
-    const n = this.options.tiles ? this.tileList.length : Math.floor((this.options.samplesPerEpoch ?? this.dataset.length) / this.options.worldSize);
+    const n = this.options.tiles
+      ? this.tileList.length
+      : Math.floor((this.options.samplesPerEpoch ?? this.dataset.length) / this.options.worldSize);
     return this.options.dropLast ? Math.floor(n / this.options.batchSize) : Math.ceil(n / this.options.batchSize);
   }
 
@@ -150,8 +177,12 @@ export class DataLoader implements AsyncIterable<Batch> {
     return this.cache.get(e.image, async () => {
       const { image, mask } = await this.dataset.read(item);
       return {
-        image: shared ? toShared(image.data) : image.data, mask: shared ? toShared(mask.data) : mask.data,
-        width: image.width, height: image.height, channels: image.channels, rowCounts: maskRowCounts(mask.data, mask.width),
+        image: shared ? toShared(image.data) : image.data,
+        mask: shared ? toShared(mask.data) : mask.data,
+        width: image.width,
+        height: image.height,
+        channels: image.channels,
+        rowCounts: maskRowCounts(mask.data, mask.width),
       };
     });
   }
@@ -159,7 +190,14 @@ export class DataLoader implements AsyncIterable<Batch> {
   private async render(s: Sample): Promise<SampleResult> {
     const src = await this.source(s.item);
     const [height, width] = this.size;
-    const req: SampleRequest = { height, width, seed: s.seed, origin: s.origin, foreground: this.options.size ? this.options.foreground : 0, augment: this.augment };
+    const req: SampleRequest = {
+      height,
+      width,
+      seed: s.seed,
+      origin: s.origin,
+      foreground: this.options.size ? this.options.foreground : 0,
+      augment: this.augment,
+    };
     if (this.options.workers > 0) {
       this.pool ??= new WorkerPool(this.options.workers);
       return this.pool.run(src, req);
@@ -169,16 +207,27 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   private async makeBatch(samples: Sample[], epoch: number, index: number): Promise<Batch> {
     const results = await Promise.all(samples.map((s) => this.render(s)));
-    const [h, w] = this.size, c = this.dataset.channels, n = samples.length;
-    const images = new Uint8Array(n * h * w * c), masks = new Uint8Array(n * h * w);
-    const names: string[] = [], regions: BatchRegion[] = [];
+    const [h, w] = this.size,
+      c = this.dataset.channels,
+      n = samples.length;
+    const images = new Uint8Array(n * h * w * c),
+      masks = new Uint8Array(n * h * w);
+    const names: string[] = [],
+      regions: BatchRegion[] = [];
     results.forEach((r, k) => {
       images.set(r.image, k * h * w * c);
       masks.set(r.mask, k * h * w);
       const e = this.dataset.entry(samples[k].item);
-      names.push(this.options.size ? `${e.stem}@${r.x},${r.y}` : e.stem);   // whole images: the plain stem
-      const x0 = Math.max(0, r.x), y0 = Math.max(0, r.y);
-      regions.push({ item: samples[k].item, x: r.x, y: r.y, width: Math.min(e.width, r.x + w) - x0, height: Math.min(e.height, r.y + h) - y0 });
+      names.push(this.options.size ? `${e.stem}@${r.x},${r.y}` : e.stem); // whole images: the plain stem
+      const x0 = Math.max(0, r.x),
+        y0 = Math.max(0, r.y);
+      regions.push({
+        item: samples[k].item,
+        x: r.x,
+        y: r.y,
+        width: Math.min(e.width, r.x + w) - x0,
+        height: Math.min(e.height, r.y + h) - y0,
+      });
     });
     const { mean, std } = this.stats;
     return { images, masks, n, height: h, width: w, channels: c, mean, std, names, regions, epoch, index };
@@ -188,8 +237,9 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (this.closed) throw new DataError('Expected an open DataLoader but it was closed');
     await this.ready();
     const epoch = this.nextEpoch++;
-    const all = this.samples(epoch), bs = this.options.batchSize;
-    const first = (this.startSample / this.options.worldSize) | 0;  // this shard's share of the samples already seen
+    const all = this.samples(epoch),
+      bs = this.options.batchSize;
+    const first = (this.startSample / this.options.worldSize) | 0; // this shard's share of the samples already seen
     this.startSample = 0;
     const groups: Sample[][] = [];
     for (let i = first; i < all.length; i += bs) {
@@ -200,7 +250,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     let next = 0;
     const launch = (): void => {
       const p = this.makeBatch(groups[next], epoch, next + first / bs);
-      p.catch(() => undefined);   // awaited below; avoids an unhandled rejection if the consumer stops early
+      p.catch(() => undefined); // awaited below; avoids an unhandled rejection if the consumer stops early
       inflight.push(p);
       next++;
     };

@@ -6,7 +6,11 @@ import { DataError } from '../errors';
 import type { SampleRequest, SampleResult, SampleSource } from './sample';
 import type { WorkerReply, WorkerTask } from './worker';
 
-interface Pending { task: WorkerTask; resolve: (r: SampleResult) => void; reject: (e: Error) => void }
+interface Pending {
+  task: WorkerTask;
+  resolve: (r: SampleResult) => void;
+  reject: (e: Error) => void;
+}
 
 // Under ts-node/tap the sources are .ts and workers inherit the loader through execArgv.
 const WORKER_FILE = path.join(__dirname, `worker${path.extname(__filename)}`);
@@ -22,7 +26,10 @@ export class WorkerPool {
   private served = new WeakSet<Worker>();
   private dead = new WeakSet<Worker>();
 
-  constructor(readonly size: number, private file = WORKER_FILE) {
+  constructor(
+    readonly size: number,
+    private file = WORKER_FILE,
+  ) {
     for (let i = 0; i < size; i++) this.spawn();
   }
 
@@ -48,13 +55,15 @@ export class WorkerPool {
       this.pump();
     });
     w.on('error', (err) => this.fail(w, err));
-    w.on('exit', (code) => { if (!this.closed) this.fail(w, new Error(`data worker exited with code ${code}`)); });
+    w.on('exit', (code) => {
+      if (!this.closed) this.fail(w, new Error(`data worker exited with code ${code}`));
+    });
     this.workers.push(w);
     this.idle.push(w);
   }
 
   private fail(w: Worker, err: Error): void {
-    if (this.dead.has(w)) return;   // 'error' is followed by 'exit'
+    if (this.dead.has(w)) return; // 'error' is followed by 'exit'
     this.dead.add(w);
     const p = this.running.get(w);
     this.running.delete(w);
@@ -64,7 +73,9 @@ export class WorkerPool {
     if (this.closed) return;
     if (!this.served.has(w)) {
       // Died before finishing one task (e.g. cannot load its module): respawning would loop.
-      this.broken = new DataError(`Expected data worker threads to start but one failed: ${err.message} (workers: 0 runs on the main thread)`);
+      this.broken = new DataError(
+        `Expected data worker threads to start but one failed: ${err.message} (workers: 0 runs on the main thread)`,
+      );
       for (const q of this.queue) q.reject(this.broken);
       this.queue = [];
       return;

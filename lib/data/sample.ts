@@ -7,8 +7,8 @@ import { cropRange, reflectIndex, upsampleGrid } from './geometry';
 import { Rng } from '../rng';
 
 export interface SampleSource {
-  image: Uint8Array;    // H*W*C
-  mask: Uint8Array;     // H*W, 0/1 (or class labels, sampled by nearest neighbour)
+  image: Uint8Array; // H*W*C
+  mask: Uint8Array; // H*W, 0/1 (or class labels, sampled by nearest neighbour)
   width: number;
   height: number;
   channels: number;
@@ -20,15 +20,15 @@ export interface SampleRequest {
   height: number;
   width: number;
   seed: number;
-  origin?: { x: number; y: number };   // fixed top-left (tiles); random crop otherwise
-  foreground: number;                   // probability of centring the crop on a foreground pixel
+  origin?: { x: number; y: number }; // fixed top-left (tiles); random crop otherwise
+  foreground: number; // probability of centring the crop on a foreground pixel
   augment: AugmentConfig | null;
 }
 
 export interface SampleResult {
-  image: Uint8Array;   // height*width*channels
-  mask: Uint8Array;    // height*width, 0/1
-  x: number;           // top-left of the (un-augmented) crop in the source image
+  image: Uint8Array; // height*width*channels
+  mask: Uint8Array; // height*width, 0/1
+  x: number; // top-left of the (un-augmented) crop in the source image
   y: number;
 }
 
@@ -51,7 +51,8 @@ export function pickForeground(mask: Uint8Array, width: number, rng: Rng, rowCou
   let count = 0;
   for (let y = 0; y < rowCounts.length; y++) count += rowCounts[y];
   if (count === 0) return -1;
-  let r = rng.int(count), y = 0;
+  let r = rng.int(count),
+    y = 0;
   while (r >= rowCounts[y]) r -= rowCounts[y++];
   for (let i = y * width; ; i++) if (isForeground(mask[i]) && r-- === 0) return i;
 }
@@ -59,25 +60,40 @@ export function pickForeground(mask: Uint8Array, width: number, rng: Rng, rowCou
 const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
 
 interface Plan {
-  flipY: boolean; flipX: boolean; rot: number;   // rot: quarter turns
-  cos: number; sin: number; zoom: number;        // zoom > 1 magnifies
-  dy: Float32Array | null; dx: Float32Array | null;
+  flipY: boolean;
+  flipX: boolean;
+  rot: number; // rot: quarter turns
+  cos: number;
+  sin: number;
+  zoom: number; // zoom > 1 magnifies
+  dy: Float32Array | null;
+  dx: Float32Array | null;
 }
 
 function drawGeometry(a: AugmentConfig | null, h: number, w: number, rng: Rng): Plan {
   const plan: Plan = { flipY: false, flipX: false, rot: 0, cos: 1, sin: 0, zoom: 1, dy: null, dx: null };
   if (!a) return plan;
-  if (a.flip) { plan.flipY = rng.chance(a.flip.p); plan.flipX = rng.chance(a.flip.p); }
+  if (a.flip) {
+    plan.flipY = rng.chance(a.flip.p);
+    plan.flipX = rng.chance(a.flip.p);
+  }
   if (a.rotate90 && rng.chance(a.rotate90.p)) plan.rot = h === w ? 1 + rng.int(3) : 2;
   if (a.affine && rng.chance(a.affine.p)) {
     const t = (rng.uniform(-1, 1) * a.affine.degrees * Math.PI) / 180;
-    plan.cos = Math.cos(t); plan.sin = Math.sin(t);
+    plan.cos = Math.cos(t);
+    plan.sin = Math.sin(t);
     plan.zoom = Math.exp(rng.uniform(-1, 1) * Math.log(1 + a.affine.scale));
   }
   if (a.elastic && rng.chance(a.elastic.p) && a.elastic.sigma > 0) {
-    const sp = a.elastic.spacing, gh = Math.ceil((h - 1) / sp) + 2, gw = Math.ceil((w - 1) / sp) + 2;
-    const gy = new Float32Array(gh * gw), gx = new Float32Array(gh * gw);
-    for (let i = 0; i < gy.length; i++) { gy[i] = rng.normal() * a.elastic.sigma; gx[i] = rng.normal() * a.elastic.sigma; }
+    const sp = a.elastic.spacing,
+      gh = Math.ceil((h - 1) / sp) + 2,
+      gw = Math.ceil((w - 1) / sp) + 2;
+    const gy = new Float32Array(gh * gw),
+      gx = new Float32Array(gh * gw);
+    for (let i = 0; i < gy.length; i++) {
+      gy[i] = rng.normal() * a.elastic.sigma;
+      gx[i] = rng.normal() * a.elastic.sigma;
+    }
     plan.dy = upsampleGrid(gy, gh, gw, h, w, sp);
     plan.dx = upsampleGrid(gx, gh, gw, h, w, sp);
   }
@@ -86,7 +102,8 @@ function drawGeometry(a: AugmentConfig | null, h: number, w: number, rng: Rng): 
 
 /** The flips and quarter turns as an integer 2x2 matrix acting on centred (u, v): [a b; c d]. */
 function dihedralMatrix(p: Plan): [number, number, number, number] {
-  const fy = p.flipY ? -1 : 1, fx = p.flipX ? -1 : 1;
+  const fy = p.flipY ? -1 : 1,
+    fx = p.flipX ? -1 : 1;
   // Rotation rows applied after the flips: u' = r0*u + r1*v, v' = r2*u + r3*v.
   const r = p.rot === 1 ? [0, -1, 1, 0] : p.rot === 2 ? [-1, 0, 0, -1] : p.rot === 3 ? [0, 1, -1, 0] : [1, 0, 0, 1];
   return [r[0] * fy, r[1] * fx, r[2] * fy, r[3] * fx];
@@ -94,12 +111,14 @@ function dihedralMatrix(p: Plan): [number, number, number, number] {
 
 function sampleExact(src: SampleSource, h: number, w: number, x0: number, y0: number, p: Plan, img: Uint8Array, msk: Uint8Array): void {
   const { width: W, height: H, channels: C, image: I, mask: M } = src;
-  const hy = (h - 1) / 2, hx = (w - 1) / 2;
+  const hy = (h - 1) / 2,
+    hx = (w - 1) / 2;
   const [a, b, c, d] = dihedralMatrix(p);
   const inside = y0 >= 0 && x0 >= 0 && y0 + h <= H && x0 + w <= W;
   for (let oy = 0; oy < h; oy++) {
     // Source row/column of output pixel (oy, 0), then integer steps along the output row.
-    let ty = y0 + Math.round(hy + a * (oy - hy) - b * hx), tx = x0 + Math.round(hx + c * (oy - hy) - d * hx);
+    let ty = y0 + Math.round(hy + a * (oy - hy) - b * hx),
+      tx = x0 + Math.round(hx + c * (oy - hy) - d * hx);
     if (inside && b === 0 && d === 1) {
       const row = ty * W + tx;
       img.set(I.subarray(row * C, (row + w) * C), oy * w * C);
@@ -107,35 +126,75 @@ function sampleExact(src: SampleSource, h: number, w: number, x0: number, y0: nu
       continue;
     }
     for (let ox = 0; ox < w; ox++, ty += b, tx += d) {
-      const s = inside ? ty * W + tx : reflectIndex(ty, H) * W + reflectIndex(tx, W), o = oy * w + ox;
+      const s = inside ? ty * W + tx : reflectIndex(ty, H) * W + reflectIndex(tx, W),
+        o = oy * w + ox;
       msk[o] = M[s];
       if (C === 1) img[o] = I[s];
-      else if (C === 3) { const q = o * 3, r = s * 3; img[q] = I[r]; img[q + 1] = I[r + 1]; img[q + 2] = I[r + 2]; }
-      else for (let k = 0; k < C; k++) img[o * C + k] = I[s * C + k];
+      else if (C === 3) {
+        const q = o * 3,
+          r = s * 3;
+        img[q] = I[r];
+        img[q + 1] = I[r + 1];
+        img[q + 2] = I[r + 2];
+      } else for (let k = 0; k < C; k++) img[o * C + k] = I[s * C + k];
     }
   }
 }
 
 function sampleWarped(src: SampleSource, h: number, w: number, x0: number, y0: number, p: Plan, img: Uint8Array, msk: Uint8Array): void {
   const { width: W, height: H, channels: C, image: I, mask: M } = src;
-  const hy = (h - 1) / 2, hx = (w - 1) / 2, cy = y0 + hy, cx = x0 + hx;
+  const hy = (h - 1) / 2,
+    hx = (w - 1) / 2,
+    cy = y0 + hy,
+    cx = x0 + hx;
   // Source offset = (1/zoom) * Rotation(angle) * Dihedral * (output offset + elastic displacement).
   const [da, db, dc, dd] = dihedralMatrix(p);
-  const ca = p.cos / p.zoom, sa = p.sin / p.zoom;
-  const A = ca * da - sa * dc, B = ca * db - sa * dd, Cc = sa * da + ca * dc, D = sa * db + ca * dd;
-  const dy = p.dy, dx = p.dx;
+  const ca = p.cos / p.zoom,
+    sa = p.sin / p.zoom;
+  const A = ca * da - sa * dc,
+    B = ca * db - sa * dd,
+    Cc = sa * da + ca * dc,
+    D = sa * db + ca * dd;
+  const dy = p.dy,
+    dx = p.dx;
   for (let oy = 0; oy < h; oy++) {
     for (let ox = 0; ox < w; ox++) {
       const o = oy * w + ox;
-      let u = oy - hy, v = ox - hx;
-      if (dy !== null && dx !== null) { u += dy[o]; v += dx[o]; }
-      const sy = cy + A * u + B * v, sx = cx + Cc * u + D * v;
-      const yi = Math.floor(sy), xi = Math.floor(sx), fy = sy - yi, fx = sx - xi;
+      let u = oy - hy,
+        v = ox - hx;
+      if (dy !== null && dx !== null) {
+        u += dy[o];
+        v += dx[o];
+      }
+      const sy = cy + A * u + B * v,
+        sx = cx + Cc * u + D * v;
+      const yi = Math.floor(sy),
+        xi = Math.floor(sx),
+        fy = sy - yi,
+        fx = sx - xi;
       let ya: number, yb: number, xa: number, xb: number;
-      if (yi >= 0 && yi + 1 < H) { ya = yi * W; yb = ya + W; } else { ya = reflectIndex(yi, H) * W; yb = reflectIndex(yi + 1, H) * W; }
-      if (xi >= 0 && xi + 1 < W) { xa = xi; xb = xi + 1; } else { xa = reflectIndex(xi, W); xb = reflectIndex(xi + 1, W); }
-      const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
-      const s00 = (ya + xa) * C, s01 = (ya + xb) * C, s10 = (yb + xa) * C, s11 = (yb + xb) * C;
+      if (yi >= 0 && yi + 1 < H) {
+        ya = yi * W;
+        yb = ya + W;
+      } else {
+        ya = reflectIndex(yi, H) * W;
+        yb = reflectIndex(yi + 1, H) * W;
+      }
+      if (xi >= 0 && xi + 1 < W) {
+        xa = xi;
+        xb = xi + 1;
+      } else {
+        xa = reflectIndex(xi, W);
+        xb = reflectIndex(xi + 1, W);
+      }
+      const w00 = (1 - fy) * (1 - fx),
+        w01 = (1 - fy) * fx,
+        w10 = fy * (1 - fx),
+        w11 = fy * fx;
+      const s00 = (ya + xa) * C,
+        s01 = (ya + xb) * C,
+        s10 = (yb + xa) * C,
+        s11 = (yb + xb) * C;
       if (C === 3) {
         const q = o * 3;
         img[q] = (I[s00] * w00 + I[s01] * w01 + I[s10] * w10 + I[s11] * w11 + 0.5) | 0;
@@ -151,7 +210,9 @@ function sampleWarped(src: SampleSource, h: number, w: number, x0: number, y0: n
 }
 
 function colour(a: AugmentConfig, img: Uint8Array, channels: number, rng: Rng): void {
-  let bright = 1, contrast = 1, gamma = 1;
+  let bright = 1,
+    contrast = 1,
+    gamma = 1;
   if (a.brightnessContrast && rng.chance(a.brightnessContrast.p)) {
     bright = rng.uniform(1 - a.brightnessContrast.brightness, 1 + a.brightnessContrast.brightness);
     contrast = rng.uniform(1 - a.brightnessContrast.contrast, 1 + a.brightnessContrast.contrast);
@@ -159,14 +220,19 @@ function colour(a: AugmentConfig, img: Uint8Array, channels: number, rng: Rng): 
   if (a.gamma && rng.chance(a.gamma.p)) gamma = Math.exp(rng.uniform(-a.gamma.gamma, a.gamma.gamma));
   if (bright !== 1 || contrast !== 1 || gamma !== 1) {
     // Contrast pivots on the crop's mean; every 7th value (7 is prime to the channel count) is plenty.
-    let sum = 0, n = 0;
+    let sum = 0,
+      n = 0;
     for (let i = 0; i < img.length; i += 7, n++) sum += img[i];
     applyTable(img, intensityTable(sum / n, bright, contrast, gamma));
   }
   if (channels !== 3) return;
   if (a.hsv && rng.chance(a.hsv.p)) {
-    hsvJitter(img, rng.uniform(-a.hsv.hue, a.hsv.hue), rng.uniform(1 - a.hsv.saturation, 1 + a.hsv.saturation),
-      rng.uniform(1 - a.hsv.value, 1 + a.hsv.value));
+    hsvJitter(
+      img,
+      rng.uniform(-a.hsv.hue, a.hsv.hue),
+      rng.uniform(1 - a.hsv.saturation, 1 + a.hsv.saturation),
+      rng.uniform(1 - a.hsv.value, 1 + a.hsv.value),
+    );
   }
   if (a.stain && rng.chance(a.stain.p)) {
     const s = a.stain;
@@ -184,10 +250,12 @@ export function renderSample(src: SampleSource, req: SampleRequest): SampleResul
   if (req.origin) {
     ({ x: x0, y: y0 } = req.origin);
   } else {
-    const [ylo, yhi] = cropRange(src.height, h), [xlo, xhi] = cropRange(src.width, w);
+    const [ylo, yhi] = cropRange(src.height, h),
+      [xlo, xhi] = cropRange(src.width, w);
     const fg = rng.chance(req.foreground) ? pickForeground(src.mask, src.width, rng, src.rowCounts) : -1;
     if (fg >= 0) {
-      const py = Math.floor(fg / src.width), px = fg - py * src.width;
+      const py = Math.floor(fg / src.width),
+        px = fg - py * src.width;
       y0 = clamp(py - (h >> 1), ylo, yhi);
       x0 = clamp(px - (w >> 1), xlo, xhi);
     } else {
@@ -196,7 +264,8 @@ export function renderSample(src: SampleSource, req: SampleRequest): SampleResul
     }
   }
   const plan = drawGeometry(req.augment, h, w, rng);
-  const image = new Uint8Array(h * w * src.channels), mask = new Uint8Array(h * w);
+  const image = new Uint8Array(h * w * src.channels),
+    mask = new Uint8Array(h * w);
   if (plan.dy || plan.zoom !== 1 || plan.sin !== 0) sampleWarped(src, h, w, x0, y0, plan, image, mask);
   else sampleExact(src, h, w, x0, y0, plan, image, mask);
   if (req.augment) colour(req.augment, image, src.channels, rng);

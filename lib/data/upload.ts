@@ -27,7 +27,10 @@ export function uploadImages(b: ImageBatch, device: string, mean: number[], std:
   checkDims(b);
   checkCount('images', b.images.length, b.n * b.height * b.width * b.channels);
   if (mean.length !== b.channels || std.length !== b.channels) {
-    throw new PathoError('ERR_PATHO_ARG', `Expected ${b.channels} values for mean and std (one per channel) but received ${mean.length} and ${std.length}`);
+    throw new PathoError(
+      'ERR_PATHO_ARG',
+      `Expected ${b.channels} values for mean and std (one per channel) but received ${mean.length} and ${std.length}`,
+    );
   }
   const px = native.empty([b.n, b.height, b.width, b.channels], 'uint8', device);
   try {

@@ -2,10 +2,13 @@
 import { parentPort } from 'node:worker_threads';
 import { renderSample, SampleRequest, SampleSource } from './sample';
 
-export interface WorkerTask { id: number; src: SampleSource; req: SampleRequest }
+export interface WorkerTask {
+  id: number;
+  src: SampleSource;
+  req: SampleRequest;
+}
 export type WorkerReply =
-  | { id: number; image: Uint8Array; mask: Uint8Array; x: number; y: number }
-  | { id: number; error: { message: string; stack?: string } };
+  { id: number; image: Uint8Array; mask: Uint8Array; x: number; y: number } | { id: number; error: { message: string; stack?: string } };
 
 parentPort?.on('message', (task: WorkerTask) => {
   try {

@@ -74,7 +74,10 @@ export function renderOverlay(img: RawImage, labels: ArrayLike<number>, o: Overl
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** A PNG of RGB pixels with a legend box (a colour swatch and a name per entry) in its top-left corner, when it fits in a quarter of the image. */
+/**
+ * A PNG of RGB pixels with a legend box (a colour swatch and a name per entry) in its top-left corner, when it fits in
+ * a quarter of the image.
+ */
 export async function pngWithLegend(
   rgb: Uint8Array,
   width: number,

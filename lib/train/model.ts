@@ -344,7 +344,10 @@ export class Model implements Disposable, AsyncDisposable {
     };
   }
 
-  /** what bestDice (and so best.safetensors) measures: validation Dice at the first threshold; K-class: the macro mean over the foreground */
+  /**
+   * what bestDice (and so best.safetensors) measures: validation Dice at the first threshold; K-class: the macro mean
+   * over the foreground
+   */
   get bestMetric(): string {
     return this.classes ? 'dice (macro mean)' : `dice@${this.thresholds[0]}`;
   }
@@ -400,7 +403,8 @@ export class Model implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Probabilities (sigmoid of the logits; softmax over the channels of a K-class network) with BatchNorm in eval mode and no gradient recording.
+   * Probabilities (sigmoid of the logits; softmax over the channels of a K-class network) with BatchNorm in eval mode
+   * and no gradient recording.
    * Input: uint8 NHWC images (a Batch or ImageBatch; mean/std default to the training ones) or
    * normalised float32 NCHW ({ data, shape } or a Tensor). Output: float32 [N, outChannels, H, W].
    */

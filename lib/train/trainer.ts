@@ -152,7 +152,10 @@ export interface Trainee {
   /** one optimizer step at learning rate lr; resolves to the loss */
   trainStep(batch: Batch, lr: number): Promise<number>;
   evaluate(loader: AsyncIterable<Batch>): Promise<EvaluateResult>;
-  /** writes <checkpointDir>/<name>.safetensors (with the optimizer sidecar when optimizer is true); null: not written (another run's better best kept) */
+  /**
+   * writes <checkpointDir>/<name>.safetensors (with the optimizer sidecar when optimizer is true); null: not written
+   * (another run's better best kept)
+   */
   save(name: string, opts: { optimizer: boolean; extra?: { loader?: LoaderPosition } }): Promise<string | null>;
 }
 

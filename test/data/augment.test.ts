@@ -21,9 +21,18 @@ t.test('partial overrides merge with the defaults; every p zero means no augment
 });
 
 t.test('bad values: Expected <what> for <name> but received <value>', async (t) => {
-  t.throws(() => resolveAugment({ gamma: { p: -0.1 } }, true), { code: 'ERR_PATHO_DATA', message: 'Expected a number in [0, 1] for augment.gamma.p but received -0.1' });
-  t.throws(() => resolveAugment({ elastic: { spacing: 1 } }, true), { code: 'ERR_PATHO_DATA', message: /augment\.elastic\.spacing but received 1/ });
-  t.throws(() => resolveAugment({ flip: { strength: 1 } } as never, true), { code: 'ERR_PATHO_DATA', message: /one of p for augment\.flip\.strength/ });
+  t.throws(() => resolveAugment({ gamma: { p: -0.1 } }, true), {
+    code: 'ERR_PATHO_DATA',
+    message: 'Expected a number in [0, 1] for augment.gamma.p but received -0.1',
+  });
+  t.throws(() => resolveAugment({ elastic: { spacing: 1 } }, true), {
+    code: 'ERR_PATHO_DATA',
+    message: /augment\.elastic\.spacing but received 1/,
+  });
+  t.throws(() => resolveAugment({ flip: { strength: 1 } } as never, true), {
+    code: 'ERR_PATHO_DATA',
+    message: /one of p for augment\.flip\.strength/,
+  });
   t.throws(() => resolveAugment({ cutout: true } as never, true), { code: 'ERR_PATHO_DATA', message: /augment\.cutout/ });
   t.throws(() => resolveAugment(3 as never, true), { code: 'ERR_PATHO_DATA', message: /for augment but received 3/ });
 });

@@ -28,9 +28,18 @@ t.test('pairs, entries and decode of a good dataset', async (t) => {
 t.test('custom folder names and mask threshold', async (t) => {
   const root = t.testdir();
   await writeImage(path.join(root, 'x/a.png'), noise(16, 1), 4, 4, 1);
-  await writeImage(path.join(root, 'y/a.png'), Uint8Array.from({ length: 16 }, (_, i) => i * 16), 4, 4, 1);
+  await writeImage(
+    path.join(root, 'y/a.png'),
+    Uint8Array.from({ length: 16 }, (_, i) => i * 16),
+    4,
+    4,
+    1,
+  );
   const ds = await new FolderDataset(root, { images: 'x', masks: 'y', threshold: 100 }).ready();
-  t.same(Array.from((await ds.read(0)).mask.data), Array.from({ length: 16 }, (_, i) => (i * 16 > 100 ? 1 : 0)));
+  t.same(
+    Array.from((await ds.read(0)).mask.data),
+    Array.from({ length: 16 }, (_, i) => (i * 16 > 100 ? 1 : 0)),
+  );
 });
 
 t.test('every bad-input case is reported in ONE error listing the files', async (t) => {
@@ -40,12 +49,18 @@ t.test('every bad-input case is reported in ONE error listing the files', async 
   await writeImage(path.join(root, 'masks/size.png'), noise(16 * 8, 1), 16, 8, 1);
   fs.writeFileSync(path.join(root, 'images/corrupt.png'), 'not an image');
   await writeImage(path.join(root, 'masks/corrupt.png'), noise(256, 1), 16, 16, 1);
-  await sharp(noise(16 * 16 * 3, 2), { raw: { width: 16, height: 16, channels: 3 } }).toColourspace('cmyk').jpeg().toFile(path.join(root, 'images/cmyk.jpg'));
+  await sharp(noise(16 * 16 * 3, 2), { raw: { width: 16, height: 16, channels: 3 } })
+    .toColourspace('cmyk')
+    .jpeg()
+    .toFile(path.join(root, 'images/cmyk.jpg'));
   await writeImage(path.join(root, 'masks/cmyk.png'), noise(256, 1), 16, 16, 1);
   await writeImage(path.join(root, 'images/grey.png'), noise(256, 3), 16, 16, 1);
   await writeImage(path.join(root, 'masks/grey.png'), noise(256, 1), 16, 16, 1);
   const ds = new FolderDataset(root);
-  const err = await ds.ready().then(() => null, (e: unknown) => e);
+  const err = await ds.ready().then(
+    () => null,
+    (e: unknown) => e,
+  );
   t.ok(err instanceof DataError);
   const e = err as DataError;
   t.equal(e.code, 'ERR_PATHO_DATA');
@@ -62,7 +77,10 @@ t.test('unpaired files fail in the constructor with every stray listed', async (
   await writeDataset(root, ['a', 'b'], 16, 16, 1);
   await writeImage(path.join(root, 'images/lonely.png'), noise(256, 1), 16, 16, 1);
   await writeImage(path.join(root, 'masks/orphan.png'), noise(256, 1), 16, 16, 1);
-  t.throws(() => new FolderDataset(root), { code: 'ERR_PATHO_DATA', message: /lonely\.png: image without a mask[\s\S]*orphan\.png: mask without an image/ });
+  t.throws(() => new FolderDataset(root), {
+    code: 'ERR_PATHO_DATA',
+    message: /lonely\.png: image without a mask[\s\S]*orphan\.png: mask without an image/,
+  });
   const empty = t.testdir({ images: {}, masks: {} });
   t.throws(() => new FolderDataset(empty), { code: 'ERR_PATHO_DATA', message: /found none/ });
   t.throws(() => new FolderDataset(path.join(empty, 'missing')), { code: 'ERR_PATHO_DATA', message: /missing/ });
@@ -74,7 +92,9 @@ t.test('skipInvalid drops bad pairs with one warning and a count', async (t) => 
   await writeImage(path.join(root, 'images/lonely.png'), noise(256, 1), 16, 16, 1);
   fs.writeFileSync(path.join(root, 'masks/b.png'), 'garbage');
   const warnings: string[] = [];
-  const onWarn = (w: Error): void => { warnings.push(w.message); };
+  const onWarn = (w: Error): void => {
+    warnings.push(w.message);
+  };
   process.on('warning', onWarn);
   const ds = new FolderDataset(root, { skipInvalid: true });
   t.equal(ds.length, 3);
@@ -102,11 +122,17 @@ t.test('stats: per-channel mean/std in [0,1] units vs a float64 reference; given
   await writeDataset(root, ['a', 'b', 'c'], 20, 12, 3);
   const ds = await new FolderDataset(root).ready();
   const s = await ds.stats();
-  const sum = [0, 0, 0], sq = [0, 0, 0];
+  const sum = [0, 0, 0],
+    sq = [0, 0, 0];
   let n = 0;
   for (let i = 0; i < 3; i++) {
     const d = (await ds.read(i)).image.data;
-    for (let p = 0; p < d.length; p += 3) for (let c = 0; c < 3; c++) { const v = d[p + c] / 255; sum[c] += v; sq[c] += v * v; }
+    for (let p = 0; p < d.length; p += 3)
+      for (let c = 0; c < 3; c++) {
+        const v = d[p + c] / 255;
+        sum[c] += v;
+        sq[c] += v * v;
+      }
     n += d.length / 3;
   }
   for (let c = 0; c < 3; c++) {
@@ -116,20 +142,33 @@ t.test('stats: per-channel mean/std in [0,1] units vs a float64 reference; given
   }
   const given = await new FolderDataset(root, { stats: { mean: [0.1, 0.2, 0.3], std: [1, 1, 1] } }).stats();
   t.same(given, { mean: [0.1, 0.2, 0.3], std: [1, 1, 1] });
-  await t.rejects(new FolderDataset(root, { stats: { mean: [0.5], std: [1] } }).stats(), { code: 'ERR_PATHO_DATA', message: /Expected \{ mean, std \} with 3/ });
+  await t.rejects(new FolderDataset(root, { stats: { mean: [0.5], std: [1] } }).stats(), {
+    code: 'ERR_PATHO_DATA',
+    message: /Expected \{ mean, std \} with 3/,
+  });
 });
 
 t.test('trainValSplit: disjoint, complete, seeded; val uses the training statistics', async (t) => {
   const root = t.testdir();
-  await writeDataset(root, Array.from({ length: 10 }, (_, i) => `s${i}`), 16, 16, 1);
+  await writeDataset(
+    root,
+    Array.from({ length: 10 }, (_, i) => `s${i}`),
+    16,
+    16,
+    1,
+  );
   const ds = new FolderDataset(root);
   const { train, val } = trainValSplit(ds, 0.3, 5);
   t.equal(val.length, 3);
   t.equal(train.length, 7);
-  t.same([...train.pairIndices, ...val.pairIndices].sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => i));
+  t.same(
+    [...train.pairIndices, ...val.pairIndices].sort((a, b) => a - b),
+    Array.from({ length: 10 }, (_, i) => i),
+  );
   t.same(trainValSplit(ds, 0.3, 5).val.pairIndices, val.pairIndices, 'same seed, same split');
   t.not(trainValSplit(ds, 0.3, 6).val.pairIndices.join(), val.pairIndices.join(), 'other seed, other split');
-  await train.ready(); await val.ready();
+  await train.ready();
+  await val.ready();
   t.same(await val.stats(), await train.stats());
   const ref = await (await new FolderDataset(root).ready()).subset([...train.pairIndices]).stats();
   t.same(await train.stats(), ref, 'train stats come from the training images');

@@ -28,9 +28,12 @@ t.test('reflectIndex equals explicit mirror padding (edge not repeated)', async 
   for (const n of [1, 2, 3, 5, 8]) {
     // Build the mirrored sequence ... 2 1 | 0 1 2 ... n-1 | n-2 ... by walking.
     for (let i = -40; i < 40; i++) {
-      let j = i, dir = 1, pos = 0;
+      let j = i,
+        dir = 1,
+        pos = 0;
       if (n > 1) {
-        pos = 0; dir = 1;
+        pos = 0;
+        dir = 1;
         const steps = Math.abs(i);
         const sgn = i < 0 ? -1 : 1;
         dir = sgn;
@@ -43,7 +46,10 @@ t.test('reflectIndex equals explicit mirror padding (edge not repeated)', async 
       if (reflectIndex(i, n) !== j) t.fail(`reflectIndex(${i}, ${n}) = ${reflectIndex(i, n)}, expected ${j}`);
     }
   }
-  t.same([-3, -2, -1, 0, 4, 5, 6].map((i) => reflectIndex(i, 5)), [3, 2, 1, 0, 4, 3, 2]);
+  t.same(
+    [-3, -2, -1, 0, 4, 5, 6].map((i) => reflectIndex(i, 5)),
+    [3, 2, 1, 0, 4, 3, 2],
+  );
 });
 
 t.test('crop ranges keep crops inside, or straddle small images', async (t) => {
@@ -55,6 +61,9 @@ t.test('crop ranges keep crops inside, or straddle small images', async (t) => {
 t.test('upsampleGrid interpolates control points exactly at grid nodes', async (t) => {
   const g = Float32Array.from([0, 1, 2, 3, 4, 5]); // 2 x 3
   const up = upsampleGrid(g, 2, 3, 5, 9, 4);
-  t.equal(up[0], 0); t.equal(up[4], 1); t.equal(up[8], 2); t.equal(up[4 * 9 + 4], 4);
+  t.equal(up[0], 0);
+  t.equal(up[4], 1);
+  t.equal(up[8], 2);
+  t.equal(up[4 * 9 + 4], 4);
   t.ok(Math.abs(up[2] - 0.5) < 1e-6 && Math.abs(up[2 * 9 + 2] - 2) < 1e-6, 'bilinear midpoints');
 });

@@ -19,7 +19,10 @@ t.test('results resolve per task even when they complete out of order', async (t
   });
   const pool = new WorkerPool(3, path.join(dir, 'slow.js'));
   const got = await Promise.all([0, 1, 2, 3, 4, 5].map((s) => pool.run(src, req(s))));
-  t.same(got.map((r) => r.x), [0, 1, 2, 3, 4, 5]);
+  t.same(
+    got.map((r) => r.x),
+    [0, 1, 2, 3, 4, 5],
+  );
   await pool.close();
   await t.rejects(pool.run(src, req(0)), { code: 'ERR_PATHO_DATA', message: /closed/ });
 });
