@@ -287,7 +287,7 @@ t.test(
           w.cuda?.error,
           driver
             ? /^no CUDA device \((cudaErrorNoDevice: |cudaGetDeviceCount found none)/
-            : /^no CUDA device \(cudaErrorInsufficientDriver: /,
+            : /^no CUDA device \((no NVIDIA driver found \(libcuda\.so\.1 is not loadable\); )?cudaErrorInsufficientDriver: /,
           `driver library ${driver ? 'present' : 'absent'}: ${JSON.stringify(w.cuda)}`,
         );
         t.equal(w.cuda?.deviceCount, 0);
