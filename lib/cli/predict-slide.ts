@@ -89,9 +89,11 @@ function progressBar(name: string, out: NodeJS.WriteStream = process.stdout): { 
     };
   }
   let last = 0;
+  let working = false; // a line as soon as the first batch is done: prediction is under way
   return {
     update: (p) => {
-      if (p.done === p.total || Date.now() - last > 5000) {
+      if (p.done === p.total || (p.done > 0 && !working) || Date.now() - last > 5000) {
+        working ||= p.done > 0;
         last = Date.now();
         const eta = p.tilesPerSecond > 0 ? ` ETA ${Math.round((p.total - p.done) / p.tilesPerSecond)} s` : '';
         out.write(`${name}: ${p.done}/${p.total} tiles ${p.tilesPerSecond.toFixed(1)} tiles/s${eta}\n`);
