@@ -20,8 +20,9 @@ import { ensureWritableDir, Flags, parseFlags } from './args';
 import { listSlides } from './predict-slide';
 import { progressReporter } from './progress';
 import { TRAIN } from './flags';
-import { folderHint, plotCurves, trainConfig } from './train';
-import { augmentOption } from './train-budget';
+import { folderHint, plotCurves, sharedModelOptions, sharedTrainLimits, trainConfig } from './train';
+import { augmentOption, selectionPolicy } from './train-budget';
+import { DEFAULTS } from '../defaults';
 import { onStopSignals, stopMessage } from './train-signals';
 import { writeFileAtomic } from '../atomic-write';
 import { runFolderRefusal } from '../train/run-folder';
@@ -170,24 +171,13 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
       : null;
     const validation = valSet ? new DataLoader(valSet, { ...common, crop: c.crop, tiles: true, stats }) : undefined;
     if (!valSet)
-      process.stderr.write('patho train: one slide and no --val-slides: training without validation (best.safetensors needs validation)\n');
+      process.stderr.write(
+        `patho train: no validation slides (give --val-slides, or two or more slides with --val-split): best.safetensors is ${selectionPolicy(false, c.ema, DEFAULTS.selectionWindow)}\n`,
+      );
 
     const model = new Model(new UNet({ inChannels: 3, outChannels: 1, width: c.width, depth: c.depth, seed: c.seed }), {
-      lr: c.lr,
-      optimizer:
-        c.optimizer === 'sgd'
-          ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay }
-          : { name: c.optimizer, weightDecay: c.weightDecay },
-      loss: c.loss,
-      schedule: c.schedule,
-      ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
-      precision: c.precision,
-      ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
-      out: c.out,
-      checkpoint: c.out,
+      ...sharedModelOptions(c),
       loadModel: c.resume ?? false,
-      overwrite: c.overwrite,
-      seed: c.seed,
       metadata: { mpp, classes },
     });
     await model.ready();
@@ -226,8 +216,7 @@ export async function trainSlidesCommand(argv: string[]): Promise<void> {
     let result;
     try {
       result = await model.train(loader, {
-        epochs: c.epochs,
-        ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}),
+        ...sharedTrainLimits(c),
         ...(validation ? { validation } : {}),
         onProgress: reporter.onProgress,
         signal: ac.signal,

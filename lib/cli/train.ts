@@ -8,9 +8,9 @@ import { UNet } from '../nn/unet';
 import { plotTrainingCurves } from '../plot';
 import { restartCount } from '../parallel/launch';
 import { rendezvousOptionsFromEnv } from '../parallel/rendezvous';
-import { Model } from '../train/model';
+import { Model, type ModelOptions } from '../train/model';
 import { packageVersion } from '../version';
-import type { TrainResult } from '../train/trainer';
+import type { TrainOptions, TrainResult } from '../train/trainer';
 import { DEFAULTS } from '../defaults';
 import { writeFileAtomic } from '../atomic-write';
 import { runFolderRefusal } from '../train/run-folder';
@@ -86,6 +86,40 @@ export interface TrainConfig extends BudgetConfig {
 /** lib/device.ts's checkDevice for a flag: usage errors (exit 2) naming --flag. */
 export function checkDevice(device: string, flag = 'device', opts: { list?: boolean } = {}): string {
   return checkDeviceSpec(device, `--${flag}`, { ...opts, code: 'ERR_PATHO_USAGE' });
+}
+
+/**
+ * The Model options every `patho train` path (image folders, slides) takes from the flags alike, so a
+ * flag added here reaches both (slide training once silently ignored --ema).
+ */
+export function sharedModelOptions(c: TrainConfig): ModelOptions {
+  return {
+    lr: c.lr,
+    optimizer:
+      c.optimizer === 'sgd'
+        ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay }
+        : { name: c.optimizer, weightDecay: c.weightDecay },
+    loss: c.loss,
+    schedule: c.schedule,
+    ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
+    precision: c.precision,
+    ema: c.ema,
+    ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
+    out: c.out,
+    checkpoint: c.out,
+    overwrite: c.overwrite,
+    seed: c.seed,
+  };
+}
+
+/** The limits and validation cadence of model.train() every `patho train` path takes from the flags alike. */
+export function sharedTrainLimits(c: TrainConfig): TrainOptions {
+  return {
+    epochs: c.epochs,
+    ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}),
+    validateEvery: c.valEvery,
+    validationShare: c.valShare,
+  };
 }
 
 export function trainConfig(f: Flags): TrainConfig {
@@ -221,23 +255,9 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
 
   let net = new UNet({ inChannels, outChannels: K, width: c.width, depth: c.depth, seed: c.seed });
   const model = new Model(net, {
-    lr: c.lr,
-    optimizer:
-      c.optimizer === 'sgd'
-        ? { name: 'sgd', momentum: c.momentum, weightDecay: c.weightDecay }
-        : { name: c.optimizer, weightDecay: c.weightDecay },
-    loss: c.loss,
-    schedule: c.schedule,
-    ...(c.clipGradNorm !== null ? { clipGradNorm: c.clipGradNorm } : {}),
-    precision: c.precision,
-    ema: c.ema,
-    ...(c.device.includes(',') ? { devices: c.device } : { device: c.device }),
-    out: c.out,
-    checkpoint: c.out,
+    ...sharedModelOptions(c),
     // restarted by `patho launch --max-restarts`: continue from OUT/last.safetensors when there is one
     loadModel: c.resume ?? restartCount() > 0,
-    overwrite: c.overwrite,
-    seed: c.seed,
     ...(c.classes && classSetup
       ? {
           classes: c.classes.list.classes.map((k) => k.name),
@@ -306,10 +326,7 @@ export async function runTrain(c: TrainConfig, opts: { quiet?: boolean; signal?:
   let result: TrainResult;
   try {
     result = await model.train(loader, {
-      epochs: c.epochs,
-      ...(c.timeLimit !== null ? { timeLimit: c.timeLimit } : {}),
-      validateEvery: c.valEvery,
-      validationShare: c.valShare,
+      ...sharedTrainLimits(c),
       ...(validation ? { validation } : {}),
       onProgress: (e) => {
         if (e.type === 'checkpoint') written.add(e.file);

@@ -200,3 +200,89 @@ t.test('bad annotations: one line naming the file and the feature', async (t) =>
   t.equal(r.code, 2);
   t.match(r.stderr, /Expected --classes among the annotations' classes \(Stroma, Tumor\) but Necrosis is not among them/);
 });
+
+t.test('slide training takes --ema, --val-every and the selection policy like folder training', async (t) => {
+  const out = path.join(tmp, 'run-ema');
+  const r = patho([
+    'train',
+    '--slides',
+    path.join(tmp, 'slides'),
+    '--annotations',
+    path.join(tmp, 'annotations'),
+    '--classes',
+    'Tumor',
+    '--mpp',
+    '1',
+    '--crop',
+    '64',
+    '--width',
+    '4',
+    '--depth',
+    '2',
+    '--batch-size',
+    '8',
+    '--epochs',
+    '1',
+    '--samples-per-epoch',
+    '64',
+    '--val-split',
+    '0.34',
+    '--val-patches',
+    '8',
+    '--ema',
+    '0.9',
+    '--val-every',
+    '2',
+    '--out',
+    out,
+  ]);
+  t.equal(r.code, 0, r.stderr);
+  const lines = fs
+    .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; ema?: boolean; smoothedDice?: number });
+  const validations = lines.filter((l) => l.smoothedDice !== undefined);
+  // 64 samples / batch 8 = 8 steps, validated every 2 of them (the final model's validation is the step-8 one)
+  t.same(
+    validations.map((l) => l.step),
+    [2, 4, 6, 8],
+    'validated every 2 steps',
+  );
+  t.ok(
+    validations.every((l) => l.ema === true),
+    'the moving average is what is validated',
+  );
+  t.ok(fs.existsSync(path.join(out, 'last.ema.safetensors')), 'the average is kept beside last.safetensors');
+  t.equal(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).ema, 0.9);
+
+  // one slide, no validation slides: the stderr line says what best.safetensors is
+  const one = path.join(tmp, 'one');
+  fs.mkdirSync(path.join(one, 'slides'), { recursive: true });
+  fs.copyFileSync(path.join(tmp, 'slides', 'a.tif'), path.join(one, 'slides', 'a.tif'));
+  const r1 = patho([
+    'train',
+    '--slides',
+    path.join(one, 'slides'),
+    '--annotations',
+    path.join(tmp, 'annotations'),
+    '--mpp',
+    '1',
+    '--crop',
+    '64',
+    '--width',
+    '4',
+    '--depth',
+    '2',
+    '--batch-size',
+    '8',
+    '--epochs',
+    '1',
+    '--samples-per-epoch',
+    '16',
+    '--out',
+    path.join(one, 'run'),
+  ]);
+  t.equal(r1.code, 0, r1.stderr);
+  t.match(r1.stderr, /no validation slides .*best\.safetensors is the final model \(no validation set\)/);
+});
