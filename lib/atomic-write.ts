@@ -93,6 +93,67 @@ export async function writeAtomic(file: string, write: (tmp: string) => Promise<
   }
 }
 
+/**
+ * A file written in pieces (streamed CSV or GeoJSON): appended under a temporary name and renamed over
+ * `file` by commit(); discard() (or a failure) removes the temporary, so the final name only ever holds
+ * a whole file.
+ */
+export class AtomicStream {
+  readonly file: string;
+  private readonly tmp: string;
+  private fd: number | null;
+
+  constructor(file: string) {
+    this.file = path.resolve(file);
+    refuseFolder(this.file);
+    this.tmp = tempPathFor(this.file);
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      this.fd = fs.openSync(this.tmp, 'w');
+    } catch (e) {
+      throw outputError(this.file, e);
+    }
+  }
+
+  write(text: string): void {
+    if (this.fd === null) throw new PathoError('ERR_PATHO_OUTPUT', `Could not write ${this.file}: it was already closed`);
+    const buf = Buffer.from(text, 'utf8');
+    try {
+      let off = 0;
+      while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+    } catch (e) {
+      this.discard();
+      throw outputError(this.file, e);
+    }
+  }
+
+  commit(): void {
+    if (this.fd === null) throw new PathoError('ERR_PATHO_OUTPUT', `Could not write ${this.file}: it was already closed`);
+    try {
+      fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
+      this.fd = null;
+      commit(this.tmp, this.file);
+    } catch (e) {
+      this.discard();
+      throw outputError(this.file, e);
+    }
+  }
+
+  /** Drops what was written (a stopped or failed run); the final name is left as it was. */
+  discard(): void {
+    if (this.fd !== null) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // already closed by a failed write
+      }
+      this.fd = null;
+    }
+    fs.rmSync(this.tmp, { force: true });
+  }
+}
+
 function alive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {

@@ -14,7 +14,7 @@ import {
 import { classesFromCheckpoint } from '../classes/meta';
 import { PathoError, UsageError } from '../errors';
 import type { ObjectOptions } from '../predict/objects';
-import type { ObjectClass } from '../predict/object-files';
+import { BINARY_COLOR, type ObjectClass } from '../predict/object-files';
 import { headerMetadata } from '../predict/slide-model';
 import type { Flags } from './args';
 
@@ -40,8 +40,6 @@ function parseMeta(file: string): Record<string, unknown> {
   }
   return out;
 }
-
-const BINARY_COLOR: Rgb = [255, 32, 32];
 
 /** The model's classes from its checkpoint, renamed by --classes (same count, or one clear error). */
 export function modelClasses(f: Flags, modelFile: string, K: number): ModelClasses {
@@ -137,28 +135,18 @@ export function checkObjectFlags(f: Flags, enabledBy: 'objects' | 'instances'): 
   }
 }
 
-/** Flags of plain-image prediction that slide mode does not take (objects and overlays are written for images only). */
-const IMAGE_ONLY = [
-  'objects',
-  'overlay',
-  'overlay-alpha',
-  'image-mpp',
-  'split',
-  'min-area',
-  'max-hole',
-  'boundary-class',
-  'classes',
-] as const;
+/** Flags of plain-image prediction that slide mode does not take (overlays and class maps are written for images only). */
+const IMAGE_ONLY = ['overlay', 'overlay-alpha', 'image-mpp', 'boundary-class', 'classes'] as const;
 
 /**
- * Slide prediction writes a binary model's probability pyramid and regions; one clear error, rather than
- * a flag silently ignored, for the image-only flags and for K-class models.
+ * Slide prediction writes a binary model's probability pyramid, regions and (--objects) objects; one
+ * clear error, rather than a flag silently ignored, for the image-only flags and for K-class models.
  */
 export function checkSlideSupport(f: Flags, outChannels?: number, modelFile?: string): void {
   const given = IMAGE_ONLY.filter((k) => f.has(k));
   if (given.length) {
     throw new UsageError(
-      `${given.map((k) => `--${k}`).join(', ')}: written for plain images only; slides give the probability pyramid, regions and summary (predict the slide's regions exported as images for objects)`,
+      `${given.map((k) => `--${k}`).join(', ')}: written for plain images only; slides give the probability pyramid, regions, objects (--objects) and summary (the slide's mpp is read from the slide)`,
     );
   }
   if (outChannels !== undefined && outChannels > 1) {

@@ -1,5 +1,6 @@
 // `patho predict` on whole-slide images: --input is a slide (.svs, .ndpi, pyramidal/tiled TIFF, ...)
-// or a folder of them, or any slide flag is given. Slide by slide: one slide's failure is reported
+// or a folder of them, or any slide flag is given. --objects adds the slide's objects, merged across
+// tile seams (lib/predict/slide-objects.ts). Slide by slide: one slide's failure is reported
 // and the others go on; exit 1 if any failed. A progress bar on a TTY, plain lines otherwise;
 // Ctrl-C stops the current slide cleanly (a second one quits at once).
 import * as fs from 'node:fs';
@@ -14,7 +15,7 @@ import { isSlideFile, openSlide } from '../slide/open';
 import { readTiffInfo, looksLikeTiff } from '../slide/tiff';
 import { ensureWritableDir, parseFlags } from './args';
 import { PREDICT, SLIDE_PREDICT } from './flags';
-import { checkSlideSupport } from './class-flags';
+import { checkObjectFlags, checkSlideSupport } from './class-flags';
 import { IMAGE_EXTENSIONS, inferSetup } from './predict';
 import { UsageError } from '../errors';
 
@@ -124,6 +125,14 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
   const reader = f.choice('reader', ['auto', 'sharp', 'openslide'] as const);
   const simplifyUm = f.num('simplify', { min: 0 });
   const thumbnailSize = f.num('thumbnail-size', { int: true, min: 16, max: 16384 });
+  checkObjectFlags(f, 'objects');
+  const objects = f.bool('objects')
+    ? {
+        split: f.choice('split', ['on', 'off'] as const) === 'on',
+        minArea: f.num('min-area', { int: true, min: 0 }),
+        maxHole: f.num('max-hole', { int: true, min: 0 }),
+      }
+    : undefined;
   const modelFile = f.existing('model', 'file');
   const meta = readSlideModelMeta(modelFile);
   const { loaded, tiled } = await inferSetup(f);
@@ -165,14 +174,16 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
             tissue: f.bool('no-tissue-mask') ? false : { method, ...(tissueThreshold !== undefined ? { threshold: tissueThreshold } : {}) },
             simplifyUm,
             thumbnailSize,
+            ...(objects ? { objects } : {}),
             signal: ac.signal,
             onProgress: bar.update,
           });
           bar.stop();
           const area = summary.positiveAreaMm2 !== null ? `${summary.positiveAreaMm2.toFixed(3)} mm² positive, ` : '';
+          const counted = summary.objects ? `${(summary.objects as { count: number }).count} objects, ` : '';
           process.stdout.write(
             `${name}: ${summary.width}x${summary.height}, ${summary.resolution as string}, ${summary.tiles} tiles, ${area}` +
-              `${(100 * summary.positiveFraction).toFixed(1)}% of tissue, ${summary.seconds.toFixed(1)} s -> ${path.join(out, slideStem(file))}\n`,
+              `${(100 * summary.positiveFraction).toFixed(1)}% of tissue, ${counted}${summary.seconds.toFixed(1)} s -> ${path.join(out, slideStem(file))}\n`,
           );
         } finally {
           slide.close();

@@ -13,6 +13,9 @@ export interface ObjectClass {
   color: Rgb;
 }
 
+/** Display colour of a binary model's objects and regions. */
+export const BINARY_COLOR: Rgb = [255, 32, 32];
+
 export const CSV_COLUMNS = [
   'id',
   'class',

@@ -2,10 +2,12 @@
 // prediction resolution keeping only tiles that touch tissue, tiles read ahead of compute through
 // a bounded queue, batched through the model (InferenceModel: the compiled inference path), blended (Gaussian overlap) in a sparse
 // band, and streamed to disk as they finish. Writes OUT/<stem>_prob.tif (pyramid),
-// _regions.geojson (QuPath), _thumb.png, _tissue.png and, last, _summary.json.
+// _regions.geojson (QuPath), _thumb.png, _tissue.png, with objects _objects.csv and _objects.geojson
+// (lib/predict/slide-objects.ts: separated tile by tile, merged across seams) and, last, _summary.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempPathFor, writeAtomic, writeFileAtomic } from '../atomic-write';
+import { DEFAULTS } from '../defaults';
 import { PathoError } from '../errors';
 import { toQuPathFeatureCollection } from '../geometry/geojson';
 import { transformPolygon, type Polygon } from '../geometry/polygon';
@@ -20,6 +22,8 @@ import { vipsToPyramidTiff, VipsFileWriter } from './slide-files';
 import { RegionMask, regionObjects } from './slide-regions';
 import { predictionResolution, type ResolutionRequest } from './slide-resolution';
 import { writeThumbnail } from './slide-thumbnail';
+import { SlideObjects, type SlideObjectCounts, type SlideObjectOptions } from './slide-objects';
+import { BINARY_COLOR } from './object-files';
 import { effectiveTile, tileStarts } from './tiled';
 import sharp from 'sharp';
 
@@ -62,6 +66,8 @@ export interface SlidePredictOptions {
   /** Douglas-Peucker tolerance of the region outlines in µm (default 2; 1 prediction pixel without mpp) */
   simplifyUm?: number;
   thumbnailSize?: number;
+  /** separate, measure and write the objects (instances) of the positive class */
+  objects?: SlideObjectOptions;
   /** tiles read ahead of compute (default 2 x batch) */
   readAhead?: number;
   signal?: AbortSignal;
@@ -88,6 +94,9 @@ export interface SlideOutputs {
   regions: string;
   thumbnail: string;
   tissue: string | null;
+  /** with objects: <stem>_objects.csv and <stem>_objects.geojson */
+  objects: string | null;
+  objectsGeojson: string | null;
   summary: string;
 }
 
@@ -138,6 +147,8 @@ export async function predictSlide(
     regions: path.join(o.outDir, `${stem}_regions.geojson`),
     thumbnail: path.join(o.outDir, `${stem}_thumb.png`),
     tissue: o.tissue === false ? null : path.join(o.outDir, `${stem}_tissue.png`),
+    objects: o.objects ? path.join(o.outDir, `${stem}_objects.csv`) : null,
+    objectsGeojson: o.objects ? path.join(o.outDir, `${stem}_objects.geojson`) : null,
     summary: path.join(o.outDir, `${stem}_summary.json`),
   };
   const res = predictionResolution(slide, o.resolution ?? {}, sm.mpp);
@@ -195,6 +206,15 @@ export async function predictSlide(
     return g;
   };
 
+  const objects = o.objects
+    ? new SlideObjects(
+        { width: W, height: H, tile: T, downsample: ds, mpp: res.mpp, threshold },
+        { name: sm.className, color: BINARY_COLOR },
+        { csv: files.objects!, geojson: files.objectsGeojson! },
+        o.objects,
+      )
+    : null;
+  let objectCounts: SlideObjectCounts | null = null;
   let done = 0;
   try {
     const buf = new Uint8Array(batch * T * T * C);
@@ -204,7 +224,11 @@ export async function predictSlide(
       const probs = await sm.predict(buf.subarray(0, n * T * T * C), n, T, C);
       if (probs.length !== n * T * T)
         throw new PathoError('ERR_PATHO_ARG', `Expected ${n * T * T} probabilities from the tile predictor but received ${probs.length}`);
-      for (let i = 0; i < n; i++) blender.add(queued[i].x, queued[i].y, probs.subarray(i * T * T, (i + 1) * T * T));
+      for (let i = 0; i < n; i++) {
+        const p = probs.subarray(i * T * T, (i + 1) * T * T);
+        blender.add(queued[i].x, queued[i].y, p);
+        await objects?.addTile(queued[i].x, queued[i].y, p, buf.subarray(i * T * T * C, (i + 1) * T * T * C), C);
+      }
       done += n;
       queued.length = 0;
       const secs = (Date.now() - t0) / 1000;
@@ -223,7 +247,9 @@ export async function predictSlide(
     writer.close();
     if (o.signal?.aborted) throw aborted(o.signal, slide.path);
     await vipsToPyramidTiff(vFile, files.prob, { mpp: res.mpp });
+    objectCounts = objects?.finish() ?? null;
   } catch (e) {
+    objects?.discard();
     if (o.signal?.aborted && !(e instanceof PathoError && e.code === 'ERR_PATHO_ABORTED')) throw aborted(o.signal, slide.path);
     throw e;
   } finally {
@@ -283,6 +309,16 @@ export async function predictSlide(
     regions: polys.length,
     regionDownsample: regions.factor * ds,
     className: sm.className,
+    ...(objectCounts && o.objects
+      ? {
+          objects: {
+            ...objectCounts,
+            split: o.objects.split ?? DEFAULTS.objectSplit,
+            minArea: o.objects.minArea ?? DEFAULTS.minArea,
+            maxHole: o.objects.maxHole ?? DEFAULTS.maxHole,
+          },
+        }
+      : {}),
     files: Object.fromEntries(
       Object.entries(files)
         .filter(([k, v]) => v !== null && k !== 'summary')

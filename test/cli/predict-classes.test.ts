@@ -309,7 +309,11 @@ t.test('bad predict flags: one clear error each', async (t) => {
     [['--model', ck3, '--level', '0'], /3-class model; slide prediction takes binary models/],
     [
       ['--model', path.join(run1, 'last.safetensors'), '--level', '0', '--objects', '--overlay'],
-      /--objects, --overlay: written for plain images only/,
+      /--overlay: written for plain images only/,
+    ],
+    [
+      ['--model', path.join(run1, 'last.safetensors'), '--level', '0', '--min-area', '5'],
+      /--min-area sets how --objects are found and measured: add --objects/,
     ],
   ];
   for (const [args, re] of cases) {

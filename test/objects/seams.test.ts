@@ -3,7 +3,7 @@
 import t from 'tap';
 import { relabel } from '../../lib/objects/label_image';
 import { instanceScores } from '../../lib/objects/metrics';
-import { mergeWindowObjects, paintObjects, type WindowLabels } from '../../lib/objects/seams';
+import { mergeWindowObjects, paintObjects, SeamMerger, type MergedObject, type WindowLabels } from '../../lib/objects/seams';
 
 const W = 120,
   H = 100;
@@ -96,10 +96,73 @@ t.test('a region edge is not a cut; bad windows are refused', async (t) => {
     mask: Uint8Array.from([1, 1]),
     area: 2,
     sources: [{ window: 0, label: 1 }],
+    values: [],
   });
   t.throws(() => mergeWindowObjects([{ x: 0, y: 0, width: 4, height: 2, labels }]), {
     code: 'ERR_PATHO_SHAPE',
     message: /windows\[0\]\.labels/,
   });
   t.same(mergeWindowObjects([]), []);
+});
+
+/** an object as a comparable key: its box and pixels */
+const key = (o: MergedObject): string => `${o.x0},${o.y0},${o.width},${o.height}:${o.mask.join('')}`;
+
+t.test('the streaming merge (rows of windows, flushed as they finish) equals the merge of all windows', async (t) => {
+  const img = truth();
+  for (const [size, step] of [
+    [48, 36],
+    [40, 24],
+    [30, 20],
+  ]) {
+    const wins = windows(img, size, step);
+    const all = mergeWindowObjects(wins, { x: 0, y: 0, width: W, height: H });
+    const merger = new SeamMerger({ x: 0, y: 0, width: W, height: H }, size);
+    const streamed: MergedObject[] = [];
+    let maxPending = 0;
+    const rows = [...new Set(wins.map((w) => w.y))];
+    for (const [r, y] of rows.entries()) {
+      for (const w of wins.filter((v) => v.y === y)) merger.add(w);
+      maxPending = Math.max(maxPending, merger.pending);
+      const next = rows[r + 1] ?? Infinity;
+      const out = merger.flush(next);
+      // what a flush hands out lies wholly above the next row of windows
+      t.ok(
+        out.every((o) => o.y0 + o.height <= next),
+        `windows ${size}/${step}, row ${y}: flushed objects end above ${next}`,
+      );
+      streamed.push(...out);
+    }
+    t.equal(merger.pending, 0, 'nothing left after the last row');
+    t.same(streamed.map(key).sort(), all.map(key).sort(), `windows ${size}/${step}: the same ${all.length} objects`);
+    t.same(
+      streamed.map((o) => o.id),
+      streamed.map((_, i) => i + 1),
+      'numbered on across flushes',
+    );
+    const totalParts = wins.reduce((a, w) => a + new Set(Array.from(w.labels).filter((l) => l > 0)).size, 0);
+    t.ok(maxPending < totalParts, `at most ${maxPending} of ${totalParts} parts held at once`);
+  }
+});
+
+t.test('values ride along: a merged object carries the values of the window it was taken from', async (t) => {
+  const labels = Int32Array.from([0, 1, 1, 0]);
+  const merger = new SeamMerger({ x: 0, y: 0, width: 6, height: 1 }, 16);
+  merger.add({ x: 0, y: 0, width: 4, height: 1, labels, values: [Float32Array.from([9, 0.25, 0.75, 9])] });
+  merger.add({
+    x: 1,
+    y: 0,
+    width: 5,
+    height: 1,
+    labels: Int32Array.from([1, 1, 0, 0, 0]),
+    values: [Float32Array.from([0.5, 0.5, 9, 9, 9])],
+  });
+  const [o, ...rest] = merger.flush();
+  t.same(rest, []);
+  t.same([o.x0, o.width, o.area], [1, 2, 2], 'one object, seen in both windows');
+  t.same(Array.from(o.values[0]), [0.25, 0.75], 'taken whole from the window where it lies farthest from a cut edge');
+  t.throws(() => merger.add({ x: 0, y: 0, width: 2, height: 1, labels: Int32Array.from([1, 1]), values: [new Float32Array(3)] }), {
+    code: 'ERR_PATHO_SHAPE',
+    message: /SeamMerger\.add windows\[2\]\.values\[0\]/,
+  });
 });

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import t from 'tap';
-import { cleanStaleTemps, tempPathFor, writeAtomic, writeFileAtomic } from '../../lib/atomic-write';
+import { AtomicStream, cleanStaleTemps, tempPathFor, writeAtomic, writeFileAtomic } from '../../lib/atomic-write';
 import { writeGrey } from '../../lib/predict/image';
 import { plotDiceCurve } from '../../lib/plot';
 import { root } from './fixtures/cli';
@@ -32,6 +32,27 @@ t.test('writeFileAtomic replaces the file whole and leaves nothing else', async 
   const nested = path.join(dir, 'sub', 'deeper', 'b.txt');
   writeFileAtomic(nested, 'x');
   t.equal(fs.readFileSync(nested, 'utf8'), 'x', 'missing folders are created');
+});
+
+t.test('AtomicStream: pieces under a temporary name, the final name only on commit; discard leaves the old file', async (t) => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'stream-'));
+  const file = path.join(dir, 'objects.csv');
+  fs.writeFileSync(file, 'old\n');
+  const s = new AtomicStream(file);
+  s.write('id,area\n');
+  s.write('1,12\n');
+  t.equal(fs.readFileSync(file, 'utf8'), 'old\n', 'the old file until commit');
+  t.equal(fs.readdirSync(dir).length, 2, 'the temporary beside it');
+  s.commit();
+  t.equal(fs.readFileSync(file, 'utf8'), 'id,area\n1,12\n');
+  t.same(fs.readdirSync(dir), ['objects.csv'], 'no temporary left');
+  t.throws(() => s.write('2,3\n'), { code: 'ERR_PATHO_OUTPUT', message: /objects\.csv: it was already closed/ });
+  const d = new AtomicStream(file);
+  d.write('half');
+  d.discard();
+  t.equal(fs.readFileSync(file, 'utf8'), 'id,area\n1,12\n', 'a discarded stream leaves the file as it was');
+  t.same(fs.readdirSync(dir), ['objects.csv']);
+  t.throws(() => new AtomicStream(dir), { code: 'ERR_PATHO_OUTPUT', message: /it is a folder/ });
 });
 
 t.test('a write that fails half-way leaves the old file as it was and no temporary', async (t) => {
