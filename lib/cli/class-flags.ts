@@ -97,11 +97,16 @@ export function boundaryClass(f: Flags, mc: ModelClasses): number | null {
   return mc.K >= 3 && k > 0 ? k : null;
 }
 
+/** --min-area PX, or nothing for auto (the separation's default: defaultMinArea at the image's mpp). */
+export function minAreaOption(f: Flags): { minArea?: number } {
+  return f.str('min-area') === 'auto' ? {} : { minArea: f.num('min-area', { int: true, min: 0 }) };
+}
+
 /** --split, --min-area, --max-hole and the boundary class as separation options. */
 export function objectOptions(f: Flags, mc: ModelClasses): ObjectOptions {
   return {
     split: f.choice('split', ['on', 'off'] as const) === 'on',
-    minArea: f.num('min-area', { int: true, min: 0 }),
+    ...minAreaOption(f),
     maxHole: f.num('max-hole', { int: true, min: 0 }),
     boundaryClass: boundaryClass(f, mc),
   };

@@ -203,7 +203,12 @@ const OBJECTS: FlagSpec = {
     default: DEFAULTS.objectSplit ? 'on' : 'off',
     help: 'objects: split touching objects (distance-transform watershed; off: connected components)',
   },
-  'min-area': { type: 'string', value: 'PX', default: DEFAULTS.minArea, help: 'objects: drop objects of fewer pixels' },
+  'min-area': {
+    type: 'string',
+    value: 'PX|auto',
+    default: 'auto',
+    help: `objects: drop objects of fewer pixels; auto: ${DEFAULTS.minAreaUm2} µm² when the mpp is known, else ${DEFAULTS.minArea} px (measured on MoNuSeg)`,
+  },
   'max-hole': { type: 'string', value: 'PX', default: DEFAULTS.maxHole, help: 'objects: fill holes of up to PX pixels' },
   'boundary-class': {
     type: 'string',

@@ -15,7 +15,7 @@ import { isSlideFile, openSlide } from '../slide/open';
 import { readTiffInfo, looksLikeTiff } from '../slide/tiff';
 import { ensureWritableDir, parseFlags } from './args';
 import { PREDICT, SLIDE_PREDICT } from './flags';
-import { checkObjectFlags, checkSlideSupport } from './class-flags';
+import { checkObjectFlags, checkSlideSupport, minAreaOption } from './class-flags';
 import { IMAGE_EXTENSIONS, inferSetup } from './predict';
 import { UsageError } from '../errors';
 
@@ -129,7 +129,7 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
   const objects = f.bool('objects')
     ? {
         split: f.choice('split', ['on', 'off'] as const) === 'on',
-        minArea: f.num('min-area', { int: true, min: 0 }),
+        ...minAreaOption(f),
         maxHole: f.num('max-hole', { int: true, min: 0 }),
       }
     : undefined;

@@ -29,7 +29,7 @@ export interface SeparateOptions {
   split?: boolean;
   /** h-maxima height in px of distance: peaks less prominent than this merge (default DEFAULTS.objectH) */
   h?: number;
-  /** drop objects with fewer pixels (default DEFAULTS.minArea) */
+  /** drop objects with fewer pixels (default 0: none; predict's objects default to defaultMinArea()) */
   minArea?: number;
   /** fill holes of at most this many pixels (default DEFAULTS.maxHole; Infinity fills all) */
   maxHole?: number;
@@ -48,7 +48,7 @@ function checkOptions(o: SeparateOptions, op: string): Required<SeparateOptions>
     threshold: o.threshold ?? 0.5,
     split: o.split ?? DEFAULTS.objectSplit,
     h: o.h ?? DEFAULTS.objectH,
-    minArea: o.minArea ?? DEFAULTS.minArea,
+    minArea: o.minArea ?? 0,
     maxHole: o.maxHole ?? DEFAULTS.maxHole,
   };
   if (!(r.threshold >= 0 && r.threshold < 1)) throw invalidOption(`${op} threshold`, 'a number in [0, 1)', r.threshold);

@@ -15,7 +15,7 @@ import type { RawImage } from './tiled';
 export interface ObjectOptions {
   /** split touching objects (distance watershed); false: connected components (default DEFAULTS.objectSplit) */
   split?: boolean;
-  /** drop objects with fewer pixels (default DEFAULTS.minArea) */
+  /** drop objects with fewer pixels (default defaultMinArea(mpp): 6 µm², or 100 px without an mpp) */
   minArea?: number;
   /** fill holes up to this many pixels (default DEFAULTS.maxHole) */
   maxHole?: number;
@@ -36,6 +36,11 @@ export interface ImageObjects {
   features: ObjectFeatures[];
 }
 
+/** The smallest object kept, in pixels: DEFAULTS.minAreaUm2 at a known mpp, else DEFAULTS.minArea. */
+export function defaultMinArea(mpp?: number | null): number {
+  return mpp ? Math.round(DEFAULTS.minAreaUm2 / (mpp * mpp)) : DEFAULTS.minArea;
+}
+
 /** Per-pixel stain intensity of an image (see the file comment). */
 export function stainIntensity(img: RawImage): Float32Array {
   if (img.channels >= 3) return stainDensity(img.data, img.channels, 0);
@@ -48,7 +53,7 @@ export function stainIntensity(img: RawImage): Float32Array {
 export async function predictedObjects(img: RawImage, pred: PredictionInput, o: ObjectOptions = {}): Promise<ImageObjects> {
   const { width: W, height: H } = img;
   const n = W * H;
-  const common = { minArea: o.minArea ?? DEFAULTS.minArea, maxHole: o.maxHole ?? DEFAULTS.maxHole };
+  const common = { minArea: o.minArea ?? defaultMinArea(o.mpp), maxHole: o.maxHole ?? DEFAULTS.maxHole };
   let instances: LabelImage;
   let classMap: Uint8Array | undefined;
   let probability: Float32Array;

@@ -12,12 +12,12 @@ import { objectFeatures, type ObjectFeatures } from '../objects/features';
 import { SeamMerger, type MergedObject } from '../objects/seams';
 import { separateObjects } from '../objects/separate';
 import { objectsCsv, objectsGeoJSON, type ObjectClass } from './object-files';
-import { stainIntensity } from './objects';
+import { defaultMinArea, stainIntensity } from './objects';
 
 export interface SlideObjectOptions {
   /** split touching objects (distance watershed); false: connected components (default DEFAULTS.objectSplit) */
   split?: boolean;
-  /** drop merged objects with fewer prediction pixels (default DEFAULTS.minArea) */
+  /** drop merged objects with fewer prediction pixels (default defaultMinArea(mpp): 6 µm², 100 px without an mpp) */
   minArea?: number;
   /** fill holes up to this many pixels, tile by tile (default DEFAULTS.maxHole) */
   maxHole?: number;
@@ -33,6 +33,10 @@ export interface SlideObjectCounts {
   byClass: Record<string, number>;
   /** objects larger than the tiles' overlap, joined from cut pieces */
   joined: number;
+  /** how they were separated */
+  split: boolean;
+  minArea: number;
+  maxHole: number;
 }
 
 export class SlideObjects {
@@ -58,7 +62,7 @@ export class SlideObjects {
   ) {
     this.o = {
       split: o.split ?? DEFAULTS.objectSplit,
-      minArea: o.minArea ?? DEFAULTS.minArea,
+      minArea: o.minArea ?? defaultMinArea(grid.mpp),
       maxHole: o.maxHole ?? DEFAULTS.maxHole,
     };
     this.classes = [objectClass];
@@ -155,7 +159,7 @@ export class SlideObjects {
       this.discard();
       throw e;
     }
-    return { count: this.count, byClass: { [this.classes[0].name]: this.count }, joined: this.joined };
+    return { count: this.count, byClass: { [this.classes[0].name]: this.count }, joined: this.joined, ...this.o };
   }
 
   /** A stopped or failed slide: no object file keeps a final name. */

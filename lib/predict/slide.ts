@@ -7,7 +7,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempPathFor, writeAtomic, writeFileAtomic } from '../atomic-write';
-import { DEFAULTS } from '../defaults';
 import { PathoError } from '../errors';
 import { toQuPathFeatureCollection } from '../geometry/geojson';
 import { transformPolygon, type Polygon } from '../geometry/polygon';
@@ -309,16 +308,7 @@ export async function predictSlide(
     regions: polys.length,
     regionDownsample: regions.factor * ds,
     className: sm.className,
-    ...(objectCounts && o.objects
-      ? {
-          objects: {
-            ...objectCounts,
-            split: o.objects.split ?? DEFAULTS.objectSplit,
-            minArea: o.objects.minArea ?? DEFAULTS.minArea,
-            maxHole: o.objects.maxHole ?? DEFAULTS.maxHole,
-          },
-        }
-      : {}),
+    ...(objectCounts ? { objects: objectCounts } : {}),
     files: Object.fromEntries(
       Object.entries(files)
         .filter(([k, v]) => v !== null && k !== 'summary')

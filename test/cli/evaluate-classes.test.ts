@@ -129,7 +129,24 @@ t.test('K-class: confusion, per-class Dice, instance metrics and error overlays 
   const ck = path.join(run, 'last.safetensors');
   const pred = path.join(tmp, 'pred3'),
     errs = path.join(tmp, 'errs');
-  t.equal(patho(['predict', '--model', ck, '--input', path.join(data, 'images'), '--out', pred, '--tile', '64', '--objects']).code, 0);
+  // the same mpp as evaluate's --mpp below: the default --min-area (6 µm²) depends on it
+  t.equal(
+    patho([
+      'predict',
+      '--model',
+      ck,
+      '--input',
+      path.join(data, 'images'),
+      '--out',
+      pred,
+      '--tile',
+      '64',
+      '--objects',
+      '--image-mpp',
+      '0.5',
+    ]).code,
+    0,
+  );
   const r = patho([
     'evaluate',
     '--model',

@@ -76,7 +76,7 @@ t.test('disks on seams, corners and cut edges: each object once, with its pixels
   await writeSlide(file, spec);
   using slide = await openSlide(file);
   const out = path.join(tmp, 'out');
-  const { summary, files } = await predictSlide(model, slide, { outDir: out, tile: T, batch: 4, tissue: false, objects: {} });
+  const { summary, files } = await predictSlide(model, slide, { outDir: out, tile: T, batch: 4, tissue: false, objects: { minArea: 0 } });
   t.same(
     fs.readdirSync(out).filter((f) => f.startsWith('.')),
     [],
@@ -129,6 +129,11 @@ t.test('--min-area drops merged objects, not cut pieces; a stopped slide leaves 
   const file = path.join(tmp, 'nuclei2.tif');
   await writeSlide(file, spec);
   using slide = await openSlide(file);
+  // the default: 6 µm² = 24 px at 0.5 µm/px drops the 12-px disk only
+  const auto = await predictSlide(model, slide, { outDir: path.join(tmp, 'out-auto'), tile: T, tissue: false, objects: {} });
+  t.equal((auto.summary.objects as { minArea: number }).minArea, 24);
+  t.equal(readCsv(auto.files.objects!).length, disks.length - 1, 'the tiny disk dropped by default');
+
   const out = path.join(tmp, 'out-min');
   const { files } = await predictSlide(model, slide, { outDir: out, tile: T, tissue: false, objects: { minArea: 50 } });
   const rows = readCsv(files.objects!);
