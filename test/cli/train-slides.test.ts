@@ -201,16 +201,14 @@ t.test('bad annotations: one line naming the file and the feature', async (t) =>
   t.match(r.stderr, /Expected --classes among the annotations' classes \(Stroma, Tumor\) but Necrosis is not among them/);
 });
 
-t.test('slide training takes --ema, --val-every and the selection policy like folder training', async (t) => {
-  const out = path.join(tmp, 'run-ema');
-  const r = patho([
+/** A tiny slide training run: width 4, depth 2, crops of 64 at 1 µm/px, batches of 8, one epoch. */
+function tinySlideRun(slides: string, out: string, extra: string[]): ReturnType<typeof patho> {
+  return patho([
     'train',
     '--slides',
-    path.join(tmp, 'slides'),
+    slides,
     '--annotations',
     path.join(tmp, 'annotations'),
-    '--classes',
-    'Tumor',
     '--mpp',
     '1',
     '--crop',
@@ -223,6 +221,17 @@ t.test('slide training takes --ema, --val-every and the selection policy like fo
     '8',
     '--epochs',
     '1',
+    '--out',
+    out,
+    ...extra,
+  ]);
+}
+
+t.test('slide training takes --ema, --val-every and the selection policy like folder training', async (t) => {
+  const out = path.join(tmp, 'run-ema');
+  const r = tinySlideRun(path.join(tmp, 'slides'), out, [
+    '--classes',
+    'Tumor',
     '--samples-per-epoch',
     '64',
     '--val-split',
@@ -233,8 +242,6 @@ t.test('slide training takes --ema, --val-every and the selection policy like fo
     '0.9',
     '--val-every',
     '2',
-    '--out',
-    out,
   ]);
   t.equal(r.code, 0, r.stderr);
   const lines = fs
@@ -260,29 +267,7 @@ t.test('slide training takes --ema, --val-every and the selection policy like fo
   const one = path.join(tmp, 'one');
   fs.mkdirSync(path.join(one, 'slides'), { recursive: true });
   fs.copyFileSync(path.join(tmp, 'slides', 'a.tif'), path.join(one, 'slides', 'a.tif'));
-  const r1 = patho([
-    'train',
-    '--slides',
-    path.join(one, 'slides'),
-    '--annotations',
-    path.join(tmp, 'annotations'),
-    '--mpp',
-    '1',
-    '--crop',
-    '64',
-    '--width',
-    '4',
-    '--depth',
-    '2',
-    '--batch-size',
-    '8',
-    '--epochs',
-    '1',
-    '--samples-per-epoch',
-    '16',
-    '--out',
-    path.join(one, 'run'),
-  ]);
+  const r1 = tinySlideRun(path.join(one, 'slides'), path.join(one, 'run'), ['--samples-per-epoch', '16']);
   t.equal(r1.code, 0, r1.stderr);
   t.match(r1.stderr, /no validation slides .*best\.safetensors is the final model \(no validation set\)/);
 });
