@@ -1,10 +1,11 @@
 // Whole-slide inference: peak memory and speed. Run: npx tsc -p tsconfig.json && node dist/bench/slide.js
 // [--size 100000] [--width 16] [--region 4096] [--batch 4] [--blobs 1] [--strip 200] [--no-torch] [--skip-memory]
-// [--skip-speed] [--keep DIR]
+// [--skip-speed] [--keep DIR] [--objects]
 // 1. memory: a synthetic size x size pyramid (tissue blobs and a full-width tissue strip) through
 //    `patho predict` with the CLI defaults, in a child process; peak RSS (GNU time's maximum
 //    resident set, else /proc polling), tiles, tiles/s, megapixels/s. The issue's bound: 2 GB at
-//    100,000 x 100,000 with a width-16 model.
+//    100,000 x 100,000 with a width-16 model. --objects adds `predict --objects` (objects separated
+//    tile by tile and merged across seams; random weights make many objects, a worst case).
 // 2. speed: a region x region tissue crop of that slide predicted by patho (the compiled inference path of patho predict, the
 //    same tiling and Gaussian blend as slides) and by bench/torch_slide.py (the reference UNet with
 //    the same weights, eval, channels_last, no_grad) in the same run; tiles/s and the ratio.
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
         slideFile,
         '--out',
         out,
+        ...(flag('objects') ? ['--objects'] : []),
       ]);
       if (r.code !== 0) throw new Error(`patho predict exited with ${r.code}`);
       const sum = JSON.parse(fs.readFileSync(path.join(out, `synthetic-${size}`, `synthetic-${size}_summary.json`), 'utf8'));
@@ -123,6 +125,7 @@ async function main(): Promise<void> {
         megapixelsPerSecond: (sum.tiles * sum.tile * sum.tile) / sum.seconds / 1e6,
         probTifBytes: prob,
         regions: sum.regions,
+        ...(sum.objects ? { objects: sum.objects.count } : {}),
       };
     }
     if (flag('skip-speed')) {
