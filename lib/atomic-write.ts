@@ -53,25 +53,9 @@ function refuseFolder(file: string): void {
 
 /** Writes `data` to `file` atomically (creating its folder); ERR_PATHO_OUTPUT names the file on failure. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const abs = path.resolve(file);
-  refuseFolder(abs);
-  const tmp = tempPathFor(abs);
-  try {
-    fs.mkdirSync(path.dirname(abs), { recursive: true });
-    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      let off = 0;
-      while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    commit(tmp, abs);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw outputError(abs, e);
-  }
+  const s = new AtomicStream(file);
+  s.write(data);
+  s.commit();
 }
 
 /**
@@ -94,9 +78,9 @@ export async function writeAtomic(file: string, write: (tmp: string) => Promise<
 }
 
 /**
- * A file written in pieces (streamed CSV or GeoJSON): appended under a temporary name and renamed over
- * `file` by commit(); discard() (or a failure) removes the temporary, so the final name only ever holds
- * a whole file.
+ * A file written in pieces (streamed CSV or GeoJSON; writeFileAtomic is the one-piece case): appended
+ * under a temporary name and renamed over `file` by commit(); discard() (or a failure) removes the
+ * temporary, so the final name only ever holds a whole file.
  */
 export class AtomicStream {
   readonly file: string;
@@ -115,12 +99,17 @@ export class AtomicStream {
     }
   }
 
-  write(text: string): void {
+  private openFd(): number {
     if (this.fd === null) throw new PathoError('ERR_PATHO_OUTPUT', `Could not write ${this.file}: it was already closed`);
-    const buf = Buffer.from(text, 'utf8');
+    return this.fd;
+  }
+
+  write(data: string | Uint8Array): void {
+    const fd = this.openFd();
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     try {
       let off = 0;
-      while (off < buf.length) off += fs.writeSync(this.fd, buf, off, buf.length - off);
+      while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
     } catch (e) {
       this.discard();
       throw outputError(this.file, e);
@@ -128,10 +117,10 @@ export class AtomicStream {
   }
 
   commit(): void {
-    if (this.fd === null) throw new PathoError('ERR_PATHO_OUTPUT', `Could not write ${this.file}: it was already closed`);
+    const fd = this.openFd();
     try {
-      fs.fsyncSync(this.fd);
-      fs.closeSync(this.fd);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
       this.fd = null;
       commit(this.tmp, this.file);
     } catch (e) {

@@ -97,19 +97,18 @@ export function boundaryClass(f: Flags, mc: ModelClasses): number | null {
   return mc.K >= 3 && k > 0 ? k : null;
 }
 
-/** --min-area PX, or nothing for auto (the separation's default: defaultMinArea at the image's mpp). */
-export function minAreaOption(f: Flags): { minArea?: number } {
-  return f.str('min-area') === 'auto' ? {} : { minArea: f.num('min-area', { int: true, min: 0 }) };
-}
-
-/** --split, --min-area, --max-hole and the boundary class as separation options. */
-export function objectOptions(f: Flags, mc: ModelClasses): ObjectOptions {
+/** --split, --min-area (auto: no minArea, so the separation's defaultMinArea at the image's mpp) and --max-hole. */
+export function separationOptions(f: Flags): Pick<ObjectOptions, 'split' | 'minArea' | 'maxHole'> {
   return {
     split: f.choice('split', ['on', 'off'] as const) === 'on',
-    ...minAreaOption(f),
+    ...(f.str('min-area') === 'auto' ? {} : { minArea: f.num('min-area', { int: true, min: 0 }) }),
     maxHole: f.num('max-hole', { int: true, min: 0 }),
-    boundaryClass: boundaryClass(f, mc),
   };
+}
+
+/** The separation flags and the boundary class as object options. */
+export function objectOptions(f: Flags, mc: ModelClasses): ObjectOptions {
+  return { ...separationOptions(f), boundaryClass: boundaryClass(f, mc) };
 }
 
 /** Display colour of class k (background included) for overlays and legends. */

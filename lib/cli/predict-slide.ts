@@ -15,7 +15,7 @@ import { isSlideFile, openSlide } from '../slide/open';
 import { readTiffInfo, looksLikeTiff } from '../slide/tiff';
 import { ensureWritableDir, parseFlags } from './args';
 import { PREDICT, SLIDE_PREDICT } from './flags';
-import { checkObjectFlags, checkSlideSupport, minAreaOption } from './class-flags';
+import { checkObjectFlags, checkSlideSupport, separationOptions } from './class-flags';
 import { IMAGE_EXTENSIONS, inferSetup } from './predict';
 import { UsageError } from '../errors';
 
@@ -126,13 +126,7 @@ export async function predictSlideCommand(argv: string[]): Promise<void> {
   const simplifyUm = f.num('simplify', { min: 0 });
   const thumbnailSize = f.num('thumbnail-size', { int: true, min: 16, max: 16384 });
   checkObjectFlags(f, 'objects');
-  const objects = f.bool('objects')
-    ? {
-        split: f.choice('split', ['on', 'off'] as const) === 'on',
-        ...minAreaOption(f),
-        maxHole: f.num('max-hole', { int: true, min: 0 }),
-      }
-    : undefined;
+  const objects = f.bool('objects') ? separationOptions(f) : undefined;
   const modelFile = f.existing('model', 'file');
   const meta = readSlideModelMeta(modelFile);
   const { loaded, tiled } = await inferSetup(f);

@@ -109,8 +109,7 @@ export class SlideObjects {
     this.merger.add({ x, y, width: w, height: h, labels: labels.labels, values: [prob, stain] });
   }
 
-  private measure(m: MergedObject): ObjectFeatures {
-    const labels = Int32Array.from(m.mask);
+  private measure(m: MergedObject, labels: Int32Array): ObjectFeatures {
     const [f] = objectFeatures(
       { width: m.width, height: m.height, labels, count: 1 },
       {
@@ -129,11 +128,12 @@ export class SlideObjects {
     const polygons = new Map<number, Polygon[]>();
     for (const m of objects) {
       if (m.area < this.o.minArea) continue;
-      const f = this.measure(m);
+      const labels = Int32Array.from(m.mask); // the object as a one-label image of its box
+      const f = this.measure(m, labels);
       f.id = ++this.count;
       if (m.sources.length > 1) this.joined++;
       features.push(f);
-      const rings = traceLabels(Int32Array.from(m.mask), m.width, m.height).get(1) ?? [];
+      const rings = traceLabels(labels, m.width, m.height).get(1) ?? [];
       polygons.set(
         f.id,
         rings.map((p) => transformPolygon(p, 1, 1, m.x0, m.y0)),
