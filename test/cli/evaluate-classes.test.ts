@@ -123,6 +123,11 @@ t.before(async () => {
     );
 });
 
+/** `patho predict --objects` of the test images, in tiles of 64, into `out`. */
+function predictObjects(ck: string, out: string, extra: string[]): ReturnType<typeof patho> {
+  return patho(['predict', '--model', ck, '--input', path.join(data, 'images'), '--out', out, '--tile', '64', '--objects', ...extra]);
+}
+
 t.test('K-class: confusion, per-class Dice, instance metrics and error overlays agree with predict', async (t) => {
   const run = path.join(tmp, 'run3');
   t.equal(patho(['train', '--data', data, '--masks', 'instances', '--from-instances', '--out', run, ...TRAIN]).code, 0);
@@ -130,23 +135,7 @@ t.test('K-class: confusion, per-class Dice, instance metrics and error overlays 
   const pred = path.join(tmp, 'pred3'),
     errs = path.join(tmp, 'errs');
   // the same mpp as evaluate's --mpp below: the default --min-area (6 µm²) depends on it
-  t.equal(
-    patho([
-      'predict',
-      '--model',
-      ck,
-      '--input',
-      path.join(data, 'images'),
-      '--out',
-      pred,
-      '--tile',
-      '64',
-      '--objects',
-      '--image-mpp',
-      '0.5',
-    ]).code,
-    0,
-  );
+  t.equal(predictObjects(ck, pred, ['--image-mpp', '0.5']).code, 0);
   const r = patho([
     'evaluate',
     '--model',
@@ -213,25 +202,7 @@ t.test('binary: instance metrics from --instances DIR, Hausdorff against brute f
   t.equal(patho(['train', '--data', data, '--out', run, ...TRAIN]).code, 0);
   const ck = path.join(run, 'last.safetensors');
   const pred = path.join(tmp, 'pred1');
-  t.equal(
-    patho([
-      'predict',
-      '--model',
-      ck,
-      '--input',
-      path.join(data, 'images'),
-      '--out',
-      pred,
-      '--tile',
-      '64',
-      '--threshold',
-      '0.5',
-      '--objects',
-      '--split',
-      'off',
-    ]).code,
-    0,
-  );
+  t.equal(predictObjects(ck, pred, ['--threshold', '0.5', '--split', 'off']).code, 0);
   const r = patho([
     'evaluate',
     '--model',

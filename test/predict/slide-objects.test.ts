@@ -9,19 +9,13 @@ import t from 'tap';
 import { parseQuPathGeoJSON } from '../../lib/geometry/geojson';
 import { rasterizePolygons } from '../../lib/geometry/rasterize';
 import { predictSlide, type SlideModel } from '../../lib/predict/slide';
-import { tileStarts, type TilePredictor } from '../../lib/predict/tiled';
+import { tileStarts } from '../../lib/predict/tiled';
 import { openSlide } from '../../lib/slide/open';
-import { writeSlide, type Disk, type SlideSpec } from '../slide/fixtures/synthetic';
+import { purple, writeSlide, type Disk, type SlideSpec } from '../slide/fixtures/synthetic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-slide-objects-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-// purple (the disks) -> 1, everything else -> 0
-const purple: TilePredictor = async (tiles, n, tile) => {
-  const out = new Float32Array(n * tile * tile);
-  for (let i = 0; i < out.length; i++) out[i] = tiles[3 * i] < 150 && tiles[3 * i + 2] > 100 ? 1 : 0;
-  return out;
-};
 const model: SlideModel = { predict: purple, inChannels: 3, multiple: 16, mpp: null, className: 'Nucleus', id: 'test' };
 
 const W = 1200,

@@ -14,17 +14,11 @@ import { predictSlide, type SlideModel } from '../../lib/predict/slide';
 import { predictTiled, tileStarts, type TilePredictor } from '../../lib/predict/tiled';
 import { openSlide } from '../../lib/slide/open';
 import { readTiffInfo } from '../../lib/slide/tiff';
-import { writeSlide, type SlideSpec } from '../slide/fixtures/synthetic';
+import { purple, writeSlide, type SlideSpec } from '../slide/fixtures/synthetic';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'patho-predict-slide-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-// purple (the disks) -> 1, pink tissue and glass -> 0
-const purple: TilePredictor = async (tiles, n, tile) => {
-  const out = new Float32Array(n * tile * tile);
-  for (let i = 0; i < out.length; i++) out[i] = tiles[3 * i] < 150 && tiles[3 * i + 2] > 100 ? 1 : 0;
-  return out;
-};
 const model = (over: Partial<SlideModel> = {}): SlideModel => ({
   predict: purple,
   inChannels: 3,
